@@ -1,0 +1,61 @@
+# memtrace: developer and CI entry points. Assumes only python3 (and, for the
+# real-kernel half of `make bench`, a C compiler); everything else goes into .venv.
+#
+#   make / make venv   create .venv and install memtrace editable with [dev]
+#   make test          run the test suite
+#   make demo          record a built-in scenario to /tmp/memtrace-demo.mtrace
+#   make bench         benchmarks vs. the real kernel (BENCH_ARGS="--json --runs 3")
+#   make sample-traces re-record sample_traces/NAME.mtrace for every built-in scenario
+#   make clean         remove .venv, caches and build output
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MEMTRACE := $(VENV)/bin/memtrace
+# The venv is (re)installed only when this stamp is older than pyproject.toml.
+INSTALLED := $(VENV)/.installed
+
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+# Set to 1 to let `make test` pass when pytest collects no tests (its exit code 5).
+ALLOW_NO_TESTS ?=
+
+.PHONY: venv test demo bench sample-traces clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+test: $(INSTALLED)
+	@echo "$(PY) -m pytest -q $(PYTEST_ARGS)"
+	@status=0; $(PY) -m pytest -q $(PYTEST_ARGS) || status=$$?; \
+	if [ "$$status" -eq 5 ] && [ "$(ALLOW_NO_TESTS)" = 1 ]; then \
+		echo "make test: pytest collected no tests (allowed by ALLOW_NO_TESTS=1)"; \
+		status=0; \
+	fi; \
+	exit $$status
+
+demo: $(INSTALLED)
+	$(MEMTRACE) record private-file-mapping -o /tmp/memtrace-demo.mtrace
+
+bench: $(INSTALLED)
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+sample-traces: $(INSTALLED)
+	@names="$$($(MEMTRACE) scenarios --names)" || { \
+		echo "make: '$(MEMTRACE) scenarios --names' failed" >&2; exit 1; }; \
+	if [ -z "$$names" ]; then \
+		echo "make: '$(MEMTRACE) scenarios --names' printed no scenario" >&2; \
+		exit 1; \
+	fi; \
+	for name in $$names; do \
+		echo "$(MEMTRACE) record $$name -o sample_traces/$$name.mtrace"; \
+		$(MEMTRACE) record "$$name" -o "sample_traces/$$name.mtrace" || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) bench/.build build dist .pytest_cache .hypothesis *.egg-info
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,106 @@
+"""/proc/meminfo and free(1): fs/proc/meminfo.c, mm/show_mem.c si_mem_available()
+(6.13) and procps-ng >= 4.0.1 free (kernel-mm-facts.md §6.1-6.2). All values in bytes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+from memtrace.tracer.tracepoints import MEMINFO_FIELDS
+
+from .page_alloc import PAGE_SIZE
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+class FreeColumns(NamedTuple):
+    """The Mem: row of free(1), in bytes (procps-ng >= 4.0.1)."""
+
+    total: int
+    used: int
+    free: int
+    shared: int
+    buff_cache: int
+    available: int
+
+    def as_dict(self) -> dict[str, int]:
+        return self._asdict()
+
+
+def si_mem_available(k: "Kernel") -> int:
+    """Models si_mem_available() (6.13), in pages."""
+    st = k.stat
+    wmark_low = sum(z.wmark_low for z in k.alloc.zones)
+    available = k.alloc.nr_free_pages - k.alloc.totalreserve_pages
+    pagecache = st.nr_active_file + st.nr_inactive_file
+    pagecache -= min(pagecache // 2, wmark_low)
+    available += pagecache
+    reclaimable = st.nr_slab_reclaimable  # + NR_KERNEL_MISC_RECLAIMABLE (none here)
+    available += reclaimable - min(reclaimable // 2, wmark_low)
+    return max(available, 0)
+
+
+def meminfo(k: "Kernel") -> dict[str, int]:
+    """Models meminfo_proc_show(): the /proc/meminfo lines memtrace tracks, in bytes.
+
+    Buffers is 0: block-device page cache is not modelled.
+    """
+    st = k.stat
+    P = PAGE_SIZE
+    buffers = 0
+    cached = max(st.nr_file_pages - st.nr_swapcache - buffers, 0)
+    values_pages = {
+        "MemTotal": k.alloc.totalram_pages,
+        "MemFree": k.alloc.nr_free_pages,
+        "MemAvailable": si_mem_available(k),
+        "Buffers": buffers,
+        "Cached": cached,
+        "SwapCached": st.nr_swapcache,
+        "Active": st.nr_active_anon + st.nr_active_file,
+        "Inactive": st.nr_inactive_anon + st.nr_inactive_file,
+        "Active(anon)": st.nr_active_anon,
+        "Inactive(anon)": st.nr_inactive_anon,
+        "Active(file)": st.nr_active_file,
+        "Inactive(file)": st.nr_inactive_file,
+        "Unevictable": st.nr_unevictable,
+        "Mlocked": st.nr_mlock,
+        "SwapTotal": k.swap_total_pages,
+        "SwapFree": k.swap_free_pages,
+        "Dirty": st.nr_file_dirty,
+        "Writeback": st.nr_writeback,
+        "AnonPages": st.nr_anon_mapped,
+        "Mapped": st.nr_file_mapped,
+        "Shmem": st.nr_shmem,
+        "KReclaimable": st.nr_slab_reclaimable,
+        "Slab": st.nr_slab_reclaimable + st.nr_slab_unreclaimable,
+        "SReclaimable": st.nr_slab_reclaimable,
+        "SUnreclaim": st.nr_slab_unreclaimable,
+        "KernelStack": st.nr_kernel_stack_pages,
+        "PageTables": st.nr_pagetable,
+        "CommitLimit": k.commit_limit_pages(),
+        "Committed_AS": k.committed_pages,
+    }
+    assert [m for m, _ in MEMINFO_FIELDS] == list(values_pages)
+    return {name: pages * P for name, pages in values_pages.items()}
+
+
+def free_columns(mi: dict[str, int]) -> FreeColumns:
+    """free(1)'s Mem: row from meminfo (bytes), as procps-ng >= 4.0.1 computes it:
+    used = MemTotal - MemAvailable (MemTotal - MemFree if that is negative);
+    buff/cache = Buffers + Cached + SReclaimable."""
+    total = mi["MemTotal"]
+    available = mi["MemAvailable"]
+    if available > total:
+        available = mi["MemFree"]
+    used = total - available
+    if used < 0:
+        used = total - mi["MemFree"]
+    return FreeColumns(
+        total=total,
+        used=used,
+        free=mi["MemFree"],
+        shared=mi["Shmem"],
+        buff_cache=mi["Buffers"] + mi["Cached"] + mi["SReclaimable"],
+        available=available,
+    )

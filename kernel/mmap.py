@@ -1,0 +1,241 @@
+"""mmap(2), munmap(2) and brk(2): mm/mmap.c and mm/vma.c as of 6.13.
+
+Committed_AS is charged exactly as ``mmap_region()`` and ``do_brk_flags()`` do
+(kernel-mm-facts.md §4.4): a mapping is charged in full when
+``accountable_mapping()`` holds (private and writable, without MAP_NORESERVE, which
+mode 2 ignores); shared anonymous memory is charged in full by its shmem object;
+brk charges the pages it adds.
+
+Simplified: munmap takes a whole mapping or a part at its start or end (no hole in
+the middle); no VMA merging; no mremap or mprotect.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from memtrace.tracer import tracepoints as tp
+
+from . import costs, filemap, memory
+from .errors import StepFault
+from .mm_types import (
+    MAP_ANONYMOUS,
+    MAP_NORESERVE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PTE_NONE,
+    VM_ACCOUNT,
+    VM_EXEC,
+    VM_NORESERVE,
+    VM_READ,
+    VM_SHARED,
+    VM_WRITE,
+    Inode,
+    Task,
+    VmArea,
+    prot_bits,
+)
+from .page_alloc import PAGE_SHIFT, PAGE_SIZE
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+ENOMEM = -12
+
+
+def page_align(nr_bytes: int) -> int:
+    return (nr_bytes + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+def accountable_mapping(vm_flags: int) -> bool:
+    """mm/mmap.c accountable_mapping(): private writable mappings without NORESERVE."""
+    return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE
+
+
+def shmem_zero_setup(k: "Kernel", task: Task, length_bytes: int, vm_flags: int) -> Inode:
+    """Models shmem_zero_setup(): a MAP_SHARED|MAP_ANONYMOUS mapping is backed by an
+    unnamed shmem object ("dev/zero") charged in full unless VM_NORESERVE."""
+    inode = k.new_inode("/dev/zero (deleted)", shmem=True, size_bytes=length_bytes, acct="size")
+    inode.nlink = 0
+    if not vm_flags & VM_NORESERVE:
+        nr = length_bytes >> PAGE_SHIFT
+        if not k.vm_enough_memory(task.mm, nr, cap_sys_admin=task.uid == 0):
+            del k.inodes[inode.ino]
+            raise StepFault("ENOMEM", f"shared anonymous mapping of {length_bytes} bytes refused by overcommit")
+        inode.charged_pages = nr
+    return inode
+
+
+def do_mmap(k: "Kernel", task: Task, handle: str, length_bytes: int, prot: str, shared: bool,
+            path: str, offset_bytes: int, noreserve: bool, inode: Inode | None = None,
+            kind: str | None = None) -> VmArea:
+    """Models do_mmap()/mmap_region(): create the mapping named ``handle``.
+
+    ``inode`` may be given directly (shmat); otherwise ``path`` is opened, or the
+    mapping is anonymous. Raises StepFault(ENOMEM) when refused.
+    """
+    mm = task.mm
+    assert mm is not None
+    k.advance(costs.SYSCALL_NS)
+    length = page_align(length_bytes)
+    pbits = prot_bits(prot)
+    flags = (MAP_SHARED if shared else MAP_PRIVATE) | (0 if (path or inode) else MAP_ANONYMOUS)
+    if noreserve:
+        flags |= MAP_NORESERVE
+    vm_flags = (VM_READ if "r" in prot else 0) | (VM_WRITE if "w" in prot else 0) | (
+        VM_EXEC if "x" in prot else 0) | (VM_SHARED if shared else 0)
+    # MAP_NORESERVE is ignored in strict mode (mmap_region, 6.13).
+    if noreserve and k.sysctls["vm.overcommit_memory"] != 2:
+        vm_flags |= VM_NORESERVE
+    if mm.by_handle(handle) is not None:
+        raise StepFault("EEXIST", f"mapping handle {handle!r} is already in use")
+    if offset_bytes % PAGE_SIZE:
+        raise StepFault("EINVAL", f"mmap offset {offset_bytes} is not page aligned")
+
+    def refuse(charged: int, why: str) -> StepFault:
+        k.emit(tp.MMAP, addr=0, len_bytes=length, prot=pbits, flags=flags, vma_kind=kind or "anon_private",
+               ino=0, path=path, handle=handle, charged_pages=0, ret=ENOMEM)
+        return StepFault("ENOMEM", why)
+
+    if inode is None and path:
+        inode = filemap.open_file(k, path, create=False)
+    if inode is None:
+        if shared:
+            kind = "anon_shared"
+            try:
+                inode = shmem_zero_setup(k, task, length, vm_flags)
+            except StepFault as e:
+                raise refuse(0, e.message) from None
+        else:
+            kind = "anon_private"
+    elif kind is None:
+        kind = ("shm" if inode.shmem else "file_shared") if shared else "file_private"
+
+    addr = mm.get_unmapped_area(length)
+    if addr == 0:
+        raise refuse(0, f"no room for a mapping of {length} bytes")
+    charged = 0
+    if accountable_mapping(vm_flags):
+        nr = length >> PAGE_SHIFT
+        if not k.vm_enough_memory(mm, nr, cap_sys_admin=task.uid == 0):
+            if inode is not None and inode.i_mmap == 0 and kind == "anon_shared":
+                del k.inodes[inode.ino]
+            raise refuse(0, f"mmap of {length} bytes refused: Committed_AS would exceed the overcommit limit")
+        vm_flags |= VM_ACCOUNT
+        charged = nr
+    vma = VmArea(start=addr, end=addr + length, flags=vm_flags, kind=kind, handle=handle, inode=inode,
+                 pgoff=offset_bytes >> PAGE_SHIFT, charged_pages=charged)
+    if inode is not None:
+        inode.i_mmap += 1
+    mm.insert(vma)
+    k.emit(tp.MMAP, addr=addr, len_bytes=length, prot=pbits, flags=flags, vma_kind=kind,
+           ino=inode.ino if inode else 0, path=inode.path if inode else "", handle=handle,
+           charged_pages=charged + (inode.charged_pages if kind == "anon_shared" else 0), ret=0)
+    return vma
+
+
+def remove_vma(k: "Kernel", task: Task, vma: VmArea) -> int:
+    """Unmap every page of ``vma``, drop it from the mm, return its Committed_AS
+    charge and its page tables; the backing inode may go. Returns pages uncharged."""
+    mm = task.mm
+    assert mm is not None
+    memory.zap_vma_range(k, task, vma, 0, vma.nr_pages)
+    mm.vmas.remove(vma)
+    uncharged = vma.charged_pages
+    if uncharged:
+        k.vm_unacct_memory(uncharged)
+        vma.charged_pages = 0
+    k.free_page_tables(mm, vma.start, vma.end)
+    if vma.inode is not None:
+        vma.inode.i_mmap -= 1
+        filemap.iput(k, vma.inode)
+    return uncharged
+
+
+def do_munmap(k: "Kernel", task: Task, handle: str, offset_bytes: int = 0, length_bytes: int = 0) -> None:
+    """Models do_vmi_munmap() for a whole mapping or a part at either end."""
+    mm = task.mm
+    assert mm is not None
+    vma = mm.by_handle(handle)
+    if vma is None:
+        raise StepFault("EINVAL", f"no mapping named {handle!r}")
+    k.advance(costs.SYSCALL_NS)
+    length = page_align(length_bytes) if length_bytes else vma.length_bytes - offset_bytes
+    if offset_bytes % PAGE_SIZE or offset_bytes < 0 or offset_bytes + length > vma.length_bytes or length <= 0:
+        raise StepFault("EINVAL", f"munmap range {offset_bytes}+{length} is outside mapping {handle!r}")
+    start = vma.start + offset_bytes
+    if length == vma.length_bytes:
+        uncharged = remove_vma(k, task, vma)
+    else:
+        first = offset_bytes >> PAGE_SHIFT
+        count = length >> PAGE_SHIFT
+        if first != 0 and first + count != vma.nr_pages:
+            raise StepFault("EINVAL", f"munmap of the middle of {handle!r} is not modelled")
+        memory.zap_vma_range(k, task, vma, first, count)
+        uncharged = count if vma.flags & VM_ACCOUNT else 0
+        if uncharged:
+            k.vm_unacct_memory(uncharged)
+            vma.charged_pages -= uncharged
+        keep = slice(count, None) if first == 0 else slice(0, first)
+        vma.ptes = vma.ptes[keep].copy()
+        vma.pte_write = vma.pte_write[keep].copy()
+        if first == 0:
+            vma.start += length
+            vma.pgoff += count
+        else:
+            vma.end -= length
+        k.free_page_tables(mm, start, start + length)
+    k.emit(tp.MUNMAP, addr=start, len_bytes=length, handle=handle, uncharged_pages=uncharged)
+
+
+def do_brk(k: "Kernel", task: Task, increment_bytes: int) -> None:
+    """Models SYSCALL_DEFINE1(brk): move the break; the heap is the mapping named
+    ``heap``. On refusal the break stays and StepFault(ENOMEM) is raised (the
+    syscall itself returns the old break; glibc's sbrk turns that into ENOMEM)."""
+    mm = task.mm
+    assert mm is not None
+    k.advance(costs.SYSCALL_NS)
+    old_brk = mm.brk
+    new_brk = max(mm.start_brk, old_brk + increment_bytes)
+    old_top = page_align(old_brk)
+    new_top = page_align(new_brk)
+    heap = mm.by_handle("heap")
+    delta_pages = (new_top - old_top) >> PAGE_SHIFT
+    charged = 0
+    if delta_pages > 0:
+        next_vma = min((v.start for v in mm.vmas if v.start >= old_top), default=None)
+        if next_vma is not None and new_top > next_vma:
+            k.emit(tp.BRK, old_brk=old_brk, brk=new_brk, ret=old_brk, charged_pages=0)
+            raise StepFault("ENOMEM", "brk would run into a mapping")
+        if not k.vm_enough_memory(mm, delta_pages, cap_sys_admin=task.uid == 0):
+            k.emit(tp.BRK, old_brk=old_brk, brk=new_brk, ret=old_brk, charged_pages=0)
+            raise StepFault("ENOMEM", f"brk growth of {delta_pages} pages refused by overcommit")
+        charged = delta_pages
+        if heap is None:
+            heap = VmArea(start=old_top, end=new_top, flags=VM_READ | VM_WRITE | VM_ACCOUNT, kind="heap",
+                          handle="heap", charged_pages=delta_pages)
+            mm.insert(heap)
+        else:
+            heap.ptes = np.concatenate([heap.ptes, np.full(delta_pages, PTE_NONE, dtype=np.int32)])
+            heap.pte_write = np.concatenate([heap.pte_write, np.zeros(delta_pages, dtype=bool)])
+            heap.end = new_top
+            heap.charged_pages += delta_pages
+    elif delta_pages < 0 and heap is not None:
+        count = -delta_pages
+        first = heap.nr_pages - count
+        memory.zap_vma_range(k, task, heap, first, count)
+        k.vm_unacct_memory(count)
+        charged = -count
+        if count == heap.nr_pages:
+            mm.vmas.remove(heap)
+            k.free_page_tables(mm, heap.start, heap.end)
+        else:
+            heap.ptes = heap.ptes[:first].copy()
+            heap.pte_write = heap.pte_write[:first].copy()
+            heap.end = new_top
+            heap.charged_pages -= count
+            k.free_page_tables(mm, new_top, old_top)
+    mm.brk = new_brk
+    k.emit(tp.BRK, old_brk=old_brk, brk=new_brk, ret=new_brk, charged_pages=charged)

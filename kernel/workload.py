@@ -1,0 +1,628 @@
+"""The workload model: scenarios as data, and their TOML form.
+
+A :class:`Scenario` is a machine (RAM, swap), sysctls, files that exist on disk at
+boot, and processes with per-process steps. Steps name mappings by *handle*, never by
+address, so a replay whose outcome diverges (an mmap refused, a process killed
+earlier) stays well defined.
+
+The TOML form mirrors the objects one to one::
+
+    name = "private-anon-mapping"
+    description = "mmap 1 GiB private anonymous memory, write it, unmap it"
+
+    [machine]
+    ram = "24GiB"
+
+    [[process]]
+    name = "writer"
+    steps = [
+      { op = "snapshot", label = "before" },
+      { op = "mmap", handle = "buf", length = "1GiB", prot = "rw" },
+      { op = "touch", handle = "buf", write = true },
+    ]
+
+A process with ``forked = true`` does not start at boot: a ``fork`` step of another
+process starts it (``{ op = "fork", child = "name" }``), sharing the parent's
+mappings (same handles) copy-on-write.
+
+Sizes take an integer of bytes or a string with a binary unit (``"64MiB"``, ``"4k"``);
+durations an integer of nanoseconds or a string (``"100ms"``, ``"2s"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from memtrace.errors import ScenarioError
+
+PAGE_SIZE = 4096
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+    "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+    "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+    "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
+}
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_NUMBER_UNIT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from an int or a string such as ``"1GiB"`` (binary units; kB = KiB)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        m = _NUMBER_UNIT.match(value)
+        if m and m.group(2).lower() in _SIZE_UNITS:
+            n = float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+            if n == int(n):
+                return int(n)
+    raise ValueError(f"expected a size such as 4096 or \"64MiB\", got {value!r}")
+
+
+def parse_duration(value: Any) -> int:
+    """Nanoseconds from an int or a string such as ``"100ms"``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        m = _NUMBER_UNIT.match(value)
+        if m and m.group(2) in _DURATION_UNITS:
+            n = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+            if n == int(n):
+                return int(n)
+    raise ValueError(f"expected a duration such as 1000 or \"100ms\", got {value!r}")
+
+
+def _key(name: str, kind: str, default: Any = dataclasses.MISSING) -> Any:
+    """A step field read from TOML key ``name`` and converted as ``kind``."""
+    meta = {"key": name, "kind": kind}
+    if default is dataclasses.MISSING:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Base of every workload step. ``op`` is the step's name in TOML."""
+
+    op: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class Snapshot(Step):
+    """Read /proc/meminfo and record it under ``label``."""
+
+    op: ClassVar[str] = "snapshot"
+    label: str = _key("label", "str")
+
+
+@dataclass(frozen=True)
+class Mmap(Step):
+    """mmap(2): private or shared, anonymous or of ``path``, named ``handle``.
+
+    ``prot`` is a string of ``r``, ``w``, ``x``. ``on_enomem`` says what the
+    process does if the call fails: ``exit`` or ``continue``.
+    """
+
+    op: ClassVar[str] = "mmap"
+    handle: str = _key("handle", "str")
+    length_bytes: int = _key("length", "size")
+    prot: str = _key("prot", "prot", "rw")
+    shared: bool = _key("shared", "bool", False)
+    path: str = _key("file", "str", "")
+    offset_bytes: int = _key("offset", "size", 0)
+    noreserve: bool = _key("noreserve", "bool", False)
+    on_enomem: str = _key("on_enomem", "on_enomem", "exit")
+
+
+@dataclass(frozen=True)
+class Munmap(Step):
+    """munmap(2) of a mapping by handle; the whole mapping unless a range is given."""
+
+    op: ClassVar[str] = "munmap"
+    handle: str = _key("handle", "str")
+    offset_bytes: int = _key("offset", "size", 0)
+    length_bytes: int = _key("length", "size", 0)
+
+
+@dataclass(frozen=True)
+class Touch(Step):
+    """Access every page of a range of a mapping (read, or write with ``write``).
+
+    ``length`` 0 means to the end of the mapping.
+    """
+
+    op: ClassVar[str] = "touch"
+    handle: str = _key("handle", "str")
+    write: bool = _key("write", "bool", False)
+    offset_bytes: int = _key("offset", "size", 0)
+    length_bytes: int = _key("length", "size", 0)
+
+
+@dataclass(frozen=True)
+class Brk(Step):
+    """Move the program break by ``increment_bytes`` (sbrk); the heap is handle ``heap``."""
+
+    op: ClassVar[str] = "brk"
+    increment_bytes: int = _key("increment", "size")
+    on_enomem: str = _key("on_enomem", "on_enomem", "exit")
+
+
+@dataclass(frozen=True)
+class FileRead(Step):
+    """read(2) a range of a file (``length`` 0: to its end) into a user buffer."""
+
+    op: ClassVar[str] = "read"
+    path: str = _key("file", "str")
+    offset_bytes: int = _key("offset", "size", 0)
+    length_bytes: int = _key("length", "size", 0)
+
+
+@dataclass(frozen=True)
+class FileWrite(Step):
+    """write(2) ``length`` bytes at ``offset``; creates the file if it is missing."""
+
+    op: ClassVar[str] = "write"
+    path: str = _key("file", "str")
+    length_bytes: int = _key("length", "size")
+    offset_bytes: int = _key("offset", "size", 0)
+
+
+@dataclass(frozen=True)
+class Unlink(Step):
+    """unlink(2) a file (tmpfs or disk); its pages go with the last user."""
+
+    op: ClassVar[str] = "unlink"
+    path: str = _key("file", "str")
+
+
+@dataclass(frozen=True)
+class Sync(Step):
+    """sync(2): write back every dirty page-cache page."""
+
+    op: ClassVar[str] = "sync"
+
+
+@dataclass(frozen=True)
+class DropCaches(Step):
+    """Write ``value`` (1, 2 or 3) to /proc/sys/vm/drop_caches."""
+
+    op: ClassVar[str] = "drop_caches"
+    value: int = _key("value", "int")
+
+
+@dataclass(frozen=True)
+class Fork(Step):
+    """fork(2) the process named ``child`` (declared with ``forked = true``)."""
+
+    op: ClassVar[str] = "fork"
+    child: str = _key("child", "str")
+
+
+@dataclass(frozen=True)
+class Wait(Step):
+    """waitpid(2) for the forked process named ``child`` to exit."""
+
+    op: ClassVar[str] = "wait"
+    child: str = _key("child", "str")
+
+
+@dataclass(frozen=True)
+class Exit(Step):
+    """exit(2): the process ends and its mm is torn down."""
+
+    op: ClassVar[str] = "exit"
+    code: int = _key("code", "int", 0)
+
+
+@dataclass(frozen=True)
+class Sleep(Step):
+    """Sleep for ``duration_ns`` of simulated time."""
+
+    op: ClassVar[str] = "sleep"
+    duration_ns: int = _key("duration", "duration")
+
+
+@dataclass(frozen=True)
+class ShmOpen(Step):
+    """shm_open(3): create /dev/shm/``name`` (a tmpfs file)."""
+
+    op: ClassVar[str] = "shm_open"
+    name: str = _key("name", "str")
+
+
+@dataclass(frozen=True)
+class Ftruncate(Step):
+    """ftruncate(2) a file to ``size_bytes`` (POSIX shm objects: ``file`` = /dev/shm/NAME)."""
+
+    op: ClassVar[str] = "ftruncate"
+    path: str = _key("file", "str")
+    size_bytes: int = _key("size", "size")
+
+
+@dataclass(frozen=True)
+class ShmUnlink(Step):
+    """shm_unlink(3): remove /dev/shm/``name``."""
+
+    op: ClassVar[str] = "shm_unlink"
+    name: str = _key("name", "str")
+
+
+@dataclass(frozen=True)
+class Shmget(Step):
+    """shmget(2) with IPC_CREAT: a SysV segment of ``size_bytes`` named ``segment``."""
+
+    op: ClassVar[str] = "shmget"
+    segment: str = _key("segment", "str")
+    size_bytes: int = _key("size", "size")
+    noreserve: bool = _key("noreserve", "bool", False)
+    on_enomem: str = _key("on_enomem", "on_enomem", "exit")
+
+
+@dataclass(frozen=True)
+class Shmat(Step):
+    """shmat(2): map SysV ``segment`` shared, as mapping ``handle``."""
+
+    op: ClassVar[str] = "shmat"
+    segment: str = _key("segment", "str")
+    handle: str = _key("handle", "str")
+
+
+@dataclass(frozen=True)
+class Shmdt(Step):
+    """shmdt(2): unmap the SysV mapping ``handle``."""
+
+    op: ClassVar[str] = "shmdt"
+    handle: str = _key("handle", "str")
+
+
+@dataclass(frozen=True)
+class ShmctlRmid(Step):
+    """shmctl(IPC_RMID): the segment goes once nothing is attached."""
+
+    op: ClassVar[str] = "shmctl_rmid"
+    segment: str = _key("segment", "str")
+
+
+STEP_TYPES: dict[str, type[Step]] = {
+    cls.op: cls
+    for cls in (
+        Snapshot, Mmap, Munmap, Touch, Brk, FileRead, FileWrite, Unlink, Sync,
+        DropCaches, Fork, Wait, Exit, Sleep, ShmOpen, Ftruncate, ShmUnlink, Shmget,
+        Shmat, Shmdt, ShmctlRmid,
+    )
+}
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """The simulated machine: RAM and swap in bytes, and the kernel version emulated."""
+
+    ram_bytes: int = 24 << 30
+    swap_bytes: int = 0
+    kernel_version: str = "6.13"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """A file on disk at boot (not in the page cache), of ``size_bytes``."""
+
+    path: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """A process of the scenario: its comm, credentials, oom_score_adj and steps.
+
+    ``forked`` processes start from another process's ``fork`` step; the others
+    start at ``start_ns``.
+    """
+
+    name: str
+    steps: tuple[Step, ...]
+    uid: int = 0
+    oom_score_adj: int = 0
+    start_ns: int = 0
+    forked: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole workload: machine, sysctls, boot-time files and processes."""
+
+    name: str
+    processes: tuple[ProcessSpec, ...]
+    machine: MachineSpec = MachineSpec()
+    sysctls: Mapping[str, int] = field(default_factory=dict)
+    files: tuple[FileSpec, ...] = ()
+    description: str = ""
+    source: str = "<python>"
+
+    def process(self, name: str) -> ProcessSpec:
+        for p in self.processes:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as plain data (the TOML keys), for trace headers and replay."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "machine": {
+                "ram": self.machine.ram_bytes,
+                "swap": self.machine.swap_bytes,
+                "kernel_version": self.machine.kernel_version,
+            },
+            "sysctl": dict(sorted(self.sysctls.items())),
+            "file": [{"path": f.path, "size": f.size_bytes} for f in self.files],
+            "process": [_process_to_dict(p) for p in self.processes],
+        }
+
+
+def _process_to_dict(p: ProcessSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": p.name}
+    if p.uid:
+        out["uid"] = p.uid
+    if p.oom_score_adj:
+        out["oom_score_adj"] = p.oom_score_adj
+    if p.start_ns:
+        out["start"] = p.start_ns
+    if p.forked:
+        out["forked"] = True
+    out["steps"] = [step_to_dict(s) for s in p.steps]
+    return out
+
+
+def step_to_dict(step: Step) -> dict[str, Any]:
+    """A step as its TOML inline table (defaults left out)."""
+    out: dict[str, Any] = {"op": step.op}
+    for f in dataclasses.fields(step):
+        value = getattr(step, f.name)
+        if f.default is not dataclasses.MISSING and value == f.default:
+            continue
+        out[f.metadata["key"]] = value
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _convert(kind: str, value: Any) -> Any:
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {value!r}")
+        return value
+    if kind == "size":
+        return parse_size(value)
+    if kind == "duration":
+        return parse_duration(value)
+    if kind == "prot":
+        if not isinstance(value, str) or not set(value) <= set("rwx"):
+            raise ValueError(f"expected a protection such as \"r\", \"rw\" or \"rx\", got {value!r}")
+        return "".join(c for c in "rwx" if c in value)
+    if kind == "on_enomem":
+        if value not in ("exit", "continue"):
+            raise ValueError(f"expected \"exit\" or \"continue\", got {value!r}")
+        return value
+    raise AssertionError(kind)
+
+
+def step_from_dict(data: Mapping[str, Any], where: str) -> Step:
+    """Build a step from its TOML table; ScenarioError names ``where`` and the key."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{where}: a step must be a table such as {{ op = \"sleep\", duration = \"1ms\" }}")
+    op = data.get("op")
+    if op is None:
+        raise ScenarioError(f"{where}: missing key 'op'")
+    cls = STEP_TYPES.get(op)
+    if cls is None:
+        raise ScenarioError(f"{where}: unknown op {op!r} (known: {', '.join(sorted(STEP_TYPES))})")
+    fields = {f.metadata["key"]: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields) - {"op"})
+    if unknown:
+        raise ScenarioError(f"{where}: op {op!r} takes no key {unknown[0]!r} (keys: {', '.join(fields) or 'none'})")
+    kwargs: dict[str, Any] = {}
+    for key, f in fields.items():
+        if key not in data:
+            if f.default is dataclasses.MISSING:
+                raise ScenarioError(f"{where}: op {op!r} needs key {key!r}")
+            continue
+        try:
+            kwargs[f.name] = _convert(f.metadata["kind"], data[key])
+        except ValueError as e:
+            raise ScenarioError(f"{where}: key {key!r}: {e}") from None
+    return cls(**kwargs)
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(allowed))})")
+
+
+def _get(table: Mapping[str, Any], key: str, kind: str, default: Any, where: str) -> Any:
+    if key not in table:
+        return default
+    try:
+        return _convert(kind, table[key])
+    except ValueError as e:
+        raise ScenarioError(f"{where}: key {key!r}: {e}") from None
+
+
+def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
+    """Build and validate a scenario from TOML-shaped data.
+
+    Every problem raises ScenarioError naming ``source``, the process, the step
+    number (from 1) and the key.
+    """
+    _check_keys(data, {"name", "description", "machine", "sysctl", "file", "process"}, source)
+    name = _get(data, "name", "str", Path(source).stem, source)
+    description = _get(data, "description", "str", "", source)
+
+    machine_t = data.get("machine", {})
+    if not isinstance(machine_t, Mapping):
+        raise ScenarioError(f"{source}: [machine] must be a table")
+    where = f"{source}: [machine]"
+    _check_keys(machine_t, {"ram", "swap", "kernel_version"}, where)
+    machine = MachineSpec(
+        ram_bytes=_get(machine_t, "ram", "size", MachineSpec.ram_bytes, where),
+        swap_bytes=_get(machine_t, "swap", "size", MachineSpec.swap_bytes, where),
+        kernel_version=_get(machine_t, "kernel_version", "str", MachineSpec.kernel_version, where),
+    )
+    if machine.ram_bytes < 64 << 20 or machine.ram_bytes % PAGE_SIZE:
+        raise ScenarioError(f"{where}: key 'ram': {machine.ram_bytes} is not a page multiple of at least 64MiB")
+    if machine.swap_bytes < 0 or machine.swap_bytes % PAGE_SIZE:
+        raise ScenarioError(f"{where}: key 'swap': {machine.swap_bytes} is not a page multiple >= 0")
+
+    sysctl_t = data.get("sysctl", {})
+    if not isinstance(sysctl_t, Mapping):
+        raise ScenarioError(f"{source}: [sysctl] must be a table of \"vm.name\" = value")
+    sysctls: dict[str, int] = {}
+    for key, value in sysctl_t.items():
+        if isinstance(value, Mapping):  # [sysctl.vm] swappiness = 10
+            for sub, v in value.items():
+                sysctls[f"{key}.{sub}"] = v
+        else:
+            sysctls[key] = value
+
+    files: list[FileSpec] = []
+    for i, f in enumerate(data.get("file", []), 1):
+        where = f"{source}: file {i}"
+        if not isinstance(f, Mapping):
+            raise ScenarioError(f"{where}: must be a table with path and size")
+        _check_keys(f, {"path", "size"}, where)
+        if "path" not in f or "size" not in f:
+            raise ScenarioError(f"{where}: needs keys 'path' and 'size'")
+        files.append(FileSpec(_get(f, "path", "str", "", where), _get(f, "size", "size", 0, where)))
+
+    processes: list[ProcessSpec] = []
+    raw_procs = data.get("process", [])
+    if not isinstance(raw_procs, list) or not raw_procs:
+        raise ScenarioError(f"{source}: needs at least one [[process]]")
+    for i, p in enumerate(raw_procs, 1):
+        where = f"{source}: process {i}"
+        if not isinstance(p, Mapping):
+            raise ScenarioError(f"{where}: must be a table")
+        _check_keys(p, {"name", "uid", "oom_score_adj", "start", "forked", "steps"}, where)
+        pname = _get(p, "name", "str", None, where)
+        if not pname:
+            raise ScenarioError(f"{where}: needs key 'name'")
+        where = f"{source}: process {pname!r}"
+        raw_steps = p.get("steps", [])
+        if not isinstance(raw_steps, list):
+            raise ScenarioError(f"{where}: key 'steps' must be an array of tables")
+        steps = tuple(step_from_dict(s, f"{where} step {j}") for j, s in enumerate(raw_steps, 1))
+        processes.append(
+            ProcessSpec(
+                name=pname,
+                steps=steps,
+                uid=_get(p, "uid", "int", 0, where),
+                oom_score_adj=_get(p, "oom_score_adj", "int", 0, where),
+                start_ns=_get(p, "start", "duration", 0, where),
+                forked=_get(p, "forked", "bool", False, where),
+            )
+        )
+    scenario = Scenario(
+        name=name,
+        description=description,
+        machine=machine,
+        sysctls=sysctls,
+        files=tuple(files),
+        processes=tuple(processes),
+        source=source,
+    )
+    validate(scenario)
+    return scenario
+
+
+def validate(scenario: Scenario) -> None:
+    """Cross-checks that need the whole scenario: unique names, forks name children."""
+    src = scenario.source
+    names = [p.name for p in scenario.processes]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ScenarioError(f"{src}: process name {dupes[0]!r} is used twice")
+    forked_by: dict[str, str] = {}
+    for p in scenario.processes:
+        if not -1000 <= p.oom_score_adj <= 1000:
+            raise ScenarioError(f"{src}: process {p.name!r}: key 'oom_score_adj': {p.oom_score_adj} is outside -1000..1000")
+        for j, step in enumerate(p.steps, 1):
+            where = f"{src}: process {p.name!r} step {j}"
+            if isinstance(step, (Fork, Wait)):
+                try:
+                    child = scenario.process(step.child)
+                except KeyError:
+                    raise ScenarioError(f"{where}: no process named {step.child!r}") from None
+                if isinstance(step, Fork):
+                    if not child.forked:
+                        raise ScenarioError(f"{where}: process {step.child!r} must say forked = true")
+                    if step.child in forked_by:
+                        raise ScenarioError(f"{where}: process {step.child!r} is forked twice")
+                    forked_by[step.child] = p.name
+            if isinstance(step, DropCaches) and step.value not in (1, 2, 3):
+                raise ScenarioError(f"{where}: key 'value': drop_caches takes 1, 2 or 3, not {step.value}")
+            for attr in ("length_bytes", "size_bytes", "offset_bytes"):
+                v = getattr(step, attr, 0)
+                if v < 0:
+                    raise ScenarioError(f"{where}: key {attr.split('_')[0]!r}: {v} is negative")
+            if isinstance(step, Mmap) and step.length_bytes <= 0:
+                raise ScenarioError(f"{where}: key 'length': mmap needs a length > 0")
+    for p in scenario.processes:
+        if p.forked and p.name not in forked_by:
+            raise ScenarioError(f"{src}: process {p.name!r} says forked = true but no step forks it")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ScenarioError(f"cannot read scenario {path}: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{path}: malformed TOML: {e}") from None
+    return scenario_from_dict(data, str(path))
+
+
+def builtin_dir() -> Path:
+    """The folder of built-in scenario TOML files shipped with the package."""
+    return Path(__file__).parent / "scenarios"
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in scenarios, sorted."""
+    return sorted(p.stem for p in builtin_dir().glob("*.toml"))
+
+
+def resolve_scenario(name_or_path: str) -> Scenario:
+    """A built-in scenario by name, or a scenario TOML file by path."""
+    candidate = builtin_dir() / f"{name_or_path}.toml"
+    if "/" not in name_or_path and not name_or_path.endswith(".toml"):
+        if candidate.exists():
+            return load_scenario(candidate)
+        raise ScenarioError(
+            f"unknown scenario {name_or_path!r} (built-in: {', '.join(builtin_names())}; or give a .toml path)"
+        )
+    return load_scenario(name_or_path)

@@ -1,0 +1,27 @@
+"""Tracepoint schemas, event batches, the bus, and the trace file format.
+
+This layer imports nothing else of memtrace: the kernel, replay and analysis layers
+all build on it.
+"""
+
+from .batch import EventBatch, EventRecord, concat
+from .bus import Bus, Collector, Consumer, RecordConsumer
+from .schema import COMMON_FIELDS, Field, Registry, Tracepoint
+from .tracepoints import MEMINFO_FIELDS, TRACEPOINTS, default_registry
+
+__all__ = [
+    "Bus",
+    "COMMON_FIELDS",
+    "Collector",
+    "Consumer",
+    "EventBatch",
+    "EventRecord",
+    "Field",
+    "MEMINFO_FIELDS",
+    "RecordConsumer",
+    "Registry",
+    "TRACEPOINTS",
+    "Tracepoint",
+    "concat",
+    "default_registry",
+]
