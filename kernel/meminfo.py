@@ -1,31 +1,18 @@
 """/proc/meminfo and free(1): fs/proc/meminfo.c, mm/show_mem.c si_mem_available()
-(6.13) and procps-ng >= 4.0.1 free (kernel-mm-facts.md §6.1-6.2). All values in bytes.
+(6.13), kernel-mm-facts.md §6.1. All values in bytes; free(1) is memtrace.procps.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from memtrace.procps import FreeColumns, free_columns
 from memtrace.tracer.tracepoints import MEMINFO_FIELDS
 
 from .page_alloc import PAGE_SIZE
 
 if TYPE_CHECKING:
     from .kernel import Kernel
-
-
-class FreeColumns(NamedTuple):
-    """The Mem: row of free(1), in bytes (procps-ng >= 4.0.1)."""
-
-    total: int
-    used: int
-    free: int
-    shared: int
-    buff_cache: int
-    available: int
-
-    def as_dict(self) -> dict[str, int]:
-        return self._asdict()
 
 
 def si_mem_available(k: "Kernel") -> int:
@@ -85,22 +72,4 @@ def meminfo(k: "Kernel") -> dict[str, int]:
     return {name: pages * P for name, pages in values_pages.items()}
 
 
-def free_columns(mi: dict[str, int]) -> FreeColumns:
-    """free(1)'s Mem: row from meminfo (bytes), as procps-ng >= 4.0.1 computes it:
-    used = MemTotal - MemAvailable (MemTotal - MemFree if that is negative);
-    buff/cache = Buffers + Cached + SReclaimable."""
-    total = mi["MemTotal"]
-    available = mi["MemAvailable"]
-    if available > total:
-        available = mi["MemFree"]
-    used = total - available
-    if used < 0:
-        used = total - mi["MemFree"]
-    return FreeColumns(
-        total=total,
-        used=used,
-        free=mi["MemFree"],
-        shared=mi["Shmem"],
-        buff_cache=mi["Buffers"] + mi["Cached"] + mi["SReclaimable"],
-        available=available,
-    )
+__all__ = ["FreeColumns", "free_columns", "meminfo", "si_mem_available"]

@@ -1,0 +1,198 @@
+"""Invariants after random step sequences (hypothesis), checked at every snapshot:
+
+- no page lost or counted twice: free + anon + page cache + slab + page tables +
+  kernel stacks + other kernel memory == MemTotal;
+- every node counter equals a recount from the struct page array;
+- every RSS counter equals what the process's page tables map;
+- every page's mapcount equals the page-table entries pointing at it;
+- Committed_AS equals the sum of what is charged (VMAs and shmem objects).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memtrace.kernel.kernel import Kernel
+from memtrace.kernel.mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
+from memtrace.kernel.page_alloc import (
+    PG_ACTIVE,
+    PG_ANON,
+    PG_DIRTY,
+    PG_KERNEL,
+    PG_LRU,
+    PG_PGTABLE,
+    PG_SLAB,
+    PG_SWAPBACKED,
+)
+from memtrace.kernel.runner import Runner
+from memtrace.kernel.workload import (
+    Brk,
+    DropCaches,
+    Exit,
+    FileRead,
+    FileSpec,
+    FileWrite,
+    Fork,
+    MachineSpec,
+    Mmap,
+    Munmap,
+    ProcessSpec,
+    Scenario,
+    Snapshot,
+    Step,
+    Sync,
+    Touch,
+    Unlink,
+)
+from memtrace.tracer import Bus, default_registry
+
+PAGE = 4096
+
+
+def check_invariants(k: Kernel) -> None:
+    mem = k.mem_map
+    st_ = k.stat
+    flags = mem.flags
+    # Pages held by page caches.
+    cache_pfns = np.concatenate([i.cached_pfns() for i in k.inodes.values()] or [np.empty(0, np.int32)])
+    assert len(np.unique(cache_pfns)) == len(cache_pfns), "a page is in two page caches"
+    shmem_pages = sum(int(np.count_nonzero(i.pages >= 0)) for i in k.inodes.values() if i.shmem)
+    assert st_.nr_file_pages == len(cache_pfns)
+    assert st_.nr_shmem == shmem_pages
+    anon = np.flatnonzero(flags & PG_ANON)
+    assert (mem.mapcount[anon] > 0).all(), "an anon page no pte maps"
+    assert st_.nr_anon_mapped == len(anon)
+    assert st_.nr_file_mapped == int(np.count_nonzero(mem.mapcount[cache_pfns] > 0))
+    assert st_.nr_file_dirty == int(np.count_nonzero((flags[cache_pfns] & (PG_DIRTY | PG_SWAPBACKED)) == PG_DIRTY))
+    # LRU lists.
+    lru = flags & PG_LRU != 0
+    active = flags & PG_ACTIVE != 0
+    swapbacked = flags & PG_SWAPBACKED != 0
+    assert st_.nr_active_anon == int(np.count_nonzero(lru & active & swapbacked))
+    assert st_.nr_inactive_anon == int(np.count_nonzero(lru & ~active & swapbacked))
+    assert st_.nr_active_file == int(np.count_nonzero(lru & active & ~swapbacked))
+    assert st_.nr_inactive_file == int(np.count_nonzero(lru & ~active & ~swapbacked))
+    assert int(np.count_nonzero(lru)) == len(anon) + len(cache_pfns)
+    # Kernel memory.
+    assert st_.nr_pagetable == int(np.count_nonzero(flags == PG_PGTABLE))
+    assert st_.nr_slab_reclaimable + st_.nr_slab_unreclaimable == int(np.count_nonzero(flags == PG_SLAB))
+    assert st_.nr_kernel_stack_pages + st_.nr_kernel_misc == int(np.count_nonzero(flags == PG_KERNEL))
+    # Conservation: every managed page is free or counted exactly once.
+    used = (len(anon) + len(cache_pfns) + st_.nr_pagetable + st_.nr_slab_reclaimable + st_.nr_slab_unreclaimable
+            + st_.nr_kernel_stack_pages + st_.nr_kernel_misc)
+    assert k.alloc.nr_free_pages + used == k.alloc.totalram_pages
+    free_pfns = np.concatenate([z.free_stack[: z.nr_free] for z in k.alloc.zones])
+    assert (flags[free_pfns] == 0).all(), "a free page has flags"
+    assert len(np.unique(free_pfns)) == len(free_pfns), "a page is free twice"
+    # Page tables, RSS and mapcounts.
+    mapped = np.zeros(k.alloc.nr_pfns, dtype=np.int64)
+    charged = 0
+    for task in k.tasks.values():
+        mm = task.mm
+        if mm is None:
+            continue
+        rss = [0, 0, 0, 0]
+        for vma in mm.vmas:
+            charged += vma.charged_pages
+            pfns = vma.ptes[vma.ptes >= 0]
+            np.add.at(mapped, pfns, 1)
+            is_anon = flags[pfns] & PG_ANON != 0
+            is_shmem = ~is_anon & (flags[pfns] & PG_SWAPBACKED != 0)
+            rss[MM_ANONPAGES] += int(np.count_nonzero(is_anon))
+            rss[MM_SHMEMPAGES] += int(np.count_nonzero(is_shmem))
+            rss[MM_FILEPAGES] += int(np.count_nonzero(~is_anon & ~is_shmem))
+        assert mm.rss == rss, f"pid {task.pid}: rss {mm.rss} != page tables {rss}"
+    assert (mapped == mem.mapcount).all(), "mapcount differs from the page tables"
+    charged += sum(i.charged_pages for i in k.inodes.values())
+    assert k.committed_pages == charged
+
+
+FILES = ("/data/a", "/dev/shm/b")
+
+
+@st.composite
+def step_lists(draw: st.DrawFn) -> tuple[list[Step], list[Step]]:
+    """A valid random program for a parent (and a forked child sharing its mappings)."""
+    steps: list[Step] = []
+    live: list[str] = []
+    next_handle = 0
+    heap = False
+    for _ in range(draw(st.integers(1, 14))):
+        op = draw(st.sampled_from(["mmap", "touch", "touch", "munmap", "brk", "read", "write", "sync",
+                                   "drop", "unlink"]))
+        if op == "mmap":
+            handle = f"m{next_handle}"
+            next_handle += 1
+            kind = draw(st.sampled_from(["anon", "shared_anon", "file", "shared_file", "shm"]))
+            pages = draw(st.integers(1, 96))
+            path = {"file": "/data/disk", "shared_file": "/data/disk", "shm": "/dev/shm/b"}.get(kind, "")
+            if kind == "shm":
+                steps.append(FileWrite(path="/dev/shm/b", length_bytes=96 * PAGE))
+            steps.append(Mmap(handle=handle, length_bytes=pages * PAGE, prot=draw(st.sampled_from(["r", "rw"])),
+                              shared=kind.startswith("shared") or kind == "shm", path=path))
+            live.append(handle)
+        elif op == "touch" and (live or heap):
+            handle = draw(st.sampled_from(live + (["heap"] if heap else [])))
+            steps.append(Touch(handle=handle, write=draw(st.booleans()), length_bytes=0))
+        elif op == "munmap" and live:
+            handle = draw(st.sampled_from(live))
+            live.remove(handle)
+            steps.append(Munmap(handle=handle))
+        elif op == "brk":
+            delta = draw(st.integers(-8, 32)) * PAGE
+            steps.append(Brk(increment_bytes=delta))
+            heap = heap or delta > 0
+        elif op == "read":
+            steps.append(FileRead(path="/data/disk", length_bytes=draw(st.integers(1, 64)) * PAGE))
+        elif op == "write":
+            steps.append(FileWrite(path=draw(st.sampled_from(FILES)), length_bytes=draw(st.integers(1, 64)) * PAGE,
+                                   offset_bytes=draw(st.integers(0, 32)) * PAGE))
+        elif op == "sync":
+            steps.append(Sync())
+        elif op == "drop":
+            steps.append(DropCaches(value=draw(st.sampled_from([1, 2, 3]))))
+        elif op == "unlink":
+            steps.append(Unlink(path="/data/a"))
+            steps.append(FileWrite(path="/data/a", length_bytes=PAGE))
+    child: list[Step] = []
+    if live and draw(st.booleans()):
+        for handle in live:
+            child.append(Touch(handle=handle, write=draw(st.booleans())))
+    return steps, child
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(step_lists())
+def test_invariants_hold_after_every_step(program: tuple[list[Step], list[Step]]) -> None:
+    parent_steps, child_steps = program
+    with_snapshots: list[Step] = [FileWrite(path="/data/a", length_bytes=PAGE), Snapshot(label="x")]
+    for s in parent_steps:
+        with_snapshots += [s, Snapshot(label="x")]
+    processes = [ProcessSpec("parent", steps=tuple(with_snapshots + ([Fork(child="child"), Snapshot(label="x")]
+                                                                    if child_steps else [])))]
+    if child_steps:
+        body: list[Step] = []
+        for s in child_steps:
+            body += [s, Snapshot(label="x")]
+        processes.append(ProcessSpec("child", forked=True, steps=tuple(body + [Exit(), Snapshot(label="x")])))
+    sc = Scenario(name="random", machine=MachineSpec(ram_bytes=256 << 20),
+                  files=(FileSpec("/data/disk", 96 * PAGE),), processes=tuple(processes))
+    bus = Bus(default_registry())
+    runner = Runner(sc, bus)
+    checks = []
+
+    class Check:
+        def on_batch(self, batch) -> None:  # type: ignore[no-untyped-def]
+            check_invariants(runner.k)
+            checks.append(batch.n)
+
+    bus.attach(Check(), ["snapshot"])
+    result = runner.run()
+    assert not [e for e in result.errors if e.errno not in ("SIGSEGV", "SIGBUS")], result.errors
+    check_invariants(runner.k)
+    assert checks, "no snapshot was checked"
+    # Everything a process held is gone once all have exited.
+    assert all(t.mm is None for t in runner.k.tasks.values())
+    assert runner.k.stat.nr_anon_mapped == 0 and runner.k.stat.nr_file_mapped == 0
