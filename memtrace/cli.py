@@ -1,0 +1,251 @@
+"""The ``memtrace`` command line (typer).
+
+Commands render what the API returns: human text under 80 columns, or one JSON
+object with ``--json``. Every MemtraceError becomes one line on stderr,
+``memtrace: <message>``, and exit code 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
+
+import typer
+
+from memtrace import __version__
+from memtrace.errors import MemtraceError, TraceFormatError
+from memtrace.logsetup import configure_logging, get_logger
+from memtrace.render import format_bytes, free_table, tracepoint_listing
+
+app = typer.Typer(
+    name="memtrace",
+    help="Trace, replay and explain Linux memory management.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def _parse_sysctls(values: list[str] | None) -> dict[str, str]:
+    from memtrace.kernel.sysctl import parse_sysctl_assignment
+
+    out: dict[str, str] = {}
+    for text in values or []:
+        key, value = parse_sysctl_assignment(text)
+        out[key] = value
+    return out
+
+
+def _open_trace(trace: Path) -> Any:
+    """A TraceReader of ``trace``; an unreadable file (missing, a directory, no
+    permission) is a TraceFormatError naming it, not an internal error."""
+    from memtrace.tracer.tracefile import TraceReader
+
+    try:
+        return TraceReader(trace)
+    except OSError as e:
+        raise TraceFormatError(f"cannot read trace {trace}: {e.strerror or e}") from None
+
+
+@app.callback()
+def _main(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Log more to stderr (-vv for debug)."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    configure_logging(verbose)
+    if version:
+        typer.echo(f"memtrace {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  memtrace record private-file-mapping\n\n"
+        "  memtrace record oom.toml -o oom.mtrace --sysctl vm.overcommit_memory=2\n\n"
+        "  memtrace record tmpfs-file --json | jq .snapshots[].free"
+    )
+)
+def record(
+    scenario: str = typer.Argument(..., help="A built-in scenario name (see 'memtrace scenarios') or a TOML file."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Trace file to write [default: SCENARIO.mtrace]."),
+    sysctl: Optional[list[str]] = typer.Option(None, "--sysctl", metavar="KEY=VALUE", help="Override a sysctl (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the kernel's random number generator."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+) -> None:
+    """Simulate a scenario and record every event to a trace file."""
+    from memtrace.api import record as do_record
+    from memtrace.kernel.workload import resolve_scenario
+
+    overrides = _parse_sysctls(sysctl)
+    sc = resolve_scenario(scenario)
+    out = output or Path(f"{sc.name}.mtrace")
+    get_logger().info("recording", scenario=sc.name, trace=str(out))
+    try:
+        result = do_record(sc, out, sysctls=overrides, seed=seed)
+    except OSError as e:
+        raise MemtraceError(f"cannot write trace {out}: {e.strerror or e}") from None
+    if as_json:
+        d = result.as_dict()
+        _emit_json({k: d[k] for k in ("scenario", "trace", "sysctl", "events", "snapshots", "oom_kills", "errors",
+                                      "trace_bytes", "duration_ns", "pids")})
+        return
+    import textwrap
+
+    total = sum(result.events.values())
+    typer.echo(f"{sc.name}: {total:,} events in {result.duration_ns / 1e9:.3f} s simulated")
+    typer.echo(f"trace: {result.trace} ({format_bytes(result.trace_bytes)})")
+    if overrides:
+        typer.echo(textwrap.fill("sysctl: " + ", ".join(f"{k}={v}" for k, v in overrides.items()), 79,
+                                 subsequent_indent="    "))
+    typer.echo(free_table(result.snapshots))
+    for err in result.errors:
+        typer.echo(textwrap.fill(f"error: {err['comm']} (pid {err['pid']}) step {err['step']} {err['op']}: "
+                                 f"{err['errno']}: {err['message']}", 79, subsequent_indent="    "))
+
+
+@app.command(
+    epilog="Examples:\n\n  memtrace stat private-file-mapping.mtrace\n\n  memtrace stat run.mtrace --json"
+)
+def stat(
+    trace: Path = typer.Argument(..., help="Trace file to read."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+) -> None:
+    """Count the events of a trace per tracepoint; report damage if any."""
+    reader = _open_trace(trace)
+    st = reader.scan()
+    damage = None
+    if st.damage is not None:
+        d = st.damage
+        damage = {"offset": d.offset, "reason": d.reason, "chunks_skipped": d.chunks_skipped,
+                  "events_recovered": d.events_recovered}
+        typer.echo(f"memtrace: warning: {trace}: damaged at byte {d.offset} ({d.reason}); "
+                   f"{d.chunks_skipped} chunk(s) skipped, {d.events_recovered:,} events recovered", err=True)
+    if as_json:
+        _emit_json({
+            "trace": str(trace),
+            "scenario": reader.meta.get("scenario"),
+            "events": st.counts,
+            "total_events": st.total_events,
+            "duration_ns": st.duration_ns,
+            "bytes": st.size_bytes,
+            "chunks": st.chunks,
+            "complete": st.footer is not None,
+            "damage": damage,
+        })
+        return
+    typer.echo(f"{trace}: scenario {reader.meta.get('scenario')}")
+    typer.echo(f"{st.total_events:,} events, {st.duration_ns / 1e9:.3f} s, "
+               f"{format_bytes(st.size_bytes)} in {st.chunks} chunks")
+    width = max((len(n) for n in st.counts), default=10)
+    typer.echo(f"{'TRACEPOINT':<{width}}  {'EVENTS':>12}")
+    for name, count in st.counts.items():
+        typer.echo(f"{name:<{width}}  {count:>12,}")
+
+
+@app.command(
+    epilog=("Examples:\n\n  memtrace free tmpfs-file.mtrace\n\n"
+            "  memtrace free tmpfs-file.mtrace --at after-write --json")
+)
+def free(
+    trace: Path = typer.Argument(..., help="Trace file to read."),
+    at: Optional[str] = typer.Option(None, "--at", help="Only the snapshot with this label."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Show free(1) for each snapshot recorded in a trace."""
+    from memtrace.api import read_snapshots
+
+    reader = _open_trace(trace)
+    snaps = read_snapshots(reader)
+    for w in reader.warnings:
+        typer.echo(f"memtrace: warning: {w}", err=True)
+    if at is not None:
+        snaps = [s for s in snaps if s["label"] == at]
+        if not snaps:
+            labels = ", ".join(s["label"] for s in read_snapshots(_open_trace(trace))) or "none"
+            raise MemtraceError(f"{trace}: no snapshot labelled {at!r} (labels: {labels})")
+    if as_json:
+        _emit_json({"trace": str(trace), "snapshots": snaps})
+        return
+    typer.echo(free_table(snaps, deltas=at is None))
+
+
+@app.command(
+    "list",
+    epilog="Examples:\n\n  memtrace list\n\n  memtrace list 'page_*'\n\n  memtrace list rss_stat --json",
+)
+def list_tracepoints(
+    pattern: Optional[str] = typer.Argument(None, help="Glob of tracepoint names (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """List tracepoints and their fields, like bpftrace -lv."""
+    from memtrace.tracer.tracepoints import default_registry
+
+    reg = default_registry()
+    tps = reg.match(pattern) if pattern else list(reg)
+    if not tps:
+        raise MemtraceError(f"no tracepoint matches {pattern!r} (try 'memtrace list')")
+    if as_json:
+        _emit_json([t.describe() for t in tps])
+        return
+    typer.echo(tracepoint_listing(tps))
+
+
+@app.command(epilog="Examples:\n\n  memtrace scenarios\n\n  memtrace scenarios --names")
+def scenarios(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    names: bool = typer.Option(False, "--names", help="Print only the names, one per line."),
+) -> None:
+    """List the built-in scenarios (TOML files you can copy and edit)."""
+    from memtrace.kernel.workload import builtin_dir, builtin_names, load_scenario
+
+    items = []
+    for name in builtin_names():
+        sc = load_scenario(builtin_dir() / f"{name}.toml")
+        items.append({"name": name, "description": sc.description, "path": str(builtin_dir() / f"{name}.toml"),
+                      "snapshots": [s.label for p in sc.processes for s in p.steps if s.op == "snapshot"]})
+    if names:
+        typer.echo("\n".join(i["name"] for i in items))
+    elif as_json:
+        _emit_json(items)
+    else:
+        import textwrap
+
+        for i in items:
+            typer.echo(i["name"])
+            typer.echo(textwrap.fill(i["description"], 78, initial_indent="    ", subsequent_indent="    "))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point. Typer handles usage errors (exit 2); a
+    MemtraceError becomes one line on stderr and exit 1; any other failure is a bug
+    and is reported in one line too (the traceback only with -v)."""
+    try:
+        app(args=argv, prog_name="memtrace")
+    except MemtraceError as e:
+        typer.echo(f"memtrace: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("memtrace: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as e:
+        args = sys.argv if argv is None else argv
+        if any(a in ("-v", "-vv", "--verbose") for a in args):
+            raise
+        typer.echo(f"memtrace: internal error: {type(e).__name__}: {e} (run with -v for the traceback)", err=True)
+        sys.exit(1)
+
+
+__all__ = ["app", "main"]
