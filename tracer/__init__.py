@@ -7,6 +7,7 @@ all build on it.
 from .batch import EventBatch, EventRecord, concat
 from .bus import Bus, Collector, Consumer, RecordConsumer
 from .schema import COMMON_FIELDS, Field, Registry, Tracepoint
+from .tracefile import Damage, TraceReader, TraceStats, TraceWriter
 from .tracepoints import MEMINFO_FIELDS, TRACEPOINTS, default_registry
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "COMMON_FIELDS",
     "Collector",
     "Consumer",
+    "Damage",
     "EventBatch",
     "EventRecord",
     "Field",
@@ -21,6 +23,9 @@ __all__ = [
     "RecordConsumer",
     "Registry",
     "TRACEPOINTS",
+    "TraceReader",
+    "TraceStats",
+    "TraceWriter",
     "Tracepoint",
     "concat",
     "default_registry",

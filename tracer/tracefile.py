@@ -498,9 +498,14 @@ class TraceReader:
         self.footer: dict[str, Any] | None = None
         self.damage: Damage | None = None
         self.warnings: list[str] = []
-        with open(self.path, "rb") as f:
-            self.header = self._read_header(f)
-            self._data_offset = f.tell()
+        try:
+            with open(self.path, "rb") as f:
+                self.header = self._read_header(f)
+                self._data_offset = f.tell()
+        except IsADirectoryError:
+            raise TraceFormatError(f"cannot read trace {self.path}: it is a directory") from None
+        except OSError as e:
+            raise TraceFormatError(f"cannot read trace {self.path}: {e.strerror or e}") from None
         meta = self.header.get("meta", {})
         if not isinstance(meta, dict):
             raise TraceFormatError(f"{self.path}: header 'meta' is not a map")
