@@ -35,6 +35,7 @@ import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -62,8 +63,8 @@ def parse_size(value: Any) -> int:
     if isinstance(value, str):
         m = _NUMBER_UNIT.match(value)
         if m and m.group(2).lower() in _SIZE_UNITS:
-            n = float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
-            if n == int(n):
+            n = Fraction(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]  # exact, unlike float
+            if n.denominator == 1:
                 return int(n)
     raise ValueError(f"expected a size such as 4096 or \"64MiB\", got {value!r}")
 
@@ -77,8 +78,8 @@ def parse_duration(value: Any) -> int:
     if isinstance(value, str):
         m = _NUMBER_UNIT.match(value)
         if m and m.group(2) in _DURATION_UNITS:
-            n = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-            if n == int(n):
+            n = Fraction(m.group(1)) * _DURATION_UNITS[m.group(2)]  # exact, unlike float
+            if n.denominator == 1:
                 return int(n)
     raise ValueError(f"expected a duration such as 1000 or \"100ms\", got {value!r}")
 
@@ -436,7 +437,7 @@ def step_from_dict(data: Mapping[str, Any], where: str) -> Step:
         raise ScenarioError(f"{where}: missing key 'op'")
     cls = STEP_TYPES.get(op)
     if cls is None:
-        raise ScenarioError(f"{where}: unknown op {op!r} (known: {', '.join(sorted(STEP_TYPES))})")
+        raise ScenarioError(f"{where}: key 'op': unknown op {op!r} (known: {', '.join(sorted(STEP_TYPES))})")
     fields = {f.metadata["key"]: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields) - {"op"})
     if unknown:
@@ -556,29 +557,43 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
 
 
 def validate(scenario: Scenario) -> None:
-    """Cross-checks that need the whole scenario: unique names, forks name children."""
+    """Cross-checks that need the whole scenario: unique names, forks name children,
+    waits name children forked earlier, steps name mappings created earlier."""
     src = scenario.source
     names = [p.name for p in scenario.processes]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ScenarioError(f"{src}: process name {dupes[0]!r} is used twice")
+    for f in scenario.files:
+        if f.size_bytes < 0:
+            raise ScenarioError(f"{src}: file {f.path!r}: key 'size': {f.size_bytes} is negative")
     forked_by: dict[str, str] = {}
     for p in scenario.processes:
         if not -1000 <= p.oom_score_adj <= 1000:
             raise ScenarioError(f"{src}: process {p.name!r}: key 'oom_score_adj': {p.oom_score_adj} is outside -1000..1000")
+        if p.start_ns < 0:
+            raise ScenarioError(f"{src}: process {p.name!r}: key 'start': {p.start_ns} is negative")
+        forked_here: set[str] = set()
         for j, step in enumerate(p.steps, 1):
             where = f"{src}: process {p.name!r} step {j}"
             if isinstance(step, (Fork, Wait)):
                 try:
                     child = scenario.process(step.child)
                 except KeyError:
-                    raise ScenarioError(f"{where}: no process named {step.child!r}") from None
+                    raise ScenarioError(f"{where}: key 'child': no process named {step.child!r}") from None
                 if isinstance(step, Fork):
                     if not child.forked:
-                        raise ScenarioError(f"{where}: process {step.child!r} must say forked = true")
+                        raise ScenarioError(f"{where}: key 'child': process {step.child!r} must say forked = true")
                     if step.child in forked_by:
-                        raise ScenarioError(f"{where}: process {step.child!r} is forked twice")
+                        raise ScenarioError(f"{where}: key 'child': process {step.child!r} is forked twice")
                     forked_by[step.child] = p.name
+                    forked_here.add(step.child)
+                elif step.child not in forked_here:
+                    raise ScenarioError(
+                        f"{where}: key 'child': process {step.child!r} is not forked by {p.name!r} before this step"
+                    )
+            if isinstance(step, Sleep) and step.duration_ns < 0:
+                raise ScenarioError(f"{where}: key 'duration': {step.duration_ns} is negative")
             if isinstance(step, DropCaches) and step.value not in (1, 2, 3):
                 raise ScenarioError(f"{where}: key 'value': drop_caches takes 1, 2 or 3, not {step.value}")
             for attr in ("length_bytes", "size_bytes", "offset_bytes"):
@@ -590,6 +605,40 @@ def validate(scenario: Scenario) -> None:
     for p in scenario.processes:
         if p.forked and p.name not in forked_by:
             raise ScenarioError(f"{src}: process {p.name!r} says forked = true but no step forks it")
+    _check_handles(scenario, forked_by)
+
+
+def _check_handles(scenario: Scenario, forked_by: Mapping[str, str]) -> None:
+    """Every touch, munmap and shmdt names a mapping that its process created at an
+    earlier step (mmap, shmat; brk creates ``heap``) or inherited at its fork point.
+
+    A static check of names only: whether the mapping still exists when the step
+    runs (an mmap refused, an earlier munmap) is the run's business (SIGSEGV).
+    """
+    src = scenario.source
+    inherited: dict[str, frozenset[str]] = {p.name: frozenset() for p in scenario.processes if not p.forked}
+    pending = [p.name for p in scenario.processes if not p.forked]
+    while pending:
+        p = scenario.process(pending.pop(0))
+        handles = set(inherited[p.name])
+        for j, step in enumerate(p.steps, 1):
+            if isinstance(step, (Touch, Munmap, Shmdt)) and step.handle not in handles:
+                raise ScenarioError(
+                    f"{src}: process {p.name!r} step {j}: key 'handle': "
+                    f"no mapping {step.handle!r} is created before this step"
+                )
+            if isinstance(step, (Mmap, Shmat)):
+                handles.add(step.handle)
+            elif isinstance(step, Brk):
+                handles.add("heap")
+            elif isinstance(step, Fork):
+                inherited[step.child] = frozenset(handles)
+                pending.append(step.child)
+    for p in scenario.processes:
+        if p.name not in inherited:
+            raise ScenarioError(
+                f"{src}: process {p.name!r} never starts: process {forked_by[p.name]!r}, which forks it, never starts"
+            )
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -268,6 +268,270 @@ PROCESS_START = Tracepoint(
     kernel="sched:sched_process_exec",
 )
 
+LRU_LISTS = ("inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
+
+LRU_MOVE = Tracepoint(
+    "lru_move",
+    "pages moved between LRU lists, one event per page",
+    (
+        _u64("pfn", "page frame"),
+        Field("from_lru", "enum", "list the page left", values=LRU_LISTS),
+        Field("to_lru", "enum", "list the page joined", values=LRU_LISTS),
+        Field("reason", "enum", "why it moved",
+              values=("activate", "deactivate", "rotate", "mlock", "munlock", "refault")),
+        Field("memcg", "str", "memory cgroup path of the page's lruvec"),
+    ),
+    kernel="(mm_lru_activate, mm_vmscan_lru_shrink_active)",
+)
+
+KSWAPD_WAKE = Tracepoint(
+    "kswapd_wake",
+    "kswapd starts a balance_pgdat() run (a zone fell below its low watermark)",
+    (
+        Field("nid", "i32", "NUMA node"),
+        Field("zid", "i32", "highest zone index to balance"),
+        Field("order", "i32", "allocation order"),
+    ),
+    kernel="vmscan:mm_vmscan_kswapd_wake",
+)
+
+KSWAPD_SLEEP = Tracepoint(
+    "kswapd_sleep",
+    "kswapd goes back to sleep (the node is balanced above the high watermark, or hopeless)",
+    (
+        Field("nid", "i32", "NUMA node"),
+        _u64("nr_reclaimed", "pages reclaimed in this run", "pages"),
+    ),
+    kernel="vmscan:mm_vmscan_kswapd_sleep",
+)
+
+RECLAIM_BEGIN = Tracepoint(
+    "reclaim_begin",
+    "direct or memory-cgroup reclaim begins in the allocating task",
+    (
+        Field("kind", "enum", "which reclaim", values=("direct", "memcg")),
+        Field("order", "i32", "allocation order"),
+        _u64("gfp_flags", "allocation flags"),
+        Field("memcg", "str", "memory cgroup being reclaimed ('' for direct reclaim)"),
+    ),
+    kernel="vmscan:mm_vmscan_direct_reclaim_begin, vmscan:mm_vmscan_memcg_reclaim_begin",
+)
+
+RECLAIM_END = Tracepoint(
+    "reclaim_end",
+    "direct or memory-cgroup reclaim ends",
+    (
+        Field("kind", "enum", "which reclaim", values=("direct", "memcg")),
+        _u64("nr_scanned", "pages scanned", "pages"),
+        _u64("nr_reclaimed", "pages reclaimed", "pages"),
+        Field("memcg", "str", "memory cgroup reclaimed ('' for direct reclaim)"),
+    ),
+    kernel="vmscan:mm_vmscan_direct_reclaim_end, vmscan:mm_vmscan_memcg_reclaim_end",
+)
+
+SHRINK_LIST = Tracepoint(
+    "shrink_list",
+    "one shrink_inactive_list() pass over an LRU list, with why pages stayed",
+    (
+        Field("lru", "enum", "list scanned", values=LRU_LISTS),
+        Field("priority", "i32", "scan priority (12 = 1/4096 of the list ... 0 = all)"),
+        _u64("nr_scanned", "pages scanned", "pages"),
+        _u64("nr_reclaimed", "pages freed", "pages"),
+        _u64("nr_dirty", "dirty file pages found (written back, not freed now)", "pages"),
+        _u64("nr_activate", "referenced pages moved to the active list", "pages"),
+        _u64("nr_mapped_kept", "mapped pages kept (referenced, or could not be unmapped)", "pages"),
+        _u64("nr_no_swap", "anon/shmem pages kept because swap is absent or full", "pages"),
+        Field("memcg", "str", "memory cgroup of the lruvec ('' = node)"),
+    ),
+    kernel="vmscan:mm_vmscan_lru_shrink_inactive",
+)
+
+SWAP_OUT = Tracepoint(
+    "swap_out",
+    "an anonymous or shmem page was written to swap and freed",
+    (
+        _u64("pfn", "page frame freed"),
+        _u64("slot", "swap slot (offset in the swap device, pages)"),
+        Field("owner", "i32", "pid owning the page (anon), or 0 for shmem"),
+        _u64("ino", "shmem inode (0 for anon)"),
+        _u64("index", "virtual page number (anon) or offset in the shmem object"),
+        Field("memcg", "str", "memory cgroup charged"),
+    ),
+    kernel="(none: swap_writepage; count in /proc/vmstat pswpout)",
+)
+
+SWAP_IN = Tracepoint(
+    "swap_in",
+    "a swapped page was read back (a major fault)",
+    (
+        _u64("address", "faulting virtual address (0 for a shmem read)"),
+        _u64("slot", "swap slot read"),
+        _u64("pfn", "new page frame"),
+        _u64("ino", "shmem inode (0 for anon)"),
+    ),
+    kernel="(none: swap_read_folio; /proc/vmstat pswpin)",
+)
+
+VM_ENOUGH_MEMORY = Tracepoint(
+    "vm_enough_memory",
+    "the overcommit policy refused a charge to Committed_AS (ENOMEM)",
+    (
+        _u64("nr_pages", "pages asked for", "pages"),
+        _u64("committed_bytes", "Committed_AS before the request", "bytes"),
+        _u64("limit_bytes", "what mode 2 allowed (CommitLimit less reserves), or RAM+swap in mode 0", "bytes"),
+        Field("mode", "i32", "vm.overcommit_memory"),
+        Field("op", "str", "the call charged: mmap, brk, fork, shmget, shmem"),
+    ),
+    kernel="(none: __vm_enough_memory returns -ENOMEM; 6.6+ logs 'not enough memory for the allocation')",
+)
+
+OOM_SCORE_ADJ_UPDATE = Tracepoint(
+    "oom_score_adj_update",
+    "a process's oom_score_adj was written",
+    (
+        Field("comm", "str", "command name"),
+        Field("oom_score_adj", "i32", "new value (-1000..1000)"),
+    ),
+    kernel="oom:oom_score_adj_update",
+)
+
+CONSTRAINTS = ("CONSTRAINT_NONE", "CONSTRAINT_CPUSET", "CONSTRAINT_MEMORY_POLICY", "CONSTRAINT_MEMCG")
+
+OOM_CANDIDATE = Tracepoint(
+    "oom_candidate",
+    "one row of the OOM killer's task dump: an eligible task and its badness",
+    (
+        Field("oom_id", "u32", "which OOM invocation (1, 2, ...)"),
+        Field("tgid", "i32", "process id"),
+        Field("uid", "u32", "user id"),
+        Field("comm", "str", "command name"),
+        _u64("total_vm", "mapped virtual memory", "pages"),
+        _u64("rss_anon", "resident anonymous pages", "pages"),
+        _u64("rss_file", "resident file pages", "pages"),
+        _u64("rss_shmem", "resident shmem pages", "pages"),
+        _u64("swapents", "swap entries", "pages"),
+        _u64("pgtables_bytes", "page-table memory", "bytes"),
+        Field("oom_score_adj", "i32", "oom_score_adj"),
+        Field("points", "i64", "oom_badness() (LONG_MIN never appears: ineligible tasks are not dumped)"),
+    ),
+    kernel="(dmesg 'Tasks state' table, dump_task())",
+)
+
+OOM_KILL = Tracepoint(
+    "oom_kill",
+    "the OOM killer chose and killed a victim (pid is the task that triggered it)",
+    (
+        Field("oom_id", "u32", "which OOM invocation (1, 2, ...)"),
+        Field("victim_pid", "i32", "the victim"),
+        Field("comm", "str", "victim command name"),
+        _u64("total_vm_kb", "victim mapped memory", "kB"),
+        _u64("anon_rss_kb", "victim anonymous RSS", "kB"),
+        _u64("file_rss_kb", "victim file RSS", "kB"),
+        _u64("shmem_rss_kb", "victim shmem RSS", "kB"),
+        Field("uid", "u32", "victim user id"),
+        _u64("pgtables_kb", "victim page tables", "kB"),
+        Field("oom_score_adj", "i32", "victim oom_score_adj"),
+        Field("points", "i64", "victim's oom_badness()"),
+        _u64("totalpages", "the badness denominator: RAM+swap, or the memcg limit", "pages"),
+        Field("constraint", "enum", "constrained_alloc() result", values=CONSTRAINTS),
+        Field("memcg", "str", "the OOM memcg path ('' for a global OOM)"),
+        Field("task_memcg", "str", "the victim's memcg path"),
+        _u64("gfp_mask", "allocation flags of the triggering allocation"),
+        Field("order", "i32", "allocation order"),
+        Field("message", "enum", "the kill message",
+              values=("Out of memory", "Memory cgroup out of memory", "Out of memory (oom_kill_allocating_task)")),
+    ),
+    kernel="oom:mark_victim (6.10+ fields) + dmesg Killed process line",
+)
+
+OOM_REAP = Tracepoint(
+    "oom_reap",
+    "the OOM reaper unmapped a victim's private memory",
+    (
+        Field("victim_pid", "i32", "the victim"),
+        Field("comm", "str", "victim command name"),
+        Field("success", "bool", "false: 'unable to reap'"),
+        _u64("anon_rss_kb", "anonymous RSS left", "kB"),
+        _u64("file_rss_kb", "file RSS left", "kB"),
+        _u64("shmem_rss_kb", "shmem RSS left", "kB"),
+    ),
+    kernel="oom:finish_task_reaping + dmesg oom_reaper line",
+)
+
+OOM_PANIC = Tracepoint(
+    "oom_panic",
+    "the kernel panicked instead of killing (panic_on_oom, or nothing killable)",
+    (
+        Field("oom_id", "u32", "which OOM invocation"),
+        Field("reason", "str", "the panic message"),
+        Field("constraint", "enum", "constrained_alloc() result", values=CONSTRAINTS),
+    ),
+    kernel="(panic)",
+)
+
+ZONEINFO = Tracepoint(
+    "zoneinfo",
+    "a zone's size, free pages and watermarks (at boot, at each OOM, when watermarks change)",
+    (
+        Field("zone", "str", "zone name: DMA, DMA32, Normal"),
+        Field("zid", "i32", "zone index"),
+        _u64("present_pages", "pages in the zone", "pages"),
+        _u64("managed_pages", "pages the allocator manages", "pages"),
+        _u64("nr_free", "free pages", "pages"),
+        _u64("wmark_min", "min watermark", "pages"),
+        _u64("wmark_low", "low watermark", "pages"),
+        _u64("wmark_high", "high watermark", "pages"),
+        _u64("lowmem_reserve_max", "largest lowmem reserve", "pages"),
+        Field("reason", "enum", "why reported", values=("boot", "oom", "sysctl")),
+    ),
+    kernel="(/proc/zoneinfo, dmesg zone lines)",
+)
+
+CGROUP = Tracepoint(
+    "cgroup",
+    "a memory cgroup was created, given a limit, or given a task",
+    (
+        Field("op", "enum", "what happened", values=("mkdir", "set_max", "attach")),
+        Field("path", "str", "cgroup path, e.g. /oracle_oom"),
+        _u64("limit_bytes", "memory.max (0 = unlimited)", "bytes"),
+        Field("task_pid", "i32", "attached task (attach only)"),
+    ),
+    kernel="(cgroupfs writes)",
+)
+
+MEMCG_STAT = Tracepoint(
+    "memcg_stat",
+    "a memory cgroup's usage, limit and memory.stat (at each memcg OOM)",
+    (
+        Field("path", "str", "cgroup path"),
+        _u64("usage_bytes", "memory.current / usage_in_bytes", "bytes"),
+        _u64("limit_bytes", "memory.max / limit_in_bytes", "bytes"),
+        _u64("failcnt", "charges that hit the limit"),
+        _u64("swap_bytes", "swap charged", "bytes"),
+        _u64("anon_bytes", "anonymous memory (v1: rss)", "bytes"),
+        _u64("file_bytes", "page cache incl. shmem (v1: cache)", "bytes"),
+        _u64("shmem_bytes", "shmem", "bytes"),
+        _u64("file_mapped_bytes", "mapped page cache", "bytes"),
+        _u64("file_dirty_bytes", "dirty page cache", "bytes"),
+        _u64("kernel_bytes", "kernel memory (page tables, stacks)", "bytes"),
+        _u64("inactive_anon_bytes", "", "bytes"),
+        _u64("active_anon_bytes", "", "bytes"),
+        _u64("inactive_file_bytes", "", "bytes"),
+        _u64("active_file_bytes", "", "bytes"),
+        _u64("unevictable_bytes", "", "bytes"),
+        _u64("pgfault", "page faults charged to the cgroup"),
+        _u64("pgmajfault", "major faults charged to the cgroup"),
+    ),
+    kernel="(memory.stat; dmesg 'Memory cgroup stats for')",
+)
+
+MEMINFO_SAMPLE = Tracepoint(
+    "meminfo_sample",
+    "a periodic reading of /proc/meminfo (vm.stat_interval-like, every 100 ms simulated)",
+    tuple(Field(f, "u64", f"/proc/meminfo {m}", unit="bytes") for m, f in MEMINFO_FIELDS),
+    kernel="(a periodic read of /proc/meminfo)",
+)
+
 TRACEPOINTS: tuple[Tracepoint, ...] = (
     MMAP,
     MUNMAP,
@@ -287,6 +551,24 @@ TRACEPOINTS: tuple[Tracepoint, ...] = (
     RSS_STAT,
     SYSCTL_SET,
     SNAPSHOT,
+    LRU_MOVE,
+    KSWAPD_WAKE,
+    KSWAPD_SLEEP,
+    RECLAIM_BEGIN,
+    RECLAIM_END,
+    SHRINK_LIST,
+    SWAP_OUT,
+    SWAP_IN,
+    VM_ENOUGH_MEMORY,
+    OOM_SCORE_ADJ_UPDATE,
+    OOM_CANDIDATE,
+    OOM_KILL,
+    OOM_REAP,
+    OOM_PANIC,
+    ZONEINFO,
+    CGROUP,
+    MEMCG_STAT,
+    MEMINFO_SAMPLE,
 )
 
 
