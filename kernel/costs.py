@@ -21,3 +21,6 @@ COPY_PAGE_NS = 150  # copy_to_user/copy_from_user of 4 KiB in read()/write()
 ZAP_PAGE_NS = 20  # unmapping one present pte (zap_pte_range)
 FREE_PAGE_NS = 30  # dropping one page-cache page (invalidate, truncate)
 FORK_PTE_NS = 10  # copying one pte in copy_page_range
+SCAN_PAGE_NS = 40  # isolating and checking one page in reclaim
+SWAP_WRITE_PAGE_NS = DISK_WRITE_PAGE_NS  # pageout of one page to swap
+SWAP_READ_PAGE_NS = DISK_READ_PAGE_NS  # swap-in of one page (major fault I/O)

@@ -5,7 +5,8 @@ as tie-breaker, generator processes as tasks. A task generator yields one of:
 
 - ``None``: give up the CPU; run again after every task already runnable now.
 - :class:`Sleep`: sleep for ``duration_ns`` (the CPU is free meanwhile).
-- :class:`Signal`: block until someone calls :meth:`Signal.fire` (waitpid, wakeups).
+- :class:`Signal`: block until someone calls :meth:`Engine.fire` (waitpid, wakeups).
+- :class:`WaitFor`: block until a signal fires or a timeout passes, whichever is first.
 
 Time advances in two ways: kernel work done by a running task advances
 :attr:`Engine.now_ns` directly (a CPU busy for that long), and when every task is
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Callable, Generator, Union
+from typing import Generator, Union
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,18 @@ class Signal:
     """A one-shot wake-up: tasks that yield it block until it fires."""
 
     fired: bool = False
-    waiters: list["Proc"] = field(default_factory=list)
+    waiters: list[tuple["Proc", int]] = field(default_factory=list)
 
 
-Yield = Union[None, Sleep, Signal]
+@dataclass(frozen=True)
+class WaitFor:
+    """Yielded by a task: wait for ``signal`` at most ``timeout_ns``."""
+
+    signal: Signal
+    timeout_ns: int
+
+
+Yield = Union[None, Sleep, Signal, WaitFor]
 TaskGen = Generator[Yield, None, None]
 
 
@@ -51,6 +60,7 @@ class Proc:
     gen: TaskGen
     daemon: bool
     done: bool = False
+    token: int = 0  # bumped at every wake-up: heap entries with an old token are stale
 
 
 class Engine:
@@ -58,10 +68,11 @@ class Engine:
 
     def __init__(self) -> None:
         self.now_ns = 0
-        self._heap: list[tuple[int, int, Proc]] = []
+        self._heap: list[tuple[int, int, Proc, int]] = []
         self._seq = 0
         self._live = 0  # non-daemon tasks not yet finished
         self.stopped = False
+        self.timed_out = False
 
     def spawn(self, name: str, gen: TaskGen, at_ns: int | None = None, daemon: bool = False) -> Proc:
         """Start ``gen`` at ``at_ns`` (default: now). Daemons do not keep the run alive."""
@@ -72,8 +83,18 @@ class Engine:
         return proc
 
     def _schedule(self, proc: Proc, at_ns: int) -> None:
-        heapq.heappush(self._heap, (at_ns, self._seq, proc))
+        heapq.heappush(self._heap, (at_ns, self._seq, proc, proc.token))
         self._seq += 1
+
+    def kill(self, proc: Proc) -> None:
+        """End a task that is not running now: its generator is closed."""
+        if proc.done:
+            return
+        proc.done = True
+        proc.token += 1
+        if not proc.daemon:
+            self._live -= 1
+        proc.gen.close()
 
     def fire(self, signal: Signal) -> None:
         """Fire ``signal``: every waiting task becomes runnable now."""
@@ -81,22 +102,32 @@ class Engine:
             return
         signal.fired = True
         waiters, signal.waiters = signal.waiters, []
-        for proc in waiters:
-            self._schedule(proc, self.now_ns)
+        for proc, token in waiters:
+            if token == proc.token and not proc.done:
+                self._schedule(proc, self.now_ns)
 
     def stop(self) -> None:
         """End the run after the current step (a panic)."""
         self.stopped = True
 
-    def run(self, until_ns: int | None = None, on_idle: Callable[[], None] | None = None) -> None:
+    @property
+    def live(self) -> int:
+        """Non-daemon tasks not yet finished."""
+        return self._live
+
+    def run(self, until_ns: int | None = None) -> None:
         """Run until no non-daemon task is left, ``until_ns`` passes, or :meth:`stop`."""
         while self._heap and self._live > 0 and not self.stopped:
-            at_ns, _, proc = heapq.heappop(self._heap)
+            at_ns, seq, proc, token = heapq.heappop(self._heap)
+            if proc.done or token != proc.token:
+                continue
             if until_ns is not None and at_ns > until_ns:
-                heapq.heappush(self._heap, (at_ns, 0, proc))
+                heapq.heappush(self._heap, (at_ns, seq, proc, token))
+                self.timed_out = True
                 break
             if at_ns > self.now_ns:
                 self.now_ns = at_ns
+            proc.token += 1
             try:
                 what = next(proc.gen)
             except StopIteration:
@@ -112,6 +143,12 @@ class Engine:
                 if what.fired:
                     self._schedule(proc, self.now_ns)
                 else:
-                    what.waiters.append(proc)
+                    what.waiters.append((proc, proc.token))
+            elif isinstance(what, WaitFor):
+                if what.signal.fired:
+                    self._schedule(proc, self.now_ns)
+                else:
+                    what.signal.waiters.append((proc, proc.token))
+                    self._schedule(proc, self.now_ns + what.timeout_ns)
             else:
                 raise TypeError(f"task {proc.name!r} yielded {what!r}")

@@ -23,6 +23,7 @@ from memtrace.tracer import tracepoints as tp
 from . import costs
 from .errors import StepFault
 from .mm_types import Inode, Task
+from .swapfile import SWP_BASE, swp_offset
 from .page_alloc import (
     PAGE_SIZE,
     PG_ACTIVE,
@@ -98,17 +99,28 @@ def add_to_page_cache(k: "Kernel", inode: Inode, indices: np.ndarray, ts_ns: np.
     on the LRU, count in NR_FILE_PAGES (and NR_SHMEM), emit page_cache_add.
 
     Shmem inodes created VM_NORESERVE charge Committed_AS per page here
-    (shmem_acct_blocks()); a refusal is ENOSPC.
+    (shmem_acct_blocks()); a refusal is ENOSPC. Shmem pages that were swapped out
+    are read back from swap instead (shmem_swapin_folio(), already charged). A file
+    page evicted recently enough is activated on refault (workingset_refault()).
     """
     n = len(indices)
     if n == 0:
         return np.empty(0, dtype=np.int32)
-    if inode.shmem and inode.acct == "blocks":
+    old = inode.pages[indices]
+    swapped = old <= SWP_BASE
+    nr_new = n - int(np.count_nonzero(swapped))
+    if inode.shmem and inode.acct == "blocks" and nr_new:
         owner = k.current.mm if k.current else None
-        if not k.vm_enough_memory(owner, n, cap_sys_admin=bool(k.current and k.current.uid == 0)):
-            raise StepFault("ENOSPC", f"shmem charge of {n} pages refused by overcommit policy", fatal=False)
-        inode.charged_pages += n
-    pfns = k.alloc_pages(n, "page cache")
+        if not k.vm_enough_memory(owner, nr_new, cap_sys_admin=bool(k.current and k.current.uid == 0), op="shmem"):
+            raise StepFault("ENOSPC", f"shmem charge of {nr_new} pages refused by overcommit policy", fatal=False)
+        inode.charged_pages += nr_new
+    try:
+        pfns = k.alloc_pages(n, "page cache")
+    except BaseException:
+        if inode.shmem and inode.acct == "blocks" and nr_new:
+            k.vm_unacct_memory(nr_new)
+            inode.charged_pages -= nr_new
+        raise
     mm = k.mem_map
     mm.flags[pfns] = (PG_SWAPBACKED | PG_DIRTY) if inode.shmem else 0
     mm.mapping[pfns] = inode.ino
@@ -121,13 +133,77 @@ def add_to_page_cache(k: "Kernel", inode: Inode, indices: np.ndarray, ts_ns: np.
     if inode.shmem:
         k.stat.nr_shmem += n
     k.emit(tp.PAGE_CACHE_ADD, n, ts_ns=ts_ns, ino=inode.ino, index=indices, pfn=pfns, shmem=inode.shmem)
+    if swapped.any():
+        from . import swap as swapmod
+
+        entries = old[swapped]
+        k.emit(tp.SWAP_IN, int(np.count_nonzero(swapped)), ts_ns=ts_ns[swapped], address=0,
+               slot=swp_offset(entries), pfn=pfns[swapped], ino=inode.ino)
+        swapmod.free_swap_entries(k, entries)
+        k.workingset_refault_anon += len(entries)
+        k.swap_ins += len(entries)
+        k.advance(len(entries) * costs.SWAP_READ_PAGE_NS)
+    if not inode.shmem:
+        _workingset_refault(k, inode, indices, pfns)
     return pfns
 
 
+def _workingset_refault(k: "Kernel", inode: Inode, indices: np.ndarray, pfns: np.ndarray) -> None:
+    """Models workingset_refault() for file pages: a page evicted less than a
+    workingset ago (refault distance <= active file + anon lists when swap exists)
+    comes back straight to the active list; every refault makes file reclaim
+    costlier (lru_note_cost_refault())."""
+    shadow = inode.shadow[indices]
+    refault = shadow >= 0
+    if not refault.any():
+        return
+    inode.shadow[indices] = -1
+    nr = int(np.count_nonzero(refault))
+    k.workingset_refault_file += nr
+    st = k.stat
+    workingset = st.nr_active_file
+    if k.swap.nr_free > 0:
+        workingset += st.nr_active_anon + st.nr_inactive_anon
+    distance = k.nonresident_age - shadow[refault]
+    hot = pfns[refault][distance <= workingset]
+    from .vmscan import activate_pages, lru_note_cost
+
+    lru_note_cost(k, True, nr, 0)
+    activate_pages(k, hot, "refault")
+
+
+def reclaim_file_pages(k: "Kernel", pfns: np.ndarray) -> None:
+    """Models the file half of shrink_folio_list(): unmap clean file pages from
+    every process (try_to_unmap), leave a workingset shadow and drop them from the
+    page cache (__remove_mapping())."""
+    if not len(pfns):
+        return
+    from . import rmap
+
+    rmap.try_to_unmap(k, pfns)
+    mem = k.mem_map
+    inos = mem.mapping[pfns]
+    index = mem.index[pfns]
+    for ino in np.unique(inos).tolist():
+        sel = inos == ino
+        inode = k.inodes[ino]
+        idx = index[sel]
+        inode.shadow[idx] = k.nonresident_age + np.arange(len(idx))
+        k.nonresident_age += len(idx)
+        delete_from_page_cache(k, inode, idx, "reclaim")
+
+
 def missing_pages(inode: Inode, indices: np.ndarray) -> np.ndarray:
-    """Boolean mask: which of ``indices`` are not in the page cache."""
+    """Boolean mask: which of ``indices`` are not in the page cache (holes, or shmem
+    pages out on swap)."""
     inode.ensure_capacity(int(indices.max()) + 1 if len(indices) else 0)
     return inode.pages[indices] < 0
+
+
+def swapped_pages(inode: Inode, indices: np.ndarray) -> np.ndarray:
+    """Boolean mask: which of ``indices`` are shmem pages out on swap."""
+    inode.ensure_capacity(int(indices.max()) + 1 if len(indices) else 0)
+    return inode.pages[indices] <= SWP_BASE
 
 
 def delete_from_page_cache(k: "Kernel", inode: Inode, indices: np.ndarray, reason: str) -> None:
@@ -151,7 +227,19 @@ def delete_from_page_cache(k: "Kernel", inode: Inode, indices: np.ndarray, reaso
 
 def truncate_inode_pages(k: "Kernel", inode: Inode, from_index: int) -> None:
     """Models truncate_inode_pages(): drop every cached page from ``from_index`` on,
-    dirty or not (their data is gone with the file). Shmem block charges go too."""
+    dirty or not (their data is gone with the file), and every swap entry of a
+    shmem object. Shmem block charges go too."""
+    tail = inode.pages[from_index:]
+    on_swap = np.flatnonzero(tail <= SWP_BASE) + from_index
+    if len(on_swap):
+        from . import swap as swapmod
+
+        swapmod.free_swap_entries(k, inode.pages[on_swap])
+        inode.pages[on_swap] = -1
+        if inode.acct == "blocks":
+            k.vm_unacct_memory(len(on_swap))
+            inode.charged_pages -= len(on_swap)
+    inode.shadow[from_index:] = -1
     cached = np.flatnonzero(inode.pages[from_index:] >= 0) + from_index
     if not len(cached):
         return
@@ -191,12 +279,11 @@ def mark_page_accessed(k: "Kernel", pfns: np.ndarray) -> None:
         (flags & PG_LRU) != 0) & ((flags & PG_UNEVICTABLE) == 0)
     up = pfns[promote]
     if len(up):
-        anon = int(np.count_nonzero(mm.flags[up] & PG_SWAPBACKED))
-        k.stat.nr_inactive_anon -= anon
-        k.stat.nr_active_anon += anon
-        k.stat.nr_inactive_file -= len(up) - anon
-        k.stat.nr_active_file += len(up) - anon
-        mm.flags[up] = (mm.flags[up] | PG_ACTIVE) & ~np.uint16(PG_REFERENCED)
+        from .vmscan import activate_pages
+
+        activate_pages(k, up, "activate")
+        mm.flags[up] &= ~np.uint16(PG_REFERENCED)
+        k.nonresident_age += len(up)  # workingset_activation() ages the lruvec
     rest = pfns[~promote]
     mm.flags[rest] |= PG_REFERENCED
 
@@ -222,11 +309,13 @@ def file_read(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_b
         return
     missing = missing_pages(inode, idx)
     if inode.shmem:
-        # shmem_file_read_iter(): holes read as the zero page, nothing is allocated.
-        present = idx[~missing]
-        cost = np.full(len(idx), costs.COPY_PAGE_NS, dtype=np.int64)
-        k.event_times(cost)
-        mark_page_accessed(k, inode.pages[present])
+        # shmem_file_read_iter(): holes read as the zero page, nothing is allocated;
+        # pages out on swap are read back.
+        swapped = swapped_pages(inode, idx)
+        cost = np.where(swapped, costs.SWAP_READ_PAGE_NS, 0) + costs.COPY_PAGE_NS
+        ts = k.event_times(cost.astype(np.int64))
+        add_to_page_cache(k, inode, idx[swapped], ts[swapped])
+        mark_page_accessed(k, inode.pages[idx[inode.pages[idx] >= 0]])
         return
     cost = np.where(missing, costs.DISK_READ_PAGE_NS + costs.COPY_PAGE_NS, costs.COPY_PAGE_NS).astype(np.int64)
     ts = k.event_times(cost)
@@ -258,6 +347,10 @@ def file_write(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_
     add_to_page_cache(k, inode, idx[missing], ts[missing])
     mark_dirty(k, inode, inode.pages[idx])
     inode.size_bytes = max(old_size, end)
+    if not inode.shmem:
+        from .page_writeback import balance_dirty_pages
+
+        balance_dirty_pages(k)
 
 
 def ftruncate(k: "Kernel", inode: Inode, size_bytes: int) -> None:
@@ -270,11 +363,12 @@ def ftruncate(k: "Kernel", inode: Inode, size_bytes: int) -> None:
 # ---------------------------------------------------------------------- writeback
 
 
-def writeback_inode(k: "Kernel", inode: Inode, reason: str) -> int:
+def writeback_inode(k: "Kernel", inode: Inode, reason: str, advance: bool = True) -> int:
     """Models writeback_single_inode(): write every dirty page and mark it clean.
 
     Pages pass through PG_writeback (NR_WRITEBACK) only for the duration of the
-    I/O, which here completes within the call. Returns pages written.
+    I/O, which here completes within the call (the caller's clock advances by the
+    I/O time unless ``advance`` is false). Returns pages written.
     """
     if inode.shmem or inode.evicted:
         return 0
@@ -288,7 +382,8 @@ def writeback_inode(k: "Kernel", inode: Inode, reason: str) -> int:
     flags[dirty] = (flags[dirty] & ~np.uint16(PG_DIRTY)) | PG_WRITEBACK
     k.stat.nr_file_dirty -= n
     k.stat.nr_writeback += n
-    k.advance(n * costs.DISK_WRITE_PAGE_NS)
+    if advance:
+        k.advance(n * costs.DISK_WRITE_PAGE_NS)
     flags[dirty] &= ~np.uint16(PG_WRITEBACK)
     k.stat.nr_writeback -= n
     inode.dirtied_when_ns = -1

@@ -17,7 +17,8 @@ from memtrace.tracer import tracepoints as tp
 
 from . import costs, mmap
 from .errors import StepFault
-from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, VM_ACCOUNT, Task, VmArea
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, VM_ACCOUNT, Task, VmArea
+from .swapfile import is_swap_entry, swp_offset
 from .page_alloc import PAGE_SIZE, PG_ANON, PG_SWAPBACKED, PG_KERNEL
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ def do_fork(k: "Kernel", parent: Task, comm: str) -> Task:
             k.add_rss(cmm, MM_ANONPAGES, int(np.count_nonzero(anon)))
             k.add_rss(cmm, MM_SHMEMPAGES, int(np.count_nonzero(shmem)))
             k.add_rss(cmm, MM_FILEPAGES, int(np.count_nonzero(~anon & ~shmem)))
+            entries = vma.ptes[is_swap_entry(vma.ptes)]
+            if len(entries):
+                k.swap.duplicate(swp_offset(entries))
+                k.add_rss(cmm, MM_SWAPENTS, len(entries))
             touched = vma.start + np.flatnonzero(vma.ptes != -1) * PAGE_SIZE
             k.alloc_page_tables(cmm, touched)
             k.advance(len(pfns) * costs.FORK_PTE_NS)
@@ -80,7 +85,7 @@ def do_exit(k: "Kernel", task: Task, code: int) -> None:
         for vma in list(mm.vmas):
             mmap.remove_vma(k, task, vma)
         if mm.pgd_pfn >= 0:
-            k.alloc.free_pages(np.array([mm.pgd_pfn], dtype=np.int32))
+            k.free_pages(np.array([mm.pgd_pfn], dtype=np.int32))
             k.stat.nr_pagetable -= 1
             mm.pgd_pfn = -1
     k.flush_rss()
@@ -90,6 +95,6 @@ def do_exit(k: "Kernel", task: Task, code: int) -> None:
     k.emit(tp.EXIT, comm=task.comm, code=code)
     if len(task.kernel_stack_pfns):
         assert (k.mem_map.flags[task.kernel_stack_pfns] == PG_KERNEL).all()
-        k.alloc.free_pages(task.kernel_stack_pfns)
+        k.free_pages(task.kernel_stack_pfns)
         k.stat.nr_kernel_stack_pages -= len(task.kernel_stack_pfns)
         task.kernel_stack_pfns = task.kernel_stack_pfns[:0]

@@ -19,7 +19,8 @@ from memtrace.tracer.bus import Bus
 from memtrace.tracer.schema import Tracepoint
 from memtrace.tracer import tracepoints as tp
 
-from .engine import Engine
+from .engine import Engine, Signal
+from .memcontrol import MemCgroup, MemcgTree
 from .mm_types import (
     PMD_SHIFT,
     PTE_SHIFT,
@@ -42,8 +43,14 @@ from .page_alloc import (
     PG_UNEVICTABLE,
     PageAllocator,
 )
+from .swapfile import SwapDevice
 from .sysctl import Sysctls
 from .vmstat import NodeStat
+
+#: gfp_mask of the allocations memtrace models (5.15 / 6.x values, §3.2).
+GFP_HIGHUSER_MOVABLE = 0x100CCA
+GFP_HIGHUSER_MOVABLE_ZERO = 0x100DCA  # anonymous faults
+GFP_KERNEL = 0xCC0  # memcg charges, page tables
 
 #: Reclaimable slab (dentries, inodes) present after boot; drop_caches 2 frees it.
 BOOT_SLAB_RECLAIMABLE_BYTES = 64 << 20
@@ -90,9 +97,36 @@ class Kernel:
         self.alloc = PageAllocator(ram_bytes)
         self.mem_map = self.alloc.mem_map
         self.stat = NodeStat()
-        self.swap_total_pages = swap_bytes >> PAGE_SHIFT
-        self.swap_free_pages = self.swap_total_pages
+        self.swap = SwapDevice(swap_bytes >> PAGE_SHIFT)
+        self.memcgs = MemcgTree()
         self.committed_pages = 0  # vm_committed_as
+        # Reclaim state (struct lruvec / pglist_data of the one node).
+        self.anon_cost = 0
+        self.file_cost = 0
+        self.nonresident_age = 0
+        self.workingset_refault_file = 0
+        self.workingset_refault_anon = 0
+        self.last_refaults_file = 0
+        self.last_refaults_anon = 0
+        from .vmscan import LRU_BITS, NodeLru
+
+        self.lru_order = {lru: NodeLru(lru) for lru in LRU_BITS}
+        self.kswapd_failures = 0
+        self.kswapd_sleeping = False
+        self.kswapd_wait = Signal()
+        self.kswapd_task: Task | None = None
+        self.reclaimed_kswapd = 0
+        self.reclaimed_direct = 0
+        self.swap_outs = 0
+        self.swap_ins = 0
+        # Writeback (the flusher thread) and the OOM killer.
+        self.flusher_wait = Signal()
+        self.flusher_task: Task | None = None
+        self.flusher_queue: dict[int, str] = {}
+        self.oom_id = 0
+        self.oom_kills: list[dict[str, Any]] = []
+        self.on_kill: Any = None  # set by the runner: ends a task's program
+        self.mm_owner: dict[int, int] = {}
         self.tasks: dict[int, Task] = {}
         self.inodes: dict[int, Inode] = {}
         self.namespace: dict[str, Inode] = {}
@@ -163,28 +197,128 @@ class Kernel:
 
     # ------------------------------------------------------------------ allocation
 
-    def alloc_pages(self, nr_pages: int, where: str) -> np.ndarray:
-        """Allocate ``nr_pages`` user pages or raise OutOfMemory.
+    def new_signal(self) -> Signal:
+        return Signal()
 
-        Models the allocator fast path at the low watermark falling back to the min
-        watermark; no kswapd, direct reclaim or OOM kill yet.
+    def task_memcg(self) -> MemCgroup:
+        """The memory cgroup charged for what the current task allocates."""
+        task = self.current
+        return task.memcg if task is not None and task.memcg is not None else self.memcgs.root
+
+    def alloc_pages(self, nr_pages: int, where: str, gfp_mask: int = GFP_HIGHUSER_MOVABLE,
+                    kmem: bool = False) -> np.ndarray:
+        """Allocate ``nr_pages`` pages charged to the current task's memory cgroup.
+
+        Models mem_cgroup_charge()/try_charge_memcg() followed by __alloc_pages():
+        the fast path at the low watermark; below it kswapd is woken and the
+        allocation may dip to the min watermark; below that the task reclaims
+        directly (try_to_free_pages) and retries, and when reclaim makes no progress
+        (should_reclaim_retry(): MAX_RECLAIM_RETRIES rounds, or nothing left that
+        could be reclaimed) the OOM killer runs. Raises TaskKilled when the current
+        task is the victim, KernelPanic, or OutOfMemory when a memcg has nothing to
+        kill.
         """
         if nr_pages == 0:
             return np.empty(0, dtype=np.int32)
-        pfns = self.alloc.alloc_pages(nr_pages, mark="low")
-        if len(pfns) < nr_pages:
-            more = self.alloc.alloc_pages(nr_pages - len(pfns), mark="min")
-            pfns = np.concatenate([pfns, more])
-        if len(pfns) < nr_pages:
-            self.alloc.free_pages(pfns)
-            raise OutOfMemory(nr_pages, where)
+        memcg = self.task_memcg()
+        self.try_charge(memcg, nr_pages, kmem)
+        try:
+            pfns = self._alloc_node(nr_pages, gfp_mask)
+        except BaseException:
+            self.memcgs.uncharge_pfns(np.full(nr_pages, memcg.id, dtype=np.int16), kmem)
+            raise
+        self.mem_map.memcg[pfns] = memcg.id
         return pfns
 
+    def try_charge(self, memcg: MemCgroup, nr_pages: int, kmem: bool = False) -> None:
+        """Models try_charge_memcg(): reclaim from the cgroup over its limit, retry,
+        and invoke the memcg OOM killer when reclaim cannot make room."""
+        from . import oom, vmscan
+
+        retries = vmscan.MAX_RECLAIM_RETRIES
+        while (over := memcg.over_limit(nr_pages)) is not None:
+            over.failcnt += 1
+            reclaimed = vmscan.try_to_free_mem_cgroup_pages(self, over, nr_pages, GFP_KERNEL)
+            if memcg.over_limit(nr_pages) is None:
+                break
+            if reclaimed:
+                continue
+            if retries > 0:
+                retries -= 1
+                continue
+            if not oom.out_of_memory(self, over, GFP_KERNEL):
+                raise OutOfMemory(nr_pages, f"memory cgroup {over.path} (no killable task)")
+            retries = vmscan.MAX_RECLAIM_RETRIES
+        self.memcgs.commit_charge(memcg, nr_pages, kmem)
+
+    def _reclaimable_pages(self) -> int:
+        """Pages reclaim could still free: file LRU, and anon LRU while swap has room
+        (zone_reclaimable_pages())."""
+        st = self.stat
+        n = st.nr_inactive_file + st.nr_active_file
+        if self.swap.nr_free > 0:
+            n += st.nr_inactive_anon + st.nr_active_anon
+        return n
+
+    def _alloc_node(self, nr_pages: int, gfp_mask: int) -> np.ndarray:
+        from . import oom, vmscan
+
+        pfns = self.alloc.alloc_pages(nr_pages, mark="low")
+        if len(pfns) == nr_pages:
+            return pfns
+        parts = [pfns]
+        got = len(pfns)
+        vmscan.wakeup_kswapd(self)
+        more = self.alloc.alloc_pages(nr_pages - got, mark="min")
+        parts.append(more)
+        got += len(more)
+        no_progress = 0
+        try:
+            while got < nr_pages:
+                want = nr_pages - got
+                reclaimed = vmscan.try_to_free_pages(self, want, gfp_mask)
+                more = self.alloc.alloc_pages(want, mark="min")
+                parts.append(more)
+                got += len(more)
+                if got >= nr_pages:
+                    break
+                no_progress = 0 if reclaimed else no_progress + 1
+                hopeless = self.alloc.nr_free_pages + self._reclaimable_pages() < (
+                    sum(z.wmark_min for z in self.alloc.zones) + (nr_pages - got))
+                if no_progress >= vmscan.MAX_RECLAIM_RETRIES or (hopeless and not reclaimed):
+                    oom.out_of_memory(self, None, gfp_mask)
+                    no_progress = 0
+                    more = self.alloc.alloc_pages(nr_pages - got, mark="min")
+                    parts.append(more)
+                    got += len(more)
+        except BaseException:
+            taken = np.concatenate(parts)
+            self.alloc.free_pages(taken)
+            raise
+        return np.concatenate(parts)
+
     def free_pages(self, pfns: np.ndarray) -> None:
-        """Take pages off their LRU list and give them back to the allocator."""
+        """Take pages off their LRU list, uncharge them from their memory cgroup and
+        give them back to the allocator."""
         if len(pfns):
             self.lru_del(pfns)
+            mem = self.mem_map
+            charged = pfns[mem.memcg[pfns] != 0]
+            if len(charged):
+                kmem = (mem.flags[charged] & (PG_PGTABLE | PG_KERNEL)) != 0
+                self.memcgs.uncharge_pfns(mem.memcg[charged[kmem]], kmem=True)
+                self.memcgs.uncharge_pfns(mem.memcg[charged[~kmem]])
             self.alloc.free_pages(pfns)
+
+    def kill_task(self, victim: Task) -> None:
+        """SIGKILL ``victim``: it exits now (see oom.py)."""
+        self.on_kill(victim)
+
+    def flusher_wakeup(self, inos: np.ndarray, reason: str) -> None:
+        """wakeup_flusher_threads(): queue these inodes for writeback."""
+        for ino in np.unique(inos).tolist():
+            self.flusher_queue.setdefault(int(ino), reason)
+        self.engine.fire(self.flusher_wait)
 
     # ------------------------------------------------------------------ LRU
 
@@ -200,9 +334,13 @@ class Kernel:
         flags[pfns] |= PG_LRU
         self.mem_map.lru_gen[pfns] = np.arange(self.lru_clock, self.lru_clock + len(pfns))
         self.lru_clock += len(pfns)
-        nr_anon = int(np.count_nonzero(flags[pfns] & PG_SWAPBACKED))
+        f = flags[pfns]
+        unevictable = (f & PG_UNEVICTABLE) != 0
+        nr_anon = int(np.count_nonzero(((f & PG_SWAPBACKED) != 0) & ~unevictable))
+        nr_unevictable = int(np.count_nonzero(unevictable))
+        self.stat.nr_unevictable += nr_unevictable
         self.stat.nr_inactive_anon += nr_anon
-        self.stat.nr_inactive_file += len(pfns) - nr_anon
+        self.stat.nr_inactive_file += len(pfns) - nr_anon - nr_unevictable
 
     def lru_del(self, pfns: np.ndarray) -> None:
         """Models lruvec_del_folio() for every page in ``pfns`` that is on an LRU."""
@@ -261,7 +399,7 @@ class Kernel:
             regions = np.unique(addrs >> shift).tolist()
             missing = [r for r in regions if (shift, r) not in mm.tables]
             if missing:
-                pfns = self.alloc_pages(len(missing), "page table")
+                pfns = self.alloc_pages(len(missing), "page table", GFP_KERNEL, kmem=True)
                 self.mem_map.flags[pfns] = PG_PGTABLE
                 for r, pfn in zip(missing, pfns.tolist()):
                     mm.tables[(shift, r)] = pfn
@@ -282,7 +420,7 @@ class Kernel:
                 del mm.tables[(shift, r)]
                 freed.append(pfn)
         if freed:
-            self.alloc.free_pages(np.array(freed, dtype=np.int32))
+            self.free_pages(np.array(freed, dtype=np.int32))
             self.stat.nr_pagetable -= len(freed)
 
     # ------------------------------------------------------------------ tasks
@@ -291,18 +429,32 @@ class Kernel:
         """Models mm_alloc(): a fresh mm with its PGD page."""
         mm = MmStruct(id=self.next_mm_id, owner_pid=owner_pid)
         self.next_mm_id += 1
-        pgd = self.alloc_pages(1, "pgd_alloc")
+        self.mm_owner[mm.id] = owner_pid
+        pgd = self.alloc_pages(1, "pgd_alloc", GFP_KERNEL, kmem=True)
         self.mem_map.flags[pgd] = PG_PGTABLE
         mm.pgd_pfn = int(pgd[0])
         self.stat.nr_pagetable += 1
         return mm
 
-    def new_task(self, comm: str, uid: int, oom_score_adj: int, parent: Task | None) -> Task:
-        """Models copy_process() for the parts memory cares about: pid and kernel stack."""
-        pid = self.next_pid
-        self.next_pid += 1
-        task = Task(pid=pid, comm=comm[:15], uid=uid, oom_score_adj=oom_score_adj, mm=None, parent=parent)
-        task.kernel_stack_pfns = self.alloc_pages(THREAD_SIZE_PAGES, "alloc_thread_stack_node")
+    def new_task(self, comm: str, uid: int, oom_score_adj: int, parent: Task | None,
+                 memcg: MemCgroup | None = None, pid: int | None = None) -> Task:
+        """Models copy_process() for the parts memory cares about: pid, memory cgroup
+        (inherited from the parent unless given) and the kernel stack."""
+        if pid is None:
+            while self.next_pid in self.tasks:
+                self.next_pid += 1
+            pid = self.next_pid
+            self.next_pid += 1
+        if memcg is None:
+            memcg = parent.memcg if parent is not None and parent.memcg is not None else self.memcgs.root
+        task = Task(pid=pid, comm=comm[:15], uid=uid, oom_score_adj=oom_score_adj, mm=None, parent=parent,
+                    memcg=memcg, start_ns=self.now_ns)
+        saved, self.current = self.current, task
+        try:
+            task.kernel_stack_pfns = self.alloc_pages(THREAD_SIZE_PAGES, "alloc_thread_stack_node", GFP_KERNEL,
+                                                      kmem=True)
+        finally:
+            self.current = saved
         self.mem_map.flags[task.kernel_stack_pfns] = PG_KERNEL
         self.stat.nr_kernel_stack_pages += THREAD_SIZE_PAGES
         self.tasks[pid] = task
@@ -325,17 +477,20 @@ class Kernel:
             allowed = s["vm.overcommit_kbytes"] >> (PAGE_SHIFT - 10)
         else:
             allowed = self.alloc.totalram_pages * s["vm.overcommit_ratio"] // 100
-        return allowed + self.swap_total_pages
+        return allowed + self.swap.nr_pages
 
-    def vm_enough_memory(self, mm: MmStruct | None, nr_pages: int, cap_sys_admin: bool) -> bool:
+    def vm_enough_memory(self, mm: MmStruct | None, nr_pages: int, cap_sys_admin: bool, op: str = "") -> bool:
         """Models __vm_enough_memory() (5.4+): charge ``nr_pages`` to Committed_AS
-        and check the overcommit policy; on refusal the charge is undone."""
+        and check the overcommit policy; on refusal the charge is undone and a
+        vm_enough_memory event says why."""
+        committed_before = self.committed_pages
         self.committed_pages += nr_pages
         mode = self.sysctls["vm.overcommit_memory"]
         if mode == 1:
             return True
         if mode == 0:
-            if nr_pages <= self.alloc.totalram_pages + self.swap_total_pages:
+            allowed = self.alloc.totalram_pages + self.swap.nr_pages
+            if nr_pages <= allowed:
                 return True
         else:
             allowed = self.commit_limit_pages()
@@ -347,6 +502,8 @@ class Kernel:
             if self.committed_pages < allowed:
                 return True
         self.committed_pages -= nr_pages
+        self.emit(tp.VM_ENOUGH_MEMORY, nr_pages=nr_pages, committed_bytes=committed_before * PAGE_SIZE,
+                  limit_bytes=max(allowed, 0) * PAGE_SIZE, mode=mode, op=op)
         return False
 
     def vm_unacct_memory(self, nr_pages: int) -> None:

@@ -18,19 +18,22 @@ import numpy as np
 
 from memtrace.tracer import tracepoints as tp
 
-from . import costs, filemap
+from . import costs, filemap, swap
 from .errors import StepFault
 from .mm_types import (
     MM_ANONPAGES,
     MM_FILEPAGES,
     MM_SHMEMPAGES,
+    MM_SWAPENTS,
     PTE_NONE,
     PTE_ZERO,
+    VM_LOCKED,
     ZERO_PFN,
     Task,
     VmArea,
 )
-from .page_alloc import PAGE_SHIFT, PAGE_SIZE, PG_ANON, PG_DIRTY, PG_SWAPBACKED
+from .page_alloc import PAGE_SHIFT, PAGE_SIZE, PG_ANON, PG_DIRTY, PG_PINNED, PG_SWAPBACKED, PG_YOUNG
+from .swapfile import is_swap_entry
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -104,11 +107,62 @@ def handle_mm_fault_range(k: "Kernel", task: Task, vma: VmArea, first: int, coun
         if first + count > file_pages:
             raise StepFault("SIGBUS", f"access past the end of {inode.path!r} through {vma.handle!r}", fatal=True)
     idx = np.arange(first, first + count, dtype=np.int64)
+    # The pages this access works on are locked against reclaim meanwhile (the
+    # folio lock / elevated refcount of the real fault path).
+    pinned = _pin(k, vma, idx)
+    try:
+        nr = 0
+        swapped = is_swap_entry(vma.ptes[idx])
+        if swapped.any():
+            nr += _swap_fault(k, task, vma, idx[swapped], write)
+        ptes = vma.ptes[idx]
+        pw = vma.pte_write[idx]
+        if vma.shared:
+            nr += _shared_fault(k, task, vma, idx, ptes, pw, write)
+        else:
+            nr += _private_fault(k, task, vma, idx, ptes, pw, write)
+        # Every page accessed now has its pte young bit set.
+        now = vma.ptes[idx]
+        present = now[now >= 0]
+        k.mem_map.flags[present] |= PG_YOUNG
+        if vma.flags & VM_LOCKED:
+            from .vmscan import mlock_pages
+
+            mlock_pages(k, present)
+    finally:
+        k.mem_map.flags[pinned] &= ~np.uint16(PG_PINNED)
+    if task.memcg is not None:
+        task.memcg.pgfault += nr
+    return nr
+
+
+def _pin(k: "Kernel", vma: VmArea, idx: np.ndarray) -> np.ndarray:
     ptes = vma.ptes[idx]
-    pw = vma.pte_write[idx]
-    if vma.shared:
-        return _shared_fault(k, task, vma, idx, ptes, pw, write)
-    return _private_fault(k, task, vma, idx, ptes, pw, write)
+    pfns = [ptes[ptes >= 0]]
+    if vma.inode is not None:
+        findex = vma.pgoff + idx
+        vma.inode.ensure_capacity(int(findex.max()) + 1)
+        cached = vma.inode.pages[findex]
+        pfns.append(cached[cached >= 0])
+    out = np.concatenate(pfns)
+    out = out[(k.mem_map.flags[out] & PG_PINNED) == 0]
+    k.mem_map.flags[out] |= PG_PINNED
+    return out
+
+
+def _swap_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, write: bool) -> int:
+    """do_swap_page() for every swap entry in the range: major faults."""
+    n = len(idx)
+    cost = np.full(n, costs.SWAP_READ_PAGE_NS + costs.ANON_FAULT_NS, dtype=np.int64)
+    ts = k.event_times(cost)
+    if write and not vma.writable:
+        raise StepFault("SIGSEGV", f"write to read-only mapping {vma.handle!r}", fatal=True)
+    pfns = swap.do_swap_page(k, task, vma, idx, write, ts)
+    _emit_faults(k, vma, idx, cost, write, np.ones(n, dtype=bool), pfns, ts)
+    k.alloc_page_tables(task.mm, vma.start + idx * PAGE_SIZE)  # type: ignore[arg-type]
+    if task.memcg is not None:
+        task.memcg.pgmajfault += n
+    return n
 
 
 def _emit_faults(k: "Kernel", vma: VmArea, idx: np.ndarray, cost: np.ndarray, write: bool,
@@ -146,7 +200,7 @@ def _private_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: 
         # do_read_fault(): map the page-cache page read-only.
         findex = vma.pgoff + fidx
         missing = filemap.missing_pages(inode, findex)
-        major = missing & (not inode.shmem)
+        major = (missing & (not inode.shmem)) | filemap.swapped_pages(inode, findex)
         cost = np.where(major, costs.DISK_READ_PAGE_NS, 0) + np.where(
             missing & inode.shmem, costs.SHMEM_FAULT_NS, costs.FILE_MINOR_FAULT_NS)
         ts = k.event_times(cost.astype(np.int64))
@@ -183,8 +237,8 @@ def _private_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: 
     if inode is not None and file_cow.any():
         findex_all = vma.pgoff + idx
         missing[file_cow] = filemap.missing_pages(inode, findex_all[file_cow])
-        if not inode.shmem:
-            major = missing.copy()
+        major = missing.copy() if not inode.shmem else np.zeros(len(idx), dtype=bool)
+        major[file_cow] |= filemap.swapped_pages(inode, findex_all[file_cow])
     cost = np.select(
         [reuse, copy | file_cow, fresh],
         [costs.WP_REUSE_FAULT_NS, costs.COW_FAULT_NS, costs.ANON_FAULT_NS],
@@ -248,6 +302,7 @@ def _shared_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: n
     missing = np.zeros(len(idx), dtype=bool)
     missing[none] = filemap.missing_pages(inode, findex[none])
     major = missing & (not inode.shmem)
+    major[none] |= filemap.swapped_pages(inode, findex[none])
     base = np.where(wp, costs.WP_REUSE_FAULT_NS, np.where(missing & inode.shmem, costs.SHMEM_FAULT_NS,
                                                           costs.FILE_MINOR_FAULT_NS))
     cost = (base + np.where(major, costs.DISK_READ_PAGE_NS, 0))[fault].astype(np.int64)
@@ -277,6 +332,14 @@ def zap_vma_range(k: "Kernel", task: Task, vma: VmArea, first: int, count: int) 
     present entry is unmapped. Returns the number of present pages unmapped."""
     ptes = vma.ptes[first: first + count]
     present = ptes[ptes >= 0]
+    if vma.flags & VM_LOCKED:
+        from .vmscan import munlock_pages
+
+        munlock_pages(k, present)
+    entries = ptes[is_swap_entry(ptes)]
+    if len(entries):
+        swap.free_swap_entries(k, entries)
+        k.add_rss(task.mm, MM_SWAPENTS, -len(entries))  # type: ignore[arg-type]
     if vma.shared and vma.inode is not None and not vma.inode.shmem:
         # The pte dirty bit is folded into the page on unmap (set_page_dirty).
         writable = vma.pte_write[first: first + count][ptes >= 0]

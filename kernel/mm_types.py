@@ -18,6 +18,7 @@ from .page_alloc import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
     from .engine import Signal
+    from .memcontrol import MemCgroup
 
 # vm_flags (include/linux/mm.h).
 VM_READ = 0x1
@@ -82,6 +83,8 @@ class Inode:
     i_mmap: int = 0  # VMAs mapping the file (i_mmap tree size)
     acct: str = ""
     charged_pages: int = 0
+    #: workingset shadow per page index: the nonresident age at eviction (-1: none)
+    shadow: np.ndarray = field(default_factory=lambda: np.full(0, -1, dtype=np.int64), repr=False)
     dirtied_when_ns: int = -1  # when the inode first went dirty (-1: clean)
     evicted: bool = False
 
@@ -92,9 +95,13 @@ class Inode:
     def ensure_capacity(self, nr_pages: int) -> None:
         """Grow the page index to hold at least ``nr_pages`` entries."""
         if len(self.pages) < nr_pages:
-            grown = np.full(max(nr_pages, 2 * len(self.pages)), -1, dtype=np.int32)
+            size = max(nr_pages, 2 * len(self.pages))
+            grown = np.full(size, -1, dtype=np.int32)
             grown[: len(self.pages)] = self.pages
             self.pages = grown
+            shadow = np.full(size, -1, dtype=np.int64)
+            shadow[: len(self.shadow)] = self.shadow
+            self.shadow = shadow
 
     def cached_pfns(self) -> np.ndarray:
         return self.pages[self.pages >= 0]
@@ -216,4 +223,9 @@ class Task:
     exited: bool = False
     exit_code: int = 0
     exit_signal: "Signal | None" = None
+    memcg: "MemCgroup | None" = None
+    kthread: bool = False
+    start_ns: int = 0
+    cpu_ns: int = 0  # time spent running (utime + stime)
+    legacy_oom_adj: int | None = None  # a value written to /proc/PID/oom_adj, as stored
     kernel_stack_pfns: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32), repr=False)

@@ -28,6 +28,7 @@ from .mm_types import (
     PTE_NONE,
     VM_ACCOUNT,
     VM_EXEC,
+    VM_LOCKED,
     VM_NORESERVE,
     VM_READ,
     VM_SHARED,
@@ -239,3 +240,27 @@ def do_brk(k: "Kernel", task: Task, increment_bytes: int) -> None:
             k.free_page_tables(mm, new_top, old_top)
     mm.brk = new_brk
     k.emit(tp.BRK, old_brk=old_brk, brk=new_brk, ret=new_brk, charged_pages=charged)
+
+
+def do_mlock(k: "Kernel", task: Task, handle: str, lock: bool) -> None:
+    """Models mlock(2)/munlock(2) of a whole mapping: set or clear VM_LOCKED; mlock
+    faults every page in (populate_vma_page_range(), writing to private writable
+    mappings so that no copy-on-write is left to do) and moves it to the
+    unevictable list."""
+    mm = task.mm
+    assert mm is not None
+    vma = mm.by_handle(handle)
+    if vma is None:
+        raise StepFault("ENOMEM", f"no mapping named {handle!r}")
+    k.advance(costs.SYSCALL_NS)
+    from .vmscan import munlock_pages
+
+    if lock:
+        vma.flags |= VM_LOCKED
+        nr = vma.nr_pages
+        if vma.inode is not None and not vma.inode.shmem:
+            nr = min(nr, max(vma.inode.size_pages - vma.pgoff, 0))
+        memory.handle_mm_fault_range(k, task, vma, 0, nr, vma.writable and not vma.shared)
+    else:
+        vma.flags &= ~VM_LOCKED
+        munlock_pages(k, vma.ptes[vma.ptes >= 0])

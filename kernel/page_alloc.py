@@ -39,6 +39,8 @@ PG_MLOCKED = 1 << 8
 PG_SLAB = 1 << 9
 PG_PGTABLE = 1 << 10
 PG_KERNEL = 1 << 11  # other kernel allocations: kernel stacks, percpu, vmalloc
+PG_YOUNG = 1 << 12  # a pte mapping the page was accessed since reclaim last looked (pte_young)
+PG_PINNED = 1 << 13  # held by an operation in progress (the folio lock / an elevated refcount)
 
 #: bytes of struct page per 4 KiB page on x86-64; the memmap is reserved at boot.
 STRUCT_PAGE_BYTES = 64
@@ -97,6 +99,7 @@ class MemMap:
       anonymous pages the id of the mm that first faulted it (its anon_vma root).
     - ``index``: page offset in the file, or the virtual page number for anon pages.
     - ``lru_gen``: LRU insertion stamp; smaller is older (the list order).
+    - ``memcg``: id of the memory cgroup the page is charged to (0: none, 1: root).
     """
 
     def __init__(self, nr_pfns: int) -> None:
@@ -106,6 +109,7 @@ class MemMap:
         self.mapping = np.zeros(nr_pfns, dtype=np.int32)
         self.index = np.zeros(nr_pfns, dtype=np.int64)
         self.lru_gen = np.zeros(nr_pfns, dtype=np.int64)
+        self.memcg = np.zeros(nr_pfns, dtype=np.int16)
 
 
 class PageAllocator:
@@ -256,6 +260,7 @@ class PageAllocator:
         mm.mapping[pfns] = 0
         mm.index[pfns] = 0
         mm.lru_gen[pfns] = 0
+        mm.memcg[pfns] = 0
         for z in self.zones:
             sel = pfns[(pfns >= z.start_pfn) & (pfns < z.end_pfn)]
             if len(sel):

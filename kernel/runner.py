@@ -15,13 +15,16 @@ from memtrace.errors import ScenarioError, SysctlError
 from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
 
-from . import filemap, fork, memory, mmap, shmem
-from .engine import Signal, Sleep, TaskGen
+from . import filemap, fork, memory, mmap, page_writeback, shmem, vmscan
+from .engine import Proc, Signal, Sleep, TaskGen
 from .errors import StepFault
 from .kernel import Kernel, OutOfMemory
+from .memcontrol import UNLIMITED
 from .meminfo import FreeColumns, free_columns, meminfo
 from .mm_types import Task
-from .page_alloc import PAGE_SIZE
+from .oom import KernelPanic, TaskKilled
+from .oom_kill import check_oom_score_adj, oom_adj_to_score_adj
+from .page_alloc import PAGE_SHIFT, PAGE_SIZE
 from .sysctl import Sysctls
 from .workload import (
     Brk,
@@ -31,10 +34,15 @@ from .workload import (
     FileWrite,
     Fork,
     Ftruncate,
+    Mlock,
     Mmap,
+    Munlock,
     Munmap,
     ProcessSpec,
+    Repeat,
     Scenario,
+    SetOomAdj,
+    SetOomScoreAdj,
     Shmat,
     ShmctlRmid,
     Shmdt,
@@ -52,6 +60,14 @@ from .workload import (
 
 #: Pages a range step handles before yielding the CPU (64 MiB).
 SLICE_PAGES = 16384
+#: Smallest slice once memory is short (2 MiB).
+MIN_SLICE_PAGES = 512
+#: How often the meminfo sampler reads /proc/meminfo (simulated).
+SAMPLE_INTERVAL_NS = 100_000_000
+#: Pids of the kernel threads memtrace runs (arbitrary, below the user pids).
+KSWAPD_PID, FLUSHER_PID = 60, 61
+#: Exit code of a task killed by SIGKILL (128 + 9).
+SIGKILL_EXIT = 137
 
 
 @dataclass(frozen=True)
@@ -74,7 +90,7 @@ class StepError:
     pid: int
     comm: str
     op: str
-    step: int
+    step: str | int
     errno: str
     message: str
     ts_ns: int
@@ -95,6 +111,7 @@ class RunResult:
     oom_kills: list[dict[str, Any]] = field(default_factory=list)
     end_ns: int = 0
     pids: dict[str, int] = field(default_factory=dict)
+    panic: str | None = None
 
 
 def build_sysctls(scenario: Scenario, overrides: Mapping[str, int | str]) -> tuple[Sysctls, dict[str, int]]:
@@ -126,11 +143,25 @@ class Runner:
         self.result = RunResult(scenario=scenario.name, sysctls={})
         self.specs = {p.name: p for p in scenario.processes}
         self.by_name: dict[str, Task] = {}
+        self.procs: dict[int, Proc] = {}
+        self.proc_by_name: dict[str, Proc] = {}
+        self._failed: dict[int, bool] = {}
+        self.k.on_kill = self._kill
 
     def run(self) -> RunResult:
         k = self.k
         for name, value in self.explicit.items():
             k.emit(tp.SYSCTL_SET, name=name, value=str(value), old="")
+        for z in k.alloc.zones:
+            k.emit(tp.ZONEINFO, zone=z.name, zid=z.index, present_pages=z.present_pages,
+                   managed_pages=z.managed_pages, nr_free=z.nr_free, wmark_min=z.wmark_min, wmark_low=z.wmark_low,
+                   wmark_high=z.wmark_high, lowmem_reserve_max=max(z.lowmem_reserve, default=0), reason="boot")
+        for c in self.scenario.cgroups:
+            max_pages = c.max_bytes >> PAGE_SHIFT if c.max_bytes else UNLIMITED
+            swap_max = c.swap_max_bytes >> PAGE_SHIFT if c.swap_max_bytes >= 0 else UNLIMITED
+            memcg = k.memcgs.mkdir(c.path, max_pages, swap_max)
+            k.emit(tp.CGROUP, op="mkdir", path=c.path, memcg_id=memcg.id, limit_bytes=c.max_bytes, task_pid=0)
+        self._start_kthreads()
         for f in self.scenario.files:
             if filemap.is_tmpfs_path(f.path):
                 raise ScenarioError(f"{self.scenario.source}: file {f.path!r}: tmpfs files are made by write steps")
@@ -139,55 +170,141 @@ class Runner:
             k.namespace[f.path] = k.new_inode(f.path, shmem=False, size_bytes=f.size_bytes)
         for spec in self.scenario.processes:
             if not spec.forked:
-                k.engine.spawn(spec.name, self._task(spec, None), at_ns=spec.start_ns)
-        k.engine.run()
+                self.proc_by_name[spec.name] = k.engine.spawn(spec.name, self._task(spec, None), at_ns=spec.start_ns)
+        k.engine.run(until_ns=self.scenario.machine.time_limit_ns)
+        if k.engine.timed_out and k.engine.live:
+            still = sorted(t.comm for t in k.tasks.values() if not t.exited and not t.kthread)
+            self.result.errors.append(StepError(0, "", "run", 0, "ETIME",
+                                                f"stopped at the time limit with {', '.join(still)} still running",
+                                                k.now_ns))
         self.result.end_ns = k.now_ns
         self.result.sysctls = {n: v for n, v in k.sysctls.as_dict().items() if v is not None}
+        self.result.oom_kills = list(k.oom_kills)
         return self.result
+
+    # ------------------------------------------------------------------ kernel threads
+
+    def _kthread(self, pid: int, comm: str) -> Task:
+        task = Task(pid=pid, comm=comm, uid=0, oom_score_adj=0, mm=None, kthread=True)
+        self.k.tasks[pid] = task
+        return task
+
+    def _start_kthreads(self) -> None:
+        k = self.k
+        k.kswapd_task = self._kthread(KSWAPD_PID, "kswapd0")
+        k.flusher_task = self._kthread(FLUSHER_PID, "kworker/u4:flush")
+        k.engine.spawn("kswapd0", vmscan.kswapd(k), daemon=True)
+        k.engine.spawn("flusher", page_writeback.flusher(k), daemon=True)
+        k.engine.spawn("meminfo-sampler", self._sampler(), daemon=True)
+
+    def _sampler(self) -> TaskGen:
+        """Reads /proc/meminfo every SAMPLE_INTERVAL_NS, for timelines and diffs."""
+        k = self.k
+        while True:
+            yield Sleep(SAMPLE_INTERVAL_NS)
+            k.current = None
+            mi = meminfo(k)
+            k.emit(tp.MEMINFO_SAMPLE, **{f: mi[m] for m, f in tp.MEMINFO_FIELDS})
 
     # ------------------------------------------------------------------ tasks
 
     def _task(self, spec: ProcessSpec, task: Task | None) -> TaskGen:
         k = self.k
         if task is None:
-            task = k.new_task(spec.name, spec.uid, spec.oom_score_adj, None)
-            task.mm = k.new_mm(task.pid)
+            memcg = k.memcgs.by_path[spec.cgroup]
+            k.current = None
+            try:
+                task = k.new_task(spec.comm or spec.name, spec.uid, spec.oom_score_adj, None, memcg=memcg,
+                                  pid=spec.pid)
+                task.mm = k.new_mm(task.pid)
+            except (OutOfMemory, TaskKilled, KernelPanic) as e:
+                self.result.errors.append(StepError(0, spec.name, "start", 0, "ENOMEM", str(e), k.now_ns))
+                return
             k.current = task
             k.emit(tp.PROCESS_START, comm=task.comm, uid=task.uid, oom_score_adj=task.oom_score_adj)
+            if memcg is not k.memcgs.root:
+                k.emit(tp.CGROUP, op="attach", path=memcg.path, memcg_id=memcg.id, limit_bytes=0,
+                       task_pid=task.pid)
         task.exit_signal = Signal()
+        self.procs[task.pid] = self.proc_by_name[spec.name]
         self.by_name[spec.name] = task
         self.result.pids[spec.name] = task.pid
-        for number, step in enumerate(spec.steps, 1):
-            if task.exited or k.engine.stopped:
-                break
-            k.current = task
-            try:
-                for what in self._step(task, step):
-                    yield what
-                    k.current = task
-            except StepFault as e:
-                self._error(task, step, number, e.errno, e.message)
-                k.flush_rss()
-                if e.fatal or getattr(step, "on_enomem", "continue") == "exit":
-                    self._exit(task, 128 + 11 if e.fatal else 1)
-                    break
-            except OutOfMemory as e:
-                self._error(task, step, number, "OOM", f"{e} (reclaim and the OOM killer are not modelled yet)")
-                k.engine.stop()
-                break
-            k.flush_rss()
+        yield from self._run_steps(task, spec.steps, "")
         if not task.exited:
             k.current = task
             self._exit(task, 0)
 
+    def _run_steps(self, task: Task, steps: tuple[Step, ...], prefix: str) -> TaskGen:
+        """Run ``steps`` for ``task``; returns early when the task ends."""
+        k = self.k
+        for number, step in enumerate(steps, 1):
+            if task.exited or k.engine.stopped:
+                return
+            label = f"{prefix}{number}"
+            if isinstance(step, Repeat):
+                i = 0
+                while step.count == 0 or i < step.count:
+                    yield from self._run_steps(task, tuple(_instantiate(s, i) for s in step.steps), f"{label}.")
+                    if task.exited or k.engine.stopped or self._failed.pop(task.pid, False):
+                        return
+                    i += 1
+                continue
+            k.current = task
+            started = k.now_ns
+            try:
+                for what in self._step(task, step):
+                    task.cpu_ns += k.now_ns - started
+                    yield what
+                    if task.exited:
+                        return
+                    k.current = task
+                    started = k.now_ns
+                task.cpu_ns += k.now_ns - started
+            except StepFault as e:
+                self._error(task, step, label, e.errno, e.message)
+                k.flush_rss()
+                self._failed[task.pid] = True
+                if e.fatal or getattr(step, "on_enomem", "continue") == "exit":
+                    self._exit(task, 128 + 11 if e.fatal else 1)
+                    return
+            except TaskKilled:
+                k.flush_rss()
+                return
+            except KernelPanic as e:
+                self.result.panic = e.reason
+                self._error(task, step, label, "PANIC", e.reason)
+                k.engine.stop()
+                return
+            except OutOfMemory as e:
+                # A memcg with nobody left to kill: the charge fails and the faulting
+                # task dies (simplified: the kernel would retry the fault).
+                self._error(task, step, label, "ENOMEM", str(e))
+                k.flush_rss()
+                self._exit(task, SIGKILL_EXIT)
+                return
+            k.flush_rss()
+
     def _exit(self, task: Task, code: int) -> None:
         k = self.k
+        saved = k.current
         k.current = task
         fork.do_exit(k, task, code)
         if task.exit_signal is not None:
             k.engine.fire(task.exit_signal)
+        k.current = saved if saved is not task else None
 
-    def _error(self, task: Task, step: Step, number: int, errno: str, message: str) -> None:
+    def _kill(self, victim: Task) -> None:
+        """SIGKILL from the OOM killer: the victim exits now; a task other than the
+        current one stops where it is."""
+        k = self.k
+        current = k.current
+        self._exit(victim, SIGKILL_EXIT)
+        k.current = current if current is not victim else victim
+        proc = self.procs.get(victim.pid)
+        if proc is not None and victim is not current:
+            k.engine.kill(proc)
+
+    def _error(self, task: Task, step: Step, number: str, errno: str, message: str) -> None:
         self.result.errors.append(StepError(task.pid, task.comm, step.op, number, errno, message, self.k.now_ns))
 
     def _vma(self, task: Task, handle: str):  # type: ignore[no-untyped-def]
@@ -205,10 +322,13 @@ class Runner:
             end = vma.nr_pages if step.length_bytes == 0 else -(-(step.offset_bytes + step.length_bytes) // PAGE_SIZE)
             if first >= vma.nr_pages or end > vma.nr_pages:
                 raise StepFault("SIGSEGV", f"touch beyond the end of mapping {step.handle!r}", fatal=True)
-            for start in range(first, end, SLICE_PAGES):
-                memory.handle_mm_fault_range(k, task, vma, start, min(SLICE_PAGES, end - start), step.write)
+            start = first
+            while start < end:
+                n = min(self._slice_pages(task), end - start)
+                memory.handle_mm_fault_range(k, task, vma, start, n, step.write)
                 k.flush_rss()
-                if start + SLICE_PAGES < end:
+                start += n
+                if start < end:
                     yield None
         elif isinstance(step, Mmap):
             mmap.do_mmap(k, task, step.handle, step.length_bytes, step.prot, step.shared, step.path,
@@ -223,14 +343,15 @@ class Runner:
             length = step.length_bytes
             if not write and length == 0:
                 length = max(inode.size_bytes - step.offset_bytes, 0)
-            slice_bytes = SLICE_PAGES * PAGE_SIZE
-            for off in range(0, length, slice_bytes):
-                n = min(slice_bytes, length - off)
+            off = 0
+            while off < length:
+                n = min(self._slice_pages(task) * PAGE_SIZE, length - off)
                 if write:
                     filemap.file_write(k, task, inode, step.offset_bytes + off, n)
                 else:
                     filemap.file_read(k, task, inode, step.offset_bytes + off, n)
-                if off + slice_bytes < length:
+                off += n
+                if off < length:
                     yield None
         elif isinstance(step, Unlink):
             filemap.unlink(k, step.path)
@@ -241,8 +362,8 @@ class Runner:
         elif isinstance(step, Snapshot):
             self._snapshot(step.label)
         elif isinstance(step, Fork):
-            child = fork.do_fork(k, task, step.child)
-            k.engine.spawn(step.child, self._task(self.specs[step.child], child))
+            child = fork.do_fork(k, task, self.specs[step.child].comm or step.child)
+            self.proc_by_name[step.child] = k.engine.spawn(step.child, self._task(self.specs[step.child], child))
             yield None
         elif isinstance(step, Wait):
             child = self.by_name.get(step.child)
@@ -269,8 +390,40 @@ class Runner:
             mmap.do_munmap(k, task, step.handle)
         elif isinstance(step, ShmctlRmid):
             shmem.shmctl_rmid(k, task, step.segment)
+        elif isinstance(step, (SetOomScoreAdj, SetOomAdj)):
+            k.advance(1000)
+            if isinstance(step, SetOomAdj):
+                task.oom_score_adj = oom_adj_to_score_adj(step.value)
+                task.legacy_oom_adj = step.value
+            else:
+                task.oom_score_adj = check_oom_score_adj(step.value)
+                task.legacy_oom_adj = None
+            k.emit(tp.OOM_SCORE_ADJ_UPDATE, comm=task.comm, oom_score_adj=task.oom_score_adj)
+        elif isinstance(step, (Mlock, Munlock)):
+            mmap.do_mlock(k, task, step.handle, isinstance(step, Mlock))
         else:  # pragma: no cover - STEP_TYPES and this dispatch are kept in step
             raise AssertionError(f"step {step.op!r} has no executor")
+
+    def _slice_pages(self, task: Task) -> int:
+        """Pages a range step takes before yielding the CPU.
+
+        SLICE_PAGES normally. Once free memory nears the low watermark, only what is
+        left above it (at least MIN_SLICE_PAGES): kswapd, woken there, then gets the
+        CPU between slices, as it would run beside the task on another CPU. Near a
+        memory cgroup limit, only what still fits, so that the charge that hits the
+        limit is a single page's, as the kernel charges page by page.
+        """
+        k = self.k
+        n = SLICE_PAGES
+        above_low = k.alloc.available_above("low")
+        if above_low < n:
+            n = max(MIN_SLICE_PAGES, above_low)
+        memcg = task.memcg
+        if memcg is not None and not (memcg.parent is None and memcg.max_pages >= UNLIMITED):
+            margin = memcg.margin()
+            # Keep room for the page-table pages the slice may need (one per 512).
+            n = max(1, min(n, margin - margin // 512 - 3))
+        return n
 
     def _snapshot(self, label: str) -> None:
         k = self.k
@@ -286,3 +439,18 @@ def run_scenario(scenario: Scenario, bus: Bus, overrides: Mapping[str, int | str
     runner = Runner(scenario, bus, overrides, seed)
     result = runner.run()
     return runner.k, result
+
+
+_TEMPLATE_FIELDS = ("handle", "label", "path", "segment", "name")
+
+
+def _instantiate(step: Step, i: int) -> Step:
+    """A repeated step with ``{i}`` replaced by the iteration number."""
+    import dataclasses
+
+    changes = {}
+    for name in _TEMPLATE_FIELDS:
+        value = getattr(step, name, None)
+        if isinstance(value, str) and "{i}" in value:
+            changes[name] = value.replace("{i}", str(i))
+    return dataclasses.replace(step, **changes) if changes else step

@@ -295,23 +295,80 @@ class ShmctlRmid(Step):
     segment: str = _key("segment", "str")
 
 
+@dataclass(frozen=True)
+class SetOomScoreAdj(Step):
+    """Write ``value`` to /proc/self/oom_score_adj (-1000..1000)."""
+
+    op: ClassVar[str] = "set_oom_score_adj"
+    value: int = _key("value", "int")
+
+
+@dataclass(frozen=True)
+class SetOomAdj(Step):
+    """Write ``value`` to the legacy /proc/self/oom_adj (-17..15), converted as
+    fs/proc/base.c does (x * 1000 / 17, 15 -> 1000)."""
+
+    op: ClassVar[str] = "set_oom_adj"
+    value: int = _key("value", "int")
+
+
+@dataclass(frozen=True)
+class Mlock(Step):
+    """mlock(2) a whole mapping: fault every page in and make it unevictable."""
+
+    op: ClassVar[str] = "mlock"
+    handle: str = _key("handle", "str")
+
+
+@dataclass(frozen=True)
+class Munlock(Step):
+    """munlock(2) a whole mapping: its pages become evictable again."""
+
+    op: ClassVar[str] = "munlock"
+    handle: str = _key("handle", "str")
+
+
+@dataclass(frozen=True)
+class Repeat(Step):
+    """Run ``steps`` ``count`` times (0: until the process is killed or a step
+    fails). ``{i}`` in a handle, label, file or segment is the iteration, from 0."""
+
+    op: ClassVar[str] = "repeat"
+    steps: tuple[Step, ...] = _key("steps", "steps")
+    count: int = _key("count", "int", 0)
+
+
 STEP_TYPES: dict[str, type[Step]] = {
     cls.op: cls
     for cls in (
         Snapshot, Mmap, Munmap, Touch, Brk, FileRead, FileWrite, Unlink, Sync,
         DropCaches, Fork, Wait, Exit, Sleep, ShmOpen, Ftruncate, ShmUnlink, Shmget,
-        Shmat, Shmdt, ShmctlRmid,
+        Shmat, Shmdt, ShmctlRmid, SetOomScoreAdj, SetOomAdj, Mlock, Munlock, Repeat,
     )
 }
 
 
 @dataclass(frozen=True)
 class MachineSpec:
-    """The simulated machine: RAM and swap in bytes, and the kernel version emulated."""
+    """The simulated machine: RAM and swap in bytes, the kernel version emulated
+    (it picks the OOM killer's formula and the report formats), the cgroup
+    version (1 or 2) and a cap on simulated time."""
 
     ram_bytes: int = 24 << 30
     swap_bytes: int = 0
     kernel_version: str = "6.13"
+    cgroup_version: int = 2
+    time_limit_ns: int = 3600 * 1_000_000_000
+
+
+@dataclass(frozen=True)
+class CgroupSpec:
+    """A memory cgroup: its path and memory.max (0: no limit), in bytes; swap_max
+    -1 means no swap limit."""
+
+    path: str
+    max_bytes: int = 0
+    swap_max_bytes: int = -1
 
 
 @dataclass(frozen=True)
@@ -336,6 +393,9 @@ class ProcessSpec:
     oom_score_adj: int = 0
     start_ns: int = 0
     forked: bool = False
+    pid: int | None = None
+    cgroup: str = "/"
+    comm: str = ""  # command name when it differs from ``name`` (names are unique, comms need not be)
 
 
 @dataclass(frozen=True)
@@ -347,6 +407,7 @@ class Scenario:
     machine: MachineSpec = MachineSpec()
     sysctls: Mapping[str, int] = field(default_factory=dict)
     files: tuple[FileSpec, ...] = ()
+    cgroups: tuple[CgroupSpec, ...] = ()
     description: str = ""
     source: str = "<python>"
 
@@ -358,18 +419,35 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         """The scenario as plain data (the TOML keys), for trace headers and replay."""
-        return {
+        machine: dict[str, Any] = {
+            "ram": self.machine.ram_bytes,
+            "swap": self.machine.swap_bytes,
+            "kernel_version": self.machine.kernel_version,
+        }
+        if self.machine.cgroup_version != MachineSpec.cgroup_version:
+            machine["cgroup_version"] = self.machine.cgroup_version
+        if self.machine.time_limit_ns != MachineSpec.time_limit_ns:
+            machine["time_limit"] = self.machine.time_limit_ns
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
-            "machine": {
-                "ram": self.machine.ram_bytes,
-                "swap": self.machine.swap_bytes,
-                "kernel_version": self.machine.kernel_version,
-            },
+            "machine": machine,
             "sysctl": dict(sorted(self.sysctls.items())),
             "file": [{"path": f.path, "size": f.size_bytes} for f in self.files],
-            "process": [_process_to_dict(p) for p in self.processes],
         }
+        if self.cgroups:
+            out["cgroup"] = [_cgroup_to_dict(c) for c in self.cgroups]
+        out["process"] = [_process_to_dict(p) for p in self.processes]
+        return out
+
+
+def _cgroup_to_dict(c: CgroupSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": c.path}
+    if c.max_bytes:
+        out["max"] = c.max_bytes
+    if c.swap_max_bytes >= 0:
+        out["swap_max"] = c.swap_max_bytes
+    return out
 
 
 def _process_to_dict(p: ProcessSpec) -> dict[str, Any]:
@@ -382,6 +460,12 @@ def _process_to_dict(p: ProcessSpec) -> dict[str, Any]:
         out["start"] = p.start_ns
     if p.forked:
         out["forked"] = True
+    if p.pid is not None:
+        out["pid"] = p.pid
+    if p.cgroup != "/":
+        out["cgroup"] = p.cgroup
+    if p.comm:
+        out["comm"] = p.comm
     out["steps"] = [step_to_dict(s) for s in p.steps]
     return out
 
@@ -393,6 +477,8 @@ def step_to_dict(step: Step) -> dict[str, Any]:
         value = getattr(step, f.name)
         if f.default is not dataclasses.MISSING and value == f.default:
             continue
+        if f.metadata["kind"] == "steps":
+            value = [step_to_dict(s) for s in value]
         out[f.metadata["key"]] = value
     return out
 
@@ -448,6 +534,12 @@ def step_from_dict(data: Mapping[str, Any], where: str) -> Step:
             if f.default is dataclasses.MISSING:
                 raise ScenarioError(f"{where}: op {op!r} needs key {key!r}")
             continue
+        if f.metadata["kind"] == "steps":
+            body = data[key]
+            if not isinstance(body, list) or not body:
+                raise ScenarioError(f"{where}: key {key!r}: expected a non-empty array of step tables")
+            kwargs[f.name] = tuple(step_from_dict(b, f"{where}.{n}") for n, b in enumerate(body, 1))
+            continue
         try:
             kwargs[f.name] = _convert(f.metadata["kind"], data[key])
         except ValueError as e:
@@ -476,7 +568,7 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
     Every problem raises ScenarioError naming ``source``, the process, the step
     number (from 1) and the key.
     """
-    _check_keys(data, {"name", "description", "machine", "sysctl", "file", "process"}, source)
+    _check_keys(data, {"name", "description", "machine", "sysctl", "file", "cgroup", "process"}, source)
     name = _get(data, "name", "str", Path(source).stem, source)
     description = _get(data, "description", "str", "", source)
 
@@ -484,11 +576,13 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
     if not isinstance(machine_t, Mapping):
         raise ScenarioError(f"{source}: [machine] must be a table")
     where = f"{source}: [machine]"
-    _check_keys(machine_t, {"ram", "swap", "kernel_version"}, where)
+    _check_keys(machine_t, {"ram", "swap", "kernel_version", "cgroup_version", "time_limit"}, where)
     machine = MachineSpec(
         ram_bytes=_get(machine_t, "ram", "size", MachineSpec.ram_bytes, where),
         swap_bytes=_get(machine_t, "swap", "size", MachineSpec.swap_bytes, where),
         kernel_version=_get(machine_t, "kernel_version", "str", MachineSpec.kernel_version, where),
+        cgroup_version=_get(machine_t, "cgroup_version", "int", MachineSpec.cgroup_version, where),
+        time_limit_ns=_get(machine_t, "time_limit", "duration", MachineSpec.time_limit_ns, where),
     )
     if machine.ram_bytes < 64 << 20 or machine.ram_bytes % PAGE_SIZE:
         raise ScenarioError(f"{where}: key 'ram': {machine.ram_bytes} is not a page multiple of at least 64MiB")
@@ -516,6 +610,15 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
             raise ScenarioError(f"{where}: needs keys 'path' and 'size'")
         files.append(FileSpec(_get(f, "path", "str", "", where), _get(f, "size", "size", 0, where)))
 
+    cgroups: list[CgroupSpec] = []
+    for i, c in enumerate(data.get("cgroup", []), 1):
+        where = f"{source}: cgroup {i}"
+        if not isinstance(c, Mapping) or "path" not in c:
+            raise ScenarioError(f"{where}: must be a table with at least a path")
+        _check_keys(c, {"path", "max", "swap_max"}, where)
+        cgroups.append(CgroupSpec(_get(c, "path", "str", "", where), _get(c, "max", "size", 0, where),
+                                  _get(c, "swap_max", "size", -1, where)))
+
     processes: list[ProcessSpec] = []
     raw_procs = data.get("process", [])
     if not isinstance(raw_procs, list) or not raw_procs:
@@ -524,7 +627,7 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
         where = f"{source}: process {i}"
         if not isinstance(p, Mapping):
             raise ScenarioError(f"{where}: must be a table")
-        _check_keys(p, {"name", "uid", "oom_score_adj", "start", "forked", "steps"}, where)
+        _check_keys(p, {"name", "uid", "oom_score_adj", "start", "forked", "steps", "pid", "cgroup", "comm"}, where)
         pname = _get(p, "name", "str", None, where)
         if not pname:
             raise ScenarioError(f"{where}: needs key 'name'")
@@ -541,6 +644,9 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
                 oom_score_adj=_get(p, "oom_score_adj", "int", 0, where),
                 start_ns=_get(p, "start", "duration", 0, where),
                 forked=_get(p, "forked", "bool", False, where),
+                pid=_get(p, "pid", "int", None, where),
+                cgroup=_get(p, "cgroup", "str", "/", where),
+                comm=_get(p, "comm", "str", "", where),
             )
         )
     scenario = Scenario(
@@ -549,6 +655,7 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
         machine=machine,
         sysctls=sysctls,
         files=tuple(files),
+        cgroups=tuple(cgroups),
         processes=tuple(processes),
         source=source,
     )
@@ -567,15 +674,43 @@ def validate(scenario: Scenario) -> None:
     for f in scenario.files:
         if f.size_bytes < 0:
             raise ScenarioError(f"{src}: file {f.path!r}: key 'size': {f.size_bytes} is negative")
+    if scenario.machine.cgroup_version not in (1, 2):
+        raise ScenarioError(f"{src}: [machine]: key 'cgroup_version': {scenario.machine.cgroup_version} is not 1 or 2")
+    known_cgroups = {"/"}
+    for c in scenario.cgroups:
+        where = f"{src}: cgroup {c.path!r}"
+        if not c.path.startswith("/") or c.path == "/" or c.path.endswith("/"):
+            raise ScenarioError(f"{where}: key 'path': expected a path such as /app or /app/web")
+        if c.path in known_cgroups:
+            raise ScenarioError(f"{where}: key 'path': declared twice")
+        parent = c.path.rsplit("/", 1)[0] or "/"
+        if parent not in known_cgroups:
+            raise ScenarioError(f"{where}: key 'path': parent {parent!r} must be declared first")
+        if c.max_bytes < 0 or c.max_bytes % PAGE_SIZE:
+            raise ScenarioError(f"{where}: key 'max': {c.max_bytes} is not a page multiple >= 0")
+        known_cgroups.add(c.path)
+    pids = [p.pid for p in scenario.processes if p.pid is not None]
+    if len(set(pids)) != len(pids):
+        raise ScenarioError(f"{src}: two processes ask for the same pid")
     forked_by: dict[str, str] = {}
     for p in scenario.processes:
+        if p.cgroup not in known_cgroups:
+            raise ScenarioError(f"{src}: process {p.name!r}: key 'cgroup': no [[cgroup]] with path {p.cgroup!r}")
+        if p.pid is not None and not 2 <= p.pid <= 4_194_304:
+            raise ScenarioError(f"{src}: process {p.name!r}: key 'pid': {p.pid} is outside 2..4194304")
         if not -1000 <= p.oom_score_adj <= 1000:
             raise ScenarioError(f"{src}: process {p.name!r}: key 'oom_score_adj': {p.oom_score_adj} is outside -1000..1000")
         if p.start_ns < 0:
             raise ScenarioError(f"{src}: process {p.name!r}: key 'start': {p.start_ns} is negative")
         forked_here: set[str] = set()
-        for j, step in enumerate(p.steps, 1):
+        for j, step in _walk_steps(p.steps):
             where = f"{src}: process {p.name!r} step {j}"
+            if isinstance(step, SetOomScoreAdj) and not -1000 <= step.value <= 1000:
+                raise ScenarioError(f"{where}: key 'value': {step.value} is outside -1000..1000")
+            if isinstance(step, SetOomAdj) and not -17 <= step.value <= 15:
+                raise ScenarioError(f"{where}: key 'value': {step.value} is outside -17..15")
+            if isinstance(step, Repeat) and step.count < 0:
+                raise ScenarioError(f"{where}: key 'count': {step.count} is negative")
             if isinstance(step, (Fork, Wait)):
                 try:
                     child = scenario.process(step.child)
@@ -608,6 +743,17 @@ def validate(scenario: Scenario) -> None:
     _check_handles(scenario, forked_by)
 
 
+def _walk_steps(steps: tuple[Step, ...], prefix: str = "") -> list[tuple[str, Step]]:
+    """Steps in program order with their numbers ("3", "4.1" inside a repeat)."""
+    out: list[tuple[str, Step]] = []
+    for j, step in enumerate(steps, 1):
+        number = f"{prefix}{j}"
+        out.append((number, step))
+        if isinstance(step, Repeat):
+            out.extend(_walk_steps(step.steps, number + "."))
+    return out
+
+
 def _check_handles(scenario: Scenario, forked_by: Mapping[str, str]) -> None:
     """Every touch, munmap and shmdt names a mapping that its process created at an
     earlier step (mmap, shmat; brk creates ``heap``) or inherited at its fork point.
@@ -621,8 +767,8 @@ def _check_handles(scenario: Scenario, forked_by: Mapping[str, str]) -> None:
     while pending:
         p = scenario.process(pending.pop(0))
         handles = set(inherited[p.name])
-        for j, step in enumerate(p.steps, 1):
-            if isinstance(step, (Touch, Munmap, Shmdt)) and step.handle not in handles:
+        for j, step in _walk_steps(p.steps):
+            if isinstance(step, (Touch, Munmap, Shmdt, Mlock, Munlock)) and step.handle not in handles:
                 raise ScenarioError(
                     f"{src}: process {p.name!r} step {j}: key 'handle': "
                     f"no mapping {step.handle!r} is created before this step"

@@ -88,6 +88,7 @@ def record(
             "ram_bytes": scenario.machine.ram_bytes,
             "swap_bytes": scenario.machine.swap_bytes,
             "kernel_version": scenario.machine.kernel_version,
+            "cgroup_version": scenario.machine.cgroup_version,
         },
     }
     counter = EventCounter()

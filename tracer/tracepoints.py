@@ -279,7 +279,7 @@ LRU_MOVE = Tracepoint(
         Field("to_lru", "enum", "list the page joined", values=LRU_LISTS),
         Field("reason", "enum", "why it moved",
               values=("activate", "deactivate", "rotate", "mlock", "munlock", "refault")),
-        Field("memcg", "str", "memory cgroup path of the page's lruvec"),
+        Field("memcg_id", "u16", "memory cgroup of the page's lruvec (cgroup events name it; 1 = /)"),
     ),
     kernel="(mm_lru_activate, mm_vmscan_lru_shrink_active)",
 )
@@ -355,7 +355,7 @@ SWAP_OUT = Tracepoint(
         Field("owner", "i32", "pid owning the page (anon), or 0 for shmem"),
         _u64("ino", "shmem inode (0 for anon)"),
         _u64("index", "virtual page number (anon) or offset in the shmem object"),
-        Field("memcg", "str", "memory cgroup charged"),
+        Field("memcg_id", "u16", "memory cgroup charged (cgroup events name it; 1 = /)"),
     ),
     kernel="(none: swap_writepage; count in /proc/vmstat pswpout)",
 )
@@ -412,7 +412,7 @@ OOM_CANDIDATE = Tracepoint(
         _u64("swapents", "swap entries", "pages"),
         _u64("pgtables_bytes", "page-table memory", "bytes"),
         Field("oom_score_adj", "i32", "oom_score_adj"),
-        Field("points", "i64", "oom_badness() (LONG_MIN never appears: ineligible tasks are not dumped)"),
+        Field("points", "i64", "oom_badness(); LONG_MIN (-2**63) for a task that can never be chosen"),
     ),
     kernel="(dmesg 'Tasks state' table, dump_task())",
 )
@@ -465,6 +465,8 @@ OOM_PANIC = Tracepoint(
         Field("oom_id", "u32", "which OOM invocation"),
         Field("reason", "str", "the panic message"),
         Field("constraint", "enum", "constrained_alloc() result", values=CONSTRAINTS),
+        _u64("gfp_mask", "allocation flags of the allocation that failed"),
+        Field("order", "i32", "allocation order"),
     ),
     kernel="(panic)",
 )
@@ -493,6 +495,7 @@ CGROUP = Tracepoint(
     (
         Field("op", "enum", "what happened", values=("mkdir", "set_max", "attach")),
         Field("path", "str", "cgroup path, e.g. /oracle_oom"),
+        Field("memcg_id", "u16", "the cgroup's id in memcg_id fields of other events (1 = /)"),
         _u64("limit_bytes", "memory.max (0 = unlimited)", "bytes"),
         Field("task_pid", "i32", "attached task (attach only)"),
     ),
@@ -521,6 +524,8 @@ MEMCG_STAT = Tracepoint(
         _u64("unevictable_bytes", "", "bytes"),
         _u64("pgfault", "page faults charged to the cgroup"),
         _u64("pgmajfault", "major faults charged to the cgroup"),
+        _u64("pgpgin", "pages charged to the cgroup (v1 pgpgin)", "pages"),
+        _u64("pgpgout", "pages uncharged from the cgroup (v1 pgpgout)", "pages"),
     ),
     kernel="(memory.stat; dmesg 'Memory cgroup stats for')",
 )

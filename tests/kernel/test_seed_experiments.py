@@ -83,10 +83,11 @@ def _snap(result, label):  # type: ignore[no-untyped-def]
     return matches[0]
 
 
-def test_every_builtin_seed_scenario_is_in_the_table() -> None:
+def test_the_ten_seed_scenarios_are_built_in() -> None:
     from memtrace.kernel.workload import builtin_names
 
-    assert set(builtin_names()) == set(SEED_TABLE)
+    assert set(SEED_TABLE) <= set(builtin_names())
+    assert len(SEED_TABLE) == 10
 
 
 @pytest.mark.parametrize(

@@ -49,13 +49,20 @@ LABELS = ["before", "after-mmap", "after-write", "after-unmap"]
 
 BUILTINS = [
     "dirty-page-cache",
+    "fork-cow",
+    "kswapd-reclaim",
     "mapped-file-drop-caches",
+    "memcg-oom",
+    "oom-leak",
+    "overcommit-strict",
     "page-cache-read",
     "posix-shm",
     "private-anon-mapping",
     "private-file-mapping",
     "shared-anon-mapping",
     "shared-file-mapping",
+    "shmem-pressure",
+    "swap-pressure",
     "sysv-shm",
     "tmpfs-file",
 ]
