@@ -42,6 +42,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+from bench_oom_leak import oom_leak  # bench/ is sys.path[0] when this script runs
+
 BENCH_DIR = Path(__file__).resolve().parent
 BUILD_DIR = BENCH_DIR / ".build"  # git-ignored
 PAGE_SIZE_BYTES = 4096
@@ -74,6 +76,11 @@ def benchmarks() -> dict[str, Benchmark]:
             description="record a 1 GiB private anon first touch; vs. touch.c",
             run=first_touch_1gib,
             targets={"ratio": 1.0, "trace_bytes": 4 * MIB},
+        ),
+        "oom_leak": Benchmark(
+            description="record the oom-leak scenario: reclaim, kswapd, OOM kill (bench_oom_leak.py)",
+            run=oom_leak,
+            targets={"seconds": 2.0},
         ),
     }
 

@@ -29,6 +29,7 @@ from .page_alloc import (
     PG_ACTIVE,
     PG_DIRTY,
     PG_LRU,
+    PG_PINNED,
     PG_REFERENCED,
     PG_SWAPBACKED,
     PG_UNEVICTABLE,
@@ -299,6 +300,21 @@ def _page_range(offset_bytes: int, length_bytes: int) -> np.ndarray:
     return np.arange(first, last + 1, dtype=np.int64)
 
 
+def _pin_cached(k: "Kernel", inode: Inode, idx: np.ndarray) -> np.ndarray:
+    """Lock the cached pages of ``idx`` against reclaim while a read or write works
+    on them (the folio lock); returns what to unlock."""
+    inode.ensure_capacity(int(idx.max()) + 1)
+    pfns = inode.pages[idx]
+    pfns = pfns[pfns >= 0]
+    pfns = pfns[(k.mem_map.flags[pfns] & PG_PINNED) == 0]
+    k.mem_map.flags[pfns] |= PG_PINNED
+    return pfns
+
+
+def _unpin(k: "Kernel", pfns: np.ndarray) -> None:
+    k.mem_map.flags[pfns] &= ~np.uint16(PG_PINNED)
+
+
 def file_read(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_bytes: int) -> None:
     """Models filemap_read(): copy a range to user space, reading missing pages
     from disk into the page cache (shmem holes read as zeroes, no page added).
@@ -307,6 +323,14 @@ def file_read(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_b
     idx = _page_range(offset_bytes, end - offset_bytes)
     if not len(idx):
         return
+    pinned = _pin_cached(k, inode, idx)
+    try:
+        _file_read(k, inode, idx)
+    finally:
+        _unpin(k, pinned)
+
+
+def _file_read(k: "Kernel", inode: Inode, idx: np.ndarray) -> None:
     missing = missing_pages(inode, idx)
     if inode.shmem:
         # shmem_file_read_iter(): holes read as the zero page, nothing is allocated;
@@ -329,6 +353,18 @@ def file_write(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_
     idx = _page_range(offset_bytes, length_bytes)
     if not len(idx):
         return
+    pinned = _pin_cached(k, inode, idx)
+    try:
+        _file_write(k, inode, idx, offset_bytes, length_bytes)
+    finally:
+        _unpin(k, pinned)
+    if not inode.shmem:
+        from .page_writeback import balance_dirty_pages
+
+        balance_dirty_pages(k)
+
+
+def _file_write(k: "Kernel", inode: Inode, idx: np.ndarray, offset_bytes: int, length_bytes: int) -> None:
     missing = missing_pages(inode, idx)
     old_size = inode.size_bytes
     end = offset_bytes + length_bytes
@@ -347,10 +383,6 @@ def file_write(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_
     add_to_page_cache(k, inode, idx[missing], ts[missing])
     mark_dirty(k, inode, inode.pages[idx])
     inode.size_bytes = max(old_size, end)
-    if not inode.shmem:
-        from .page_writeback import balance_dirty_pages
-
-        balance_dirty_pages(k)
 
 
 def ftruncate(k: "Kernel", inode: Inode, size_bytes: int) -> None:

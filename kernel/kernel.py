@@ -52,11 +52,12 @@ GFP_HIGHUSER_MOVABLE = 0x100CCA
 GFP_HIGHUSER_MOVABLE_ZERO = 0x100DCA  # anonymous faults
 GFP_KERNEL = 0xCC0  # memcg charges, page tables
 
-#: Reclaimable slab (dentries, inodes) present after boot; drop_caches 2 frees it.
+#: Reclaimable slab (dentries, inodes) present after boot, at most; drop_caches 2
+#: frees it. Small machines get 1/64 of RAM.
 BOOT_SLAB_RECLAIMABLE_BYTES = 64 << 20
-#: Unreclaimable slab after boot.
+#: Unreclaimable slab after boot, at most (1/48 of RAM on small machines).
 BOOT_SLAB_UNRECLAIMABLE_BYTES = 96 << 20
-#: percpu areas, vmalloc and other kernel allocations after boot.
+#: percpu areas, vmalloc and other kernel allocations after boot, at most (1/128).
 BOOT_KERNEL_MISC_BYTES = 32 << 20
 #: Kernel threads (and their 16 KiB stacks) of an idle machine.
 BOOT_KERNEL_THREADS = 160
@@ -117,6 +118,7 @@ class Kernel:
         self.kswapd_task: Task | None = None
         self.reclaimed_kswapd = 0
         self.reclaimed_direct = 0
+        self.reclaimed_memcg = 0
         self.swap_outs = 0
         self.swap_ins = 0
         # Writeback (the flusher thread) and the OOM killer.
@@ -161,10 +163,11 @@ class Kernel:
             self.mem_map.flags[pfns] = flag
             return pfns
 
-        self.boot_slab_reclaimable = take(BOOT_SLAB_RECLAIMABLE_BYTES, PG_SLAB)
+        ram = self.alloc.nr_pfns << PAGE_SHIFT
+        self.boot_slab_reclaimable = take(min(BOOT_SLAB_RECLAIMABLE_BYTES, ram // 64), PG_SLAB)
         self.stat.nr_slab_reclaimable = len(self.boot_slab_reclaimable)
-        self.stat.nr_slab_unreclaimable = len(take(BOOT_SLAB_UNRECLAIMABLE_BYTES, PG_SLAB))
-        self.stat.nr_kernel_misc = len(take(BOOT_KERNEL_MISC_BYTES, PG_KERNEL))
+        self.stat.nr_slab_unreclaimable = len(take(min(BOOT_SLAB_UNRECLAIMABLE_BYTES, ram // 48), PG_SLAB))
+        self.stat.nr_kernel_misc = len(take(min(BOOT_KERNEL_MISC_BYTES, ram // 128), PG_KERNEL))
         self.stat.nr_kernel_stack_pages = len(
             take(BOOT_KERNEL_THREADS * THREAD_SIZE_PAGES * PAGE_SIZE, PG_KERNEL)
         )

@@ -503,6 +503,7 @@ def try_to_free_mem_cgroup_pages(k: "Kernel", memcg, nr_pages: int, gfp_flags: i
     sc.may_swap = memcg.swap_pages < memcg.swap_max_pages
     shrink_node(k, sc)
     k.emit(tp.RECLAIM_END, kind="memcg", nr_scanned=sc.nr_scanned, nr_reclaimed=sc.nr_reclaimed, memcg=memcg.path)
+    k.reclaimed_memcg += sc.nr_reclaimed
     return sc.nr_reclaimed
 
 

@@ -226,6 +226,32 @@ def scenarios(
             typer.echo(textwrap.fill(i["description"], 78, initial_indent="    ", subsequent_indent="    "))
 
 
+@app.command(
+    epilog=("Examples:\n\n  memtrace record oom-leak && memtrace dmesg oom-leak.mtrace\n\n"
+            "  memtrace dmesg memcg-oom.mtrace --json")
+)
+def dmesg(
+    trace: Path = typer.Argument(..., help="Trace file to read."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per kill) instead of text."),
+) -> None:
+    """Print each OOM kill of a trace as the kernel logs it (dmesg), in the format
+    of the trace's kernel version."""
+    from memtrace.analysis.dmesg import render_dmesg
+
+    reader = _open_trace(trace)
+    reports = render_dmesg(reader)
+    for w in reader.warnings:
+        typer.echo(f"memtrace: warning: {w}", err=True)
+    if as_json:
+        _emit_json([{"oom_id": r.oom_id, "ts_ns": r.ts_ns, "lines": list(r.lines)} for r in reports])
+        return
+    if not reports:
+        typer.echo(f"{trace}: no OOM kill")
+        return
+    for r in reports:
+        typer.echo("\n".join(r.lines))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Typer handles usage errors (exit 2); a
     MemtraceError becomes one line on stderr and exit 1; any other failure is a bug

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memtrace.kernel.kernel import Kernel
-from memtrace.kernel.mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
+from memtrace.kernel.mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from memtrace.kernel.page_alloc import (
     PG_ACTIVE,
     PG_ANON,
@@ -27,8 +27,10 @@ from memtrace.kernel.page_alloc import (
     PG_SWAPBACKED,
 )
 from memtrace.kernel.runner import Runner
+from memtrace.kernel.swapfile import is_swap_entry, swp_offset
 from memtrace.kernel.workload import (
     Brk,
+    CgroupSpec,
     DropCaches,
     Exit,
     FileRead,
@@ -103,18 +105,35 @@ def check_invariants(k: Kernel) -> None:
             rss[MM_ANONPAGES] += int(np.count_nonzero(is_anon))
             rss[MM_SHMEMPAGES] += int(np.count_nonzero(is_shmem))
             rss[MM_FILEPAGES] += int(np.count_nonzero(~is_anon & ~is_shmem))
+            rss[MM_SWAPENTS] += int(np.count_nonzero(is_swap_entry(vma.ptes)))
         assert mm.rss == rss, f"pid {task.pid}: rss {mm.rss} != page tables {rss}"
     assert (mapped == mem.mapcount).all(), "mapcount differs from the page tables"
     charged += sum(i.charged_pages for i in k.inodes.values())
     assert k.committed_pages == charged
+    # Swap: every slot's count is the number of entries (ptes, shmem objects) naming it.
+    refs = np.zeros(k.swap.nr_pages, dtype=np.int64)
+    for task in k.tasks.values():
+        if task.mm is not None:
+            for vma in task.mm.vmas:
+                np.add.at(refs, swp_offset(vma.ptes[is_swap_entry(vma.ptes)]), 1)
+    for inode in k.inodes.values():
+        np.add.at(refs, swp_offset(inode.pages[is_swap_entry(inode.pages)]), 1)
+    assert (refs == k.swap.swap_map).all(), "swap_map differs from the swap entries"
+    assert k.swap.nr_free == int(np.count_nonzero(k.swap.swap_map == 0))
+    # Memory cgroups: usage is what their pages (and their descendants') are charged.
+    per_id = np.bincount(mem.memcg.astype(np.int64), minlength=len(k.memcgs.by_id) + 1)
+    for memcg in k.memcgs.by_id.values():
+        assert memcg.usage_pages == sum(int(per_id[i]) for i in memcg.subtree_ids()), memcg.path
+        assert memcg.usage_pages <= memcg.max_pages
 
 
 FILES = ("/data/a", "/dev/shm/b")
 
 
 @st.composite
-def step_lists(draw: st.DrawFn) -> tuple[list[Step], list[Step]]:
-    """A valid random program for a parent (and a forked child sharing its mappings)."""
+def step_lists(draw: st.DrawFn, scale: int = 1) -> tuple[list[Step], list[Step]]:
+    """A valid random program for a parent (and a forked child sharing its mappings);
+    ``scale`` multiplies the sizes."""
     steps: list[Step] = []
     live: list[str] = []
     next_handle = 0
@@ -126,10 +145,10 @@ def step_lists(draw: st.DrawFn) -> tuple[list[Step], list[Step]]:
             handle = f"m{next_handle}"
             next_handle += 1
             kind = draw(st.sampled_from(["anon", "shared_anon", "file", "shared_file", "shm"]))
-            pages = draw(st.integers(1, 96))
+            pages = draw(st.integers(1, 96 * scale))
             path = {"file": "/data/disk", "shared_file": "/data/disk", "shm": "/dev/shm/b"}.get(kind, "")
             if kind == "shm":
-                steps.append(FileWrite(path="/dev/shm/b", length_bytes=96 * PAGE))
+                steps.append(FileWrite(path="/dev/shm/b", length_bytes=96 * scale * PAGE))
             steps.append(Mmap(handle=handle, length_bytes=pages * PAGE, prot=draw(st.sampled_from(["r", "rw"])),
                               shared=kind.startswith("shared") or kind == "shm", path=path))
             live.append(handle)
@@ -145,9 +164,10 @@ def step_lists(draw: st.DrawFn) -> tuple[list[Step], list[Step]]:
             steps.append(Brk(increment_bytes=delta))
             heap = heap or delta > 0
         elif op == "read":
-            steps.append(FileRead(path="/data/disk", length_bytes=draw(st.integers(1, 64)) * PAGE))
+            steps.append(FileRead(path="/data/disk", length_bytes=draw(st.integers(1, 64 * scale)) * PAGE))
         elif op == "write":
-            steps.append(FileWrite(path=draw(st.sampled_from(FILES)), length_bytes=draw(st.integers(1, 64)) * PAGE,
+            steps.append(FileWrite(path=draw(st.sampled_from(FILES)),
+                                   length_bytes=draw(st.integers(1, 64 * scale)) * PAGE,
                                    offset_bytes=draw(st.integers(0, 32)) * PAGE))
         elif op == "sync":
             steps.append(Sync())
@@ -166,19 +186,34 @@ def step_lists(draw: st.DrawFn) -> tuple[list[Step], list[Step]]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(step_lists())
 def test_invariants_hold_after_every_step(program: tuple[list[Step], list[Step]]) -> None:
+    _run_checked(program, MachineSpec(ram_bytes=256 << 20), (), "/", 96)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(step_lists(scale=256), st.booleans())
+def test_invariants_hold_under_pressure(program: tuple[list[Step], list[Step]], in_cgroup: bool) -> None:
+    """Small RAM, swap and (sometimes) a tight memory cgroup: reclaim, swap-out,
+    swap-in and OOM kills happen, and the books still balance."""
+    _run_checked(program, MachineSpec(ram_bytes=128 << 20, swap_bytes=32 << 20),
+                 (CgroupSpec("/box", max_bytes=24 << 20),), "/box" if in_cgroup else "/", 96 * 256)
+
+
+def _run_checked(program: tuple[list[Step], list[Step]], machine: MachineSpec, cgroups: tuple,
+                 cgroup: str, disk_pages: int) -> None:
     parent_steps, child_steps = program
     with_snapshots: list[Step] = [FileWrite(path="/data/a", length_bytes=PAGE), Snapshot(label="x")]
     for s in parent_steps:
         with_snapshots += [s, Snapshot(label="x")]
-    processes = [ProcessSpec("parent", steps=tuple(with_snapshots + ([Fork(child="child"), Snapshot(label="x")]
-                                                                    if child_steps else [])))]
+    processes = [ProcessSpec("parent", cgroup=cgroup,
+                             steps=tuple(with_snapshots + ([Fork(child="child"), Snapshot(label="x")]
+                                                           if child_steps else [])))]
     if child_steps:
         body: list[Step] = []
         for s in child_steps:
             body += [s, Snapshot(label="x")]
         processes.append(ProcessSpec("child", forked=True, steps=tuple(body + [Exit(), Snapshot(label="x")])))
-    sc = Scenario(name="random", machine=MachineSpec(ram_bytes=256 << 20),
-                  files=(FileSpec("/data/disk", 96 * PAGE),), processes=tuple(processes))
+    sc = Scenario(name="random", machine=machine, cgroups=cgroups,
+                  files=(FileSpec("/data/disk", disk_pages * PAGE),), processes=tuple(processes))
     bus = Bus(default_registry())
     runner = Runner(sc, bus)
     checks = []
@@ -190,7 +225,9 @@ def test_invariants_hold_after_every_step(program: tuple[list[Step], list[Step]]
 
     bus.attach(Check(), ["snapshot"])
     result = runner.run()
-    assert not [e for e in result.errors if e.errno not in ("SIGSEGV", "SIGBUS")], result.errors
+    # Faults on unmapped handles, and what memory pressure may do to a program.
+    assert not [e for e in result.errors if e.errno not in ("SIGSEGV", "SIGBUS", "ENOMEM", "ENOSPC", "PANIC")], \
+        result.errors
     check_invariants(runner.k)
     assert checks, "no snapshot was checked"
     # Everything a process held is gone once all have exited.
