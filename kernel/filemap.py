@@ -123,7 +123,8 @@ def add_to_page_cache(k: "Kernel", inode: Inode, indices: np.ndarray, ts_ns: np.
             inode.charged_pages -= nr_new
         raise
     mm = k.mem_map
-    mm.flags[pfns] = (PG_SWAPBACKED | PG_DIRTY) if inode.shmem else 0
+    mm.flags[pfns] = ((PG_SWAPBACKED | PG_DIRTY) if inode.shmem else 0) | (
+        PG_UNEVICTABLE if inode.unevictable else 0)
     mm.mapping[pfns] = inode.ino
     mm.index[pfns] = indices
     mm.mapcount[pfns] = 0

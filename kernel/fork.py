@@ -48,6 +48,9 @@ def do_fork(k: "Kernel", parent: Task, comm: str) -> Task:
                       anon_vma=vma.anon_vma)
         if vma.inode is not None:
             vma.inode.i_mmap += 1
+        # In the mm before anything below allocates: reclaim's rmap walk must see
+        # the child's copy of the page tables.
+        cmm.insert(copy)
         if vma.anon_vma:
             present = vma.ptes >= 0
             pfns = vma.ptes[present]
@@ -72,7 +75,6 @@ def do_fork(k: "Kernel", parent: Task, comm: str) -> Task:
             touched = vma.start + np.flatnonzero(vma.ptes != -1) * PAGE_SIZE
             k.alloc_page_tables(cmm, touched)
             k.advance(len(pfns) * costs.FORK_PTE_NS)
-        cmm.insert(copy)
     k.emit(tp.FORK, child_pid=child.pid, child_comm=child.comm, charged_pages=charge)
     return child
 

@@ -86,6 +86,7 @@ class Inode:
     #: workingset shadow per page index: the nonresident age at eviction (-1: none)
     shadow: np.ndarray = field(default_factory=lambda: np.full(0, -1, dtype=np.int64), repr=False)
     dirtied_when_ns: int = -1  # when the inode first went dirty (-1: clean)
+    unevictable: bool = False  # AS_UNEVICTABLE (SysV SHM_LOCK)
     evicted: bool = False
 
     @property

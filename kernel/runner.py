@@ -46,6 +46,8 @@ from .workload import (
     Shmat,
     ShmctlRmid,
     Shmdt,
+    ShmLock,
+    ShmUnlock,
     Shmget,
     ShmOpen,
     ShmUnlink,
@@ -401,6 +403,8 @@ class Runner:
             k.emit(tp.OOM_SCORE_ADJ_UPDATE, comm=task.comm, oom_score_adj=task.oom_score_adj)
         elif isinstance(step, (Mlock, Munlock)):
             mmap.do_mlock(k, task, step.handle, isinstance(step, Mlock))
+        elif isinstance(step, (ShmLock, ShmUnlock)):
+            shmem.shm_lock(k, task, step.segment, isinstance(step, ShmLock))
         else:  # pragma: no cover - STEP_TYPES and this dispatch are kept in step
             raise AssertionError(f"step {step.op!r} has no executor")
 

@@ -104,3 +104,16 @@ def shmctl_rmid(k: "Kernel", task: Task, segment: str) -> None:
     filemap.iput(k, inode)
     k.emit(tp.SHM, op="shmctl_rmid", name=segment, ino=inode.ino, size_bytes=inode.size_bytes,
            charged_pages=inode.charged_pages - before)
+
+
+def shm_lock(k: "Kernel", task: Task, segment: str, lock: bool) -> None:
+    """Models shmctl(SHM_LOCK/SHM_UNLOCK) -> shmem_lock(): mark the object
+    AS_UNEVICTABLE (or not) and move its resident pages accordingly."""
+    k.advance(costs.SYSCALL_NS)
+    inode = k.sysv.get(segment)
+    if inode is None:
+        raise StepFault("EINVAL", f"no SysV segment {segment!r}")
+    from .vmscan import mapping_set_unevictable
+
+    inode.unevictable = lock
+    mapping_set_unevictable(k, inode.cached_pfns(), lock)

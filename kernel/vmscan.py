@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
 MAX_RECLAIM_RETRIES = 16
+#: Pages isolated per shrink_inactive_list() call at least (the kernel takes
+#: SWAP_CLUSTER_MAX = 32 at a time; larger batches cost fewer passes, and may free
+#: up to a batch more than asked).
+RECLAIM_BATCH = 256
 
 INACTIVE_ANON, ACTIVE_ANON, INACTIVE_FILE, ACTIVE_FILE, UNEVICTABLE = range(5)
 LRU_MASK = PG_LRU | PG_ACTIVE | PG_SWAPBACKED | PG_UNEVICTABLE
@@ -244,6 +248,8 @@ def _move(k: "Kernel", pfns: np.ndarray, from_lru: int, to_lru: int, reason: str
         mem.flags[pfns] &= ~_U16(PG_ACTIVE)
     if to_lru == UNEVICTABLE:
         mem.flags[pfns] |= PG_UNEVICTABLE
+    elif from_lru == UNEVICTABLE:
+        mem.flags[pfns] &= ~_U16(PG_UNEVICTABLE)
     mem.lru_gen[pfns] = np.arange(k.lru_clock, k.lru_clock + len(pfns))
     k.lru_clock += len(pfns)
     k.emit(tp.LRU_MOVE, len(pfns), pfn=pfns, from_lru=from_lru, to_lru=to_lru, reason=reason,
@@ -293,6 +299,21 @@ def munlock_pages(k: "Kernel", pfns: np.ndarray) -> None:
     anon = (mem.flags[sel] & PG_SWAPBACKED) != 0
     _move(k, sel[anon], UNEVICTABLE, INACTIVE_ANON, "munlock")
     _move(k, sel[~anon], UNEVICTABLE, INACTIVE_FILE, "munlock")
+
+
+def mapping_set_unevictable(k: "Kernel", pfns: np.ndarray, unevictable: bool) -> None:
+    """SHM_LOCK / SHM_UNLOCK (shmem_lock() + check_move_unevictable_folios()): the
+    pages of a locked shmem object move to the unevictable list and back."""
+    mem = k.mem_map
+    flags = mem.flags[pfns]
+    on_lru = pfns[((flags & PG_LRU) != 0) & ((flags & PG_MLOCKED) == 0)]
+    if unevictable:
+        lists = lru_of(mem.flags[on_lru])
+        for lru in (INACTIVE_ANON, ACTIVE_ANON, INACTIVE_FILE, ACTIVE_FILE):
+            _move(k, on_lru[lists == lru], lru, UNEVICTABLE, "mlock")
+    else:
+        sel = on_lru[(mem.flags[on_lru] & PG_UNEVICTABLE) != 0]
+        _move(k, sel, UNEVICTABLE, INACTIVE_ANON, "munlock")
 
 
 # ---------------------------------------------------------------------- scan balance
@@ -451,6 +472,39 @@ def shrink_inactive_list(k: "Kernel", sc: ScanControl, lru: int, nr_to_scan: int
     return len(victims)
 
 
+DEFAULT_SEEKS = 2
+
+
+def shrink_slab(k: "Kernel", sc: ScanControl) -> int:
+    """Models shrink_slab() -> do_shrink_slab() for the superblock shrinker of the
+    dentry and inode caches (kernel-mm-facts.md §5.7): super_cache_count() reports
+    the freeable objects scaled by vm.vfs_cache_pressure / 100; the shrinker scans
+    (freeable >> priority) * 4 / DEFAULT_SEEKS of them, at most twice the freeable.
+
+    Simplified: the caches are the reclaimable slab allocated at boot, counted in
+    pages rather than objects, every object unused and freeable. Memcg reclaim does
+    not shrink them (the boot slab is charged to no cgroup). Returns pages freed.
+    """
+    if sc.memcg_ids is not None:
+        return 0
+    nr = len(k.boot_slab_reclaimable)
+    if nr == 0:
+        return 0
+    freeable = nr * k.sysctls["vm.vfs_cache_pressure"] // 100
+    if freeable == 0:
+        return 0
+    delta = min((freeable >> sc.priority) * 4 // DEFAULT_SEEKS, 2 * freeable)
+    freed = min(delta, nr)
+    if freed:
+        pfns = k.boot_slab_reclaimable[nr - freed:]
+        k.boot_slab_reclaimable = k.boot_slab_reclaimable[: nr - freed]
+        k.alloc.free_pages(pfns)
+        k.stat.nr_slab_reclaimable -= freed
+    k.emit(tp.SHRINK_SLAB, shrinker="super_cache_scan", nr_objects=freeable, nr_to_scan=delta, freed=freed,
+           priority=sc.priority)
+    return freed
+
+
 def shrink_node(k: "Kernel", sc: ScanControl) -> int:
     """Models shrink_node() over the priority loop of do_try_to_free_pages() /
     balance_pgdat(): scan harder until ``nr_to_reclaim`` pages are freed or
@@ -472,12 +526,17 @@ def shrink_node(k: "Kernel", sc: ScanControl) -> int:
             if (sc.may_deactivate_file if file else sc.may_deactivate_anon) or inactive_is_low(sc, file):
                 shrink_active_list(k, sc, active, nr[active])
         for inactive in (INACTIVE_ANON, INACTIVE_FILE):
+            # As shrink_lruvec(): scan this priority's quota in batches, stopping
+            # early only once enough has been reclaimed. (Batches are sized by what
+            # is still wanted, at least RECLAIM_BATCH, instead of SWAP_CLUSTER_MAX.)
             want = nr[inactive]
-            # As shrink_lruvec(): stop once enough is reclaimed (never scan less than
-            # a cluster of a list that has something to scan).
-            if want:
-                left = sc.nr_to_reclaim - sc.nr_reclaimed
-                shrink_inactive_list(k, sc, inactive, min(want, max(left * 2, SWAP_CLUSTER_MAX)))
+            while want > 0 and sc.nr_reclaimed < sc.nr_to_reclaim:
+                batch = min(want, max(2 * (sc.nr_to_reclaim - sc.nr_reclaimed), RECLAIM_BATCH))
+                if shrink_inactive_list(k, sc, inactive, batch) == 0 and not len(sc.queues[inactive]):
+                    break
+                want -= batch
+        # shrink_node() shrinks slab after the LRUs, at the same priority.
+        sc.nr_reclaimed += shrink_slab(k, sc)
         if sc.nr_reclaimed >= sc.nr_to_reclaim:
             break
     k.flush_rss()

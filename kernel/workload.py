@@ -296,6 +296,22 @@ class ShmctlRmid(Step):
 
 
 @dataclass(frozen=True)
+class ShmLock(Step):
+    """shmctl(SHM_LOCK): the segment's pages become unevictable (AS_UNEVICTABLE)."""
+
+    op: ClassVar[str] = "shm_lock"
+    segment: str = _key("segment", "str")
+
+
+@dataclass(frozen=True)
+class ShmUnlock(Step):
+    """shmctl(SHM_UNLOCK): the segment's pages can be swapped again."""
+
+    op: ClassVar[str] = "shm_unlock"
+    segment: str = _key("segment", "str")
+
+
+@dataclass(frozen=True)
 class SetOomScoreAdj(Step):
     """Write ``value`` to /proc/self/oom_score_adj (-1000..1000)."""
 
@@ -343,7 +359,7 @@ STEP_TYPES: dict[str, type[Step]] = {
     for cls in (
         Snapshot, Mmap, Munmap, Touch, Brk, FileRead, FileWrite, Unlink, Sync,
         DropCaches, Fork, Wait, Exit, Sleep, ShmOpen, Ftruncate, ShmUnlink, Shmget,
-        Shmat, Shmdt, ShmctlRmid, SetOomScoreAdj, SetOomAdj, Mlock, Munlock, Repeat,
+        Shmat, Shmdt, ShmctlRmid, ShmLock, ShmUnlock, SetOomScoreAdj, SetOomAdj, Mlock, Munlock, Repeat,
     )
 }
 

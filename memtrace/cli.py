@@ -275,3 +275,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["app", "main"]
+import memtrace.cli_trace  # noqa: E402,F401  (registers trace and tools)

@@ -1,4 +1,5 @@
-"""Tracepoint schemas, event batches, the bus, and the trace file format.
+"""Tracepoint schemas, event batches, the bus, the trace file format, and probes:
+maps, the Tracer and the one-liner language compiled onto it.
 
 This layer imports nothing else of memtrace: the kernel, replay and analysis layers
 all build on it.
@@ -6,6 +7,8 @@ all build on it.
 
 from .batch import EventBatch, EventRecord, concat
 from .bus import Bus, Collector, Consumer, RecordConsumer
+from .oneliner import ProgramError, compile_program
+from .probes import Events, Map, Tracer, run_batches
 from .schema import COMMON_FIELDS, Field, Registry, Tracepoint
 from .tracefile import Damage, TraceReader, TraceStats, TraceWriter
 from .tracepoints import MEMINFO_FIELDS, TRACEPOINTS, default_registry
@@ -18,8 +21,11 @@ __all__ = [
     "Damage",
     "EventBatch",
     "EventRecord",
+    "Events",
     "Field",
     "MEMINFO_FIELDS",
+    "Map",
+    "ProgramError",
     "RecordConsumer",
     "Registry",
     "TRACEPOINTS",
@@ -27,6 +33,9 @@ __all__ = [
     "TraceStats",
     "TraceWriter",
     "Tracepoint",
+    "Tracer",
+    "compile_program",
     "concat",
     "default_registry",
+    "run_batches",
 ]

@@ -73,9 +73,12 @@ class EventBatch:
                     col: Column = [v] * n
                 else:
                     col = [str(x) for x in v]
-            else:
+            elif isinstance(v, (int, bool, np.integer, np.bool_)) or (f.type == "enum" and isinstance(v, str)):
                 if f.type == "enum" and isinstance(v, str):
                     v = f.code(v)
+                col = np.empty(n, dtype=f.dtype)
+                col.fill(v)
+            else:
                 arr = np.asarray(v)
                 if arr.ndim == 0:
                     col = np.full(n, arr, dtype=f.dtype)

@@ -346,6 +346,19 @@ SHRINK_LIST = Tracepoint(
     kernel="vmscan:mm_vmscan_lru_shrink_inactive",
 )
 
+SHRINK_SLAB = Tracepoint(
+    "shrink_slab",
+    "the superblock shrinker scanned the dentry and inode caches during reclaim",
+    (
+        Field("shrinker", "str", "shrinker name"),
+        _u64("nr_objects", "freeable objects as reported (count x vfs_cache_pressure / 100)", "pages"),
+        _u64("nr_to_scan", "objects the shrinker was asked to scan", "pages"),
+        _u64("freed", "slab freed", "pages"),
+        Field("priority", "i32", "reclaim priority"),
+    ),
+    kernel="vmscan:mm_shrink_slab_start + vmscan:mm_shrink_slab_end",
+)
+
 SWAP_OUT = Tracepoint(
     "swap_out",
     "an anonymous or shmem page was written to swap and freed",
@@ -562,6 +575,7 @@ TRACEPOINTS: tuple[Tracepoint, ...] = (
     RECLAIM_BEGIN,
     RECLAIM_END,
     SHRINK_LIST,
+    SHRINK_SLAB,
     SWAP_OUT,
     SWAP_IN,
     VM_ENOUGH_MEMORY,

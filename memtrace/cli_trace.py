@@ -1,0 +1,179 @@
+"""The ``memtrace trace`` and ``memtrace tools`` commands (registered on the main app).
+
+``trace`` compiles a one-liner program (``-e``), a program file (``-f``) or a shipped
+tool (``-t``) and runs it over a trace file, streamed, or live while a scenario is
+simulated. Output is bpftrace's: "Attaching N probes...", printf lines as they
+happen, maps at the end; with ``--json`` one object per line as ``bpftrace -f json``
+prints them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from memtrace.cli import _emit_json, _parse_sysctls, app
+from memtrace.errors import MemtraceError
+
+#: First bytes of a trace file (see memtrace.tracer.tracefile).
+_TRACE_MAGIC = b"\x89MTRACE\n"
+
+
+def _is_trace_file(target: str) -> bool:
+    path = Path(target)
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_TRACE_MAGIC)) == _TRACE_MAGIC
+    except OSError:
+        return False
+
+
+def _program_source(program: Optional[str], file: Optional[Path], tool: Optional[str]) -> tuple[str, str]:
+    """The program text and the name errors give it."""
+    given = [x for x in (program, file, tool) if x is not None]
+    if len(given) != 1:
+        raise typer.BadParameter("give exactly one of -e PROGRAM, -f FILE or -t TOOL")
+    if program is not None:
+        return program, "-e"
+    if file is not None:
+        try:
+            return file.read_text(), str(file)
+        except OSError as e:
+            raise MemtraceError(f"cannot read program {file}: {e.strerror or e}") from None
+        except UnicodeDecodeError:
+            raise MemtraceError(f"cannot read program {file}: not UTF-8 text") from None
+    from memtrace.tracer.tools import load_tool
+
+    assert tool is not None
+    try:
+        t = load_tool(tool)
+    except KeyError as e:
+        raise MemtraceError(str(e.args[0])) from None
+    return t.source, t.filename
+
+
+def _writer(as_json: bool) -> Callable[[Any], None]:
+    from memtrace.tracer.probes import PrintfOutput, render_json, render_text
+
+    render = render_json if as_json else render_text
+    out = sys.stdout
+
+    def write(record: Any) -> None:
+        text = render(record)
+        if text:
+            out.write(text)
+            if isinstance(record, PrintfOutput):
+                out.flush()  # printf lines as they happen, also through a pipe
+    return write
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  memtrace trace pfm.mtrace -e 'page_fault { @[vma_kind] = count(); }'\n\n"
+        "  memtrace trace fork-cow -e 'cow /comm != \"parent\"/ { @[pid] = count(); }'\n\n"
+        "  memtrace trace run.mtrace -e 'page_fault { @us = hist(nsecs / 1000); }'\n\n"
+        "  memtrace trace oom-leak -t oomkill\n\n"
+        "  memtrace trace run.mtrace -f mytool.bt --json\n\n"
+        "  memtrace trace tmpfs-file -e 'interval:ms:50 { printf(\"%d\\n\", nsecs); }'"
+    )
+)
+def trace(
+    target: str = typer.Argument(..., help="A trace file, or a scenario to simulate live: a built-in name "
+                                           "(see 'memtrace scenarios') or a TOML file."),
+    program: Optional[str] = typer.Option(None, "-e", "--program", help="The program text."),
+    file: Optional[Path] = typer.Option(None, "-f", "--file", help="Read the program from FILE."),
+    tool: Optional[str] = typer.Option(None, "-t", "--tool", help="Run a shipped tool (see 'memtrace tools')."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line per output, like bpftrace -f json."),
+    sysctl: Optional[list[str]] = typer.Option(None, "--sysctl", metavar="KEY=VALUE",
+                                               help="Override a sysctl of a live scenario (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of a live scenario's kernel."),
+) -> None:
+    """Run a bpftrace-like program over a trace file or a live scenario.
+
+    The language: probes on tracepoints (names or globs, see 'memtrace list'),
+    BEGIN, END and interval:ms:N (simulated time); /predicates/; maps with
+    count(), sum(), min(), max(), avg(), stats(), hist(), lhist(); printf(),
+    print(), clear(), zero(), delete(), time(), exit(); fields by name, and the
+    builtins pid, comm, nsecs, elapsed, probe; functions path(ino), comm(pid),
+    strftime(fmt, ns).
+    """
+    from memtrace.tracer.oneliner import compile_program
+    from memtrace.tracer.probes import AttachOutput, run_batches
+
+    source, filename = _program_source(program, file, tool)
+    write = _writer(as_json)
+    if _is_trace_file(target):
+        if sysctl:
+            raise MemtraceError("--sysctl applies to live scenarios; to change a recorded run use "
+                                "'memtrace replay TRACE --sysctl ...'")
+        from memtrace.cli import _open_trace
+
+        reader = _open_trace(Path(target))
+        tracer = compile_program(source, filename=filename, registry=reader.registry, output=write)
+        write(AttachOutput(tracer.nr_probes))
+        run_batches(tracer, reader.ordered_batches())
+        for w in reader.warnings:
+            typer.echo(f"memtrace: warning: {w}", err=True)
+        return
+    from memtrace.kernel.runner import run_scenario
+    from memtrace.kernel.workload import resolve_scenario
+    from memtrace.tracer.bus import Bus
+    from memtrace.tracer.tracepoints import default_registry
+
+    overrides = _parse_sysctls(sysctl)
+    if not Path(target).exists() and ("/" in target or target.endswith((".mtrace", ".toml"))):
+        raise MemtraceError(f"cannot read {target}: no such file or directory")
+    scenario = resolve_scenario(target)
+    registry = default_registry()
+    tracer = compile_program(source, filename=filename, registry=registry, output=write)
+    write(AttachOutput(tracer.nr_probes))
+    bus = Bus(registry)
+    tracer.attach(bus)
+    tracer.start()
+    run_scenario(scenario, bus, overrides, seed)
+    tracer.finish()
+
+
+@app.command(
+    epilog=("Examples:\n\n  memtrace tools\n\n  memtrace tools oomkill\n\n  memtrace tools --json\n\n"
+            "  memtrace trace run.mtrace -t faults")
+)
+def tools(
+    name: Optional[str] = typer.Argument(None, help="Show this tool's doc, program and example output."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """List the shipped tools (ready-made programs for 'memtrace trace -t')."""
+    from memtrace.tracer.tools import load_tool
+    from memtrace.tracer.tools import tools as all_tools
+
+    if name is not None:
+        try:
+            t = load_tool(name)
+        except KeyError as e:
+            raise MemtraceError(str(e.args[0])) from None
+        if as_json:
+            _emit_json({"name": t.name, "summary": t.summary, "doc": t.doc, "program": t.source,
+                        "example": t.example})
+            return
+        typer.echo(t.source.rstrip("\n"))
+        if t.example:
+            typer.echo("\n" + t.example.rstrip("\n"))
+        return
+    items = all_tools()
+    if as_json:
+        _emit_json([{"name": t.name, "summary": t.summary, "usage": f"memtrace trace TARGET -t {t.name}"}
+                    for t in items])
+        return
+    width = max(len(t.name) for t in items)
+    typer.echo(f"{'TOOL':<{width}}  DESCRIPTION")
+    for t in items:
+        typer.echo(f"{t.name:<{width}}  {t.summary}")
+
+
+__all__ = ["tools", "trace"]

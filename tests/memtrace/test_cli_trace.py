@@ -1,0 +1,236 @@
+"""``memtrace trace`` and ``memtrace tools``, run in-process.
+
+Output is checked against text typed out from bpftrace's formats and counts
+computed independently from the same trace (a Python loop over its events, with a
+pid->comm table kept by hand). A live scenario and its recording must print the
+same. Errors go through ``memtrace.cli.main``: one line (plus the program and a
+caret for program errors) on stderr, exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from memtrace.cli import app, main
+from memtrace.tracer.tools import tool_names
+from memtrace.tracer.tracefile import TraceReader
+from tests.tracer.test_oneliner import MIXED_TOML
+from tests.tracer.test_probes import pressure_stream
+
+
+def invoke(*args: str | os.PathLike[str]) -> Result:
+    return CliRunner().invoke(app, [os.fspath(a) for a in args])
+
+
+def ok(*args: str | os.PathLike[str]) -> str:
+    result = invoke(*args)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result.stdout
+
+
+def fails(capsys: pytest.CaptureFixture[str], *args: str | os.PathLike[str], code: int = 1) -> list[str]:
+    """Run through main(): the exit code, no traceback, nothing on stdout; stderr lines."""
+    with pytest.raises(SystemExit) as exc:
+        main([os.fspath(a) for a in args])
+    out, err = capsys.readouterr()
+    assert exc.value.code == code, err
+    assert "Traceback" not in out + err
+    assert out == ""
+    return err.splitlines()
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The scenario TOML and its recording."""
+    from memtrace.api import record
+
+    d = tmp_path_factory.mktemp("cli-trace")
+    toml = d / "mixed.toml"
+    toml.write_text(MIXED_TOML)
+    record(str(toml), d / "mixed.mtrace")
+    return toml, d / "mixed.mtrace"
+
+
+def fault_counts(trace: Path) -> Counter[tuple[Any, ...]]:
+    """faults' map computed by hand: comm from process_start/fork, one event at a time."""
+    comms: dict[int, str] = {}
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for rec in TraceReader(trace).events():
+        f = rec.fields
+        if rec.name == "process_start":
+            comms[f["pid"]] = f["comm"]
+        elif rec.name == "fork":
+            comms[f["child_pid"]] = f["child_comm"]
+        elif rec.name == "page_fault":
+            counts[(comms[f["pid"]], f["pid"], f["vma_kind"], "major" if f["major"] else "minor")] += 1
+    return counts
+
+
+# ----------------------------------------------------------------------------- tools
+
+
+def test_tools_lists_every_tool_narrowly() -> None:
+    out = ok("tools")
+    lines = out.splitlines()
+    assert lines[0].split() == ["TOOL", "DESCRIPTION"]
+    assert [line.split()[0] for line in lines[1:]] == tool_names()
+    assert all(len(line) < 80 for line in lines)
+    listed = json.loads(ok("tools", "--json"))
+    assert [t["name"] for t in listed] == tool_names()
+    assert listed[0]["usage"] == "memtrace trace TARGET -t cacheadd"
+
+
+def test_tools_name_shows_program_and_example() -> None:
+    out = ok("tools", "oomkill")
+    assert "oom_kill" in out and "Demonstrations of oomkill" in out
+    doc = json.loads(ok("tools", "oomkill", "--json"))
+    assert doc["summary"].startswith("Trace OOM kills") and "Triggered by PID" in doc["program"]
+
+
+def test_unknown_tool_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    (line,) = fails(capsys, "tools", "oomkil")
+    assert line.startswith("memtrace: unknown tool 'oomkil' (did you mean 'oomkill'?)")
+
+
+# ----------------------------------------------------------------------------- trace
+
+
+def test_trace_file_with_a_tool_prints_maps_sorted_by_value(mixed: tuple[Path, Path]) -> None:
+    _, trace = mixed
+    counts = fault_counts(trace)
+    expected = "Attaching 1 probe...\n" + "".join(
+        f"@faults[{', '.join(str(p) for p in k)}]: {v}\n"
+        for k, v in sorted(counts.items(), key=lambda kv: (kv[1], str(kv[0])))) + "\n"
+    assert ok("trace", trace, "-t", "faults") == expected
+
+
+def test_trace_json_is_one_object_per_output(mixed: tuple[Path, Path]) -> None:
+    _, trace = mixed
+    out = ok("trace", trace, "--json", "-e",
+             r'fork { printf("fork %d\n", child_pid); } page_fault { @[comm, vma_kind] = count(); '
+             r'@us = hist(nsecs / 1000); } END { printf("end\n"); }')
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert objs[0] == {"type": "attached_probes", "data": {"probes": 3}}
+    forks = [r.fields["child_pid"] for r in TraceReader(trace).events() if r.name == "fork"]
+    assert objs[1:1 + len(forks)] == [{"type": "printf", "data": f"fork {c}\n"} for c in forks]
+    assert objs[1 + len(forks)] == {"type": "printf", "data": "end\n"}
+    maps = {o["type"]: o["data"] for o in objs[2 + len(forks):]}
+    by_comm_kind: Counter[str] = Counter()
+    for (comm, _, kind, _), n in fault_counts(trace).items():
+        by_comm_kind[f"{comm},{kind}"] += n
+    assert maps["map"] == {"@": dict(sorted(by_comm_kind.items(), key=lambda kv: (kv[1], kv[0])))}
+    assert sum(b["count"] for b in maps["hist"]["@us"]) == sum(by_comm_kind.values())
+    assert set(maps["hist"]["@us"][0]) <= {"min", "max", "count"}
+
+
+PROGRAMS = [
+    ("-t", "faults"),
+    ("-t", "cowstat"),
+    ("-t", "cacheadd"),
+    ("-e", r'page_fault { @ = count(); } interval:ms:30 { printf("%d %d\n", nsecs, @); clear(@); }'),
+    ("-e", r'fork, exit { printf("%s %s %d\n", probe, comm, pid); } '
+           r'page_fault /major/ { @lat[comm] = hist(nsecs / 1000); @l = lhist(pid, 95, 110, 2); }'),
+]
+
+
+@pytest.mark.parametrize(("flag", "program"), PROGRAMS)
+def test_live_scenario_and_its_recording_print_the_same(mixed: tuple[Path, Path], flag: str, program: str) -> None:
+    toml, trace = mixed
+    live = ok("trace", toml, flag, program)
+    assert live == ok("trace", trace, flag, program)
+    assert live.count("\n") > 2
+
+
+def test_program_from_a_file(mixed: tuple[Path, Path], tmp_path: Path) -> None:
+    _, trace = mixed
+    prog = tmp_path / "cow.bt"
+    prog.write_text("#!/usr/bin/env -S memtrace trace -f\n// COW by kind\ncow\n{\n\t@[vma_kind] = count();\n}\n")
+    out = ok("trace", trace, "-f", prog)
+    kinds = Counter(r.fields["vma_kind"] for r in TraceReader(trace).events() if r.name == "cow")
+    assert out == "Attaching 1 probe...\n" + "".join(
+        f"@[{k}]: {v}\n" for k, v in sorted(kinds.items(), key=lambda kv: (kv[1], kv[0]))) + "\n"
+
+
+def test_oomkill_reclaimlat_kswapdwake_on_a_hand_built_trace(tmp_path: Path) -> None:
+    trace = pressure_stream().write(tmp_path / "pressure.mtrace")
+    assert ok("trace", trace, "-t", "oomkill") == (
+        "Attaching 2 probes...\n"
+        "Tracing OOM kills...\n"
+        '00:00:00 Triggered by PID 101 ("leaker"), OOM kill of PID 101 ("leaker"), 1019648 pages\n'
+        '01:02:03 Triggered by PID 102 ("worker"), OOM kill of PID 100 ("db"), 24576 pages\n')
+    lat = ok("trace", trace, "-t", "reclaimlat")
+    assert "@usecs[direct]:\n[2, 4)                 1 |" in lat
+    assert lat.endswith("@reclaimed_pages[memcg]: 5\n@reclaimed_pages[direct]: 37\n\n")
+    wakes = ok("trace", trace, "-t", "kswapdwake").splitlines()
+    assert wakes[1].split() == ["TIME_MS", "WAKES", "RECLAIMED"]
+    assert wakes[2:5] == ["100               1          300", "200               3           30",
+                          "300               0           40"]
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_parse_error_shows_program_and_caret_exit_1(capsys: pytest.CaptureFixture[str],
+                                                    mixed: tuple[Path, Path]) -> None:
+    _, trace = mixed
+    lines = fails(capsys, "trace", trace, "-e", "page_fault { @[foo] = count(); }")
+    assert lines == [
+        "memtrace: -e:1:16: unknown field 'foo' of page_fault (fields: seq, ts_ns, pid, address, write, major, "
+        "vma_kind, pfn)",
+        "page_fault { @[foo] = count(); }",
+        "               ^~~",
+    ]
+    lines = fails(capsys, "trace", trace, "-e", "page_fault /pid == / { @ = count(); }")
+    assert lines[0] == "memtrace: -e:1:20: expected an expression but found '/'"
+    assert lines[2] == " " * 19 + "^"
+
+
+def test_error_in_a_program_file_names_the_file(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                 mixed: tuple[Path, Path]) -> None:
+    prog = tmp_path / "bad.bt"
+    prog.write_text("cow\n{\n  @[vma_kind] = count();\n  @[pid] = count();\n}\n")
+    lines = fails(capsys, "trace", mixed[1], "-f", prog)
+    assert lines == [f"memtrace: {prog}:4:5: @ is keyed by [str] elsewhere; this key is int",
+                     "  @[pid] = count();",
+                     "    ^~~"]
+
+
+def test_wrong_program_options_are_usage_errors(capsys: pytest.CaptureFixture[str],
+                                                mixed: tuple[Path, Path]) -> None:
+    _, trace = mixed
+    with pytest.raises(SystemExit) as exc:
+        main(["trace", os.fspath(trace)])
+    assert exc.value.code == 2
+    assert "exactly one of -e PROGRAM, -f FILE or -t TOOL" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["trace", os.fspath(trace), "-e", "BEGIN { }", "-t", "faults"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(("args", "start"), [
+    (["trace", "nosuch-scenario", "-t", "faults"], "memtrace: unknown scenario 'nosuch-scenario'"),
+    (["trace", "missing.mtrace", "-t", "faults"], "memtrace: cannot read missing.mtrace: no such file"),
+    (["trace", "private-anon-mapping", "-t", "nosuch"], "memtrace: unknown tool 'nosuch'"),
+    (["trace", "private-anon-mapping", "-f", "/nonexistent/x.bt"], "memtrace: cannot read program /nonexistent/x.bt"),
+])
+def test_bad_targets_and_programs_are_one_line(capsys: pytest.CaptureFixture[str], args: list[str],
+                                               start: str) -> None:
+    (line,) = fails(capsys, *args)
+    assert line.startswith(start)
+
+
+def test_sysctl_applies_to_live_scenarios_only(capsys: pytest.CaptureFixture[str], mixed: tuple[Path, Path]) -> None:
+    (line,) = fails(capsys, "trace", mixed[1], "-t", "faults", "--sysctl", "vm.swappiness=10")
+    assert "--sysctl applies to live scenarios" in line
+
+
+def test_help_has_examples() -> None:
+    for cmd in ("trace", "tools"):
+        assert "Examples:" in ok(cmd, "--help")

@@ -1,0 +1,64 @@
+"""The one-liner language: a bpftrace subset compiled to vectorised probes.
+
+::
+
+    from memtrace.tracer import compile_program, run_batches
+    tracer = compile_program('page_fault /comm == "leaker" && major/ { @faults[vma_kind] = count(); }')
+    run_batches(tracer, reader.ordered_batches())   # or tracer.attach(bus), then tracer.finish()
+    tracer.maps["@faults"]["anon_private"]
+
+Reference
+=========
+
+**Probes.** ``NAME`` or ``tracepoint:NAME`` (a glob such as ``page_*`` matches
+several; ``memtrace list`` names them), ``BEGIN``, ``END``, ``interval:UNIT:N``
+(``s ms us ns``, or ``hz``) on simulated time. ``a, b { ... }`` attaches one block
+to several; ``/predicate/`` filters. A program has any number of probes.
+
+**Statements**, separated by ``;``: ``@map[k1, k2] = AGG(...)``, ``@map[k] = expr``,
+``@map[k] += expr`` (``-=``, ``*=`` ..., ``++``, ``--``), ``$var = expr``,
+``if (expr) { ... } else if (...) { ... } else { ... }``, and the calls
+``printf(fmt, ...)``, ``print(@m [, top [, div]])``, ``print(expr)``, ``clear(@m)``,
+``zero(@m)``, ``delete(@m[k])`` (or ``delete(@m, k)``), ``time([fmt])``, ``exit()``.
+
+**Aggregations**: ``count()``, ``sum(v)``, ``min(v)``, ``max(v)``, ``avg(v)``,
+``stats(v)``, ``hist(v)`` (power-of-2 buckets), ``lhist(v, min, max, step)``.
+
+**Expressions**: integers (``42``, ``0x1f``, ``1_000``, ``1e6``), strings, ``true``
+and ``false``; C operators and precedence: ``?:`` ``||`` ``&&`` ``|`` ``^`` ``&``
+``== !=`` ``< <= > >=`` ``<< >>`` ``+ -`` ``* / %`` and unary ``! ~ -``. Integer
+arithmetic is 64-bit signed, division truncates, and as in BPF ``x / 0`` is 0 and
+``x % 0`` is ``x``. Strings compare with ``==`` and ``!=``.
+
+**Names.** A bare name is a builtin or a field of the tracepoint (``args.NAME``
+or ``args->NAME`` is always the field: ``args.comm`` of an oom_kill is the
+victim's, ``comm`` the current task's). Integer and bool fields are integers (bool:
+0 or 1); ``str`` and ``enum`` fields are strings, and an enum compared with a
+literal must name one of its values (``vma_kind == "anon_private"``); as map keys
+enums print their names. Builtins: ``pid``, ``tid``, ``comm`` (from the pid, via
+the process_start/fork events seen so far), ``nsecs`` (event time, ns since boot),
+``elapsed``, ``cpu``, ``probe``. Functions: ``path(ino)``, ``comm(pid)``,
+``strftime(fmt, ns)``.
+
+**Output** is bpftrace's: printf lines as events happen, maps at the end sorted by
+value (histograms drawn in ASCII), or one JSON object per output line
+(:func:`memtrace.tracer.probes.render_json`).
+
+The grammar is in :mod:`.parser`, the types and the compilation in
+:mod:`.compiler`, the runtime (maps, output, event order) in
+:mod:`memtrace.tracer.probes`.
+"""
+
+from .compiler import AGGREGATIONS, BUILTINS, EXPR_FUNCTIONS, STMT_FUNCTIONS, compile_program
+from .errors import ProgramError
+from .parser import parse
+
+__all__ = [
+    "AGGREGATIONS",
+    "BUILTINS",
+    "EXPR_FUNCTIONS",
+    "ProgramError",
+    "STMT_FUNCTIONS",
+    "compile_program",
+    "parse",
+]

@@ -1,0 +1,148 @@
+"""The one-liner language's syntax tree.
+
+Every node records ``pos`` and ``end``, offsets into the program text, so that type
+errors found later can put a caret under the right characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass
+class Node:
+    pos: int
+    end: int
+
+
+# ----------------------------------------------------------------------------- expressions
+
+
+@dataclass
+class IntLit(Node):
+    value: int
+
+
+@dataclass
+class StrLit(Node):
+    value: str
+
+
+@dataclass
+class Ident(Node):
+    """A bare name: a builtin (pid, comm, nsecs ...) or a field of the tracepoint."""
+
+    name: str
+
+
+@dataclass
+class FieldRef(Node):
+    """``args.name`` / ``args->name``: a field, even where a builtin has its name."""
+
+    name: str
+
+
+@dataclass
+class MapRef(Node):
+    """``@name`` or ``@name[k1, k2]``; ``keys`` None for a map without keys."""
+
+    name: str
+    keys: list["Expr"] | None
+
+
+@dataclass
+class Var(Node):
+    name: str
+
+
+@dataclass
+class Call(Node):
+    name: str
+    args: list["Expr"]
+    name_end: int = 0
+
+
+@dataclass
+class Unary(Node):
+    op: str
+    operand: "Expr"
+
+
+@dataclass
+class Binary(Node):
+    op: str
+    left: "Expr"
+    right: "Expr"
+    op_pos: int = 0
+
+
+@dataclass
+class Ternary(Node):
+    cond: "Expr"
+    then: "Expr"
+    orelse: "Expr"
+
+
+Expr = Union[IntLit, StrLit, Ident, FieldRef, MapRef, Var, Call, Unary, Binary, Ternary]
+
+
+# ----------------------------------------------------------------------------- statements
+
+
+@dataclass
+class MapWrite(Node):
+    """``@m[k] = value``, ``@m[k] op= value``, ``@m[k]++``/``--``."""
+
+    target: MapRef
+    op: str  # "=", "+=", "-=", ..., "++", "--"
+    value: Expr | None
+
+
+@dataclass
+class VarWrite(Node):
+    target: Var
+    op: str
+    value: Expr | None
+
+
+@dataclass
+class If(Node):
+    cond: Expr
+    then: list["Stmt"]
+    orelse: list["Stmt"]
+
+
+@dataclass
+class CallStmt(Node):
+    call: Call
+
+
+Stmt = Union[MapWrite, VarWrite, If, CallStmt]
+
+
+# ----------------------------------------------------------------------------- probes
+
+
+@dataclass
+class AttachPoint(Node):
+    """One attach point: ``kind`` is tracepoint, BEGIN, END or interval."""
+
+    kind: str
+    text: str
+    pattern: str = ""  # tracepoint name or glob
+    period_ns: int = 0
+
+
+@dataclass
+class ProbeDef(Node):
+    attach: list[AttachPoint]
+    predicate: Expr | None
+    body: list[Stmt]
+
+
+@dataclass
+class Program:
+    source: str
+    filename: str
+    probes: list[ProbeDef] = field(default_factory=list)

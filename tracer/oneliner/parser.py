@@ -1,0 +1,336 @@
+"""A hand-written Pratt parser for the one-liner language.
+
+Grammar (a bpftrace subset; ``/* */`` and ``//`` comments anywhere)::
+
+    program    := probe*
+    probe      := attach ("," attach)* ["/" expr "/"] block
+    attach     := "BEGIN" | "END" | ("interval"|"i") ":" ("s"|"ms"|"us"|"ns"|"hz") ":" INT
+                | ["tracepoint:" | "t:"] NAME-OR-GLOB
+    block      := "{" [stmt (";" stmt)* [";"]] "}"
+    stmt       := "if" "(" expr ")" block ["else" (block | stmt-if)]
+                | map ("=" expr | OP"=" expr | "++" | "--")
+                | "$"NAME ("=" expr | OP"=" expr | "++" | "--")
+                | NAME "(" [expr ("," expr)*] ")"
+    map        := "@"[NAME] ["[" expr ("," expr)* "]"]
+    expr       := Pratt, lowest to highest binding:
+                  ?:  ||  &&  |  ^  &  == !=  < <= > >=  << >>  + -  * / %  unary ! ~ -
+    primary    := INT | STRING | true | false | NAME | NAME "(" args ")" | args.NAME
+                | args->NAME | map | "$"NAME | "(" expr ")"
+
+Inside a predicate ``/.../`` a top-level ``/`` ends the predicate; divide inside
+parentheses: ``/(pid / 2) == 50/``.
+"""
+
+from __future__ import annotations
+
+from .lexer import Lexer, Token
+from .nodes import (
+    AttachPoint,
+    Binary,
+    Call,
+    CallStmt,
+    Expr,
+    FieldRef,
+    Ident,
+    If,
+    IntLit,
+    MapRef,
+    MapWrite,
+    ProbeDef,
+    Program,
+    Stmt,
+    StrLit,
+    Ternary,
+    Unary,
+    Var,
+    VarWrite,
+)
+
+#: Left binding power of each binary operator (C precedence).
+BINARY_BP = {
+    "||": 2, "&&": 3, "|": 4, "^": 5, "&": 6,
+    "==": 7, "!=": 7, "<": 8, "<=": 8, ">": 8, ">=": 8,
+    "<<": 9, ">>": 9, "+": 10, "-": 10, "*": 11, "/": 11, "%": 11,
+}
+TERNARY_BP = 1
+PREFIX_BP = 12
+COMPOUND = {"+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="}
+#: interval units in nanoseconds; hz is handled apart (period = 1 s / N).
+UNITS_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+class Parser:
+    """Parses one program; :func:`parse` is the entry point."""
+
+    def __init__(self, source: str, filename: str = "-e") -> None:
+        self.source = source
+        self.filename = filename
+        self.lex = Lexer(source, filename)
+        self.tok = self.lex.next()
+        self.in_predicate = False
+        self.depth = 0  # (), [] nesting inside a predicate
+
+    # -- token helpers
+
+    def error(self, message: str, start: int, end: int | None = None) -> Exception:
+        return self.lex.error(message, start, end)
+
+    def advance(self) -> Token:
+        tok = self.tok
+        self.tok = self.lex.next()
+        return tok
+
+    def is_op(self, *ops: str) -> bool:
+        return self.tok.kind == "op" and self.tok.value in ops
+
+    def is_ident(self, name: str) -> bool:
+        return self.tok.kind == "ident" and self.tok.value == name
+
+    def expect(self, op: str, after: str = "") -> Token:
+        if not self.is_op(op):
+            where = f" {after}" if after else ""
+            raise self.error(f"expected '{op}'{where} but found {self.tok.describe()}", self.tok.pos, self.tok.end)
+        return self.advance()
+
+    # -- program and probes
+
+    def program(self) -> Program:
+        prog = Program(self.source, self.filename)
+        while self.tok.kind != "eof":
+            prog.probes.append(self.probe())
+        if not prog.probes:
+            raise self.error("empty program: expected at least one probe", 0, len(self.source) or 1)
+        return prog
+
+    def probe(self) -> ProbeDef:
+        start = self.tok.pos
+        attach = [self.attach_point()]
+        while self.is_op(","):
+            self.advance()
+            attach.append(self.attach_point())
+        predicate = None
+        if self.is_op("/"):
+            self.advance()
+            self.in_predicate, self.depth = True, 0
+            predicate = self.expr()
+            self.in_predicate = False
+            self.expect("/", "to end the predicate")
+        if not self.is_op("{"):
+            hint = " (inside /.../ divide in parentheses: /(a / b) > c/)" if predicate is not None else ""
+            raise self.error(f"expected '{{' to start the probe's block but found {self.tok.describe()}{hint}",
+                             self.tok.pos, self.tok.end)
+        body, end = self.block()
+        return ProbeDef(start, end, attach, predicate, body)
+
+    def attach_point(self) -> AttachPoint:
+        self.lex.pos = self.tok.pos
+        tok = self.lex.attach_point()
+        self.tok = self.lex.next()
+        text: str = tok.value
+        pos, end = tok.pos, tok.end
+        if text in ("BEGIN", "END"):
+            return AttachPoint(pos, end, text, text)
+        parts = text.split(":")
+        if parts[0] in ("interval", "i"):
+            if len(parts) != 3:
+                raise self.error(f"bad interval probe {text!r}: expected interval:UNIT:N (UNIT s, ms, us, ns or hz)",
+                                 pos, end)
+            unit, count = parts[1], parts[2]
+            if unit not in UNITS_NS and unit != "hz":
+                raise self.error(f"bad interval unit {unit!r}: expected s, ms, us, ns or hz", pos, end)
+            if not count.isdigit() or int(count) == 0:
+                raise self.error(f"bad interval {count!r}: expected a positive integer", pos, end)
+            period = 1_000_000_000 // int(count) if unit == "hz" else int(count) * UNITS_NS[unit]
+            if period <= 0:
+                raise self.error(f"interval {text!r} is shorter than a nanosecond", pos, end)
+            return AttachPoint(pos, end, "interval", f"interval:{unit}:{int(count)}", period_ns=period)
+        if parts[0] in ("tracepoint", "t") and len(parts) == 2:
+            pattern = parts[1]
+        elif len(parts) == 1:
+            pattern = text
+        else:
+            raise self.error(f"unknown probe type {parts[0]!r}: expected a tracepoint, BEGIN, END or interval",
+                             pos, end)
+        if not pattern or not all(c.isalnum() or c in "_*?[]!" for c in pattern):
+            raise self.error(f"bad tracepoint name {pattern!r}", pos, end)
+        return AttachPoint(pos, end, "tracepoint", text, pattern=pattern)
+
+    def block(self) -> tuple[list[Stmt], int]:
+        self.expect("{")
+        stmts: list[Stmt] = []
+        while True:
+            while self.is_op(";"):
+                self.advance()
+            if self.is_op("}"):
+                end = self.advance().end
+                return stmts, end
+            if self.tok.kind == "eof":
+                raise self.error("expected '}' to close the block but found end of program", self.tok.pos)
+            stmt = self.statement()
+            stmts.append(stmt)
+            if isinstance(stmt, If):
+                continue
+            if not self.is_op(";", "}"):
+                raise self.error(f"expected ';' or '}}' after the statement but found {self.tok.describe()}",
+                                 self.tok.pos, self.tok.end)
+
+    # -- statements
+
+    def statement(self) -> Stmt:
+        tok = self.tok
+        if tok.kind == "ident" and tok.value == "if":
+            return self.if_statement()
+        if tok.kind == "map":
+            target = self.map_ref()
+            return self._write(target, lambda pos, end, op, value: MapWrite(pos, end, target, op, value))
+        if tok.kind == "var":
+            self.advance()
+            var = Var(tok.pos, tok.end, tok.value)
+            return self._write(var, lambda pos, end, op, value: VarWrite(pos, end, var, op, value))
+        if tok.kind == "ident" and self._peek_is("("):
+            call = self.call(self.advance())
+            return CallStmt(call.pos, call.end, call)
+        raise self.error(f"expected a statement (@map = ..., $var = ..., a call or if) but found {tok.describe()}",
+                         tok.pos, tok.end)
+
+    def _write(self, target: MapRef | Var, make):  # type: ignore[no-untyped-def]
+        tok = self.tok
+        if self.is_op("=") or (tok.kind == "op" and tok.value in COMPOUND):
+            self.advance()
+            value = self.expr()
+            return make(target.pos, value.end, tok.value, value)
+        if self.is_op("++", "--"):
+            self.advance()
+            return make(target.pos, tok.end, tok.value, None)
+        name = target.name
+        raise self.error(f"expected '=', '+=', '++' ... after {name} but found {tok.describe()}", tok.pos, tok.end)
+
+    def if_statement(self) -> If:
+        start = self.advance().pos
+        self.expect("(", "after 'if'")
+        cond = self.expr()
+        self.expect(")", "to close the condition")
+        then, end = self.block()
+        orelse: list[Stmt] = []
+        if self.is_ident("else"):
+            self.advance()
+            if self.is_ident("if"):
+                inner = self.if_statement()
+                orelse, end = [inner], inner.end
+            else:
+                orelse, end = self.block()
+        return If(start, end, cond, then, orelse)
+
+    def _peek_is(self, op: str) -> bool:
+        save = self.lex.pos
+        nxt = self.lex.next()
+        self.lex.pos = save
+        return nxt.kind == "op" and nxt.value == op
+
+    # -- expressions
+
+    def expr(self, rbp: int = 0) -> Expr:
+        left = self.prefix()
+        while self.tok.kind == "op":
+            op = self.tok.value
+            if op == "?":
+                if rbp >= TERNARY_BP:
+                    break
+                self.advance()
+                then = self.expr()
+                self.expect(":", "in the conditional expression")
+                orelse = self.expr(TERNARY_BP - 1)
+                left = Ternary(left.pos, orelse.end, left, then, orelse)
+                continue
+            bp = BINARY_BP.get(op)
+            if bp is None or bp <= rbp:
+                break
+            if op == "/" and self.in_predicate and self.depth == 0:
+                break
+            op_tok = self.advance()
+            right = self.expr(bp)
+            left = Binary(left.pos, right.end, op, left, right, op_tok.pos)
+        return left
+
+    def prefix(self) -> Expr:
+        tok = self.tok
+        kind = tok.kind
+        if kind == "int":
+            self.advance()
+            return IntLit(tok.pos, tok.end, tok.value)
+        if kind == "str":
+            self.advance()
+            return StrLit(tok.pos, tok.end, tok.value)
+        if kind == "ident":
+            self.advance()
+            name = tok.value
+            if name in ("true", "false"):
+                return IntLit(tok.pos, tok.end, int(name == "true"))
+            if name == "args" and self.is_op(".", "->"):
+                self.advance()
+                field = self.tok
+                if field.kind != "ident":
+                    raise self.error(f"expected a field name after 'args.' but found {field.describe()}",
+                                     field.pos, field.end)
+                self.advance()
+                return FieldRef(tok.pos, field.end, field.value)
+            if self.is_op("("):
+                return self.call(tok)
+            return Ident(tok.pos, tok.end, name)
+        if kind == "map":
+            return self.map_ref()
+        if kind == "var":
+            self.advance()
+            return Var(tok.pos, tok.end, tok.value)
+        if kind == "op":
+            op = tok.value
+            if op == "(":
+                self.advance()
+                self.depth += 1
+                inner = self.expr()
+                self.depth -= 1
+                close = self.expect(")", "to close the parenthesis")
+                inner.pos, inner.end = tok.pos, close.end
+                return inner
+            if op in ("!", "~", "-", "+"):
+                self.advance()
+                operand = self.expr(PREFIX_BP)
+                if op == "+":
+                    return operand
+                if op == "-" and isinstance(operand, IntLit):
+                    return IntLit(tok.pos, operand.end, -operand.value)
+                return Unary(tok.pos, operand.end, op, operand)
+        raise self.error(f"expected an expression but found {tok.describe()}", tok.pos, tok.end)
+
+    def call(self, name_tok: Token) -> Call:
+        self.expect("(")
+        self.depth += 1
+        args: list[Expr] = []
+        if not self.is_op(")"):
+            args.append(self.expr())
+            while self.is_op(","):
+                self.advance()
+                args.append(self.expr())
+        self.depth -= 1
+        close = self.expect(")", f"to close {name_tok.value}(")
+        return Call(name_tok.pos, close.end, name_tok.value, args, name_tok.end)
+
+    def map_ref(self) -> MapRef:
+        tok = self.advance()
+        keys = None
+        end = tok.end
+        if self.is_op("["):
+            self.advance()
+            self.depth += 1
+            keys = [self.expr()]
+            while self.is_op(","):
+                self.advance()
+                keys.append(self.expr())
+            self.depth -= 1
+            end = self.expect("]", f"to close {tok.value}[").end
+        return MapRef(tok.pos, end, tok.value, keys)
+
+
+def parse(source: str, filename: str = "-e") -> Program:
+    """Parse a program; ProgramError (a ParseError) shows the caret."""
+    return Parser(source, filename).program()
