@@ -23,7 +23,7 @@ from memtrace.tracer import tracepoints as tp
 from .memcontrol import UNLIMITED, MemCgroup
 from .meminfo import meminfo
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, Task
-from .oom_kill import (
+from memtrace.oom_kill import (
     Badness,
     OomTask,
     oom_badness,

@@ -23,7 +23,7 @@ from .memcontrol import UNLIMITED
 from .meminfo import FreeColumns, free_columns, meminfo
 from .mm_types import Task
 from .oom import KernelPanic, TaskKilled
-from .oom_kill import check_oom_score_adj, oom_adj_to_score_adj
+from memtrace.oom_kill import check_oom_score_adj, oom_adj_to_score_adj
 from .page_alloc import PAGE_SHIFT, PAGE_SIZE
 from .sysctl import Sysctls
 from .workload import (

@@ -14,9 +14,9 @@ ROOT = Path(__file__).parent.parent
 #: What each layer may import of memtrace (besides itself, relatively).
 ALLOWED = {
     "tracer": {"memtrace.errors"},
-    "kernel": {"memtrace.errors", "memtrace.tracer", "memtrace.procps"},
-    "analysis": {"memtrace.errors", "memtrace.tracer", "memtrace.procps"},
-    "replay": {"memtrace.errors", "memtrace.tracer", "memtrace.kernel", "memtrace.procps"},
+    "kernel": {"memtrace.errors", "memtrace.tracer", "memtrace.procps", "memtrace.oom_kill"},
+    "analysis": {"memtrace.errors", "memtrace.tracer", "memtrace.procps", "memtrace.oom_kill"},
+    "replay": {"memtrace.errors", "memtrace.tracer", "memtrace.kernel", "memtrace.procps", "memtrace.oom_kill"},
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memtrace.kernel.oom_kill import (
+from memtrace.oom_kill import (
     LONG_MAX,
     ULONG_MAX,
     OomTask,

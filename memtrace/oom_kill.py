@@ -5,7 +5,8 @@ Models mm/oom_kill.c (``oom_badness``, ``badness``, ``select_bad_process``,
 (``proc_oom_score``, ``oom_adj_read``/``oom_adj_write``, ``oom_score_adj_write``),
 selectable by kernel version. Pure functions over :class:`OomTask` snapshots: no
 kernel state, no events; the simulated kernel builds the snapshots, calls
-:func:`select_bad_process` and emits whatever it decides.
+:func:`select_bad_process` and emits whatever it decides, and analysis recomputes
+the badness of task rows read from real logs. It belongs to no layer.
 
 Kernel eras, from ``../shared/reference/kernel-mm-facts.md`` §1.3 and §2, refined
 where kernel source or patch mail was read (each boundary is a constant below):
@@ -50,11 +51,17 @@ All arithmetic is integer and follows C: division truncates toward zero
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from .page_alloc import PAGE_SIZE, int_sqrt
+PAGE_SIZE = 4096
+
+
+def int_sqrt(x: int) -> int:
+    """Floor square root, as lib/math/int_sqrt.c."""
+    return math.isqrt(x)
 
 __all__ = [
     "Badness",
