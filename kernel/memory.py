@@ -20,6 +20,7 @@ from memtrace.tracer import tracepoints as tp
 
 from . import costs, filemap, swap
 from .errors import StepFault
+from .kernel import GFP_HIGHUSER_MOVABLE_ZERO
 from .mm_types import (
     MM_ANONPAGES,
     MM_FILEPAGES,
@@ -53,7 +54,7 @@ def _map_file_pages(k: "Kernel", vma: VmArea, mm_rss_member: int, task: Task, pf
 
 def _new_anon_pages(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray) -> np.ndarray:
     """folio_prepare + folio_add_new_anon_rmap + lru add for new private pages."""
-    pfns = k.alloc_pages(len(idx), "do_anonymous_page")
+    pfns = k.alloc_pages(len(idx), "do_anonymous_page", GFP_HIGHUSER_MOVABLE_ZERO)
     mm = k.mem_map
     mm.flags[pfns] = PG_ANON | PG_SWAPBACKED
     mm.mapcount[pfns] = 1

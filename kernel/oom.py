@@ -7,9 +7,12 @@ What the report needs is emitted as events, in the order dump_header() prints it
 (memcg OOM), one ``oom_candidate`` per dumped task, then ``oom_kill``.
 
 Simplified: the victim exits at once (its exit_mmap runs before the allocating task
-retries), so the OOM reaper, queued 2 s later, finds nothing left to reap, as it does
-on a real kernel whenever the victim exits promptly; no cpuset or mempolicy
-constraints; oom_kill_allocating_task applies to global OOMs only, as in the kernel.
+retries). On 5.4+ kernels the OOM reaper, queued OOM_REAPER_DELAY (2 s) later, then
+finds nothing left to reap and prints nothing, as on a real kernel whenever the
+victim exits promptly; on 4.6 .. 5.3, whose reaper ran at once, it reaps the victim's
+private memory first and logs the "oom_reaper: reaped process" line. No cpuset or
+mempolicy constraints; oom_kill_allocating_task applies to global OOMs only, as in
+the kernel.
 """
 
 from __future__ import annotations
@@ -136,6 +139,28 @@ def _emit_candidates(k: "Kernel", oom_id: int, rows: tuple[tuple[OomTask, Badnes
                points=LONG_MIN if b.points is None else b.points)
 
 
+def _oom_reap(k: "Kernel", victim: Task) -> None:
+    """Models oom_reap_task_mm() where the reaper ran as soon as it was woken
+    (4.6 .. 5.3; 5.4+ waits OOM_REAPER_DELAY, by which time an exiting victim is
+    gone and nothing is printed): private and anonymous memory is unmapped at once;
+    shared file and shmem mappings stay until the victim's own exit."""
+    mm = victim.mm
+    assert mm is not None
+    from .mmap import remove_vma
+
+    saved = k.current
+    k.current = victim
+    for vma in list(mm.vmas):
+        if vma.inode is None or not vma.shared:
+            remove_vma(k, victim, vma)
+    k.flush_rss()
+    k.current = saved
+    P = PAGE_SIZE // 1024
+    k.emit(tp.OOM_REAP, victim_pid=victim.pid, comm=victim.comm, success=True,
+           anon_rss_kb=mm.rss[MM_ANONPAGES] * P, file_rss_kb=mm.rss[MM_FILEPAGES] * P,
+           shmem_rss_kb=mm.rss[MM_SHMEMPAGES] * P)
+
+
 def out_of_memory(k: "Kernel", memcg: MemCgroup | None, gfp_mask: int, order: int = 0) -> bool:
     """Models out_of_memory(): choose and kill a victim. Returns True when a task
     was killed (the caller retries), False when a memcg OOM found nobody to kill.
@@ -220,6 +245,8 @@ def out_of_memory(k: "Kernel", memcg: MemCgroup | None, gfp_mask: int, order: in
                         "trigger_comm": current.comm if current else "", "ts_ns": k.now_ns})
     if memcg is not None:
         memcg.oom_kills += 1
+    if (4, 6) <= version < (5, 4):
+        _oom_reap(k, victim)
     k.kill_task(victim)
     if victim is current:
         raise TaskKilled()

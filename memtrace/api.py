@@ -46,6 +46,7 @@ class RecordResult:
     trace_bytes: int
     duration_ns: int
     pids: dict[str, int] = field(default_factory=dict)
+    panic: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class RecordResult:
             "trace_bytes": self.trace_bytes,
             "duration_ns": self.duration_ns,
             "pids": self.pids,
+            "panic": self.panic,
         }
 
 
@@ -101,8 +103,9 @@ def record(
         result = runner.run()
     finally:
         errors = [e.as_dict() for e in runner.result.errors]
-        writer.close(extra={"errors": errors, "oom_kills": runner.result.oom_kills,
-                            "end_ns": runner.k.now_ns, "pids": runner.result.pids})
+        writer.close(extra={"errors": errors, "oom_kills": runner.k.oom_kills,
+                            "end_ns": runner.k.now_ns, "pids": runner.result.pids,
+                            "panic": runner.result.panic})
     return RecordResult(
         scenario=scenario.name,
         trace=str(output),
@@ -114,6 +117,7 @@ def record(
         trace_bytes=Path(output).stat().st_size,
         duration_ns=result.end_ns,
         pids=result.pids,
+        panic=result.panic,
     )
 
 

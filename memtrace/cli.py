@@ -98,7 +98,7 @@ def record(
     if as_json:
         d = result.as_dict()
         _emit_json({k: d[k] for k in ("scenario", "trace", "sysctl", "events", "snapshots", "oom_kills", "errors",
-                                      "trace_bytes", "duration_ns", "pids")})
+                                      "trace_bytes", "duration_ns", "pids", "panic")})
         return
     import textwrap
 
@@ -109,6 +109,11 @@ def record(
         typer.echo(textwrap.fill("sysctl: " + ", ".join(f"{k}={v}" for k, v in overrides.items()), 79,
                                  subsequent_indent="    "))
     typer.echo(free_table(result.snapshots))
+    if result.panic:
+        typer.echo(f"kernel panic: {result.panic}")
+    for k in result.oom_kills:
+        typer.echo(f"oom-kill: {k['comm']} (pid {k['pid']}, points {k['points']}, {k['constraint']}) "
+                   f"at {k['ts_ns'] / 1e9:.3f} s")
     for err in result.errors:
         typer.echo(textwrap.fill(f"error: {err['comm']} (pid {err['pid']}) step {err['step']} {err['op']}: "
                                  f"{err['errno']}: {err['message']}", 79, subsequent_indent="    "))
