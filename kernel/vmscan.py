@@ -27,9 +27,7 @@ from memtrace.tracer import tracepoints as tp
 
 from . import costs
 from .page_alloc import (
-    PAGE_SIZE,
     PG_ACTIVE,
-    PG_ANON,
     PG_DIRTY,
     PG_LRU,
     PG_MLOCKED,
@@ -611,6 +609,3 @@ def wakeup_kswapd(k: "Kernel") -> None:
     if k.kswapd_sleeping and k.kswapd_failures < 16 and not pgdat_balanced(k):
         k.engine.fire(k.kswapd_wait)
 
-
-def page_list_bytes(nr_pages: int) -> int:
-    return nr_pages * PAGE_SIZE
