@@ -3,7 +3,7 @@
 #
 #   make / make venv   create .venv and install memtrace editable with [dev]
 #   make test          run the test suite
-#   make demo          record a built-in scenario to /tmp/memtrace-demo.mtrace
+#   make demo          record oom-leak, show the kill, replay it with strict overcommit
 #   make bench         benchmarks vs. the real kernel (BENCH_ARGS="--json --runs 3")
 #   make sample-traces re-record sample_traces/NAME.mtrace for every built-in scenario
 #   make clean         remove .venv, caches and build output
@@ -38,8 +38,18 @@ test: $(INSTALLED)
 	fi; \
 	exit $$status
 
+DEMO_DIR ?= /tmp/memtrace-demo
+
+# The story: a leak on a 4 GiB machine ends in an OOM kill; the same workload
+# replayed with strict overcommit gets ENOMEM instead; the report explains the kill.
 demo: $(INSTALLED)
-	$(MEMTRACE) record private-file-mapping -o /tmp/memtrace-demo.mtrace
+	@mkdir -p $(DEMO_DIR)
+	@echo "== 1. record oom-leak: a database, 1 GiB of page cache and a leaker on 4 GiB, no swap"
+	$(MEMTRACE) record oom-leak -o $(DEMO_DIR)/oom-leak.mtrace
+	@echo "== 2. the kill, as the kernel logs it (memtrace dmesg)"
+	$(MEMTRACE) dmesg $(DEMO_DIR)/oom-leak.mtrace | grep -E "invoked oom-killer|oom-kill:|Killed process"
+	@echo "== 3. replay with vm.overcommit_memory=2: what changes"
+	$(MEMTRACE) replay $(DEMO_DIR)/oom-leak.mtrace --sysctl vm.overcommit_memory=2 -o $(DEMO_DIR)/oom-leak.strict.mtrace
 
 bench: $(INSTALLED)
 	$(PY) bench/run.py $(BENCH_ARGS)

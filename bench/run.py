@@ -42,6 +42,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+from bench_trace_io import trace_io  # bench/ is sys.path[0] when this script runs
 from bench_probe import probe_count
 from bench_oom_leak import oom_leak
 
@@ -82,6 +83,12 @@ def benchmarks() -> dict[str, Benchmark]:
             description="record the oom-leak scenario: reclaim, kswapd, OOM kill (bench_oom_leak.py)",
             run=oom_leak,
             targets={"seconds": 2.0},
+        ),
+        "trace_io": Benchmark(
+            description="write and read 10 M page-fault-like events (bench_trace_io.py)",
+            run=trace_io,
+            # >= 5 M events/s written, >= 10 M/s read, as ns per event.
+            targets={"write_ns_per_event": 200, "read_ns_per_event": 100, "reader_peak_rss_mib": 200},
         ),
         "probe_count": Benchmark(
             description="count() keyed by pid over the 1 GiB first-touch trace (bench_probe.py)",

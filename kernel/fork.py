@@ -35,7 +35,7 @@ def do_fork(k: "Kernel", parent: Task, comm: str) -> Task:
     assert pmm is not None
     k.advance(costs.SYSCALL_NS)
     charge = sum(v.charged_pages for v in pmm.vmas if v.flags & VM_ACCOUNT)
-    if charge and not k.vm_enough_memory(pmm, charge, cap_sys_admin=parent.uid == 0):
+    if charge and not k.vm_enough_memory(pmm, charge, cap_sys_admin=parent.uid == 0, op="fork"):
         raise StepFault("ENOMEM", f"fork refused: {charge} pages of Committed_AS for the child")
     child = k.new_task(comm, parent.uid, parent.oom_score_adj, parent)
     cmm = k.new_mm(child.pid)

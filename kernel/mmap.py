@@ -62,7 +62,7 @@ def shmem_zero_setup(k: "Kernel", task: Task, length_bytes: int, vm_flags: int) 
     inode.nlink = 0
     if not vm_flags & VM_NORESERVE:
         nr = length_bytes >> PAGE_SHIFT
-        if not k.vm_enough_memory(task.mm, nr, cap_sys_admin=task.uid == 0):
+        if not k.vm_enough_memory(task.mm, nr, cap_sys_admin=task.uid == 0, op="mmap"):
             del k.inodes[inode.ino]
             raise StepFault("ENOMEM", f"shared anonymous mapping of {length_bytes} bytes refused by overcommit")
         inode.charged_pages = nr
@@ -120,7 +120,7 @@ def do_mmap(k: "Kernel", task: Task, handle: str, length_bytes: int, prot: str, 
     charged = 0
     if accountable_mapping(vm_flags):
         nr = length >> PAGE_SHIFT
-        if not k.vm_enough_memory(mm, nr, cap_sys_admin=task.uid == 0):
+        if not k.vm_enough_memory(mm, nr, cap_sys_admin=task.uid == 0, op="mmap"):
             if inode is not None and inode.i_mmap == 0 and kind == "anon_shared":
                 del k.inodes[inode.ino]
             raise refuse(0, f"mmap of {length} bytes refused: Committed_AS would exceed the overcommit limit")
@@ -210,7 +210,7 @@ def do_brk(k: "Kernel", task: Task, increment_bytes: int) -> None:
         if next_vma is not None and new_top > next_vma:
             k.emit(tp.BRK, old_brk=old_brk, brk=new_brk, ret=old_brk, charged_pages=0)
             raise StepFault("ENOMEM", "brk would run into a mapping")
-        if not k.vm_enough_memory(mm, delta_pages, cap_sys_admin=task.uid == 0):
+        if not k.vm_enough_memory(mm, delta_pages, cap_sys_admin=task.uid == 0, op="brk"):
             k.emit(tp.BRK, old_brk=old_brk, brk=new_brk, ret=old_brk, charged_pages=0)
             raise StepFault("ENOMEM", f"brk growth of {delta_pages} pages refused by overcommit")
         charged = delta_pages

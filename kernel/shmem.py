@@ -73,7 +73,7 @@ def shmget(k: "Kernel", task: Task, segment: str, size_bytes: int, noreserve: bo
     inode = k.new_inode(f"SYSV{key:08x}", shmem=True, size_bytes=size, acct="size")
     nr = size >> PAGE_SHIFT
     if not (noreserve and k.sysctls["vm.overcommit_memory"] != 2):
-        if not k.vm_enough_memory(task.mm, nr, cap_sys_admin=task.uid == 0):
+        if not k.vm_enough_memory(task.mm, nr, cap_sys_admin=task.uid == 0, op="shmget"):
             del k.inodes[inode.ino]
             k.emit(tp.SHM, op="shmget", name=segment, ino=0, size_bytes=size, charged_pages=0)
             raise StepFault("ENOMEM", f"shmget of {size} bytes refused by overcommit")

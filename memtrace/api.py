@@ -7,29 +7,17 @@ prints nothing.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from memtrace import __version__
-from memtrace.kernel.runner import Runner
+from memtrace.kernel.recorder import record_run
 from memtrace.procps import free_columns
 from memtrace.kernel.workload import Scenario, resolve_scenario
-from memtrace.tracer.batch import EventBatch
-from memtrace.tracer.bus import Bus, Consumer
-from memtrace.tracer.tracefile import TraceReader, TraceWriter
-from memtrace.tracer.tracepoints import MEMINFO_FIELDS, default_registry
-
-
-class EventCounter:
-    """A bus consumer counting events per tracepoint."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def on_batch(self, batch: EventBatch) -> None:
-        self.counts[batch.tp.name] += batch.n
+from memtrace.tracer.bus import Consumer
+from memtrace.tracer.tracefile import TraceReader
+from memtrace.tracer.tracepoints import MEMINFO_FIELDS
 
 
 @dataclass(frozen=True)
@@ -77,43 +65,17 @@ def record(
     ``consumers`` (probes) see the events live."""
     if isinstance(scenario, str):
         scenario = resolve_scenario(scenario)
-    registry = default_registry()
-    bus = Bus(registry)
-    runner = Runner(scenario, bus, sysctls or {}, seed)
-    meta = {
-        "scenario": scenario.name,
-        "workload": scenario.to_dict(),
-        "sysctl_overrides": {k: str(v) for k, v in sorted((sysctls or {}).items())},
-        "sysctl": {k: v for k, v in runner.k.sysctls.as_dict().items() if v is not None},
-        "seed": seed,
-        "machine": {
-            "ram_bytes": scenario.machine.ram_bytes,
-            "swap_bytes": scenario.machine.swap_bytes,
-            "kernel_version": scenario.machine.kernel_version,
-            "cgroup_version": scenario.machine.cgroup_version,
-        },
-    }
-    counter = EventCounter()
-    writer = TraceWriter(output, registry, meta, memtrace_version=__version__)
-    bus.attach(writer)
-    bus.attach(counter)
-    for consumer in consumers:
-        bus.attach(consumer)
-    try:
-        result = runner.run()
-    finally:
-        errors = [e.as_dict() for e in runner.result.errors]
-        writer.close(extra={"errors": errors, "oom_kills": runner.k.oom_kills,
-                            "end_ns": runner.k.now_ns, "pids": runner.result.pids,
-                            "panic": runner.result.panic})
+    rec = record_run(scenario, output, sysctl_overrides=sysctls or {}, seed=seed, memtrace_version=__version__,
+                     consumers=consumers)
+    result = rec.result
     return RecordResult(
         scenario=scenario.name,
         trace=str(output),
         sysctl=result.sysctls,
-        events={tp.name: counter.counts[tp.name] for tp in registry if counter.counts[tp.name]},
+        events=rec.events,
         snapshots=[s.as_dict() for s in result.snapshots],
         oom_kills=result.oom_kills,
-        errors=errors,
+        errors=[e.as_dict() for e in result.errors],
         trace_bytes=Path(output).stat().st_size,
         duration_ns=result.end_ns,
         pids=result.pids,

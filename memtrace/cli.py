@@ -280,4 +280,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["app", "main"]
+import memtrace.cli_replay  # noqa: E402,F401  (registers replay and diff)
 import memtrace.cli_trace  # noqa: E402,F401  (registers trace and tools)

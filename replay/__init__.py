@@ -1,1 +1,45 @@
-"""Replay of recorded workloads with altered sysctls (see the trace-file and replay issue)."""
+"""Replay of recorded workloads with altered sysctls, machines and cgroups; diffs.
+
+:func:`replay_trace` re-runs the workload a trace recorded on a fresh kernel and
+records it again; :func:`diff_traces` compares two traces (inputs, outcome, figures,
+first divergence) and says in one line what changed. See ``docs/trace-format.md``
+for the file both read and write.
+"""
+
+from .diff import Divergence, EventAt, TraceDiff, diff_traces, first_divergence, format_seconds, input_changes
+from .overrides import Overrides, apply_overrides, merge_sysctls, parse_set, set_in_workload
+from .replay import (
+    ReplayResult,
+    default_output,
+    recorded_total_events,
+    replay_scenario,
+    replay_trace,
+)
+from .summary import MEMORY_KINDS, MemoryByKind, OomKill, Refusal, Summarizer, TraceSummary, summarize_trace
+
+__all__ = [
+    "Divergence",
+    "EventAt",
+    "MEMORY_KINDS",
+    "MemoryByKind",
+    "OomKill",
+    "Overrides",
+    "Refusal",
+    "ReplayResult",
+    "Summarizer",
+    "TraceDiff",
+    "TraceSummary",
+    "apply_overrides",
+    "default_output",
+    "diff_traces",
+    "first_divergence",
+    "format_seconds",
+    "input_changes",
+    "merge_sysctls",
+    "parse_set",
+    "recorded_total_events",
+    "replay_scenario",
+    "replay_trace",
+    "set_in_workload",
+    "summarize_trace",
+]

@@ -109,7 +109,7 @@ def test_strict_overcommit_refuses_the_leaker_before_any_oom(runs) -> None:  # t
     [err] = [e for e in result.errors if e.errno == "ENOMEM"]
     assert (err.comm, err.op) == ("leaker", "mmap")
     [refusal] = c.records("vm_enough_memory")
-    assert refusal["mode"] == 2 and refusal["nr_pages"] == 64 * MiB // 4096
+    assert refusal["mode"] == 2 and refusal["nr_pages"] == 64 * MiB // 4096 and refusal["op"] == "mmap"
     assert refusal["committed_bytes"] + 64 * MiB >= refusal["limit_bytes"]
     # Memory never ran short: kswapd never had to wake.
     assert c.count("kswapd_wake") == 0

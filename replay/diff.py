@@ -1,0 +1,523 @@
+"""Compare two traces: what changed in the inputs, in the outcome, and where the
+event streams part.
+
+:func:`diff_traces` reads both files once, side by side, in ``seq`` order. Each
+batch goes to its side's :class:`~.summary.Summarizer`; while the streams still
+agree, :class:`_Aligner` compares them column by column with numpy over the
+stretch where both sides hold one tracepoint, so finding the first divergence
+costs a few vector comparisons per batch, not Python work per event. Memory stays
+bounded by one flush group per file.
+
+Two events are the same when they are of the same tracepoint and every field
+(``seq``, ``ts_ns``, ``pid`` and the tracepoint's own) is equal. The first
+divergence is the first position, in ``seq`` order, where the two streams hold
+different events, or where one of them ends.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from memtrace.tracer.batch import EventBatch
+from memtrace.tracer.tracefile import TraceReader
+
+from .summary import COUNTERS, MEMORY_KINDS, MemoryByKind, OomKill, Refusal, Summarizer, TraceSummary, file_size
+
+
+@dataclass(frozen=True)
+class EventAt:
+    """One side's event at the divergence: its ``seq``, time and tracepoint."""
+
+    seq: int
+    ts_ns: int
+    tracepoint: str
+    value: Any = None  # the differing field's value (enum names decoded)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "ts_ns": self.ts_ns, "tracepoint": self.tracepoint, "value": self.value}
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where two event streams part.
+
+    ``index`` counts the equal events before it. ``a`` and ``b`` are the events at
+    that position (None when that stream has ended). ``field`` is the first field,
+    in schema order, that differs, or None when the tracepoints differ or a stream
+    ended.
+    """
+
+    index: int
+    a: EventAt | None
+    b: EventAt | None
+    field: str | None
+
+    @property
+    def seq(self) -> int:
+        at = self.a or self.b
+        assert at is not None
+        return at.seq
+
+    @property
+    def ts_ns(self) -> int:
+        at = self.a or self.b
+        assert at is not None
+        return at.ts_ns
+
+    @property
+    def tracepoint(self) -> str:
+        at = self.a or self.b
+        assert at is not None
+        return at.tracepoint
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "seq": self.seq,
+            "ts_ns": self.ts_ns,
+            "tracepoint": self.tracepoint,
+            "field": self.field,
+            "a": self.a.as_dict() if self.a else None,
+            "b": self.b.as_dict() if self.b else None,
+        }
+
+
+@dataclass(frozen=True)
+class TraceDiff:
+    """Two traces compared: the inputs that differ, the figures of each side, the
+    first divergence and a one-line verdict.
+
+    ``changes`` maps an input (``vm.swappiness``, ``machine.ram_bytes``,
+    ``cgroup./leaker.max``, ``seed``, ``workload``) to its (A, B) values.
+    ``identical`` is true when both streams hold the same events and both files are
+    complete and undamaged.
+    """
+
+    a: TraceSummary
+    b: TraceSummary
+    changes: dict[str, tuple[Any, Any]]
+    divergence: Divergence | None
+    verdict: str
+
+    @property
+    def identical(self) -> bool:
+        return (self.divergence is None and self.a.complete and self.b.complete
+                and self.a.damage is None and self.b.damage is None)
+
+    def metrics(self) -> list[tuple[str, str, int | None, int | None]]:
+        """The comparable figures as (key, label, A, B), in display order.
+
+        Memory rows are in bytes; a side without meminfo readings has None there.
+        """
+        rows: list[tuple[str, str, int | None, int | None]] = [
+            ("oom_kills", "OOM kills", len(self.a.oom_kills), len(self.b.oom_kills)),
+            ("enomem_refusals", "ENOMEM refusals", len(self.a.refusals), len(self.b.refusals)),
+        ]
+        for which in ("peak", "final"):
+            ma: MemoryByKind | None = getattr(self.a, f"memory_{which}")
+            mb: MemoryByKind | None = getattr(self.b, f"memory_{which}")
+            for kind in MEMORY_KINDS:
+                rows.append((f"{kind}_{which}_bytes", f"{kind} {which}",
+                             getattr(ma, kind) if ma else None, getattr(mb, kind) if mb else None))
+        ca, cb = self.a.counters(), self.b.counters()
+        for key, label, _unit in COUNTERS:
+            rows.append((key, label, ca[key], cb[key]))
+        rows.append(("events", "events", self.a.total_events, self.b.total_events))
+        return rows
+
+    def as_dict(self) -> dict[str, Any]:
+        """The diff as JSON-able data (every figure for both sides, ``a`` and ``b``)."""
+
+        def side(fa: Any, fb: Any) -> dict[str, Any]:
+            return {"a": fa, "b": fb}
+
+        def mem(m: MemoryByKind | None) -> dict[str, int] | None:
+            return m.as_dict() if m is not None else None
+
+        ca, cb = self.a.counters(), self.b.counters()
+        out: dict[str, Any] = {
+            "a": self.a.trace,
+            "b": self.b.trace,
+            "identical": self.identical,
+            "verdict": self.verdict,
+            "changes": {k: side(va, vb) for k, (va, vb) in self.changes.items()},
+            "oom_kills": side([k.as_dict() for k in self.a.oom_kills], [k.as_dict() for k in self.b.oom_kills]),
+            "enomem": side([r.as_dict() for r in self.a.refusals], [r.as_dict() for r in self.b.refusals]),
+            "memory_peak_bytes": side(mem(self.a.memory_peak), mem(self.b.memory_peak)),
+            "memory_final_bytes": side(mem(self.a.memory_final), mem(self.b.memory_final)),
+        }
+        for key, _label, _unit in COUNTERS:
+            out[key] = side(ca[key], cb[key])
+        out["events"] = side(self.a.events, self.b.events)
+        out["total_events"] = side(self.a.total_events, self.b.total_events)
+        out["end_ns"] = side(self.a.end_ns, self.b.end_ns)
+        out["first_divergence"] = self.divergence.as_dict() if self.divergence else None
+        out["complete"] = side(self.a.complete, self.b.complete)
+        out["damage"] = side(_damage_dict(self.a), _damage_dict(self.b))
+        out["warnings"] = side(list(self.a.warnings), list(self.b.warnings))
+        return out
+
+
+def _damage_dict(s: TraceSummary) -> dict[str, Any] | None:
+    d = s.damage
+    if d is None:
+        return None
+    return {"offset": d.offset, "reason": d.reason, "chunks_skipped": d.chunks_skipped,
+            "events_recovered": d.events_recovered}
+
+
+# --------------------------------------------------------------------------- alignment
+
+
+class _Cursor:
+    """A position in one side's stream of batches; every batch pulled is also handed
+    to ``sink`` (the side's summarizer), exactly once."""
+
+    def __init__(self, batches: Iterator[EventBatch], sink: Callable[[EventBatch], None]) -> None:
+        self._it = batches
+        self._sink = sink
+        self.batch: EventBatch | None = None
+        self.off = 0
+
+    def fill(self) -> bool:
+        """Make ``batch[off]`` the next event; False when the stream has ended."""
+        while self.batch is None or self.off >= self.batch.n:
+            nxt = next(self._it, None)
+            if nxt is None:
+                self.batch = None
+                return False
+            self._sink(nxt)
+            self.batch, self.off = nxt, 0
+        return True
+
+    def drain(self) -> None:
+        for batch in self._it:
+            self._sink(batch)
+
+
+def _shape(batch: EventBatch) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    return tuple((f.name, f.type, f.values) for f in batch.tp.all_fields)
+
+
+def _value(batch: EventBatch, name: str, i: int) -> Any:
+    col = batch.columns[name]
+    f = batch.tp.field(name)
+    v = col[i]
+    if f.type == "str":
+        return v
+    v = v.item()  # type: ignore[union-attr]
+    if f.type == "enum":
+        return f.values[v] if v < len(f.values) else v
+    return bool(v) if f.type == "bool" else v
+
+
+def _first_mismatch(a: EventBatch, ia: int, b: EventBatch, ib: int, n: int) -> tuple[int, str] | None:
+    """(offset, field) of the first of ``n`` aligned events that differ, else None."""
+    best: tuple[int, str] | None = None
+    for f in a.tp.all_fields:
+        x = a.columns[f.name]
+        y = b.columns[f.name]
+        limit = n if best is None else best[0]
+        if limit == 0:
+            break
+        if isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+            xs, ys = x[ia : ia + limit], y[ib : ib + limit]
+            if np.array_equal(xs, ys):
+                continue
+            at = int(np.argmax(xs != ys))
+        else:
+            xl, yl = list(x[ia : ia + limit]), list(y[ib : ib + limit])
+            if xl == yl:
+                continue
+            at = next(i for i, (p, q) in enumerate(zip(xl, yl, strict=True)) if p != q)
+        if best is None or at < best[0]:
+            best = (at, f.name)
+    return best
+
+
+def _event_at(batch: EventBatch | None, off: int, field: str | None) -> EventAt | None:
+    if batch is None:
+        return None
+    value = _value(batch, field, off) if field is not None else None
+    return EventAt(int(batch.columns["seq"][off]), int(batch.columns["ts_ns"][off]),  # type: ignore[index]
+                   batch.tp.name, value)
+
+
+class _Aligner:
+    """Walks two streams in step and finds where they part (see the module docstring)."""
+
+    def __init__(self, a: _Cursor, b: _Cursor) -> None:
+        self.a, self.b = a, b
+
+    def run(self) -> Divergence | None:
+        a, b = self.a, self.b
+        pos = 0
+        while True:
+            has_a, has_b = a.fill(), b.fill()
+            if not has_a or not has_b:
+                if has_a == has_b:
+                    return None
+                return Divergence(pos, _event_at(a.batch, a.off, None), _event_at(b.batch, b.off, None), None)
+            ba, bb = a.batch, b.batch
+            assert ba is not None and bb is not None
+            if ba.tp.name != bb.tp.name or _shape(ba) != _shape(bb):
+                return Divergence(pos, _event_at(ba, a.off, None), _event_at(bb, b.off, None), None)
+            n = min(ba.n - a.off, bb.n - b.off)
+            hit = _first_mismatch(ba, a.off, bb, b.off, n)
+            if hit is not None:
+                i, name = hit
+                return Divergence(pos + i, _event_at(ba, a.off + i, name), _event_at(bb, b.off + i, name), name)
+            a.off += n
+            b.off += n
+            pos += n
+
+
+def first_divergence(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> Divergence | None:
+    """Where the event streams of two trace files part, or None if they hold the same events."""
+    ra, rb = TraceReader(a), TraceReader(b)
+    return _Aligner(_Cursor(ra.ordered_batches(), lambda _b: None),
+                    _Cursor(rb.ordered_batches(), lambda _b: None)).run()
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def input_changes(meta_a: Mapping[str, Any], meta_b: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """What differs between the inputs two trace headers record.
+
+    Keys, in this order: ``scenario``; machine keys (``machine.ram_bytes``); cgroup
+    keys (``cgroup./leaker.max``); ``seed``; ``workload`` when the processes or
+    files differ; then every effective sysctl that differs (``vm.swappiness``),
+    those set explicitly on either side (``sysctl_overrides``, the scenario's
+    ``[sysctl]``) before those the kernel derives at boot (``vm.min_free_kbytes``
+    follows RAM).
+    """
+    out: dict[str, tuple[Any, Any]] = {}
+    if meta_a.get("scenario") != meta_b.get("scenario"):
+        out["scenario"] = (meta_a.get("scenario"), meta_b.get("scenario"))
+    ma, mb = _mapping(meta_a.get("machine")), _mapping(meta_b.get("machine"))
+    for key in sorted(set(ma) | set(mb)):
+        if ma.get(key) != mb.get(key):
+            out[f"machine.{key}"] = (ma.get(key), mb.get(key))
+    wa, wb = _mapping(meta_a.get("workload")), _mapping(meta_b.get("workload"))
+    ca, cb = _cgroups(wa), _cgroups(wb)
+    for path in sorted(set(ca) | set(cb)):
+        ga, gb = ca.get(path, {}), cb.get(path, {})
+        for key in sorted((set(ga) | set(gb)) - {"path"}):
+            if ga.get(key) != gb.get(key):
+                out[f"cgroup.{path}.{key}"] = (ga.get(key), gb.get(key))
+    if meta_a.get("seed") != meta_b.get("seed"):
+        out["seed"] = (meta_a.get("seed"), meta_b.get("seed"))
+    skip = ("machine", "sysctl", "cgroup", "description")
+    rest_a = {k: v for k, v in wa.items() if k not in skip}
+    rest_b = {k: v for k, v in wb.items() if k not in skip}
+    if rest_a != rest_b:
+        out["workload"] = ("recorded", "different processes or files")
+    sa, sb = _mapping(meta_a.get("sysctl")), _mapping(meta_b.get("sysctl"))
+    explicit = {_vm(k) for meta in (meta_a, meta_b) for k in _mapping(meta.get("sysctl_overrides"))}
+    explicit |= {_vm(k) for w in (wa, wb) for k in _mapping(w.get("sysctl"))}
+    differing = [k for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)]
+    for key in sorted(differing, key=lambda k: k not in explicit):
+        out[key] = (sa.get(key), sb.get(key))
+    return out
+
+
+def _vm(key: str) -> str:
+    return key if key.startswith("vm.") else f"vm.{key}"
+
+
+def _mapping(v: Any) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
+def _cgroups(workload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    groups = workload.get("cgroup", [])
+    if not isinstance(groups, list):
+        return {}
+    return {str(g.get("path")): g for g in groups if isinstance(g, Mapping)}
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def format_seconds(ns: int) -> str:
+    """A time since boot for a sentence: ``1.2 s``, ``350 ms``, ``12 us``."""
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns} ns"
+
+
+def _who(pid: int, comm: str) -> str:
+    return f"{comm} (pid {pid})" if comm else f"pid {pid}"
+
+
+def _refusal_for(kill: OomKill, refusals: tuple[Refusal, ...]) -> Refusal | None:
+    for r in refusals:
+        if r.pid == kill.pid or (r.comm and r.comm == kill.comm):
+            return r
+    return None
+
+
+def _pct(a: int, b: int) -> str:
+    if a == 0:
+        return ""
+    return f" ({(b - a) * 100 / a:+.0f}%)"
+
+
+def _damage_note(s: TraceSummary) -> str | None:
+    """``NAME is damaged (...)`` for a damaged or unfinished trace, else None."""
+    name = os.path.basename(s.trace)
+    if s.damage is not None:
+        d = s.damage
+        return f"{name} is damaged ({d.reason} at byte {d.offset:,}; {d.events_recovered:,} events read)"
+    if not s.complete:
+        return f"{name} is incomplete (no footer; {s.total_events:,} events read)"
+    return None
+
+
+def verdict(a: TraceSummary, b: TraceSummary, divergence: Divergence | None,
+            changes: Mapping[str, tuple[Any, Any]] | None = None) -> str:
+    """One line a person reads first: what happened to the OOM kills, refusals,
+    reclaim and swap, from A (baseline) to B. A damaged side is named first, since
+    every figure after it covers only what could be read. ``changes`` (from
+    :func:`input_changes`) lets a memcg kill that went away be explained by its
+    raised limit."""
+    notes = [n for n in (_damage_note(a), _damage_note(b)) if n is not None]
+    if divergence is None:
+        if notes:
+            return "; ".join(notes) + "; no difference in the events read"
+        return "no difference: both traces hold the same events"
+    outcome = _outcome(a, b, divergence, changes or {})
+    return "; ".join([*notes, outcome])
+
+
+def _size(value: Any) -> str:
+    """A byte count for a sentence (``192 MiB``); other values as they are."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return str(value)
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if value >= 1 << shift:
+            n = value / (1 << shift)
+            return f"{n:.0f} {unit}" if n == int(n) else f"{n:.1f} {unit}"
+    return f"{value} B"
+
+
+def _why_avoided(k: OomKill, a: TraceSummary, b: TraceSummary, changes: Mapping[str, tuple[Any, Any]]) -> str:
+    r = _refusal_for(k, b.refusals)
+    if r is not None:
+        return f": its {r.op or 'request'} was refused with ENOMEM at {format_seconds(r.ts_ns)}"
+    if k.memcg:
+        for key in (f"cgroup.{k.memcg}.max", f"cgroup.{k.memcg}.high"):
+            if key in changes:
+                old, new = changes[key]
+                return f": the {k.memcg} limit is {_size(new)} instead of {_size(old)}"
+    if b.swap_outs > a.swap_outs:
+        return f": {b.swap_outs - a.swap_outs:,} more pages went to swap"
+    reclaimed_a = a.reclaimed_kswapd_pages + a.reclaimed_direct_pages + a.reclaimed_memcg_pages
+    reclaimed_b = b.reclaimed_kswapd_pages + b.reclaimed_direct_pages + b.reclaimed_memcg_pages
+    if reclaimed_b > reclaimed_a:
+        return f": reclaim freed {reclaimed_b - reclaimed_a:,} more pages"
+    return ""
+
+
+def _outcome(a: TraceSummary, b: TraceSummary, divergence: Divergence,
+             changes: Mapping[str, tuple[Any, Any]]) -> str:
+    parts: list[str] = []
+    in_b = {(k.comm, k.pid): k for k in b.oom_kills}
+    in_a = {(k.comm, k.pid): k for k in a.oom_kills}
+    avoided: dict[str, list[str]] = {}  # reason -> victims, in order of the kills
+    for k in a.oom_kills:
+        if (k.comm, k.pid) not in in_b:
+            avoided.setdefault(_why_avoided(k, a, b, changes), []).append(_who(k.pid, k.comm))
+    for why, victims in avoided.items():
+        if len(victims) == 1:
+            parts.append(f"OOM kill of {victims[0]} avoided{why}")
+        else:
+            parts.append(f"OOM kills of {', '.join(victims[:-1])} and {victims[-1]} avoided{why}")
+    for k in b.oom_kills:
+        if (k.comm, k.pid) not in in_a:
+            parts.append(f"new OOM kill of {_who(k.pid, k.comm)} at {format_seconds(k.ts_ns)}")
+    for key, ka in in_a.items():
+        kb = in_b.get(key)
+        if kb is not None:
+            when = ""
+            if ka.ts_ns != kb.ts_ns:
+                when = f" at {format_seconds(kb.ts_ns)} instead of {format_seconds(ka.ts_ns)}"
+            parts.append(f"OOM kill of {_who(ka.pid, ka.comm)} still happens{when}")
+    refused_a = {(r.pid, r.op) for r in a.refusals}
+    refused_b = {(r.pid, r.op) for r in b.refusals}
+    for r in b.refusals:
+        explained = any(r.pid == k.pid or r.comm == k.comm for k in a.oom_kills)
+        if (r.pid, r.op) not in refused_a and not explained:
+            parts.append(f"{r.op or 'request'} of {_who(r.pid, r.comm)} now refused with ENOMEM "
+                         f"at {format_seconds(r.ts_ns)}")
+            refused_a.add((r.pid, r.op))
+    for r in a.refusals:
+        if (r.pid, r.op) not in refused_b:
+            parts.append(f"{r.op or 'request'} of {_who(r.pid, r.comm)} no longer refused")
+            refused_b.add((r.pid, r.op))
+    if parts:
+        return "; ".join(parts[:2]) + (f" (and {len(parts) - 2} more)" if len(parts) > 2 else "")
+    if a.swap_outs != b.swap_outs:
+        parts.append(f"swap-outs {a.swap_outs:,} -> {b.swap_outs:,} pages{_pct(a.swap_outs, b.swap_outs)}")
+    reclaim_a = a.reclaimed_kswapd_pages + a.reclaimed_direct_pages + a.reclaimed_memcg_pages
+    reclaim_b = b.reclaimed_kswapd_pages + b.reclaimed_direct_pages + b.reclaimed_memcg_pages
+    if reclaim_a != reclaim_b:
+        parts.append(f"pages reclaimed {reclaim_a:,} -> {reclaim_b:,}{_pct(reclaim_a, reclaim_b)}")
+    if a.major_faults != b.major_faults and len(parts) < 2:
+        parts.append(f"major faults {a.major_faults:,} -> {b.major_faults:,}")
+    if not parts:
+        pa, pb = a.memory_peak, b.memory_peak
+        if pa is not None and pb is not None and pa != pb:
+            kind = max(MEMORY_KINDS, key=lambda k: abs(getattr(pb, k) - getattr(pa, k)))
+            parts.append(f"peak {kind} {_size(getattr(pa, kind))} -> {_size(getattr(pb, kind))}")
+    prefix = "no OOM kill either way; " if not a.oom_kills else ""
+    if not parts:
+        return (f"{prefix}same outcome; the events differ from seq {divergence.seq:,} "
+                f"({divergence.tracepoint}) on")
+    return prefix + "; ".join(parts[:2])
+
+
+# --------------------------------------------------------------------------- diff
+
+
+def diff_traces(
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str],
+    *,
+    consumers_a: tuple[Callable[[EventBatch], None], ...] = (),
+    consumers_b: tuple[Callable[[EventBatch], None], ...] = (),
+) -> TraceDiff:
+    """Compare trace ``a`` (the baseline) with trace ``b``, reading each once.
+
+    Damage in either file is not an error: the diff covers what was read and each
+    summary carries the reader's warnings. ``consumers_a``/``consumers_b`` see every
+    batch of their side as it is read (progress bars). Raises TraceFormatError only
+    when a file is not a readable trace at all.
+    """
+    ra, rb = TraceReader(a), TraceReader(b)
+    fa, fb = Summarizer(), Summarizer()
+
+    def sink(folder: Summarizer, extra: tuple[Callable[[EventBatch], None], ...]) -> Callable[[EventBatch], None]:
+        def feed(batch: EventBatch) -> None:
+            folder.on_batch(batch)
+            for c in extra:
+                c(batch)
+        return feed
+
+    ca = _Cursor(ra.ordered_batches(), sink(fa, consumers_a))
+    cb = _Cursor(rb.ordered_batches(), sink(fb, consumers_b))
+    divergence = _Aligner(ca, cb).run()
+    ca.drain()
+    cb.drain()
+    sa = fa.finish(ra.path, ra.meta, ra.footer, trace_bytes=file_size(ra.path), damage=ra.damage,
+                   warnings=ra.warnings)
+    sb = fb.finish(rb.path, rb.meta, rb.footer, trace_bytes=file_size(rb.path), damage=rb.damage,
+                   warnings=rb.warnings)
+    changes = input_changes(ra.meta, rb.meta)
+    return TraceDiff(sa, sb, changes, divergence, verdict(sa, sb, divergence, changes))

@@ -1,0 +1,176 @@
+"""What a replay changes: sysctls, machine keys and cgroup keys of a recorded workload.
+
+The recorded workload is the header's ``workload`` map, the scenario in its TOML
+shape (:meth:`Scenario.to_dict`). Overrides edit that map and the scenario is
+rebuilt from it with :func:`scenario_from_dict`, so an override is validated
+exactly as the same key in a scenario file would be::
+
+    --sysctl vm.swappiness=10            the sysctls of the run (over the recorded ones)
+    --set machine.ram=8GiB               [machine] ram = "8GiB"
+    --set machine.swap=+50%              a size relative to the recorded one
+    --set cgroup./leaker.max=192MiB      [[cgroup]] path = "/leaker", max = "192MiB"
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Mapping
+
+from memtrace.errors import ScenarioError, SysctlError
+from memtrace.kernel.sysctl import Sysctls, parse_sysctl_assignment
+from memtrace.kernel.workload import PAGE_SIZE, Scenario, parse_size, scenario_from_dict
+
+#: Keys whose value is a string even when it looks like a number.
+_STRING_KEYS = frozenset({"kernel_version", "path", "name", "description"})
+_RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)%$")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """The changes of a replay, as given on the command line (``KEY=VALUE`` parts).
+
+    ``sysctls`` maps a sysctl name to its value; ``sets`` holds ``(key, value)``
+    pairs such as ``("machine.ram", "8GiB")`` or ``("cgroup./leaker.max", "+20%")``,
+    applied in order.
+    """
+
+    sysctls: tuple[tuple[str, str], ...] = ()
+    sets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.sysctls and not self.sets
+
+    @classmethod
+    def parse(cls, sysctls: list[str] | tuple[str, ...] = (), sets: list[str] | tuple[str, ...] = ()) -> Overrides:
+        """Overrides from ``KEY=VALUE`` strings; SysctlError or ScenarioError if malformed."""
+        return cls(tuple(parse_sysctl_assignment(s) for s in sysctls), tuple(parse_set(s) for s in sets))
+
+    def describe(self) -> list[str]:
+        """Each override as ``KEY=VALUE``, sysctls first."""
+        return [f"{k}={v}" for k, v in self.sysctls] + [f"{k}={v}" for k, v in self.sets]
+
+
+def parse_set(text: str) -> tuple[str, str]:
+    """Split a ``--set`` assignment into (key, value); ScenarioError if malformed.
+
+    The key is ``machine.KEY`` or ``cgroup.PATH.KEY`` (PATH may contain dots and
+    slashes; the last dot ends it).
+    """
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key or not value:
+        raise ScenarioError(f"bad --set {text!r}: expected KEY=VALUE, e.g. machine.ram=8GiB "
+                            "or cgroup./leaker.max=192MiB")
+    section = key.split(".", 1)[0]
+    if section not in ("machine", "cgroup"):
+        raise ScenarioError(f"bad --set {text!r}: the key must start with 'machine.' or 'cgroup.' "
+                            "(sysctls take --sysctl)")
+    if section == "cgroup":
+        path, dot, name = key[len("cgroup."):].rpartition(".")
+        if not dot or not path or not name:
+            raise ScenarioError(f"bad --set {text!r}: expected cgroup.PATH.KEY=VALUE, e.g. cgroup./leaker.max=192MiB")
+    elif key.count(".") != 1 or not key.split(".", 1)[1]:
+        raise ScenarioError(f"bad --set {text!r}: expected machine.KEY=VALUE, e.g. machine.ram=8GiB")
+    return key, value
+
+
+def _coerce(key: str, text: str, old: Any) -> Any:
+    """The TOML value for ``text``: a relative size (``+20%``) of ``old``, an integer,
+    a boolean, or the string itself (size strings such as ``8GiB`` stay strings and
+    are parsed by the scenario loader)."""
+    m = _RELATIVE.match(text)
+    if m is not None:
+        try:
+            base = parse_size(old)
+        except ValueError:
+            raise ScenarioError(f"--set {key}={text}: a relative value needs a recorded size, "
+                                f"and {key} is {old!r}") from None
+        factor = 1 + Fraction(m.group(2)) / 100 * (1 if m.group(1) == "+" else -1)
+        value = int(base * factor)
+        return value - value % PAGE_SIZE
+    if key in _STRING_KEYS:
+        return text
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def set_in_workload(workload: Mapping[str, Any], key: str, text: str) -> dict[str, Any]:
+    """A copy of ``workload`` with one ``--set`` applied (not validated: see
+    :func:`apply_overrides`). ScenarioError when the key names no recorded cgroup."""
+    parse_set(f"{key}={text}")
+    data = copy.deepcopy(dict(workload))
+    _apply_set(data, key, text)
+    return data
+
+
+def _apply_set(workload: dict[str, Any], key: str, text: str) -> None:
+    section, rest = key.split(".", 1)
+    if section == "machine":
+        machine = workload.setdefault("machine", {})
+        machine[rest] = _coerce(rest, text, machine.get(rest))
+        return
+    path, _, name = rest.rpartition(".")
+    if not path.startswith("/"):
+        path = "/" + path
+    groups = workload.get("cgroup") or []
+    for group in groups:
+        if isinstance(group, dict) and group.get("path") == path:
+            group[name] = _coerce(name, text, group.get(name))
+            return
+    known = ", ".join(str(g.get("path")) for g in groups if isinstance(g, dict)) or "none"
+    raise ScenarioError(f"--set {key}={text}: the recorded workload has no cgroup {path!r} (cgroups: {known})")
+
+
+def apply_overrides(workload: Mapping[str, Any], overrides: Overrides, source: str) -> Scenario:
+    """The scenario of ``workload`` (a trace header's map) with ``overrides.sets`` applied.
+
+    Each ``--set`` is checked as it is applied, so an error names it. Sysctls are not
+    applied here: they go to the run (see :func:`merge_sysctls`).
+    """
+    data = copy.deepcopy(dict(workload))
+    try:
+        scenario = scenario_from_dict(data, source)
+    except ScenarioError as e:
+        raise ScenarioError(f"the recorded workload does not load: {e}") from None
+    for key, text in overrides.sets:
+        _apply_set(data, key, text)
+        try:
+            scenario = scenario_from_dict(data, source)
+        except ScenarioError as e:
+            raise ScenarioError(f"--set {key}={text}: {e}") from None
+    return scenario
+
+
+def merge_sysctls(recorded: Mapping[str, Any], overrides: Overrides) -> dict[str, str]:
+    """The sysctl overrides of the replay run: the recorded ones, then ``overrides``.
+
+    With no new sysctls the recorded map comes back unchanged (same keys, same
+    strings), so the new header is byte-identical. New ones are checked (SysctlError
+    names the bad one) and replace a recorded value of the same sysctl however it
+    was spelled (``swappiness`` and ``vm.swappiness`` are one).
+    """
+    merged = {str(k): str(v) for k, v in recorded.items()}
+    if not overrides.sysctls:
+        return merged
+    probe = Sysctls()
+    canonical: dict[str, str] = {}
+    for key, value in merged.items():
+        try:
+            name, _ = probe.check(key, value)
+        except SysctlError:
+            name = key
+        canonical[name] = value
+    for key, value in overrides.sysctls:
+        try:
+            name, _ = probe.check(key, value)
+        except SysctlError as e:
+            raise SysctlError(f"--sysctl {key}={value}: {e}") from None
+        canonical[name] = value
+    return dict(sorted(canonical.items()))

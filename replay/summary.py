@@ -1,0 +1,444 @@
+"""Fold a trace's events into the figures a diff compares: a state provider.
+
+:class:`Summarizer` is a bus consumer: fed every batch of a trace (live, or read
+back in ``seq`` order), it keeps a handful of counters and nothing per event, so a
+trace of any length folds in constant memory. :func:`summarize_trace` reads a file
+through it and returns a :class:`TraceSummary`, whose :meth:`~TraceSummary.as_record_dict`
+has the shape of ``memtrace record --json``.
+
+What each figure is made of (tracepoints of :mod:`memtrace.tracer.tracepoints`):
+
+- memory by kind, from every ``meminfo_sample`` and ``snapshot`` event (the periodic
+  and the labelled /proc/meminfo readings): ``anon`` = AnonPages, ``file`` = Cached
+  less Shmem (Cached counts shmem pages, as in fs/proc/meminfo.c), ``shmem`` = Shmem,
+  ``swap`` = SwapTotal less SwapFree (swap in use). *Peak* is the largest reading,
+  *final* the last one; memory is known at readings only, so a peak between two
+  readings is missed (the kernel samples every 100 ms of simulated time).
+- major faults: ``page_fault`` events with ``major`` set.
+- pages reclaimed by kswapd: the sum of ``kswapd_sleep.nr_reclaimed``; directly (and by
+  memcg reclaim, separately): the sum of ``reclaim_end.nr_reclaimed`` by ``kind``.
+- swap-outs and swap-ins: ``swap_out`` and ``swap_in`` events (one per page);
+  kswapd wakes: ``kswapd_wake`` events.
+- OOM kills: ``oom_kill`` events (victim pid, comm, badness points, constraint).
+- ENOMEM refusals: the recorder's footer lists every failed step with its errno; the
+  refusals are those with ``ENOMEM``. A trace without a footer (recorder killed,
+  file cut) falls back on the event stream: ``vm_enough_memory`` events, or, in a
+  trace that has none, ``mmap`` events returning -ENOMEM.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import numpy as np
+
+from memtrace.procps import free_columns
+from memtrace.tracer.batch import EventBatch
+from memtrace.tracer.tracefile import Damage, TraceReader
+from memtrace.tracer.tracepoints import MEMINFO_FIELDS
+
+#: Memory kinds of a diff, in display order.
+MEMORY_KINDS = ("anon", "file", "shmem", "swap")
+#: -ENOMEM as a system call returns it.
+ENOMEM = -12
+
+
+class MemoryByKind(NamedTuple):
+    """Memory by kind, in bytes, from one /proc/meminfo reading (or the peaks of many)."""
+
+    anon: int
+    file: int
+    shmem: int
+    swap: int
+
+    @property
+    def total(self) -> int:
+        return self.anon + self.file + self.shmem + self.swap
+
+    def as_dict(self) -> dict[str, int]:
+        return self._asdict()
+
+
+@dataclass(frozen=True)
+class OomKill:
+    """One ``oom_kill`` event: the victim, its badness and when (ns since boot)."""
+
+    pid: int
+    comm: str
+    points: int
+    ts_ns: int
+    seq: int
+    oom_id: int
+    constraint: str
+    memcg: str
+    trigger_pid: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "comm": self.comm, "points": self.points, "ts_ns": self.ts_ns,
+                "seq": self.seq, "oom_id": self.oom_id, "constraint": self.constraint,
+                "memcg": self.memcg, "trigger_pid": self.trigger_pid}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request refused with ENOMEM: who, which call, and when (ns since boot).
+
+    ``step`` (the step's label in the process's step list: ``"4"``, or ``"3.2"``
+    inside a repeat) and ``message`` come from the recorder's footer; they are None
+    and "" when the refusal was read from events.
+    """
+
+    pid: int
+    comm: str
+    op: str
+    ts_ns: int
+    step: str | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "comm": self.comm, "op": self.op, "ts_ns": self.ts_ns,
+                "step": self.step, "message": self.message}
+
+
+#: The counters of a summary a diff compares, in display order: (key, label, unit).
+COUNTERS: tuple[tuple[str, str, str], ...] = (
+    ("major_faults", "major faults", "faults"),
+    ("reclaimed_kswapd_pages", "reclaimed by kswapd", "pages"),
+    ("reclaimed_direct_pages", "reclaimed directly", "pages"),
+    ("reclaimed_memcg_pages", "reclaimed by memcg", "pages"),
+    ("swap_outs", "swap-outs", "pages"),
+    ("swap_ins", "swap-ins", "pages"),
+    ("kswapd_wakes", "kswapd wakes", "wakes"),
+)
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """What one trace shows: its inputs (from the header), outcome and counters.
+
+    ``events`` maps tracepoint name to events read (non-zero only); ``end_ns`` is
+    the simulated time the run ended (the footer's, else the last event's).
+    ``complete`` is false when the footer is missing; ``damage`` and ``warnings``
+    say what the reader lost.
+    """
+
+    trace: str
+    scenario: str
+    meta: Mapping[str, Any]
+    events: dict[str, int]
+    total_events: int
+    end_ns: int
+    trace_bytes: int
+    snapshots: list[dict[str, Any]]
+    oom_kills: tuple[OomKill, ...]
+    refusals: tuple[Refusal, ...]
+    errors: list[dict[str, Any]]
+    pids: dict[str, int]
+    memory_peak: MemoryByKind | None
+    memory_final: MemoryByKind | None
+    major_faults: int
+    reclaimed_kswapd_pages: int
+    reclaimed_direct_pages: int
+    reclaimed_memcg_pages: int
+    swap_outs: int
+    swap_ins: int
+    kswapd_wakes: int
+    complete: bool
+    damage: Damage | None
+    warnings: tuple[str, ...] = ()
+    footer_oom_kills: list[dict[str, Any]] | None = None
+    panic: str | None = None
+
+    def counters(self) -> dict[str, int]:
+        """The :data:`COUNTERS` of this trace, by key."""
+        return {key: getattr(self, key) for key, _, _ in COUNTERS}
+
+    def as_record_dict(self) -> dict[str, Any]:
+        """This trace in the shape of ``memtrace record --json``.
+
+        ``oom_kills`` and ``errors`` are the recorder's footer lists when the file
+        has a footer (so a summary of a fresh recording equals what ``record``
+        printed, apart from the meminfo lines a snapshot event does not carry);
+        otherwise they are rebuilt from events (errors then only as refusals).
+        """
+        sysctl = self.meta.get("sysctl", {})
+        kills = self.footer_oom_kills
+        if kills is None:
+            kills = [k.as_dict() for k in self.oom_kills]
+        return {
+            "scenario": self.scenario,
+            "trace": self.trace,
+            "sysctl": dict(sysctl) if isinstance(sysctl, Mapping) else {},
+            "events": dict(self.events),
+            "snapshots": list(self.snapshots),
+            "oom_kills": kills,
+            "errors": list(self.errors),
+            "trace_bytes": self.trace_bytes,
+            "duration_ns": self.end_ns,
+            "pids": dict(self.pids),
+            "panic": self.panic,
+        }
+
+
+@dataclass
+class Summarizer:
+    """A bus consumer folding batches into the counters of a :class:`TraceSummary`.
+
+    Feed it batches in ``seq`` order (``TraceReader.ordered_batches``, or the bus);
+    then :meth:`finish` with what the reader learnt of the file.
+    """
+
+    events: dict[str, int] = field(default_factory=dict)
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+    peak: list[int] | None = None
+    final: list[int] | None = None
+    final_seq: int = -1
+    major_faults: int = 0
+    reclaimed_kswapd_pages: int = 0
+    reclaimed_direct_pages: int = 0
+    reclaimed_memcg_pages: int = 0
+    swap_outs: int = 0
+    swap_ins: int = 0
+    kswapd_wakes: int = 0
+    oom_kills: list[OomKill] = field(default_factory=list)
+    vm_refusals: list[Refusal] = field(default_factory=list)
+    mmap_refusals: list[Refusal] = field(default_factory=list)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    panics: list[str] = field(default_factory=list)
+    comm_of: dict[int, str] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def on_batch(self, batch: EventBatch) -> None:
+        name = batch.tp.name
+        n = batch.n
+        if not n:
+            return
+        self.events[name] = self.events.get(name, 0) + n
+        ts = batch.columns["ts_ns"]
+        lo, hi = int(ts.min()), int(ts.max())  # type: ignore[union-attr]
+        self.first_ts_ns = lo if self.first_ts_ns is None else min(self.first_ts_ns, lo)
+        self.last_ts_ns = hi if self.last_ts_ns is None else max(self.last_ts_ns, hi)
+        handler = _HANDLERS.get(name)
+        if handler is not None:
+            handler(self, batch)
+
+    # -- handlers, one per tracepoint of interest
+
+    def _page_fault(self, b: EventBatch) -> None:
+        if b.tp.has_field("major"):
+            self.major_faults += int(np.count_nonzero(b.columns["major"]))
+
+    def _kswapd_wake(self, b: EventBatch) -> None:
+        self.kswapd_wakes += b.n
+
+    def _kswapd_sleep(self, b: EventBatch) -> None:
+        if b.tp.has_field("nr_reclaimed"):
+            self.reclaimed_kswapd_pages += _sum(b.columns["nr_reclaimed"])
+
+    def _reclaim_end(self, b: EventBatch) -> None:
+        if not (b.tp.has_field("kind") and b.tp.has_field("nr_reclaimed")):
+            return
+        kinds = b.tp.field("kind").values
+        codes = np.asarray(b.columns["kind"])
+        reclaimed = np.asarray(b.columns["nr_reclaimed"])
+        for kind, attr in (("direct", "reclaimed_direct_pages"), ("memcg", "reclaimed_memcg_pages")):
+            if kind in kinds:
+                picked = reclaimed[codes == kinds.index(kind)]
+                setattr(self, attr, getattr(self, attr) + _sum(picked))
+
+    def _swap_out(self, b: EventBatch) -> None:
+        self.swap_outs += b.n
+
+    def _swap_in(self, b: EventBatch) -> None:
+        self.swap_ins += b.n
+
+    def _oom_kill(self, b: EventBatch) -> None:
+        for rec in b.records():
+            f = rec.fields
+            self.oom_kills.append(OomKill(
+                pid=int(f.get("victim_pid", f["pid"])), comm=str(f.get("comm", "")),
+                points=int(f.get("points", 0)), ts_ns=int(f["ts_ns"]), seq=int(f["seq"]),
+                oom_id=int(f.get("oom_id", 0)), constraint=str(f.get("constraint", "")),
+                memcg=str(f.get("memcg", "")), trigger_pid=int(f["pid"]),
+            ))
+
+    def _vm_enough_memory(self, b: EventBatch) -> None:
+        for rec in b.records():
+            f = rec.fields
+            pid = int(f["pid"])
+            self.vm_refusals.append(Refusal(pid, self.comm_of.get(pid, ""), str(f.get("op", "")),
+                                            int(f["ts_ns"])))
+
+    def _mmap(self, b: EventBatch) -> None:
+        if not b.tp.has_field("ret"):
+            return
+        ret = np.asarray(b.columns["ret"])
+        for i in np.flatnonzero(ret == ENOMEM).tolist():
+            pid = int(b.columns["pid"][i])  # type: ignore[index]
+            self.mmap_refusals.append(Refusal(pid, self.comm_of.get(pid, ""), "mmap",
+                                              int(b.columns["ts_ns"][i])))  # type: ignore[index]
+
+    def _oom_panic(self, b: EventBatch) -> None:
+        if b.tp.has_field("reason"):
+            self.panics.extend(b.columns["reason"])  # type: ignore[arg-type]
+
+    def _process_start(self, b: EventBatch) -> None:
+        if b.tp.has_field("comm"):
+            for pid, comm in zip(b.columns["pid"].tolist(), b.columns["comm"], strict=True):  # type: ignore[union-attr]
+                self.comm_of[pid] = comm
+                self.pids.setdefault(comm, pid)
+
+    def _fork(self, b: EventBatch) -> None:
+        if b.tp.has_field("child_pid") and b.tp.has_field("child_comm"):
+            for pid, comm in zip(b.columns["child_pid"].tolist(), b.columns["child_comm"], strict=True):  # type: ignore[union-attr]
+                self.comm_of[pid] = comm
+                self.pids.setdefault(comm, pid)
+
+    def _meminfo(self, b: EventBatch) -> None:
+        cols = b.columns
+        needed = ("anon_pages", "cached", "shmem", "swap_total", "swap_free")
+        if not all(b.tp.has_field(c) for c in needed):
+            return
+        anon = np.asarray(cols["anon_pages"], dtype=np.int64)
+        shmem = np.asarray(cols["shmem"], dtype=np.int64)
+        file = np.maximum(np.asarray(cols["cached"], dtype=np.int64) - shmem, 0)
+        swap = np.maximum(np.asarray(cols["swap_total"], dtype=np.int64)
+                          - np.asarray(cols["swap_free"], dtype=np.int64), 0)
+        kinds = (anon, file, shmem, swap)
+        peak = [int(k.max()) for k in kinds]
+        self.peak = peak if self.peak is None else [max(x, y) for x, y in zip(self.peak, peak, strict=True)]
+        seq = np.asarray(cols["seq"])
+        last = int(np.argmax(seq))
+        if int(seq[last]) > self.final_seq:
+            self.final_seq = int(seq[last])
+            self.final = [int(k[last]) for k in kinds]
+
+    def _snapshot(self, b: EventBatch) -> None:
+        self._meminfo(b)
+        for rec in b.records():
+            f = rec.fields
+            mi = {m: int(f[name]) for m, name in MEMINFO_FIELDS if name in f}
+            try:
+                free = free_columns(mi).as_dict()
+            except KeyError:
+                free = {}
+            self.snapshots.append({"label": f.get("label", ""), "ts_ns": int(f["ts_ns"]),
+                                   "free": free, "meminfo": mi})
+
+    # -- result
+
+    def finish(
+        self,
+        trace: str,
+        meta: Mapping[str, Any],
+        footer: Mapping[str, Any] | None,
+        *,
+        trace_bytes: int,
+        damage: Damage | None = None,
+        warnings: Iterable[str] = (),
+    ) -> TraceSummary:
+        """The summary of everything fed so far, with the file's header and footer."""
+        extra = footer.get("extra", {}) if isinstance(footer, Mapping) else {}
+        extra = extra if isinstance(extra, Mapping) else {}
+        errors = extra.get("errors")
+        refusals: list[Refusal]
+        if isinstance(errors, list):
+            refusals = [
+                Refusal(int(e.get("pid", 0)), str(e.get("comm", "")), str(e.get("op", "")),
+                        int(e.get("ts_ns", 0)), None if e.get("step") is None else str(e.get("step")),
+                        str(e.get("message", "")))
+                for e in errors if isinstance(e, Mapping) and e.get("errno") == "ENOMEM"
+            ]
+        else:
+            errors = [r.as_dict() | {"errno": "ENOMEM"} for r in self._event_refusals()]
+            refusals = self._event_refusals()
+        end_ns = extra.get("end_ns")
+        if not isinstance(end_ns, int):
+            end_ns = self.last_ts_ns or 0
+        pids = extra.get("pids")
+        if not isinstance(pids, Mapping):
+            pids = self.pids
+        footer_kills = extra.get("oom_kills")
+        panic = extra.get("panic")
+        if panic is None and self.panics:
+            panic = self.panics[0]
+        scenario = meta.get("scenario", "")
+        return TraceSummary(
+            trace=trace,
+            scenario=str(scenario) if scenario is not None else "",
+            meta=meta,
+            events=dict(self.events),
+            total_events=sum(self.events.values()),
+            end_ns=end_ns,
+            trace_bytes=trace_bytes,
+            snapshots=list(self.snapshots),
+            oom_kills=tuple(self.oom_kills),
+            refusals=tuple(refusals),
+            errors=list(errors),
+            pids=dict(pids),
+            memory_peak=MemoryByKind(*self.peak) if self.peak is not None else None,
+            memory_final=MemoryByKind(*self.final) if self.final is not None else None,
+            major_faults=self.major_faults,
+            reclaimed_kswapd_pages=self.reclaimed_kswapd_pages,
+            reclaimed_direct_pages=self.reclaimed_direct_pages,
+            reclaimed_memcg_pages=self.reclaimed_memcg_pages,
+            swap_outs=self.swap_outs,
+            swap_ins=self.swap_ins,
+            kswapd_wakes=self.kswapd_wakes,
+            complete=footer is not None,
+            damage=damage,
+            warnings=tuple(warnings),
+            footer_oom_kills=list(footer_kills) if isinstance(footer_kills, list) else None,
+            panic=str(panic) if panic is not None else None,
+        )
+
+    def _event_refusals(self) -> list[Refusal]:
+        """Refusals read from events: vm_enough_memory, else mmap returning -ENOMEM."""
+        found = self.vm_refusals or self.mmap_refusals
+        return [Refusal(r.pid, r.comm or self.comm_of.get(r.pid, ""), r.op, r.ts_ns) for r in found]
+
+
+_HANDLERS = {
+    "page_fault": Summarizer._page_fault,
+    "kswapd_wake": Summarizer._kswapd_wake,
+    "kswapd_sleep": Summarizer._kswapd_sleep,
+    "reclaim_end": Summarizer._reclaim_end,
+    "swap_out": Summarizer._swap_out,
+    "swap_in": Summarizer._swap_in,
+    "oom_kill": Summarizer._oom_kill,
+    "vm_enough_memory": Summarizer._vm_enough_memory,
+    "mmap": Summarizer._mmap,
+    "oom_panic": Summarizer._oom_panic,
+    "process_start": Summarizer._process_start,
+    "fork": Summarizer._fork,
+    "meminfo_sample": Summarizer._meminfo,
+    "snapshot": Summarizer._snapshot,
+}
+
+
+def _sum(col: Any) -> int:
+    return int(np.asarray(col).sum(dtype=np.uint64))
+
+
+def file_size(path: str | os.PathLike[str]) -> int:
+    """Size of ``path`` in bytes, or 0 when it cannot be read."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def summarize_trace(path: str | os.PathLike[str]) -> TraceSummary:
+    """Read a trace once (streaming) and summarise it; damage is reported, not raised.
+
+    Raises TraceFormatError only when the file is not a readable trace at all.
+    """
+    reader = TraceReader(path)
+    folder = Summarizer()
+    for batch in reader.ordered_batches():
+        folder.on_batch(batch)
+    return folder.finish(reader.path, reader.meta, reader.footer, trace_bytes=file_size(reader.path),
+                         damage=reader.damage, warnings=reader.warnings)
