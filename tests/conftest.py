@@ -14,6 +14,28 @@ from memtrace.tracer import Bus, Collector, default_registry
 MiB = 1 << 20
 GiB = 1 << 30
 
+#: The built-in scenarios the issues name, sorted: the ten seed experiments and the
+#: seven memory-pressure scenarios.
+BUILTINS = [
+    "dirty-page-cache",
+    "fork-cow",
+    "kswapd-reclaim",
+    "mapped-file-drop-caches",
+    "memcg-oom",
+    "oom-leak",
+    "overcommit-strict",
+    "page-cache-read",
+    "posix-shm",
+    "private-anon-mapping",
+    "private-file-mapping",
+    "shared-anon-mapping",
+    "shared-file-mapping",
+    "shmem-pressure",
+    "swap-pressure",
+    "sysv-shm",
+    "tmpfs-file",
+]
+
 
 def run_steps(*steps: Step, ram_bytes: int = GiB, sysctls: dict[str, Any] | None = None,
               files: tuple = ()) -> tuple[Kernel, RunResult, Collector]:

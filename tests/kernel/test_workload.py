@@ -34,28 +34,11 @@ from memtrace.kernel.workload import (
     validate,
 )
 
+from ..conftest import BUILTINS
+
 MiB = 1 << 20
 GiB = 1 << 30
 
-BUILTINS = [
-    "dirty-page-cache",
-    "fork-cow",
-    "kswapd-reclaim",
-    "mapped-file-drop-caches",
-    "memcg-oom",
-    "oom-leak",
-    "overcommit-strict",
-    "page-cache-read",
-    "posix-shm",
-    "private-anon-mapping",
-    "private-file-mapping",
-    "shared-anon-mapping",
-    "shared-file-mapping",
-    "shmem-pressure",
-    "swap-pressure",
-    "sysv-shm",
-    "tmpfs-file",
-]
 
 
 def scenario(*processes: dict[str, Any], **top: Any) -> dict[str, Any]:

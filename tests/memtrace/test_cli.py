@@ -21,6 +21,8 @@ from typer.testing import CliRunner, Result
 from memtrace.cli import app, main
 from memtrace.tracer.tracepoints import default_registry
 
+from ..conftest import BUILTINS
+
 MiB = 1 << 20
 PAGE_SIZE = 4096
 
@@ -47,25 +49,6 @@ steps = [
 
 LABELS = ["before", "after-mmap", "after-write", "after-unmap"]
 
-BUILTINS = [
-    "dirty-page-cache",
-    "fork-cow",
-    "kswapd-reclaim",
-    "mapped-file-drop-caches",
-    "memcg-oom",
-    "oom-leak",
-    "overcommit-strict",
-    "page-cache-read",
-    "posix-shm",
-    "private-anon-mapping",
-    "private-file-mapping",
-    "shared-anon-mapping",
-    "shared-file-mapping",
-    "shmem-pressure",
-    "swap-pressure",
-    "sysv-shm",
-    "tmpfs-file",
-]
 
 MEMINFO_KEYS = [
     "MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SwapCached", "AnonPages",
