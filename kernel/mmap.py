@@ -155,13 +155,19 @@ def remove_vma(k: "Kernel", task: Task, vma: VmArea) -> int:
     return uncharged
 
 
+def find_vma(task: Task, handle: str, errno: str) -> VmArea:
+    """The mapping named ``handle``, or the errno the syscall gives for none."""
+    vma = task.mm.by_handle(handle) if task.mm is not None else None
+    if vma is None:
+        raise StepFault(errno, f"no mapping named {handle!r}")
+    return vma
+
+
 def do_munmap(k: "Kernel", task: Task, handle: str, offset_bytes: int = 0, length_bytes: int = 0) -> None:
     """Models do_vmi_munmap() for a whole mapping or a part at either end."""
     mm = task.mm
     assert mm is not None
-    vma = mm.by_handle(handle)
-    if vma is None:
-        raise StepFault("EINVAL", f"no mapping named {handle!r}")
+    vma = find_vma(task, handle, "EINVAL")
     k.advance(costs.SYSCALL_NS)
     length = page_align(length_bytes) if length_bytes else vma.length_bytes - offset_bytes
     if offset_bytes % PAGE_SIZE or offset_bytes < 0 or offset_bytes + length > vma.length_bytes or length <= 0:
@@ -247,11 +253,7 @@ def do_mlock(k: "Kernel", task: Task, handle: str, lock: bool) -> None:
     faults every page in (populate_vma_page_range(), writing to private writable
     mappings so that no copy-on-write is left to do) and moves it to the
     unevictable list."""
-    mm = task.mm
-    assert mm is not None
-    vma = mm.by_handle(handle)
-    if vma is None:
-        raise StepFault("ENOMEM", f"no mapping named {handle!r}")
+    vma = find_vma(task, handle, "ENOMEM")
     k.advance(costs.SYSCALL_NS)
     from .vmscan import munlock_pages
 
