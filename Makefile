@@ -3,7 +3,8 @@
 #
 #   make / make venv   create .venv and install memtrace editable with [dev]
 #   make test          run the test suite
-#   make demo          record oom-leak, show the kill, replay it with strict overcommit
+#   make demo          record oom-leak, show the kill, replay it with strict overcommit,
+#                      and end with its OOM report (text; HTML beside the trace)
 #   make bench         benchmarks vs. the real kernel (BENCH_ARGS="--json --runs 3")
 #   make sample-traces re-record sample_traces/NAME.mtrace for every built-in scenario
 #   make clean         remove .venv, caches and build output
@@ -50,6 +51,9 @@ demo: $(INSTALLED)
 	$(MEMTRACE) dmesg $(DEMO_DIR)/oom-leak.mtrace | grep -E "invoked oom-killer|oom-kill:|Killed process"
 	@echo "== 3. replay with vm.overcommit_memory=2: what changes"
 	$(MEMTRACE) replay $(DEMO_DIR)/oom-leak.mtrace --sysctl vm.overcommit_memory=2 -o $(DEMO_DIR)/oom-leak.strict.mtrace
+	@echo "== 4. the report: who grew, what reclaim could not free, why this victim, what if (replays)"
+	$(MEMTRACE) report $(DEMO_DIR)/oom-leak.mtrace --format html -o $(DEMO_DIR)/oom-leak.report.html
+	$(MEMTRACE) report $(DEMO_DIR)/oom-leak.mtrace
 
 bench: $(INSTALLED)
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -47,6 +47,7 @@ class Candidate:
     rss_shmem_pages: int | None = None
     total_vm_pages: int | None = None
     note: str = ""  # e.g. what a log row lacks for the recomputation
+    formula_points: int | None = None  # oom_badness() recomputed from the row (None: not recomputable)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,64 @@ class WhatIf:
 
 
 @dataclass(frozen=True)
+class Grower:
+    """A process whose memory grew before a kill: RSS (anon + file + shmem, bytes) at
+    the start of the window and at the kill."""
+
+    pid: int
+    comm: str | None
+    start_bytes: int
+    end_bytes: int
+    growth_bytes: int
+    cgroup: str | None = None
+
+
+@dataclass(frozen=True)
+class ReclaimActivity:
+    """Reclaim in the window before a kill: runs and pages, and why scanned pages
+    stayed (sums of shrink_list's counters, pages)."""
+
+    kswapd_wakes: int = 0
+    kswapd_reclaimed_pages: int = 0
+    direct_runs: int = 0
+    direct_scanned_pages: int = 0
+    direct_reclaimed_pages: int = 0
+    memcg_runs: int = 0
+    memcg_scanned_pages: int = 0
+    memcg_reclaimed_pages: int = 0
+    scanned_pages: int = 0
+    reclaimed_pages: int = 0
+    kept_dirty_pages: int = 0
+    kept_no_swap_pages: int = 0
+    kept_mapped_pages: int = 0
+    activated_pages: int = 0
+    file_cache_reclaimed_bytes: int = 0  # page cache dropped by reclaim in the window
+    swapped_out_pages: int = 0
+
+
+@dataclass(frozen=True)
+class ProcessSeries:
+    """A process's RSS (anon + file + shmem, bytes) over time."""
+
+    pid: int
+    comm: str | None
+    ts_ns: tuple[int, ...]
+    rss_bytes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Memory over time: ``kinds`` maps a kind (anon, file, shmem, swap, kernel, free)
+    to bytes at each ``ts_ns`` (the /proc/meminfo readings); ``processes`` holds the
+    RSS of each process; ``kills_ts_ns`` marks the OOM kills."""
+
+    ts_ns: tuple[int, ...] = ()
+    kinds: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    processes: tuple[ProcessSeries, ...] = ()
+    kills_ts_ns: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class OomKillReport:
     """Everything known about one OOM kill."""
 
@@ -92,6 +151,11 @@ class OomKillReport:
     victim_ranked_first: bool | None = None  # does the recomputation agree with the kernel?
     memory: dict[str, int] | None = None  # state at the kill (meminfo or memcg usage), bytes
     extra: dict[str, Any] = field(default_factory=dict)
+    growers: tuple[Grower, ...] = ()  # top growers in the window before the kill, largest first
+    reclaim: ReclaimActivity | None = None
+    timeline: Timeline | None = None  # the window before the kill
+    outlived_kill: tuple[Unreclaimable, ...] = ()  # memory the kill could not free and that stayed
+    window_ns: int | None = None  # how far back timeline, growers and reclaim look
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -107,6 +171,17 @@ class OomReport:
     source: str  # "trace", "dmesg", "perf-script", "ftrace"
     kills: tuple[OomKillReport, ...]
     warnings: tuple[str, ...] = ()
+    timeline: Timeline | None = None  # the whole input, for plots
+    scenario: str | None = None
+    machine: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "warnings": list(self.warnings), "kills": [k.as_dict() for k in self.kills]}
+        out: dict[str, Any] = {"source": self.source, "warnings": list(self.warnings),
+                               "kills": [k.as_dict() for k in self.kills]}
+        if self.scenario is not None:
+            out["scenario"] = self.scenario
+        if self.machine is not None:
+            out["machine"] = dict(self.machine)
+        if self.timeline is not None:
+            out["timeline"] = asdict(self.timeline)
+        return out

@@ -45,6 +45,7 @@ from typing import Any, Callable, NamedTuple
 from bench_trace_io import trace_io  # bench/ is sys.path[0] when this script runs
 from bench_probe import probe_count
 from bench_oom_leak import oom_leak
+from bench_explain import explain_large
 
 BENCH_DIR = Path(__file__).resolve().parent
 BUILD_DIR = BENCH_DIR / ".build"  # git-ignored
@@ -95,6 +96,11 @@ def benchmarks() -> dict[str, Benchmark]:
             run=probe_count,
             # >= 20 M events/s, as ns per event.
             targets={"ns_per_event": 50},
+        ),
+        "explain_large": Benchmark(
+            description="memtrace explain on a 64 GiB machine full of mixed memory (bench_explain.py)",
+            run=explain_large,
+            targets={"seconds": 10.0, "peak_rss_mib": 2048},
         ),
     }
 

@@ -1,0 +1,271 @@
+"""OOM reports: trigger, constraint, victim and reason; every candidate's badness
+equal to the kernel formula recomputed by hand from the recorded task rows; what
+reclaim could not free; what outlived the kill; renderers (text under 80 columns,
+Markdown, JSON shape, a self-contained HTML page that headless Chromium renders)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memtrace.analysis.render_report import render_report
+from memtrace.analysis.report import (
+    ReplayOutcome,
+    WhatIfChange,
+    build_report,
+    judge_what_if,
+    what_if_changes,
+    with_what_if,
+)
+from memtrace.analysis.report_model import OomKillReport, OomReport
+from memtrace.analysis.state import fold_trace
+from memtrace.tracer import TraceReader
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
+MiB = 1 << 20
+LONG_MIN = -(1 << 63)
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, OomReport]:
+    return {n: build_report(TraceReader(SAMPLES / f"{n}.mtrace"))
+            for n in ("oom-leak", "memcg-oom", "shmem-pressure", "overcommit-strict")}
+
+
+def _kills(r: OomReport) -> list[OomKillReport]:
+    return [k for k in r.kills if k.constraint != "overcommit"]
+
+
+def _by_hand(row: dict, totalpages: int) -> int | None:
+    """oom_badness() of 5.9+ (kernel-mm-facts.md §2): rss + swap + page tables +
+    oom_score_adj * (totalpages / 1000), in pages; -1000 is never chosen."""
+    if row["oom_score_adj"] == -1000:
+        return None
+    rss = row["rss_anon"] + row["rss_file"] + row["rss_shmem"]
+    return rss + row["swapents"] + row["pgtables_bytes"] // 4096 + row["oom_score_adj"] * (totalpages // 1000)
+
+
+@pytest.mark.parametrize("name", ["oom-leak", "memcg-oom", "shmem-pressure"])
+def test_candidates_badness_equals_the_kernel_formula(name: str, reports: dict[str, OomReport]) -> None:
+    """Every candidate's recorded points equal the 5.9+ formula computed by hand from
+    the oom_candidate rows, and the recomputation ranks the victim first."""
+    history = fold_trace(TraceReader(SAMPLES / f"{name}.mtrace")).history
+    kills = _kills(reports[name])
+    assert kills
+    for k in kills:
+        rows = [c for c in history.of("oom_candidate") if c["oom_id"] == k.extra["oom_id"]]
+        assert len(rows) == len(k.candidates) > 0
+        for row in rows:
+            cand = next(c for c in k.candidates if c.pid == row["tgid"])
+            want = _by_hand(row, k.totalpages or 0)
+            recorded = None if row["points"] == LONG_MIN else row["points"]
+            assert cand.points == recorded == want == cand.formula_points
+            assert cand.note == ""
+        assert k.victim_ranked_first is True
+        assert k.victim_points == max(c.points for c in k.candidates if c.points is not None)
+
+
+def test_oom_leak(reports: dict[str, OomReport]) -> None:
+    """oom-leak: the leaker's own allocation triggers a global OOM on a machine with
+    no swap after kswapd reclaimed all the page cache; the leaker has the highest
+    badness and dies; the database's oom_score_adj -500 protected it."""
+    (k,) = _kills(reports["oom-leak"])
+    assert (k.trigger.comm, k.victim.comm) == ("leaker", "leaker")
+    assert k.constraint == "CONSTRAINT_NONE" and k.memcg is None
+    assert k.growers[0].comm == "leaker" and k.growers[0].growth_bytes > 2000 * MiB
+    assert k.reclaim is not None and k.reclaim.kswapd_wakes == 18
+    assert k.reclaim.file_cache_reclaimed_bytes == 1024 * MiB
+    kinds = {u.kind: u for u in k.unreclaimable}
+    assert {"anon_no_swap", "file_cache_gone"} <= set(kinds)
+    assert kinds["anon_no_swap"].bytes == k.memory["anon"]  # type: ignore[index]
+    text = " ".join(k.explanation)
+    assert "global OOM" in text and "no swap" in text and "leaker (pid 102)" in text
+    assert "db (pid 100) was protected: its oom_score_adj of -500" in text
+    assert "every candidate's points equal the recorded ones" in text
+    assert k.timeline is not None and k.timeline.kills_ts_ns == (k.ts_ns,)
+
+
+def test_memcg_oom(reports: dict[str, OomReport]) -> None:
+    """memcg-oom (the real kernel's sample): two memcg kills in /oracle_oom, victims
+    4725 then 4847; 4725's oom_score_adj of 300 outweighed 4847's larger RSS; 4847
+    is the grower."""
+    first, second = _kills(reports["memcg-oom"])
+    assert (first.victim.pid, second.victim.pid) == (4725, 4847)
+    for k in (first, second):
+        assert k.constraint == "CONSTRAINT_MEMCG" and k.memcg == "/oracle_oom"
+        assert k.trigger.pid == 4847 and k.growers[0].pid == 4847
+        assert k.memory is not None and k.memory["limit"] == 96 * MiB
+    text = " ".join(first.explanation)
+    assert ("python3 (pid 4725)'s oom_score_adj of 300 outweighed python3 (pid 4847)'s larger RSS "
+            "(points 14,667 against 13,581)") in text
+    assert "memory cgroup /oracle_oom" in text
+
+
+def test_shmem_pressure_says_the_tmpfs_outlived_the_kill(reports: dict[str, OomReport]) -> None:
+    (k,) = _kills(reports["shmem-pressure"])
+    assert k.victim.comm == "leaker" and k.memcg == "/batch"
+    owned = [u for u in k.unreclaimable if u.kind == "shmem_no_owner"]
+    assert owned and owned[0].bytes == 768 * MiB and "/dev/shm/spool.dat" in owned[0].detail
+    (out,) = k.outlived_kill
+    assert out.bytes == 768 * MiB and "/dev/shm/spool.dat" in out.detail and "/batch" in out.detail
+    assert any("outlived the kill" in s for s in k.explanation)
+
+
+def test_overcommit_refusal_is_reported_as_no_oom(reports: dict[str, OomReport]) -> None:
+    (r,) = reports["overcommit-strict"].kills
+    assert r.constraint == "overcommit" and r.victim.pid is None and r.trigger.comm == "leaker"
+    assert "ENOMEM" in r.explanation[0] and "vm.overcommit_memory=2" in r.explanation[0]
+    assert what_if_changes(r, {}) == []
+
+
+def test_what_if_changes(reports: dict[str, OomReport]) -> None:
+    meta = TraceReader(SAMPLES / "memcg-oom.mtrace").meta
+    first = _kills(reports["memcg-oom"])[0]
+    labels = [c.label for c in what_if_changes(first, meta)]
+    assert labels == ["oom_score_adj of python3 (pid 4725) = 0", "oom_score_adj of python3 (pid 4847) = 1000",
+                      "vm.overcommit_memory=2", "memory.max of /oracle_oom +50%", "swap 12 GiB"]
+    leak = _kills(reports["oom-leak"])[0]
+    changes = what_if_changes(leak, TraceReader(SAMPLES / "oom-leak.mtrace").meta)
+    assert [c.kind for c in changes] == ["oom_score_adj", "overcommit", "ram", "swap"]
+    assert changes[0].oom_score_adj == ((102, -1000),)
+
+
+def test_judge_what_if(reports: dict[str, OomReport]) -> None:
+    k = _kills(reports["memcg-oom"])[0]
+    ch = WhatIfChange("x", "swap")
+    assert judge_what_if(ch, k, 0, ReplayOutcome()).outcome == "avoided"
+    assert judge_what_if(ch, k, 0, ReplayOutcome(kills=((4725, "python3", 1, 5),))).outcome == "same victim"
+    changed = judge_what_if(ch, k, 0, ReplayOutcome(kills=((4847, "python3", 13581, 5),)))
+    assert changed.outcome == "victim changed" and changed.victim is not None and changed.victim.pid == 4847
+    assert judge_what_if(ch, k, 1, ReplayOutcome(kills=((4725, "python3", 1, 5),))).outcome == "avoided"
+    refused = judge_what_if(ch, k, 0, ReplayOutcome(refusals=((4847, "python3", "mmap"),)))
+    assert refused.outcome == "avoided" and "ENOMEM" in refused.detail
+    assert judge_what_if(ch, k, 0, ReplayOutcome(panic="boom")).outcome == "kernel panic"
+    assert judge_what_if(ch, k, 0, ReplayOutcome(error="no")).outcome == "not replayable"
+    r = with_what_if(reports["memcg-oom"], {0: [changed]})
+    assert r.kills[0].what_if == (changed,) and reports["memcg-oom"].kills[0].what_if == ()
+
+
+@pytest.mark.parametrize("name", ["oom-leak", "memcg-oom", "shmem-pressure", "overcommit-strict"])
+def test_text_and_markdown(name: str, reports: dict[str, OomReport]) -> None:
+    text = render_report(reports[name], "text", title=f"{name}.mtrace")
+    assert max(len(line) for line in text.splitlines()) < 80
+    md = render_report(reports[name], "md")
+    assert md.startswith("# memtrace report")
+    for k in _kills(reports[name]):
+        assert f"{k.victim.comm} (pid {k.victim.pid})" in text
+        assert "| pid | comm | rss |" in md
+
+
+def test_json_shape(reports: dict[str, OomReport]) -> None:
+    d = json.loads(render_report(reports["memcg-oom"], "json"))
+    k = d["kills"][0]
+    assert {"ts_ns", "trigger", "constraint", "memcg", "victim", "candidates", "unreclaimable", "explanation",
+            "what_if"} <= set(k)
+    assert k["victim"] == {"pid": 4725, "comm": "python3", "points": 14667}
+    assert set(k["trigger"]) == {"pid", "comm"}
+    assert {"pid", "comm", "points", "rss_pages", "swap_pages", "pgtables_pages", "oom_score_adj",
+            "adj_points"} <= set(k["candidates"][0])
+    assert d["timeline"]["kinds"]["anon"] and d["timeline"]["kills_ts_ns"] == [k["ts_ns"], d["kills"][1]["ts_ns"]]
+
+
+def test_html_is_self_contained(reports: dict[str, OomReport]) -> None:
+    page = render_report(reports["oom-leak"], "html")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 3
+    assert "<script" not in page and "<link" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+
+
+def _browser() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.mark.skipif(_browser() is None, reason="no Chromium on this machine (Debian: apt-get install chromium)")
+def test_html_report_renders_in_headless_chromium(tmp_path: Path, reports: dict[str, OomReport]) -> None:
+    """The HTML report loads in headless Chromium with no console error, and the
+    screenshot shows the plots: the anonymous-memory area and the red kill line."""
+    page = tmp_path / "report.html"
+    page.write_text(render_report(reports["oom-leak"], "html", title="oom-leak.mtrace"))
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [str(_browser()), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", "--hide-scrollbars",
+         "--window-size=1200,1400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert shot.exists(), proc.stderr[-2000:]
+    assert ":CONSOLE" not in proc.stderr, [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln]
+    from matplotlib.image import imread
+
+    img = (imread(shot)[..., :3] * 255).astype(np.int16)
+    assert img.shape[0] >= 1000 and img.shape[1] >= 1000
+
+    def near(rgb: tuple[int, int, int]) -> int:
+        return int(np.count_nonzero(np.abs(img - np.array(rgb)).max(axis=-1) < 30))
+
+    assert near((213, 94, 0)) > 20_000  # the anon area of the memory plot and the rss bars
+    assert near((0, 114, 178)) > 2_000  # the page cache kswapd reclaimed
+    assert near((192, 0, 0)) > 100  # the OOM kill marker
+
+
+def _imported(path: Path, meta: dict) -> Path:
+    """A trace as an importer of perf script writes one: RSS counters, an oom_kill
+    (mark_victim) and the victim's exit; no task rows, cgroups, pages or reclaim."""
+    from memtrace.tracer import TraceWriter, default_registry
+    from memtrace.tracer.bus import Bus
+
+    reg = default_registry()
+    with TraceWriter(path, reg, meta) as w:
+        bus = Bus(reg)
+        bus.attach(w)
+        for t in range(10):
+            bus.emit(reg["rss_stat"], 1000 + t * 10**6, 4847, 1, mm_pid=4847, curr=True, member=1,
+                     size_bytes=(t + 1) * 8 * MiB)
+        bus.emit(reg["rss_stat"], 1000, 4725, 1, mm_pid=4725, curr=True, member=1, size_bytes=23 * MiB)
+        bus.emit(reg["oom_kill"], 20 * 10**6, 4847, 1, oom_id=1, victim_pid=4725, comm="python3", total_vm_kb=0,
+                 anon_rss_kb=23000, file_rss_kb=0, shmem_rss_kb=0, uid=0, pgtables_kb=0, oom_score_adj=300,
+                 points=14674, totalpages=24576, constraint="CONSTRAINT_MEMCG", memcg="/oracle_oom",
+                 task_memcg="/oracle_oom", gfp_mask=0xCC0, order=0, message="Memory cgroup out of memory")
+        bus.emit(reg["exit"], 20 * 10**6 + 100, 4725, 1, comm="python3", code=137)
+    return path
+
+
+def test_a_trace_imported_from_a_real_kernel(tmp_path: Path) -> None:
+    """Without task rows, cgroup events or reclaim tracepoints (a perf trace), the
+    report still names the kill, finds the grower from kmem:rss_stat, and says what
+    the trace cannot tell instead of inventing it."""
+    rep = build_report(TraceReader(_imported(tmp_path / "imported.mtrace", {"source": "perf-script"})))
+    assert rep.source == "perf-script"
+    (k,) = rep.kills
+    assert (k.victim.pid, k.victim_points, k.trigger.pid, k.memcg) == (4725, 14674, 4847, "/oracle_oom")
+    assert k.growers[0].pid == 4847 and k.candidates == () and k.victim_ranked_first is None
+    text = " ".join(k.explanation)
+    assert "no task table" in text and "reclaim tried is unknown" in text
+    for fmt in ("text", "md", "html", "json"):
+        assert render_report(rep, fmt)
+
+
+def test_fields_the_importer_could_not_fill_are_unknown(tmp_path: Path) -> None:
+    """The importer lists oom_kill fields it wrote placeholders for (mark_victim has
+    no badness, constraint or memcg): the report shows them as unknown, not as 0 or
+    a global OOM."""
+    untraced = {"points": "mark_victim carries no badness: 0 (give the kernel log with --dmesg)",
+                "constraint": "not traced: CONSTRAINT_NONE written (give the kernel log with --dmesg)",
+                "memcg": "not traced", "totalpages": "not traced", "gfp_mask": "not traced"}
+    meta = {"source": {"format": "perf-script", "unknown": {"oom_kill": untraced}}}
+    (k,) = build_report(TraceReader(_imported(tmp_path / "i.mtrace", meta))).kills
+    assert (k.constraint, k.memcg, k.victim_points, k.totalpages, k.gfp_mask) == (None, None, None, None, None)
+    text = " ".join(k.explanation)
+    assert "whether it was a global or a memory-cgroup OOM is not in the trace" in text
+    assert "its badness is not in the trace" in text
+    assert "unknown" in render_report(build_report(TraceReader(tmp_path / "i.mtrace")), "text")

@@ -1,0 +1,206 @@
+"""State folding: the page picture rebuilt from events matches the simulator's own
+/proc/meminfo at every reading (independent ground truth: the kernel's counters)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memtrace.analysis.state import (
+    K_ANON,
+    StateFolder,
+    _no_repeat_segments,
+    fold_at,
+    fold_trace,
+    is_imported,
+    source_name,
+    untraced_fields,
+    walk,
+)
+from memtrace.tracer import TraceReader
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
+P = 4096
+
+
+def _expected(mi: dict[str, int]) -> dict[str, int]:
+    """What the fold must count, in pages, from a /proc/meminfo reading."""
+    return {"anon": mi["AnonPages"] // P, "file": (mi["Cached"] - mi["Shmem"]) // P, "shmem": mi["Shmem"] // P,
+            "file_mapped": mi["Mapped"] // P, "dirty": mi["Dirty"] // P,
+            "swap": (mi["SwapTotal"] - mi["SwapFree"]) // P, "mlocked": mi["Mlocked"] // P,
+            "pgtables": mi["PageTables"] // P}
+
+
+def _check_readings(path: Path, snapshots_only: bool = True) -> int:
+    """Fold ``path`` and compare with every (labelled) reading; returns readings checked."""
+    reader = TraceReader(path)
+    bad: list[tuple[str, dict[str, tuple[int, int]]]] = []
+    checked = 0
+
+    def observe(name: str, fields: dict, folder: StateFolder) -> None:
+        nonlocal checked
+        if snapshots_only and name != "snapshot":
+            return
+        st = folder.state()
+        reading = folder.history.readings[-1]
+        got = st.page_counts()
+        got["pgtables"] = st.pgtables_pages()
+        want = _expected(reading.meminfo)
+        diff = {k: (got[k], v) for k, v in want.items() if got[k] != v}
+        if diff:
+            bad.append((reading.name, diff))
+        checked += 1
+
+    walk(reader, StateFolder(reader.meta), observe=observe, observe_tracepoints=("snapshot", "meminfo_sample"))
+    assert not bad, bad[:3]
+    return checked
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SAMPLES.glob("*.mtrace")))
+def test_fold_matches_meminfo_at_every_snapshot(name: str) -> None:
+    """Anon, page cache, shmem, mapped, dirty, swap, mlocked and page-table pages
+    folded from events equal the snapshot's /proc/meminfo, in every sample trace."""
+    assert _check_readings(SAMPLES / f"{name}.mtrace") >= 1
+
+
+@pytest.mark.parametrize("name", ["swap-pressure", "oom-leak"])
+def test_fold_matches_every_periodic_reading_under_pressure(name: str) -> None:
+    """Under reclaim, swap and OOM kills, every 100 ms reading (and the OOM's own)
+    matches too."""
+    assert _check_readings(SAMPLES / f"{name}.mtrace", snapshots_only=False) > 10
+
+
+EDGE_SCENARIO = """
+name = "fold-edges"
+description = "brk, partial munmap, file offset, mlock, shared writes, swap of forked memory"
+
+[machine]
+ram = "512MiB"
+swap = "256MiB"
+
+[[file]]
+path = "/data/f.bin"
+size = "64MiB"
+
+[[process]]
+name = "heapy"
+steps = [
+  { op = "brk", increment = "24MiB" },
+  { op = "touch", handle = "heap", write = true },
+  { op = "brk", increment = "-8MiB" },
+  { op = "mmap", handle = "m", length = "32MiB", prot = "rw" },
+  { op = "touch", handle = "m", write = true },
+  { op = "munmap", handle = "m", length = "8MiB" },
+  { op = "munmap", handle = "m", offset = "16MiB", length = "8MiB" },
+  { op = "mmap", handle = "fo", file = "/data/f.bin", offset = "16MiB", length = "16MiB", prot = "r" },
+  { op = "touch", handle = "fo" },
+  { op = "mmap", handle = "fs", file = "/data/f.bin", length = "8MiB", prot = "rw", shared = true },
+  { op = "touch", handle = "fs", write = true },
+  { op = "mmap", handle = "locked", length = "8MiB", prot = "rw" },
+  { op = "mlock", handle = "locked" },
+  { op = "snapshot", label = "edges" },
+  { op = "fork", child = "kid" },
+  { op = "mmap", handle = "big", length = "400MiB", prot = "rw" },
+  { op = "touch", handle = "big", write = true },
+  { op = "snapshot", label = "pressure" },
+  { op = "munmap", handle = "big" },
+  { op = "snapshot", label = "after" },
+]
+
+[[process]]
+name = "kid"
+forked = true
+steps = [
+  { op = "sleep", duration = "20s" },
+  { op = "touch", handle = "m", write = true },
+  { op = "snapshot", label = "kid-touched" },
+]
+"""
+
+
+@pytest.fixture(scope="module")
+def edge_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from memtrace.api import record
+    from memtrace.kernel.workload import load_scenario
+
+    d = tmp_path_factory.mktemp("edges")
+    toml = d / "edges.toml"
+    toml.write_text(textwrap.dedent(EDGE_SCENARIO))
+    out = d / "edges.mtrace"
+    result = record(load_scenario(toml), out)
+    assert not [e for e in result.errors if e["errno"] != "ENOMEM"], result.errors
+    return out
+
+
+def test_fold_matches_meminfo_through_brk_munmap_offsets_mlock_and_swap(edge_trace: Path) -> None:
+    """brk growth and shrink, munmap of a mapping's head and tail, a file mapping at
+    an offset, mlock, writes through a shared file mapping and swap-out of memory
+    shared with a fork child: every reading still matches."""
+    assert _check_readings(edge_trace, snapshots_only=False) >= 4
+    folder, reading, _ = fold_at(TraceReader(edge_trace), "edges")
+    st = folder.state()
+    heapy = next(p for p in st.procs.values() if p.comm == "heapy")
+    fo = heapy.vma_by_handle("fo")
+    assert fo is not None and fo.pgoff == (16 << 20) // P  # learnt from the faults
+    assert st.page_counts()["mlocked"] == (8 << 20) // P
+    assert st.page_counts()["dirty"] == (8 << 20) // P
+
+
+def test_fold_at_time_stops_at_the_last_reading_before_it() -> None:
+    """--at TIME means the last /proc/meminfo reading at or before TIME; the state is
+    that reading's, not later."""
+    path = SAMPLES / "oom-leak.mtrace"
+    folder, reading, warnings = fold_at(TraceReader(path), 2_000_000_000)
+    assert reading is not None and reading.ts_ns <= 2_000_000_000
+    later = [r for r in fold_trace(TraceReader(path)).history.readings if r.ts_ns > reading.ts_ns]
+    assert later and later[0].ts_ns > 2_000_000_000
+    assert folder.state().page_counts()["anon"] == reading.meminfo["AnonPages"] // P
+    assert warnings == []
+
+
+def test_fold_at_unknown_label_names_the_labels() -> None:
+    with pytest.raises(KeyError, match="after-write"):
+        fold_at(TraceReader(SAMPLES / "private-file-mapping.mtrace"), "nosuch")
+
+
+def test_default_is_the_last_reading() -> None:
+    path = SAMPLES / "fork-cow.mtrace"
+    _, reading, _ = fold_at(TraceReader(path))
+    assert reading is not None
+    assert reading.ts_ns == max(r.ts_ns for r in fold_trace(TraceReader(path)).history.readings)
+
+
+def test_fork_shares_anonymous_pages_copy_on_write() -> None:
+    """After fork-cow's children wrote, the parent's VMA still maps 448 MiB its
+    children share (mapcount > 1), and each child's copies are its own."""
+    folder, _, _ = fold_at(TraceReader(SAMPLES / "fork-cow.mtrace"), "children-wrote")
+    st = folder.state()
+    parent = next(p for p in st.procs.values() if p.comm == "parent")
+    v = parent.vma_by_handle("data")
+    assert v is not None
+    ptes = v.ptes[v.ptes >= 0]
+    shared = int(np.count_nonzero(st.pages.mapcount[ptes] > 1))
+    assert shared == (512 - 64) << 20 >> 12
+    assert (st.pages.kind[ptes] == K_ANON).all()
+
+
+def test_no_repeat_segments_keep_event_order() -> None:
+    keys = np.array([1, 2, 3, 2, 4, 1, 5])
+    assert list(_no_repeat_segments(keys)) == [(0, 3), (3, 7)]
+    assert list(_no_repeat_segments(np.array([3, 1, 2]))) == [(0, 3)]
+    assert list(_no_repeat_segments(np.array([7, 7, 7]))) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_imported_traces_are_recognised_by_their_header() -> None:
+    assert not is_imported({"scenario": "x"})
+    assert not is_imported({"source": "memtrace"})
+    assert is_imported({"source": "perf-script"})
+    assert is_imported({"imported": True})
+    # the importer's header: a map with the format and what the input does not carry
+    meta = {"source": {"format": "ftrace", "unknown": {"oom_kill": {"points": "not traced"}}}}
+    assert is_imported(meta) and source_name(meta) == "ftrace"
+    assert untraced_fields(meta, "oom_kill") == {"points": "not traced"}
+    assert untraced_fields({"source": "perf-script"}, "oom_kill") == {}
