@@ -109,9 +109,11 @@ class Kernel:
         self.workingset_refault_anon = 0
         self.last_refaults_file = 0
         self.last_refaults_anon = 0
-        from .vmscan import LRU_BITS, NodeLru
-
-        self.lru_order = {lru: NodeLru(lru) for lru in LRU_BITS}
+        #: LRU orders kept between reclaim passes, per (memcg subtree or None, list).
+        self.lru_order: dict[Any, Any] = {}
+        #: pages on each LRU list (columns: inactive/active anon, inactive/active
+        #: file, unevictable) per memcg id (rows); MemcgTree ids stay below 64.
+        self.memcg_lru = np.zeros((64, 5), dtype=np.int64)
         self.kswapd_failures = 0
         self.kswapd_sleeping = False
         self.kswapd_wait = Signal()
@@ -344,6 +346,7 @@ class Kernel:
         self.stat.nr_unevictable += nr_unevictable
         self.stat.nr_inactive_anon += nr_anon
         self.stat.nr_inactive_file += len(pfns) - nr_anon - nr_unevictable
+        self.memcg_lru_account(self.mem_map.memcg[pfns], f, +1)
 
     def lru_del(self, pfns: np.ndarray) -> None:
         """Models lruvec_del_folio() for every page in ``pfns`` that is on an LRU."""
@@ -351,6 +354,8 @@ class Kernel:
         on = flags[(flags & PG_LRU) != 0]
         if not len(on):
             return
+        lru_pfns = pfns[(flags & PG_LRU) != 0]
+        self.memcg_lru_account(self.mem_map.memcg[lru_pfns], on, -1)
         unevictable = (on & PG_UNEVICTABLE) != 0
         active = (on & PG_ACTIVE) != 0
         anon = (on & PG_SWAPBACKED) != 0
@@ -362,6 +367,17 @@ class Kernel:
         st.nr_active_file -= int(np.count_nonzero(ev & active & ~anon))
         st.nr_inactive_file -= int(np.count_nonzero(ev & ~active & ~anon))
         self.mem_map.flags[pfns] &= ~np.uint16(PG_LRU | PG_ACTIVE)
+
+    def memcg_lru_account(self, memcg_ids: np.ndarray, flags: np.ndarray, sign: int) -> None:
+        """Per-memcg LRU sizes (lruvec_page_state of each memcg's lruvec): add or
+        remove pages whose flags say which list they are on."""
+        if not len(memcg_ids):
+            return
+        from .vmscan import lru_of
+
+        width = self.memcg_lru.shape[1]
+        counts = np.bincount(memcg_ids.astype(np.int64) * width + lru_of(flags), minlength=self.memcg_lru.size)
+        self.memcg_lru += sign * counts.reshape(self.memcg_lru.shape)
 
     # ------------------------------------------------------------------ RSS
 

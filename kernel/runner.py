@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
+import numpy as np
+
 from memtrace.errors import ScenarioError, SysctlError
 from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
@@ -162,6 +164,8 @@ class Runner:
             max_pages = c.max_bytes >> PAGE_SHIFT if c.max_bytes else UNLIMITED
             swap_max = c.swap_max_bytes >> PAGE_SHIFT if c.swap_max_bytes >= 0 else UNLIMITED
             memcg = k.memcgs.mkdir(c.path, max_pages, swap_max)
+            if memcg.id >= k.memcg_lru.shape[0]:
+                k.memcg_lru = np.vstack([k.memcg_lru, np.zeros_like(k.memcg_lru)])
             k.emit(tp.CGROUP, op="mkdir", path=c.path, memcg_id=memcg.id, limit_bytes=c.max_bytes, task_pid=0)
         self._start_kthreads()
         for f in self.scenario.files:

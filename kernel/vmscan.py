@@ -68,49 +68,6 @@ def lru_of(flags: np.ndarray) -> np.ndarray:
     return np.where((flags & PG_UNEVICTABLE) != 0, UNEVICTABLE, out)
 
 
-class LruQueue:
-    """One LRU list as reclaim sees it: pages oldest first, taken from the tail.
-
-    Only as much of the list as reclaim consumes is sorted (argpartition on the
-    lru_gen stamps); pages put back at the head (rotated or deactivated ones, which
-    got fresh stamps) come after every page already on the list.
-    """
-
-    def __init__(self, pfns: np.ndarray, lru_gen: np.ndarray) -> None:
-        self._gen = lru_gen
-        self._rest = pfns
-        self._buf = np.empty(0, dtype=pfns.dtype)
-        self._head: list[np.ndarray] = []
-
-    def __len__(self) -> int:
-        return len(self._buf) + len(self._rest) + sum(len(h) for h in self._head)
-
-    def take(self, n: int) -> np.ndarray:
-        """The ``n`` oldest pages, removed from the queue."""
-        while len(self._buf) < n and len(self._rest):
-            want = min(len(self._rest), max(2 * (n - len(self._buf)), 4096))
-            if want < len(self._rest):
-                part = np.argpartition(self._gen[self._rest], want - 1)
-                chunk, self._rest = self._rest[part[:want]], self._rest[part[want:]]
-            else:
-                chunk, self._rest = self._rest, self._rest[:0]
-            chunk = chunk[np.argsort(self._gen[chunk], kind="stable")]
-            self._buf = np.concatenate([self._buf, chunk])
-        if len(self._buf) < n and self._head:
-            self._rest = np.concatenate(self._head)
-            self._head = []
-            return np.concatenate([self._take_buf(len(self._buf)), self.take(n - len(self._buf))])
-        return self._take_buf(n)
-
-    def _take_buf(self, n: int) -> np.ndarray:
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
-
-    def put_head(self, pfns: np.ndarray) -> None:
-        if len(pfns):
-            self._head.append(pfns)
-
-
 class NodeLru:
     """The node-wide order of one LRU list, kept between reclaim passes.
 
@@ -121,8 +78,9 @@ class NodeLru:
     younger than every entry and are sorted in when the entries run out.
     """
 
-    def __init__(self, lru: int) -> None:
+    def __init__(self, lru: int, memcg_ids: tuple[int, ...] | None = None) -> None:
         self.lru = lru
+        self.memcg_ids = memcg_ids
         self.pfns = np.empty(0, dtype=np.int64)
         self.gens = np.empty(0, dtype=np.int64)
         self.pos = 0
@@ -132,6 +90,8 @@ class NodeLru:
         mem = k.mem_map
         cand = np.flatnonzero(mem.lru_gen >= self.horizon)
         cand = cand[(mem.flags[cand] & LRU_MASK) == LRU_BITS[self.lru]]
+        if self.memcg_ids is not None:
+            cand = cand[np.isin(mem.memcg[cand], self.memcg_ids)]
         gens = mem.lru_gen[cand]
         order = np.argsort(gens, kind="stable")
         rest = slice(self.pos, None)
@@ -142,15 +102,23 @@ class NodeLru:
 
 
 class NodeQueue:
-    """A reclaim pass's view of one node-wide LRU list (see :class:`NodeLru`)."""
+    """A reclaim pass's view of one LRU list of the node, or of a memcg subtree's
+    lruvecs (see :class:`NodeLru`)."""
 
-    def __init__(self, k: "Kernel", lru: int) -> None:
+    def __init__(self, k: "Kernel", lru: int, memcg_ids: list[int] | None = None) -> None:
         self.k = k
         self.lru = lru
-        self.cache: NodeLru = k.lru_order[lru]
+        key = tuple(sorted(memcg_ids)) if memcg_ids is not None else None
+        cache = k.lru_order.get((key, lru))
+        if cache is None:
+            cache = k.lru_order[(key, lru)] = NodeLru(lru, key)
+        self.cache: NodeLru = cache
+        self.ids = list(key) if key is not None else None
 
     def __len__(self) -> int:
-        return getattr(self.k.stat, "nr_" + tp.LRU_LISTS[self.lru])
+        if self.ids is None:
+            return getattr(self.k.stat, "nr_" + tp.LRU_LISTS[self.lru])
+        return int(self.k.memcg_lru[self.ids, self.lru].sum())
 
     def take(self, n: int) -> np.ndarray:
         mem = self.k.mem_map
@@ -200,22 +168,10 @@ class ScanControl:
     may_deactivate_anon: bool = False
     may_deactivate_file: bool = False
     cache_trim_mode: bool = False
-    queues: dict[int, "LruQueue | NodeQueue"] = field(default_factory=dict)
+    queues: dict[int, NodeQueue] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------- lists
-
-
-def lru_queues(k: "Kernel", memcg_ids: list[int] | None) -> dict[int, LruQueue]:
-    """The four evictable LRU lists of the node, or of the given memcgs' lruvecs."""
-    mem = k.mem_map
-    if memcg_ids is None:
-        cand = np.flatnonzero(mem.flags & PG_LRU)
-    else:
-        cand = np.flatnonzero(np.isin(mem.memcg, memcg_ids))
-        cand = cand[(mem.flags[cand] & PG_LRU) != 0]
-    bits = mem.flags[cand] & LRU_MASK
-    return {lru: LruQueue(cand[bits == want], mem.lru_gen) for lru, want in LRU_BITS.items()}
 
 
 def lru_size(sc: ScanControl, lru: int) -> int:
@@ -250,6 +206,10 @@ def _move(k: "Kernel", pfns: np.ndarray, from_lru: int, to_lru: int, reason: str
         mem.flags[pfns] &= ~_U16(PG_UNEVICTABLE)
     mem.lru_gen[pfns] = np.arange(k.lru_clock, k.lru_clock + len(pfns))
     k.lru_clock += len(pfns)
+    ids = mem.memcg[pfns].astype(np.int64)
+    moved = np.bincount(ids, minlength=k.memcg_lru.shape[0])
+    k.memcg_lru[:, from_lru] -= moved
+    k.memcg_lru[:, to_lru] += moved
     k.emit(tp.LRU_MOVE, len(pfns), pfn=pfns, from_lru=from_lru, to_lru=to_lru, reason=reason,
            memcg_id=mem.memcg[pfns])
 
@@ -507,10 +467,7 @@ def shrink_node(k: "Kernel", sc: ScanControl) -> int:
     """Models shrink_node() over the priority loop of do_try_to_free_pages() /
     balance_pgdat(): scan harder until ``nr_to_reclaim`` pages are freed or
     priority 0 has been tried. Returns pages reclaimed."""
-    if sc.memcg_ids is None:
-        sc.queues = {lru: NodeQueue(k, lru) for lru in LRU_BITS}  # type: ignore[misc]
-    else:
-        sc.queues = lru_queues(k, sc.memcg_ids)
+    sc.queues = {lru: NodeQueue(k, lru, sc.memcg_ids) for lru in LRU_BITS}
     refaults = k.workingset_refault_file
     sc.may_deactivate_file = refaults != k.last_refaults_file or inactive_is_low(sc, file=True)
     sc.may_deactivate_anon = k.workingset_refault_anon != k.last_refaults_anon or inactive_is_low(sc, file=False)

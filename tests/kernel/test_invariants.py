@@ -120,6 +120,13 @@ def check_invariants(k: Kernel) -> None:
         np.add.at(refs, swp_offset(inode.pages[is_swap_entry(inode.pages)]), 1)
     assert (refs == k.swap.swap_map).all(), "swap_map differs from the swap entries"
     assert k.swap.nr_free == int(np.count_nonzero(k.swap.swap_map == 0))
+    # Per-memcg LRU sizes equal a recount of the pages on each list.
+    from memtrace.kernel.vmscan import lru_of
+
+    on = np.flatnonzero(flags & PG_LRU)
+    recount = np.zeros_like(k.memcg_lru)
+    np.add.at(recount, (mem.memcg[on].astype(np.int64), lru_of(flags[on])), 1)
+    assert (recount == k.memcg_lru).all(), "per-memcg LRU sizes differ from the pages"
     # Memory cgroups: usage is what their pages (and their descendants') are charged.
     per_id = np.bincount(mem.memcg.astype(np.int64), minlength=len(k.memcgs.by_id) + 1)
     for memcg in k.memcgs.by_id.values():
