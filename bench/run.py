@@ -46,6 +46,7 @@ from bench_trace_io import trace_io  # bench/ is sys.path[0] when this script ru
 from bench_probe import probe_count
 from bench_oom_leak import oom_leak
 from bench_explain import explain_large
+from bench_import import import_perf_script
 
 BENCH_DIR = Path(__file__).resolve().parent
 BUILD_DIR = BENCH_DIR / ".build"  # git-ignored
@@ -101,6 +102,12 @@ def benchmarks() -> dict[str, Benchmark]:
             description="memtrace explain on a 64 GiB machine full of mixed memory (bench_explain.py)",
             run=explain_large,
             targets={"seconds": 10.0, "peak_rss_mib": 2048},
+        ),
+        "import_perf_script": Benchmark(
+            description="memtrace import of a 1 M-line perf script (bench_import.py)",
+            run=import_perf_script,
+            # >= 300,000 lines/s, as ns per line.
+            targets={"ns_per_line": 3333},
         ),
     }
 

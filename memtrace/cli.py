@@ -283,3 +283,4 @@ __all__ = ["app", "main"]
 import memtrace.cli_replay  # noqa: E402,F401  (registers replay and diff)
 import memtrace.cli_trace  # noqa: E402,F401  (registers trace and tools)
 import memtrace.cli_analysis  # noqa: E402,F401  (registers explain and report)
+import memtrace.cli_real  # noqa: E402,F401  (registers import and snapshot)

@@ -188,8 +188,6 @@ def test_report_bad_format(capsys: pytest.CaptureFixture[str]) -> None:
 def test_report_of_a_kernel_log(tmp_path: Path) -> None:
     """A kernel log is not a trace: report hands it to the log parser (the OOM report
     text that 'memtrace dmesg' prints is one)."""
-    pytest.importorskip("memtrace.analysis.oomlog", reason="the kernel-log parser is not installed yet",
-                        exc_type=ImportError)
     log = tmp_path / "kern.log"
     log.write_text(ok("dmesg", SAMPLES / "memcg-oom.mtrace").stdout)
     d = ok_json("report", log, "--json")

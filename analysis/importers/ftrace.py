@@ -1,0 +1,85 @@
+"""The raw ftrace ``trace`` / ``trace_pipe`` text of tracefs.
+
+Layout (kernel/trace/trace_output.c, ``../shared/reference/kernel-mm-facts.md``
+§7.7)::
+
+    "%16s-%-7d " comm-pid (``%-5d`` in 4.19), optional "(%7d) " tgid, "[%03d] " cpu,
+    the irq-info flags (4 or 5 characters, absent with ``noirq-info``),
+    " %5lu.%06lu: " time, "<event>: " (no system), the event's TP_printk text.
+
+Syscall events have their own text (§7.6): ``sys_mmap(addr: 0, len: 1000, ...)`` on
+entry (values in hex, with or without ``0x``) and ``sys_mmap -> 0x7f3c2a400000`` on
+exit. The ``# tracer:`` header and ``#`` comment lines are skipped; ``[LOST N
+EVENTS]`` lines are counted as unknown and reported as a warning.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from .common import TraceBuilder
+
+_SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))
+_HEAD = re.compile(
+    r"^\s*(?P<comm>.*)-(?P<pid>\d+)\s+(?:\(\s*(?P<tgid>\d+|-+)\)\s+)?\[(?P<cpu>\d+)\]\s+"
+    r"(?:(?P<flags>[^\s\d][^\s]{3,4})\s+)?(?P<ts>\d+\.\d+)$"
+)
+_LOST = re.compile(r"LOST (\d+) EVENTS")
+
+
+def parse_line(line: str) -> tuple[str, int, int | None, int, str, str] | None:
+    """``(comm, pid, tgid or None, ts_ns, event, payload)`` of one ftrace line, or
+    None. Syscall lines get the names ``sys_enter_<call>`` / ``sys_exit_<call>``."""
+    head, sep, rest = line.partition(": ")
+    if not sep:
+        return None
+    m = _HEAD.match(head)
+    if m is None:
+        return None
+    sec, _, frac = m.group("ts").partition(".")
+    ts_ns = int(sec) * 1_000_000_000 + int(frac) * _SCALE[min(len(frac), 15)]
+    tgid_text = m.group("tgid")
+    tgid = int(tgid_text) if tgid_text and tgid_text.isdigit() else None
+    if rest.startswith("sys_"):
+        first = rest.split(" ", 1)[0]
+        paren = rest.find("(")
+        if " -> " in rest and (paren < 0 or paren > rest.index(" -> ")):
+            call, _, ret = rest.partition(" -> ")
+            return m.group("comm").strip(), int(m.group("pid")), tgid, ts_ns, "sys_exit_" + call[4:].strip(), ret
+        if 0 < paren and "(" in first:
+            body = rest[paren + 1:].rstrip()
+            if body.endswith(")"):
+                body = body[:-1]
+            return m.group("comm").strip(), int(m.group("pid")), tgid, ts_ns, "sys_enter_" + rest[4:paren], body
+    name, sep, payload = rest.partition(": ")
+    if not sep:
+        name, payload = rest.rstrip().rstrip(":"), ""
+    return m.group("comm").strip(), int(m.group("pid")), tgid, ts_ns, name.strip(), payload
+
+
+def feed(lines: Iterable[str], builder: TraceBuilder) -> None:
+    """Parse every line into ``builder``."""
+    lost = 0
+    for line in lines:
+        builder.lines += 1
+        stripped = line.strip()
+        if not stripped or stripped[0] == "#":
+            builder.comment_line()
+            continue
+        try:
+            parsed = parse_line(line)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            m = _LOST.search(line)
+            if m:
+                lost += int(m.group(1))
+            builder.unknown_line()
+            continue
+        comm, pid, tgid, ts_ns, name, payload = parsed
+        if tgid is not None and tgid != pid:
+            builder.thread(pid, tgid)
+        builder.event(comm, pid, ts_ns, name, payload)
+    if lost:
+        builder.warnings.append(f"the ftrace buffer lost {lost:,} events (its ring buffer overflowed)")

@@ -1,0 +1,320 @@
+"""``perf script`` text imported as memtrace traces.
+
+Ground truth: the real 6.18 ``perf script`` of a memcg OOM and its dmesg in
+../shared/real-traces/ (counts taken with grep, numbers from the log's task table),
+the samples recorded on this machine (tests/data/real/make_samples.sh), and
+hand-written lines in the formats of ../shared/reference/kernel-mm-facts.md §7.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memtrace.analysis.importers import detect_format, import_trace
+from memtrace.analysis.importers.perf_script import parse_line
+from memtrace.errors import ParseError
+from memtrace.tracer import TraceReader
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "real-traces"
+PERF = SHARED / "memcg-oom-two-victims.perf-script.txt.gz"
+DMESG = SHARED / "memcg-oom-two-victims.dmesg.txt"
+OWN = Path(__file__).resolve().parents[1] / "data" / "real"
+
+
+def records(path: Path, name: str) -> list[dict[str, Any]]:
+    return [r.fields for r in TraceReader(path).events() if r.name == name]
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("imp") / "plain.mtrace"
+    import_trace(PERF, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def combined(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("imp") / "combined.mtrace"
+    import_trace(PERF, out, dmesg=DMESG)
+    return out
+
+
+# --------------------------------------------------------------------------- lines
+
+
+def test_parse_default_layout() -> None:
+    line = ("         python3  4847 [001]   153.243120:                      oom:mark_victim: pid=4725 "
+            "comm=python3 total-vm=33000kB")
+    assert parse_line(line) == ("python3", 4847, None, 153_243_120_000, "oom:mark_victim",
+                                "pid=4725 comm=python3 total-vm=33000kB")
+
+
+@pytest.mark.parametrize("line, expect", [
+    # pid/tid (-F comm,pid,tid,cpu,time,event,trace), nanoseconds (--ns)
+    ("            java 100/101 [003] 81234.567812345: kmem:rss_stat: mm_id=1 curr=1 type=MM_ANONPAGES size=4096B",
+     ("java", 101, 100, 81234_567812345, "kmem:rss_stat")),
+    # no cpu column, a comm with a space
+    ("     Web Content  1733 81234.567812: exceptions:page_fault_user: address=0x1000 ip=0x1000 error_code=0x6",
+     ("Web Content", 1733, None, 81234_567812000, "exceptions:page_fault_user")),
+])
+def test_parse_other_layouts(line: str, expect: tuple[Any, ...]) -> None:
+    got = parse_line(line)
+    assert got is not None and got[:5] == expect
+
+
+@pytest.mark.parametrize("line", ["", "# ========", "\tffffffff81234567 do_page_fault+0x1 ([kernel.kallsyms])",
+                                  "garbage: with: colons", "x 12 [000] notatime: a:b: c"])
+def test_parse_rejects_other_lines(line: str) -> None:
+    assert parse_line(line) is None
+
+
+def test_detect_format(tmp_path: Path) -> None:
+    assert detect_format(PERF) == "perf-script"
+    assert detect_format(OWN / "memcg-v1-ftrace.trace.txt.gz") == "ftrace"
+    other = tmp_path / "x.txt"
+    other.write_text("hello\n")
+    with pytest.raises(ParseError, match="neither perf script nor ftrace"):
+        detect_format(other)
+
+
+# --------------------------------------------------------------------------- the shared sample
+
+
+def test_sample_counts(plain: Path) -> None:
+    """Every line is a known event: 18,629 faults, 19,487 rss_stat, 258 mmap, 40 brk,
+    12 munmap, 143 + 143 memcg reclaim, 2 mark_victim, 1 oom_score_adj_update (grep -c)."""
+    st = TraceReader(plain).scan()
+    assert st.counts["page_fault"] == 18629
+    assert st.counts["rss_stat"] == 19487
+    assert st.counts["mmap"] == 258 and st.counts["brk"] == 40 and st.counts["munmap"] == 12
+    assert st.counts["reclaim_begin"] == 143 == st.counts["reclaim_end"]
+    assert st.counts["oom_kill"] == 2 and st.counts["oom_score_adj_update"] == 1
+    meta = TraceReader(plain).meta
+    assert meta["source"]["format"] == "perf-script"
+    assert meta["source"]["lines"] == 38715 and meta["source"]["unknown_lines"] == 0
+    assert meta["source"]["path"].endswith("memcg-oom-two-victims.perf-script.txt.gz")
+    assert meta["seed"] == 0 and meta["sysctl"] == {} and meta["sysctl_overrides"] == {}
+
+
+def test_sample_mark_victim_to_oom_kill(plain: Path) -> None:
+    """6.10+ mark_victim carries the Killed line's numbers; what it does not carry
+    (badness, constraint) is listed under meta.source.unknown, not invented."""
+    kills = records(plain, "oom_kill")
+    assert [(k["pid"], k["victim_pid"]) for k in kills] == [(4847, 4725), (4847, 4847)]
+    first = kills[0]
+    assert (first["total_vm_kb"], first["anon_rss_kb"], first["file_rss_kb"], first["pgtables_kb"],
+            first["oom_score_adj"]) == (33000, 23168, 6628, 100, 300)
+    assert first["ts_ns"] == 153_243_120_000
+    unknown = TraceReader(plain).meta["source"]["unknown"]
+    assert {"points", "totalpages", "constraint"} <= set(unknown["oom_kill"])
+    assert "pfn" in unknown["page_fault"] and "major" in unknown["page_fault"]
+
+
+def test_sample_rss_stat_per_mm(plain: Path) -> None:
+    """mm_id hashes resolve to the pid owning the mm (curr=1); 4725's teardown after
+    its kill (curr=0, in its own context) is attributed to 4725."""
+    rss = records(plain, "rss_stat")
+    owners = {r["mm_pid"] for r in rss}
+    assert {4847, 4725} <= owners and 0 not in owners
+    last_4725 = [r for r in rss if r["mm_pid"] == 4725][-1]
+    assert last_4725["size_bytes"] == 0 and last_4725["curr"] is False
+    anon = [r["size_bytes"] for r in rss if r["mm_pid"] == 4847 and r["member"] == "MM_ANONPAGES"
+            and r["ts_ns"] <= 153_243_120_000]
+    assert max(anon) >= 11680 * 4096  # the RSS the log's task table shows at the first kill
+
+
+def test_sample_page_faults(plain: Path) -> None:
+    faults = records(plain, "page_fault")
+    assert all(f["pfn"] == 0 and f["major"] is False for f in faults)
+    assert all(f["address"] % 4096 == 0 for f in faults)
+    kinds = {f["vma_kind"] for f in faults}
+    assert {"anon_private", "file_private"} <= kinds  # from the rss_stat each fault raised
+    assert sum(f["write"] for f in faults) > 1000  # error_code bit 1
+    meta = TraceReader(plain).meta["source"]["page_fault_vma_kind"]
+    assert meta["from_rss_stat"] > 17000
+
+
+def test_sample_exec_names(plain: Path) -> None:
+    """perf-exec -> bash -> pyenv -> python3: each new comm is an exec (process_start)."""
+    starts = [(r["pid"], r["comm"]) for r in records(plain, "process_start") if r["pid"] == 4847]
+    comms = [c for _, c in starts]
+    assert comms[0] == "perf-exec" and comms[-1] == "python3" and "bash" in comms
+
+
+def test_gzip_and_plain_give_the_same_trace(tmp_path: Path, plain: Path) -> None:
+    text = tmp_path / "sample.perf-script.txt"
+    text.write_bytes(gzip.decompress(PERF.read_bytes()))
+    out = tmp_path / "from-text.mtrace"
+    r = import_trace(text, out)
+    assert r.lines == 38715
+    assert TraceReader(out).scan().counts == TraceReader(plain).scan().counts
+
+
+# --------------------------------------------------------------------------- with the kernel log
+
+
+def test_combined_oom_context_from_the_log(combined: Path) -> None:
+    """--dmesg adds the memcg stats and the task table before each kill, and the
+    kill's badness, totalpages, constraint and memcg."""
+    kills = records(combined, "oom_kill")
+    assert [(k["victim_pid"], k["points"], k["totalpages"]) for k in kills] == [(4725, 14674, 24576),
+                                                                             (4847, 19283, 24576)]
+    assert {k["constraint"] for k in kills} == {"CONSTRAINT_MEMCG"}
+    assert {k["memcg"] for k in kills} == {"/oracle_oom"}
+    assert kills[0]["message"] == "Memory cgroup out of memory" and kills[0]["gfp_mask"] == 0xCC0
+    cands = records(combined, "oom_candidate")
+    first = {c["tgid"]: c["points"] for c in cands if c["oom_id"] == 1}
+    assert first == {4724: 8481, 4725: 14674, 4847: 13383}
+    stats = records(combined, "memcg_stat")
+    assert [s["limit_bytes"] for s in stats] == [96 << 20, 96 << 20]
+    assert stats[0]["anon_bytes"] == 99831808
+    reclaim = records(combined, "reclaim_begin")
+    assert {r["kind"] for r in reclaim} == {"memcg"} and {r["memcg"] for r in reclaim} == {"/oracle_oom"}
+    meta = TraceReader(combined).meta
+    assert meta["machine"]["kernel_version"] == "6.18.44" and meta["machine"]["cgroup_version"] == 1
+    assert meta["source"]["companion_log"]["matched_kills"] == 2
+
+
+def test_combined_workload_for_replay(combined: Path) -> None:
+    """The derived workload: the memcg from the log with its 96 MiB limit and no swap,
+    4847 from its faults and counters, 4724 and 4725 (whose memory the trace does not
+    show being made) from the task table, 4725 with its oom_score_adj 300."""
+    from memtrace.kernel.workload import scenario_from_dict
+
+    w = TraceReader(combined).meta["workload"]
+    sc = scenario_from_dict(w, "imported")
+    assert [(c.path, c.max_bytes, c.swap_max_bytes) for c in sc.cgroups] == [("/oracle_oom", 96 << 20, 0)]
+    procs = {p.pid: p for p in sc.processes if p.pid is not None}
+    assert {4724, 4725, 4847} <= set(procs)
+    assert procs[4725].oom_score_adj == 300 and procs[4725].cgroup == "/oracle_oom"
+    assert procs[4847].cgroup == "/oracle_oom" and procs[4847].comm == "python3"
+    assert sc.machine.kernel_version == "6.18.44" and sc.machine.cgroup_version == 1
+
+
+def test_combined_replay_kills_the_same_victims(combined: Path, tmp_path: Path) -> None:
+    """``memtrace replay`` of the imported trace: 4725 first, then the grower 4847."""
+    from memtrace.replay.overrides import Overrides
+    from memtrace.replay.replay import replay_trace
+
+    out = tmp_path / "replay.mtrace"
+    replay_trace(combined, out, Overrides.parse(["vm.swappiness=10"]))
+    reader = TraceReader(out)
+    reader.scan()
+    assert reader.footer is not None
+    assert [k["pid"] for k in reader.footer["extra"]["oom_kills"]] == [4725, 4847]
+    assert reader.footer["extra"]["errors"] == []
+
+
+def test_combined_report_explains_the_kills(combined: Path) -> None:
+    """The analysis report of the imported trace (issue 6's builder) finds the two
+    memcg kills, the adj that outweighed the larger RSS, and the grower."""
+    from memtrace.analysis.report import build_report
+
+    rep = build_report(TraceReader(combined))
+    assert [k.victim.pid for k in rep.kills] == [4725, 4847]
+    assert [k.constraint for k in rep.kills] == ["CONSTRAINT_MEMCG"] * 2
+    first = rep.kills[0]
+    points = {c.pid: c.points for c in first.candidates}
+    assert points[4725] == 14674 and points[4847] == 13383
+    text = "\n".join(first.explanation)
+    assert "oom_score_adj of 300 outweighed" in text and "4847" in text
+    assert "14,674 against 13,383" in text or "14674 against 13383" in text
+    assert first.growers and first.growers[0].pid == 4847
+    assert rep.kills[1].growers[0].pid == 4847
+
+
+# --------------------------------------------------------------------------- own samples
+
+
+@pytest.mark.parametrize("trace, log", [
+    ("memcg-v1-two-kills.perf-script.txt.gz", "memcg-v1-two-kills.dmesg.txt.gz"),
+    ("memcg-v1-ftrace.trace.txt.gz", "memcg-v1-ftrace.dmesg.txt.gz"),
+])
+def test_own_samples_import_and_replay(tmp_path: Path, trace: str, log: str) -> None:
+    """Recorded on this machine: the holder (adj 1000) killed first, then the leaker;
+    the import matches both kills to the log, and the replay kills them in order."""
+    from memtrace.analysis.oomlog import parse_oom_log
+    from memtrace.replay.replay import replay_trace
+
+    out = tmp_path / "own.mtrace"
+    result = import_trace(OWN / trace, out, dmesg=OWN / log)
+    reports = parse_oom_log(OWN / log).reports
+    victims = [r.victim_pid for r in reports]
+    assert [k["victim_pid"] for k in result.oom_kills] == victims
+    assert all(k["constraint"] == "CONSTRAINT_MEMCG" and k["memcg"] == "/memtrace_test" for k in result.oom_kills)
+    assert result.unknown_lines == 0
+    kills = records(out, "oom_kill")
+    assert kills[0]["oom_score_adj"] == 1000 and kills[1]["oom_score_adj"] == 0
+    assert kills[1]["pid"] == victims[1]  # the leaker invoked the OOM killer that took it
+    meta = TraceReader(out).meta
+    assert meta["workload"]["cgroup"] == [{"path": "/memtrace_test", "max": 64 << 20, "swap_max": 0}]
+    rep = tmp_path / "replay.mtrace"
+    replay_trace(out, rep)
+    reader = TraceReader(rep)
+    reader.scan()
+    assert [k["pid"] for k in reader.footer["extra"]["oom_kills"]] == victims  # type: ignore[index]
+
+
+# --------------------------------------------------------------------------- the two readers
+
+
+def _same_trace(a: Path, b: Path) -> None:
+    ra, rb = TraceReader(a), TraceReader(b)
+    assert ra.meta == rb.meta
+    ea, eb = list(ra.events()), list(rb.events())
+    assert len(ea) == len(eb) and ea == eb
+
+
+@pytest.mark.parametrize("source", [PERF, OWN / "memcg-v1-two-kills.perf-script.txt.gz"])
+def test_vectorised_reader_equals_the_line_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  source: Path) -> None:
+    """The numpy block reader (rss_stat and page faults cut up in bulk, common cases
+    inlined) gives exactly the events and header of the line-at-a-time reader."""
+    from memtrace.analysis.importers import perf_script
+
+    fast = tmp_path / "fast.mtrace"
+    import_trace(source, fast, dmesg=DMESG if source == PERF else None)
+    original = perf_script.feed
+    monkeypatch.setattr(perf_script, "feed", lambda lines, b, vectorised=True: original(lines, b, vectorised=False))
+    slow = tmp_path / "slow.mtrace"
+    import_trace(source, slow, dmesg=DMESG if source == PERF else None)
+    _same_trace(fast, slow)
+
+
+def test_vectorised_reader_on_the_bench_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Known mappings (sys_exit_mmap addresses), memcg reclaim, brk, a kill: the
+    synthetic file of bench/bench_import.py, 60,000 lines, read both ways."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    try:
+        from bench_import import write_perf_script
+    finally:
+        sys.path.pop(0)
+    from memtrace.analysis.importers import perf_script
+
+    src = tmp_path / "bench.txt"
+    with open(src, "w") as f:
+        lines = write_perf_script(f, 60_000)
+    fast = tmp_path / "fast.mtrace"
+    assert import_trace(src, fast).lines == lines
+    original = perf_script.feed
+    monkeypatch.setattr(perf_script, "feed", lambda lines, b, vectorised=True: original(lines, b, vectorised=False))
+    slow = tmp_path / "slow.mtrace"
+    import_trace(src, slow)
+    _same_trace(fast, slow)
+
+
+def test_raw_blocks_line_ends(tmp_path: Path) -> None:
+    """CRLF and CR become LF, a missing last newline is added, an overlong line is cut."""
+    from memtrace.analysis.importers.textio import MAX_LINE_CHARS, open_text
+
+    p = tmp_path / "x.txt"
+    p.write_bytes(b"a\r\nb\rc\n" + b"x" * (MAX_LINE_CHARS + 10) + b"\nlast")
+    data = b"".join(open_text(p).raw_blocks(block_bytes=7))
+    assert data.split(b"\n") == [b"a", b"b", b"c", b"x" * MAX_LINE_CHARS, b"last", b""]
+    assert list(open_text(p)) == ["a", "b", "c", "x" * MAX_LINE_CHARS, "last"]
