@@ -45,6 +45,10 @@ def record_meta(scenario: Scenario, sysctl_overrides: Mapping[str, Any], effecti
     by the template's own key list, so an older trace replays into the same header.
     """
     meta: dict[str, Any] = copy.deepcopy(dict(template)) if template is not None else {}
+    if "source" in meta:
+        # Replaying a trace imported from a real kernel: this run is simulated, so
+        # the import's provenance moves to ``derived_from``.
+        meta["derived_from"] = meta.pop("source")
     meta["scenario"] = scenario.name
     meta["workload"] = scenario.to_dict()
     meta["sysctl_overrides"] = {k: str(v) for k, v in sorted(sysctl_overrides.items())}

@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from memtrace.errors import MemtraceError
+from memtrace.kernel.workload import scenario_from_dict
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.tracefile import TraceReader
 
@@ -313,17 +315,30 @@ def input_changes(meta_a: Mapping[str, Any], meta_b: Mapping[str, Any]) -> dict[
     if meta_a.get("seed") != meta_b.get("seed"):
         out["seed"] = (meta_a.get("seed"), meta_b.get("seed"))
     skip = ("machine", "sysctl", "cgroup", "description")
-    rest_a = {k: v for k, v in wa.items() if k not in skip}
-    rest_b = {k: v for k, v in wb.items() if k not in skip}
+    rest_a = {k: v for k, v in _normalised(wa).items() if k not in skip}
+    rest_b = {k: v for k, v in _normalised(wb).items() if k not in skip}
     if rest_a != rest_b:
         out["workload"] = ("recorded", "different processes or files")
     sa, sb = _mapping(meta_a.get("sysctl")), _mapping(meta_b.get("sysctl"))
     explicit = {_vm(k) for meta in (meta_a, meta_b) for k in _mapping(meta.get("sysctl_overrides"))}
     explicit |= {_vm(k) for w in (wa, wb) for k in _mapping(w.get("sysctl"))}
     differing = [k for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)]
+    if not sa or not sb:
+        # One side records no sysctl table (a trace imported from a real kernel):
+        # only what was set explicitly is a change of input.
+        differing = [k for k in differing if k in explicit]
     for key in sorted(differing, key=lambda k: k not in explicit):
         out[key] = (sa.get(key), sb.get(key))
     return out
+
+
+def _normalised(workload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A workload as ``Scenario.to_dict()`` writes it (defaults left out), so that
+    two spellings of the same scenario compare equal; as it is if it does not load."""
+    try:
+        return scenario_from_dict(workload, "<trace header>").to_dict()
+    except MemtraceError:
+        return workload
 
 
 def _vm(key: str) -> str:
@@ -446,7 +461,10 @@ def _outcome(a: TraceSummary, b: TraceSummary, divergence: Divergence,
         kb = in_b.get(key)
         if kb is not None:
             when = ""
-            if ka.ts_ns != kb.ts_ns:
+            # An imported trace counts real time since boot, a replay simulated time
+            # since its own boot: their timestamps are not comparable.
+            same_clock = ("source" in a.meta) == ("source" in b.meta)
+            if ka.ts_ns != kb.ts_ns and same_clock:
                 when = f" at {format_seconds(kb.ts_ns)} instead of {format_seconds(ka.ts_ns)}"
             parts.append(f"OOM kill of {_who(ka.pid, ka.comm)} still happens{when}")
     refused_a = {(r.pid, r.op) for r in a.refusals}
