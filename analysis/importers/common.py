@@ -1695,3 +1695,30 @@ def _syscall_args(payload: str) -> dict[str, int]:
         if sep:
             out[key.strip()] = int(value.strip(), 16)
     return out
+
+
+def feed_line(builder: "TraceBuilder", line: str, parse_line: Callable[[str], Any],
+              on_unknown: Callable[[str], None] | None = None) -> Any:
+    """The general path of a text importer for one line: blank and ``#`` lines count
+    as comments, a line ``parse_line`` cannot read counts as unknown (after
+    ``on_unknown`` had a look at it), and a parsed line becomes an event, learning
+    the thread's group on the way. Returns the parsed tuple
+    ``(comm, tid, tgid, ts_ns, name, payload)``, or None."""
+    stripped = line.strip()
+    if not stripped or stripped[0] == "#":
+        builder.comment_line()
+        return None
+    try:
+        parsed = parse_line(line)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        if on_unknown is not None:
+            on_unknown(line)
+        builder.unknown_line()
+        return None
+    comm, tid, tgid, ts_ns, name, payload = parsed
+    if tgid is not None and tgid != tid:
+        builder.thread(tid, tgid)
+    builder.event(comm, tid, ts_ns, name, payload)
+    return parsed

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from .common import TraceBuilder
+from .common import TraceBuilder, feed_line
 
 _SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))
 _HEAD = re.compile(
@@ -61,25 +61,15 @@ def parse_line(line: str) -> tuple[str, int, int | None, int, str, str] | None:
 def feed(lines: Iterable[str], builder: TraceBuilder) -> None:
     """Parse every line into ``builder``."""
     lost = 0
+
+    def count_lost(line: str) -> None:
+        nonlocal lost
+        m = _LOST.search(line)
+        if m:
+            lost += int(m.group(1))
+
     for line in lines:
         builder.lines += 1
-        stripped = line.strip()
-        if not stripped or stripped[0] == "#":
-            builder.comment_line()
-            continue
-        try:
-            parsed = parse_line(line)
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            m = _LOST.search(line)
-            if m:
-                lost += int(m.group(1))
-            builder.unknown_line()
-            continue
-        comm, pid, tgid, ts_ns, name, payload = parsed
-        if tgid is not None and tgid != pid:
-            builder.thread(pid, tgid)
-        builder.event(comm, pid, ts_ns, name, payload)
+        feed_line(builder, line, parse_line, count_lost)
     if lost:
         builder.warnings.append(f"the ftrace buffer lost {lost:,} events (its ring buffer overflowed)")

@@ -21,7 +21,7 @@ import numpy as np
 
 from .common import _MEMBER_KEY as MEMBER_KEY
 from .common import _MEMBER_KIND as MEMBER_KIND
-from .common import SLICE_NS, TraceBuilder
+from .common import SLICE_NS, TraceBuilder, feed_line
 
 #: ns per unit of the last digit of a fraction of ``n`` digits.
 _SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))
@@ -128,7 +128,6 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
     general path, which also learns the layout again.
     """
     blocks = lines.blocks() if hasattr(lines, "blocks") else [lines]  # type: ignore[attr-defined]
-    event = builder.event
     handlers = builder.handlers
     comms = builder.comms
     tgid = builder.tgid
@@ -169,21 +168,10 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
                                 builder._flush()
                             continue
             # The general path.
-            stripped = line.strip()
-            if not stripped or stripped[0] == "#":
-                builder.comment_line()
-                continue
-            try:
-                parsed = parse_line(line)
-            except ValueError:
-                parsed = None
+            parsed = feed_line(builder, line, parse_line)
             if parsed is None:
-                builder.unknown_line()
                 continue
             comm, tid, pid_, ts_ns, name, payload = parsed
-            if pid_ is not None and pid_ != tid:
-                builder.thread(tid, pid_)
-            event(comm, tid, ts_ns, name, payload)
             last_ts = builder.last_ts
             if pid_ is None:
                 learnt = _Layout.learn(line)
@@ -409,7 +397,6 @@ def _feed_blocks(text: Any, builder: TraceBuilder) -> None:
     """:func:`feed` over raw byte blocks (see :func:`_parse_block`)."""
     comms = builder.comms
     tgid = builder.tgid
-    event = builder.event
     rss_event = builder.rss_event
     fault_event = builder.fault_event
     errors = (ValueError, IndexError, KeyError, OverflowError)
@@ -418,21 +405,10 @@ def _feed_blocks(text: Any, builder: TraceBuilder) -> None:
     total = 0
 
     def slow(line: str, sig: int | None) -> None:
-        stripped = line.strip()
-        if not stripped or stripped[0] == "#":
-            builder.comment_line()
-            return
-        try:
-            parsed = parse_line(line)
-        except ValueError:
-            parsed = None
+        parsed = feed_line(builder, line, parse_line)
         if parsed is None:
-            builder.unknown_line()
             return
         comm, tid, pid_, ts_ns, name, payload = parsed
-        if pid_ is not None and pid_ != tid:
-            builder.thread(tid, pid_)
-        event(comm, tid, ts_ns, name, payload)
         if pid_ is None:
             if state["layout"] is None:
                 learnt = _Layout.learn(line)
