@@ -13,7 +13,7 @@ Measured, in a fresh Python process per run (so that peak memory is the explain'
 alone): ``seconds``, the wall time of opening the trace, folding it up to the
 ``full`` snapshot and breaking the memory down (:func:`explain_trace`; interpreter
 start-up and imports excluded), and ``peak_rss_mib``, that process's peak resident
-memory (``getrusage`` ``ru_maxrss``). Medians of ``runs`` runs after one warm-up.
+memory (``VmHWM`` of /proc/self/status). Medians of ``runs`` runs after one warm-up.
 ``cli_seconds`` is one run of the whole command (``memtrace explain TRACE --at full
 --json``), start-up included.
 
@@ -127,7 +127,13 @@ from memtrace.tracer.tracefile import TraceReader
 start = time.perf_counter()
 res = explain_trace(TraceReader(sys.argv[1]), sys.argv[2])
 seconds = time.perf_counter() - start
-peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process's own high-water mark: ru_maxrss would also carry the
+# parent's, inherited through fork and exec (signal->maxrss).
+try:
+    with open("/proc/self/status") as status:
+        peak_mib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+except (OSError, StopIteration):
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_mib, "mismatches": res.mismatches(),
                   "warnings": list(res.warnings), "parts": len(res.parts),
                   "mem_total": res.meminfo.get("MemTotal", 0)}))

@@ -20,7 +20,7 @@ Measured:
   bench/run.py's "at most" targets express the issue's floors (200 ns = 5 M/s
   written, 100 ns = 10 M/s read).
 - ``bytes_per_event``: file size over events.
-- ``reader_peak_rss_mib``: the reading subprocess's peak RSS (``ru_maxrss``),
+- ``reader_peak_rss_mib``: the reading subprocess's peak RSS (``VmHWM``),
   Python and numpy included, for the long trace; ``reader_peak_rss_short_mib`` for a
   trace a quarter as long. Streaming means the two are about equal.
 
@@ -71,8 +71,14 @@ n = 0
 for batch in reader.ordered_batches():
     n += batch.n
 elapsed = time.perf_counter() - start
-print(json.dumps({"events": n, "seconds": elapsed,
-                  "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+# VmHWM is this process's own high-water mark: ru_maxrss would also carry the
+# parent's, inherited through fork and exec (signal->maxrss).
+try:
+    with open("/proc/self/status") as status:
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"events": n, "seconds": elapsed, "peak_rss_kib": peak_kib,
                   "damage": reader.damage is not None}))
 """
 
