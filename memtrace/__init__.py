@@ -30,9 +30,11 @@ _EXPORTS = {
     "TraceWriter": "memtrace.tracer",
     "builtin_names": "memtrace.kernel.workload",
     "default_registry": "memtrace.tracer",
+    "diff_traces": "memtrace.replay",
     "load_scenario": "memtrace.kernel.workload",
     "read_snapshots": "memtrace.api",
     "record": "memtrace.api",
+    "replay_trace": "memtrace.replay",
     "resolve_scenario": "memtrace.kernel.workload",
 }
 
