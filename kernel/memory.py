@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 _KIND_CODE = {k: i for i, k in enumerate(tp.VMA_KINDS)}
 
 
-def _map_file_pages(k: "Kernel", vma: VmArea, mm_rss_member: int, task: Task, pfns: np.ndarray) -> None:
+def _map_file_pages(k: "Kernel", mm_rss_member: int, task: Task, pfns: np.ndarray) -> None:
     """page_add_file_rmap(): one more mapping of each page; the first counts in
     NR_FILE_MAPPED; the mapper's RSS grows."""
     mapcount = k.mem_map.mapcount
@@ -159,14 +159,14 @@ def _swap_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, write: bo
     if write and not vma.writable:
         raise StepFault("SIGSEGV", f"write to read-only mapping {vma.handle!r}", fatal=True)
     pfns = swap.do_swap_page(k, task, vma, idx, write, ts)
-    _emit_faults(k, vma, idx, cost, write, np.ones(n, dtype=bool), pfns, ts)
+    _emit_faults(k, vma, idx, write, np.ones(n, dtype=bool), pfns, ts)
     k.alloc_page_tables(task.mm, vma.start + idx * PAGE_SIZE)  # type: ignore[arg-type]
     if task.memcg is not None:
         task.memcg.pgmajfault += n
     return n
 
 
-def _emit_faults(k: "Kernel", vma: VmArea, idx: np.ndarray, cost: np.ndarray, write: bool,
+def _emit_faults(k: "Kernel", vma: VmArea, idx: np.ndarray, write: bool,
                  major: np.ndarray, pfns: np.ndarray, ts: np.ndarray) -> None:
     k.emit(
         tp.PAGE_FAULT,
@@ -195,7 +195,7 @@ def _private_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: 
             cost = np.full(n, costs.ZERO_PAGE_FAULT_NS, dtype=np.int64)
             ts = k.event_times(cost)
             vma.ptes[fidx] = PTE_ZERO
-            _emit_faults(k, vma, fidx, cost, False, np.zeros(n, bool), np.full(n, -1), ts)
+            _emit_faults(k, vma, fidx, False, np.zeros(n, bool), np.full(n, -1), ts)
             k.alloc_page_tables(task.mm, vma.start + fidx * PAGE_SIZE)  # type: ignore[arg-type]
             return n
         # do_read_fault(): map the page-cache page read-only.
@@ -206,10 +206,10 @@ def _private_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: 
             missing & inode.shmem, costs.SHMEM_FAULT_NS, costs.FILE_MINOR_FAULT_NS)
         ts = k.event_times(cost.astype(np.int64))
         pfns_out = np.where(missing, -1, inode.pages[findex])
-        _emit_faults(k, vma, fidx, cost, False, major, pfns_out, ts)
+        _emit_faults(k, vma, fidx, False, major, pfns_out, ts)
         filemap.add_to_page_cache(k, inode, findex[missing], ts[missing])
         pfns = inode.pages[findex]
-        _map_file_pages(k, vma, _file_member(vma), task, pfns)
+        _map_file_pages(k, _file_member(vma), task, pfns)
         vma.ptes[fidx] = pfns
         vma.pte_write[fidx] = False
         k.alloc_page_tables(task.mm, vma.start + fidx * PAGE_SIZE)  # type: ignore[arg-type]
@@ -262,7 +262,7 @@ def _private_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: 
     new_pfns = _new_anon_pages(k, task, vma, new_idx)
     result = ptes.copy()
     result[need_new] = new_pfns
-    _emit_faults(k, vma, fidx, cost_f, True, major[fault], result[fault], ts_f)
+    _emit_faults(k, vma, fidx, True, major[fault], result[fault], ts_f)
 
     # COW events: copies of mapped pages (wp_page_copy) and of file pages (do_cow_fault).
     cow_mask = copy | file_cow
@@ -312,11 +312,11 @@ def _shared_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: n
     ts_all[fault] = ts_f
     new_ptes = ptes.copy()
     pfns_known = np.where(missing, -1, np.where(none, inode.pages[findex], ptes))
-    _emit_faults(k, vma, fidx, cost, write, major[fault], pfns_known[fault], ts_f)
+    _emit_faults(k, vma, fidx, write, major[fault], pfns_known[fault], ts_f)
     filemap.add_to_page_cache(k, inode, findex[missing], ts_all[missing])
     map_idx = none
     pfns = inode.pages[findex[map_idx]]
-    _map_file_pages(k, vma, _file_member(vma), task, pfns)
+    _map_file_pages(k, _file_member(vma), task, pfns)
     new_ptes[map_idx] = pfns
     vma.ptes[idx] = new_ptes
     writable = vma.writable and (write or inode.shmem)

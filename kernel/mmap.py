@@ -95,7 +95,7 @@ def do_mmap(k: "Kernel", task: Task, handle: str, length_bytes: int, prot: str, 
     if offset_bytes % PAGE_SIZE:
         raise StepFault("EINVAL", f"mmap offset {offset_bytes} is not page aligned")
 
-    def refuse(charged: int, why: str) -> StepFault:
+    def refuse(why: str) -> StepFault:
         k.emit(tp.MMAP, addr=0, len_bytes=length, prot=pbits, flags=flags, vma_kind=kind or "anon_private",
                ino=0, path=path, handle=handle, charged_pages=0, ret=ENOMEM)
         return StepFault("ENOMEM", why)
@@ -108,7 +108,7 @@ def do_mmap(k: "Kernel", task: Task, handle: str, length_bytes: int, prot: str, 
             try:
                 inode = shmem_zero_setup(k, task, length, vm_flags)
             except StepFault as e:
-                raise refuse(0, e.message) from None
+                raise refuse(e.message) from None
         else:
             kind = "anon_private"
     elif kind is None:
@@ -116,14 +116,14 @@ def do_mmap(k: "Kernel", task: Task, handle: str, length_bytes: int, prot: str, 
 
     addr = mm.get_unmapped_area(length)
     if addr == 0:
-        raise refuse(0, f"no room for a mapping of {length} bytes")
+        raise refuse(f"no room for a mapping of {length} bytes")
     charged = 0
     if accountable_mapping(vm_flags):
         nr = length >> PAGE_SHIFT
         if not k.vm_enough_memory(mm, nr, cap_sys_admin=task.uid == 0, op="mmap"):
             if inode is not None and inode.i_mmap == 0 and kind == "anon_shared":
                 del k.inodes[inode.ino]
-            raise refuse(0, f"mmap of {length} bytes refused: Committed_AS would exceed the overcommit limit")
+            raise refuse(f"mmap of {length} bytes refused: Committed_AS would exceed the overcommit limit")
         vm_flags |= VM_ACCOUNT
         charged = nr
     vma = VmArea(start=addr, end=addr + length, flags=vm_flags, kind=kind, handle=handle, inode=inode,
