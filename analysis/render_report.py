@@ -633,7 +633,10 @@ def render_explain_text(res: ExplainResult, title: str | None = None) -> str:
     out: list[str] = []
     scope = "" if res.scope == "system" else f" ({res.scope})"
     ts = f" (t={res.ts_ns / 1e9:.3f} s)" if res.ts_ns is not None and not res.at.startswith("t=") else ""
-    out.extend(_wrap(f"{title or res.source}: memory at {res.at}{ts}{scope}"))
+    # The heading leads with the moment, the source goes on a line of its own: a long path
+    # must not split the heading wherever the terminal width happens to fall.
+    out.append(f"memory at {res.at}{ts}{scope}")
+    out.extend(_wrap(f"from {title or res.source}", "  ", ""))
     if res.free:
         f = res.free
         out.append("")
