@@ -4,7 +4,7 @@
 
 - ``/proc/meminfo`` (every line, in bytes);
 - for every process: ``/proc/PID/status`` (the VmRSS/RssAnon/RssFile/RssShmem/VmSwap/
-  VmPTE counters, uid, threads), ``/proc/PID/smaps_rollup`` (Rss, Pss and its
+  VmPTE counters, uid, threads, NSpid, CapEff), ``/proc/PID/smaps_rollup`` (Rss, Pss and its
   anon/file/shmem split, Swap, Locked: 4.14+), ``oom_score_adj``, ``oom_score``,
   its memory cgroup (``/proc/PID/cgroup``) and whether it is a kernel thread;
 - every memory cgroup of the v1 ``memory`` hierarchy (``memory.usage_in_bytes``,
@@ -111,6 +111,13 @@ def _process(root: str, pid: int) -> dict[str, Any] | None:
             info["uid"] = int(rest.split()[0]) if rest else 0
         elif key == "Threads":
             info["threads"] = int(rest or 0)
+        elif key == "NSpid":
+            info["nspid"] = [int(x) for x in rest.split() if x.isdigit()]
+        elif key == "CapEff":
+            try:
+                info["cap_eff"] = int(rest, 16)
+            except ValueError:
+                pass
         elif key in STATUS_KB:
             try:
                 status[key] = int(rest.split()[0]) * KiB

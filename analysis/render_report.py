@@ -15,6 +15,7 @@ import textwrap
 from typing import Any, Iterable, Sequence
 
 from .explain import FREED_BY, KINDS, ExplainResult
+from .ps import ProcTable
 from .report import format_size, format_size_ns, format_ts
 from .report_model import Candidate, OomKillReport, OomReport, Timeline
 
@@ -682,6 +683,55 @@ def render_explain_text(res: ExplainResult, title: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+# --------------------------------------------------------------------------- ps
+
+
+def _compact(nr_bytes: int) -> str:
+    """A size in at most 6 columns, as top(1) prints it: ``512K``, ``64.0M``, ``1.50G``."""
+    for unit, shift in (("G", 30), ("M", 20)):
+        v = nr_bytes / (1 << shift)
+        if v >= 1:
+            return f"{v:.2f}{unit}" if v < 10 else f"{v:.1f}{unit}" if v < 100 else f"{v:.0f}{unit}"
+    return f"{nr_bytes >> 10}K"
+
+
+def render_ps_text(table: ProcTable, title: str | None = None, limit: int | None = None) -> str:
+    """``memtrace ps`` for terminals: one row a process, sizes as top(1) prints them.
+    A ``*`` marks an oom_score that differs from the kernel's own (snapshots)."""
+    out = [f"processes at {table.at}" + (f" (t={table.ts_ns / 1e9:.3f} s)" if table.ts_ns is not None
+                                         and not table.at.startswith("t=") and table.source != "snapshot" else "")]
+    out.extend(_wrap(f"from {title or table.source}", "  ", ""))
+    out.append("")
+    out.append(f"{'PID':>7} {'COMM':<15} {'ANON':>6} {'FILE':>6} {'SHMEM':>6} {'SWAP':>6} {'PGTBL':>6} "
+               f"{'ADJ':>5} {'OOM_SCORE':>9}")
+    rows = table.rows if limit is None else table.rows[:limit]
+    for r in rows:
+        score = "-" if r.oom_score is None else str(r.oom_score)
+        if r.score_differs:
+            score = f"{score}*"
+        out.append(f"{r.pid:>7} {r.comm[:15]:<15} {_compact(r.rss_anon_bytes):>6} {_compact(r.rss_file_bytes):>6} "
+                   f"{_compact(r.rss_shmem_bytes):>6} {_compact(r.swap_bytes):>6} {_compact(r.pgtables_bytes):>6} "
+                   f"{r.oom_score_adj:>5} {score:>9}")
+    if limit is not None and len(table.rows) > limit:
+        out.append(f"{'':>7} ... {len(table.rows) - limit} more (--all shows every process)")
+    if not table.rows:
+        out.append(f"{'':>7} (no live process)")
+    out.append("")
+    tp = f"{table.totalpages:,} pages (RAM + swap)" if table.totalpages else "unknown"
+    out.extend(_wrap(f"kernel {table.kernel_version}: {table.formula}; points = rss + swap + page tables + "
+                     f"oom_score_adj * totalpages / 1000; totalpages = {tp}", "  ", ""))
+    ineligible = [r for r in rows if r.ineligible]
+    for r in ineligible:
+        out.extend(_wrap(f"{r.comm} (pid {r.pid}) is never chosen: {r.ineligible}", "    ", "  - "))
+    differ = [r for r in rows if r.score_differs]
+    if differ:
+        out.extend(_wrap("* differs from the kernel's /proc/PID/oom_score: " + ", ".join(
+            f"pid {r.pid} kernel {r.kernel_oom_score}" for r in differ), "    ", ""))
+    for n in table.notes:
+        out.extend(_wrap(f"note: {n}", "    ", ""))
+    return "\n".join(out) + "\n"
+
+
 __all__ = [
     "FORMATS",
     "plot_badness_svg",
@@ -690,6 +740,7 @@ __all__ = [
     "render_explain_text",
     "render_html",
     "render_markdown",
+    "render_ps_text",
     "render_report",
     "render_text",
 ]

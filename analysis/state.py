@@ -203,6 +203,13 @@ class Process:
         return len(self.tables) + 1 if self.has_mm and self.alive else 0
 
     @property
+    def mm_pgtables_bytes(self) -> int:
+        """``mm_pgtables_bytes()``: the PTE, PMD and PUD table pages of this mm, in
+        bytes, as VmPTE and oom_badness() read it. Unlike PageTables it leaves out
+        the PGD, which pgd_alloc() does not charge to the mm."""
+        return len(self.tables) * PAGE_SIZE if self.has_mm and self.alive else 0
+
+    @property
     def total_vm_pages(self) -> int:
         return sum(v.nr_pages for v in self.vmas)
 

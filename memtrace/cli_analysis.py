@@ -1,4 +1,4 @@
-"""The ``memtrace explain`` and ``memtrace report`` commands (registered on the main app).
+"""The ``memtrace explain``, ``ps`` and ``report`` commands (registered on the main app).
 
 They render what :mod:`memtrace.analysis` returns. ``explain`` reads a trace (or a
 live snapshot written by ``memtrace snapshot``); ``report`` reads a trace (or a
@@ -143,6 +143,62 @@ def _explain_snapshot(path: Path, pid: int | None) -> Any:
         except TypeError:
             raise MemtraceError(f"{path}: --pid is not supported for snapshots") from None
     return procsnap.explain_snapshot(path)
+
+
+# --------------------------------------------------------------------------- ps
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  memtrace ps oom-leak.mtrace --at 4.9s\n\n"
+        "  memtrace ps memcg-oom.mtrace --sort rss --json | jq '.processes[0]'\n\n"
+        "  memtrace snapshot -o now.json && memtrace ps now.json\n\n"
+        "  memtrace ps            # this machine, now (reads /proc)"
+    )
+)
+def ps(
+    target: Optional[Path] = typer.Argument(None, help="Trace file or snapshot; none reads this machine's /proc now."),
+    at: Optional[str] = typer.Option(None, "--at", metavar="LABEL|TIME",
+                                     help="A snapshot label, or a time since boot (2.5s, 2500ms) meaning the last "
+                                          "/proc/meminfo reading at or before it [default: the last reading]."),
+    sort: str = typer.Option("points", "--sort", metavar="KEY",
+                             help="points (the OOM killer's order), rss, anon, swap or pid."),
+    show_all: bool = typer.Option(False, "--all", "-a", help="Every process (text shows the top 20 otherwise)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+) -> None:
+    """Processes with their RSS by kind, swap, page tables, oom_score_adj and
+    /proc/PID/oom_score, in the order the OOM killer would pick them."""
+    from memtrace.analysis import procsnap
+    from memtrace.analysis.ps import SORT_KEYS, ps_snapshot, ps_trace
+    from memtrace.analysis.render_report import render_ps_text
+
+    if sort not in SORT_KEYS:
+        raise typer.BadParameter(f"{sort!r} is not one of {', '.join(SORT_KEYS)}", param_hint="--sort")
+    if target is None:
+        if at is not None:
+            raise MemtraceError("--at needs a trace (this machine is read now)")
+        table = ps_snapshot(procsnap.take_snapshot(), "this machine", sort)
+        title = "/proc (this machine)"
+    else:
+        reader = _open_or_none(target)
+        if reader is None:
+            if at is not None:
+                raise MemtraceError(f"{target}: --at needs a trace (a snapshot is one moment)")
+            table = ps_snapshot(procsnap.load_snapshot(target), target.name, sort)
+        else:
+            try:
+                table, warnings = ps_trace(reader, parse_at(at), sort)
+            except KeyError as e:
+                raise MemtraceError(f"{target}: {e.args[0]}") from None
+            _warn([*warnings, *reader.warnings])
+        title = str(target)
+    if as_json:
+        d = table.as_dict()
+        d["trace"] = title
+        _emit_json(d)
+        return
+    typer.echo(render_ps_text(table, title, None if show_all else 20), nl=False)
 
 
 # --------------------------------------------------------------------------- report

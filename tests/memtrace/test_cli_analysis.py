@@ -194,7 +194,40 @@ def test_report_of_a_kernel_log(tmp_path: Path) -> None:
     assert [k["victim"]["pid"] for k in d["kills"]] == [4725, 4847]
 
 
-@pytest.mark.parametrize("command", ["explain", "report"])
+def test_ps_text_and_json(tmp_path: Path) -> None:
+    """ps of fork-cow after the children: the parent's 512 MiB of anon and its
+    oom_score (worked by hand in tests/analysis/test_ps.py); JSON rows carry the
+    same numbers; a snapshot file shows the kernel's own score beside ours."""
+    out = ok("ps", SAMPLES / "fork-cow.mtrace", "--at", "after-children").stdout
+    narrow(out)
+    assert "processes at after-children" in out
+    row = next(line.split() for line in out.splitlines() if " parent " in line)
+    assert row[2] == "512M" and row[-1] == "709" and row[-2] == "0"
+    d = ok_json("ps", SAMPLES / "fork-cow.mtrace", "--at", "after-children", "--json")
+    parent = next(p for p in d["processes"] if p["comm"] == "parent")
+    assert parent["rss_anon_bytes"] == 512 * MiB and parent["oom_score"] == 709
+    assert d["totalpages"] == 2_051_840 and d["kernel_version"] == "6.13"
+    snap = tmp_path / "now.json"
+    ok("snapshot", "-o", snap)
+    d = ok_json("ps", snap, "--json", "--sort", "rss")
+    assert d["processes"] and any(p["kernel_oom_score"] is not None for p in d["processes"])
+    rss = [p["rss_bytes"] for p in d["processes"]]
+    assert rss == sorted(rss, reverse=True)
+    narrow(ok("ps", snap).stdout)
+
+
+def test_ps_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = fails(capsys, "ps", SAMPLES / "fork-cow.mtrace", "--at", "nosuch")
+    assert "no snapshot labelled 'nosuch'" in line
+    snap = tmp_path / "now.json"
+    ok("snapshot", "-o", snap)
+    assert "--at needs a trace" in fails(capsys, "ps", snap, "--at", "1s")
+    assert "cannot read" in fails(capsys, "ps", tmp_path / "missing.mtrace")
+    result = invoke("ps", SAMPLES / "fork-cow.mtrace", "--sort", "colour")
+    assert result.exit_code == 2 and "'colour' is not one of points" in result.output
+
+
+@pytest.mark.parametrize("command", ["explain", "report", "ps"])
 def test_help_has_examples(command: str) -> None:
     out = ok(command, "--help").stdout
     assert "Examples:" in out and f"memtrace {command}" in out

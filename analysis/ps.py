@@ -1,0 +1,267 @@
+"""The process table at one moment: what ``ps``/``top`` and ``/proc/PID/oom_score`` show.
+
+For every live process: its RSS by kind (the ``MM_ANONPAGES``, ``MM_FILEPAGES`` and
+``MM_SHMEMPAGES`` counters of ``mm->rss_stat``), swap entries (``MM_SWAPENTS``),
+page-table bytes (``mm_pgtables_bytes()``), ``oom_score_adj``, and the OOM killer's
+view of it: ``oom_badness()`` points and ``/proc/PID/oom_score``
+(fs/proc/base.c ``proc_oom_score()``, §1.5 of kernel-mm-facts.md), computed with the
+formula of the trace's kernel version (:mod:`memtrace.oom_kill`). ``oom_score`` always
+uses the global ``totalram_pages() + total_swap_pages``, also for a process in a memory
+cgroup, as the kernel does; a memcg OOM ranks with the cgroup's limit instead, so its
+points can differ (``memtrace report`` shows those).
+
+Two sources:
+
+- a trace (:func:`ps_trace`): the state folded up to a /proc/meminfo reading
+  (:func:`memtrace.analysis.state.fold_at`); RSS from the last ``rss_stat`` of each
+  counter, page tables recounted from the faults (x86-64, as ``PageTables``), totalpages
+  from the reading's MemTotal and SwapTotal;
+- a live snapshot (:func:`ps_snapshot`): ``/proc/PID/status`` (RssAnon, RssFile, RssShmem,
+  VmSwap, VmPTE) and the kernel's own ``oom_score``, beside which the recomputed score
+  is shown, so a reader can check the formula against the running kernel.
+
+Not modelled: the 2.6.32 ``badness()`` needs CPU time and start time that neither a
+trace nor a snapshot carries, so before 2.6.36 ``oom_score`` is left unknown (None);
+``MMF_OOM_SKIP`` and ``in_vfork()`` are not visible in either and taken as unset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from memtrace.oom_kill import (
+    KernelVersion,
+    OomTask,
+    oom_badness,
+    parse_kernel_version,
+    proc_oom_score,
+)
+
+from .state import MemoryState, Reading, StateFolder, fold_at
+
+__all__ = ["ProcRow", "ProcTable", "SORT_KEYS", "ps_snapshot", "ps_state", "ps_trace"]
+
+PAGE_SIZE = 4096
+#: The version assumed when a trace does not name one (the simulator's default).
+DEFAULT_KERNEL_VERSION = "6.13"
+#: First kernel whose oom_badness() is the rewrite (2.6.36); before it badness()
+#: needs CPU and start times.
+_V_REWRITE = (2, 6, 36)
+CAP_SYS_ADMIN = 21
+
+
+@dataclass(frozen=True)
+class ProcRow:
+    """One process as ``/proc/PID/status`` and ``/proc/PID/oom_score`` show it.
+
+    Sizes are in bytes. ``points`` is ``oom_badness()`` with the global totalpages,
+    in pages (None when ineligible or unknown); ``oom_score`` is what
+    ``/proc/PID/oom_score`` prints (recomputed); ``kernel_oom_score`` is what the
+    kernel itself printed (snapshots only, else None).
+    """
+
+    pid: int
+    comm: str
+    uid: int
+    memcg: str | None
+    rss_anon_bytes: int
+    rss_file_bytes: int
+    rss_shmem_bytes: int
+    swap_bytes: int
+    pgtables_bytes: int
+    oom_score_adj: int
+    points: int | None
+    oom_score: int | None
+    kernel_oom_score: int | None = None
+    ineligible: str | None = None
+
+    @property
+    def rss_bytes(self) -> int:
+        """``get_mm_rss()`` in bytes: anon + file + shmem."""
+        return self.rss_anon_bytes + self.rss_file_bytes + self.rss_shmem_bytes
+
+    @property
+    def score_differs(self) -> bool:
+        """True when the kernel printed an oom_score and the recomputation differs."""
+        return self.kernel_oom_score is not None and self.oom_score is not None \
+            and self.kernel_oom_score != self.oom_score
+
+
+@dataclass(frozen=True)
+class ProcTable:
+    """The process table of one moment. ``totalpages`` is ``totalram_pages() +
+    total_swap_pages`` (pages), None when the source does not give it."""
+
+    source: str
+    at: str
+    ts_ns: int | None
+    kernel_version: str
+    formula: str
+    totalpages: int | None
+    rows: tuple[ProcRow, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "at": self.at, "ts_ns": self.ts_ns, "kernel_version": self.kernel_version,
+            "formula": self.formula, "totalpages": self.totalpages,
+            "processes": [dict(asdict(r), rss_bytes=r.rss_bytes) for r in self.rows],
+            "notes": list(self.notes),
+        }
+
+
+#: ``--sort`` keys: each sorts descending on its value, pid ascending on ties.
+SORT_KEYS = {
+    "points": lambda r: r.points if r.points is not None else -(1 << 62),
+    "rss": lambda r: r.rss_bytes,
+    "swap": lambda r: r.swap_bytes,
+    "anon": lambda r: r.rss_anon_bytes,
+    "pid": lambda r: -r.pid,
+}
+
+
+def _version(text: str) -> tuple[KernelVersion, str, list[str]]:
+    try:
+        return parse_kernel_version(text), text, []
+    except ValueError:
+        return (parse_kernel_version(DEFAULT_KERNEL_VERSION), DEFAULT_KERNEL_VERSION,
+                [f"kernel version {text!r} not understood: the {DEFAULT_KERNEL_VERSION} formula is used"])
+
+
+def _score(task: OomTask, totalpages: int | None, version: KernelVersion) -> tuple[int | None, int | None, str | None]:
+    """(points, oom_score, why ineligible) of ``task``; None where it cannot be known."""
+    if version < _V_REWRITE or not totalpages:
+        return None, None, None
+    b = oom_badness(task, totalpages, version)
+    why = None
+    if b.points is None:
+        why = b.formula.split("ineligible: ", 1)[-1]
+    return b.points, proc_oom_score(task, totalpages, version), why
+
+
+def _formula_note(version: KernelVersion) -> str:
+    if version < _V_REWRITE:
+        return "2.6.32 badness(): needs CPU and start times, not recomputed"
+    if version < (3, 6):
+        return "oom_score = oom_badness(), 0..1000 (2.6.36..3.5)"
+    if version >= (5, 9) or version[:2] == (5, 4):
+        return "oom_score = (1000 + points * 1000 / totalpages) * 2 / 3 (5.9+, 5.4.y)"
+    return "oom_score = points * 1000 / totalpages (3.6..5.8)"
+
+
+def _sorted(rows: list[ProcRow], sort: str) -> tuple[ProcRow, ...]:
+    key = SORT_KEYS[sort]
+    return tuple(sorted(rows, key=lambda r: (-key(r), r.pid)))
+
+
+# --------------------------------------------------------------------------- traces
+
+
+def ps_state(state: MemoryState, reading: Reading | None, sort: str = "points") -> ProcTable:
+    """The live processes of a folded trace state, at ``reading`` when there is one."""
+    machine = state.meta.get("machine") if isinstance(state.meta.get("machine"), Mapping) else {}
+    version, version_text, notes = _version(str(machine.get("kernel_version") or DEFAULT_KERNEL_VERSION))
+    totalpages: int | None = None
+    if reading is not None and "MemTotal" in reading.meminfo:
+        totalpages = (int(reading.meminfo["MemTotal"]) + int(reading.meminfo.get("SwapTotal", 0))) // PAGE_SIZE
+    else:
+        notes.append("no /proc/meminfo reading: totalpages (RAM + swap) unknown, oom_score not computed")
+    if state.imported:
+        notes.append("page tables are recounted from the faults the trace shows (an estimate for a real trace)")
+    rows = []
+    for pid in sorted(state.procs):
+        p = state.procs[pid]
+        if not p.alive:
+            continue
+        rss = {m: int(p.rss_bytes.get(m, 0)) for m in ("MM_ANONPAGES", "MM_FILEPAGES", "MM_SHMEMPAGES",
+                                                        "MM_SWAPENTS")}
+        pgtables_bytes = p.mm_pgtables_bytes
+        # Models kernel/oom.py oom_task(): CAP_SYS_ADMIN is taken as uid 0.
+        task = OomTask(pid=pid, comm=p.comm, uid=p.uid, oom_score_adj=p.oom_score_adj,
+                       rss_anon=rss["MM_ANONPAGES"] // PAGE_SIZE, rss_file=rss["MM_FILEPAGES"] // PAGE_SIZE,
+                       rss_shmem=rss["MM_SHMEMPAGES"] // PAGE_SIZE, swapents=rss["MM_SWAPENTS"] // PAGE_SIZE,
+                       pgtables_bytes=pgtables_bytes, total_vm=p.total_vm_pages, has_mm=p.has_mm,
+                       cap_sys_admin=p.uid == 0)
+        points, score, why = _score(task, totalpages, version)
+        rows.append(ProcRow(pid=pid, comm=p.comm, uid=p.uid, memcg=state.cgroup_path(p.memcg_id),
+                            rss_anon_bytes=rss["MM_ANONPAGES"], rss_file_bytes=rss["MM_FILEPAGES"],
+                            rss_shmem_bytes=rss["MM_SHMEMPAGES"], swap_bytes=rss["MM_SWAPENTS"],
+                            pgtables_bytes=pgtables_bytes, oom_score_adj=p.oom_score_adj, points=points,
+                            oom_score=score, ineligible=why))
+    at = reading.name if reading is not None else "end of trace"
+    ts = reading.ts_ns if reading is not None else state.ts_ns
+    return ProcTable(state.source, at, ts, version_text, _formula_note(version), totalpages,
+                     _sorted(rows, sort), tuple(notes))
+
+
+def ps_trace(reader: Any, at: str | int | None = None, sort: str = "points") -> tuple[ProcTable, list[str]]:
+    """The process table of a trace at a snapshot label, a time (ns), or its last
+    reading; returns it with the fold's warnings. KeyError names an unknown label."""
+    folder: StateFolder
+    folder, reading, warnings = fold_at(reader, at)
+    table = ps_state(folder.state(), reading, sort)
+    if isinstance(at, int) and reading is None:
+        table = ProcTable(table.source, f"t={at / 1e9:.3f}s", at, table.kernel_version, table.formula,
+                          table.totalpages, table.rows, table.notes)
+    return table, warnings
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def _status_bytes(proc: Mapping[str, Any], key: str) -> int:
+    status = proc.get("status")
+    value = status.get(key, 0) if isinstance(status, Mapping) else 0
+    return int(value) if isinstance(value, (int, float)) and value > 0 else 0
+
+
+def ps_snapshot(snap: Mapping[str, Any], name: str = "snapshot", sort: str = "points") -> ProcTable:
+    """The process table of a live snapshot (:mod:`.procsnap`): the kernel's
+    ``oom_score`` beside the one recomputed from ``/proc/PID/status``.
+
+    The status counters and ``oom_score`` are read one after the other, so a process
+    whose memory moved in between shows a difference that is a race, not a formula
+    error. ``is_global_init`` is pid 1 when the snapshot's NSpid shows the initial
+    pid namespace (a snapshot taken inside a container sees its own init as pid 1).
+    """
+    taken = snap.get("taken") if isinstance(snap.get("taken"), Mapping) else {}
+    version, version_text, notes = _version(str(taken.get("kernel_release") or DEFAULT_KERNEL_VERSION))
+    mi = snap.get("meminfo") if isinstance(snap.get("meminfo"), Mapping) else {}
+    totalpages = None
+    if isinstance(mi.get("MemTotal"), int):
+        totalpages = (int(mi["MemTotal"]) + int(mi.get("SwapTotal", 0) or 0)) // PAGE_SIZE
+    rows = []
+    for proc in snap.get("processes", []) or []:
+        if not isinstance(proc, Mapping) or proc.get("kthread") or not isinstance(proc.get("pid"), int):
+            continue
+        pid = int(proc["pid"])
+        nspid = proc.get("nspid")
+        is_init = pid == 1 and (not isinstance(nspid, list) or len(nspid) <= 1)
+        adj = proc.get("oom_score_adj")
+        adj = int(adj) if isinstance(adj, int) and -1000 <= adj <= 1000 else 0
+        anon, file, shmem = (_status_bytes(proc, k) for k in ("RssAnon", "RssFile", "RssShmem"))
+        swap, pte = _status_bytes(proc, "VmSwap"), _status_bytes(proc, "VmPTE")
+        cap = proc.get("cap_eff")
+        task = OomTask(pid=pid, comm=str(proc.get("comm", "?")), uid=int(proc.get("uid", 0) or 0),
+                       oom_score_adj=adj, rss_anon=anon // PAGE_SIZE, rss_file=file // PAGE_SIZE,
+                       rss_shmem=shmem // PAGE_SIZE, swapents=swap // PAGE_SIZE, pgtables_bytes=pte,
+                       total_vm=_status_bytes(proc, "VmSize") // PAGE_SIZE, has_mm="VmRSS" in (proc.get("status") or {}),
+                       is_init=is_init,
+                       cap_sys_admin=bool(int(cap) >> CAP_SYS_ADMIN & 1) if isinstance(cap, int) else
+                       int(proc.get("uid", 0) or 0) == 0)
+        points, score, why = _score(task, totalpages, version)
+        kernel_score = proc.get("oom_score")
+        rows.append(ProcRow(pid=pid, comm=task.comm, uid=task.uid, memcg=proc.get("memcg"),
+                            rss_anon_bytes=anon, rss_file_bytes=file, rss_shmem_bytes=shmem, swap_bytes=swap,
+                            pgtables_bytes=pte, oom_score_adj=adj, points=points, oom_score=score,
+                            kernel_oom_score=int(kernel_score) if isinstance(kernel_score, int) else None,
+                            ineligible=why))
+    if totalpages is None:
+        notes.append("the snapshot has no MemTotal: oom_score not recomputed")
+    notes.append("status counters and oom_score are read one after the other: a busy process may differ by a race")
+    at = str(taken.get("wall_time") or name)
+    uptime = taken.get("uptime_s")
+    ts = int(uptime * 1e9) if isinstance(uptime, (int, float)) else None
+    return ProcTable("snapshot", at, ts, version_text, _formula_note(version), totalpages, _sorted(rows, sort),
+                     tuple(notes))
