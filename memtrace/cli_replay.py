@@ -87,6 +87,27 @@ def _change(a: int | None, b: int | None, render: Callable[[int], str]) -> str:
     return ("+" if d > 0 else "-") + render(abs(d))
 
 
+def _divergence_text(d: Any, label_a: str, label_b: str, seq: bool = True) -> str:
+    """``seq 12 at 1.67 s: mmap -> vm_enough_memory``: where two streams part and how."""
+    from memtrace.replay import format_seconds
+
+    if seq:
+        where = f"seq {d.seq:,} at {format_seconds(d.ts_ns)}"
+    elif d.a is not None and d.b is not None and format_seconds(d.a.ts_ns) != format_seconds(d.b.ts_ns):
+        where = f"at {format_seconds(d.a.ts_ns)} ({label_a}) / {format_seconds(d.b.ts_ns)} ({label_b})"
+    else:
+        where = f"at {format_seconds(d.ts_ns)}"
+    if d.field is not None and d.a is not None and d.b is not None:
+        what = f"{d.tracepoint}.{d.field} {d.a.value!r} -> {d.b.value!r}"
+    elif d.a is None:
+        what = f"{label_a} ends; {label_b} goes on with {d.b.tracepoint if d.b else '?'}"
+    elif d.b is None:
+        what = f"{label_b} ends; {label_a} goes on with {d.a.tracepoint}"
+    else:
+        what = f"{d.a.tracepoint} -> {d.b.tracepoint}"
+    return f"{where}: {what}"
+
+
 def render_diff(diff: Any, label_a: str = "A", label_b: str = "B") -> str:
     """The text form of a :class:`~memtrace.replay.TraceDiff`, every line under 80 columns."""
     from memtrace.replay import format_seconds
@@ -117,18 +138,16 @@ def render_diff(diff: Any, label_a: str = "A", label_b: str = "B") -> str:
         shown = [f"{n} {ev_a.get(n, 0):,} -> {ev_b.get(n, 0):,}" for n in moved[:6]]
         more = f" (+{len(moved) - 6} more)" if len(moved) > 6 else ""
         lines.append(textwrap.fill("tracepoints: " + ", ".join(shown) + more, WIDTH, subsequent_indent="    "))
-    d = diff.divergence
+    d, w = diff.divergence, diff.workload_divergence
     if d is not None:
-        where = f"seq {d.seq:,} at {format_seconds(d.ts_ns)}"
-        if d.field is not None and d.a is not None and d.b is not None:
-            what = f"{d.tracepoint}.{d.field} {d.a.value!r} -> {d.b.value!r}"
-        elif d.a is None:
-            what = f"{label_a} ends; {label_b} goes on with {d.b.tracepoint if d.b else '?'}"
-        elif d.b is None:
-            what = f"{label_b} ends; {label_a} goes on with {d.a.tracepoint}"
-        else:
-            what = f"{d.a.tracepoint} -> {d.b.tracepoint}"
-        lines.append(textwrap.fill(f"first divergence: {where}: {what}", WIDTH, subsequent_indent="    "))
+        lines.append(textwrap.fill(f"first divergence: {_divergence_text(d, label_a, label_b)}"
+                                   + (" (configuration)" if w is not d else ""),
+                                   WIDTH, subsequent_indent="    "))
+    if w is not None and w is not d:
+        lines.append(textwrap.fill(f"behaviour first differs: {_divergence_text(w, label_a, label_b, seq=False)}",
+                                   WIDTH, subsequent_indent="    "))
+    elif d is not None and w is None:
+        lines.append("behaviour: the same events apart from the configuration")
     for label, side in ((label_a, diff.a), (label_b, diff.b)):
         for k in side.oom_kills:
             lines.append(textwrap.fill(

@@ -12,6 +12,13 @@ Two events are the same when they are of the same tracepoint and every field
 (``seq``, ``ts_ns``, ``pid`` and the tracepoint's own) is equal. The first
 divergence is the first position, in ``seq`` order, where the two streams hold
 different events, or where one of them ends.
+
+A change of sysctl or machine shows first in the boot-time configuration events
+(``sysctl_set``, ``zoneinfo``, ``cgroup``) and then shifts every later ``seq``, so that first
+divergence says little. The *workload divergence* answers "where did behaviour
+first differ": it skips the configuration tracepoints and compares events without
+their ``seq``. It is the same as the first divergence whenever that is not a
+configuration event.
 """
 
 from __future__ import annotations
@@ -96,7 +103,8 @@ class TraceDiff:
     ``changes`` maps an input (``vm.swappiness``, ``machine.ram_bytes``,
     ``cgroup./leaker.max``, ``seed``, ``workload``) to its (A, B) values.
     ``identical`` is true when both streams hold the same events and both files are
-    complete and undamaged.
+    complete and undamaged. ``workload_divergence`` is where behaviour first parts
+    (configuration events skipped, ``seq`` not compared).
     """
 
     a: TraceSummary
@@ -104,6 +112,7 @@ class TraceDiff:
     changes: dict[str, tuple[Any, Any]]
     divergence: Divergence | None
     verdict: str
+    workload_divergence: Divergence | None = None
 
     @property
     def identical(self) -> bool:
@@ -158,6 +167,7 @@ class TraceDiff:
         out["total_events"] = side(self.a.total_events, self.b.total_events)
         out["end_ns"] = side(self.a.end_ns, self.b.end_ns)
         out["first_divergence"] = self.divergence.as_dict() if self.divergence else None
+        out["workload_divergence"] = self.workload_divergence.as_dict() if self.workload_divergence else None
         out["complete"] = side(self.a.complete, self.b.complete)
         out["damage"] = side(_damage_dict(self.a), _damage_dict(self.b))
         out["warnings"] = side(list(self.a.warnings), list(self.b.warnings))
@@ -175,13 +185,21 @@ def _damage_dict(s: TraceSummary) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- alignment
 
 
+#: Tracepoints that record the machine's configuration (sysctls, zones, memory
+#: cgroups and their limits), not its behaviour: the workload divergence skips them.
+CONFIG_TRACEPOINTS = frozenset({"sysctl_set", "zoneinfo", "cgroup"})
+
+
 class _Cursor:
     """A position in one side's stream of batches; every batch pulled is also handed
-    to ``sink`` (the side's summarizer), exactly once."""
+    to ``sink`` (the side's summarizer), exactly once. Batches of a tracepoint in
+    ``skip`` are sunk but never become the current batch."""
 
-    def __init__(self, batches: Iterator[EventBatch], sink: Callable[[EventBatch], None]) -> None:
+    def __init__(self, batches: Iterator[EventBatch], sink: Callable[[EventBatch], None],
+                 skip: frozenset[str] = frozenset()) -> None:
         self._it = batches
         self._sink = sink
+        self._skip = skip
         self.batch: EventBatch | None = None
         self.off = 0
 
@@ -193,6 +211,8 @@ class _Cursor:
                 self.batch = None
                 return False
             self._sink(nxt)
+            if nxt.tp.name in self._skip:
+                continue
             self.batch, self.off = nxt, 0
         return True
 
@@ -217,10 +237,14 @@ def _value(batch: EventBatch, name: str, i: int) -> Any:
     return bool(v) if f.type == "bool" else v
 
 
-def _first_mismatch(a: EventBatch, ia: int, b: EventBatch, ib: int, n: int) -> tuple[int, str] | None:
-    """(offset, field) of the first of ``n`` aligned events that differ, else None."""
+def _first_mismatch(a: EventBatch, ia: int, b: EventBatch, ib: int, n: int,
+                    ignore: frozenset[str] = frozenset()) -> tuple[int, str] | None:
+    """(offset, field) of the first of ``n`` aligned events that differ in a field
+    not in ``ignore``, else None."""
     best: tuple[int, str] | None = None
     for f in a.tp.all_fields:
+        if f.name in ignore:
+            continue
         x = a.columns[f.name]
         y = b.columns[f.name]
         limit = n if best is None else best[0]
@@ -252,8 +276,9 @@ def _event_at(batch: EventBatch | None, off: int, field: str | None) -> EventAt 
 class _Aligner:
     """Walks two streams in step and finds where they part (see the module docstring)."""
 
-    def __init__(self, a: _Cursor, b: _Cursor) -> None:
+    def __init__(self, a: _Cursor, b: _Cursor, ignore: frozenset[str] = frozenset()) -> None:
         self.a, self.b = a, b
+        self.ignore = ignore
 
     def run(self) -> Divergence | None:
         a, b = self.a, self.b
@@ -269,7 +294,7 @@ class _Aligner:
             if ba.tp.name != bb.tp.name or _shape(ba) != _shape(bb):
                 return Divergence(pos, _event_at(ba, a.off, None), _event_at(bb, b.off, None), None)
             n = min(ba.n - a.off, bb.n - b.off)
-            hit = _first_mismatch(ba, a.off, bb, b.off, n)
+            hit = _first_mismatch(ba, a.off, bb, b.off, n, self.ignore)
             if hit is not None:
                 i, name = hit
                 return Divergence(pos + i, _event_at(ba, a.off + i, name), _event_at(bb, b.off + i, name), name)
@@ -278,11 +303,20 @@ class _Aligner:
             pos += n
 
 
-def first_divergence(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> Divergence | None:
-    """Where the event streams of two trace files part, or None if they hold the same events."""
+def first_divergence(a: str | os.PathLike[str], b: str | os.PathLike[str], *,
+                     workload: bool = False) -> Divergence | None:
+    """Where the event streams of two trace files part, or None if they hold the same
+    events. With ``workload``, where their behaviour parts: configuration events
+    skipped and ``seq`` not compared (see the module docstring)."""
     ra, rb = TraceReader(a), TraceReader(b)
-    return _Aligner(_Cursor(ra.ordered_batches(), lambda _b: None),
-                    _Cursor(rb.ordered_batches(), lambda _b: None)).run()
+    skip = CONFIG_TRACEPOINTS if workload else frozenset()
+    return _Aligner(_Cursor(ra.ordered_batches(), lambda _b: None, skip),
+                    _Cursor(rb.ordered_batches(), lambda _b: None, skip),
+                    frozenset({"seq"}) if workload else frozenset()).run()
+
+
+def _is_config(d: Divergence) -> bool:
+    return any(at is not None and at.tracepoint in CONFIG_TRACEPOINTS for at in (d.a, d.b))
 
 
 # --------------------------------------------------------------------------- inputs
@@ -396,18 +430,19 @@ def _damage_note(s: TraceSummary) -> str | None:
 
 
 def verdict(a: TraceSummary, b: TraceSummary, divergence: Divergence | None,
-            changes: Mapping[str, tuple[Any, Any]] | None = None) -> str:
+            changes: Mapping[str, tuple[Any, Any]], workload: Divergence | None) -> str:
     """One line a person reads first: what happened to the OOM kills, refusals,
     reclaim and swap, from A (baseline) to B. A damaged side is named first, since
     every figure after it covers only what could be read. ``changes`` (from
     :func:`input_changes`) lets a memcg kill that went away be explained by its
-    raised limit."""
+    raised limit; ``workload`` (the workload divergence) places a difference that
+    changed no outcome, or says there is none beyond the configuration."""
     notes = [n for n in (_damage_note(a), _damage_note(b)) if n is not None]
     if divergence is None:
         if notes:
             return "; ".join(notes) + "; no difference in the events read"
         return "no difference: both traces hold the same events"
-    outcome = _outcome(a, b, divergence, changes or {})
+    outcome = _outcome(a, b, workload, changes)
     return "; ".join([*notes, outcome])
 
 
@@ -440,7 +475,7 @@ def _why_avoided(k: OomKill, a: TraceSummary, b: TraceSummary, changes: Mapping[
     return ""
 
 
-def _outcome(a: TraceSummary, b: TraceSummary, divergence: Divergence,
+def _outcome(a: TraceSummary, b: TraceSummary, divergence: Divergence | None,
              changes: Mapping[str, tuple[Any, Any]]) -> str:
     parts: list[str] = []
     in_b = {(k.comm, k.pid): k for k in b.oom_kills}
@@ -495,6 +530,8 @@ def _outcome(a: TraceSummary, b: TraceSummary, divergence: Divergence,
             kind = max(MEMORY_KINDS, key=lambda k: abs(getattr(pb, k) - getattr(pa, k)))
             parts.append(f"peak {kind} {_size(getattr(pa, kind))} -> {_size(getattr(pb, kind))}")
     prefix = "no OOM kill either way; " if not a.oom_kills else ""
+    if not parts and divergence is None:
+        return f"{prefix}same behaviour: only the configuration differs"
     if not parts:
         return (f"{prefix}same outcome; the events differ from seq {divergence.seq:,} "
                 f"({divergence.tracepoint}) on")
@@ -538,4 +575,8 @@ def diff_traces(
     sb = fb.finish(rb.path, rb.meta, rb.footer, trace_bytes=file_size(rb.path), damage=rb.damage,
                    warnings=rb.warnings)
     changes = input_changes(ra.meta, rb.meta)
-    return TraceDiff(sa, sb, changes, divergence, verdict(sa, sb, divergence, changes))
+    workload = divergence
+    if divergence is not None and _is_config(divergence):
+        # A second read, without the summarizers: only when the configuration differs.
+        workload = first_divergence(a, b, workload=True)
+    return TraceDiff(sa, sb, changes, divergence, verdict(sa, sb, divergence, changes, workload), workload)

@@ -8,6 +8,7 @@ before the diff reads them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -224,3 +225,57 @@ def test_verdict_without_oom_names_the_swap_change(tmp_path: Path) -> None:
     a = write_trace(tmp_path / "a.mtrace", swaps(40))  # type: ignore[arg-type]
     b = write_trace(tmp_path / "b.mtrace", swaps(10))  # type: ignore[arg-type]
     assert diff_traces(a, b).verdict == "no OOM kill either way; swap-outs 40 -> 10 pages (-75%)"
+
+
+def _configured(sysctls: list[tuple[str, str]], refuse: bool) -> Callable[[Bus, Registry], None]:
+    """A boot with ``sysctls`` written and a zoneinfo line, then leaker's story:
+    its start, a fault at 1.0 s, then at 1.2 s an mmap that is refused when
+    ``refuse``, else made and faulted."""
+    def script(bus: Bus, reg: Registry) -> None:
+        for name, value in sysctls:
+            bus.emit(reg["sysctl_set"], 0, 0, name=name, value=value, old="0")  # emit() has its own 'name'
+        emit(bus, reg, "zoneinfo", 0, 0, zone="Normal", zid=2)
+        emit(bus, reg, "process_start", 0, 103, comm="leaker", uid=1000, oom_score_adj=0)
+        emit(bus, reg, "page_fault", 1_000_000_000, 103, address=0x1000, write=True, vma_kind="anon_private",
+             pfn=5)
+        if refuse:
+            emit(bus, reg, "vm_enough_memory", 1_200_000_000, 103, nr_pages=262144, mode=2, op="mmap")
+        emit(bus, reg, "mmap", 1_200_000_000, 103, len_bytes=GiB, vma_kind="anon_private", handle="buf",
+             ret=-12 if refuse else 0)
+    return script
+
+
+def test_workload_divergence_skips_the_configuration(tmp_path: Path) -> None:
+    """B writes one more sysctl at boot, which shifts every later seq by one: the
+    first divergence is event 0 (sysctl_set against zoneinfo), the workload
+    divergence is the refusal at 1.2 s, after the 3 equal workload events
+    (zoneinfo, process_start, page_fault)."""
+    a = write_trace(tmp_path / "a.mtrace", _configured([], refuse=False))
+    b = write_trace(tmp_path / "b.mtrace", _configured([("vm.overcommit_memory", "2")], refuse=True))
+    d = diff_traces(a, b)
+    assert d.divergence is not None and d.divergence.index == 0
+    assert d.divergence.a.tracepoint == "zoneinfo" and d.divergence.b.tracepoint == "sysctl_set"
+    w = d.workload_divergence
+    assert w is not None and w.index == 2 and w.field is None
+    assert (w.a.tracepoint, w.a.seq, w.a.ts_ns) == ("mmap", 3, 1_200_000_000)
+    assert (w.b.tracepoint, w.b.seq, w.b.ts_ns) == ("vm_enough_memory", 4, 1_200_000_000)
+    assert d.as_dict()["workload_divergence"]["b"]["tracepoint"] == "vm_enough_memory"
+    assert first_divergence(a, b, workload=True) == w
+
+
+def test_only_the_configuration_differs(tmp_path: Path) -> None:
+    """Same workload, different sysctls: the streams part at boot, behaviour never."""
+    a = write_trace(tmp_path / "a.mtrace", _configured([("vm.swappiness", "60")], refuse=False))
+    b = write_trace(tmp_path / "b.mtrace", _configured([("vm.swappiness", "10")], refuse=False))
+    d = diff_traces(a, b)
+    assert d.divergence is not None and d.divergence.field == "value"
+    assert d.workload_divergence is None and d.as_dict()["workload_divergence"] is None
+    assert d.verdict == "no OOM kill either way; same behaviour: only the configuration differs"
+
+
+def test_a_workload_divergence_is_the_first_when_configuration_agrees(tmp_path: Path) -> None:
+    a = write_trace(tmp_path / "a.mtrace", _configured([], refuse=False))
+    b = write_trace(tmp_path / "b.mtrace", _configured([], refuse=True))
+    d = diff_traces(a, b)
+    assert d.workload_divergence is d.divergence and d.divergence is not None
+    assert d.divergence.b.tracepoint == "vm_enough_memory"

@@ -69,6 +69,11 @@ def test_oom_leak_under_strict_overcommit_refuses_instead_of_killing(tmp_path: P
     assert out["oom_kills"]["a"][0]["points"] == base_kills[0]["points"]
     assert out["enomem"]["a"] == [] and len(out["enomem"]["b"]) == 1
     assert out["changes"] == {"vm.overcommit_memory": {"a": 0, "b": 2}}
+    # The streams part at boot (the sysctl write); behaviour parts at the refusal.
+    assert d.divergence is not None and d.divergence.b.tracepoint == "sysctl_set"
+    w = d.workload_divergence
+    assert w is not None and w.b.tracepoint == "vm_enough_memory" and w.b.ts_ns == first["ts_ns"]
+    assert w.a.tracepoint == "mmap" and w.a.ts_ns == first["ts_ns"]
 
 
 @needs("swap-pressure")
