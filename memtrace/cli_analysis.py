@@ -10,9 +10,13 @@ analysis layer cannot run itself: this module runs them and hands the outcomes b
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import os
 import re
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -224,6 +228,9 @@ def report(
                                       "change (simulated traces only)."),
     window: float = typer.Option(300.0, "--window", metavar="SECONDS",
                                  help="How far back before each kill to look for growth and reclaim."),
+    jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, metavar="N",
+                             help="What-if replays run at once [default: the number of CPUs].",
+                             show_default=False),
 ) -> None:
     """Why was a process OOM-killed, and what would have prevented it: the constraint,
     who grew, what reclaim could not free, every candidate's badness, the victim,
@@ -244,7 +251,7 @@ def report(
         rep = build_report(reader, window_ns=int(window * 1e9))
         _warn(reader.warnings)
         if what_if and reader.meta.get("workload") is not None and rep.kills:
-            rep = run_what_if(trace, reader, rep)
+            rep = run_what_if(trace, reader, rep, jobs)
     text = render_report(rep, fmt, title=str(trace))
     if output is None:
         sys.stdout.write(text)
@@ -274,29 +281,64 @@ def _report_from_log(path: Path) -> Any:
 # --------------------------------------------------------------------------- what if
 
 
-def run_what_if(trace: Path, reader: Any, rep: Any) -> Any:
+def run_what_if(trace: Path, reader: Any, rep: Any, jobs: int = 1) -> Any:
     """``rep`` with what-if answers: each candidate change replayed once (the recorded
     workload and seed, on a fresh simulated kernel) and judged for every kill."""
     from memtrace.analysis.report import judge_what_if, what_if_changes, with_what_if
 
-    log = get_logger()
-    outcomes: dict[tuple[Any, ...], Any] = {}
-    answers: dict[int, list[Any]] = {}
-    kill_index = 0
     pids = _recorded_pids(reader)
+    asked: list[tuple[int, int, Any]] = []  # (report kill, kill index, change)
+    distinct: dict[tuple[Any, ...], Any] = {}
+    kill_index = 0
     for i, kill in enumerate(rep.kills):
         if kill.constraint == "overcommit" or kill.victim.pid is None:
             continue
         for change in what_if_changes(kill, reader.meta):
-            key = (change.sysctls, change.sets, change.oom_score_adj)
-            if key not in outcomes:
-                log.info("what-if replay", trace=str(trace), change=change.label)
-                if sys.stderr.isatty():
-                    typer.echo(f"memtrace: replaying with {change.label} ...", err=True)
-                outcomes[key] = replay_change(trace, reader, change, pids)
-            answers.setdefault(i, []).append(judge_what_if(change, kill, kill_index, outcomes[key]))
+            distinct.setdefault(_change_key(change), change)
+            asked.append((i, kill_index, change))
         kill_index += 1
+    changes = list(distinct.values())
+    outcomes = dict(zip(distinct, _replay_all(trace, reader, changes, pids, jobs), strict=True))
+    answers: dict[int, list[Any]] = {}
+    for i, k, change in asked:
+        answers.setdefault(i, []).append(judge_what_if(change, rep.kills[i], k, outcomes[_change_key(change)]))
     return with_what_if(rep, answers)
+
+
+def _change_key(change: Any) -> tuple[Any, ...]:
+    return (change.sysctls, change.sets, change.oom_score_adj)
+
+
+#: The replays of one report, for the forked workers of :func:`_replay_all`.
+_JOBS: list[tuple[Path, Any, Any, Mapping[str, int]]] = []
+
+
+def _replay_job(i: int) -> Any:
+    return replay_change(*_JOBS[i])
+
+
+def _replay_all(trace: Path, reader: Any, changes: list[Any], pids: Mapping[str, int], jobs: int) -> list[Any]:
+    """Each change's ReplayOutcome, in order. The replays are independent (each on a
+    fresh kernel with the recorded seed), so up to ``jobs`` run at once in forked
+    workers; the answers do not depend on how many."""
+    log = get_logger()
+    for change in changes:
+        log.info("what-if replay", trace=str(trace), change=change.label)
+    if sys.stderr.isatty() and changes:
+        typer.echo(f"memtrace: replaying {len(changes)} what-if change(s) "
+                   f"({', '.join(c.label for c in changes)}) ...", err=True)
+    workers = min(jobs, len(changes))
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [replay_change(trace, reader, c, pids) for c in changes]
+    _JOBS[:] = [(trace, reader, c, pids) for c in changes]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_replay_job, range(len(changes))))
+    except BrokenProcessPool:
+        log.warning("what-if workers failed; replaying one at a time")
+        return [replay_change(trace, reader, c, pids) for c in changes]
+    finally:
+        _JOBS.clear()
 
 
 def _recorded_pids(reader: Any) -> dict[str, int]:

@@ -146,12 +146,22 @@ def test_report_what_if_asks_each_change_once(monkeypatch: pytest.MonkeyPatch) -
         return ReplayOutcome(kills=((4847, "python3", 1, 5), (4724, "python3", 1, 6)))
 
     monkeypatch.setattr(cli, "replay_change", fake)
-    d = ok_json("report", SAMPLES / "memcg-oom.mtrace", "--json")
+    d = ok_json("report", SAMPLES / "memcg-oom.mtrace", "--json", "--jobs", "1")
     assert len(asked) == len(set(asked)) == 6
     first, second = ({w["change"]: w["outcome"] for w in k["what_if"]} for k in d["kills"])
     assert first["memory.max of /oracle_oom +50%"] == second["memory.max of /oracle_oom +50%"] == "avoided"
     assert first["oom_score_adj of python3 (pid 4725) = 0"] == "victim changed"
     assert second["oom_score_adj of python3 (pid 4847) = -1000"] == "victim changed"  # 4724 dies second
+
+
+def test_what_if_answers_do_not_depend_on_the_number_of_jobs() -> None:
+    """The replays run in forked workers with --jobs 2 and in this process with
+    --jobs 1: the same report, byte for byte, with every change answered."""
+    one = ok("report", SAMPLES / "shmem-pressure.mtrace", "--json", "--jobs", "1").stdout
+    two = ok("report", SAMPLES / "shmem-pressure.mtrace", "--json", "--jobs", "2").stdout
+    assert one == two
+    what_if = [w for k in json.loads(one)["kills"] for w in k["what_if"]]
+    assert len(what_if) >= 2 and all(w["outcome"] for w in what_if)
 
 
 def test_replay_change_really_replays() -> None:
