@@ -49,6 +49,7 @@ SNAPSHOT_FORMAT = "memtrace-snapshot"
 SNAPSHOT_VERSION = 1
 KiB = 1024
 PF_KTHREAD = 0x00200000
+PROC_PID_INIT_INO = 0xEFFFFFFC
 
 #: /proc/PID/status lines kept, each in bytes (they print kB).
 STATUS_KB = ("VmPeak", "VmSize", "VmLck", "VmPin", "VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem",
@@ -309,6 +310,10 @@ def take_snapshot(proc_root: str = "/proc") -> dict[str, Any]:
         if info is not None:
             processes.append(info)
     uptime = _read(f"{proc_root}/uptime")
+    try:
+        pid_ns: str | None = os.readlink(f"{proc_root}/1/ns/pid")
+    except OSError:
+        pid_ns = None
     return {
         "format": SNAPSHOT_FORMAT,
         "version": SNAPSHOT_VERSION,
@@ -318,6 +323,9 @@ def take_snapshot(proc_root: str = "/proc") -> dict[str, Any]:
             "hostname": platform.node(),
             "kernel_release": platform.release(),
             "read_seconds": round(time.monotonic() - started, 3),
+            # pid 1 is the global init only in the initial pid namespace, whose
+            # nsfs inode is PROC_PID_INIT_INO (include/linux/proc_ns.h).
+            "initial_pid_ns": pid_ns == f"pid:[{PROC_PID_INIT_INO}]" if pid_ns is not None else None,
         },
         "meminfo": meminfo,
         "processes": processes,

@@ -222,7 +222,7 @@ def ps_snapshot(snap: Mapping[str, Any], name: str = "snapshot", sort: str = "po
 
     The status counters and ``oom_score`` are read one after the other, so a process
     whose memory moved in between shows a difference that is a race, not a formula
-    error. ``is_global_init`` is pid 1 when the snapshot's NSpid shows the initial
+    error. ``is_global_init`` is pid 1 when the snapshot was taken in the initial
     pid namespace (a snapshot taken inside a container sees its own init as pid 1).
     """
     taken = snap.get("taken") if isinstance(snap.get("taken"), Mapping) else {}
@@ -231,13 +231,21 @@ def ps_snapshot(snap: Mapping[str, Any], name: str = "snapshot", sort: str = "po
     totalpages = None
     if isinstance(mi.get("MemTotal"), int):
         totalpages = (int(mi["MemTotal"]) + int(mi.get("SwapTotal", 0) or 0)) // PAGE_SIZE
+    # Models oom_unkillable_task()'s is_global_init(): pid 1 of the initial pid
+    # namespace. A snapshot taken in a container sees its own init as pid 1; its
+    # NSpid line then names the outer pids too (when /proc shows them).
+    initial_ns = taken.get("initial_pid_ns")
+    if not isinstance(initial_ns, bool):
+        init = next((p for p in snap.get("processes", []) or [] if isinstance(p, Mapping) and p.get("pid") == 1),
+                    None)
+        nspid = init.get("nspid") if init is not None else None
+        initial_ns = not (isinstance(nspid, list) and len(nspid) > 1)
     rows = []
     for proc in snap.get("processes", []) or []:
         if not isinstance(proc, Mapping) or proc.get("kthread") or not isinstance(proc.get("pid"), int):
             continue
         pid = int(proc["pid"])
-        nspid = proc.get("nspid")
-        is_init = pid == 1 and (not isinstance(nspid, list) or len(nspid) <= 1)
+        is_init = pid == 1 and initial_ns
         adj = proc.get("oom_score_adj")
         adj = int(adj) if isinstance(adj, int) and -1000 <= adj <= 1000 else 0
         anon, file, shmem = (_status_bytes(proc, k) for k in ("RssAnon", "RssFile", "RssShmem"))

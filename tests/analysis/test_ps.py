@@ -150,6 +150,39 @@ def test_snapshot_ineligible_and_cap_sys_admin() -> None:
     # 3.6..5.8: oom_score = points * 1000 / totalpages
     assert by[4].oom_score == 100 and by[3].oom_score == 97
     assert [r.pid for r in table.rows] == [4, 3, 1, 2]
-    # Inside a container pid 1 is the namespace's init, not the global one.
+    # Inside a container pid 1 is the namespace's init, not the global one: the
+    # snapshot says so, or pid 1's NSpid names an outer pid.
     snap["processes"] = [proc(1, 0, 4000, 0, [4321, 1])]
     assert ps_snapshot(snap).rows[0].points == 1_000
+    snap["processes"] = [proc(1, 0, 4000, 0, [1])]
+    snap["taken"] = {"kernel_release": "4.14.0", "initial_pid_ns": False}
+    assert ps_snapshot(snap).rows[0].points == 1_000
+    snap["taken"]["initial_pid_ns"] = True
+    assert ps_snapshot(snap).rows[0].points is None
+
+
+def test_pid_1_of_a_child_pid_namespace_is_not_global_init() -> None:
+    """In a new pid namespace (unshare, as root) the first process is pid 1 but not
+    the global init: the kernel gives it a real oom_score, and so must we."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1)")
+    # pid 1 is this python: its memory may move between its status and oom_score
+    # reads, so it gets three tries, as in the test above.
+    code = ("import json\nfrom memtrace.analysis.procsnap import take_snapshot\n"
+            "from memtrace.analysis.ps import ps_snapshot\nfor _ in range(3):\n"
+            "    s = take_snapshot()\n    r = next(r for r in ps_snapshot(s).rows if r.pid == 1)\n"
+            "    if not r.score_differs: break\n"
+            "print(json.dumps([s['taken']['initial_pid_ns'], r.kernel_oom_score, r.oom_score, r.ineligible]))")
+    run = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", sys.executable, "-c", code],
+                         capture_output=True, text=True, timeout=60)
+    if run.returncode != 0:
+        pytest.skip(f"cannot make a pid namespace here: {run.stderr.strip()[:200]}")
+    initial, kernel_score, score, ineligible = json.loads(run.stdout)
+    assert initial is False and ineligible is None
+    assert kernel_score > 0 and score == kernel_score
