@@ -163,16 +163,28 @@ def ps_state(state: MemoryState, reading: Reading | None, sort: str = "points") 
     machine = state.meta.get("machine") if isinstance(state.meta.get("machine"), Mapping) else {}
     version, version_text, notes = _version(str(machine.get("kernel_version") or DEFAULT_KERNEL_VERSION))
     totalpages: int | None = None
+    ram, swap = machine.get("ram_bytes"), machine.get("swap_bytes") or 0
     if reading is not None and "MemTotal" in reading.meminfo:
         totalpages = (int(reading.meminfo["MemTotal"]) + int(reading.meminfo.get("SwapTotal", 0))) // PAGE_SIZE
+    elif isinstance(ram, int) and ram > 0 and isinstance(swap, int):
+        totalpages = (ram + swap) // PAGE_SIZE
+        notes.append("no /proc/meminfo reading: totalpages is the trace header's RAM + swap"
+                     + (" (the importer's assumption when its input did not say)" if state.imported else ""))
     else:
         notes.append("no /proc/meminfo reading: totalpages (RAM + swap) unknown, oom_score not computed")
     if state.imported:
+        source = state.meta.get("source")
+        said = source.get("notes", []) if isinstance(source, Mapping) else []
+        notes.extend(n for n in said if isinstance(n, str) and n.startswith(("kernel version", "RAM ", "swap ")))
         notes.append("page tables are recounted from the faults the trace shows (an estimate for a real trace)")
     rows = []
+    victims = []
     for pid in sorted(state.procs):
         p = state.procs[pid]
         if not p.alive:
+            continue
+        if p.killed:
+            victims.append(f"{p.comm} (pid {pid})")
             continue
         rss = {m: int(p.rss_bytes.get(m, 0)) for m in ("MM_ANONPAGES", "MM_FILEPAGES", "MM_SHMEMPAGES",
                                                         "MM_SWAPENTS")}
@@ -189,6 +201,8 @@ def ps_state(state: MemoryState, reading: Reading | None, sort: str = "points") 
                             rss_shmem_bytes=rss["MM_SHMEMPAGES"], swap_bytes=rss["MM_SWAPENTS"],
                             pgtables_bytes=pgtables_bytes, oom_score_adj=p.oom_score_adj, points=points,
                             oom_score=score, ineligible=why))
+    if victims:
+        notes.append(f"left out, marked as OOM victims and not yet seen to exit: {', '.join(victims)}")
     at = reading.name if reading is not None else "end of trace"
     ts = reading.ts_ns if reading is not None else state.ts_ns
     return ProcTable(state.source, at, ts, version_text, _formula_note(version), totalpages,

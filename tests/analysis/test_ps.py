@@ -186,3 +186,28 @@ def test_pid_1_of_a_child_pid_namespace_is_not_global_init() -> None:
     initial, kernel_score, score, ineligible = json.loads(run.stdout)
     assert initial is False and ineligible is None
     assert kernel_score > 0 and score == kernel_score
+
+
+def test_imported_real_trace(tmp_path: Path) -> None:
+    """The real perf trace of ../shared/real-traces: between the two kills only 4847
+    is live and not a victim; its RSS is the last kmem:rss_stat of each counter
+    before that moment (read here straight from the trace); totalpages falls back
+    to the header's machine, and the importer's assumptions are passed on."""
+    from memtrace.analysis.importers import import_trace
+
+    perf = Path(__file__).resolve().parents[3] / "shared" / "real-traces" / "memcg-oom-two-victims.perf-script.txt.gz"
+    out = tmp_path / "real.mtrace"
+    import_trace(perf, out)
+    at = 153_300_000_000  # after the first kill (153.243 s), before the second (153.417 s)
+    last: dict[str, int] = {}
+    for r in TraceReader(out).events():
+        if r.name == "rss_stat" and r["mm_pid"] == 4847 and r["ts_ns"] <= at:
+            last[str(r.fields["member"])] = int(r.fields["size_bytes"])
+    table, _ = ps_trace(TraceReader(out), at)
+    [row] = table.rows
+    assert row.pid == 4847 and row.oom_score_adj == 0
+    assert (row.rss_anon_bytes, row.rss_file_bytes) == (last["MM_ANONPAGES"], last["MM_FILEPAGES"])
+    assert table.totalpages == (24 << 30) // PAGE
+    assert any("4725" in n for n in table.notes) and any(n.startswith("kernel version") for n in table.notes)
+    end, _ = ps_trace(TraceReader(out))
+    assert end.rows == () and any("4725" in n and "4847" in n for n in end.notes)
