@@ -82,17 +82,36 @@ def record_run(scenario: Scenario, output: str | os.PathLike[str], *, sysctl_ove
     bus = Bus(registry)
     runner = Runner(scenario, bus, dict(sysctl_overrides), seed)
     meta = record_meta(scenario, sysctl_overrides, runner.k.sysctls.as_dict(), seed, meta_template)
-    writer = TraceWriter(output, registry, meta, memtrace_version=memtrace_version)
+    final = os.fspath(output)
+    # A file already at ``output`` is replaced only by a run that finishes: the new
+    # trace is written beside it and renamed over it at the end. A new file is
+    # written in place, so a recorder killed mid-run leaves it readable up to its
+    # last flushed chunk.
+    path = _partial_path(final) if os.path.isfile(final) else final
+    writer = TraceWriter(path, registry, meta, memtrace_version=memtrace_version)
     counter = EventCounter()
     bus.attach(writer)
     bus.attach(counter)
     for consumer in consumers:
         bus.attach(consumer)
+    finished = False
     try:
         result = runner.run()
+        finished = True
     finally:
         errors = [e.as_dict() for e in runner.result.errors]
         writer.close(extra={"errors": errors, "oom_kills": runner.k.oom_kills, "end_ns": runner.k.now_ns,
                             "pids": runner.result.pids, "panic": runner.result.panic})
+        if path != final:
+            if finished:
+                os.replace(path, final)
+            else:
+                os.unlink(path)
     events = {tp.name: counter.counts[tp.name] for tp in registry if counter.counts[tp.name]}
     return Recording(result=result, kernel=runner.k, events=events, events_written=writer.events_written)
+
+
+def _partial_path(final: str) -> str:
+    """Where a recording that will replace ``final`` is written until it is done."""
+    head, tail = os.path.split(final)
+    return os.path.join(head, f".{tail}.partial-{os.getpid()}")

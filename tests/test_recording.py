@@ -69,3 +69,39 @@ def test_sample_trace_is_what_a_fresh_recording_writes(name: str, tmp_path: Path
     fresh = tmp_path / f"{name}.mtrace"
     record(name, fresh)
     assert fresh.read_bytes() == sample.read_bytes(), f"{sample} is stale: run `make sample-traces`"
+
+
+class _FailsAfter:
+    """A consumer that raises once it has seen ``n`` batches: a run that fails midway."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def on_batch(self, batch: object) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise RuntimeError("the run failed")
+
+
+def test_a_failed_run_leaves_an_existing_file_as_it_was(tmp_path: Path) -> None:
+    """Recording over an existing file writes beside it and renames only when the
+    run finishes; a run that fails leaves the old file and nothing else."""
+    out = tmp_path / "keep.mtrace"
+    out.write_bytes(b"an earlier recording")
+    with pytest.raises(RuntimeError):
+        record("private-anon-mapping", out, consumers=[_FailsAfter(10)])
+    assert out.read_bytes() == b"an earlier recording"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.mtrace"]
+    record("private-anon-mapping", out)
+    assert out.read_bytes() == (SAMPLES / "private-anon-mapping.mtrace").read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.mtrace"]
+
+
+def test_a_failed_run_into_a_new_file_keeps_what_it_recorded(tmp_path: Path) -> None:
+    """With no earlier file, the trace is written in place: what was recorded before
+    the failure stays readable."""
+    out = tmp_path / "new.mtrace"
+    with pytest.raises(RuntimeError):
+        record("private-anon-mapping", out, consumers=[_FailsAfter(10)])
+    reader = TraceReader(out)
+    assert sum(b.n for b in reader.batches()) >= 10
