@@ -246,7 +246,7 @@ def explain_state(state: MemoryState, reading: Reading | None, pid: int | None =
         proc = state.procs.get(pid)
         if proc is None:
             known = ", ".join(str(p) for p in sorted(state.procs)) or "none"
-            raise KeyError(f"no process {pid} in the trace (pids: {known})")
+            raise KeyError(f"no process {pid} at {at} (pids by then: {known}); it may start later")
         return b.process_view(proc, at, ts)
     return b.system_view(at, ts)
 

@@ -544,7 +544,8 @@ def plot_memory_svg(t: Timeline, title: str) -> str:
     ax.set_ylabel(unit)
     ax.set_title(title)
     ax.margins(x=0)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
     ax.grid(True, alpha=0.3)
     return _svg(fig)
 
@@ -615,7 +616,8 @@ def plot_badness_svg(k: OomKillReport) -> str:
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("pages (badness points = rss + swap + page tables + adj term)")
     ax.set_title("Candidates' badness (black diamond: points)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # every term 0 (a log's rows of zeros): no legend
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     return _svg(fig)
 

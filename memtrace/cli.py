@@ -7,8 +7,12 @@ object with ``--json``. Every MemtraceError becomes one line on stderr,
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import stat as stat_mod
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
@@ -22,6 +26,15 @@ from memtrace.render import format_bytes, free_table, tracepoint_listing
 app = typer.Typer(
     name="memtrace",
     help="Trace, replay and explain Linux memory management.",
+    epilog=(
+        "Examples:\n\n"
+        "  memtrace record oom-leak                 # simulate a built-in scenario\n\n"
+        "  memtrace report oom-leak.mtrace          # why was it OOM-killed, what if\n\n"
+        "  memtrace replay oom-leak.mtrace --sysctl vm.overcommit_memory=2\n\n"
+        "  memtrace explain oom-leak.mtrace --at 4.9s\n\n"
+        "  memtrace report /var/log/kern.log        # a real kernel's OOM reports\n\n"
+        "  memtrace ps                              # this machine's oom_score"
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,6 +43,8 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: The largest --seed: the trace header stores it as a signed 64-bit integer.
+SEED_MAX = (1 << 63) - 1
 
 
 def _emit_json(obj: Any) -> None:
@@ -46,11 +61,65 @@ def _parse_sysctls(values: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _check_output(output: Path | None, *inputs: Path | str | None, flag: str = "-o") -> None:
+    """Refuse an output that is one of the command's inputs: writing it would
+    destroy what is being read."""
+    if output is None:
+        return
+    for src in inputs:
+        if src is None:
+            continue
+        try:
+            same = os.path.samefile(output, src)
+        except (OSError, ValueError):
+            continue
+        if same:
+            raise MemtraceError(f"{output}: {flag} would overwrite the input {src}; choose another {flag}")
+
+
+#: The most a pipe given as input is copied to a temporary file (bytes).
+SPOOL_MAX_BYTES = 16 << 30
+
+
+def _input_file(path: Path) -> Path:
+    """``path`` ready to be read more than once: a regular file as it is; a pipe
+    (``<(journalctl -k)``, ``/dev/stdin``) copied to a temporary file first, which
+    is removed at exit. A device or socket is refused: /dev/zero would be read for
+    ever. Missing files and directories are left to the reader's own error."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path
+    if stat_mod.S_ISREG(mode) or stat_mod.S_ISDIR(mode):
+        return path
+    if not stat_mod.S_ISFIFO(mode):
+        raise MemtraceError(f"cannot read {path}: not a regular file (a device or socket)")
+    fd, tmp = tempfile.mkstemp(prefix="memtrace-pipe-")
+    atexit.register(lambda: os.path.exists(tmp) and os.unlink(tmp))
+    copied = 0
+    with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+        while block := src.read(1 << 20):
+            copied += len(block)
+            if copied > SPOOL_MAX_BYTES:
+                raise MemtraceError(f"{path}: a pipe of more than {SPOOL_MAX_BYTES >> 30} GiB; write it to a file "
+                                    "first")
+            dst.write(block)
+    return Path(tmp)
+
+
 def _open_trace(trace: Path) -> Any:
     """A TraceReader of ``trace``; an unreadable file (missing, a directory, no
-    permission) is a TraceFormatError naming it, not an internal error."""
+    permission, a device) is a TraceFormatError naming it, not an internal error.
+    A trace is read by offset, so a pipe is refused: write it to a file first."""
     from memtrace.tracer.tracefile import TraceReader
 
+    try:
+        mode = trace.stat().st_mode
+    except OSError:
+        mode = stat_mod.S_IFREG
+    if not (stat_mod.S_ISREG(mode) or stat_mod.S_ISDIR(mode)):
+        raise TraceFormatError(f"cannot read trace {trace}: not a regular file (a pipe or device); "
+                               "copy it to a file first")
     try:
         return TraceReader(trace)
     except OSError as e:
@@ -80,7 +149,7 @@ def record(
     scenario: str = typer.Argument(..., help="A built-in scenario name (see 'memtrace scenarios') or a TOML file."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Trace file to write [default: SCENARIO.mtrace]."),
     sysctl: Optional[list[str]] = typer.Option(None, "--sysctl", metavar="KEY=VALUE", help="Override a sysctl (repeatable)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the kernel's random number generator."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the kernel's random number generator."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Simulate a scenario and record every event to a trace file."""
@@ -88,8 +157,11 @@ def record(
     from memtrace.kernel.workload import resolve_scenario
 
     overrides = _parse_sysctls(sysctl)
-    sc = resolve_scenario(scenario)
+    is_path = "/" in scenario or scenario.endswith(".toml")  # as resolve_scenario() tells them apart
+    src = str(_input_file(Path(scenario))) if is_path and Path(scenario).exists() else scenario  # pipes copied
+    sc = resolve_scenario(src)
     out = output or Path(f"{sc.name}.mtrace")
+    _check_output(out, src)
     get_logger().info("recording", scenario=sc.name, trace=str(out))
     try:
         result = do_record(sc, out, sysctls=overrides, seed=seed)
@@ -136,6 +208,12 @@ def stat(
                   "events_recovered": d.events_recovered}
         typer.echo(f"memtrace: warning: {trace}: damaged at byte {d.offset} ({d.reason}); "
                    f"{d.chunks_skipped} chunk(s) skipped, {d.events_recovered:,} events recovered", err=True)
+    # What the reader noticed besides (chunks missing or doubled: the footer's count
+    # differs; frames it ignored), which a valid checksum does not show.
+    noticed = [w for w in reader.warnings if st.damage is None or "the footer counts" in w or w.endswith("ignored")]
+    for w in noticed:
+        typer.echo(f"memtrace: warning: {w}", err=True)
+    counts_agree = st.footer is not None and st.footer.get("total_events") == st.total_events
     if as_json:
         _emit_json({
             "trace": str(trace),
@@ -145,8 +223,9 @@ def stat(
             "duration_ns": st.duration_ns,
             "bytes": st.size_bytes,
             "chunks": st.chunks,
-            "complete": st.footer is not None,
+            "complete": st.footer is not None and counts_agree,
             "damage": damage,
+            "warnings": reader.warnings,
         })
         return
     typer.echo(f"{trace}: scenario {reader.meta.get('scenario')}")
@@ -177,8 +256,10 @@ def free(
     if at is not None:
         snaps = [s for s in snaps if s["label"] == at]
         if not snaps:
-            labels = ", ".join(s["label"] for s in read_snapshots(_open_trace(trace))) or "none"
-            raise MemtraceError(f"{trace}: no snapshot labelled {at!r} (labels: {labels})")
+            labels = ", ".join(s["label"] if s["label"].isprintable() else repr(s["label"])
+                               for s in read_snapshots(_open_trace(trace))) or "none"
+            raise MemtraceError(f"{trace}: no snapshot labelled {at!r} (labels: {labels}; for a moment in time "
+                                "use 'memtrace explain --at TIME')")
     if as_json:
         _emit_json({"trace": str(trace), "snapshots": snaps})
         return

@@ -22,10 +22,12 @@ from typing import Any, Mapping, Optional
 
 import typer
 
-from memtrace.cli import _emit_json, _open_trace, app
+from memtrace.cli import _check_output, _emit_json, _input_file, _open_trace, app
 from memtrace.errors import MemtraceError, TraceFormatError
 from memtrace.logsetup import get_logger
 
+#: The longest --window of a report: a year, in seconds.
+WINDOW_MAX_S = 365 * 24 * 3600
 _TIME = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s)?$")
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, None: 1_000_000_000}
 
@@ -92,9 +94,11 @@ def explain(
     from memtrace.analysis.render_report import render_explain_text
     from memtrace.analysis.state import fold_at
 
-    reader = _open_or_none(trace)
+    src = _input_file(trace)
+    _check_output(graph, src, flag="--graph")
+    reader = _open_or_none(src)
     if reader is None:
-        res = _explain_snapshot(trace, pid)
+        res = _explain_snapshot(src, pid)
         if graph is not None:
             raise MemtraceError(f"{trace}: --graph needs a trace (a snapshot has no per-page state)")
     else:
@@ -130,23 +134,14 @@ def explain(
 
 
 def _explain_snapshot(path: Path, pid: int | None) -> Any:
-    """Explain a live /proc snapshot (memtrace.analysis.procsnap), or say the file is
-    neither a trace nor a snapshot."""
+    """Explain a live /proc snapshot (memtrace.analysis.procsnap); ParseError when the
+    file is neither a trace nor a snapshot."""
+    from memtrace.analysis import procsnap
+
     try:
-        from memtrace.analysis import procsnap  # type: ignore[attr-defined]
-    except ModuleNotFoundError as e:
-        if e.name != "memtrace.analysis.procsnap":
-            raise
-        raise TraceFormatError(f"{path}: not a memtrace trace (bad magic), and snapshot files are not "
-                               "supported by this memtrace") from None
-    except ImportError as e:
-        raise MemtraceError(f"{path}: not a trace, and the snapshot reader does not load: {e}") from None
-    if pid is not None:
-        try:
-            return procsnap.explain_snapshot(path, pid=pid)
-        except TypeError:
-            raise MemtraceError(f"{path}: --pid is not supported for snapshots") from None
-    return procsnap.explain_snapshot(path)
+        return procsnap.explain_snapshot(path, pid=pid)
+    except KeyError as e:
+        raise MemtraceError(f"{path}: {e.args[0]}") from None
 
 
 # --------------------------------------------------------------------------- ps
@@ -185,11 +180,12 @@ def ps(
         table = ps_snapshot(procsnap.take_snapshot(), "this machine", sort)
         title = "/proc (this machine)"
     else:
-        reader = _open_or_none(target)
+        src = _input_file(target)
+        reader = _open_or_none(src)
         if reader is None:
             if at is not None:
                 raise MemtraceError(f"{target}: --at needs a trace (a snapshot is one moment)")
-            table = ps_snapshot(procsnap.load_snapshot(target), target.name, sort)
+            table = ps_snapshot(procsnap.load_snapshot(src), target.name, sort)
         else:
             try:
                 table, warnings = ps_trace(reader, parse_at(at), sort)
@@ -242,16 +238,19 @@ def report(
         fmt = "json"
     if fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
-    if window <= 0:
-        raise typer.BadParameter(f"must be positive, got {window}", param_hint="--window")
-    reader = _open_or_none(trace)
+    if not 0 < window <= WINDOW_MAX_S:
+        raise typer.BadParameter(f"must be more than 0 and at most {WINDOW_MAX_S:,} s, got {window}",
+                                 param_hint="--window")
+    src = _input_file(trace)
+    _check_output(output, src)
+    reader = _open_or_none(src)
     if reader is None:
-        rep = _report_from_log(trace)
+        rep = _report_from_log(src)
     else:
         rep = build_report(reader, window_ns=int(window * 1e9))
         _warn(reader.warnings)
         if what_if and reader.meta.get("workload") is not None and rep.kills:
-            rep = run_what_if(trace, reader, rep, jobs)
+            rep = run_what_if(src, reader, rep, jobs)
     text = render_report(rep, fmt, title=str(trace))
     if output is None:
         sys.stdout.write(text)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Optional
 import typer
 
 from memtrace import __version__
-from memtrace.cli import _emit_json, app
+from memtrace.cli import _check_output, _emit_json, _input_file, app
 from memtrace.errors import MemtraceError
 from memtrace.render import format_bytes
 
@@ -85,24 +85,41 @@ def import_(
         raise MemtraceError(f"cannot read {source}: no such file")
     if source.is_dir():
         raise MemtraceError(f"cannot read {source}: it is a directory")
+    given = source
+    source = _input_file(source)
+    if output is None and source != given:
+        raise MemtraceError(f"{given} is a pipe: name the trace to write with -o")
     out = output or _default_output(source)
+    _check_output(out, source)
+    _check_output(out, dmesg)
+    dmesg = _input_file(dmesg) if dmesg is not None else None
+    if dmesg is not None and not dmesg.is_file():
+        raise MemtraceError(f"cannot read kernel log {dmesg}: " + ("no such file" if not dmesg.exists() else
+                                                                   "not a regular file"))
+    if out.exists() and not out.is_file():
+        # The trace is assembled beside OUT and renamed onto it: a device or a
+        # directory there would be replaced, not written to.
+        raise MemtraceError(f"cannot write trace {out}: not a regular file")
     try:
         size = source.stat().st_size
     except OSError:
         size = 0
     try:
-        with _progress(f"importing {source.name}", size) as progress:
+        with _progress(f"importing {given.name}", size) as progress:
             result = import_trace(source, out, format=fmt, dmesg=dmesg, kernel_version=kernel_version,
                                   memtrace_version=__version__, progress=progress)
     except OSError as e:
         raise MemtraceError(f"cannot write trace {out}: {e.strerror or e}") from None
     for w in result.warnings:
         typer.echo(f"memtrace: warning: {w}", err=True)
+    if result.lines and not sum(result.events.values()):
+        typer.echo(f"memtrace: warning: {given}: none of its {result.lines:,} lines is a {result.format} event "
+                   "line; is it in another format? (--format auto detects it)", err=True)
     if as_json:
         _emit_json(result.as_dict())
         return
     total = sum(result.events.values())
-    typer.echo(_wrap(f"{source.name}: {result.format}, {result.lines:,} lines -> {total:,} events "
+    typer.echo(_wrap(f"{given.name}: {result.format}, {result.lines:,} lines -> {total:,} events "
                      f"({result.duration_ns / 1e9:.3f} s traced)"))
     typer.echo(_wrap(f"trace: {result.trace} ({format_bytes(result.trace_bytes)})"))
     if result.companion_log:
@@ -138,7 +155,7 @@ def snapshot(
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Snapshot file to write (.gz: gzipped) [default: "
                                                "memtrace-snapshot.json]."),
-    top: int = typer.Option(10, "--top", help="How many processes and cgroups to list."),
+    top: int = typer.Option(10, "--top", min=1, help="How many processes and cgroups to list."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Read this machine's memory now: /proc/meminfo, every process's smaps_rollup

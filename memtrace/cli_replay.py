@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 import typer
 
 from memtrace import __version__
-from memtrace.cli import _emit_json, app
+from memtrace.cli import _emit_json, _open_trace, app
 from memtrace.render import format_bytes
 
 MiB = 1 << 20
@@ -175,7 +175,7 @@ def _warn_damage(summary: Any) -> None:
         "Examples:\n\n"
         "  memtrace replay oom-leak.mtrace --sysctl vm.overcommit_memory=2\n\n"
         "  memtrace replay swap-pressure.mtrace --sysctl vm.swappiness=10 -o s10.mtrace\n\n"
-        "  memtrace replay memcg-oom.mtrace --set cgroup./leaker.max=+50%\n\n"
+        "  memtrace replay memcg-oom.mtrace --set cgroup./oracle_oom.max=+50%\n\n"
         "  memtrace replay tmpfs-file.mtrace --set machine.ram=8GiB --json\n\n"
         "  memtrace replay tmpfs-file.mtrace"
     )
@@ -200,12 +200,14 @@ def replay(
     from memtrace.replay import Overrides, diff_traces, recorded_total_events, replay_trace
 
     overrides = Overrides.parse(sysctl or [], set_ or [])
+    _open_trace(trace)  # a one-line error for what is not a readable trace file
     with _progress(f"replaying {trace.name}", recorded_total_events(trace)) as sink:
         result = replay_trace(trace, output, overrides, consumers=[sink] if sink is not None else [])
     with _progress("comparing", recorded_total_events(trace)) as sink:
         diff = diff_traces(result.baseline, result.trace, consumers_a=(sink,) if sink is not None else ())
     _warn_damage(diff.a)
-    if overrides.empty and not result.byte_identical:
+    imported = "source" in diff.a.meta
+    if overrides.empty and not result.byte_identical and not imported:
         if diff.a.damage is not None or not diff.a.complete:
             why = "the recording is damaged or incomplete"
         else:
@@ -242,6 +244,7 @@ def diff(
     """Compare two traces: OOM kills, ENOMEM, memory, reclaim, swap, first divergence."""
     from memtrace.replay import diff_traces, recorded_total_events
 
+    _open_trace(a), _open_trace(b)  # one-line errors for what is not a readable trace file
     with _progress(f"reading {a.name}", recorded_total_events(a)) as sink:
         result = diff_traces(a, b, consumers_a=(sink,) if sink is not None else ())
     _warn_damage(result.a)

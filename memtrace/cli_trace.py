@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from memtrace.cli import _emit_json, _parse_sysctls, app
+from memtrace.cli import SEED_MAX, _emit_json, _parse_sysctls, app
 from memtrace.errors import MemtraceError
 
 #: First bytes of a trace file (see memtrace.tracer.tracefile).
@@ -92,7 +92,7 @@ def trace(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line per output, like bpftrace -f json."),
     sysctl: Optional[list[str]] = typer.Option(None, "--sysctl", metavar="KEY=VALUE",
                                                help="Override a sysctl of a live scenario (repeatable)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of a live scenario's kernel."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of a live scenario's kernel."),
 ) -> None:
     """Run a bpftrace-like program over a trace file or a live scenario.
 
@@ -127,8 +127,20 @@ def trace(
     from memtrace.tracer.tracepoints import default_registry
 
     overrides = _parse_sysctls(sysctl)
-    if not Path(target).exists() and ("/" in target or target.endswith((".mtrace", ".toml"))):
+    path = Path(target)
+    if not path.exists() and ("/" in target or target.endswith((".mtrace", ".toml"))):
         raise MemtraceError(f"cannot read {target}: no such file or directory")
+    if path.is_dir():
+        raise MemtraceError(f"cannot read {target}: it is a directory")
+    if path.exists() and path.suffix != ".toml":
+        # Neither a trace (no magic) nor a scenario file: say what the trace reader
+        # found wrong rather than "unknown scenario".
+        from memtrace.cli import _open_trace
+
+        try:
+            _open_trace(path)
+        except MemtraceError as e:
+            raise MemtraceError(f"{e} (a scenario file must end in .toml)") from None
     scenario = resolve_scenario(target)
     registry = default_registry()
     tracer = compile_program(source, filename=filename, registry=registry, output=write)

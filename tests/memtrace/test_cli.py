@@ -405,7 +405,7 @@ def test_free_unknown_label(recorded: tuple[Path, dict[str, Any]], capsys: pytes
     trace, _ = recorded
     line = fails(capsys, "free", trace, "--at", "nosuch")
     assert line == (f"memtrace: {trace}: no snapshot labelled 'nosuch' "
-                    f"(labels: {', '.join(LABELS)})")
+                    f"(labels: {', '.join(LABELS)}; for a moment in time use 'memtrace explain --at TIME')")
 
 
 @pytest.mark.parametrize("command", ["stat", "free"])
