@@ -346,6 +346,11 @@ def write_snapshot(snapshot: Mapping[str, Any], path: str | os.PathLike[str]) ->
     return len(data)
 
 
+#: The type of each top-level key of a snapshot file.
+_SNAPSHOT_TYPES: dict[str, type] = {"taken": dict, "processes": list, "cgroups": dict, "sysv_shm": list,
+                                    "tmpfs": list, "errors": list}
+
+
 def load_snapshot(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A snapshot written by :func:`write_snapshot`; ParseError naming the file
     when it is not one."""
@@ -364,6 +369,21 @@ def load_snapshot(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ParseError(f"{p}: not a memtrace trace nor a snapshot from 'memtrace snapshot'")
     if not isinstance(data.get("meminfo"), dict) or "MemTotal" not in data["meminfo"]:
         raise ParseError(f"{p}: the snapshot has no /proc/meminfo")
+    for key, kind in _SNAPSHOT_TYPES.items():
+        if key in data and not isinstance(data[key], kind):
+            raise ParseError(f"{p}: snapshot key {key!r} is a {type(data[key]).__name__}, not a "
+                             f"{kind.__name__}")
+    bad = next((k for k, v in data["meminfo"].items() if not isinstance(v, int) or isinstance(v, bool)), None)
+    if bad is not None:
+        raise ParseError(f"{p}: meminfo {bad!r} is not a byte count: {data['meminfo'][bad]!r}")
+    for i, proc in enumerate(data.get("processes", [])):
+        if not isinstance(proc, dict) or not isinstance(proc.get("pid"), int):
+            raise ParseError(f"{p}: processes[{i}] is not a process with a pid")
+        for key in ("status", "smaps_rollup"):
+            if key in proc and not isinstance(proc[key], dict):
+                raise ParseError(f"{p}: processes[{i}] (pid {proc['pid']}): {key!r} is not a table")
+    if not isinstance(data.get("version", 0), int):
+        raise ParseError(f"{p}: snapshot version {data.get('version')!r} is not a number")
     if int(data.get("version", 0)) > SNAPSHOT_VERSION:
         raise ParseError(f"{p}: snapshot version {data.get('version')} is newer than this memtrace reads "
                          f"({SNAPSHOT_VERSION})")

@@ -7,6 +7,7 @@ totals, the RAM kinds to MemTotal) and, for the written tree, numbers chosen her
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,22 @@ def test_not_a_snapshot(tmp_path: Path) -> None:
     newer.write_text('{"format": "memtrace-snapshot", "version": 99, "meminfo": {"MemTotal": 1}}')
     with pytest.raises(ParseError, match="newer"):
         load_snapshot(newer)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("processes", None, "snapshot key 'processes' is a NoneType, not a list"),
+    ("taken", "now", "snapshot key 'taken' is a str, not a dict"),
+    ("tmpfs", {}, "snapshot key 'tmpfs' is a dict, not a list"),
+    ("version", "2", "snapshot version '2' is not a number"),
+    ("processes", [{"comm": "x"}], "processes[0] is not a process with a pid"),
+    ("processes", [{"pid": 7, "status": [1]}], "processes[0] (pid 7): 'status' is not a table"),
+])
+def test_a_snapshot_with_wrong_types_is_one_error(tmp_path: Path, key: str, value: object, message: str) -> None:
+    """A snapshot file edited by hand, or written by something else: ParseError
+    naming the key, never a TypeError deep inside explain."""
+    snap = take_snapshot()
+    snap[key] = value
+    path = tmp_path / "bad.json"
+    write_snapshot(snap, path)
+    with pytest.raises(ParseError, match=re.escape(message)):
+        load_snapshot(path)
