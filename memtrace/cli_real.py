@@ -81,6 +81,14 @@ def import_(
 
     if fmt != "auto" and fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}, auto", param_hint="--format")
+    if kernel_version is not None:
+        from memtrace.oom_kill import parse_kernel_version
+
+        try:
+            parse_kernel_version(kernel_version)
+        except ValueError:
+            raise typer.BadParameter(f"{kernel_version!r} is not a kernel version such as 6.8 or 5.15.0-91",
+                                     param_hint="--kernel-version") from None
     if not source.exists():
         raise MemtraceError(f"cannot read {source}: no such file")
     if source.is_dir():
@@ -93,6 +101,12 @@ def import_(
     _check_output(out, source)
     _check_output(out, dmesg)
     dmesg = _input_file(dmesg) if dmesg is not None else None
+    if dmesg is not None:
+        from memtrace.analysis.oomlog import looks_like_kernel_log
+
+        if not looks_like_kernel_log(dmesg):
+            typer.echo(f"memtrace: warning: {dmesg}: does not read as a kernel log (no OOM report, no dmesg, "
+                       "syslog or journal lines); nothing is taken from it", err=True)
     if dmesg is not None and not dmesg.is_file():
         raise MemtraceError(f"cannot read kernel log {dmesg}: " + ("no such file" if not dmesg.exists() else
                                                                    "not a regular file"))

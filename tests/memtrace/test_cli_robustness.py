@@ -184,3 +184,13 @@ def test_help_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
             continue
         result = CliRunner().invoke(app, ["replay", *args])
         assert result.exit_code == 0, (args, result.output)
+
+
+def test_import_checks_its_companions(tmp_path: Path) -> None:
+    out = os.fspath(tmp_path / "x.mtrace")
+    result = CliRunner().invoke(app, ["import", os.fspath(PERF), "-o", out, "--kernel-version", "banana"])
+    assert result.exit_code == 2 and "'banana' is not a kernel version" in result.output
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 8)
+    result = CliRunner().invoke(app, ["import", os.fspath(PERF), "-o", out, "--dmesg", os.fspath(junk)])
+    assert result.exit_code == 0 and "does not read as a kernel log" in result.stderr
