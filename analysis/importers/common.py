@@ -775,6 +775,10 @@ class TraceBuilder:
         # numpy turns into columns far faster than rows.
         self._fault_flat: list[int] = []
         self._rss_flat: list[int] = []
+        # ... or as ready rows (see add_rows).
+        self._bulk: dict[str, list[np.ndarray]] = {"page_fault": [], "rss_stat": []}
+        #: Called before a flush group is written (a bulk reader hands over its rows).
+        self.before_flush: Callable[[], None] | None = None
         self.seq = 0
         self._next_flush = GROUP_EVENTS
         self.lines = 0
@@ -915,22 +919,34 @@ class TraceBuilder:
         rows.append(row)
         return row
 
+    def add_rows(self, name: str, rows: np.ndarray) -> None:
+        """Events of ``page_fault`` or ``rss_stat`` made in bulk: one row per event,
+        the tracepoint's fields as columns (``seq`` first, numbered by the caller
+        from :attr:`seq`), written with the next flush group."""
+        self._bulk[name].append(rows)
+
     def _flush(self) -> None:
         """Write everything buffered as one flush group."""
+        if self.before_flush is not None:
+            self.before_flush()
         self._next_flush = self.seq + GROUP_EVENTS
         for row in self.pending_fault.values():  # their kind stays the default
             self._fault_flat.extend(row)
         self.pending_fault.clear()
         for name, flat in (("page_fault", self._fault_flat), ("rss_stat", self._rss_flat)):
-            if flat:
+            bulk = self._bulk[name]
+            if flat or bulk:
                 tp = self.tps[name]
-                table = np.array(flat, dtype=np.int64).reshape(-1, len(tp.all_fields))
+                if flat:
+                    bulk.append(np.array(flat, dtype=np.int64).reshape(-1, len(tp.all_fields)))
+                table = bulk[0] if len(bulk) == 1 else np.concatenate(bulk)
                 if table.shape[0] > 1 and not bool(np.all(table[1:, 0] > table[:-1, 0])):
                     table = table[np.argsort(table[:, 0], kind="stable")]
                 values = {f.name: table[:, j].astype(f.dtype) for j, f in enumerate(tp.all_fields)}
                 self.writer.on_batch(EventBatch(tp, values))
                 self.counts[name] = self.counts.get(name, 0) + table.shape[0]
                 flat.clear()
+                bulk.clear()
         for name, rows in self.rows.items():
             if not rows:
                 continue
@@ -1078,6 +1094,8 @@ class TraceBuilder:
             addr = int(a[8:], 16)
         else:
             addr = int(kv_fields(payload)["address"], 16)
+        if not 0 <= addr <= _U64:
+            raise ValueError(f"page fault address {addr:#x} is not a 64-bit address")
         err = rest.rpartition("error_code=")[2]
         write = _WRITE_BIT.get(err)
         if write is None:
@@ -1087,6 +1105,11 @@ class TraceBuilder:
     def fault_event(self, comm: str, pid: int, ts: int, addr: int, write: bool) -> bool:
         """A user page fault of task ``pid`` at ``addr``, parsed (the perf reader's
         fast path calls this directly)."""
+        page_addr = addr & ~0xFFF
+        if page_addr >> 63:
+            # A user-mode access to a kernel address (the vsyscall page): the rows
+            # are int64, the field uint64, so it is kept as its two's complement.
+            page_addr = to_signed64(page_addr)
         if self.pending_sys:
             self._settle_syscalls(pid, ts)
         p = self._procs.get(pid)
@@ -1101,7 +1124,7 @@ class TraceBuilder:
             if v is not None and v.handle != "heap":
                 p.last_vma = v
         if v is not None:
-            self._fault_flat += (self.seq, ts, pid, addr & ~0xFFF, write, 0, v.code, 0)
+            self._fault_flat += (self.seq, ts, pid, page_addr, write, 0, v.code, 0)
             self.seq += 1
             self.fault_from_vma += 1
             if v.handle != "heap":
@@ -1113,7 +1136,7 @@ class TraceBuilder:
                 p.slice_faults.append(([0, 0, 0, 0, 0, 0, v.code, 0], addr >> PAGE_SHIFT, write))
             return True
         # anon_private until the rss_stat that follows says otherwise
-        row = [self.seq, ts, pid, addr & ~0xFFF, write, 0, 0, 0]
+        row = [self.seq, ts, pid, page_addr, write, 0, 0, 0]
         self.seq += 1
         older = self.pending_fault.get(pid)
         if older is not None:

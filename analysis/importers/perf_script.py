@@ -19,6 +19,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from memtrace.tracer.tracepoints import RSS_MEMBERS
+
 from .common import _MEMBER_KEY as MEMBER_KEY
 from .common import _MEMBER_KIND as MEMBER_KIND
 from .common import SLICE_NS, TraceBuilder, feed_line
@@ -109,9 +111,10 @@ def feed(lines: Iterable[str], builder: TraceBuilder, *, vectorised: bool = True
     A :class:`~.textio.TextLines` input is read in blocks of bytes whose lines in the
     file's fixed-width layout are cut up with numpy (:func:`_parse_block`): the two
     tracepoints that make up nearly all of a memory trace, ``kmem:rss_stat`` and
-    ``exceptions:page_fault_user``, are parsed there, every other line as text
-    (:func:`feed_lines`' general path). ``vectorised=False`` reads every line as
-    text; both give the same trace.
+    ``exceptions:page_fault_user``, are parsed there, and runs of them in the common
+    case become events in bulk (:class:`_BlockFeeder`); every other line is read as
+    text (:func:`feed_lines`' general path). ``vectorised=False`` reads every line
+    as text; both give the same trace.
     """
     if vectorised and hasattr(lines, "raw_blocks"):
         _feed_blocks(lines, builder)  # type: ignore[arg-type]
@@ -144,8 +147,13 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
     for block in blocks:
         total += len(block)
         for line in block:
-            # The fixed-width fast path: single-character tests, then slices.
-            if len(line) > longer and line[colon] == ":" and line[ne] == ":" and line[dot] == ".":
+            # The fixed-width fast path: single-character tests, then slices. The
+            # separators are those parse_line() splits at, so that a line read here
+            # is one it reads the same way.
+            if (len(line) > longer and line[colon:colon + 2] == ": " and line[ne:ne + 2] == ": "
+                    and line[dot] == "." and line[ce] == " " and line[co - 1:co + 1] == " [" and line[ts0] == " "
+                    and line[co + 1:ts0 - 1].isdigit() and line[dot + 1:colon].isdigit()
+                    and line[ts0:dot].lstrip().isdigit()):
                 handler = padded.get(line[colon + 2:ne])
                 if handler is not None:
                     try:
@@ -159,6 +167,8 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
                         if raw_comm.get(pid) == line[:ce]:
                             if ts > last_ts:
                                 last_ts = builder.last_ts = ts
+                                if builder.first_ts is None:
+                                    builder.first_ts = ts
                             try:
                                 if not handler(comms[pid], pid, ts, line[ne + 2:]):  # type: ignore[operator]
                                     builder.unreadable(line[colon + 2:ne].strip())
@@ -173,7 +183,9 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
                 continue
             comm, tid, pid_, ts_ns, name, payload = parsed
             last_ts = builder.last_ts
-            if pid_ is None:
+            if pid_ is not None:  # "pid/tid": the comm may have changed without the column telling
+                raw_comm.pop(tgid.get(tid, tid), None)
+            else:
                 learnt = _Layout.learn(line)
                 if learnt is not None:
                     lay = learnt
@@ -186,8 +198,11 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
                     if h is not None:
                         padded[name_text] = h
                 tid = tgid.get(tid, tid)
-                if comms.get(tid) == comm:
-                    raw_comm[tid] = line[:ce] if ce > 0 else comm
+                column = line[:ce] if ce > 0 else comm
+                if comms.get(tid) == comm and column.strip() == comm:
+                    raw_comm[tid] = column
+                else:  # the comm is not the column's (it spills out of it, or changed)
+                    raw_comm.pop(tid, None)
                 h = handlers.get(name)
                 if h is not None and ne > 0:
                     padded.setdefault(line[colon + 2:ne], h)
@@ -201,13 +216,21 @@ _DIGIT8[48:58] = np.arange(10)
 _HEXDIGIT8 = _DIGIT8.copy()
 _HEXDIGIT8[97:103] = np.arange(10, 16)
 _HEXDIGIT8[65:71] = np.arange(10, 16)
-#: rss_stat members by their first letter(s): (code, name length).
-_MEMBERS = {(70, 0): (0, 9), (65, 0): (1, 9), (83, 87): (2, 8), (83, 72): (3, 10)}  # F, A, SW, SH
+#: The largest second count whose time in ns fits int64 (with any fraction).
+_SEC_MAX = ((1 << 63) - 1 - 999_999_999) // 1_000_000_000
 _FNV = np.uint64(1099511628211)
 
 
 def _bytes(text: str) -> np.ndarray:
     return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+def _padded(name: str, width: int) -> np.ndarray:
+    """``name`` right-aligned in the event column of ``width`` bytes; when it does
+    not fit, newlines (which no line holds: it never matches)."""
+    if len(name) > width:
+        return np.full(width, 10, dtype=np.uint8)
+    return _bytes(f"{name:>{width}}")
 
 
 class _Buf:
@@ -256,7 +279,7 @@ def _matches(buf: _Buf, at: np.ndarray, text: str | bytes) -> np.ndarray:
 
 def _right_aligned(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Values and validity of right-aligned decimal fields (leading spaces, then
-    digits to the end), column by column."""
+    1 to 18 digits to the end: int64 holds them), column by column."""
     n, width = chars.shape
     value = np.zeros(n, dtype=np.int64)
     ok = np.ones(n, dtype=bool)
@@ -268,6 +291,8 @@ def _right_aligned(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ok &= isdig | ((col == 32) & ~seen)
         seen |= isdig
         value = value * 10 + np.where(isdig, dig, 0)
+    if width > 18:
+        ok &= (chars[:, :width - 18] == 32).all(axis=1)
     return value, ok & seen
 
 
@@ -320,8 +345,13 @@ def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.
     def at(off: int) -> np.ndarray:
         return buf.u8[np.minimum(starts + off, top)]
 
+    # The separators parse_line() splits at (whitespace before and after "[cpu]"),
+    # so that a line read here is one parse_line() reads the same way.
     ok = ((lens > ne + 2) & (at(colon) == 58) & (at(colon + 1) == 32) & (at(ne) == 58) & (at(ne + 1) == 32)
-          & (at(co) == 91) & (at(cc) == 93) & (at(ce) == 32) & (at(lay.dot) == 46))
+          & (at(co) == 91) & (at(cc) == 93) & (at(ce) == 32) & (at(lay.dot) == 46)
+          & (at(co - 1) == 32) & (at(cc + 1) == 32))
+    if cc - co > 1:
+        ok &= (_DIGIT8[_gather(buf, starts + co + 1, cc - co - 1)] >= 0).all(axis=1)
     kind = np.zeros(n, dtype=np.int8)
     kind[ok & _matches(buf, starts + colon + 2, rss_name.tobytes())] = 1
     kind[ok & _matches(buf, starts + colon + 2, fault_name.tobytes())] = 2
@@ -330,6 +360,7 @@ def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.
     frac_chars = _gather(buf, starts + lay.dot + 1, colon - lay.dot - 1)
     frac, frac_ok = _right_aligned(frac_chars)
     frac_ok &= _DIGIT8[frac_chars[:, 0]] >= 0  # no leading spaces in a fraction
+    sec_ok &= sec <= _SEC_MAX
     kind[~(pid_ok & sec_ok & frac_ok)] = 0
     blk.pid = pid
     blk.ts = sec * 1_000_000_000 + frac * lay.scale
@@ -358,16 +389,16 @@ def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.
         curr = buf.u8[np.minimum(q + 6, top)]
         good &= (curr == 48) | (curr == 49)
         first = buf.u8[np.minimum(q + 16, top)]
-        second = np.where(first == 83, buf.u8[np.minimum(q + 17, top)], 0)
         code = np.full(len(r), -1, dtype=np.int64)
         name_len = np.zeros(len(r), dtype=np.int64)
-        for (c0, c1), (mcode, length) in _MEMBERS.items():
-            hit = (first == c0) & (second == c1)
-            code[hit] = mcode
-            name_len[hit] = length
+        for mcode, member in enumerate(RSS_MEMBERS):  # "MM_" is matched above
+            hit = np.flatnonzero(first == ord(member[3]))
+            if len(hit):
+                hit = hit[_matches(buf, q[hit] + 16, f"{member[3:]} size=")]
+                code[hit] = mcode
+                name_len[hit] = len(member) - 3
         good &= code >= 0
         z = q + 16 + name_len
-        good &= _matches(buf, z, " size=")
         size, size_len, size_ok = _leading_number(buf, z + 6, 19, _DIGIT8, 10)
         good &= size_ok & (buf.u8[np.minimum(z + 6 + size_len, top)] == 66) & (z + 7 + size_len == ends[r])
         a[r], b[r], c[r], d[r] = mm, curr == 49, code, size
@@ -394,65 +425,351 @@ def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.
 
 
 def _feed_blocks(text: Any, builder: TraceBuilder) -> None:
-    """:func:`feed` over raw byte blocks (see :func:`_parse_block`)."""
-    comms = builder.comms
-    tgid = builder.tgid
-    rss_event = builder.rss_event
-    fault_event = builder.fault_event
-    errors = (ValueError, IndexError, KeyError, OverflowError)
-    sigs: dict[int, int] = {}  # pid -> comm-column hash of its current comm
-    state: dict[str, Any] = {"layout": None}
-    total = 0
+    """:func:`feed` over raw byte blocks (see :class:`_BlockFeeder`)."""
+    _BlockFeeder(builder).feed(text)
 
-    def slow(line: str, sig: int | None) -> None:
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_PID_LIMIT = 1 << 31  # the pid columns are int32
+#: Lines the steady test looks ahead at a time.
+_WINDOW = 2048
+_ERRORS = (ValueError, IndexError, KeyError, OverflowError)
+
+
+def _newest(tid_pid: list[int], last: np.ndarray, per_tid: int) -> dict[Any, int]:
+    """The latest of ``last`` (line positions, -1 for none; ``per_tid`` slots per tid)
+    for each process: tids of one process (threads) count as one. Keys are pids, or
+    (pid, slot) when ``per_tid`` > 1."""
+    out: dict[Any, int] = {}
+    for k in np.flatnonzero(last >= 0).tolist():
+        tid, slot = divmod(k, per_tid)
+        key = tid_pid[tid] if per_tid == 1 else (tid_pid[tid], slot)
+        at = int(last[k])
+        if out.get(key, -1) < at:
+            out[key] = at
+    return out
+
+
+class _BlockFeeder:
+    """:func:`feed` over raw byte blocks, nearly every line handled in bulk.
+
+    Each block is cut up by :func:`_parse_block`. An rss_stat or page-fault line is
+    *steady* when the state of its task says the common case applies: its comm is
+    the one last seen (same comm-column hash), it falls inside the task's current
+    workload slice, none of its faults waits for the rss_stat that tells its kind,
+    and
+
+    - for ``kmem:rss_stat``: the counter is of the task's own established mm
+      (``curr=1``, the mm the task owns);
+    - for ``exceptions:page_fault_user``: no syscall is in flight and the address
+      is inside the mapping the task last faulted in.
+
+    Handling a steady line changes nothing this test reads, so a run of them is
+    handled at once with numpy (:meth:`_run`): each emits one row, numbered in line
+    order, and only each task's last time, its rss counters and its faulted pages
+    are carried over. Every other line takes the one-line path (:meth:`_lines`,
+    which inlines the same common cases of :meth:`TraceBuilder.rss_event` and
+    :meth:`~TraceBuilder.fault_event` and calls them, or the text path, for the
+    rest), after which the test is done again if the state it reads changed. This
+    reader, :func:`feed_lines` and the general path alone (every line through
+    :func:`parse_line` and :meth:`TraceBuilder.event`) give the same trace (tested):
+    a line is read in the columns only if parse_line() would read it the same way.
+
+    The bulk rows reach the builder (:meth:`TraceBuilder.add_rows`) at the end of
+    each block, and before any flush group is written in between.
+    """
+
+    def __init__(self, builder: TraceBuilder) -> None:
+        self.builder = builder
+        self.sigs: dict[int, int] = {}  # pid -> comm-column hash of its current comm
+        self.layout: _Layout | None = None
+        self.rss_name = self.fault_name = np.zeros(0, dtype=np.uint8)
+        self.lines = 0
+        # The block being read.
+        self.raw = b""
+        self.blk = _Block(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        self.pids: list[int] = []  # the tids of the block's event lines, ...
+        self.inv = np.zeros(0, dtype=np.intp)  # ... and each line's index into them
+        # Per tid of the block, in the state the steady test last read: the process
+        # its events count for, and the kind of the mapping it last faulted in.
+        self.tid_pid = self.tid_code = np.zeros(0, dtype=np.int64)
+        # Bulk rows not yet handed to the builder: lines [pending_lo, pending_hi)
+        # with emit_seq >= 0.
+        self.emit_seq = self.emit_pid = self.emit_code = np.zeros(0, dtype=np.int64)
+        self.pending_lo = self.pending_hi = 0
+
+    def feed(self, text: Any) -> None:
+        builder = self.builder
+        builder.before_flush = self._add_rows
+        try:
+            for raw in text.raw_blocks():
+                if self.layout is None:
+                    raw = self._learn(raw)
+                    if not raw:
+                        continue
+                self._block(raw)
+                if builder.seq >= builder._next_flush:  # a group per ~GROUP_EVENTS events
+                    builder._flush()
+        finally:
+            builder.before_flush = None
+        builder.lines += self.lines
+
+    def _learn(self, raw: bytes) -> bytes:
+        """Lines of ``raw`` as text until one teaches the layout; returns the rest."""
+        at = 0
+        while at < len(raw):
+            nl = raw.index(b"\n", at)
+            self.lines += 1
+            self._slow(raw[at:nl].decode("utf-8", errors="replace"), None)
+            at = nl + 1
+            if self.layout is not None:
+                return raw[at:]
+        return b""
+
+    def _slow(self, line: str, sig: int | None, column: bytes = b"") -> None:
+        """The text path for one line; learns the layout, and the hash ``sig`` of
+        the comm column (the bytes ``column``) as its task's when the comm read
+        from the line is that column's (not when it spills out of it)."""
+        builder = self.builder
         parsed = feed_line(builder, line, parse_line)
         if parsed is None:
             return
-        comm, tid, pid_, ts_ns, name, payload = parsed
-        if pid_ is None:
-            if state["layout"] is None:
-                learnt = _Layout.learn(line)
-                if learnt is not None:
-                    state["layout"] = learnt
-                    width = learnt.name_end - learnt.colon - 2
-                    state["rss"] = _bytes(f"{'kmem:rss_stat':>{width}}"[-width:])
-                    state["fault"] = _bytes(f"{'exceptions:page_fault_user':>{width}}"[-width:])
-            p = tgid.get(tid, tid)
-            if sig is not None and comms.get(p) == comm:
-                sigs[p] = sig
+        comm, tid, pid_, _ts_ns, _name, _payload = parsed
+        if pid_ is None and self.layout is None:
+            learnt = _Layout.learn(line)
+            if learnt is not None:
+                self.layout = learnt
+                width = learnt.name_end - learnt.colon - 2
+                self.rss_name = _padded("kmem:rss_stat", width)
+                self.fault_name = _padded("exceptions:page_fault_user", width)
+        p = builder.tgid.get(tid, tid)
+        if (pid_ is None and sig is not None and builder.comms.get(p) == comm
+                and column.decode("utf-8", errors="replace").strip() == comm):
+            self.sigs[p] = sig
+        else:  # the comm may have changed without the column telling
+            self.sigs.pop(p, None)
 
-    for raw in text.raw_blocks():
-        lay: _Layout | None = state["layout"]
-        if lay is None:
-            lines = raw.decode("utf-8", errors="replace").split("\n")[:-1]
-            total += len(lines)
-            for line in lines:
-                slow(line, None)
-            continue
-        blk = _parse_block(raw, lay, state["rss"], state["fault"])
-        kinds = blk.kind.tolist()
-        total += len(kinds)
-        rows = zip(kinds, blk.pid.tolist(), blk.ts.tolist(), blk.sig.tolist(), blk.a.tolist(),
-                   (blk.b == 1).tolist(), blk.c.tolist(), blk.d.tolist())
-        starts, ends = blk.starts.tolist(), blk.ends.tolist()
-        last_ts = builder.last_ts
-        # The common cases of TraceBuilder.rss_event() and fault_event(), inlined (an
-        # established mm, a known mapping or none at all, no slice boundary); any
-        # other case calls them. Both paths give the same trace (tested).
+    # -- one block
+
+    def _block(self, raw: bytes) -> None:
+        assert self.layout is not None
+        blk = _parse_block(raw, self.layout, self.rss_name, self.fault_name)
+        n = len(blk.kind)
+        self.lines += n
+        self.raw, self.blk = raw, blk
+        pids, inv = np.unique(np.where(blk.kind != 0, blk.pid, -1), return_inverse=True)
+        self.pids, self.inv = pids.tolist(), inv
+        self.emit_seq = np.full(n, -1, dtype=np.int64)
+        self.emit_pid = np.zeros(n, dtype=np.int64)
+        self.emit_code = np.zeros(n, dtype=np.int64)
+        self.pending_lo = self.pending_hi = 0
+        i = 0
+        state = self._state()
+        end = min(n, _WINDOW)
+        unsteady = self._unsteady(0, end, state)
+        at = 0  # index into unsteady
+        alone = 0  # lines read one at a time since the last long run
+        while i < n:
+            while unsteady[at] < i:
+                at += 1
+            j = unsteady[at]
+            if j > i:
+                self._run(i, j)
+                if j - i >= len(self.pids):  # worth the state checks it took
+                    alone = 0
+                i = j
+            if i < end:
+                # Line i is not steady: read it, and more lines with it while runs
+                # are rare (each check of the state costs a few runs' worth).
+                stop = min(end, i + 1 + alone)
+                self._lines(i, stop)
+                alone = min(2 * alone + 1, _WINDOW)
+                i = stop
+                now = self._state()
+                if now == state and i < end:
+                    continue
+                state = now
+            if i < n:
+                end = min(n, i + _WINDOW)
+                unsteady = self._unsteady(i, end, state)
+                at = 0
+        self._add_rows()
+
+    def _state(self) -> list[Any]:
+        """What the steady test reads: whether a syscall is in flight, then per tid
+        of the block its process's state (None: not steady)."""
+        builder = self.builder
+        tgid, sigs, procs, pending, owners = builder.tgid, self.sigs, builder._procs, builder.pending_fault, \
+            builder.mm_owner
+        out: list[Any] = [bool(builder.pending_sys)]
+        for tid in self.pids:
+            pid = tgid.get(tid, tid) if tgid else tid
+            p = procs.get(pid)
+            if p is None or pid in pending:
+                out.append(None)
+                continue
+            v = p.last_vma
+            out.append((pid, sigs.get(pid), p, p.slice_start, p.mm_id, owners.get(p.mm_id), v,
+                        None if v is None else v.start, None if v is None else v.end))
+        return out
+
+    def _unsteady(self, start: int, end: int, state: list[Any]) -> list[int]:
+        """The lines of [start, end) that are not steady in ``state``, then ``end``.
+        Sets the per-tid arrays :meth:`_run` reads."""
+        u = len(self.pids)
+        ok = np.zeros(u, dtype=bool)
+        pid = np.zeros(u, dtype=np.int64)
+        sig = np.zeros(u, dtype=np.uint64)
+        slice_last = np.zeros(u, dtype=np.int64)  # the last time inside the current slice
+        mm_id = np.full(u, -1, dtype=np.int64)  # its own mm's id, -1 when not established
+        vma_start = np.ones(u, dtype=np.int64)  # the last faulted mapping (empty: 1, 0)
+        vma_end = np.zeros(u, dtype=np.int64)
+        code = np.zeros(u, dtype=np.int64)
+        for k, entry in enumerate(state[1:]):
+            if entry is None:
+                continue
+            p_pid, p_sig, _p, slice_start, p_mm, owner, v, v_start, v_end = entry
+            if p_sig is None or slice_start is None or not 0 <= p_pid < _PID_LIMIT:
+                continue
+            lim = slice_start + SLICE_NS - 1
+            if lim < _INT64_MIN:
+                continue
+            ok[k], pid[k], sig[k], slice_last[k] = True, p_pid, p_sig, min(lim, _INT64_MAX)
+            if p_mm is not None and owner == p_pid and 0 <= p_mm <= _INT64_MAX:
+                mm_id[k] = p_mm
+            if v is not None and v_start <= _INT64_MAX and v_end > 0:
+                # Fault addresses are below 2**60: clamping keeps the test exact.
+                vma_start[k], vma_end[k], code[k] = max(v_start, 0), min(v_end, _INT64_MAX), v.code
+        self.tid_pid, self.tid_code = pid, code
+        blk, inv = self.blk, self.inv[start:end]
+        kind, a = blk.kind[start:end], blk.a[start:end]
+        steady = ok[inv] & (blk.sig[start:end] == sig[inv]) & (blk.ts[start:end] <= slice_last[inv])
+        event = (kind == 1) & (blk.b[start:end] == 1) & (a == mm_id[inv])
+        if not state[0]:  # no syscall in flight
+            event |= (kind == 2) & (vma_start[inv] <= a) & (a < vma_end[inv])
+        steady &= event
+        out = np.flatnonzero(~steady)
+        out += start
+        return out.tolist() + [end]
+
+    def _run(self, i: int, j: int) -> None:
+        """Lines [i, j), all steady: their rows, and what they change."""
+        builder, blk = self.builder, self.blk
+        n = j - i
+        inv = self.inv[i:j]
+        kind = blk.kind[i:j]
+        ts = blk.ts[i:j]
+        pid = self.tid_pid[inv]
+        seq = builder.seq
+        builder.seq = seq + n
+        self.emit_seq[i:j] = np.arange(seq, seq + n)
+        self.emit_pid[i:j] = pid
+        self.emit_code[i:j] = self.tid_code[inv]
+        if self.pending_hi <= self.pending_lo:
+            self.pending_lo = i
+        self.pending_hi = j
+        if builder.first_ts is None:  # as TraceBuilder.event() sets it
+            later = np.flatnonzero(ts > builder.last_ts)
+            if len(later):
+                builder.first_ts = int(ts[later[0]])
+        builder.last_ts = max(builder.last_ts, int(ts.max()))
+        procs = builder._procs
+        tid_pid = self.tid_pid.tolist()
+        positions = np.arange(n)
+        # Each task's time is its last line's.
+        last = np.full(len(tid_pid), -1, dtype=np.intp)
+        np.maximum.at(last, inv, positions)
+        for p_pid, at in _newest(tid_pid, last, 1).items():
+            procs[p_pid].last_ts = int(ts[at])
+        rss = np.flatnonzero(kind == 1)
+        builder.mm_owned += len(rss)
+        builder.fault_from_vma += n - len(rss)
+        if len(rss):
+            # Each counter's size is its last line's (MM_SWAPENTS is no residency).
+            last = np.full(4 * len(tid_pid), -1, dtype=np.intp)
+            np.maximum.at(last, inv[rss] * 4 + blk.c[i:j][rss], rss)
+            size = blk.d[i:j]
+            for (p_pid, member), at in _newest(tid_pid, last, 4).items():
+                if member != 2:
+                    procs[p_pid].rss[MEMBER_KEY[member]] = int(size[at]) >> 12
+        if len(rss) < n:
+            # The pages faulted in each mapping, written or read.
+            fault = np.flatnonzero(kind == 2)
+            key = inv[fault] * 2 + blk.b[i:j][fault]
+            order = np.argsort(key, kind="stable")
+            pages = (blk.a[i:j][fault][order] >> 12).tolist()
+            counts = np.bincount(key, minlength=2 * len(tid_pid))
+            ends = np.cumsum(counts).tolist()
+            sizes = counts.tolist()
+            for k in np.flatnonzero(counts).tolist():  # k: a tid's index * 2 + write
+                p = procs[tid_pid[k >> 1]]
+                v = p.last_vma
+                assert v is not None
+                (v.new_w if k & 1 else v.new_r).extend(pages[ends[k] - sizes[k]:ends[k]])
+                if not v.dirty:
+                    v.dirty = True
+                    p.dirty.append(v)
+
+    def _add_rows(self) -> None:
+        """Hand the bulk rows made so far to the builder."""
+        lo, hi = self.pending_lo, self.pending_hi
+        if hi <= lo:
+            return
+        self.pending_lo = self.pending_hi = hi
+        blk = self.blk
+        at = np.flatnonzero(self.emit_seq[lo:hi] >= 0)
+        at += lo
+        kind = blk.kind[at]
+        rss = at[kind == 1]
+        if len(rss):
+            rows = np.empty((len(rss), 7), dtype=np.int64)  # rss_stat's columns
+            rows[:, 0] = self.emit_seq[rss]
+            rows[:, 1] = blk.ts[rss]
+            rows[:, 2] = rows[:, 3] = self.emit_pid[rss]
+            rows[:, 4] = 1
+            rows[:, 5] = blk.c[rss]
+            rows[:, 6] = blk.d[rss]
+            self.builder.add_rows("rss_stat", rows)
+        fault = at[kind == 2]
+        if len(fault):
+            rows = np.zeros((len(fault), 8), dtype=np.int64)  # page_fault's columns
+            rows[:, 0] = self.emit_seq[fault]
+            rows[:, 1] = blk.ts[fault]
+            rows[:, 2] = self.emit_pid[fault]
+            rows[:, 3] = blk.a[fault] & ~np.int64(0xFFF)
+            rows[:, 4] = blk.b[fault]
+            rows[:, 6] = self.emit_code[fault]
+            self.builder.add_rows("page_fault", rows)
+
+    def _lines(self, lo: int, hi: int) -> None:
+        """Lines [lo, hi) one at a time: the common cases of rss_stat and page
+        faults inlined, the builder's methods for the other cases, text for the rest."""
+        builder, blk = self.builder, self.blk
+        comms, tgid, sigs = builder.comms, builder.tgid, self.sigs
+        rss_event, fault_event = builder.rss_event, builder.fault_event
         procs = builder._procs
         mm_owner = builder.mm_owner
         pending_fault = builder.pending_fault
         fault_flat = builder._fault_flat
         rss_flat = builder._rss_flat
         seq = builder.seq
+        last_ts = builder.last_ts
         owned = from_vma = from_rss = 0
-        for i, (kind, pid, ts, sig, a, b, c, d) in enumerate(rows):
+        assert self.layout is not None
+        comm_end = self.layout.comm_end
+        rows = zip(range(lo, hi), blk.kind[lo:hi].tolist(), blk.pid[lo:hi].tolist(), blk.ts[lo:hi].tolist(),
+                   blk.sig[lo:hi].tolist(), blk.a[lo:hi].tolist(), (blk.b[lo:hi] == 1).tolist(),
+                   blk.c[lo:hi].tolist(), blk.d[lo:hi].tolist())
+        for i, kind, pid, ts, sig, a, b, c, d in rows:
             if kind:
                 if tgid:
                     pid = tgid.get(pid, pid)
                 if sigs.get(pid) == sig:  # (set only once an event was seen)
                     if ts > last_ts:
                         last_ts = builder.last_ts = ts
+                        if builder.first_ts is None:
+                            builder.first_ts = ts
                     p = procs.get(pid)
                     if p is not None and ts - p.slice_start < SLICE_NS:
                         if kind == 1:
@@ -505,19 +822,17 @@ def _feed_blocks(text: Any, builder: TraceBuilder) -> None:
                             rss_event(comms[pid], pid, ts, a, b, c, d)
                         else:
                             fault_event(comms[pid], pid, ts, a, b)
-                    except errors:
+                    except _ERRORS:
                         builder.unreadable("kmem:rss_stat" if kind == 1 else "exceptions:page_fault_user")
                     seq = builder.seq
                     continue
             builder.seq = seq
-            slow(raw[starts[i]:ends[i]].decode("utf-8", errors="replace"), sig)
+            start, end = int(blk.starts[i]), int(blk.ends[i])
+            self._slow(self.raw[start:end].decode("utf-8", errors="replace"), sig,
+                       self.raw[start:min(start + comm_end, end)])
             seq = builder.seq
             last_ts = builder.last_ts
         builder.seq = seq
         builder.mm_owned += owned
         builder.fault_from_vma += from_vma
         builder.fault_from_rss += from_rss
-        if builder.seq >= builder._next_flush:  # a group per ~GROUP_EVENTS events
-            builder._flush()
-    builder.lines += total
-

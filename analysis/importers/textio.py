@@ -10,7 +10,6 @@ of an exception.
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import io
 import os
@@ -20,9 +19,10 @@ from typing import Iterator
 from memtrace.errors import ParseError
 
 GZIP_MAGIC = b"\x1f\x8b"
-#: Lines longer than this are cut (binary junk with no newline would otherwise make
-#: one line of the whole file); the cut part is dropped, the line still counted.
-MAX_LINE_CHARS = 1 << 16
+#: Lines longer than this many bytes are cut (binary junk with no newline would
+#: otherwise make one line of the whole file); the cut part is dropped, the line
+#: still counted.
+MAX_LINE_BYTES = 1 << 16
 
 
 def is_gzip(path: str | os.PathLike[str]) -> bool:
@@ -70,25 +70,24 @@ class TextLines:
             yield from block
 
     def raw_blocks(self, block_bytes: int = 1 << 20) -> Iterator[bytes]:
-        """The input as bytes, in blocks of whole lines: each ends with a newline
-        (one is added at the end of the input); CR and CRLF become LF; a line longer
-        than :data:`MAX_LINE_CHARS` bytes is cut there."""
+        """The input as bytes, in blocks of whole lines, about ``block_bytes`` each.
+
+        Every block ends with a newline (one is added after a last line without
+        one); CR and CRLF become LF; a line longer than :data:`MAX_LINE_BYTES` bytes
+        is cut there (at the start of the UTF-8 character the cut would split), the
+        rest of it dropped, wherever it lies: inside a block or across blocks. This
+        is the one reader of the file: :meth:`blocks` decodes what it gives.
+        """
         binary = _open_binary(self.path)
-        carry = b""
-        skipping = False
+        carry = b""  # the start of a line whose end is in a later read
+        skipping = False  # inside an overlong line, dropping its rest
+        after_cr = False  # the last read ended with a CR: a LF starting the next one is its CRLF
         try:
-            while True:
-                try:
-                    data = binary.read(block_bytes)
-                except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
-                    self.warnings.append(f"{self.path}: input ends early ({type(e).__name__}: {e}); "
-                                         "read what came before")
-                    break
-                if not data:
-                    break
+            for data in self._reads(binary, block_bytes):
+                if after_cr and data[:1] == b"\n":
+                    data = data[1:]
+                after_cr = data[-1:] == b"\r"
                 if b"\r" in data:
-                    if data.endswith(b"\r"):  # maybe half of a CRLF: decide with the next block
-                        data += binary.read(1)
                     data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
                 if skipping:
                     nl = data.find(b"\n")
@@ -99,14 +98,14 @@ class TextLines:
                 cut = data.rfind(b"\n")
                 if cut < 0:
                     carry += data
-                    if len(carry) > MAX_LINE_CHARS:
-                        yield carry[:MAX_LINE_CHARS] + b"\n"
+                    if len(carry) > MAX_LINE_BYTES:
+                        yield _cut_line(carry, 0) + b"\n"
                         carry, skipping = b"", True
                     continue
-                block = carry + data[:cut + 1]
+                block = _cut_overlong_lines(carry + data[:cut + 1])
                 carry = data[cut + 1:]
-                if len(carry) > MAX_LINE_CHARS:
-                    block += carry[:MAX_LINE_CHARS] + b"\n"
+                if len(carry) > MAX_LINE_BYTES:
+                    block += _cut_line(carry, 0) + b"\n"
                     carry, skipping = b"", True
                 yield block
             if carry and not skipping:
@@ -115,46 +114,78 @@ class TextLines:
             binary.close()
 
     def blocks(self, block_bytes: int = 1 << 20) -> Iterator[list[str]]:
-        """The lines in lists, one list per ``block_bytes`` read (the fast way to
-        walk a large file)."""
-        binary = _open_binary(self.path)
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        carry = ""
-        skipping = False  # inside an overlong line, dropping its rest
-        try:
-            while True:
-                try:
-                    data = binary.read(block_bytes)
-                except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
-                    self.warnings.append(f"{self.path}: input ends early ({type(e).__name__}: {e}); "
-                                         "read what came before")
-                    break
-                if not data:
-                    break
-                text = carry + decoder.decode(data)
-                if "\r" in text:
-                    text = text.replace("\r\n", "\n").replace("\r", "\n")
-                lines = text.split("\n")
-                carry = lines.pop()
-                if skipping and lines:
-                    lines.pop(0)  # the end of the overlong line
-                    skipping = False
-                elif skipping:
-                    carry = ""
-                if len(carry) > MAX_LINE_CHARS:
-                    lines.append(carry[:MAX_LINE_CHARS])
-                    carry = ""
-                    skipping = True
-                for i, line in enumerate(lines):
-                    if len(line) > MAX_LINE_CHARS:
-                        lines[i] = line[:MAX_LINE_CHARS]
-                if lines:
-                    yield lines
-            tail = carry + decoder.decode(b"", final=True)
-            if tail and not skipping:
-                yield [tail[:MAX_LINE_CHARS]]
-        finally:
-            binary.close()
+        """The lines of each of :meth:`raw_blocks`' blocks, decoded, without their
+        newlines (the fast way to walk a large file as text)."""
+        for raw in self.raw_blocks(block_bytes):
+            lines = raw.decode("utf-8", errors="replace").split("\n")
+            lines.pop()  # the empty string after the block's last newline
+            yield lines
+
+    def _reads(self, binary: io.BufferedIOBase, block_bytes: int) -> Iterator[bytes]:
+        """The bytes of ``binary`` in pieces of ``block_bytes`` (the last shorter).
+
+        A stream that ends early (a truncated or corrupt gzip stream, a read error)
+        ends them with a warning, after the bytes it gave: each piece is gathered
+        with ``read1``, which returns what was decompressed so far, where one large
+        ``read`` would lose it with the exception.
+        """
+        while True:
+            parts: list[bytes] = []
+            got = 0
+            try:
+                while got < block_bytes:
+                    piece = binary.read1(block_bytes - got)
+                    if not piece:
+                        break
+                    parts.append(piece)
+                    got += len(piece)
+            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
+                self.warnings.append(f"{self.path}: input ends early ({type(e).__name__}: {e}); "
+                                     "read what came before")
+                if parts:
+                    yield b"".join(parts)
+                return
+            if not parts:
+                return
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _cut_line(data: bytes, start: int) -> bytes:
+    """The first :data:`MAX_LINE_BYTES` bytes of the line at ``start``, fewer when
+    that would split a UTF-8 character (cut before its lead byte)."""
+    end = start + MAX_LINE_BYTES
+    for _ in range(3):  # at most three continuation bytes (0b10xxxxxx) follow a lead byte
+        if not 0x80 <= data[end] < 0xC0:
+            break
+        end -= 1
+    return data[start:end]
+
+
+def _cut_overlong_lines(block: bytes) -> bytes:
+    """``block`` (whole lines, the last ending with a newline) with every line over
+    :data:`MAX_LINE_BYTES` bytes cut (see :func:`_cut_line`).
+
+    A window of ``MAX_LINE_BYTES + 1`` bytes with no newline in it is the start of an
+    overlong line; one ``rfind`` per window finds them, so a block without one costs
+    about ``len(block) / MAX_LINE_BYTES`` searches.
+    """
+    kept: list[bytes] = []
+    keep_from = 0  # the start of what is kept after the last cut
+    pos = 0  # the start of a line not yet checked
+    last = len(block) - 1  # the block's final newline
+    while last - pos > MAX_LINE_BYTES:  # a line from here on could be overlong
+        nl = block.rfind(b"\n", pos, pos + MAX_LINE_BYTES + 1)
+        if nl >= 0:  # the lines starting in [pos, nl] end by nl: none is overlong
+            pos = nl + 1
+            continue
+        kept.append(block[keep_from:pos])
+        kept.append(_cut_line(block, pos))
+        keep_from = block.find(b"\n", pos + MAX_LINE_BYTES)  # the newline ending the line, kept
+        pos = keep_from + 1
+    if not kept:
+        return block
+    kept.append(block[keep_from:])
+    return b"".join(kept)
 
 
 def open_text(path: str | os.PathLike[str]) -> TextLines:

@@ -309,12 +309,218 @@ def test_vectorised_reader_on_the_bench_shapes(tmp_path: Path, monkeypatch: pyte
     _same_trace(fast, slow)
 
 
+def _mixed_perf_script(seed: int, nr_lines: int) -> tuple[str, dict[str, int]]:
+    """A perf script whose tasks keep changing the state the block reader's steady
+    test reads: faults inside and outside known mappings (and in a task that maps
+    nothing), rss_stat of every member and of other tasks' mms (curr=0), mmaps and
+    munmaps, brk left in flight, execs (a new comm), a thread learnt mid-way from a
+    ``pid/tid`` line, exits whose mm a new task then reuses (the old one still
+    firing), slice boundaries, reclaim and lines of no known shape. Returns the text
+    and the count of each kind of line written."""
+    import random
+
+    rng = random.Random(seed)
+    page = 4096
+    tasks = [{"tid": 5000 + i, "comm": "python3", "mm": 700_000 + 17 * i, "base": 0x7F0000000000 + (i << 32),
+              "map": None, "cursor": 0, "anon": 0} for i in range(5)]
+    thread = {**tasks[2], "tid": 5099}  # a thread of task 2: its mm, its mapping, its own tid
+    members = ("MM_FILEPAGES", "MM_ANONPAGES", "MM_SWAPENTS", "MM_SHMEMPAGES")
+    ts = 2_000_000_000  # microseconds
+    out: list[str] = []
+    count = {"fault": 0, "rss": 0, "junk": 0}
+
+    def line(t: dict[str, Any], event: str, payload: str, who: str | None = None) -> None:
+        out.append(f"{t['comm']:>16} {who or t['tid']:>7} [{t['tid'] % 4:03d}] {ts // 1_000_000:>5}."
+                   f"{ts % 1_000_000:06d}: {event:>38}: {payload}")
+
+    while len(out) < nr_lines:
+        ts += rng.choice((1, 2, 3, 5, 40)) if rng.random() > 0.003 else 12_000  # 12 ms: a new slice
+        t = rng.choice(tasks + [thread])
+        if t is thread and len(out) > nr_lines // 3 and "taught" not in thread:
+            thread["taught"] = 1
+            line(t, "exceptions:page_fault_user", "address=0x1000 ip=0x1 error_code=0x6", who="5002/5099")
+            count["fault"] += 1
+            continue
+        r = rng.random()
+        if r < 0.001 and t is not thread and len(tasks) < 12:
+            line(t, "sched:sched_process_exit", f"comm={t['comm']} pid={t['tid']} prio=120")
+            tasks.append({**t, "tid": 6000 + len(tasks), "map": None, "cursor": 0})  # its mm_struct, reused
+            continue
+        if t["tid"] != 5004 and (t["map"] is None or t["cursor"] >= t["map"][1] or r < 0.004):
+            start = t["base"] + rng.randrange(64) * (4 << 20)
+            line(t, "syscalls:sys_enter_mmap", "addr: 0x00000000, len: 0x00200000, prot: 0x00000003, "
+                 "flags: 0x00000022, fd: 0xffffffff, off: 0x00000000")
+            line(t, "syscalls:sys_exit_mmap", f"0x{start:x}")
+            t["map"], t["cursor"] = (start, start + (2 << 20)), start
+            if t is tasks[2]:
+                thread["map"], thread["cursor"] = t["map"], start + (1 << 20)
+        elif r < 0.006 and t["map"] is not None:
+            line(t, "syscalls:sys_enter_munmap", f"addr: 0x{t['map'][0]:08x}, len: 0x00200000")
+            line(t, "syscalls:sys_exit_munmap", "0x0")
+            t["map"] = None
+        elif r < 0.012:
+            line(t, "syscalls:sys_enter_brk", f"brk: 0x{0x55CCC52AB000 + rng.randrange(99) * page:08x}")
+            if rng.random() < 0.5:
+                line(t, "syscalls:sys_exit_brk", f"0x{0x55CCC52AB000 + rng.randrange(99) * page:x}")
+        elif r < 0.014:
+            t["comm"] = rng.choice(("python3", "worker", "sh"))  # an exec, as the next line shows it
+        elif r < 0.020:
+            line(t, "vmscan:mm_vmscan_memcg_reclaim_begin", "order=0 gfp_flags=GFP_HIGHUSER_MOVABLE")
+            line(t, "vmscan:mm_vmscan_memcg_reclaim_end", "nr_reclaimed=12")
+        elif r < 0.024:
+            out.append(f"junk {rng.randrange(1 << 30)} not a perf line")
+            count["junk"] += 1
+        elif r < 0.060:
+            other = rng.choice(tasks)
+            line(t, "kmem:rss_stat", f"mm_id={other['mm']} curr=0 type={rng.choice(members)} "
+                 f"size={rng.randrange(1 << 20) * page}B")
+            count["rss"] += 1
+        else:
+            if t["map"] is not None and rng.random() > 0.03:
+                addr = t["cursor"] + rng.randrange(page)
+                t["cursor"] += page
+            else:
+                addr = 0x55CCC52AB000 + rng.randrange(1 << 16) * page + rng.randrange(page)  # no known mapping
+            line(t, "exceptions:page_fault_user", f"address=0x{addr:x} ip=0x7f73a8103b03 "
+                 f"error_code=0x{rng.choice((4, 6, 0x14, 0x15, 7)):x}")
+            count["fault"] += 1
+            t["anon"] += page
+            member = "MM_ANONPAGES" if rng.random() > 0.1 else rng.choice(members)
+            line(t, "kmem:rss_stat", f"mm_id={t['mm']} curr=1 type={member} size={t['anon']}B")
+            count["rss"] += 1
+    return "\n".join(out) + "\n", count
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_vectorised_reader_on_changing_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """Both readers give the trace of the general path (every line through
+    parse_line() and TraceBuilder.event()) while the tasks' state keeps changing
+    (about 5 MB, so several blocks); every fault and rss_stat line written is one
+    event, and only the junk lines are unknown."""
+    from memtrace.analysis.importers import perf_script
+    from memtrace.analysis.importers.common import feed_line
+
+    text, count = _mixed_perf_script(seed, 40_000)
+    src = tmp_path / "mixed.txt"
+    src.write_text(text)
+    fast = tmp_path / "fast.mtrace"
+    result = import_trace(src, fast, format="perf-script")
+    assert result.events["page_fault"] == count["fault"]
+    assert result.events["rss_stat"] == count["rss"]
+    assert result.unknown_lines == count["junk"]
+    original = perf_script.feed
+
+    def general(lines: Any, builder: Any, vectorised: bool = True) -> None:
+        for line in lines:
+            builder.lines += 1
+            feed_line(builder, line, parse_line)
+
+    for name, reader in (("slow", lambda lines, b, vectorised=True: original(lines, b, vectorised=False)),
+                         ("general", general)):
+        monkeypatch.setattr(perf_script, "feed", reader)
+        out = tmp_path / f"{name}.mtrace"
+        import_trace(src, out, format="perf-script")
+        _same_trace(fast, out)
+
+
+def _perf_line(ts_us: int, event: str, payload: str, comm: str = "python3") -> str:
+    """One line in perf script's default layout (comm, tid 4847, [cpu], time, event)."""
+    return f"{comm:>16} {4847:>7} [000] {ts_us // 1_000_000:>5}.{ts_us % 1_000_000:06d}: {event:>38}: {payload}"
+
+
+def _both_readers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str]) -> Any:
+    """Import ``lines`` with the block reader and the line reader; the same trace."""
+    from memtrace.analysis.importers import perf_script
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(lines) + "\n")
+    fast = tmp_path / "fast.mtrace"
+    result = import_trace(src, fast, format="perf-script")
+    original = perf_script.feed
+    monkeypatch.setattr(perf_script, "feed", lambda lines, b, vectorised=True: original(lines, b, vectorised=False))
+    slow = tmp_path / "slow.mtrace"
+    import_trace(src, slow, format="perf-script")
+    _same_trace(fast, slow)
+    return result, fast
+
+
+def test_readers_agree_on_damaged_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines in the fixed-width columns whose separators or member name are wrong are
+    not read there, but as text: "48470[000]" (no space before the cpu) and "[0 0]"
+    (a space in it) are unknown lines, type=MM_FXXXXXXXX an unreadable rss_stat."""
+    rss = "mm_id=7 curr=1 type=MM_ANONPAGES size={}B"
+    good = [
+        _perf_line(100_000_001, "kmem:rss_stat", rss.format(4096)),
+        _perf_line(100_000_002, "exceptions:page_fault_user", "address=0x1000 ip=0x1 error_code=0x6"),
+        _perf_line(100_000_003, "kmem:rss_stat", rss.format(8192)),
+    ]
+    bad_sep = _perf_line(100_000_004, "kmem:rss_stat", rss.format(12288)).replace("4847 [000]", "48470[000]")
+    bad_cpu = _perf_line(100_000_005, "kmem:rss_stat", rss.format(12288)).replace("[000]", "[0 0]")
+    bad_member = _perf_line(100_000_006, "kmem:rss_stat", rss.format(12288)).replace("MM_ANONPAGES", "MM_FXXXXXXXX")
+    last = _perf_line(100_000_007, "exceptions:page_fault_user", "address=0x2000 ip=0x1 error_code=0x4")
+    result, _ = _both_readers(tmp_path, monkeypatch, good + [bad_sep, bad_cpu, bad_member, last])
+    assert result.events["rss_stat"] == 2 and result.events["page_fault"] == 2
+    assert result.unknown_lines == 3
+    assert result.unknown_events == {"kmem:rss_stat (unreadable)": 1}
+
+
+def test_comm_spilling_out_of_its_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line whose comm runs into the space after the comm column ("perf-exec0")
+    renames the task (an exec), and the next line in the column renames it back:
+    three process_start events, perf-exec, perf-exec0, perf-exec."""
+    rss = "mm_id=7 curr=1 type=MM_ANONPAGES size={}B"
+    lines = [_perf_line(100_000_001 + i, "kmem:rss_stat", rss.format(4096 * (1 + i)), "perf-exec") for i in range(6)]
+    lines[2] = lines[2][:16] + "0" + lines[2][17:]
+    assert lines[2].startswith("       perf-exec0   4847 [000]")
+    _, out = _both_readers(tmp_path, monkeypatch, lines)
+    assert [r["comm"] for r in records(out, "process_start")] == ["perf-exec", "perf-exec0", "perf-exec"]
+
+
+def test_comm_change_on_a_pid_tid_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``pid/tid`` line (another column layout) names the task "other"; the lines
+    after it in the fixed columns name it perf-exec again: three process_start
+    events, perf-exec, other, perf-exec."""
+    rss = "mm_id=7 curr=1 type=MM_ANONPAGES size={}B"
+    lines = [_perf_line(100_000_001 + i, "kmem:rss_stat", rss.format(4096 * (1 + i)), "perf-exec") for i in range(6)]
+    lines[2] = f"{'other':>16} 4847/4847 [000]   100.000003: {'kmem:rss_stat':>38}: {rss.format(12288)}"
+    _, out = _both_readers(tmp_path, monkeypatch, lines)
+    assert [r["comm"] for r in records(out, "process_start")] == ["perf-exec", "other", "perf-exec"]
+
+
+def test_first_time_when_the_trace_starts_at_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trace's first time is that of its first event after time 0 (as
+    TraceBuilder.event() counts it), whichever path reads that event: 0.000003 s."""
+    rss = "mm_id=7 curr=1 type=MM_ANONPAGES size={}B"
+    lines = [_perf_line(0, "kmem:rss_stat", rss.format(4096)), _perf_line(0, "kmem:rss_stat", rss.format(8192))]
+    lines += [_perf_line(3 + i, "kmem:rss_stat", rss.format(4096 * (3 + i))) for i in range(5)]
+    result, out = _both_readers(tmp_path, monkeypatch, lines)
+    assert TraceReader(out).meta["source"]["first_ts_ns"] == 3_000
+    assert result.duration_ns == 7_000 - 3_000
+
+
+def test_fault_at_a_kernel_address(tmp_path: Path) -> None:
+    """A user-mode access to the vsyscall page faults at 0xffffffffff600400: its page,
+    0xffffffffff600000, is above 2**63 and still written as it is; an address of
+    more than 64 bits is unreadable, the line counted as unknown."""
+    head = "         python3    4847 [000]   153.24312{}: "
+    src = tmp_path / "vsyscall.txt"
+    src.write_text("".join(head.format(i) + body + "\n" for i, body in enumerate([
+        "                        kmem:rss_stat: mm_id=1 curr=1 type=MM_ANONPAGES size=4096B",
+        "           exceptions:page_fault_user: address=0xffffffffff600400 ip=0xffffffffff600400 error_code=0x15",
+        "           exceptions:page_fault_user: address=0x1ffffffffffffffff ip=0x1 error_code=0x4",
+    ])))
+    out = tmp_path / "vsyscall.mtrace"
+    result = import_trace(src, out)
+    assert [r["address"] for r in records(out, "page_fault")] == [0xFFFFFFFFFF600000]
+    assert result.unknown_events == {"exceptions:page_fault_user (unreadable)": 1}
+
+
 def test_raw_blocks_line_ends(tmp_path: Path) -> None:
     """CRLF and CR become LF, a missing last newline is added, an overlong line is cut."""
-    from memtrace.analysis.importers.textio import MAX_LINE_CHARS, open_text
+    from memtrace.analysis.importers.textio import MAX_LINE_BYTES, open_text
 
     p = tmp_path / "x.txt"
-    p.write_bytes(b"a\r\nb\rc\n" + b"x" * (MAX_LINE_CHARS + 10) + b"\nlast")
+    p.write_bytes(b"a\r\nb\rc\n" + b"x" * (MAX_LINE_BYTES + 10) + b"\nlast")
     data = b"".join(open_text(p).raw_blocks(block_bytes=7))
-    assert data.split(b"\n") == [b"a", b"b", b"c", b"x" * MAX_LINE_CHARS, b"last", b""]
-    assert list(open_text(p)) == ["a", "b", "c", "x" * MAX_LINE_CHARS, "last"]
+    assert data.split(b"\n") == [b"a", b"b", b"c", b"x" * MAX_LINE_BYTES, b"last", b""]
+    assert list(open_text(p)) == ["a", "b", "c", "x" * MAX_LINE_BYTES, "last"]
