@@ -98,12 +98,23 @@ def __getattr__(name: str) -> Any:
 
 
 class _Counting:
-    """The lines of ``text``, reporting the characters read to ``progress`` once per
-    block."""
+    """The lines of ``text``, reporting the bytes read to ``progress`` once per
+    block (the perf reader's bulk path reads :meth:`raw_blocks`)."""
 
     def __init__(self, text: TextLines, progress: Callable[[int], None]) -> None:
         self.text = text
         self.progress = progress
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.text.warnings
+
+    def raw_blocks(self) -> Iterator[bytes]:
+        done = 0
+        for block in self.text.raw_blocks():
+            yield block
+            done += len(block)
+            self.progress(done)
 
     def blocks(self) -> Iterator[list[str]]:
         chars = 0

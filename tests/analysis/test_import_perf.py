@@ -524,3 +524,14 @@ def test_raw_blocks_line_ends(tmp_path: Path) -> None:
     data = b"".join(open_text(p).raw_blocks(block_bytes=7))
     assert data.split(b"\n") == [b"a", b"b", b"c", b"x" * MAX_LINE_BYTES, b"last", b""]
     assert list(open_text(p)) == ["a", "b", "c", "x" * MAX_LINE_BYTES, "last"]
+
+
+def test_progress_reporting_takes_the_same_path(tmp_path: Path) -> None:
+    """With a progress callback (what the CLI passes on a terminal) the import reads
+    the same blocks and writes the same bytes; the progress reaches the file's size."""
+    a, b = tmp_path / "a.mtrace", tmp_path / "b.mtrace"
+    import_trace(PERF, a)
+    seen: list[int] = []
+    import_trace(PERF, b, progress=seen.append)
+    assert a.read_bytes() == b.read_bytes()
+    assert seen == sorted(seen) and seen[-1] == len(gzip.decompress(PERF.read_bytes()))
