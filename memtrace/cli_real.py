@@ -110,6 +110,8 @@ def import_(
     if dmesg is not None and not dmesg.is_file():
         raise MemtraceError(f"cannot read kernel log {dmesg}: " + ("no such file" if not dmesg.exists() else
                                                                    "not a regular file"))
+    if out.parent.exists() and not out.parent.is_dir():
+        raise MemtraceError(f"cannot write trace {out}: {out.parent} is not a directory")
     if out.exists() and not out.is_file():
         # The trace is assembled beside OUT and renamed onto it: a device or a
         # directory there would be replaced, not written to.
