@@ -29,6 +29,7 @@ from memtrace.oom_kill import check_oom_score_adj, oom_adj_to_score_adj
 from .page_alloc import PAGE_SHIFT, PAGE_SIZE
 from .sysctl import Sysctls
 from .workload import (
+    MAX_REPEAT_COUNT,
     Brk,
     DropCaches,
     Exit,
@@ -60,6 +61,7 @@ from .workload import (
     Touch,
     Unlink,
     Wait,
+    validate,
 )
 
 #: Pages a range step handles before yielding the CPU (64 MiB).
@@ -136,10 +138,15 @@ def build_sysctls(scenario: Scenario, overrides: Mapping[str, int | str]) -> tup
 
 
 class Runner:
-    """Executes one scenario on one kernel, collecting snapshots and errors."""
+    """Executes one scenario on one kernel, collecting snapshots and errors.
+
+    The scenario is validated first (:func:`validate`), so a scenario built in
+    Python gets the same bounds as one loaded from TOML before anything runs.
+    """
 
     def __init__(self, scenario: Scenario, bus: Bus, overrides: Mapping[str, int | str] | None = None,
                  seed: int = 0) -> None:
+        validate(scenario)
         self.scenario = scenario
         sysctls, self.explicit = build_sysctls(scenario, overrides or {})
         m = scenario.machine
@@ -168,11 +175,7 @@ class Runner:
                 k.memcg_lru = np.vstack([k.memcg_lru, np.zeros_like(k.memcg_lru)])
             k.emit(tp.CGROUP, op="mkdir", path=c.path, memcg_id=memcg.id, limit_bytes=c.max_bytes, task_pid=0)
         self._start_kthreads()
-        for f in self.scenario.files:
-            if filemap.is_tmpfs_path(f.path):
-                raise ScenarioError(f"{self.scenario.source}: file {f.path!r}: tmpfs files are made by write steps")
-            if f.path in k.namespace:
-                raise ScenarioError(f"{self.scenario.source}: file {f.path!r} is declared twice")
+        for f in self.scenario.files:  # validate() refused tmpfs paths and duplicates
             k.namespace[f.path] = k.new_inode(f.path, shmem=False, size_bytes=f.size_bytes)
         for spec in self.scenario.processes:
             if not spec.forked:
@@ -235,25 +238,40 @@ class Runner:
         self.procs[task.pid] = self.proc_by_name[spec.name]
         self.by_name[spec.name] = task
         self.result.pids[spec.name] = task.pid
-        yield from self._run_steps(task, spec.steps, "")
+        yield from self._run_steps(task, spec, spec.steps, "")
         if not task.exited:
             k.current = task
             self._exit(task, 0)
 
-    def _run_steps(self, task: Task, steps: tuple[Step, ...], prefix: str) -> TaskGen:
-        """Run ``steps`` for ``task``; returns early when the task ends."""
+    def _run_steps(self, task: Task, spec: ProcessSpec, steps: tuple[Step, ...], prefix: str) -> TaskGen:
+        """Run ``steps`` of process ``spec`` for ``task``; returns early when the task ends.
+
+        A repeat with count 0 runs at most MAX_REPEAT_COUNT iterations; one whose
+        iteration passed no simulated time would repeat it identically, at the same
+        instant, every time: ScenarioError. A repeat past the time limit gives up
+        the CPU after its iteration, so that the engine can end the run.
+        """
         k = self.k
         for number, step in enumerate(steps, 1):
             if task.exited or k.engine.stopped:
                 return
             label = f"{prefix}{number}"
             if isinstance(step, Repeat):
-                i = 0
-                while step.count == 0 or i < step.count:
-                    yield from self._run_steps(task, tuple(_instantiate(s, i) for s in step.steps), f"{label}.")
+                count = step.count or MAX_REPEAT_COUNT
+                for i in range(count):
+                    started_ns = k.now_ns
+                    yield from self._run_steps(task, spec, tuple(_instantiate(s, i) for s in step.steps),
+                                               f"{label}.")
                     if task.exited or k.engine.stopped or self._failed.pop(task.pid, False):
                         return
-                    i += 1
+                    if step.count == 0 and k.now_ns == started_ns:
+                        raise ScenarioError(
+                            f"{self.scenario.source}: process {spec.name!r} step {label}: key 'count': "
+                            f"iteration {i} of this count = 0 repeat took no simulated time, so it would "
+                            "never end: give it a count or a step that takes time (sleep)"
+                        )
+                    if k.now_ns > self.scenario.machine.time_limit_ns:
+                        yield None
                 continue
             k.current = task
             started = k.now_ns

@@ -1,17 +1,34 @@
 """The vm.* sysctls the simulated kernel honours, with their kernel defaults and ranges.
 
-Models kernel/sysctl.c and mm/*.c sysctl tables as of 6.13 (ranges from
-``../shared/reference/kernel-mm-facts.md`` §1.1, §4.1, §5). A default of ``None``
-means the kernel computes it at boot (min_free_kbytes, the reserves); the machine
-fills it in.
+Models kernel/sysctl.c and mm/*.c sysctl tables as of 6.13 (defaults and ranges
+from ``../shared/reference/kernel-mm-facts.md`` §1.1, §4.1, §5). A default of
+``None`` means the kernel computes it at boot (min_free_kbytes, the reserves); the
+machine fills it in.
+
+Ranges are the kernel's: the ``extra1``/``extra2`` bounds of a ``*_minmax``
+handler, else the limits of the variable's C type (INT_MAX for an ``int`` read by
+proc_dointvec, ULONG_MAX for an ``unsigned long`` read by proc_doulongvec_minmax).
+Simplified: the kernel takes any ``int`` for overcommit_ratio,
+dirty_writeback_centisecs, oom_kill_allocating_task and oom_dump_tasks (plain
+proc_dointvec); here they take 0..INT_MAX, 0..INT_MAX, 0..1 and 0..1. One bound is
+the simulator's: overcommit_kbytes stops at 2^52 kB (4 EiB), so that CommitLimit in
+bytes fits the trace's 64-bit columns (with RAM at most 256 GiB, the
+overcommit_ratio term does for any ratio up to INT_MAX).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
 from memtrace.errors import SysctlError
+
+#: Limits of the C types of sysctl variables (LP64).
+INT_MAX = 2**31 - 1
+ULONG_MAX = 2**64 - 1
+#: The simulator's bound on overcommit_kbytes (see the module docstring).
+OVERCOMMIT_KBYTES_MAX = 1 << 52
 
 
 @dataclass(frozen=True)
@@ -27,24 +44,59 @@ class SysctlDef:
 
 SYSCTLS: tuple[SysctlDef, ...] = (
     SysctlDef("vm.overcommit_memory", 0, 0, 2, "0 heuristic, 1 always, 2 never (strict CommitLimit)"),
-    SysctlDef("vm.overcommit_ratio", 50, 0, 1 << 31, "% of RAM in CommitLimit when overcommit_memory=2"),
-    SysctlDef("vm.overcommit_kbytes", 0, 0, 1 << 62, "CommitLimit RAM part in kB; replaces the ratio when non-zero"),
-    SysctlDef("vm.admin_reserve_kbytes", None, 0, 1 << 62, "reserve kept for CAP_SYS_ADMIN in strict mode (kB)"),
-    SysctlDef("vm.user_reserve_kbytes", None, 0, 1 << 62, "reserve kept per process in strict mode (kB)"),
-    SysctlDef("vm.min_free_kbytes", None, 0, 1 << 31, "basis of the zone watermarks (kB)"),
+    SysctlDef("vm.overcommit_ratio", 50, 0, INT_MAX, "% of RAM in CommitLimit when overcommit_memory=2"),
+    SysctlDef("vm.overcommit_kbytes", 0, 0, OVERCOMMIT_KBYTES_MAX,
+              "CommitLimit RAM part in kB; replaces the ratio when non-zero"),
+    SysctlDef("vm.admin_reserve_kbytes", None, 0, ULONG_MAX, "reserve kept for CAP_SYS_ADMIN in strict mode (kB)"),
+    SysctlDef("vm.user_reserve_kbytes", None, 0, ULONG_MAX, "reserve kept per process in strict mode (kB)"),
+    SysctlDef("vm.min_free_kbytes", None, 0, INT_MAX, "basis of the zone watermarks (kB)"),
     SysctlDef("vm.watermark_scale_factor", 10, 1, 3000, "gap between watermarks, in 1/10000 of the zone"),
     SysctlDef("vm.swappiness", 60, 0, 200, "relative I/O cost weight of anon vs file reclaim"),
-    SysctlDef("vm.vfs_cache_pressure", 100, 0, 1 << 31, "scales dentry/inode shrinker counts (%)"),
+    SysctlDef("vm.vfs_cache_pressure", 100, 0, INT_MAX, "scales dentry/inode shrinker counts (%)"),
     SysctlDef("vm.dirty_ratio", 20, 0, 100, "% of dirtyable memory at which writers are throttled"),
     SysctlDef("vm.dirty_background_ratio", 10, 0, 100, "% of dirtyable memory at which background writeback starts"),
-    SysctlDef("vm.dirty_expire_centisecs", 3000, 0, 1 << 31, "age at which dirty data is written back (cs)"),
-    SysctlDef("vm.dirty_writeback_centisecs", 500, 0, 1 << 31, "flusher wake-up interval (cs); 0 disables"),
+    SysctlDef("vm.dirty_expire_centisecs", 3000, 0, INT_MAX, "age at which dirty data is written back (cs)"),
+    SysctlDef("vm.dirty_writeback_centisecs", 500, 0, INT_MAX, "flusher wake-up interval (cs); 0 disables"),
     SysctlDef("vm.panic_on_oom", 0, 0, 2, "0 kill, 1 panic on global OOM, 2 panic always"),
     SysctlDef("vm.oom_kill_allocating_task", 0, 0, 1, "kill the allocating task instead of scanning"),
     SysctlDef("vm.oom_dump_tasks", 1, 0, 1, "print the task table in OOM reports"),
 )
 
 SYSCTL_DEFS: dict[str, SysctlDef] = {d.name: d for d in SYSCTLS}
+
+#: What proc_get_long() (kernel/sysctl.c) reads: an optional '-', then ASCII digits
+#: as strtoul() with base 0 takes them: 0x hex, a leading 0 for octal, else decimal.
+_PROC_LONG = re.compile(r"(-?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+#: TMPBUFLEN - 2: the longest number proc_get_long() accepts, sign included.
+_PROC_LONG_MAX_CHARS = 20
+
+
+def _brief(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_proc_long(text: str) -> int:
+    """The integer of a sysctl value written as text, as proc_dointvec() and
+    proc_doulongvec_minmax() read it: ``"10"``, ``"-1"``, ``"0x1f"``, ``"010"``
+    (octal, 8). Surrounding whitespace is dropped; anything else (``"+1"``,
+    ``"1_0"``, ``"0b101"``, ``"1e3"``, non-ASCII digits) is ValueError, as the
+    kernel's -EINVAL."""
+    stripped = text.strip(" \t\n")
+    m = _PROC_LONG.fullmatch(stripped)
+    if m is None:
+        raise ValueError(f"{_brief(text)} is not an integer (decimal, 0x hex or 0 octal)")
+    if len(stripped) > _PROC_LONG_MAX_CHARS:
+        raise ValueError(f"{_brief(text)} is longer than the {_PROC_LONG_MAX_CHARS} characters the kernel reads")
+    digits = m.group(2)
+    if digits[:2] in ("0x", "0X"):
+        value = int(digits, 16)
+    elif digits.startswith("0"):
+        value = int(digits, 8)
+    else:
+        value = int(digits)
+    return -value if m.group(1) else value
 
 
 def parse_sysctl_assignment(text: str) -> tuple[str, str]:
@@ -85,13 +137,14 @@ class Sysctls:
             raise SysctlError(f"sysctl {d.name}: value {value!r} is not an integer")
         if isinstance(value, str):
             try:
-                value = int(value, 0)
-            except ValueError:
-                raise SysctlError(f"sysctl {d.name}: value {value!r} is not an integer") from None
+                value = parse_proc_long(value)
+            except ValueError as e:
+                raise SysctlError(f"sysctl {d.name}: value {e}") from None
         if not isinstance(value, int):
-            raise SysctlError(f"sysctl {d.name}: value {value!r} is not an integer")
+            raise SysctlError(f"sysctl {d.name}: value {_brief(value)} is not an integer")
         if not d.min <= value <= d.max:
-            raise SysctlError(f"sysctl {d.name}: value {value} is outside {d.min}..{d.max}")
+            shown = str(value) if abs(value) < 10**30 else f"a {value.bit_length()}-bit number"
+            raise SysctlError(f"sysctl {d.name}: value {shown} is outside {d.min}..{d.max}")
         return d.name, value
 
     def set(self, name: str, value: int | str) -> tuple[str, int | None, int]:

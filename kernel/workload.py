@@ -27,6 +27,10 @@ mappings (same handles) copy-on-write.
 
 Sizes take an integer of bytes or a string with a binary unit (``"64MiB"``, ``"4k"``);
 durations an integer of nanoseconds or a string (``"100ms"``, ``"2s"``).
+
+Every value is bounded when the scenario is validated, before a run starts: by the
+kernel's own limits where it has them (uid, exit status, oom_score_adj, pid) and
+otherwise by what the simulator can hold (see :data:`MAX_RAM_BYTES` and friends).
 """
 
 from __future__ import annotations
@@ -39,9 +43,57 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from memtrace.errors import ScenarioError
+from memtrace.errors import ScenarioError, SysctlError
+from memtrace.oom_kill import parse_kernel_version
+
+from .filemap import is_tmpfs_path
+from .sysctl import check_all as check_sysctls
 
 PAGE_SIZE = 4096
+
+# Bounds of a scenario. The simulator keeps numpy arrays per page: about 80 bytes per
+# page of RAM in use (struct page columns, LRU lists, page tables; 256 GiB of RAM
+# written through takes 5.3 GiB of host memory), 14 bytes per swap slot plus what
+# the swapped pages cost, 12 bytes per page of a file's page-cache index and 5 per
+# page of a mapping's page table. The bounds keep a run inside a 24 GiB host.
+
+#: Smallest simulated RAM: the kernel image (48 MiB), the memmap and the DMA
+#: reserve leave no managed pages at 64 MiB.
+MIN_RAM_BYTES = 128 << 20
+#: Largest simulated RAM.
+MAX_RAM_BYTES = 256 << 30
+#: Largest swap device.
+MAX_SWAP_BYTES = 256 << 30
+#: Largest size, offset or length a step or a boot-time file may name; also the
+#: end (offset + length) of a range.
+MAX_SIZE_BYTES = 256 << 30
+#: Largest memory.max or memory.swap.max of a cgroup: PAGE_COUNTER_MAX pages
+#: (LONG_MAX / PAGE_SIZE, mm/page_counter.c) in bytes.
+MAX_CGROUP_LIMIT_BYTES = (2**63 - 1) // PAGE_SIZE * PAGE_SIZE
+#: Memory cgroups besides the root: memcg ids are int16 in the simulator's page
+#: columns, 1 being the root.
+MAX_CGROUPS = 32766
+#: Largest time a scenario names (start, sleep, time_limit): one day. Every
+#: timestamp then fits the trace's 64-bit ns columns many times over; the bound is
+#: the run's cost: the meminfo sampler wakes every 100 ms, so a simulated day takes
+#: about 75 s and 0.5 GiB of host memory even with every process asleep.
+MAX_TIME_NS = 86_400 * 1_000_000_000
+#: Largest uid: uid_t is 32 bits and (uid_t)-1 means "no uid" (include/linux/uidgid.h).
+MAX_UID = 2**32 - 2
+#: Largest exit status: exit(2) keeps the low 8 bits.
+MAX_EXIT_CODE = 255
+#: Most iterations of a repeat, nested repeats' counts multiplied.
+MAX_REPEAT_COUNT = 1_000_000
+#: Deepest nesting of repeats.
+MAX_REPEAT_DEPTH = 16
+#: A scenario name: it names the default trace file (NAME.mtrace), so no slash, no
+#: leading dot or dash, at most 128 characters.
+SCENARIO_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+#: PATH_MAX (include/uapi/linux/limits.h), counting the terminating NUL.
+PATH_MAX = 4096
+#: Largest scenario file read (the built-ins are a few KiB): a device such as
+#: /dev/zero or a stray huge file is refused instead of read into memory.
+MAX_SCENARIO_FILE_BYTES = 16 << 20
 
 _SIZE_UNITS = {
     "": 1, "b": 1,
@@ -51,13 +103,42 @@ _SIZE_UNITS = {
     "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
 }
 _DURATION_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-_NUMBER_UNIT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_NUMBER_UNIT = re.compile(r"^\s*(-?\d{1,30}(?:\.\d{1,30})?)\s*([a-zA-Z]*)\s*$", re.ASCII)
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number(value: int) -> str:
+    """``value`` in decimal, or its size in bits when it has too many digits to print."""
+    if abs(value) < 10**30:
+        return str(value)
+    return f"a {value.bit_length()}-bit {'negative ' if value < 0 else ''}number"
+
+
+def _format_size(nr_bytes: int) -> str:
+    """``nr_bytes`` with the largest binary unit that divides it (``"256GiB"``)."""
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nr_bytes and nr_bytes % factor == 0:
+            return f"{nr_bytes // factor}{unit}"
+    return str(nr_bytes)
+
+
+def _format_duration(ns: int) -> str:
+    """``ns`` with the largest unit that divides it (``"86400s"``)."""
+    for unit, factor in (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)):
+        if ns and ns % factor == 0:
+            return f"{ns // factor}{unit}"
+    return f"{ns}ns"
 
 
 def parse_size(value: Any) -> int:
     """Bytes from an int or a string such as ``"1GiB"`` (binary units; kB = KiB)."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a size, got {value!r}")
+        raise ValueError(f"expected a size, got {_brief(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
@@ -66,13 +147,13 @@ def parse_size(value: Any) -> int:
             n = Fraction(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]  # exact, unlike float
             if n.denominator == 1:
                 return int(n)
-    raise ValueError(f"expected a size such as 4096 or \"64MiB\", got {value!r}")
+    raise ValueError(f"expected a size such as 4096 or \"64MiB\", got {_brief(value)}")
 
 
 def parse_duration(value: Any) -> int:
     """Nanoseconds from an int or a string such as ``"100ms"``."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration, got {value!r}")
+        raise ValueError(f"expected a duration, got {_brief(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
@@ -81,7 +162,7 @@ def parse_duration(value: Any) -> int:
             n = Fraction(m.group(1)) * _DURATION_UNITS[m.group(2)]  # exact, unlike float
             if n.denominator == 1:
                 return int(n)
-    raise ValueError(f"expected a duration such as 1000 or \"100ms\", got {value!r}")
+    raise ValueError(f"expected a duration such as 1000 or \"100ms\", got {_brief(value)}")
 
 
 def _key(name: str, kind: str, default: Any = dataclasses.MISSING) -> Any:
@@ -347,7 +428,14 @@ class Munlock(Step):
 @dataclass(frozen=True)
 class Repeat(Step):
     """Run ``steps`` ``count`` times (0: until the process is killed or a step
-    fails). ``{i}`` in a handle, label, file or segment is the iteration, from 0."""
+    fails, at most MAX_REPEAT_COUNT times). ``{i}`` in a handle, label, file or
+    segment is the iteration, from 0.
+
+    Counts are at most MAX_REPEAT_COUNT, nested counts multiplied. With count 0
+    every iteration must take simulated time: validate() refuses a body of
+    snapshots, syncs, drop_caches and zero sleeps, and the runner stops the run
+    at an iteration that took none.
+    """
 
     op: ClassVar[str] = "repeat"
     steps: tuple[Step, ...] = _key("steps", "steps")
@@ -505,15 +593,15 @@ def step_to_dict(step: Step) -> dict[str, Any]:
 def _convert(kind: str, value: Any) -> Any:
     if kind == "str":
         if not isinstance(value, str):
-            raise ValueError(f"expected a string, got {value!r}")
+            raise ValueError(f"expected a string, got {_brief(value)}")
         return value
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {value!r}")
+            raise ValueError(f"expected true or false, got {_brief(value)}")
         return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected an integer, got {value!r}")
+            raise ValueError(f"expected an integer, got {_brief(value)}")
         return value
     if kind == "size":
         return parse_size(value)
@@ -521,27 +609,30 @@ def _convert(kind: str, value: Any) -> Any:
         return parse_duration(value)
     if kind == "prot":
         if not isinstance(value, str) or not set(value) <= set("rwx"):
-            raise ValueError(f"expected a protection such as \"r\", \"rw\" or \"rx\", got {value!r}")
+            raise ValueError(f"expected a protection such as \"r\", \"rw\" or \"rx\", got {_brief(value)}")
         return "".join(c for c in "rwx" if c in value)
     if kind == "on_enomem":
         if value not in ("exit", "continue"):
-            raise ValueError(f"expected \"exit\" or \"continue\", got {value!r}")
+            raise ValueError(f"expected \"exit\" or \"continue\", got {_brief(value)}")
         return value
     raise AssertionError(kind)
 
 
-def step_from_dict(data: Mapping[str, Any], where: str) -> Step:
-    """Build a step from its TOML table; ScenarioError names ``where`` and the key."""
+def step_from_dict(data: Mapping[str, Any], where: str, depth: int = 0) -> Step:
+    """Build a step from its TOML table; ScenarioError names ``where`` and the key.
+
+    ``depth`` is the number of repeats the step is inside.
+    """
     if not isinstance(data, Mapping):
         raise ScenarioError(f"{where}: a step must be a table such as {{ op = \"sleep\", duration = \"1ms\" }}")
     op = data.get("op")
     if op is None:
         raise ScenarioError(f"{where}: missing key 'op'")
-    cls = STEP_TYPES.get(op)
+    cls = STEP_TYPES.get(op) if isinstance(op, str) else None
     if cls is None:
-        raise ScenarioError(f"{where}: key 'op': unknown op {op!r} (known: {', '.join(sorted(STEP_TYPES))})")
+        raise ScenarioError(f"{where}: key 'op': unknown op {_brief(op)} (known: {', '.join(sorted(STEP_TYPES))})")
     fields = {f.metadata["key"]: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields) - {"op"})
+    unknown = sorted(str(k) for k in set(data) - set(fields) - {"op"})
     if unknown:
         raise ScenarioError(f"{where}: op {op!r} takes no key {unknown[0]!r} (keys: {', '.join(fields) or 'none'})")
     kwargs: dict[str, Any] = {}
@@ -554,7 +645,9 @@ def step_from_dict(data: Mapping[str, Any], where: str) -> Step:
             body = data[key]
             if not isinstance(body, list) or not body:
                 raise ScenarioError(f"{where}: key {key!r}: expected a non-empty array of step tables")
-            kwargs[f.name] = tuple(step_from_dict(b, f"{where}.{n}") for n, b in enumerate(body, 1))
+            if depth + 1 > MAX_REPEAT_DEPTH:
+                raise ScenarioError(f"{where}: key {key!r}: repeats nest more than {MAX_REPEAT_DEPTH} deep")
+            kwargs[f.name] = tuple(step_from_dict(b, f"{where}.{n}", depth + 1) for n, b in enumerate(body, 1))
             continue
         try:
             kwargs[f.name] = _convert(f.metadata["kind"], data[key])
@@ -564,7 +657,7 @@ def step_from_dict(data: Mapping[str, Any], where: str) -> Step:
 
 
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
+    unknown = sorted(str(k) for k in set(table) - allowed)
     if unknown:
         raise ScenarioError(f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(allowed))})")
 
@@ -578,14 +671,30 @@ def _get(table: Mapping[str, Any], key: str, kind: str, default: Any, where: str
         raise ScenarioError(f"{where}: key {key!r}: {e}") from None
 
 
+def _tables(data: Mapping[str, Any], key: str, source: str) -> list[Any]:
+    """The array of tables under ``key`` (``[[file]]``, ``[[cgroup]]``), or []."""
+    tables = data.get(key, [])
+    if not isinstance(tables, list):
+        raise ScenarioError(f"{source}: key {key!r} must be an array of tables ([[{key}]])")
+    return tables
+
+
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
     """Build and validate a scenario from TOML-shaped data.
 
     Every problem raises ScenarioError naming ``source``, the process, the step
-    number (from 1) and the key.
+    number (from 1) and the key (SysctlError for a sysctl).
     """
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{source}: a scenario must be a table, not {type(data).__name__}")
     _check_keys(data, {"name", "description", "machine", "sysctl", "file", "cgroup", "process"}, source)
-    name = _get(data, "name", "str", Path(source).stem, source)
+    if "name" in data:
+        name = _get(data, "name", "str", "", source)
+    else:
+        name = Path(source).stem
+        if not SCENARIO_NAME.fullmatch(name):
+            raise ScenarioError(f"{source}: no key 'name', and the file name {name!r} is not a scenario name "
+                                "(letters, digits, '.', '_', '-'): add name = \"...\"")
     description = _get(data, "description", "str", "", source)
 
     machine_t = data.get("machine", {})
@@ -600,10 +709,7 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
         cgroup_version=_get(machine_t, "cgroup_version", "int", MachineSpec.cgroup_version, where),
         time_limit_ns=_get(machine_t, "time_limit", "duration", MachineSpec.time_limit_ns, where),
     )
-    if machine.ram_bytes < 64 << 20 or machine.ram_bytes % PAGE_SIZE:
-        raise ScenarioError(f"{where}: key 'ram': {machine.ram_bytes} is not a page multiple of at least 64MiB")
-    if machine.swap_bytes < 0 or machine.swap_bytes % PAGE_SIZE:
-        raise ScenarioError(f"{where}: key 'swap': {machine.swap_bytes} is not a page multiple >= 0")
+    _check_machine(machine, where)
 
     sysctl_t = data.get("sysctl", {})
     if not isinstance(sysctl_t, Mapping):
@@ -617,7 +723,7 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
             sysctls[key] = value
 
     files: list[FileSpec] = []
-    for i, f in enumerate(data.get("file", []), 1):
+    for i, f in enumerate(_tables(data, "file", source), 1):
         where = f"{source}: file {i}"
         if not isinstance(f, Mapping):
             raise ScenarioError(f"{where}: must be a table with path and size")
@@ -627,7 +733,7 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
         files.append(FileSpec(_get(f, "path", "str", "", where), _get(f, "size", "size", 0, where)))
 
     cgroups: list[CgroupSpec] = []
-    for i, c in enumerate(data.get("cgroup", []), 1):
+    for i, c in enumerate(_tables(data, "cgroup", source), 1):
         where = f"{source}: cgroup {i}"
         if not isinstance(c, Mapping) or "path" not in c:
             raise ScenarioError(f"{where}: must be a table with at least a path")
@@ -679,19 +785,150 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scena
     return scenario
 
 
+def _outside(where: str, key: str, value: int, low: str, high: str) -> ScenarioError:
+    return ScenarioError(f"{where}: key {key!r}: {_number(value)} is outside {low}..{high}")
+
+
+def _check_pages(where: str, key: str, nr_bytes: int, low: int, high: int) -> None:
+    """``nr_bytes`` is a whole number of pages in ``low..high``."""
+    if not low <= nr_bytes <= high:
+        high_text = str(high) if high == MAX_CGROUP_LIMIT_BYTES else _format_size(high)
+        raise _outside(where, key, nr_bytes, _format_size(low) if low > 0 else str(low), high_text)
+    if nr_bytes % PAGE_SIZE:
+        raise ScenarioError(f"{where}: key {key!r}: {_number(nr_bytes)} is not a multiple of the page size "
+                            f"({PAGE_SIZE})")
+
+
+def _check_machine(m: MachineSpec, where: str) -> None:
+    """The bounds of the machine: see MIN_RAM_BYTES and the other module constants."""
+    _check_pages(where, "ram", m.ram_bytes, MIN_RAM_BYTES, MAX_RAM_BYTES)
+    _check_pages(where, "swap", m.swap_bytes, 0, MAX_SWAP_BYTES)
+    try:
+        parse_kernel_version(m.kernel_version)
+    except (TypeError, ValueError) as e:
+        raise ScenarioError(f"{where}: key 'kernel_version': {e}") from None
+    if m.cgroup_version not in (1, 2):
+        raise ScenarioError(f"{where}: key 'cgroup_version': {_number(m.cgroup_version)} is not 1 or 2")
+    if not 1 <= m.time_limit_ns <= MAX_TIME_NS:
+        raise _outside(where, "time_limit", m.time_limit_ns, "1ns", _format_duration(MAX_TIME_NS))
+
+
+def _check_path(path: str, where: str, key: str) -> None:
+    """A file path as open(2) takes it here: absolute, not a directory, under PATH_MAX."""
+    if not path.startswith("/") or path.endswith("/") or "\0" in path or len(path) >= PATH_MAX:
+        raise ScenarioError(f"{where}: key {key!r}: {_brief(path)} is not an absolute file path such as /data/f")
+
+
+#: Steps that never advance simulated time once there is nothing to write back or
+#: drop (the runner checks the others as they run).
+_TIMELESS_STEPS = (Snapshot, Sync, DropCaches)
+
+
+def _takes_time(steps: tuple[Step, ...]) -> bool:
+    """Whether ``steps`` may advance simulated time or end the process: False only
+    for snapshots, syncs, drop_caches, zero sleeps and repeats of those."""
+    for step in steps:
+        if isinstance(step, Repeat):
+            if _takes_time(step.steps):
+                return True
+        elif isinstance(step, Sleep):
+            if step.duration_ns > 0:
+                return True
+        elif not isinstance(step, _TIMELESS_STEPS):
+            return True
+    return False
+
+
+def _check_step(step: Step, where: str) -> None:
+    """The bounds of one step's own values."""
+    keys = {f.name: f.metadata["key"] for f in dataclasses.fields(step)}
+    if isinstance(step, SetOomScoreAdj) and not -1000 <= step.value <= 1000:
+        raise ScenarioError(f"{where}: key 'value': {_number(step.value)} is outside -1000..1000")
+    if isinstance(step, SetOomAdj) and not -17 <= step.value <= 15:
+        raise ScenarioError(f"{where}: key 'value': {_number(step.value)} is outside -17..15")
+    if isinstance(step, Exit) and not 0 <= step.code <= MAX_EXIT_CODE:
+        raise _outside(where, "code", step.code, "0", str(MAX_EXIT_CODE))
+    if isinstance(step, Sleep) and not 0 <= step.duration_ns <= MAX_TIME_NS:
+        raise _outside(where, "duration", step.duration_ns, "0", _format_duration(MAX_TIME_NS))
+    if isinstance(step, DropCaches) and step.value not in (1, 2, 3):
+        raise ScenarioError(f"{where}: key 'value': drop_caches takes 1, 2 or 3, not {_number(step.value)}")
+    if isinstance(step, Repeat) and step.count == 0 and not _takes_time(step.steps):
+        raise ScenarioError(
+            f"{where}: key 'count': a count = 0 repeat runs until the process ends, but its steps "
+            f"(snapshot, sync, drop_caches or sleep 0 only) take no simulated time: "
+            f"give a count of 1..{MAX_REPEAT_COUNT} or add a sleep"
+        )
+    max_size = _format_size(MAX_SIZE_BYTES)
+    for attr in ("length_bytes", "size_bytes", "offset_bytes"):
+        value = getattr(step, attr, 0)
+        if not 0 <= value <= MAX_SIZE_BYTES:
+            raise _outside(where, keys[attr], value, "0", max_size)
+    end = getattr(step, "offset_bytes", 0) + getattr(step, "length_bytes", 0)
+    if end > MAX_SIZE_BYTES:
+        raise ScenarioError(f"{where}: key 'length': offset + length = {end} is beyond {max_size}")
+    if isinstance(step, Brk) and not -MAX_SIZE_BYTES <= step.increment_bytes <= MAX_SIZE_BYTES:
+        raise _outside(where, "increment", step.increment_bytes, f"-{max_size}", max_size)
+    if isinstance(step, Mmap) and step.length_bytes <= 0:
+        raise ScenarioError(f"{where}: key 'length': mmap needs a length > 0")
+    path = getattr(step, "path", None)
+    if path is not None and not (isinstance(step, Mmap) and path == ""):
+        _check_path(path, where, "file")
+
+
+def _check_repeats(steps: tuple[Step, ...], where: str, prefix: str = "", iterations: int = 1,
+                   depth: int = 0) -> None:
+    """Repeats nest at most MAX_REPEAT_DEPTH deep and run at most MAX_REPEAT_COUNT
+    iterations, nested counts multiplied (a count of 0 counts as 1 here: the runner
+    stops it at MAX_REPEAT_COUNT iterations, and the time limit bounds it too)."""
+    for j, step in enumerate(steps, 1):
+        if not isinstance(step, Repeat):
+            continue
+        number = f"{prefix}{j}"
+        if depth + 1 > MAX_REPEAT_DEPTH:
+            raise ScenarioError(f"{where} step {number}: key 'steps': repeats nest more than {MAX_REPEAT_DEPTH} deep")
+        if not 0 <= step.count <= MAX_REPEAT_COUNT:
+            raise _outside(f"{where} step {number}", "count", step.count, "0", str(MAX_REPEAT_COUNT))
+        total = iterations * max(step.count, 1)
+        if total > MAX_REPEAT_COUNT:
+            raise ScenarioError(f"{where} step {number}: key 'count': {step.count} iterations inside "
+                                f"repeats of {iterations} make {total}, more than {MAX_REPEAT_COUNT}")
+        _check_repeats(step.steps, where, number + ".", total, depth + 1)
+
+
 def validate(scenario: Scenario) -> None:
-    """Cross-checks that need the whole scenario: unique names, forks name children,
-    waits name children forked earlier, steps name mappings created earlier."""
+    """Check every bound (the module constants) and the cross-checks that need the
+    whole scenario: unique names, forks name children, waits name children forked
+    earlier, steps name mappings created earlier.
+
+    ScenarioError names the source, the process, the step and the key; a bad
+    sysctl raises SysctlError.
+    """
     src = scenario.source
+    if not isinstance(scenario.name, str) or not SCENARIO_NAME.fullmatch(scenario.name):
+        raise ScenarioError(f"{src}: key 'name': {_brief(scenario.name)} is not a scenario name: 1 to 128 "
+                            "letters, digits, '.', '_' or '-', not starting with '.' or '-'")
+    _check_machine(scenario.machine, f"{src}: [machine]")
+    try:
+        check_sysctls(scenario.sysctls)
+    except SysctlError as e:
+        raise SysctlError(f"{src}: [sysctl]: {e}") from None
     names = [p.name for p in scenario.processes]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ScenarioError(f"{src}: process name {dupes[0]!r} is used twice")
+    paths: set[str] = set()
     for f in scenario.files:
-        if f.size_bytes < 0:
-            raise ScenarioError(f"{src}: file {f.path!r}: key 'size': {f.size_bytes} is negative")
-    if scenario.machine.cgroup_version not in (1, 2):
-        raise ScenarioError(f"{src}: [machine]: key 'cgroup_version': {scenario.machine.cgroup_version} is not 1 or 2")
+        where = f"{src}: file {f.path!r}"
+        _check_path(f.path, where, "path")
+        if is_tmpfs_path(f.path):
+            raise ScenarioError(f"{where}: key 'path': tmpfs files are made by write steps")
+        if f.path in paths:
+            raise ScenarioError(f"{where}: key 'path': declared twice")
+        paths.add(f.path)
+        if not 0 <= f.size_bytes <= MAX_SIZE_BYTES:
+            raise _outside(where, "size", f.size_bytes, "0", _format_size(MAX_SIZE_BYTES))
+    if len(scenario.cgroups) > MAX_CGROUPS:
+        raise ScenarioError(f"{src}: {len(scenario.cgroups)} cgroups, more than {MAX_CGROUPS}")
     known_cgroups = {"/"}
     for c in scenario.cgroups:
         where = f"{src}: cgroup {c.path!r}"
@@ -702,31 +939,34 @@ def validate(scenario: Scenario) -> None:
         parent = c.path.rsplit("/", 1)[0] or "/"
         if parent not in known_cgroups:
             raise ScenarioError(f"{where}: key 'path': parent {parent!r} must be declared first")
-        if c.max_bytes < 0 or c.max_bytes % PAGE_SIZE:
-            raise ScenarioError(f"{where}: key 'max': {c.max_bytes} is not a page multiple >= 0")
+        _check_pages(where, "max", c.max_bytes, 0, MAX_CGROUP_LIMIT_BYTES)
+        if c.swap_max_bytes != -1:  # -1: no limit (the key left out)
+            try:
+                _check_pages(where, "swap_max", c.swap_max_bytes, 0, MAX_CGROUP_LIMIT_BYTES)
+            except ScenarioError as e:
+                raise ScenarioError(f"{e} (leave swap_max out for no limit)") from None
         known_cgroups.add(c.path)
     pids = [p.pid for p in scenario.processes if p.pid is not None]
     if len(set(pids)) != len(pids):
         raise ScenarioError(f"{src}: two processes ask for the same pid")
     forked_by: dict[str, str] = {}
     for p in scenario.processes:
+        where = f"{src}: process {p.name!r}"
         if p.cgroup not in known_cgroups:
-            raise ScenarioError(f"{src}: process {p.name!r}: key 'cgroup': no [[cgroup]] with path {p.cgroup!r}")
+            raise ScenarioError(f"{where}: key 'cgroup': no [[cgroup]] with path {p.cgroup!r}")
         if p.pid is not None and not 2 <= p.pid <= 4_194_304:
-            raise ScenarioError(f"{src}: process {p.name!r}: key 'pid': {p.pid} is outside 2..4194304")
+            raise ScenarioError(f"{where}: key 'pid': {_number(p.pid)} is outside 2..4194304")
         if not -1000 <= p.oom_score_adj <= 1000:
-            raise ScenarioError(f"{src}: process {p.name!r}: key 'oom_score_adj': {p.oom_score_adj} is outside -1000..1000")
-        if p.start_ns < 0:
-            raise ScenarioError(f"{src}: process {p.name!r}: key 'start': {p.start_ns} is negative")
+            raise ScenarioError(f"{where}: key 'oom_score_adj': {_number(p.oom_score_adj)} is outside -1000..1000")
+        if not 0 <= p.uid <= MAX_UID:
+            raise _outside(where, "uid", p.uid, "0", str(MAX_UID))
+        if not 0 <= p.start_ns <= MAX_TIME_NS:
+            raise _outside(where, "start", p.start_ns, "0", _format_duration(MAX_TIME_NS))
+        _check_repeats(p.steps, where)
         forked_here: set[str] = set()
         for j, step in _walk_steps(p.steps):
             where = f"{src}: process {p.name!r} step {j}"
-            if isinstance(step, SetOomScoreAdj) and not -1000 <= step.value <= 1000:
-                raise ScenarioError(f"{where}: key 'value': {step.value} is outside -1000..1000")
-            if isinstance(step, SetOomAdj) and not -17 <= step.value <= 15:
-                raise ScenarioError(f"{where}: key 'value': {step.value} is outside -17..15")
-            if isinstance(step, Repeat) and step.count < 0:
-                raise ScenarioError(f"{where}: key 'count': {step.count} is negative")
+            _check_step(step, where)
             if isinstance(step, (Fork, Wait)):
                 try:
                     child = scenario.process(step.child)
@@ -743,16 +983,6 @@ def validate(scenario: Scenario) -> None:
                     raise ScenarioError(
                         f"{where}: key 'child': process {step.child!r} is not forked by {p.name!r} before this step"
                     )
-            if isinstance(step, Sleep) and step.duration_ns < 0:
-                raise ScenarioError(f"{where}: key 'duration': {step.duration_ns} is negative")
-            if isinstance(step, DropCaches) and step.value not in (1, 2, 3):
-                raise ScenarioError(f"{where}: key 'value': drop_caches takes 1, 2 or 3, not {step.value}")
-            for attr in ("length_bytes", "size_bytes", "offset_bytes"):
-                v = getattr(step, attr, 0)
-                if v < 0:
-                    raise ScenarioError(f"{where}: key {attr.split('_')[0]!r}: {v} is negative")
-            if isinstance(step, Mmap) and step.length_bytes <= 0:
-                raise ScenarioError(f"{where}: key 'length': mmap needs a length > 0")
     for p in scenario.processes:
         if p.forked and p.name not in forked_by:
             raise ScenarioError(f"{src}: process {p.name!r} says forked = true but no step forks it")
@@ -804,16 +1034,26 @@ def _check_handles(scenario: Scenario, forked_by: Mapping[str, str]) -> None:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario TOML file."""
+    """Read and validate a scenario TOML file (UTF-8, as TOML requires)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            raw = f.read(MAX_SCENARIO_FILE_BYTES + 1)
     except OSError as e:
         raise ScenarioError(f"cannot read scenario {path}: {e.strerror or e}") from None
+    if len(raw) > MAX_SCENARIO_FILE_BYTES:
+        raise ScenarioError(f"{path}: not a scenario file: larger than {_format_size(MAX_SCENARIO_FILE_BYTES)}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{path}: not a TOML file: byte 0x{raw[e.start]:02x} at offset {e.start} "
+                            "is not UTF-8") from None
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: an integer of over 4300 digits
         raise ScenarioError(f"{path}: malformed TOML: {e}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: malformed TOML: arrays or tables nest too deeply") from None
     return scenario_from_dict(data, str(path))
 
 

@@ -3,11 +3,13 @@
 The recorded workload is the header's ``workload`` map, the scenario in its TOML
 shape (:meth:`Scenario.to_dict`). Overrides edit that map and the scenario is
 rebuilt from it with :func:`scenario_from_dict`, so an override is validated
-exactly as the same key in a scenario file would be::
+exactly as the same key in a scenario file would be, with the same bounds (RAM,
+swap, time limit, kernel version, cgroup limits), before the replay starts::
 
     --sysctl vm.swappiness=10            the sysctls of the run (over the recorded ones)
     --set machine.ram=8GiB               [machine] ram = "8GiB"
     --set machine.swap=+50%              a size relative to the recorded one
+    --set machine.time_limit=-50%        so is a duration
     --set cgroup./leaker.max=192MiB      [[cgroup]] path = "/leaker", max = "192MiB"
 """
 
@@ -21,11 +23,21 @@ from typing import Any, Mapping
 
 from memtrace.errors import ScenarioError, SysctlError
 from memtrace.kernel.sysctl import Sysctls, parse_sysctl_assignment
-from memtrace.kernel.workload import PAGE_SIZE, Scenario, parse_size, scenario_from_dict
+from memtrace.kernel.workload import (
+    PAGE_SIZE,
+    MachineSpec,
+    Scenario,
+    parse_duration,
+    parse_size,
+    scenario_from_dict,
+)
 
 #: Keys whose value is a string even when it looks like a number.
 _STRING_KEYS = frozenset({"kernel_version", "path", "name", "description"})
-_RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)%$")
+#: Keys that take a relative value (``+20%``): sizes (rounded down to a page) and durations.
+_SIZE_KEYS = frozenset({"ram", "swap", "max", "swap_max"})
+_DURATION_KEYS = frozenset({"time_limit"})
+_RELATIVE = re.compile(r"^([+-])([0-9]{1,12}(?:\.[0-9]{1,12})?)%$")
 
 
 @dataclass(frozen=True)
@@ -78,23 +90,28 @@ def parse_set(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _coerce(key: str, text: str, old: Any) -> Any:
-    """The TOML value for ``text``: a relative size (``+20%``) of ``old``, an integer,
-    a boolean, or the string itself (size strings such as ``8GiB`` stay strings and
-    are parsed by the scenario loader)."""
+def _coerce(option: str, key: str, text: str, old: Any) -> Any:
+    """The TOML value of ``key`` for ``text`` (given as ``--set option=text``): a
+    relative size or duration (``+20%``) of ``old``, an integer, a boolean, or the
+    string itself (size strings such as ``8GiB`` stay strings and are parsed by
+    the scenario loader)."""
     m = _RELATIVE.match(text)
     if m is not None:
+        if key not in _SIZE_KEYS | _DURATION_KEYS:
+            raise ScenarioError(f"--set {option}={text}: a relative value applies to a size or a duration "
+                                f"({', '.join(sorted(_SIZE_KEYS | _DURATION_KEYS))}), not to {key}")
+        what = "size" if key in _SIZE_KEYS else "duration"
         try:
-            base = parse_size(old)
+            base = parse_size(old) if key in _SIZE_KEYS else parse_duration(old)
         except ValueError:
-            raise ScenarioError(f"--set {key}={text}: a relative value needs a recorded size, "
+            raise ScenarioError(f"--set {option}={text}: a relative value needs a recorded {what}, "
                                 f"and {key} is {old!r}") from None
         factor = 1 + Fraction(m.group(2)) / 100 * (1 if m.group(1) == "+" else -1)
         value = int(base * factor)
-        return value - value % PAGE_SIZE
+        return value - value % PAGE_SIZE if key in _SIZE_KEYS else value
     if key in _STRING_KEYS:
         return text
-    if re.fullmatch(r"-?\d+", text):
+    if re.fullmatch(r"-?[0-9]{1,30}", text):
         return int(text)
     if text in ("true", "false"):
         return text == "true"
@@ -114,7 +131,10 @@ def _apply_set(workload: dict[str, Any], key: str, text: str) -> None:
     section, rest = key.split(".", 1)
     if section == "machine":
         machine = workload.setdefault("machine", {})
-        machine[rest] = _coerce(rest, text, machine.get(rest))
+        old = machine.get(rest)
+        if old is None and rest == "time_limit":  # to_dict() leaves the default out
+            old = MachineSpec.time_limit_ns
+        machine[rest] = _coerce(key, rest, text, old)
         return
     path, _, name = rest.rpartition(".")
     if not path.startswith("/"):
@@ -122,7 +142,7 @@ def _apply_set(workload: dict[str, Any], key: str, text: str) -> None:
     groups = workload.get("cgroup") or []
     for group in groups:
         if isinstance(group, dict) and group.get("path") == path:
-            group[name] = _coerce(name, text, group.get(name))
+            group[name] = _coerce(key, name, text, group.get(name))
             return
     known = ", ".join(str(g.get("path")) for g in groups if isinstance(g, dict)) or "none"
     raise ScenarioError(f"--set {key}={text}: the recorded workload has no cgroup {path!r} (cgroups: {known})")
