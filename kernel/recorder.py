@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from memtrace.errors import MemtraceError
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.bus import Bus, Consumer
 from memtrace.tracer.tracefile import TraceWriter
@@ -86,7 +87,7 @@ def record_run(scenario: Scenario, output: str | os.PathLike[str], *, sysctl_ove
     # A file already at ``output`` is replaced only by a run that finishes: the new
     # trace is written beside it and renamed over it at the end. A new file is
     # written in place, so a recorder killed mid-run leaves it readable up to its
-    # last flushed chunk.
+    # last flushed chunk (unless the run stopped on an error in the scenario).
     path = _partial_path(final) if os.path.isfile(final) else final
     writer = TraceWriter(path, registry, meta, memtrace_version=memtrace_version)
     counter = EventCounter()
@@ -95,9 +96,15 @@ def record_run(scenario: Scenario, output: str | os.PathLike[str], *, sysctl_ove
     for consumer in consumers:
         bus.attach(consumer)
     finished = False
+    bad_input = False
     try:
         result = runner.run()
         finished = True
+    except MemtraceError:
+        # The scenario itself is wrong (found mid-run): its half trace records nothing
+        # worth keeping, and the error says what to fix.
+        bad_input = True
+        raise
     finally:
         errors = [e.as_dict() for e in runner.result.errors]
         writer.close(extra={"errors": errors, "oom_kills": runner.k.oom_kills, "end_ns": runner.k.now_ns,
@@ -107,6 +114,8 @@ def record_run(scenario: Scenario, output: str | os.PathLike[str], *, sysctl_ove
                 os.replace(path, final)
             else:
                 os.unlink(path)
+        elif bad_input:
+            os.unlink(path)
     events = {tp.name: counter.counts[tp.name] for tp in registry if counter.counts[tp.name]}
     return Recording(result=result, kernel=runner.k, events=events, events_written=writer.events_written)
 

@@ -105,3 +105,20 @@ def test_a_failed_run_into_a_new_file_keeps_what_it_recorded(tmp_path: Path) -> 
         record("private-anon-mapping", out, consumers=[_FailsAfter(10)])
     reader = TraceReader(out)
     assert sum(b.n for b in reader.batches()) >= 10
+
+
+def test_a_run_stopped_by_a_scenario_error_leaves_no_new_file(tmp_path: Path) -> None:
+    """An error in the scenario found mid-run (a ScenarioError) is the user's to fix:
+    the half trace of it is removed, as a scenario refused at load writes none."""
+    from memtrace.errors import ScenarioError
+
+    class Refuses(_FailsAfter):
+        def on_batch(self, batch: object) -> None:
+            self.left -= 1
+            if self.left < 0:
+                raise ScenarioError("s.toml: step 3: refused mid-run")
+
+    out = tmp_path / "new.mtrace"
+    with pytest.raises(ScenarioError):
+        record("private-anon-mapping", out, consumers=[Refuses(10)])
+    assert not out.exists()
