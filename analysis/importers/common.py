@@ -66,7 +66,19 @@ from ..oomlog import OomLog, ParsedOom, oom_report_from_parsed
 
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
-LONG_MIN = -(1 << 63)
+#: The ranges of the C types the kernel prints fields as (``%d``, ``%u``, ``%ld``,
+#: ``%lu``/``%lx`` on a 64-bit kernel), which memtrace's columns hold.
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+UINT_MAX = (1 << 32) - 1
+LONG_MIN, LONG_MAX = -(1 << 63), (1 << 63) - 1
+ULONG_MAX = (1 << 64) - 1
+#: The end of the largest user address space (x86-64 with 5-level paging; arm64's
+#: 52-bit one is smaller): a break or mapping beyond it is one the kernel refuses.
+TASK_SIZE_MAX = (1 << 56) - PAGE_SIZE
+#: The largest page order a real event is read with. MAX_PAGE_ORDER is 10 on x86
+#: and at most in the teens elsewhere; bounding it keeps ``1 << order`` page counts
+#: small numbers.
+MAX_ORDER_READ = 31
 #: Events per flush group of the output trace.
 GROUP_EVENTS = 1 << 16
 #: The workload is cut into slices of this much real time per process.
@@ -86,7 +98,7 @@ MAP_PRIVATE = 0x02
 MAP_FIXED = 0x10
 MAP_ANONYMOUS = 0x20
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
-_U64 = (1 << 64) - 1
+_U64 = ULONG_MAX
 
 #: include/linux/gfp_types.h bits of 6.x and the composite names trace output uses.
 GFP_BITS_6X = {
@@ -161,6 +173,36 @@ def _num(text: str) -> int:
             text = text[: -len(suffix)]
             break
     return int(text, 16) if text[:2].lower() == "0x" else int(text)
+
+
+def in_range(value: int, lo: int, hi: int, what: str) -> int:
+    """``value`` when ``lo <= value <= hi``; else ValueError naming it.
+
+    The bounds are those of the C type the kernel prints the field as: a number
+    outside them is no value the kernel could have printed there (a damaged line),
+    and would not fit the field's column, so the line's event is counted as
+    unreadable, as one with any other bad text is.
+    """
+    if lo <= value <= hi:
+        return value
+    raise ValueError(f"{what} {value} is outside [{lo}, {hi}]")
+
+
+def c_int(text: str | int, what: str) -> int:
+    """A C ``int`` (or ``pid_t``) printed with ``%d``, read."""
+    return in_range(int(text), INT_MIN, INT_MAX, what)
+
+
+def c_ulong(value: int, what: str) -> int:
+    """A C ``unsigned long`` of a 64-bit kernel (``%lu``, ``%lx``), read."""
+    return in_range(value, 0, ULONG_MAX, what)
+
+
+def page_align(length_bytes: int) -> int:
+    """``length_bytes`` rounded up to a page as the kernel's ``PAGE_ALIGN()`` does in
+    an ``unsigned long``: a length within a page of 2**64 wraps to 0 (which mmap and
+    munmap then refuse)."""
+    return (length_bytes + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ULONG_MAX
 
 
 # --------------------------------------------------------------------------- results
@@ -374,10 +416,13 @@ class WorkloadBuilder:
 
     def mmap(self, p: _Proc, ts_ns: int, addr: int | None, length: int, prot: int, flags: int,
              anonymous: bool, offset: int) -> str:
-        """Steps for an mmap; returns the new mapping's handle ('' for none)."""
+        """Steps for an mmap; returns the new mapping's handle ('' for none: also for
+        a mapping the kernel refuses whatever the trace says, one longer than any
+        user address space or a file range past MAX_LFS_FILESIZE, as
+        mm/mmap.c:do_mmap() and file_mmap_ok() do)."""
         self.close_slice(p, ts_ns)
         length = -(-length // PAGE_SIZE) * PAGE_SIZE
-        if length <= 0:
+        if length <= 0 or length > TASK_SIZE_MAX or not anonymous and offset + length > LONG_MAX:
             return ""
         shared = bool(flags & MAP_SHARED) and not flags & MAP_PRIVATE
         kind = ("anon_shared" if shared else "anon_private") if anonymous else (
@@ -425,10 +470,11 @@ class WorkloadBuilder:
 
     def brk(self, p: _Proc, ts_ns: int, requested: int, result: int | None) -> None:
         """A brk call: the break moves from the last known one to ``result`` (or
-        ``requested`` when the return is not traced)."""
+        ``requested`` when the return is not traced). A break past any user address
+        space (:data:`TASK_SIZE_MAX`) is one the kernel refuses: nothing moves."""
         new = result if result is not None else requested
-        if requested == 0 or new == 0:
-            if result is not None and p.brk is None:
+        if requested == 0 or new == 0 or new > TASK_SIZE_MAX:
+            if result is not None and p.brk is None and result <= TASK_SIZE_MAX:
                 p.brk = result
             return
         self.close_slice(p, ts_ns)
@@ -993,8 +1039,7 @@ class TraceBuilder:
             self._summary("sys_exit_mmap (no enter)")
             return True
         del self.pending_sys[pid]
-        ret = to_signed64(_num(payload.split()[0] if payload.split() else payload))
-        self._mmap_done(pid, ts, pending[2], ret)
+        self._mmap_done(pid, ts, pending[2], _syscall_ret(payload))
         return True
 
     def _mmap_done(self, pid: int, ts: int, args: dict[str, int], ret: int | None) -> None:
@@ -1012,13 +1057,12 @@ class TraceBuilder:
             addr, code = 0, ret
         else:
             addr, code = ret & _U64, 0
-        length_pages = -(-length // PAGE_SIZE)
         p = self.work.proc(pid, self.comms.get(pid, ""), ts)
         self.work.tick(p, ts)
         handle = ""
         if code == 0:
             handle = self.work.mmap(p, ts, addr or None, length, prot, flags, anonymous, args.get("off", 0))
-        self._emit("mmap", ts, pid, addr, length_pages * PAGE_SIZE, prot & 0xFF, flags & 0xFFFFFFFF,
+        self._emit("mmap", ts, pid, addr, page_align(length), prot & 0xFF, flags & 0xFFFFFFFF,
                    VMA_KINDS.index(kind), 0, "", handle, 0, code)
 
     def _enter_munmap(self, comm: str, pid: int, ts: int, payload: str) -> bool:
@@ -1033,7 +1077,7 @@ class TraceBuilder:
             self._summary("sys_exit_munmap (no enter)")
             return True
         del self.pending_sys[pid]
-        ret = to_signed64(_num(payload.split()[0]))
+        ret = _syscall_ret(payload)
         if ret == 0:
             self._munmap_done(pid, *pending[1:])
         return True
@@ -1044,7 +1088,7 @@ class TraceBuilder:
         v = p.find_vma(addr)
         handle = v.handle if v is not None and v.handle != "heap" else ""
         self.work.munmap(p, ts, addr, length)
-        self._emit("munmap", ts, pid, addr, -(-length // PAGE_SIZE) * PAGE_SIZE, handle, 0)
+        self._emit("munmap", ts, pid, addr, page_align(length), handle, 0)
 
     def _enter_brk(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         args = _syscall_args(payload)
@@ -1058,7 +1102,7 @@ class TraceBuilder:
             self._summary("sys_exit_brk (no enter)")
             return True
         del self.pending_sys[pid]
-        self._brk_done(pid, ts, pending[2], _num(payload.split()[0]))
+        self._brk_done(pid, ts, pending[2], c_ulong(_num(payload.split()[0]), "brk return value"))
         return True
 
     def _brk_done(self, pid: int, ts: int, requested: int, result: int | None) -> None:
@@ -1159,6 +1203,8 @@ class TraceBuilder:
                 raise ValueError(f"rss_stat member {parts[2]!r}")
         size_text = parts[3]
         size = int(size_text[5:-1] if size_text[-1] == "B" else size_text[5:])
+        if not LONG_MIN <= size <= LONG_MAX:  # "%ld"
+            raise ValueError(f"rss_stat size {size} is no long")
         return self.rss_event(comm, pid, ts, mm_id, parts[1] == "curr=1", member_code, size)
 
     def rss_event(self, comm: str, pid: int, ts: int, mm_id: int, curr: bool, member_code: int,
@@ -1222,7 +1268,7 @@ class TraceBuilder:
 
     def _page_alloc(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
-        order = int(f.get("order", "0"))
+        order = in_range(int(f.get("order", "0")), 0, MAX_ORDER_READ, "order")
         s = self.summarised.setdefault("mm_page_alloc", {"events": 0, "pages": 0, "failed": 0})
         s["events"] += 1
         if f.get("page") == "(null)" or f.get("pfn") in ("0", "0x0", "-1", "0xffffffffffffffff"):
@@ -1233,9 +1279,10 @@ class TraceBuilder:
 
     def _page_free(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
+        order = in_range(int(f.get("order", "0")), 0, MAX_ORDER_READ, "order")
         s = self.summarised.setdefault("mm_page_free", {"events": 0, "pages": 0})
         s["events"] += 1
-        s["pages"] += 1 << int(f.get("order", "0"))
+        s["pages"] += 1 << order
         return True
 
     # -- page cache
@@ -1243,12 +1290,13 @@ class TraceBuilder:
     def _cache_fields(self, payload: str) -> tuple[int, int, int, int]:
         # "dev 8:1 ino 1a2b pfn=0x1234 ofs=4096 order=0"; 4.19 "page=... pfn=%lu"
         words = payload.split()
-        ino = int(words[words.index("ino") + 1], 16)
+        ino = c_ulong(int(words[words.index("ino") + 1], 16), "ino")
         f = kv_fields(payload)
         pfn_text = f.get("pfn", "0")
-        pfn = int(pfn_text, 16) if pfn_text[:2] == "0x" else int(pfn_text)
-        index = int(f.get("ofs", "0")) >> PAGE_SHIFT
+        pfn = c_ulong(int(pfn_text, 16) if pfn_text[:2] == "0x" else int(pfn_text), "pfn")
+        index = c_ulong(int(f.get("ofs", "0")), "ofs") >> PAGE_SHIFT
         order = int(f.get("order", "0"))
+        c_ulong(pfn + (1 << min(order, 10)) - 1, "pfn")  # of the last page, which is written too
         return ino, index, pfn, order
 
     def _cache_add(self, comm: str, pid: int, ts: int, payload: str) -> bool:
@@ -1268,12 +1316,13 @@ class TraceBuilder:
 
     def _kswapd_wake(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
-        self._emit("kswapd_wake", ts, pid, int(f.get("nid", "0")), int(f.get("zid", "0")), int(f.get("order", "0")))
+        self._emit("kswapd_wake", ts, pid, c_int(f.get("nid", "0"), "nid"), c_int(f.get("zid", "0"), "zid"),
+                   c_int(f.get("order", "0"), "order"))
         return True
 
     def _kswapd_sleep(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
-        self._emit("kswapd_sleep", ts, pid, int(f.get("nid", "0")), 0)
+        self._emit("kswapd_sleep", ts, pid, c_int(f.get("nid", "0"), "nid"), 0)
         return True
 
     def _reclaim_begin(self, kind: str) -> Callable[[str, int, int, str], bool]:
@@ -1281,43 +1330,46 @@ class TraceBuilder:
 
         def handler(comm: str, pid: int, ts: int, payload: str) -> bool:
             f = kv_fields(payload)
+            order = c_int(f.get("order", "0"), "order")
+            gfp = c_ulong(gfp_from_names(f.get("gfp_flags", "")), "gfp_flags")
             self.reclaim[pid] = kind
             memcg = self._task_memcg.get(pid, "") if kind == "memcg" else ""
-            self._emit("reclaim_begin", ts, pid, code, int(f.get("order", "0")),
-                       gfp_from_names(f.get("gfp_flags", "")), memcg)
+            self._emit("reclaim_begin", ts, pid, code, order, gfp, memcg)
             return True
         return handler
 
     def _reclaim_end(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
+        nr_reclaimed = c_ulong(int(f.get("nr_reclaimed", "0")), "nr_reclaimed")
         kind = self.reclaim.pop(pid, "direct")
         memcg = self._task_memcg.get(pid, "") if kind == "memcg" else ""
-        self._emit("reclaim_end", ts, pid, ("direct", "memcg").index(kind), 0, int(f.get("nr_reclaimed", "0")),
-                   memcg)
+        self._emit("reclaim_end", ts, pid, ("direct", "memcg").index(kind), 0, nr_reclaimed, memcg)
         return True
 
     def _shrink_inactive(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
         flags = f.get("flags", "")
         lru = 2 if "FILE" in flags else 0  # inactive_file / inactive_anon
-        activate = int(f.get("nr_activate", "0")) + int(f.get("nr_activate_anon", "0")) + int(
-            f.get("nr_activate_file", "0"))
-        self._emit("shrink_list", ts, pid, lru, int(f.get("priority", "0")), int(f.get("nr_scanned", "0")),
-                   int(f.get("nr_reclaimed", "0")), int(f.get("nr_dirty", "0")), activate, 0, 0, "")
+        counts = [c_ulong(int(f.get(key, "0")), key) for key in ("nr_scanned", "nr_reclaimed", "nr_dirty",
+                                                                   "nr_activate", "nr_activate_anon",
+                                                                   "nr_activate_file")]
+        activate = c_ulong(sum(counts[3:]), "nr_activate")
+        self._emit("shrink_list", ts, pid, lru, c_int(f.get("priority", "0"), "priority"), *counts[:3], activate,
+                   0, 0, "")
         return True
 
     # -- oom
 
     def _mark_victim(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
-        victim = int(f["pid"])
+        victim = c_int(f["pid"], "pid")
+        kb = {k: c_ulong(_num(f[k]), k) if k in f else 0 for k in ("total-vm", "anon-rss", "file-rss", "shmem-rss",
+                                                                    "pgtables")}
+        uid = in_range(int(f.get("uid", "0")), 0, UINT_MAX, "uid")
         self.oom_id += 1
         if "total-vm" not in f:
             self.mark_victim_old = True
         vcomm = f.get("comm", self.comms.get(victim, ""))
-        kb = {k: _num(f[k]) if k in f else 0 for k in ("total-vm", "anon-rss", "file-rss", "shmem-rss",
-                                                         "pgtables")}
-        uid = int(f.get("uid", "0"))
         adj = int(f["oom_score_adj"]) if "oom_score_adj" in f else self.adj.get(victim, 0)
         kill: dict[str, Any] = {"oom_id": self.oom_id, "ts_ns": ts, "trigger_pid": pid, "victim_pid": victim,
                                 "comm": vcomm}
@@ -1406,7 +1458,7 @@ class TraceBuilder:
 
     def _adj_update(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
-        target = int(f["pid"])
+        target = c_int(f["pid"], "pid")
         adj = max(-1000, min(1000, int(f["oom_score_adj"])))
         self.adj[target] = adj
         p = self.work.procs.get(target)
@@ -1417,7 +1469,7 @@ class TraceBuilder:
 
     def _reaped(self, success: bool) -> Callable[[str, int, int, str], bool]:
         def handler(comm: str, pid: int, ts: int, payload: str) -> bool:
-            victim = int(kv_fields(payload)["pid"])
+            victim = c_int(kv_fields(payload)["pid"], "pid")
             self._emit("oom_reap", ts, pid, victim, self.comms.get(victim, ""), success, 0, 0, 0)
             return True
         return handler
@@ -1426,15 +1478,16 @@ class TraceBuilder:
 
     def _fork(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
-        child = int(f["child_pid"])
+        parent = c_int(f.get("pid", pid), "pid")
+        child = c_int(f["child_pid"], "child_pid")
         ccomm = f.get("child_comm", comm)
-        self._emit("fork", ts, int(f.get("pid", pid)), child, ccomm, 0)
+        self._emit("fork", ts, parent, child, ccomm, 0)
         self.comms.setdefault(child, ccomm)
         return True
 
     def _exit(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         f = kv_fields(payload)
-        who = int(f.get("pid", pid))
+        who = c_int(f.get("pid", pid), "pid")
         self._emit("exit", ts, who, f.get("comm", comm), 0)
         p = self.work.procs.get(who)
         if p is not None:
@@ -1716,8 +1769,16 @@ def _syscall_args(payload: str) -> dict[str, int]:
     for part in payload.strip().rstrip(")").split(", "):
         key, sep, value = part.partition(": ")
         if sep:
-            out[key.strip()] = int(value.strip(), 16)
+            key = key.strip()
+            out[key] = c_ulong(int(value.strip(), 16), key)
     return out
+
+
+def _syscall_ret(payload: str) -> int:
+    """The return value of a syscall exit event as the C ``long`` it is: printed as
+    an unsigned ``0x%lx`` (errors as their two's complement) or a negative decimal."""
+    words = payload.split()
+    return to_signed64(in_range(_num(words[0] if words else payload), LONG_MIN, ULONG_MAX, "return value"))
 
 
 def feed_line(builder: "TraceBuilder", line: str, parse_line: Callable[[str], Any],

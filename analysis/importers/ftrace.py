@@ -18,19 +18,21 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from .common import TraceBuilder, feed_line
+from .common import INT_MAX, LONG_MAX, TraceBuilder, feed_line
 
 _SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))
 _HEAD = re.compile(
     r"^\s*(?P<comm>.*)-(?P<pid>\d+)\s+(?:\(\s*(?P<tgid>\d+|-+)\)\s+)?\[(?P<cpu>\d+)\]\s+"
     r"(?:(?P<flags>[^\s\d][^\s]{3,4})\s+)?(?P<ts>\d+\.\d+)$"
 )
-_LOST = re.compile(r"LOST (\d+) EVENTS")
+_LOST = re.compile(r"LOST (\d{1,20}) EVENTS")  # "%lu"
 
 
 def parse_line(line: str) -> tuple[str, int, int | None, int, str, str] | None:
     """``(comm, pid, tgid or None, ts_ns, event, payload)`` of one ftrace line, or
-    None. Syscall lines get the names ``sys_enter_<call>`` / ``sys_exit_<call>``."""
+    None (also when its numbers are none the kernel prints there: a pid or tgid
+    beyond ``pid_t``, a time past 2**63 ns). Syscall lines get the names
+    ``sys_enter_<call>`` / ``sys_exit_<call>``."""
     head, sep, rest = line.partition(": ")
     if not sep:
         return None
@@ -41,21 +43,24 @@ def parse_line(line: str) -> tuple[str, int, int | None, int, str, str] | None:
     ts_ns = int(sec) * 1_000_000_000 + int(frac) * _SCALE[min(len(frac), 15)]
     tgid_text = m.group("tgid")
     tgid = int(tgid_text) if tgid_text and tgid_text.isdigit() else None
+    pid = int(m.group("pid"))
+    if ts_ns > LONG_MAX or pid > INT_MAX or tgid is not None and tgid > INT_MAX:
+        return None
     if rest.startswith("sys_"):
         first = rest.split(" ", 1)[0]
         paren = rest.find("(")
         if " -> " in rest and (paren < 0 or paren > rest.index(" -> ")):
             call, _, ret = rest.partition(" -> ")
-            return m.group("comm").strip(), int(m.group("pid")), tgid, ts_ns, "sys_exit_" + call[4:].strip(), ret
+            return m.group("comm").strip(), pid, tgid, ts_ns, "sys_exit_" + call[4:].strip(), ret
         if 0 < paren and "(" in first:
             body = rest[paren + 1:].rstrip()
             if body.endswith(")"):
                 body = body[:-1]
-            return m.group("comm").strip(), int(m.group("pid")), tgid, ts_ns, "sys_enter_" + rest[4:paren], body
+            return m.group("comm").strip(), pid, tgid, ts_ns, "sys_enter_" + rest[4:paren], body
     name, sep, payload = rest.partition(": ")
     if not sep:
         name, payload = rest.rstrip().rstrip(":"), ""
-    return m.group("comm").strip(), int(m.group("pid")), tgid, ts_ns, name.strip(), payload
+    return m.group("comm").strip(), pid, tgid, ts_ns, name.strip(), payload
 
 
 def feed(lines: Iterable[str], builder: TraceBuilder) -> None:

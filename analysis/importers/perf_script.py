@@ -23,7 +23,7 @@ from memtrace.tracer.tracepoints import RSS_MEMBERS
 
 from .common import _MEMBER_KEY as MEMBER_KEY
 from .common import _MEMBER_KIND as MEMBER_KIND
-from .common import SLICE_NS, TraceBuilder, feed_line
+from .common import INT_MAX, INT_MIN, LONG_MAX, SLICE_NS, TraceBuilder, feed_line
 
 #: ns per unit of the last digit of a fraction of ``n`` digits.
 _SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))
@@ -31,7 +31,8 @@ _SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))
 
 def parse_line(line: str) -> tuple[str, int, int | None, int, str, str] | None:
     """``(comm, tid, pid or None, ts_ns, event, payload)`` of one perf script line,
-    or None when the line is not a tracepoint event line."""
+    or None when the line is not a tracepoint event line, or its numbers are none
+    perf prints there (a tid or pid beyond ``pid_t``, a time past 2**63 ns)."""
     head, sep, rest = line.partition(": ")
     if not sep:
         return None
@@ -58,8 +59,12 @@ def parse_line(line: str) -> tuple[str, int, int | None, int, str, str] | None:
     if "/" in who:
         p, _, t = who.partition("/")
         pid, tid = int(p), int(t)
+        if not INT_MIN <= pid <= INT_MAX:
+            return None
     else:
         tid = int(who)
+    if not INT_MIN <= tid <= INT_MAX or ts_ns > LONG_MAX:
+        return None
     return comm.strip(), tid, pid, ts_ns, name, payload
 
 
@@ -67,7 +72,14 @@ class _Layout:
     """Column positions of perf script's fixed-width default layout, learnt from
     one line: comm ``[:comm_end]``, tid ``[comm_end:cpu_open]``, time
     ``[cpu_close + 1:colon]``, event name ``[colon + 2:name_end]`` (padded), text
-    ``[name_end + 2:]``. Lines that do not fit take the general path."""
+    ``[name_end + 2:]``. Lines that do not fit take the general path.
+
+    The tid and seconds columns are at most 9 characters wide (without the spaces
+    around them): a number read there fits ``pid_t``, and a time in ns ``int64``,
+    whatever the line holds. Wider ones are no layout: perf's ``%7d`` tid takes 10
+    digits only past pid 10**9 (pid_max is at most 2**22), its ``%5lu`` seconds
+    only past 31 years of uptime.
+    """
 
     __slots__ = ("comm_end", "cpu_open", "cpu_close", "colon", "name_end", "scale", "dot")
 
@@ -102,7 +114,10 @@ class _Layout:
         frac = head[cpu_close + 1:].strip().partition(".")[2]
         if not frac.isdigit() or len(frac) > 9:
             return None
-        return cls(comm_end, cpu_open, cpu_close, colon, name_end, 10 ** (9 - len(frac)), colon - len(frac) - 1)
+        dot = colon - len(frac) - 1
+        if cpu_open - comm_end - 2 > 9 or dot - cpu_close - 2 > 9:  # the tid's and the seconds' widths
+            return None
+        return cls(comm_end, cpu_open, cpu_close, colon, name_end, 10 ** (9 - len(frac)), dot)
 
 
 def feed(lines: Iterable[str], builder: TraceBuilder, *, vectorised: bool = True) -> None:
@@ -236,12 +251,14 @@ def _padded(name: str, width: int) -> np.ndarray:
 class _Buf:
     """A block of bytes, readable as bytes and, at any offset, as 8-byte words (an
     overlapping little-endian view, so that gathering a field costs one index per
-    8 bytes instead of one per byte). 128 zero bytes pad the end."""
+    8 bytes instead of one per byte). Zero bytes pad the end: 128, and more when
+    the block is shorter than ``reach`` (the widest field read from it, which a
+    layout learnt from a long line can make longer than a short block)."""
 
     __slots__ = ("u8", "u64", "top")
 
-    def __init__(self, raw: bytes) -> None:
-        padded = raw + bytes(128)
+    def __init__(self, raw: bytes, reach: int = 0) -> None:
+        padded = raw + bytes(128 + max(0, reach - len(raw)))
         self.u8 = np.frombuffer(padded, dtype=np.uint8)
         self.u64 = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, offset=0, strides=(1,))
         self.top = len(raw) - 1
@@ -331,7 +348,7 @@ def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.
     padded): ``kind`` 1 (rss_stat: a=mm_id, b=curr, c=member, d=size) or 2 (page
     fault: a=address, b=write); 0 for any other line, which is read as text. ``sig``
     is a hash of the comm column, to notice a new comm without decoding it."""
-    buf = _Buf(raw)
+    buf = _Buf(raw, lay.name_end)
     ends = np.flatnonzero(buf.u8[: len(raw)] == 10)
     starts = np.empty_like(ends)
     starts[:1] = 0

@@ -166,3 +166,42 @@ def test_own_ftrace_sample(tmp_path: Path) -> None:
     faults = [r.fields for r in TraceReader(out).events() if r.name == "page_fault"]
     leaker = kills[1]["victim_pid"]
     assert sum(1 for f in faults if f["pid"] == leaker and f["vma_kind"] == "anon_private") > 15000
+
+
+@pytest.mark.parametrize("line", [
+    "              sh-2147483648 [000] .....  4591.719856: rss_stat: mm_id=1 curr=1 type=MM_ANONPAGES size=4096B",
+    "            java-101   (4294967296) [003] ..... 99.000001: rss_stat: mm_id=1 curr=1 type=MM_ANONPAGES size=4096B",
+    "              sh-8312    [000] .....  99999999999999999999.720254: sys_brk(brk: 0)",
+])
+def test_ftrace_head_out_of_range(line: str) -> None:
+    """A pid or tgid beyond pid_t, a time past 2**63 ns: not an event line."""
+    assert parse_line(line) is None
+
+
+def test_ftrace_numbers_out_of_range(tmp_path: Path) -> None:
+    """Lines with numbers no kernel prints there are unknown (the head) or unreadable
+    (the text), never an OverflowError; a lost-events count of 5000 digits (past
+    int()'s limit: a ValueError) is no count."""
+    ok = ftrace_line("app", 100, 1_000_000, "kmem:rss_stat", "mm_id=77 curr=1 type=MM_ANONPAGES size=4096B")
+    lines = [ok,
+             "             app-2147483648 [001] d..1.     1.000001: page_fault_user: address=0x1 ip=0x1 error_code=0x6",
+             ftrace_line("app", 100, 1_000_002, "syscalls:sys_enter_mmap",
+                         "addr: 0, len: 10000000000000000, prot: 3, flags: 22, fd: ffffffff, off: 0"),
+             ftrace_line("app", 100, 1_000_003, "syscalls:sys_enter_brk", "brk: 0"),
+             ftrace_line("app", 100, 1_000_004, "syscalls:sys_exit_brk", "-0x1000"),
+             ftrace_line("app", 100, 1_000_005, "vmscan:mm_vmscan_kswapd_wake", f"nid={1 << 31} order=0"),
+             ftrace_line("app", 100, 1_000_006, "filemap:mm_filemap_add_to_page_cache",
+                         "dev 8:1 ino 1a2b pfn=0xffffffffffffffff ofs=0 order=1"),
+             ftrace_line("app", 100, 1_000_007, "sched:sched_process_fork",
+                         f"comm=app pid=100 child_comm=app child_pid={1 << 32}"),
+             "CPU:1 [LOST " + "9" * 5000 + " EVENTS]"]
+    src = tmp_path / "t.txt"
+    src.write_text("# tracer: nop\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "t.mtrace"
+    result = import_trace(src, out, format="ftrace")
+    assert result.unknown_lines == 7
+    assert result.unknown_events == {f"{name} (unreadable)": 1 for name in (
+        "sys_enter_mmap", "sys_exit_brk", "mm_vmscan_kswapd_wake", "mm_filemap_add_to_page_cache",
+        "sched_process_fork")}
+    assert not any("lost" in w for w in result.warnings)
+    assert TraceReader(out).scan().damage is None

@@ -535,3 +535,87 @@ def test_progress_reporting_takes_the_same_path(tmp_path: Path) -> None:
     import_trace(PERF, b, progress=seen.append)
     assert a.read_bytes() == b.read_bytes()
     assert seen == sorted(seen) and seen[-1] == len(gzip.decompress(PERF.read_bytes()))
+
+
+# --------------------------------------------------------------------------- numbers out of range
+
+_RSS = "mm_id=7 curr=1 type=MM_ANONPAGES size={}B"
+_VICTIM = ("pid={} comm=python3 total-vm={}kB anon-rss=23168kB file-rss:6628kB shmem-rss:0kB uid={} "
+           "pgtables=100kB oom_score_adj=300")
+_MMAP = "addr: {}, len: {}, prot: 0x00000003, flags: 0x00000022, fd: 0xffffffff, off: 0x00000000"
+
+
+@pytest.mark.parametrize("line, unreadable", [
+    # The head: a time past 2**63 ns, a tid or pid beyond pid_t (unknown lines).
+    (("         python3    4847 [000] 99999999999999999999.243120:           exceptions:page_fault_user: "
+      "address=0x1000 ip=0x1 error_code=0x6"), None),
+    (("         python3    4847 [000] 9223372036.854776:           exceptions:page_fault_user: "
+      "address=0x1000 ip=0x1 error_code=0x6"), None),
+    (_perf_line(100_000_002, "exceptions:page_fault_user", "address=0x1000 ip=0x1 error_code=0x6")
+     .replace("   4847 ", " 2147483648 "), None),
+    (_perf_line(100_000_002, "kmem:rss_stat", _RSS.format(8192)).replace("   4847 ", f" {1 << 63} "), None),
+    (f"{'python3':>16} 4294967296/4847 [000]   100.000002: {'kmem:rss_stat':>38}: {_RSS.format(8192)}", None),
+    # The text: a number outside the C type the kernel prints it as (unreadable events).
+    (_perf_line(100_000_002, "kmem:rss_stat", _RSS.format(1 << 63)), "kmem:rss_stat"),
+    (_perf_line(100_000_002, "syscalls:sys_enter_brk", "brk: 0x10000000000000000"), "syscalls:sys_enter_brk"),
+    (_perf_line(100_000_002, "syscalls:sys_enter_mmap", _MMAP.format("-0x1", "0x00002000")), "syscalls:sys_enter_mmap"),
+    (_perf_line(100_000_002, "syscalls:sys_enter_munmap", f"addr: 0x1000, len: 0x{1 << 68:x}"),
+     "syscalls:sys_enter_munmap"),
+    (_perf_line(100_000_002, "oom:mark_victim", _VICTIM.format(1 << 31, 33000, 0)), "oom:mark_victim"),
+    (_perf_line(100_000_002, "oom:mark_victim", _VICTIM.format(4725, -1, 0)), "oom:mark_victim"),
+    (_perf_line(100_000_002, "oom:mark_victim", _VICTIM.format(4725, 33000, 1 << 32)), "oom:mark_victim"),
+    (_perf_line(100_000_002, "oom:oom_score_adj_update", f"pid={1 << 63} comm=x oom_score_adj=0"),
+     "oom:oom_score_adj_update"),
+    (_perf_line(100_000_002, "kmem:mm_page_alloc", f"page=0x1 pfn=0x1 order={1 << 63} migratetype=1 gfp_flags=0x0"),
+     "kmem:mm_page_alloc"),
+])
+def test_numbers_out_of_range_are_not_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str,
+                                               unreadable: str | None) -> None:
+    """A well-formed line with a number no kernel prints there (it would not fit the
+    field's column) is one unknown line, never an OverflowError: a head that does
+    not parse, or an unreadable event. Both readers agree."""
+    good = [_perf_line(100_000_001 + 2 * i, "kmem:rss_stat", _RSS.format(4096 * (i + 1))) for i in range(2)]
+    result, out = _both_readers(tmp_path, monkeypatch, good[:1] + [line] + good[1:])
+    assert result.unknown_lines == 1
+    assert result.unknown_events == ({f"{unreadable} (unreadable)": 1} if unreadable else {})
+    assert result.events == {"process_start": 1, "rss_stat": 2}
+    assert TraceReader(out).scan().damage is None
+
+
+def test_numbers_the_kernel_prints_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values at the edges of their C types are imported as they are: rss_stat sizes
+    of -2**63 and 2**63 - 1 (a long), the last time that fits 2**63 ns, a 64-bit
+    mmap length (PAGE_ALIGN() wraps it to 0, as in the kernel, which fails the call
+    with ENOMEM), a brk to 2**64 - 1 with no exit traced. Neither that mmap nor the
+    brk is a step of the replay workload (no user address space holds them)."""
+    lines = [
+        _perf_line(100_000_001, "kmem:rss_stat", _RSS.format(-(1 << 63))),
+        _perf_line(100_000_002, "kmem:rss_stat", _RSS.format((1 << 63) - 1)),
+        _perf_line(100_000_003, "syscalls:sys_enter_mmap", _MMAP.format("0x00000000", "0xffffffffffffffff")),
+        _perf_line(100_000_004, "syscalls:sys_exit_mmap", "0xfffffffffffffff4"),
+        _perf_line(100_000_005, "syscalls:sys_enter_mmap", _MMAP.format("0x00000000", "0xfffffffffffff000")),
+        _perf_line(100_000_006, "syscalls:sys_exit_mmap", "0x7f0000000000"),
+        _perf_line(100_000_007, "syscalls:sys_enter_brk", "brk: 0xffffffffffffffff"),
+        f"{'python3':>16} {4847:>7} [000] 9223372036.854775: {'kmem:rss_stat':>38}: {_RSS.format(4096)}",
+    ]
+    result, out = _both_readers(tmp_path, monkeypatch, lines)
+    assert result.unknown_lines == 0
+    assert [r["size_bytes"] for r in records(out, "rss_stat")] == [-(1 << 63), (1 << 63) - 1, 4096]
+    assert [(r["len_bytes"], r["ret"]) for r in records(out, "mmap")] == [(0, -12), (0xFFFFFFFFFFFFF000, 0)]
+    assert [(r["brk"], r["ret"]) for r in records(out, "brk")] == [((1 << 64) - 1, (1 << 64) - 1)]
+    assert TraceReader(out).meta["source"]["last_ts_ns"] == 9_223_372_036_854_775_000
+    steps = TraceReader(out).meta["workload"]["process"][0]["steps"]
+    assert [s.get("handle") for s in steps if s["op"] in ("mmap", "brk")] == ["anon1"]  # rss_stat's growth
+
+
+@pytest.mark.parametrize("first", [
+    _perf_line(100_000_001, "kmem:rss_stat", _RSS.format(4096)).replace("[000]", "[" + "9" * 5000 + "]"),
+    _perf_line(100_000_001, "kmem:rss_stat", _RSS.format(4096)).replace(": ", ": " + " " * 3000, 1),
+])
+def test_a_layout_wider_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    """The fixed-width layout learnt from a first line with a 5000-digit cpu, or an
+    event column 3000 characters wide, reads a block shorter than that column (was
+    an IndexError in the block reader)."""
+    lines = [first, _perf_line(100_000_002, "kmem:rss_stat", _RSS.format(8192))]
+    result, _ = _both_readers(tmp_path, monkeypatch, lines)
+    assert result.unknown_lines == 0 and result.events["rss_stat"] == 2
