@@ -407,12 +407,32 @@ _PAGES_RESERVED = re.compile(r"^(?P<n>\d+) pages reserved")
 
 
 def _int(text: str | None) -> int | None:
-    if text is None:
+    if text is None or len(text) > 24:  # no field the kernel prints is longer
         return None
     try:
         return int(text, 0) if text.lower().startswith("0x") else int(text)
     except ValueError:
         return None
+
+
+#: The largest value a task-table column can hold, by column: the C type the
+#: kernel prints it as (uid_t, pid_t, short for oom_score_adj); counts of pages
+#: or bytes are bounded at 2**52 (4 PiB of pages: no machine has more).
+_COLUMN_MAX = {"uid": (1 << 32) - 1, "tgid": (1 << 31) - 1, "pid": (1 << 31) - 1, "oom_score_adj": 1000,
+               "oom_adj": 17, "cpu": 1 << 20}
+_COUNT_MAX = 1 << 52
+
+
+def _fits(col: str, value: int) -> bool:
+    lo = -1000 if col == "oom_score_adj" else -17 if col == "oom_adj" else 0
+    return lo <= value <= _COLUMN_MAX.get(col, _COUNT_MAX)
+
+
+def _count(text: str | None, hi: int = _COUNT_MAX) -> int | None:
+    """A number of a Killed-process or header line, None when absent or beyond what
+    the kernel could have printed there."""
+    value = _int(text)
+    return value if value is not None and 0 <= value <= hi else None
 
 
 # --------------------------------------------------------------------------- parser
@@ -560,9 +580,8 @@ class _Parser:
         if m:
             if cur.kernel_release is None:
                 cur.kernel_release = m.group("release")
-                cur.trigger_pid = int(m.group("pid"))
-                uid = m.groupdict().get("uid")
-                cur.trigger_uid = int(uid) if uid is not None else None
+                cur.trigger_pid = _count(m.group("pid"), _COLUMN_MAX["pid"])
+                cur.trigger_uid = _count(m.groupdict().get("uid"), _COLUMN_MAX["uid"])
             return True
         m = _CPUSET.match(stripped)
         if m and cur.cpuset is None:
@@ -685,12 +704,12 @@ class _Parser:
         cur.killed_pid, cur.killed_comm, cur.killed_ts_ns = pid, comm, line.ts_ns
         d = _KILLED_DETAIL.search(rest)
         if d:
-            cur.killed_total_vm_kb = int(d.group("total_vm"))
-            cur.killed_anon_rss_kb = int(d.group("anon"))
-            cur.killed_file_rss_kb = int(d.group("file"))
-            cur.killed_shmem_rss_kb = _int(d.group("shmem"))
-            cur.killed_uid = _int(d.group("uid"))
-            cur.killed_pgtables_kb = _int(d.group("pgtables"))
+            cur.killed_total_vm_kb = _count(d.group("total_vm"))
+            cur.killed_anon_rss_kb = _count(d.group("anon"))
+            cur.killed_file_rss_kb = _count(d.group("file"))
+            cur.killed_shmem_rss_kb = _count(d.group("shmem"))
+            cur.killed_uid = _count(d.group("uid"), _COLUMN_MAX["uid"])
+            cur.killed_pgtables_kb = _count(d.group("pgtables"))
             cur.killed_oom_score_adj = _int(d.group("adj"))
         if cur.ts_ns is None:
             cur.ts_ns = line.ts_ns
@@ -731,10 +750,12 @@ def _task_row(pid: int, rest: str, columns: tuple[str, ...]) -> TaskRow | None:
     if len(parts) < len(numeric):
         return None
     row = TaskRow(pid=pid, name=parts[len(numeric)] if len(parts) > len(numeric) else "")
+    if not 0 <= pid <= _COLUMN_MAX["pid"]:
+        return None
     for col, text in zip(numeric, parts):
         value = _int(text)
-        if value is None:
-            return None
+        if value is None or not _fits(col, value):
+            return None  # a damaged row: no value the kernel could print there
         attr = _TASK_COLUMNS.get(col)
         if attr is not None:
             setattr(row, attr, value)

@@ -605,3 +605,25 @@ def test_own_real_samples(name: str, victims: object) -> None:
     assert f"{holder.victim.pid}'s oom_score_adj of 1000 outweighed {leaker.victim.pid}'s larger RSS" in "\n".join(
         holder.explanation)
     assert leaker.extra["grower"]["pid"] == leaker.victim.pid
+
+
+@pytest.mark.parametrize("old, new", [
+    ("[   4725]     0  4725     8250", "[   4725] 99999999999  4725     8250"),  # uid beyond uid_t
+    ("[   4725]     0  4725     8250", "[   4725]     0  4725  99999999999999999999"),  # total_vm
+    ("UID:0 pgtables:100kB", "UID:99999999999 pgtables:100kB"),
+    ("total-vm:33000kB", "total-vm:99999999999999999999kB"),
+])
+def test_numbers_no_kernel_prints_are_dropped_and_import_goes_on(tmp_path: Path, old: str, new: str) -> None:
+    """A damaged number in the companion log (no value the kernel could print there)
+    drops that row or field; the report and an import with the log still work, and
+    the first kill is still 4725's."""
+    from memtrace.analysis.importers import import_trace
+
+    text = REAL_LOG.read_text()
+    assert old in text
+    log = tmp_path / "k.log"
+    log.write_text(text.replace(old, new, 1))
+    report = report_from_log(log)
+    assert [k.victim.pid for k in report.kills] == [4725, 4847]
+    result = import_trace(SHARED / "memcg-oom-two-victims.perf-script.txt.gz", tmp_path / "t.mtrace", dmesg=log)
+    assert [k["victim_pid"] for k in result.oom_kills] == [4725, 4847]
