@@ -70,6 +70,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Seque
 from memtrace.errors import TraceFormatError
 from memtrace.tracer import MEMINFO_FIELDS, EventRecord, TraceReader
 
+from .state import check_fields, meta_part
+
 __all__ = [
     "DumpTaskRow",
     "KernelVersion",
@@ -117,12 +119,40 @@ READ_TREES: tuple[KernelVersion, ...] = (
 #: The simulated kernel's default (kernel/workload.py MachineSpec).
 DEFAULT_KERNEL_VERSION = "6.13"
 
+#: The fields each tracepoint's handler reads whatever the event (seq, ts_ns and pid
+#: are in every schema): a trace whose schema lacks one is refused, naming it.
+DMESG_READS: dict[str, tuple[str, ...]] = {
+    "process_start": ("comm", "uid", "oom_score_adj"),
+    "fork": ("child_pid", "child_comm"),
+    "exit": (),
+    "oom_score_adj_update": ("comm", "oom_score_adj"),
+    "sysctl_set": ("name", "value"),
+    "reclaim_begin": ("gfp_flags", "order"),
+    "zoneinfo": ("zone", "zid", "present_pages", "managed_pages", "nr_free", "wmark_min", "wmark_low",
+                 "wmark_high", "reason"),
+    "meminfo_sample": (),
+    "memcg_stat": (),
+    "oom_candidate": ("oom_id", "tgid", "uid", "comm", "total_vm", "rss_anon", "rss_file", "rss_shmem",
+                      "swapents", "pgtables_bytes", "oom_score_adj"),
+    "oom_kill": ("oom_id", "victim_pid", "comm", "total_vm_kb", "anon_rss_kb", "file_rss_kb", "shmem_rss_kb",
+                 "uid", "pgtables_kb", "oom_score_adj", "points", "totalpages", "constraint", "memcg",
+                 "task_memcg", "gfp_mask", "order", "message"),
+    "oom_reap": ("victim_pid", "comm", "success", "anon_rss_kb", "file_rss_kb", "shmem_rss_kb"),
+    "oom_panic": ("oom_id", "reason", "constraint"),
+}
+#: Fields read when the schema has them (older traces lack some).
+DMESG_READS_IF_PRESENT: dict[str, tuple[str, ...]] = {
+    "meminfo_sample": tuple(f for _m, f in MEMINFO_FIELDS),
+    "memcg_stat": ("path", "usage_bytes", "limit_bytes", "memsw_limit_bytes", "failcnt", "swap_bytes",
+                   "anon_bytes", "file_bytes", "shmem_bytes", "kernel_bytes", "file_mapped_bytes",
+                   "file_dirty_bytes", "file_writeback_bytes", "swapcached_bytes", "inactive_anon_bytes",
+                   "active_anon_bytes", "inactive_file_bytes", "active_file_bytes", "unevictable_bytes",
+                   "workingset_refault_anon", "workingset_refault_file", "pgfault", "pgmajfault", "pgpgin",
+                   "pgpgout"),
+    "oom_panic": ("gfp_mask", "order"),
+}
 #: Tracepoints this module reads; render_dmesg() skips every other batch unopened.
-NEEDED_TRACEPOINTS = frozenset({
-    "process_start", "fork", "exit", "oom_score_adj_update", "sysctl_set",
-    "reclaim_begin", "zoneinfo", "meminfo_sample", "memcg_stat", "oom_candidate",
-    "oom_kill", "oom_reap", "oom_panic",
-})
+NEEDED_TRACEPOINTS = frozenset(DMESG_READS)
 
 
 @dataclass(frozen=True)
@@ -487,22 +517,26 @@ _HSTATE_KB = (1048576, 2048)
 
 def _lowmem_reserve(zones: Sequence[ZoneSnapshot], nr_zone_types: int) -> dict[str, list[int]]:
     """setup_per_zone_lowmem_reserve() (6.13) recomputed from managed pages: zone i
-    keeps managed(i+1..j) / ratio[i] against allocations that may use zone j."""
+    keeps managed(i+1..j) / ratio[i] against allocations that may use zone j.
+
+    A zone is placed by its name, else by its ``zid``; one whose index is not a zone
+    type of the layout (a negative or too large ``zid`` of an unknown name) has no
+    reserve (all 0) and adds to no other zone's."""
     managed = [0] * nr_zone_types
     for z in zones:
         idx = _ZONE_INDEX.get(z.name, z.zid)
-        if idx < nr_zone_types:
+        if 0 <= idx < nr_zone_types:
             managed[idx] = z.managed
     out: dict[str, list[int]] = {}
     for z in zones:
         i = _ZONE_INDEX.get(z.name, z.zid)
-        ratio = _LOWMEM_RESERVE_RATIO[i] if i < len(_LOWMEM_RESERVE_RATIO) else 0
-        clear = (not ratio or not managed[i]) if i < nr_zone_types else True
         reserve = [0] * nr_zone_types
-        above = 0
-        for j in range(i + 1, nr_zone_types):
-            above += managed[j]
-            reserve[j] = 0 if clear else above // ratio
+        ratio = _LOWMEM_RESERVE_RATIO[i] if 0 <= i < min(nr_zone_types, len(_LOWMEM_RESERVE_RATIO)) else 0
+        if ratio and managed[i]:
+            above = 0
+            for j in range(i + 1, nr_zone_types):
+                above += managed[j]
+                reserve[j] = above // ratio
         out[z.name] = reserve
     return out
 
@@ -904,14 +938,17 @@ class _OomLog:
     written so far), never the event stream.
     """
 
-    def __init__(self, meta: Mapping[str, Any]) -> None:
-        machine = meta.get("machine") or {}
+    def __init__(self, meta: Mapping[str, Any], warnings: list[str] | None = None) -> None:
+        #: header parts read as absent because they are not maps
+        self.warnings = warnings if warnings is not None else []
+        machine = meta_part(meta, "machine", self.warnings)
+        sysctl = meta_part(meta, "sysctl", self.warnings)
         text = str(machine.get("kernel_version") or DEFAULT_KERNEL_VERSION)
         self.version = parse_kernel_version(text)
         self.era = kernel_era(self.version)
+        self._checked: set[str] = set()
         try:
             self.cgroup_version = int(machine.get("cgroup_version", 2))
-            sysctl = meta.get("sysctl") or {}
             self.oom_dump_tasks = bool(int(sysctl.get("vm.oom_dump_tasks", 1)))
         except (TypeError, ValueError) as exc:
             raise TraceFormatError(f"trace header: bad machine.cgroup_version or "
@@ -958,6 +995,12 @@ class _OomLog:
     def feed(self, record: EventRecord) -> None:
         handler = self._handlers.get(record.name)
         if handler is not None:
+            if record.name not in self._checked:
+                missing = [f for f in DMESG_READS[record.name] if f not in record.fields]
+                if missing:
+                    raise TraceFormatError(f"trace schema: tracepoint {record.name!r} has no field {missing[0]!r}, "
+                                           "which memtrace dmesg reads (the trace was written with another schema)")
+                self._checked.add(record.name)
             handler(record.fields)
 
     def finish(self) -> list[OomReportText]:
@@ -1122,7 +1165,7 @@ class _OomLog:
         else:  # traces written before oom_panic carried them
             gfp_mask, order = self.last_gfp.get(pid, (_GFP_ANON_FAULT, 0))
         report = _Report(oom_id, ts)
-        task_memcg = self.memcg_stat["path"] if memcg and self.memcg_stat else ""
+        task_memcg = str(self.memcg_stat.get("path", "")) if memcg and self.memcg_stat else ""
         self._dump_header(report, self.start_ts if self.start_ts is not None else ts, pid,
                           gfp_mask, order, memcg, task_memcg, rows, None)
         reason = str(f["reason"]).strip()
@@ -1145,26 +1188,38 @@ def _row(f: Mapping[str, Any]) -> DumpTaskRow:
     )
 
 
-def oom_reports_from_events(events: Iterable[EventRecord], meta: Mapping[str, Any]) -> list[OomReportText]:
+def oom_reports_from_events(events: Iterable[EventRecord], meta: Mapping[str, Any],
+                            warnings: list[str] | None = None) -> list[OomReportText]:
     """Every OOM report of an event stream (in ``seq`` order), as the kernel named by
     ``meta["machine"]["kernel_version"]`` would log it (``meta`` is a trace header's
     meta). Reads the stream once, keeping only what the reports need.
 
-    Raises TraceFormatError when the kernel version cannot be parsed.
+    Header parts that are not maps (``meta["machine"]`` a string) read as absent and
+    a line saying so is added to ``warnings``. Raises TraceFormatError when the
+    kernel version cannot be parsed, or an event lacks a field a report reads.
     """
-    log = _OomLog(meta)
+    log = _OomLog(meta if isinstance(meta, Mapping) else {}, warnings)
     for record in events:
         log.feed(record)
     return log.finish()
 
 
 def _needed_records(reader: TraceReader) -> Iterator[EventRecord]:
+    checked: set[str] = set()
     for batch in reader.ordered_batches():
-        if batch.tp.name in NEEDED_TRACEPOINTS:
+        name = batch.tp.name
+        if name in NEEDED_TRACEPOINTS:
+            if name not in checked:
+                check_fields(batch.tp, "memtrace dmesg", DMESG_READS[name], DMESG_READS_IF_PRESENT.get(name, ()))
+                checked.add(name)
             yield from batch.records()
 
 
 def render_dmesg(reader: TraceReader) -> list[OomReportText]:
     """The OOM reports of a trace file, streaming: only the batches of the tracepoints
-    a report reads are turned into records (page faults and the like are skipped)."""
-    return oom_reports_from_events(_needed_records(reader), reader.meta)
+    a report reads are turned into records (page faults and the like are skipped).
+
+    What the header could not give (a ``machine`` that is not a map) is added to
+    ``reader.warnings``, with the reader's own. TraceFormatError when the trace's
+    schema lacks a field a report reads, or holds it as another kind of type."""
+    return oom_reports_from_events(_needed_records(reader), reader.meta, reader.warnings)

@@ -36,7 +36,15 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from memtrace.oom_kill import LONG_MIN, OomTask, oom_badness, parse_kernel_version, select_bad_process
+from memtrace.oom_kill import (
+    LONG_MIN,
+    OOM_SCORE_ADJ_MAX,
+    OOM_SCORE_ADJ_MIN,
+    OomTask,
+    oom_badness,
+    parse_kernel_version,
+    select_bad_process,
+)
 
 from .explain import ExplainResult, Part, explain_state, kind_totals
 from .report_model import (
@@ -56,6 +64,8 @@ from .state import (
     LRU_UNEVICTABLE,
     PAGE_SIZE,
     StateFolder,
+    meta_int,
+    meta_part,
     untraced_fields,
     walk,
 )
@@ -70,6 +80,26 @@ MAX_TIMELINE_PROCESSES = 6
 DEFAULT_KERNEL_VERSION = "6.13"
 
 _RSS_MEMBERS = ("MM_ANONPAGES", "MM_FILEPAGES", "MM_SHMEMPAGES")
+
+#: The fields the report reads from the events the fold keeps whole (History), by
+#: tracepoint; checked against the trace's schema before the fold (see
+#: memtrace.analysis.state.check_fields).
+REPORT_READS: dict[str, tuple[str, ...]] = {
+    "oom_kill": ("oom_id", "victim_pid", "comm", "anon_rss_kb", "file_rss_kb", "shmem_rss_kb", "points",
+                 "totalpages", "constraint", "memcg", "task_memcg", "gfp_mask", "order", "message"),
+    "oom_candidate": ("oom_id", "tgid", "uid", "comm", "total_vm", "rss_anon", "rss_file", "rss_shmem",
+                      "swapents", "pgtables_bytes", "oom_score_adj", "points"),
+    "oom_panic": ("oom_id", "reason", "constraint", "gfp_mask", "order"),
+    "vm_enough_memory": ("nr_pages", "committed_bytes", "limit_bytes", "mode", "op"),
+    "memcg_stat": ("path", "usage_bytes", "limit_bytes", "failcnt", "swap_bytes", "anon_bytes", "file_bytes",
+                   "shmem_bytes", "kernel_bytes"),
+    "kswapd_sleep": ("nr_reclaimed",),
+    "reclaim_end": ("kind", "memcg", "nr_scanned", "nr_reclaimed"),
+    "shrink_list": ("memcg", "nr_scanned", "nr_reclaimed", "nr_dirty", "nr_no_swap", "nr_mapped_kept",
+                    "nr_activate"),
+}
+#: oom_candidate counts OomTask refuses when negative (a schema with signed fields).
+_CANDIDATE_COUNTS = ("rss_anon", "rss_file", "rss_shmem", "swapents", "pgtables_bytes", "total_vm")
 
 
 def format_size(nr_bytes: int | None) -> str:
@@ -167,11 +197,16 @@ def _unowned_shmem(folder: StateFolder, memcg: str | None) -> list[tuple[int, in
 
 
 def build_report(reader: Any, window_ns: int = DEFAULT_WINDOW_NS) -> OomReport:
-    """The OOM report of a trace (see the module docstring)."""
-    folder = StateFolder(reader.meta)
+    """The OOM report of a trace (see the module docstring).
+
+    TraceFormatError when the trace's schema lacks a field the report reads. Values
+    no kernel could have written (an oom_score_adj of 2**31 - 1, a mapping of 8 EiB)
+    do not stop it: the row is clamped or the event left out, and the report's
+    warnings say so."""
+    folder = StateFolder(reader.meta, reads=REPORT_READS, reader="memtrace report")
     obs = _Observer()
     walk(reader, folder, observe=obs, observe_tracepoints=("oom_candidate", "oom_kill", "exit"))
-    return _Assembler(folder, obs, window_ns).report(list(reader.warnings))
+    return _Assembler(folder, obs, window_ns).report([*reader.warnings, *folder.warnings])
 
 
 class _Assembler:
@@ -181,13 +216,20 @@ class _Assembler:
         self.h = folder.history
         self.window_ns = window_ns
         meta = folder.meta
-        machine = meta.get("machine") if isinstance(meta.get("machine"), Mapping) else {}
-        self.machine: dict[str, Any] = dict(machine)  # type: ignore[arg-type]
+        #: what the report itself ignored or clamped (header parts, odd candidate rows)
+        self.warnings: list[str] = []
+        self.machine: dict[str, Any] = dict(meta_part(meta, "machine"))
+        for key in ("ram_bytes", "swap_bytes"):  # renderers print them as sizes
+            if key in self.machine and meta_int(self.machine, key, "machine", self.warnings) is None:
+                del self.machine[key]
         text = str(self.machine.get("kernel_version") or DEFAULT_KERNEL_VERSION)
         try:
             self.version = parse_kernel_version(text)
         except ValueError:
             self.version = parse_kernel_version(DEFAULT_KERNEL_VERSION)
+            self.warnings.append(f"trace header: machine.kernel_version {text[:40]!r} is not a kernel version; "
+                                 f"badness is recomputed with {DEFAULT_KERNEL_VERSION}'s formula")
+            text = DEFAULT_KERNEL_VERSION
         self.kernel_version = text
         self.first_ts = min([r.ts_ns for r in self.h.readings] + [folder.first_ts_ns or 0])
         self.state = folder.state()
@@ -217,6 +259,7 @@ class _Assembler:
         for r in self.h.of("vm_enough_memory"):
             kills.append(self.refusal(r))
         kills.sort(key=lambda k: (k.ts_ns is None, k.ts_ns or 0))
+        warnings = [*warnings, *self.warnings]
         if self.f.unattributed_faults and self.state.has_pages:
             warnings.append(f"{self.f.unattributed_faults:,} page faults hit no mapping the trace shows")
         return OomReport(source=self.state.source, kills=tuple(kills), warnings=tuple(dict.fromkeys(warnings)),
@@ -389,12 +432,9 @@ class _Assembler:
                    constraint: str) -> tuple[list[Candidate], str | None, int | None, str, list[str]]:
         tasks, out, mismatch = [], [], []
         formula = None
+        totalpages = max(totalpages, 0)
         for c in rows:
-            task = OomTask(pid=int(c["tgid"]), comm=c["comm"], uid=int(c["uid"]),
-                           oom_score_adj=int(c["oom_score_adj"]), rss_anon=int(c["rss_anon"]),
-                           rss_file=int(c["rss_file"]), rss_shmem=int(c["rss_shmem"]), swapents=int(c["swapents"]),
-                           pgtables_bytes=int(c["pgtables_bytes"]), total_vm=int(c["total_vm"]),
-                           cap_sys_admin=int(c["uid"]) == 0)
+            task, odd = self._task_of(c)
             tasks.append(task)
             b = oom_badness(task, totalpages, self.version)
             formula = b.formula.split(";")[0]
@@ -405,6 +445,7 @@ class _Assembler:
                 mismatch.append(f"{self.who(task.pid, task.comm)}: {note}")
             elif b.points is None:
                 note = b.formula.split("ineligible: ")[-1] if "ineligible" in b.formula else "ineligible"
+            note = "; ".join(x for x in (note, odd) if x)
             out.append(Candidate(
                 pid=task.pid, comm=task.comm, points=recorded, rss_pages=b.rss_pages, swap_pages=b.swap_pages,
                 pgtables_pages=b.pgtables_pages, oom_score_adj=task.oom_score_adj, adj_points=b.adj_points,
@@ -415,6 +456,33 @@ class _Assembler:
         sel = select_bad_process(tasks, totalpages, self.version, memcg_oom=constraint == "CONSTRAINT_MEMCG")
         out.sort(key=lambda c: (c.points is None, -(c.points or 0), c.pid))
         return out, formula, sel.chosen.pid if sel.chosen is not None else None, sel.reason, mismatch
+
+    def _task_of(self, c: dict[str, Any]) -> tuple[OomTask, str]:
+        """An oom_candidate row as the OomTask the kernel's formula reads, and a note.
+        A value no kernel could have recorded (an oom_score_adj outside -1000..1000:
+        __set_oom_adj() refuses such a write; a negative count) is clamped into range,
+        noted on the row and warned about, instead of stopping the report."""
+        pid = int(c["tgid"])
+        where = f"oom_candidate (seq {c.get('seq', '?')}, pid {pid})"
+        notes = []
+        adj = int(c["oom_score_adj"])
+        if not OOM_SCORE_ADJ_MIN <= adj <= OOM_SCORE_ADJ_MAX:
+            clamped = min(max(adj, OOM_SCORE_ADJ_MIN), OOM_SCORE_ADJ_MAX)
+            notes.append(f"oom_score_adj {adj} recorded, read as {clamped}")
+            self.warnings.append(f"{where}: oom_score_adj {adj} is outside {OOM_SCORE_ADJ_MIN}..{OOM_SCORE_ADJ_MAX}; "
+                                 f"read as {clamped} to recompute its badness")
+            adj = clamped
+        counts = {}
+        for name in _CANDIDATE_COUNTS:
+            value = int(c[name])
+            if value < 0:
+                notes.append(f"{name} {value} recorded, read as 0")
+                self.warnings.append(f"{where}: {name} {value} is negative; read as 0 to recompute its badness")
+                value = 0
+            counts[name] = value
+        task = OomTask(pid=pid, comm=str(c["comm"]), uid=int(c["uid"]), oom_score_adj=adj,
+                       cap_sys_admin=int(c["uid"]) == 0, **counts)
+        return task, "; ".join(notes)
 
     def memory_at(self, ts: int, memcg: str | None, at: _AtOom | None) -> dict[str, int] | None:
         if memcg is not None:
@@ -447,7 +515,7 @@ class _Assembler:
         if not self.state.has_pages:
             return out  # no per-page state: what could not be reclaimed is not known
         parts = self._scope_parts(at, memcg)
-        swap_total = int(self.machine.get("swap_bytes", 0) or 0)
+        swap_total = meta_int(self.machine, "swap_bytes", "machine") or 0
         anon = [p for p in parts if p.kind == "anon" and "swap-out" not in p.freed_by]
         if anon:
             total = sum(p.bytes for p in anon)
@@ -516,8 +584,8 @@ class _Assembler:
             out.append(f"At {when}, {trig} needed memory in memory cgroup {r.memcg}, {at_limit}: a memcg OOM "
                        f"(CONSTRAINT_MEMCG), so only the cgroup's processes were candidates.")
         else:
-            ram = int(self.machine.get("ram_bytes", 0) or 0)
-            swap = int(self.machine.get("swap_bytes", 0) or 0)
+            ram = meta_int(self.machine, "ram_bytes", "machine") or 0
+            swap = meta_int(self.machine, "swap_bytes", "machine") or 0
             swap_text = f"{format_size(swap)} of swap" if swap else "no swap"
             what = f"the machine ({format_size(ram)} of RAM, {swap_text})" if ram else "the machine"
             out.append(f"At {when}, {trig} needed memory and {what} had none left: a global OOM "
@@ -759,8 +827,8 @@ def what_if_changes(kill: OomKillReport, meta: Mapping[str, Any]) -> list[WhatIf
         out.append(WhatIfChange(f"oom_score_adj of {gname} = 1000", "oom_score_adj",
                                 oom_score_adj=((grower.pid, 1000),),
                                 question=f"would the OOM killer take the grower, {gname}, instead?"))
-    sysctl = meta.get("sysctl") if isinstance(meta.get("sysctl"), Mapping) else {}
-    if int(sysctl.get("vm.overcommit_memory", 0) or 0) != 2:  # type: ignore[union-attr]
+    sysctl = meta_part(meta, "sysctl")
+    if meta_int(sysctl, "vm.overcommit_memory", "sysctl") != 2:
         out.append(WhatIfChange("vm.overcommit_memory=2", "overcommit", sysctls=(("vm.overcommit_memory", "2"),),
                                 question="with strict overcommit, does an allocation fail with ENOMEM instead?"))
     if kill.constraint == "CONSTRAINT_MEMCG" and kill.memcg:
@@ -770,9 +838,9 @@ def what_if_changes(kill: OomKillReport, meta: Mapping[str, Any]) -> list[WhatIf
     else:
         out.append(WhatIfChange("RAM +50%", "ram", sets=(("machine.ram", "+50%"),),
                                 question="with 50% more RAM, is the kill avoided?"))
-    machine = meta.get("machine") if isinstance(meta.get("machine"), Mapping) else {}
-    ram = int(machine.get("ram_bytes", 0) or 0)  # type: ignore[union-attr]
-    swap = int(machine.get("swap_bytes", 0) or 0)  # type: ignore[union-attr]
+    machine = meta_part(meta, "machine")
+    ram = meta_int(machine, "ram_bytes", "machine") or 0
+    swap = meta_int(machine, "swap_bytes", "machine") or 0
     if swap:
         out.append(WhatIfChange("swap x2", "swap", sets=(("machine.swap", "+100%"),),
                                 question="with twice the swap, is the kill avoided?"))

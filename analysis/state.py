@@ -44,6 +44,23 @@ What the events cannot tell, and what is therefore estimated or left unknown:
   to be unevictable. No swap cache (the simulated kernel has none).
 - Imported real traces have no page frame numbers: :attr:`MemoryState.has_pages` is
   false and only per-process counters (``rss_stat``) and the OOM rows are known.
+
+What the fold refuses to hold (the file's checksums say nothing of its values): an
+event whose values cannot be true, or would size the arrays beyond what the trace's
+machine could use, is left out and counted in :attr:`StateFolder.warnings`, so the
+rest of the trace stays readable:
+
+- a mapping (``mmap``, ``brk``) reaching past the x86-64 user address space
+  (:data:`TASK_SIZE_MAX`, 128 TiB with 4-level paging), or whose per-page table
+  would take the live mappings past :data:`MAX_PTE_ENTRIES`;
+- a page event naming a pfn, or a swap event a slot, at or above
+  :attr:`StateFolder.pfn_limit` / :attr:`StateFolder.slot_limit`: twice what the
+  header's ``machine.ram_bytes`` / ``swap_bytes`` give, at least
+  :data:`DEFAULT_TRACKED` and at most :data:`MAX_TRACKED` entries.
+
+Header parts that are not maps (``meta.machine`` a string) read as absent, with a
+warning. A schema that lacks a field the fold reads, or holds it as another kind of
+type, is a :class:`~memtrace.errors.TraceFormatError` naming both (:func:`check_fields`).
 """
 
 from __future__ import annotations
@@ -53,10 +70,24 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from memtrace.tracer import MEMINFO_FIELDS, EventBatch, TraceReader
+from memtrace.errors import TraceFormatError
+from memtrace.tracer import MEMINFO_FIELDS, TRACEPOINTS, EventBatch, TraceReader, Tracepoint
 
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
+
+#: arch/x86/include/asm/page_64_types.h TASK_SIZE_MAX with 4-level paging: user
+#: mappings end at or below it (5-level paging, 56 bits, is not modelled).
+TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE
+#: The most page-table entries (int32, one per page) the fold keeps for all live
+#: mappings together: 512 GiB of mapped address space, 512 MiB of arrays. A mapping
+#: that would go beyond is left out of the per-page state, with a warning.
+MAX_PTE_ENTRIES = 1 << 27
+#: Page frames (swap slots) tracked when the header gives no RAM (swap): 64 GiB's worth.
+DEFAULT_TRACKED = 1 << 24
+#: The most page frames (swap slots) tracked whatever the header says: 1 TiB's worth
+#: (about 27 bytes of page arrays per frame, 13 per slot).
+MAX_TRACKED = 1 << 28
 
 #: What a page frame holds, as :attr:`PageArrays.kind` codes.
 K_NONE, K_ANON, K_FILE, K_SHMEM = 0, 1, 2, 3
@@ -322,6 +353,119 @@ HISTORY_TRACEPOINTS = frozenset({
     "oom_candidate", "oom_kill", "oom_reap", "oom_panic", "zoneinfo", "cgroup", "memcg_stat",
 })
 
+#: Fields naming a page frame (the index of the page arrays), by tracepoint.
+_PFN_FIELDS: dict[str, tuple[str, ...]] = {
+    "page_fault": ("pfn",), "cow": ("old_pfn", "new_pfn"), "page_cache_add": ("pfn",),
+    "page_cache_delete": ("pfn",), "swap_out": ("pfn",), "lru_move": ("pfn",),
+}
+#: Fields naming a swap slot (the index of the swap-slot arrays), by tracepoint.
+_SLOT_FIELDS: dict[str, tuple[str, ...]] = {"swap_out": ("slot",), "swap_in": ("slot",)}
+
+#: The fields each StateFolder handler reads, by tracepoint (the common seq, ts_ns and
+#: pid are in every schema). A trace whose schema lacks one cannot be folded.
+FOLD_READS: dict[str, tuple[str, ...]] = {
+    "page_fault": ("address", "write", "pfn"),
+    "cow": ("old_pfn", "new_pfn"),
+    "page_cache_add": ("pfn", "ino", "index", "shmem"),
+    "page_cache_delete": ("pfn", "ino", "reason"),
+    "swap_out": ("pfn", "slot", "ino", "index", "memcg_id"),
+    "swap_in": ("slot", "ino"),
+    "lru_move": ("pfn", "to_lru"),
+    "mmap": ("addr", "len_bytes", "prot", "flags", "vma_kind", "ino", "path", "handle", "ret"),
+    "munmap": ("addr", "len_bytes", "handle"),
+    "brk": ("old_brk", "brk", "ret"),
+    "fork": ("child_pid", "child_comm"),
+    "exit": ("comm", "code"),
+    "process_start": ("comm", "uid", "oom_score_adj"),
+    "file_open": ("ino", "path", "shmem", "size_bytes", "created"),
+    "unlink": ("ino",),
+    "shm": ("op", "ino", "name", "size_bytes"),
+    "writeback": ("ino",),
+    "rss_stat": ("mm_pid", "member", "size_bytes"),
+    "oom_score_adj_update": ("comm", "oom_score_adj"),
+    "cgroup": ("op", "path", "memcg_id", "limit_bytes", "task_pid"),
+    "snapshot": ("label",),
+    "oom_kill": ("victim_pid", "comm"),
+}
+#: Fields read when the schema has them (the /proc/meminfo readings).
+FOLD_READS_IF_PRESENT: dict[str, tuple[str, ...]] = {
+    "snapshot": tuple(f for _m, f in MEMINFO_FIELDS),
+    "meminfo_sample": tuple(f for _m, f in MEMINFO_FIELDS),
+}
+
+
+# --------------------------------------------------------------------------- header and schema
+
+
+def _value_desc(value: Any) -> str:
+    """``'bogus' (str)``: a header value as a message shows it, at most 40 characters."""
+    text = repr(value)
+    return f"{text if len(text) <= 40 else text[:37] + '...'} ({type(value).__name__})"
+
+
+def meta_part(meta: Mapping[str, Any], key: str, warnings: list[str] | None = None) -> Mapping[str, Any]:
+    """``meta[key]`` (``machine``, ``sysctl`` ...) when it is a map. A part that is
+    absent, or not a map (a damaged or hand-written header), reads as empty; the
+    second adds a warning naming it to ``warnings``."""
+    part = meta.get(key) if isinstance(meta, Mapping) else None
+    if part is None or isinstance(part, Mapping):
+        return part or {}
+    _note(warnings, f"trace header: meta.{key} is {_value_desc(part)}, not a map: ignored")
+    return {}
+
+
+def meta_int(part: Mapping[str, Any], key: str, where: str, warnings: list[str] | None = None) -> int | None:
+    """``part[key]`` as an integer, or None when absent; a value that is not one
+    (``"lots"``, a list) reads as absent, with a warning naming ``where.key``."""
+    value = part.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        try:
+            return int(value)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    _note(warnings, f"trace header: meta.{where}.{key} is {_value_desc(value)}, not an integer: ignored")
+    return None
+
+
+def _note(warnings: list[str] | None, message: str) -> None:
+    if warnings is not None and message not in warnings:
+        warnings.append(message)
+
+
+#: Kinds of field types, as an analysis reads them.
+_TYPE_KIND = {"str": "a string", "enum": "an enum"}
+_REFERENCE: dict[str, Tracepoint] = {}
+
+
+def _kind(field_type: str) -> str:
+    return _TYPE_KIND.get(field_type, "a number")
+
+
+def check_fields(tp: Tracepoint, reader: str, required: Iterable[str] = (),
+                 optional: Iterable[str] = ()) -> None:
+    """Check a trace's schema of ``tp`` against what ``reader`` (``"memtrace
+    report"``) reads: each ``required`` field must exist, and each field read
+    (``required``, or ``optional`` when present) must be of the kind (string, enum,
+    number) this memtrace's schema gives it. TraceFormatError names the tracepoint and
+    the field otherwise: a trace written with another schema (a renamed field) is
+    refused in one line instead of failing half-way."""
+    if not _REFERENCE:
+        _REFERENCE.update((t.name, t) for t in TRACEPOINTS)
+    ref = _REFERENCE.get(tp.name)
+    for name in required:
+        if not tp.has_field(name):
+            raise TraceFormatError(f"trace schema: tracepoint {tp.name!r} has no field {name!r}, which "
+                                   f"{reader} reads (the trace was written with another schema)")
+    for name in (*required, *optional):
+        if ref is None or not ref.has_field(name) or not tp.has_field(name):
+            continue
+        have, want = tp.field(name).type, ref.field(name).type
+        if _kind(have) != _kind(want):
+            raise TraceFormatError(f"trace schema: field {name!r} of tracepoint {tp.name!r} is {have}, but "
+                                   f"{reader} reads it as {_kind(want)} ({want})")
+
 
 # --------------------------------------------------------------------------- folder
 
@@ -329,21 +473,43 @@ HISTORY_TRACEPOINTS = frozenset({
 class StateFolder:
     """Folds event batches, fed in ``seq`` order, into a :class:`MemoryState`.
 
-    A bus consumer (:meth:`on_batch`). ``meta`` is the trace header's meta map; RAM
-    and swap sizes size the arrays (they grow if events show more).
+    A bus consumer (:meth:`on_batch`). ``meta`` is the trace header's meta map; its
+    RAM and swap sizes size the page and swap-slot arrays when the first event naming
+    a pfn or slot comes (they grow if events show more, up to :attr:`pfn_limit` and
+    :attr:`slot_limit`). ``reads`` adds, by tracepoint, fields a caller will read
+    from :attr:`history` (checked with the fold's own, see :func:`check_fields`);
+    ``reader`` names the caller in the error. What the fold left out of an odd trace
+    is in :attr:`warnings`.
     """
 
-    def __init__(self, meta: Mapping[str, Any] | None = None) -> None:
-        meta = dict(meta or {})
-        machine = meta.get("machine") if isinstance(meta.get("machine"), Mapping) else {}
-        ram = int(machine.get("ram_bytes", 0) or 0)  # type: ignore[union-attr]
-        swap = int(machine.get("swap_bytes", 0) or 0)  # type: ignore[union-attr]
+    def __init__(self, meta: Mapping[str, Any] | None = None, *,
+                 reads: Mapping[str, Iterable[str]] | None = None,
+                 reader: str = "the state fold (memtrace explain, ps, report)") -> None:
+        meta = dict(meta) if isinstance(meta, Mapping) else {}
         self.meta = meta
-        self.pages = PageArrays(max(ram >> PAGE_SHIFT, 1))
-        self.nr_swap = max(swap >> PAGE_SHIFT, 0)
-        self.slot_shmem = np.zeros(self.nr_swap, dtype=bool)
-        self.slot_ino = np.zeros(self.nr_swap, dtype=np.int32)
-        self.slot_index = np.zeros(self.nr_swap, dtype=np.int64)
+        self._header_warnings: list[str] = []
+        machine = meta_part(meta, "machine", self._header_warnings)
+        source = meta.get("source")
+        if source is not None and not isinstance(source, (str, Mapping)):
+            _note(self._header_warnings, f"trace header: meta.source is {_value_desc(source)}, not a name or a map: "
+                                         "ignored (the trace is taken as simulated)")
+        ram_pages = self._header_pages(machine, "ram_bytes")
+        swap_pages = self._header_pages(machine, "swap_bytes")
+        #: page frames (swap slots) at or above this are not tracked: events naming
+        #: one are left out, with a warning
+        self.pfn_limit = _tracked(ram_pages)
+        self.slot_limit = _tracked(swap_pages)
+        self._ram_pages, self._swap_pages = ram_pages, swap_pages
+        self.pages = PageArrays(0)
+        self.nr_swap = 0
+        self.slot_shmem = np.zeros(0, dtype=bool)
+        self.slot_ino = np.zeros(0, dtype=np.int32)
+        self.slot_index = np.zeros(0, dtype=np.int64)
+        self._reader = reader
+        self._reads: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (reads or {}).items()}
+        self._checked: set[str] = set()
+        self._skipped: dict[str, list[Any]] = {}  # key -> [first message, count]
+        self._pte_entries = 0  # page-table entries of the live VMAs (MAX_PTE_ENTRIES)
         self.procs: dict[int, Process] = {}
         self.vmas: dict[int, VmArea] = {}
         self.inodes: dict[int, Inode] = {}
@@ -385,20 +551,62 @@ class StateFolder:
             "vm_enough_memory": self._refused,
         }
 
+    def _header_pages(self, machine: Mapping[str, Any], key: str) -> int:
+        """``machine[key]`` (bytes) in pages; 0 when absent, not a number, negative
+        or more than the fold tracks (with a warning for the last three)."""
+        nr_bytes = meta_int(machine, key, "machine", self._header_warnings)
+        if nr_bytes is None:
+            return 0
+        if not 0 <= nr_bytes >> PAGE_SHIFT <= MAX_TRACKED:
+            _note(self._header_warnings,
+                  f"trace header: machine.{key} {nr_bytes:,} is outside 0..{MAX_TRACKED << PAGE_SHIFT:,} "
+                  "(the most the fold tracks page by page): ignored")
+            return 0
+        return nr_bytes >> PAGE_SHIFT
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the fold ignored or left out: header parts it could not read, and
+        events with impossible values (one line per kind, with how many more)."""
+        out = list(self._header_warnings)
+        for message, count in self._skipped.values():
+            out.append(message if count == 1 else f"{message} (and {count - 1:,} more like it)")
+        return out
+
+    def _skip(self, key: str, message: str, count: int = 1) -> None:
+        """Record that ``count`` events were left out; the first message of each
+        ``key`` is kept."""
+        entry = self._skipped.get(key)
+        if entry is None:
+            self._skipped[key] = [message, count]
+        else:
+            entry[1] += count
+
     # -- feeding
 
     def on_batch(self, batch: EventBatch) -> None:
-        """Fold one batch (events of one tracepoint, in seq order)."""
+        """Fold one batch (events of one tracepoint, in seq order).
+
+        TraceFormatError when the trace's schema of the tracepoint lacks a field the
+        fold (or the caller's ``reads``) needs; events with impossible page frame
+        numbers or swap slots are left out of the per-page state (see
+        :attr:`warnings`)."""
         if batch.n == 0:
             return
         name = batch.tp.name
+        if name not in self._checked:
+            check_fields(batch.tp, self._reader, (*FOLD_READS.get(name, ()), *self._reads.get(name, ())),
+                         FOLD_READS_IF_PRESENT.get(name, ()))
+            self._checked.add(name)
         h = self.history
         h.counts[name] = h.counts.get(name, 0) + batch.n
         if name in HISTORY_TRACEPOINTS:
             h.events.setdefault(name, []).extend(r.fields for r in batch.records())
         handler = self._handlers.get(name)
         if handler is not None:
-            handler(batch)
+            folded = self._plausible(batch)
+            if folded.n:
+                handler(folded)
         if self.first_ts_ns is None:
             self.first_ts_ns = int(batch.columns["ts_ns"][0])
         self.last_seq = int(batch.columns["seq"][-1])
@@ -425,23 +633,74 @@ class StateFolder:
             self.inodes[ino] = node
         return node
 
-    def _new_vma(self, **kw: Any) -> VmArea:
+    def _plausible(self, batch: EventBatch) -> EventBatch:
+        """``batch`` without the events naming a page frame or swap slot beyond what
+        the fold tracks (:attr:`pfn_limit`, :attr:`slot_limit`): such a value cannot
+        come from the trace's machine, and would size the arrays from it."""
+        name = batch.tp.name
+        checks = [(f, self.pfn_limit, "page frame", "ram_bytes") for f in _PFN_FIELDS.get(name, ())]
+        checks += [(f, self.slot_limit, "swap slot", "swap_bytes") for f in _SLOT_FIELDS.get(name, ())]
+        bad: np.ndarray | None = None
+        for fname, limit, what, header in checks:
+            col = np.asarray(batch[fname])
+            out = col >= limit
+            if col.dtype.kind == "i":
+                out |= col < 0
+            if out.any():
+                i = int(np.flatnonzero(out)[0])
+                self._skip(f"{name}.{fname}",
+                           f"{name} (seq {int(batch['seq'][i])}): {fname} {int(col[i]):,} is not a {what} the fold "
+                           f"tracks (below {limit:,}, from machine.{header}): event left out",
+                           int(np.count_nonzero(out)))
+                bad = out if bad is None else bad | out
+        return batch if bad is None else batch.select(~bad)
+
+    def _new_vma(self, where: str, **kw: Any) -> VmArea | None:
+        """A new VMA [start, end) with its page table, or None (and a warning naming
+        ``where``, the event) when the range is impossible on x86-64 or its table would
+        take the live VMAs past :data:`MAX_PTE_ENTRIES`."""
+        start, end = int(kw["start"]), int(kw["end"])
+        if not 0 <= start <= end <= TASK_SIZE_MAX:
+            self._skip(f"range:{where.split(' ')[0]}",
+                       f"{where}: a mapping of {end - start:,} bytes, [{start:#x}, {end:#x}), is outside the "
+                       f"x86-64 user address space (which ends at {TASK_SIZE_MAX:#x}): left out")
+            return None
+        nr_pages = (end - start) >> PAGE_SHIFT
+        if not self._reserve_ptes(nr_pages, where):
+            return None
         v = VmArea(vid=self._next_vid, **kw)
         self._next_vid += 1
         self.vmas[v.vid] = v
         return v
 
+    def _reserve_ptes(self, nr_pages: int, where: str) -> bool:
+        """Count ``nr_pages`` more page-table entries, if they fit in
+        :data:`MAX_PTE_ENTRIES`; else warn naming ``where`` and return False."""
+        if self._pte_entries + nr_pages > MAX_PTE_ENTRIES:
+            self._skip(f"ptes:{where.split(' ')[0]}",
+                       f"{where}: {nr_pages:,} more pages would take the live mappings past the "
+                       f"{MAX_PTE_ENTRIES:,} page-table entries the fold keeps: left out of the per-page state")
+            return False
+        self._pte_entries += nr_pages
+        return True
+
+    def _set_ptes(self, vma: VmArea, ptes: np.ndarray) -> None:
+        """Replace ``vma``'s page table (a shrink), keeping the entry count."""
+        self._pte_entries += len(ptes) - len(vma.ptes)
+        vma.ptes = ptes
+
     def _grow_pages(self, pfns: np.ndarray) -> None:
         if len(pfns):
             top = int(pfns.max()) + 1
             if top > self.pages.nr_pfns:
-                self.pages.grow(max(top, self.pages.nr_pfns * 5 // 4))
+                want = max(top, self.pages.nr_pfns * 5 // 4, self._ram_pages)
+                self.pages.grow(min(want, self.pfn_limit))
 
     def _grow_swap(self, slots: np.ndarray) -> None:
         if len(slots):
             top = int(slots.max()) + 1
             if top > self.nr_swap:
-                n = max(top, self.nr_swap * 5 // 4)
+                n = min(max(top, self.nr_swap * 5 // 4, self._swap_pages), self.slot_limit)
                 for name in ("slot_shmem", "slot_ino", "slot_index"):
                     old = getattr(self, name)
                     new = np.zeros(n, dtype=old.dtype)
@@ -510,6 +769,9 @@ class StateFolder:
 
     def _remove_vma(self, proc: Process, vma: VmArea) -> None:
         self._unmap_ptes(vma, slice(None))
+        if vma.alive:
+            self._pte_entries -= len(vma.ptes)
+            self.vmas.pop(vma.vid, None)  # its arrays go once no pending fault holds it
         vma.alive = False
         if vma in proc.vmas:
             proc.vmas.remove(vma)
@@ -726,7 +988,8 @@ class StateFolder:
         self.nr_page_events += batch.n
         ino = np.asarray(batch["ino"], dtype=np.int64)
         why = np.asarray(batch["reason"])
-        reclaim = why == batch.tp.field("reason").values.index("reclaim")
+        reasons = batch.tp.field("reason").values
+        reclaim = why == reasons.index("reclaim") if "reclaim" in reasons else np.zeros(len(why), dtype=bool)
         if reclaim.any():
             ts = int(np.asarray(batch["ts_ns"])[-1])
             for memcg, n in zip(*np.unique(pg.memcg[pfn[reclaim]], return_counts=True)):
@@ -811,9 +1074,18 @@ class StateFolder:
             proc = self._proc(f["pid"])
             ino = int(f["ino"])
             kind = f["vma_kind"]
-            v = self._new_vma(pid=proc.pid, start=int(f["addr"]), end=int(f["addr"]) + int(f["len_bytes"]),
+            addr = int(f["addr"])
+            where = f"mmap (seq {f['seq']}, pid {proc.pid})"
+            if addr % PAGE_SIZE:
+                self._skip("align:mmap", f"{where}: address {addr:#x} is not page aligned (mmap returns "
+                                         "page-aligned addresses): left out")
+                continue
+            # do_mmap() rounds the length up to whole pages.
+            v = self._new_vma(where, pid=proc.pid, start=addr, end=addr + _page_align(int(f["len_bytes"])),
                               kind=kind, handle=f["handle"], ino=ino, path=f["path"], prot=int(f["prot"]),
                               flags=int(f["flags"]), created_ns=int(f["ts_ns"]))
+            if v is None:
+                continue
             proc.vmas.append(v)
             if ino:
                 node = self._inode(ino)
@@ -834,19 +1106,23 @@ class StateFolder:
             if proc is None:
                 continue
             v = proc.vma_by_handle(f["handle"]) if f["handle"] else None
-            start, length = int(f["addr"]), int(f["len_bytes"])
+            start, length = int(f["addr"]), _page_align(int(f["len_bytes"]))
+            if start % PAGE_SIZE:  # __do_munmap(): EINVAL, nothing unmapped
+                self._skip("align:munmap", f"munmap (seq {f['seq']}, pid {proc.pid}): address {start:#x} is not "
+                                           "page aligned (the kernel refuses it): ignored")
+                continue
             if v is None:
                 v = next((x for x in proc.vmas if x.start <= start < x.end), None)
-            if v is None:
-                continue
             end = start + length
+            if v is None or end <= v.start or start >= v.end:
+                continue  # nothing of the mapping is in the range
             if start <= v.start and end >= v.end:
                 self._remove_vma(proc, v)
                 continue
             count = (min(end, v.end) - max(start, v.start)) >> PAGE_SHIFT
             if start <= v.start:  # the head goes
                 self._unmap_ptes(v, slice(0, count))
-                v.ptes = v.ptes[count:].copy()
+                self._set_ptes(v, v.ptes[count:].copy())
                 if v.wrote is not None:
                     v.wrote = v.wrote[count:].copy()
                 v.start += count << PAGE_SHIFT
@@ -854,7 +1130,7 @@ class StateFolder:
             else:  # the tail goes
                 first = (start - v.start) >> PAGE_SHIFT
                 self._unmap_ptes(v, slice(first, None))
-                v.ptes = v.ptes[:first].copy()
+                self._set_ptes(v, v.ptes[:first].copy())
                 if v.wrote is not None:
                     v.wrote = v.wrote[:first].copy()
                 v.end = start
@@ -869,23 +1145,29 @@ class StateFolder:
             old_top = _page_align(int(f["old_brk"]))
             new_top = _page_align(int(f["ret"]))
             heap = proc.vma_by_handle("heap")
+            where = f"brk (seq {f['seq']}, pid {proc.pid})"
+            if new_top > TASK_SIZE_MAX or old_top > TASK_SIZE_MAX:
+                self._skip("range:brk", f"{where}: a break at {max(new_top, old_top):#x} is outside the x86-64 "
+                                        f"user address space (which ends at {TASK_SIZE_MAX:#x}): left out")
+                continue
             if new_top > old_top:
                 if heap is None:
-                    heap = self._new_vma(pid=proc.pid, start=old_top, end=new_top, kind="heap", handle="heap",
-                                         prot=3, created_ns=int(f["ts_ns"]))
-                    proc.vmas.append(heap)
+                    heap = self._new_vma(where, pid=proc.pid, start=old_top, end=new_top, kind="heap",
+                                         handle="heap", prot=3, created_ns=int(f["ts_ns"]))
+                    if heap is not None:
+                        proc.vmas.append(heap)
                 else:
                     grow = (new_top - heap.end) >> PAGE_SHIFT
-                    if grow > 0:
+                    if grow > 0 and self._reserve_ptes(grow, where):
                         heap.ptes = np.concatenate([heap.ptes, np.full(grow, PTE_NONE, dtype=np.int32)])
                         heap.end = new_top
-            elif new_top < old_top and heap is not None:
+            elif new_top < old_top and heap is not None and new_top < heap.end:
                 if new_top <= heap.start:
                     self._remove_vma(proc, heap)
                 else:
                     first = (new_top - heap.start) >> PAGE_SHIFT
                     self._unmap_ptes(heap, slice(first, None))
-                    heap.ptes = heap.ptes[:first].copy()
+                    self._set_ptes(heap, heap.ptes[:first].copy())
                     heap.end = new_top
                     self._free_tables(proc, new_top, old_top)
 
@@ -901,11 +1183,14 @@ class StateFolder:
             child.start_ns = int(f["ts_ns"])
             child.exit_ns = None
             # dup_mmap(): every VMA is copied; page tables only of those with an anon_vma.
+            where = f"fork (seq {f['seq']}, pid {parent.pid})"
             for v in sorted(parent.vmas, key=lambda x: x.start):
-                c = self._new_vma(pid=child.pid, start=v.start, end=v.end, kind=v.kind, handle=v.handle,
+                c = self._new_vma(where, pid=child.pid, start=v.start, end=v.end, kind=v.kind, handle=v.handle,
                                   ino=v.ino, path=v.path, prot=v.prot, flags=v.flags, pgoff=v.pgoff,
                                   pgoff_known=v.pgoff_known, anon_vma=v.anon_vma, forked_from=v.vid,
                                   created_ns=int(f["ts_ns"]))
+                if c is None:
+                    continue
                 child.vmas.append(c)
                 if v.ino:
                     self._inode(v.ino).nr_vmas += 1
@@ -1076,8 +1361,8 @@ class MemoryState:
 
     @property
     def swap_bytes(self) -> int:
-        machine = self.meta.get("machine")
-        return int(machine.get("swap_bytes", 0) or 0) if isinstance(machine, Mapping) else 0
+        """The header's ``machine.swap_bytes``; 0 when absent or unreadable."""
+        return max(meta_int(meta_part(self.meta, "machine"), "swap_bytes", "machine") or 0, 0)
 
     def live_vmas(self) -> Iterator[VmArea]:
         """Every VMA of every live process, by pid then address."""
@@ -1261,6 +1546,7 @@ def _done(folder: StateFolder, reading: Reading | None, warnings: list[str], sta
         # No reading before the time asked for: the state at that time.
         for h in held:
             folder.on_batch(h)
+    warnings.extend(w for w in folder.warnings if w not in warnings)
     if stale and reading is not None:
         warnings.append(f"events after the reading at {reading.name} were folded (too many to hold back): "
                         "the breakdown may not match its /proc/meminfo")
@@ -1279,6 +1565,13 @@ def _one(n: int, i: int) -> np.ndarray:
     m = np.zeros(n, dtype=bool)
     m[i] = True
     return m
+
+
+def _tracked(header_pages: int) -> int:
+    """How many page frames (swap slots) the fold tracks for a header giving
+    ``header_pages`` of RAM (swap): twice that, at least DEFAULT_TRACKED, at most
+    MAX_TRACKED (a header may understate RAM; no header says 8 EiB truthfully)."""
+    return min(MAX_TRACKED, max(2 * header_pages, DEFAULT_TRACKED))
 
 
 def _page_align(nr_bytes: int) -> int:
@@ -1336,6 +1629,7 @@ __all__ = [
     "K_FILE",
     "K_NONE",
     "K_SHMEM",
+    "MAX_PTE_ENTRIES",
     "MemoryState",
     "PAGE_SIZE",
     "PageArrays",
@@ -1343,10 +1637,14 @@ __all__ = [
     "Reading",
     "StateFolder",
     "Stop",
+    "TASK_SIZE_MAX",
     "VmArea",
+    "check_fields",
     "fold_at",
     "fold_trace",
     "is_imported",
+    "meta_int",
+    "meta_part",
     "source_name",
     "untraced_fields",
     "walk",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from memtrace import __version__
+from memtrace.analysis.state import check_fields
 from memtrace.kernel.recorder import record_run
 from memtrace.procps import free_columns
 from memtrace.kernel.workload import Scenario, resolve_scenario
@@ -89,11 +90,20 @@ def free_row(meminfo: Mapping[str, int]) -> dict[str, int]:
 
 
 def read_snapshots(reader: TraceReader) -> list[dict[str, Any]]:
-    """Every snapshot event of a trace, in order, as ``{label, ts_ns, free, meminfo}``."""
+    """Every snapshot event of a trace, in order, as ``{label, ts_ns, free, meminfo}``.
+
+    Raises TraceFormatError naming the field when the trace's ``snapshot`` schema
+    lacks ``label`` or holds a field of another kind (a numeric label, a string
+    /proc/meminfo value); /proc/meminfo fields it lacks are left out of ``meminfo``.
+    """
     out: list[dict[str, Any]] = []
+    checked = False
     for batch in reader.batches():
         if batch.tp.name != "snapshot":
             continue
+        if not checked:
+            check_fields(batch.tp, "memtrace free", ("label",), tuple(name for _m, name in MEMINFO_FIELDS))
+            checked = True
         for rec in batch.records():
             f = rec.fields
             mi = {m: int(f[name]) for m, name in MEMINFO_FIELDS if name in f}

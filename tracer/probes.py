@@ -36,7 +36,10 @@ Semantics that differ from one-event-at-a-time execution are avoided, not ignore
   batch is split there and the interval probes run between the halves; once more at
   :meth:`Tracer.finish`. Time is the running maximum of ``ts_ns`` (the kernel emits
   some batches, e.g. page-cache additions after the faults that caused them, with
-  earlier timestamps than the batch before).
+  earlier timestamps than the batch before). A run fires them at most
+  :data:`MAX_INTERVAL_FIRINGS` times: a jump of simulated time that would fire them
+  more (``interval:ns:1`` over seconds, a damaged ``ts_ns`` decades ahead) is a
+  MemtraceError naming the interval, not a run that never ends.
 
 ``comm`` is resolved per event from ``pid`` through a table the tracer keeps from
 the ``process_start`` (pid -> comm), ``fork`` (child_pid -> child_comm) and ``exit``
@@ -58,6 +61,8 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, Unio
 
 import numpy as np
 
+from memtrace.errors import MemtraceError
+
 from .batch import EventBatch
 from .schema import Registry, Tracepoint
 from .tracepoints import default_registry
@@ -68,6 +73,8 @@ TABLE_TRACEPOINTS = ("process_start", "fork", "exit", "file_open", "mmap")
 IDLE_COMM = "swapper/0"
 #: comm of a pid the tracer has not seen start (perf's spelling).
 UNKNOWN_COMM = "[unknown]"
+#: The most times a run fires its interval probes (see the module docstring).
+MAX_INTERVAL_FIRINGS = 1_000_000
 
 INT64_MIN = -(1 << 63)
 #: Slots of a log2 histogram, as bpftrace keeps them: <0, 0, 1, [2,4) ... [2^62, 2^63).
@@ -910,6 +917,11 @@ def render_json(out: Output) -> str:
 _CONV = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\d+)?(?:\.(?P<prec>\d+))?(?P<len>hh|h|ll|l|z|j|t)?(?P<conv>[diouxXsc%])")
 
 
+#: The widest printf field width or precision accepted: a wider one (``%999999999d``)
+#: would write that many bytes per event.
+MAX_PRINTF_WIDTH = 1000
+
+
 class FormatSpec(NamedTuple):
     """A printf format parsed: Python format text and the conversion of each argument."""
 
@@ -919,7 +931,8 @@ class FormatSpec(NamedTuple):
 
 def parse_format(fmt: str) -> FormatSpec:
     """Parse a C printf format (``%d %i %u %x %X %o %c %s``, flags, width, precision,
-    length modifiers ignored); ValueError names what is wrong."""
+    length modifiers ignored); ValueError names what is wrong, including a width or
+    precision above :data:`MAX_PRINTF_WIDTH`."""
     out: list[str] = []
     convs: list[str] = []
     pos = 0
@@ -928,6 +941,10 @@ def parse_format(fmt: str) -> FormatSpec:
         if "%" in lit:
             bad = lit[lit.index("%"):][:2]
             raise ValueError(f"unsupported printf conversion {bad!r}")
+        for part, what in ((m["width"], "width"), (m["prec"], "precision")):
+            if part is not None and (len(part) > 6 or int(part) > MAX_PRINTF_WIDTH):
+                raise ValueError(f"printf field {what} {part} in {m.group()[:20]!r} is more than "
+                                 f"{MAX_PRINTF_WIDTH}")
         out.append(lit.replace("%", "%%"))
         conv = m["conv"]
         if conv == "%":
@@ -1281,6 +1298,7 @@ class Tracer:
         self._begin: list[tuple[Action, str]] = []
         self._end: list[tuple[Action, str]] = []
         self._intervals: list[_Interval] = []
+        self._fired = 0  # interval firings so far (MAX_INTERVAL_FIRINGS)
         self.comms: dict[int, str] = {0: IDLE_COMM}
         self.paths: dict[int, str] = {}
         self.first_ts_ns: int | None = None
@@ -1418,6 +1436,7 @@ class Tracer:
             # Simulated time is the running maximum of event time: split the batch
             # where it crosses the next interval boundary.
             clock = np.maximum.accumulate(np.maximum(ts.astype(np.int64), self.now_ns))  # type: ignore[union-attr]
+            self._check_firings(int(clock[-1]))
             while True:
                 due = min(iv.next_ns for iv in self._intervals)
                 if clock[-1] < due:
@@ -1432,6 +1451,7 @@ class Tracer:
                 for iv in self._intervals:
                     if iv.next_ns == due:
                         iv.next_ns += iv.period_ns
+                        self._fired += 1
                         self._run_synthetic(iv.action, iv.name, due)
                         if self.exited:
                             return
@@ -1441,6 +1461,18 @@ class Tracer:
         self.last_ts_ns = int(ts[-1])  # type: ignore[index]
         if start < n:
             self._run_rows(base, start, n)
+
+    def _check_firings(self, now_ns: int) -> None:
+        """MemtraceError when reaching simulated time ``now_ns`` would fire the
+        interval probes more than MAX_INTERVAL_FIRINGS times in the run."""
+        due = [((now_ns - iv.next_ns) // iv.period_ns + 1 if now_ns >= iv.next_ns else 0, iv)
+               for iv in self._intervals]
+        if self._fired + sum(n for n, _ in due) <= MAX_INTERVAL_FIRINGS:
+            return
+        n, iv = max(due, key=lambda x: x[0])
+        raise MemtraceError(f"{iv.name} would fire {n:,} more times to reach simulated time {now_ns / 1e9:,.3f} s, "
+                            f"beyond the {MAX_INTERVAL_FIRINGS:,} interval firings a run allows: use a longer "
+                            "interval (or the trace's timestamps are damaged)")
 
     def _run_rows(self, base: _Base, start: int, stop: int) -> None:
         assert base.batch is not None

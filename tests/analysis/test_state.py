@@ -204,3 +204,18 @@ def test_imported_traces_are_recognised_by_their_header() -> None:
     assert is_imported(meta) and source_name(meta) == "ftrace"
     assert untraced_fields(meta, "oom_kill") == {"points": "not traced"}
     assert untraced_fields({"source": "perf-script"}, "oom_kill") == {}
+
+
+@pytest.mark.parametrize("sample", ["fork-cow", "private-file-mapping", "shared-anon-mapping"])
+def test_the_fold_keeps_page_tables_of_live_mappings_only(sample: str) -> None:
+    """Unmapped and exited VMAs leave ``folder.vmas`` (their page tables go), and the
+    page-table entries counted against MAX_PTE_ENTRIES are those of the live VMAs; a
+    header's RAM sizes the page arrays, no more, and nothing is left out."""
+    reader = TraceReader(SAMPLES / f"{sample}.mtrace")
+    folder = fold_trace(reader)
+    live = {v.vid: v for p in folder.procs.values() for v in p.vmas}
+    assert folder.vmas == live
+    assert folder._pte_entries == sum(len(v.ptes) for v in live.values())
+    assert all(len(v.ptes) == v.nr_pages for v in live.values())
+    assert folder.pages.nr_pfns == reader.meta["machine"]["ram_bytes"] // P
+    assert folder.warnings == []

@@ -24,6 +24,7 @@ from memtrace.errors import ParseError
 from memtrace.tracer import EventBatch
 from memtrace.tracer.oneliner import ProgramError, compile_program, parse
 from memtrace.tracer.oneliner.nodes import Binary, Ternary
+from memtrace.tracer.oneliner.parser import MAX_NESTING
 from memtrace.tracer.probes import MapOutput, PrintfOutput, render_text, run_batches
 from memtrace.tracer.tools import load_tool, tool_names
 from memtrace.tracer.tracefile import TraceReader
@@ -223,6 +224,16 @@ ERRORS = [
     ('page_fault { @ = "unterminated }', "unterminated string", 18, 15),
     ('page_fault { @h[pid] = hist(pid); printf("%d", @h[1]) }', "@h holds hist() histograms", 48, 5),
     ("", "empty program", 1, 1),
+    # Bounds: what would write gigabytes, take hours or mean nothing is refused.
+    ('page_fault { printf("%999999999d\\n", pid); }', "printf field width 999999999 in '%999999999d' is more",
+     21, 15),
+    ('page_fault { printf("pid %-8.1001s\\n", comm); }', "printf field precision 1001", 21, 17),
+    ("page_fault { @m[pid] = count(); } END { print(@m, 1, 99999999999); }",
+     "print() div must be a constant integer from 0 to 4294967295, not 99999999999", 54, 11),
+    ("page_fault { @m[pid] = count(); } END { print(@m, -1); }", "print() top must be a constant integer", 51, 2),
+    ("page_fault { @m[pid] = count(); } END { print(@m, pid); }", "print() top must be a constant integer", 51, 3),
+    ("BEGIN { @x = 1e99999999; }", "integer too large for 64 bits", 14, 10),
+    ("BEGIN { @x = 123456789012345678901234567890; }", "integer too large for 64 bits", 14, 30),
 ]
 
 
@@ -239,6 +250,18 @@ def test_errors_name_the_problem_and_put_a_caret_under_it(program: str, message:
     assert caret == " " * (col - 1) + "^" + "~" * (width - 1)
 
 
+def test_an_error_on_a_long_line_shows_a_window_around_the_caret() -> None:
+    """A generated program can be one line of megabytes: the error shows 160
+    characters of it around the problem, cut ends marked '...'."""
+    program = "page_fault { @x = " + " + ".join(["pid"] * 45) + " + nope + " + " + ".join(["pid"] * 45) + "; }"
+    with pytest.raises(ProgramError) as info:
+        compile_program(program)
+    head, line, caret = str(info.value).split("\n")
+    assert head.startswith(f"-e:1:{program.index('nope') + 1}: unknown field 'nope' of page_fault")
+    assert line.startswith("...") and line.endswith("...") and len(line) == 166
+    assert caret == " " * (len(caret) - 4) + "^~~~" and line[len(caret) - 4:len(caret)] == "nope"
+
+
 def test_error_in_a_program_file_names_file_and_line() -> None:
     src = "page_fault\n{\n\t@[comm] = count(nope);\n}\n"
     with pytest.raises(ProgramError) as info:
@@ -248,6 +271,67 @@ def test_error_in_a_program_file_names_file_and_line() -> None:
         "\t@[comm] = count(nope);",
         "\t          ^~~~~~~~~~~",
     ]
+
+
+# ----------------------------------------------------------------------------- nesting
+
+#: Programs nested ``n`` deep, by construct: each builds one level per ``n``.
+NESTED = {
+    "parentheses": lambda n: "page_fault { @x = " + "(" * n + "pid" + ")" * n + "; }",
+    "chain": lambda n: "page_fault { @x = " + " + ".join(["pid"] * n) + "; }",
+    "unary": lambda n: "page_fault { @x = " + "!" * n + "pid; }",
+    "ternary": lambda n: "page_fault { @x = " + "pid > 1 ? " * n + "pid" + " : 2" * n + "; }",
+    "if": lambda n: "page_fault { " + "if (pid > 0) { " * n + "@x = count();" + " }" * n + " }",
+    "else if": lambda n: ("page_fault { if (pid == -1) { @x[-1] = count(); }"
+                          + "".join(f" else if (pid == {i}) {{ @x[{i}] = count(); }}" for i in range(n)) + " }"),
+}
+
+
+@pytest.mark.parametrize("n", [5_000, 10_000])
+@pytest.mark.parametrize("construct", sorted(NESTED))
+def test_a_program_nested_too_deeply_is_a_parse_error_with_a_caret(construct: str, n: int) -> None:
+    """5,000 parentheses, a 10,000-term chain, ifs inside ifs: one ProgramError
+    (not a RecursionError) with the caret on the token past the limit."""
+    program = NESTED[construct](n)
+    with pytest.raises(ProgramError) as info:
+        compile_program(program)
+    e = info.value
+    assert e.message.startswith(f"program nests too deeply (more than {MAX_NESTING} levels")
+    head, line, caret = str(e).split("\n")
+    assert head == f"-e:1:{e.col}: {e.message}"
+    # A window of the (one, long) line, the caret under the token at the column.
+    assert len(line) <= 166 and line.startswith("...") and caret.strip()[0] == "^"
+    assert line[caret.index("^")] == program[e.col - 1] not in " ;}"
+
+
+def test_the_caret_of_a_deep_nesting_is_on_the_first_level_too_many() -> None:
+    """The statement's expression starts at the first parenthesis, level 1: the k-th
+    parenthesis opens level k, and the 101st is the first one too many."""
+    program = NESTED["parentheses"](5_000)
+    with pytest.raises(ProgramError) as info:
+        parse(program)
+    assert info.value.col == len("page_fault { @x = ") + MAX_NESTING + 1
+
+
+@pytest.mark.parametrize("construct", sorted(NESTED))
+def test_a_program_at_the_nesting_limit_runs_as_its_shallow_equivalent(construct: str) -> None:
+    """Nested just under the limit, each construct parses, compiles and runs over a
+    sample trace (no RecursionError in the compiled closures) and gives what a
+    shallow program computes: pid, pid * n, !!pid, pid or 2, a count of faults, a
+    count by pid. (A ternary takes three levels: the '?' and both branches.)"""
+    n = {"parentheses": 98, "chain": 98, "unary": 98, "ternary": 33, "if": 90, "else if": 95}[construct]
+    trace = TraceReader(ROOT / "sample_traces" / "fork-cow.mtrace")
+    tracer = compile_program(NESTED[construct](n))
+    run_batches(tracer, trace.ordered_batches())
+    shallow = {"parentheses": "page_fault { @x = pid; }", "chain": f"page_fault {{ @x = pid * {n}; }}",
+               "unary": "page_fault { @x = " + ("!!" if n % 2 == 0 else "!") + "pid; }",
+               "ternary": "page_fault { @x = pid > 1 ? pid : 2; }",
+               "if": "page_fault { if (pid > 0) { @x = count(); } }",
+               "else if": f"page_fault {{ if (pid == -1 || (pid >= 0 && pid < {n})) {{ @x[pid] = count(); }} }}",
+               }[construct]
+    want = compile_program(shallow)
+    run_batches(want, trace.ordered_batches())
+    assert dict(tracer.maps["@x"]) == dict(want.maps["@x"])
 
 
 # ----------------------------------------------------------------------------- results

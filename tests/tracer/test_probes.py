@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtrace.tracer import Bus, Collector, EventBatch, default_registry
+from memtrace.errors import MemtraceError
+from memtrace.tracer import Bus, Collector, EventBatch, default_registry, probes
 from memtrace.tracer.probes import (
     Hist,
     LHist,
@@ -400,6 +401,42 @@ def test_interval_fires_on_simulated_time_and_at_end() -> None:
     # the END firing carries the latest time seen.
     assert [o.text for o in tracer.outputs if isinstance(o, PrintfOutput)] == \
         ["100 2\n", "200 2\n", "300 0\n", "399 2\n"]
+
+
+def test_interval_firings_are_bounded_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timestamp 2**62 ns ahead (146 years) would fire interval:s:1 4.6e9 times:
+    the run stops with one MemtraceError naming the interval and the count before
+    firing any of them; up to the bound (here 10) the firings all happen."""
+    s = Stream()
+    s.emit("page_fault", 1 * MS, 100)
+    s.emit("page_fault", 1 << 62, 100)
+    tracer = Tracer()
+    fired = []
+    tracer.interval(1_000_000_000, lambda ev: fired.append(ev.nsecs), "interval:s:1")
+    with pytest.raises(MemtraceError, match=r"^interval:s:1 would fire 4,611,686,018 more times to reach "
+                                            r"simulated time 4,611,686,018\.427 s, beyond the 1,000,000"):
+        run_batches(tracer, s.batches)
+    assert fired == []
+
+    monkeypatch.setattr(probes, "MAX_INTERVAL_FIRINGS", 10)
+    s = Stream()
+    s.emit("page_fault", [5 * MS, 10 * MS], 100, n=2)
+    s.emit("page_fault", 11 * MS, 100)
+    tracer = Tracer()
+    tracer.interval(MS, lambda ev: fired.append(ev.nsecs), "interval:ms:1")
+    with pytest.raises(MemtraceError, match="interval:ms:1 would fire 1 more times"):
+        run_batches(tracer, s.batches)
+    assert fired == [t * MS for t in range(1, 11)]
+
+
+def test_printf_widths_and_precisions_are_bounded() -> None:
+    """%999999999d would write a gigabyte per event: a width or precision over 1000
+    is refused, naming the conversion; 1000 itself is accepted."""
+    assert parse_format("%1000d|%.1000s").convs == ("d", "s")
+    for fmt, what in (("%1001d", "width 1001 in '%1001d'"), ("%-5.99999999999s", "precision 99999999999"),
+                      ("%0999999999x", "width 999999999")):
+        with pytest.raises(ValueError, match=f"printf field {what}"):
+            parse_format(fmt)
 
 
 def test_exit_stops_at_the_event_and_end_still_runs() -> None:

@@ -107,6 +107,8 @@ STMT_FUNCTIONS = {
     "time": "time([fmt]): print the simulated time (default \"%H:%M:%S\\n\")",
     "exit": "exit(): stop tracing; END still runs",
 }
+#: print(@m, top, div): bpftrace takes both as u32 (0 top: every entry; 0 div: 1).
+PRINT_ARG_MAX = (1 << 32) - 1
 VALUE_KIND = {"count": "int", "sum": "int", "int": "int", "min": "int", "max": "int", "avg": "int", "str": "str"}
 
 
@@ -694,9 +696,12 @@ class Compiler:
                     raise self.error(f"map {target.name} is never assigned", target)
                 top_div = []
                 for arg, what in zip(args[1:], ("top", "div")):
+                    # bpftrace: integer literals, passed to the printer as u32.
                     t = self.expr(arg, env)
-                    if not isinstance(t.const, int) or t.const < 0:
-                        raise self.error(f"print() {what} must be a constant integer >= 0", arg)
+                    if not isinstance(t.const, int) or not 0 <= t.const <= PRINT_ARG_MAX:
+                        got = f", not {t.const}" if isinstance(t.const, int) else ""
+                        raise self.error(f"print() {what} must be a constant integer from 0 to "
+                                         f"{PRINT_ARG_MAX}{got}", arg)
                     top_div.append(t.const)
                 top = top_div[0] if top_div else 0
                 div = top_div[1] if len(top_div) > 1 else 1

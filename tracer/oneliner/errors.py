@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from memtrace.errors import ParseError
 
+#: A source line longer than this is shown as a window around the caret, each cut
+#: end marked ``...`` (a generated program can be one line of megabytes).
+MAX_SHOWN = 160
+
 
 class ProgramError(ParseError):
     """A one-liner program cannot be parsed or does not type-check.
 
     ``message`` is the bare reason; ``str()`` gives ``FILE:LINE:COL: message``, the
-    offending source line and a caret line under ``start..end``.
+    offending source line (at most :data:`MAX_SHOWN` characters of it around the
+    problem) and a caret line under ``start..end``.
     """
 
     def __init__(self, message: str, source: str, start: int, end: int | None = None,
@@ -30,9 +35,17 @@ class ProgramError(ParseError):
         self.filename = filename
         self.line = source.count("\n", 0, start) + 1
         self.col = start - line_start + 1
-        self.source_line = source[line_start:line_end]
-        width = max(1, min(end, line_end) - start) if start < line_end else 1
-        pad = "".join("\t" if ch == "\t" else " " for ch in self.source_line[: start - line_start])
+        text = source[line_start:line_end]
+        col0, end0 = start - line_start, min(end, line_end) - line_start
+        if len(text) > MAX_SHOWN:
+            lo = max(0, min(col0 - MAX_SHOWN // 2, len(text) - MAX_SHOWN))
+            hi = lo + MAX_SHOWN
+            shift = (3 if lo else 0) - lo
+            text = ("..." if lo else "") + text[lo:hi] + ("..." if hi < len(text) else "")
+            col0, end0 = col0 + shift, min(end0, hi) + shift
+        self.source_line = text
+        width = max(1, end0 - col0) if col0 < len(text) else 1
+        pad = "".join("\t" if ch == "\t" else " " for ch in text[:col0])
         self.caret = pad + "^" + "~" * (width - 1)
         super().__init__(f"{filename}:{self.line}:{self.col}: {message}\n{self.source_line}\n{self.caret}")
 

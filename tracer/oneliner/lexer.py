@@ -105,11 +105,21 @@ class Lexer:
             if end < len(src) and (src[end].isalnum() or src[end] == "_"):
                 bad = _IDENT.match(src, end)
                 raise self.error("malformed number", i, bad.end() if bad else end + 1)
-            text = m.group().replace("_", "")
-            if text[:2].lower() == "0x":
+            text = m.group().replace("_", "").lower()
+            # Digits past what 64 bits hold are refused before int() sees them: a
+            # 5000-digit literal or 1e999999999 would take seconds and gigabytes.
+            if text[:2] == "0x":
+                too_long = len(text[2:].lstrip("0")) > 16
+            else:
+                mant, _, exp = text.partition("e")
+                mant = mant.lstrip("0")
+                too_long = len(mant) > 20 or bool(mant and len(exp.lstrip("0")) > 2)
+            if too_long:
+                raise self.error("integer too large for 64 bits", i, end)
+            if text[:2] == "0x":
                 value = int(text, 16)
-            elif "e" in text.lower():
-                mant, _, exp = text.lower().partition("e")
+            elif "e" in text:
+                mant, _, exp = text.partition("e")
                 value = int(mant) * 10 ** int(exp)
             else:
                 value = int(text)

@@ -19,6 +19,13 @@ Grammar (a bpftrace subset; ``/* */`` and ``//`` comments anywhere)::
 
 Inside a predicate ``/.../`` a top-level ``/`` ends the predicate; divide inside
 parentheses: ``/(pid / 2) == 50/``.
+
+Nesting is bounded (:data:`MAX_NESTING`): each parenthesis, operand of a unary
+operator, argument, map key, ``if`` and each operator of a chain such as
+``1 + 1 + ... + 1`` is one level deeper. The parser, the compiler and the compiled
+closures all recurse on that depth, so a deeper program is a ProgramError
+("program nests too deeply", caret on the token where the limit is passed) rather
+than a RecursionError.
 """
 
 from __future__ import annotations
@@ -57,6 +64,10 @@ PREFIX_BP = 12
 COMPOUND = {"+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="}
 #: interval units in nanoseconds; hz is handled apart (period = 1 s / N).
 UNITS_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+#: How deep a program may nest (see the module docstring): far beyond what a
+#: one-liner writes, well within Python's recursion limit for the parser, the
+#: compiler and the closures it builds (a few frames per level each).
+MAX_NESTING = 100
 
 
 class Parser:
@@ -69,6 +80,7 @@ class Parser:
         self.tok = self.lex.next()
         self.in_predicate = False
         self.depth = 0  # (), [] nesting inside a predicate
+        self.nesting = 0  # levels of expressions and ifs (MAX_NESTING)
 
     # -- token helpers
 
@@ -85,6 +97,15 @@ class Parser:
 
     def is_ident(self, name: str) -> bool:
         return self.tok.kind == "ident" and self.tok.value == name
+
+    def nest(self, tok: Token, levels: int = 1) -> None:
+        """Go ``levels`` deeper at ``tok``; ProgramError with the caret on it past
+        :data:`MAX_NESTING`."""
+        self.nesting += levels
+        if self.nesting > MAX_NESTING:
+            raise self.error(f"program nests too deeply (more than {MAX_NESTING} levels of parentheses, operators, "
+                             "arguments or ifs; each operator of a chain such as 1 + 1 + ... counts one)",
+                             tok.pos, tok.end)
 
     def expect(self, op: str, after: str = "") -> Token:
         if not self.is_op(op):
@@ -206,6 +227,7 @@ class Parser:
         raise self.error(f"expected '=', '+=', '++' ... after {name} but found {tok.describe()}", tok.pos, tok.end)
 
     def if_statement(self) -> If:
+        self.nest(self.tok)
         start = self.advance().pos
         self.expect("(", "after 'if'")
         cond = self.expr()
@@ -219,6 +241,7 @@ class Parser:
                 orelse, end = [inner], inner.end
             else:
                 orelse, end = self.block()
+        self.nesting -= 1
         return If(start, end, cond, then, orelse)
 
     def _peek_is(self, op: str) -> bool:
@@ -230,12 +253,16 @@ class Parser:
     # -- expressions
 
     def expr(self, rbp: int = 0) -> Expr:
+        self.nest(self.tok)
         left = self.prefix()
+        chain = 0  # operators folded into ``left`` so far: the tree is that much deeper
         while self.tok.kind == "op":
             op = self.tok.value
             if op == "?":
                 if rbp >= TERNARY_BP:
                     break
+                self.nest(self.tok)
+                chain += 1
                 self.advance()
                 then = self.expr()
                 self.expect(":", "in the conditional expression")
@@ -247,9 +274,12 @@ class Parser:
                 break
             if op == "/" and self.in_predicate and self.depth == 0:
                 break
+            self.nest(self.tok)
+            chain += 1
             op_tok = self.advance()
             right = self.expr(bp)
             left = Binary(left.pos, right.end, op, left, right, op_tok.pos)
+        self.nesting -= chain + 1
         return left
 
     def prefix(self) -> Expr:
