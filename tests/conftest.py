@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from memtrace.kernel.runner import RunResult, run_scenario
 from memtrace.kernel.workload import MachineSpec, ProcessSpec, Scenario, Step
 from memtrace.kernel.kernel import Kernel
 from memtrace.tracer import Bus, Collector, default_registry
+
+# Property tests: no per-example deadline (a loaded CI machine is slow, not wrong).
+# In CI (CI set) the examples are derandomized, so a run of main is reproducible;
+# locally each run draws new ones.
+settings.register_profile("memtrace", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("memtrace-ci", settings.get_profile("memtrace"), derandomize=True, print_blob=True)
+settings.load_profile("memtrace-ci" if os.environ.get("CI") else "memtrace")
 
 MiB = 1 << 20
 GiB = 1 << 30
