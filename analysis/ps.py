@@ -34,20 +34,17 @@ from memtrace.oom_kill import (
     KernelVersion,
     OomTask,
     oom_badness,
+    oom_score_formula,
+    oom_score_needs_cpu_times,
     parse_kernel_version,
     proc_oom_score,
 )
 
-from .state import MemoryState, Reading, StateFolder, fold_at
+from .report import DEFAULT_KERNEL_VERSION
+from .state import PAGE_SIZE, MemoryState, Reading, StateFolder, fold_at
 
 __all__ = ["ProcRow", "ProcTable", "SORT_KEYS", "ps_snapshot", "ps_state", "ps_trace"]
 
-PAGE_SIZE = 4096
-#: The version assumed when a trace does not name one (the simulator's default).
-DEFAULT_KERNEL_VERSION = "6.13"
-#: First kernel whose oom_badness() is the rewrite (2.6.36); before it badness()
-#: needs CPU and start times.
-_V_REWRITE = (2, 6, 36)
 CAP_SYS_ADMIN = 21
 
 
@@ -131,23 +128,13 @@ def _version(text: str) -> tuple[KernelVersion, str, list[str]]:
 
 def _score(task: OomTask, totalpages: int | None, version: KernelVersion) -> tuple[int | None, int | None, str | None]:
     """(points, oom_score, why ineligible) of ``task``; None where it cannot be known."""
-    if version < _V_REWRITE or not totalpages:
+    if oom_score_needs_cpu_times(version) or not totalpages:
         return None, None, None
     b = oom_badness(task, totalpages, version)
     why = None
     if b.points is None:
         why = b.formula.split("ineligible: ", 1)[-1]
     return b.points, proc_oom_score(task, totalpages, version), why
-
-
-def _formula_note(version: KernelVersion) -> str:
-    if version < _V_REWRITE:
-        return "2.6.32 badness(): needs CPU and start times, not recomputed"
-    if version < (3, 6):
-        return "oom_score = oom_badness(), 0..1000 (2.6.36..3.5)"
-    if version >= (5, 9) or version[:2] == (5, 4):
-        return "oom_score = (1000 + points * 1000 / totalpages) * 2 / 3 (5.9+, 5.4.y)"
-    return "oom_score = points * 1000 / totalpages (3.6..5.8)"
 
 
 def _sorted(rows: list[ProcRow], sort: str) -> tuple[ProcRow, ...]:
@@ -205,7 +192,7 @@ def ps_state(state: MemoryState, reading: Reading | None, sort: str = "points") 
         notes.append(f"left out, marked as OOM victims and not yet seen to exit: {', '.join(victims)}")
     at = reading.name if reading is not None else "end of trace"
     ts = reading.ts_ns if reading is not None else state.ts_ns
-    return ProcTable(state.source, at, ts, version_text, _formula_note(version), totalpages,
+    return ProcTable(state.source, at, ts, version_text, oom_score_formula(version), totalpages,
                      _sorted(rows, sort), tuple(notes))
 
 
@@ -285,5 +272,5 @@ def ps_snapshot(snap: Mapping[str, Any], name: str = "snapshot", sort: str = "po
     at = str(taken.get("wall_time") or name)
     uptime = taken.get("uptime_s")
     ts = int(uptime * 1e9) if isinstance(uptime, (int, float)) else None
-    return ProcTable("snapshot", at, ts, version_text, _formula_note(version), totalpages, _sorted(rows, sort),
+    return ProcTable("snapshot", at, ts, version_text, oom_score_formula(version), totalpages, _sorted(rows, sort),
                      tuple(notes))

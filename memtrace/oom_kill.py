@@ -439,6 +439,24 @@ def proc_oom_score(task: OomTask, totalpages: int, version: KernelVersion, *,
     return ((b.points * 1000) & _U64) // totalpages
 
 
+def oom_score_formula(version: KernelVersion) -> str:
+    """How ``/proc/PID/oom_score`` is derived from ``oom_badness()`` in ``version``
+    (the eras of :func:`proc_oom_score`), for people."""
+    if version < _V_REWRITE:
+        return "oom_score = badness() of 2.6.32: needs CPU and start times"
+    if version < _V_PAGES:
+        return "oom_score = oom_badness(), 0..1000 (2.6.36..3.5)"
+    if _signed(version):
+        return "oom_score = (1000 + points * 1000 / totalpages) * 2 / 3 (5.9+, 5.4.y)"
+    return "oom_score = points * 1000 / totalpages (3.6..5.8)"
+
+
+def oom_score_needs_cpu_times(version: KernelVersion) -> bool:
+    """True before 2.6.36, whose ``badness()`` reads CPU and start times, which no
+    trace or snapshot carries."""
+    return version < _V_REWRITE
+
+
 def oom_adj_to_score_adj(oom_adj: int) -> int:
     """The ``oom_score_adj`` a write of ``oom_adj`` stores (fs/proc/base.c
     ``oom_adj_write``, 2.6.36+): 15 -> 1000, else ``oom_adj * 1000 / 17`` truncated.

@@ -522,3 +522,16 @@ def test_badness_grows_with_rss_on_5_9(rss: int, swap: int, pgtables: int, adj: 
 def test_oom_score_stays_in_0_2000_on_5_9(rss: int, adj: int, spare: int) -> None:
     """With usage within totalpages, 5.9+ oom_score lies in [0, 2000] (§1.5)."""
     assert 0 <= proc_oom_score(task(1, rss=rss, adj=adj), rss + spare + 1, V6) <= 2000
+
+
+def test_oom_score_formula_follows_the_eras_of_proc_oom_score() -> None:
+    """The text memtrace ps prints names the era proc_oom_score() computes in, the
+    5.4.y backport of the 5.9 change included."""
+    from memtrace.oom_kill import oom_score_formula, oom_score_needs_cpu_times
+
+    assert "2 / 3" in oom_score_formula(parse_kernel_version("6.13"))
+    assert "2 / 3" in oom_score_formula(parse_kernel_version("5.4.286"))
+    assert "points * 1000 / totalpages (3.6..5.8)" in oom_score_formula(parse_kernel_version("4.19"))
+    assert "0..1000" in oom_score_formula(parse_kernel_version("3.2"))
+    assert oom_score_needs_cpu_times(parse_kernel_version("2.6.32"))
+    assert not oom_score_needs_cpu_times(parse_kernel_version("2.6.36"))
