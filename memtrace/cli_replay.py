@@ -244,7 +244,8 @@ def diff(
     """Compare two traces: OOM kills, ENOMEM, memory, reclaim, swap, first divergence."""
     from memtrace.replay import diff_traces, recorded_total_events
 
-    _open_trace(a), _open_trace(b)  # one-line errors for what is not a readable trace file
+    for path in (a, b):
+        _open_trace(path)  # a one-line error for what is not a readable trace file
     with _progress(f"reading {a.name}", recorded_total_events(a)) as sink:
         result = diff_traces(a, b, consumers_a=(sink,) if sink is not None else ())
     _warn_damage(result.a)
