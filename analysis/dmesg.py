@@ -53,7 +53,9 @@ Simplified, on purpose (a reader must know what is invented):
   ``workingset_refault_anon``/``_file``) are read when present and print 0 otherwise.
 - 4.9 task rows split page-table bytes into PTE and PMD pages assuming densest packing
   (one PMD page per 512 PTE pages); 3.x rows count all of them as ``nr_ptes``.
-  2.6.32/3.4 ``oom_adj`` is read from oom_score_adj as fs/proc/base.c reads it (§1.6).
+  3.4's ``oom_adj`` is the ``signal->oom_adj`` an oom_score_adj write stored then
+  (``memtrace.linux.proc.stored_oom_adj``); 2.6.32's, which had no oom_score_adj,
+  is the one the legacy badness uses (``score_adj_to_oom_adj``, §1.6).
 - A panic report's gfp_mask and order come from the ``oom_panic`` event; traces that
   lack them fall back to the panicking task's last ``reclaim_begin``, else
   GFP_HIGHUSER_MOVABLE|__GFP_ZERO, order 0 (an anonymous page fault).
@@ -68,56 +70,43 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from memtrace.errors import TraceFormatError
+from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE_ZERO, format_gfp_mask
+from memtrace.linux.limits import PAGE_COUNTER_MAX, PAGE_SIZE, RES_COUNTER_MAX_KB
+from memtrace.linux.proc import score_adj_to_oom_adj, stored_oom_adj
+from memtrace.linux.version import (
+    DEFAULT_KERNEL_VERSION,
+    DUMP_STACK_PREEMPT_MODEL,
+    DUMP_STACK_UID,
+    V3_4,
+    V3_10,
+    V4_9,
+    V4_19,
+    V5_4,
+    V5_15,
+    V6_6,
+    V6_8,
+    V6_13,
+    KernelVersion,
+    kernel_era,
+    parse_kernel_version,
+)
 from memtrace.tracer import MEMINFO_FIELDS, EventRecord, TraceReader
 
-from .state import check_fields, meta_part
+from memtrace.tracer.meta import meta_part
+from memtrace.tracer.tracepoints import check_fields
 
 __all__ = [
     "DumpTaskRow",
-    "KernelVersion",
     "OomReportText",
     "ZoneSnapshot",
     "dmesg_timestamp",
     "dump_tasks_header",
     "format_dump_task",
-    "format_gfp_mask",
-    "kernel_era",
     "memcg_oom_info",
-    "oom_adj_of",
     "oom_reports_from_events",
-    "parse_kernel_version",
     "render_dmesg",
     "show_mem",
 ]
-
-PAGE_SIZE = 4096
-#: include/linux/page_counter.h PAGE_COUNTER_MAX (LONG_MAX / PAGE_SIZE), in pages:
-#: what an unlimited memcg counter reads since 3.19.
-PAGE_COUNTER_MAX = ((1 << 63) - 1) // PAGE_SIZE
-#: res_counter's RES_COUNTER_MAX (ULLONG_MAX bytes) as mem_cgroup_print_oom_info printed
-#: it (``>> 10``) before page counters replaced res_counters (3.19).
-RES_COUNTER_MAX_KB = ((1 << 64) - 1) >> 10
-
-KernelVersion = tuple[int, int, int]
-
-V2_6_32: KernelVersion = (2, 6, 32)
-V3_4: KernelVersion = (3, 4, 0)
-V3_10: KernelVersion = (3, 10, 0)
-V4_9: KernelVersion = (4, 9, 0)
-V4_19: KernelVersion = (4, 19, 0)
-V5_4: KernelVersion = (5, 4, 0)
-V5_15: KernelVersion = (5, 15, 0)
-V6_6: KernelVersion = (6, 6, 0)
-V6_8: KernelVersion = (6, 8, 0)
-V6_13: KernelVersion = (6, 13, 0)
-
-#: The trees the reference was read from (kernel-mm-facts.md §0), oldest first.
-READ_TREES: tuple[KernelVersion, ...] = (
-    V2_6_32, V3_4, V3_10, V4_9, V4_19, V5_4, V5_15, V6_6, V6_8, V6_13,
-)
-
-#: The simulated kernel's default (kernel/workload.py MachineSpec).
-DEFAULT_KERNEL_VERSION = "6.13"
 
 #: The fields each tracepoint's handler reads whatever the event (seq, ts_ns and pid
 #: are in every schema): a trace whose schema lacks one is refused, naming it.
@@ -174,31 +163,6 @@ class OomReportText:
         return "".join(line + "\n" for line in self.lines)
 
 
-# --------------------------------------------------------------------------- versions
-
-
-def parse_kernel_version(text: str) -> KernelVersion:
-    """``(major, minor, patch)`` of a kernel version string such as ``6.13``,
-    ``2.6.32`` or ``6.18.44-fc``; TraceFormatError naming the value otherwise."""
-    m = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", str(text))
-    if m is None:
-        raise TraceFormatError(
-            f"trace header: machine.kernel_version {text!r} is not a kernel version "
-            "(expected e.g. '6.13' or '2.6.32')"
-        )
-    return (int(m[1]), int(m[2]), int(m[3] or 0))
-
-
-def kernel_era(version: KernelVersion) -> KernelVersion:
-    """The newest tree read for the reference that is not newer than ``version``
-    (the oldest, 2.6.32, for anything older): the layout ``version`` renders in."""
-    era = READ_TREES[0]
-    for tree in READ_TREES:
-        if tree <= version:
-            era = tree
-    return era
-
-
 # --------------------------------------------------------------------------- printk
 
 
@@ -215,149 +179,6 @@ def _printf(fmt: str, *args: Any) -> str:
     """``fmt`` (a C printf format of the kernel: ``%lu``, ``%5hd``, ``%8ld``, ``%.20s``)
     applied to ``args``: only the C length modifiers are dropped."""
     return _C_INT.sub(r"%\1d", fmt) % args
-
-
-# --------------------------------------------------------------------------- gfp
-
-# ___GFP_* bits by layout (include/linux/gfp.h, gfp_types.h), keyed by flag name
-# without the __GFP_ prefix.
-#: 5.4 ... 6.x (no KASAN tags). ATOMIC (0x200) was removed in 6.4.
-_GFP_BITS_6X = {
-    "DMA": 0x01, "HIGHMEM": 0x02, "DMA32": 0x04, "MOVABLE": 0x08, "RECLAIMABLE": 0x10,
-    "HIGH": 0x20, "IO": 0x40, "FS": 0x80, "ZERO": 0x100, "ATOMIC": 0x200,
-    "DIRECT_RECLAIM": 0x400, "KSWAPD_RECLAIM": 0x800, "WRITE": 0x1000, "NOWARN": 0x2000,
-    "RETRY_MAYFAIL": 0x4000, "NOFAIL": 0x8000, "NORETRY": 0x10000, "MEMALLOC": 0x20000,
-    "COMP": 0x40000, "NOMEMALLOC": 0x80000, "HARDWALL": 0x100000, "THISNODE": 0x200000,
-    "ACCOUNT": 0x400000, "ZEROTAGS": 0x800000,
-}
-#: 4.19 (GFP_KERNEL 0x6000c0, GFP_HIGHUSER_MOVABLE 0x6200ca: reference §3.2).
-_GFP_BITS_4_19 = {
-    "DMA": 0x01, "HIGHMEM": 0x02, "DMA32": 0x04, "MOVABLE": 0x08, "RECLAIMABLE": 0x10,
-    "HIGH": 0x20, "IO": 0x40, "FS": 0x80, "WRITE": 0x100, "NOWARN": 0x200,
-    "RETRY_MAYFAIL": 0x400, "NOFAIL": 0x800, "NORETRY": 0x1000, "MEMALLOC": 0x2000,
-    "COMP": 0x4000, "ZERO": 0x8000, "NOMEMALLOC": 0x10000, "HARDWALL": 0x20000,
-    "THISNODE": 0x40000, "ATOMIC": 0x80000, "ACCOUNT": 0x100000,
-    "DIRECT_RECLAIM": 0x200000, "KSWAPD_RECLAIM": 0x400000,
-}
-#: 4.9 (GFP_KERNEL 0x24000c0). Not in the reference: from the 4.9 gfp.h as quoted in
-#: the mm patches that changed it.
-_GFP_BITS_4_9 = {
-    "DMA": 0x01, "HIGHMEM": 0x02, "DMA32": 0x04, "MOVABLE": 0x08, "RECLAIMABLE": 0x10,
-    "HIGH": 0x20, "IO": 0x40, "FS": 0x80, "COLD": 0x100, "NOWARN": 0x200,
-    "REPEAT": 0x400, "NOFAIL": 0x800, "NORETRY": 0x1000, "MEMALLOC": 0x2000,
-    "COMP": 0x4000, "ZERO": 0x8000, "NOMEMALLOC": 0x10000, "HARDWALL": 0x20000,
-    "THISNODE": 0x40000, "ATOMIC": 0x80000, "ACCOUNT": 0x100000, "NOTRACK": 0x200000,
-    "DIRECT_RECLAIM": 0x400000, "OTHER_NODE": 0x800000, "WRITE": 0x1000000,
-    "KSWAPD_RECLAIM": 0x2000000,
-}
-#: 2.6.32 ... 3.x, where __GFP_WAIT stood for direct reclaim (GFP_KERNEL 0xd0,
-#: GFP_HIGHUSER_MOVABLE 0x200da). Not in the reference (recalled); printed as hex only.
-_GFP_BITS_LEGACY = {
-    "DMA": 0x01, "HIGHMEM": 0x02, "DMA32": 0x04, "MOVABLE": 0x08, "WAIT": 0x10,
-    "HIGH": 0x20, "IO": 0x40, "FS": 0x80, "COLD": 0x100, "NOWARN": 0x200,
-    "REPEAT": 0x400, "NOFAIL": 0x800, "NORETRY": 0x1000, "COMP": 0x4000,
-    "ZERO": 0x8000, "NOMEMALLOC": 0x10000, "HARDWALL": 0x20000, "THISNODE": 0x40000,
-    "RECLAIMABLE": 0x80000,
-}
-#: 6.x flag names under their older names.
-_GFP_ALIASES_4_9 = {"RETRY_MAYFAIL": "REPEAT"}
-_GFP_ALIASES_LEGACY = {"RETRY_MAYFAIL": "REPEAT", "DIRECT_RECLAIM": "WAIT"}
-
-_RECLAIM = ("DIRECT_RECLAIM", "KSWAPD_RECLAIM")
-_GFP_KERNEL = (*_RECLAIM, "IO", "FS")
-_GFP_USER = (*_GFP_KERNEL, "HARDWALL")
-_GFP_HIGHUSER = (*_GFP_USER, "HIGHMEM")
-_GFP_HIGHUSER_MOVABLE = (*_GFP_HIGHUSER, "MOVABLE")
-_GFP_TRANSHUGE_LIGHT = ("IO", "FS", "HARDWALL", "HIGHMEM", "MOVABLE", "COMP", "NOMEMALLOC", "NOWARN")
-
-
-def _gfp_names_table(bits: Mapping[str, int]) -> list[tuple[str, int]]:
-    """include/trace/events/mmflags.h ``__def_gfpflag_names`` for a bit layout: the
-    composite names first, then the single flags, in the kernel's order; entries whose
-    flags do not exist in the layout are left out."""
-    atomic = ("HIGH", "ATOMIC", "KSWAPD_RECLAIM") if "ATOMIC" in bits else ("HIGH", "KSWAPD_RECLAIM")
-    composites: list[tuple[str, tuple[str, ...]]] = [
-        ("GFP_TRANSHUGE", (*_GFP_TRANSHUGE_LIGHT, "DIRECT_RECLAIM")),
-        ("GFP_TRANSHUGE_LIGHT", _GFP_TRANSHUGE_LIGHT),
-        ("GFP_HIGHUSER_MOVABLE", _GFP_HIGHUSER_MOVABLE),
-        ("GFP_HIGHUSER", _GFP_HIGHUSER),
-        ("GFP_USER", _GFP_USER),
-    ]
-    if "COLD" in bits:  # 4.9: GFP_TEMPORARY, removed in 4.14
-        composites.append(("GFP_TEMPORARY", (*_GFP_KERNEL, "RECLAIMABLE")))
-    composites += [
-        ("GFP_KERNEL_ACCOUNT", (*_GFP_KERNEL, "ACCOUNT")),
-        ("GFP_KERNEL", _GFP_KERNEL),
-        ("GFP_NOFS", (*_RECLAIM, "IO")),
-        ("GFP_ATOMIC", atomic),
-        ("GFP_NOIO", _RECLAIM),
-        ("GFP_NOWAIT", ("KSWAPD_RECLAIM",)),
-        ("GFP_DMA", ("DMA",)),
-        ("__GFP_HIGHMEM", ("HIGHMEM",)),
-        ("GFP_DMA32", ("DMA32",)),
-    ]
-    singles = (
-        "HIGH", "ATOMIC", "IO", "FS", "COLD", "NOWARN", "REPEAT", "RETRY_MAYFAIL",
-        "NOFAIL", "NORETRY", "COMP", "ZERO", "NOMEMALLOC", "MEMALLOC", "HARDWALL",
-        "THISNODE", "RECLAIMABLE", "MOVABLE", "ACCOUNT", "NOTRACK", "WRITE",
-    )
-    table: list[tuple[str, int]] = []
-    for name, flags in composites:
-        if all(f in bits for f in flags):
-            table.append((name, sum(bits[f] for f in flags)))
-    table += [(f"__GFP_{f}", bits[f]) for f in singles if f in bits]
-    table.append(("__GFP_RECLAIM", bits["DIRECT_RECLAIM"] | bits["KSWAPD_RECLAIM"]))
-    table += [(f"__GFP_{f}", bits[f]) for f in ("DIRECT_RECLAIM", "KSWAPD_RECLAIM", "OTHER_NODE", "ZEROTAGS") if f in bits]
-    return table
-
-
-def _gfp_layout(era: KernelVersion) -> tuple[dict[str, int], dict[str, str]]:
-    """The ___GFP_* bits and the renames of 6.x flags for kernels of ``era``."""
-    if era >= V6_6:  # __GFP_ATOMIC removed in 6.4
-        return {k: v for k, v in _GFP_BITS_6X.items() if k != "ATOMIC"}, {}
-    if era >= V5_4:
-        return {k: v for k, v in _GFP_BITS_6X.items() if k != "ZEROTAGS"}, {}
-    if era >= V4_19:
-        return _GFP_BITS_4_19, {}
-    if era >= V4_9:
-        return _GFP_BITS_4_9, _GFP_ALIASES_4_9
-    return _GFP_BITS_LEGACY, _GFP_ALIASES_LEGACY
-
-
-def _format_flags(value: int, table: Sequence[tuple[str, int]]) -> str:
-    """lib/vsprintf.c format_flags(): each table entry whose bits are all set is
-    printed and its bits cleared, joined by ``|``; leftover bits end as ``0x%lx``."""
-    parts: list[str] = []
-    for name, mask in table:
-        if not value:
-            break
-        if mask and value & mask == mask:
-            parts.append(name)
-            value &= ~mask
-    if value:
-        parts.append(f"{value:#x}")
-    return "|".join(parts)
-
-
-def format_gfp_mask(gfp_mask: int, version: KernelVersion) -> str:
-    """The header's gfp_mask as kernel ``version`` prints it: ``%#x(%pGg)`` from 4.9
-    (``0x100dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO)`` on 5.4+, ``0x6280ca(...)`` on 4.19),
-    plain ``0x%x`` before. ``gfp_mask`` is in the 6.x bit layout (the simulator's); each
-    of its flags is re-encoded in ``version``'s layout, flags it lacks are dropped."""
-    era = kernel_era(version)
-    bits, aliases = _gfp_layout(era)
-    value = 0
-    unknown = gfp_mask
-    for name, bit in _GFP_BITS_6X.items():
-        if gfp_mask & bit:
-            unknown &= ~bit
-            value |= bits.get(aliases.get(name, name), 0)
-    if era >= V5_4:
-        value |= unknown  # same layout: keep bits memtrace has no name for
-    if era < V4_9:
-        return f"0x{value:x}"
-    hexed = f"{value:#x}" if value else "0"  # C's %#x prints 0 bare
-    return f"{hexed}({_format_flags(value, _gfp_names_table(bits))})"
 
 
 # --------------------------------------------------------------------------- task table
@@ -386,15 +207,6 @@ class DumpTaskRow(NamedTuple):
     def rss(self) -> int:
         """get_mm_rss(): anon + file + shmem pages."""
         return self.rss_anon + self.rss_file + self.rss_shmem
-
-
-def oom_adj_of(oom_score_adj: int) -> int:
-    """/proc/PID/oom_adj as fs/proc/base.c reads it from oom_score_adj (reference §1.6):
-    1000 reads 15, otherwise ``oom_score_adj * 17 / 1000`` (C division) capped at 15."""
-    if oom_score_adj == 1000:
-        return 15
-    q = abs(oom_score_adj * 17) // 1000
-    return min(15, q if oom_score_adj >= 0 else -q)
 
 
 def dump_tasks_header(version: KernelVersion) -> list[str]:
@@ -442,10 +254,10 @@ def format_dump_task(row: DumpTaskRow, version: KernelVersion) -> str:
     if era >= V3_4:
         return _printf("[%5d] %5d %5d %8lu %8lu %3u     %3d         %5d %s",
                        row.pid, row.uid, row.tgid, row.total_vm, row.rss, row.cpu,
-                       oom_adj_of(row.oom_score_adj), row.oom_score_adj, row.comm)
+                       stored_oom_adj(row.oom_score_adj), row.oom_score_adj, row.comm)
     return _printf("[%5d] %5d %5d %8lu %8lu %3d     %3d %s",
                    row.pid, row.uid, row.tgid, row.total_vm, row.rss, row.cpu,
-                   oom_adj_of(row.oom_score_adj), row.comm)
+                   score_adj_to_oom_adj(row.oom_score_adj), row.comm)
 
 
 # --------------------------------------------------------------------------- dump_stack
@@ -461,8 +273,8 @@ def _dump_stack(version: KernelVersion, pid: int, uid: int, comm: str, release: 
     else:
         # 6.11+ adds "UID: %u" (lib/dump_stack.c patch of June 2024), 6.16+ the
         # preemption model "%s " (patch of March 2025); the simulator does not preempt.
-        uid_part = f"UID: {uid} " if version >= (6, 11, 0) else ""
-        preempt = " PREEMPT(none) " if version >= (6, 16, 0) else ""
+        uid_part = f"UID: {uid} " if version >= DUMP_STACK_UID else ""
+        preempt = " PREEMPT(none) " if version >= DUMP_STACK_PREEMPT_MODEL else ""
         lines = [f"CPU: 0 {uid_part}PID: {pid} Comm: {comm[:20]} Not tainted {release} #1{preempt}"]
     # Simplified: representative frames of the page-fault path, no addresses/offsets.
     modern = era >= V5_15
@@ -927,8 +739,6 @@ class _Report:
         self.lines.extend(f"{prefix} {m}" for m in messages)
 
 
-#: GFP_HIGHUSER_MOVABLE | __GFP_ZERO in the 6.x layout: an anonymous page fault.
-_GFP_ANON_FAULT = 0x100DCA
 
 
 class _OomLog:
@@ -944,7 +754,11 @@ class _OomLog:
         machine = meta_part(meta, "machine", self.warnings)
         sysctl = meta_part(meta, "sysctl", self.warnings)
         text = str(machine.get("kernel_version") or DEFAULT_KERNEL_VERSION)
-        self.version = parse_kernel_version(text)
+        try:
+            self.version = parse_kernel_version(text)
+        except ValueError:
+            raise TraceFormatError(f"trace header: machine.kernel_version {text!r} is not a kernel version "
+                                   "(expected e.g. '6.13' or '2.6.32')") from None
         self.era = kernel_era(self.version)
         self._checked: set[str] = set()
         try:
@@ -1098,10 +912,10 @@ class _OomLog:
         elif era >= V3_4:
             header = [_printf("%s invoked oom-killer: gfp_mask=%s, order=%d, oom_adj=%d, "
                               "oom_score_adj=%d", cur.comm, gfp, order,
-                              oom_adj_of(cur.oom_score_adj), cur.oom_score_adj)]
+                              stored_oom_adj(cur.oom_score_adj), cur.oom_score_adj)]
         else:
             header = [_printf("%s invoked oom-killer: gfp_mask=%s, order=%d, oom_adj=%d",
-                              cur.comm, gfp, order, oom_adj_of(cur.oom_score_adj))]
+                              cur.comm, gfp, order, score_adj_to_oom_adj(cur.oom_score_adj))]
         if era < V5_4:  # cpuset_print_current_mems_allowed()
             header.append(f"{cur.comm} cpuset=/ mems_allowed=0")
         report.printk(ts_ns, header)
@@ -1163,7 +977,7 @@ class _OomLog:
         if "gfp_mask" in f:
             gfp_mask, order = int(f["gfp_mask"]), int(f["order"])
         else:  # traces written before oom_panic carried them
-            gfp_mask, order = self.last_gfp.get(pid, (_GFP_ANON_FAULT, 0))
+            gfp_mask, order = self.last_gfp.get(pid, (GFP_HIGHUSER_MOVABLE_ZERO, 0))
         report = _Report(oom_id, ts)
         task_memcg = str(self.memcg_stat.get("path", "")) if memcg and self.memcg_stat else ""
         self._dump_header(report, self.start_ts if self.start_ts is not None else ts, pid,

@@ -40,7 +40,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from memtrace.procps import free_columns
+from memtrace.linux.proc import free_columns
 
 from .state import (
     K_ANON,

@@ -42,12 +42,23 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from memtrace.errors import ParseError
-from memtrace.oom_kill import (
-    OomTask,
-    oom_adj_to_score_adj,
-    oom_badness,
+from memtrace.linux.oom_kill import OomTask, oom_badness, select_bad_process
+from memtrace.linux.proc import oom_adj_to_score_adj
+from memtrace.linux.limits import PAGE_SIZE
+from memtrace.linux.version import (
+    OOM_BADNESS_IN_PAGES,
+    OOM_BADNESS_REWRITE,
+    OOM_NO_ROOT_BONUS,
+    V2_6_32,
+    V3_4,
+    V3_10,
+    V4_9,
+    V4_19,
+    V5_4,
+    V6_8,
+    KernelVersion,
+    format_kernel_version,
     parse_kernel_version,
-    select_bad_process,
 )
 
 from .importers.textio import head_text, open_text
@@ -68,11 +79,9 @@ __all__ = [
     "split_prefix",
 ]
 
-PAGE_SIZE = 4096
 KiB = 1024
 MiB = 1 << 20
 
-KernelVersion = tuple[int, ...]
 
 # --------------------------------------------------------------------------- prefixes
 
@@ -839,31 +848,31 @@ def infer_kernel_version(r: ParsedOom) -> tuple[KernelVersion | None, str]:
     cols = set(r.task_columns)
     guess: KernelVersion | None = None
     if "rss_anon" in cols:
-        guess = (6, 8)
+        guess = V6_8
     elif "pgtables_bytes" in cols:
         modern_kill = r.killed_pgtables_kb is not None or bool(r.summary)
-        guess = (5, 4) if modern_kill or r.chosen_pid is None and r.killed_pid is not None else (4, 19)
+        guess = V5_4 if modern_kill or r.chosen_pid is None and r.killed_pid is not None else V4_19
     elif "nr_pmds" in cols:
-        guess = (4, 9)
+        guess = V4_9
     elif "nr_ptes" in cols:
-        guess = (3, 10)
+        guess = V3_10
     elif "oom_score_adj" in cols or r.trigger_oom_adj is not None and r.trigger_oom_score_adj is not None:
-        guess = (3, 4)
+        guess = V3_4
     elif "oom_adj" in cols or r.trigger_oom_adj is not None:
-        guess = (2, 6, 32)
+        guess = V2_6_32
     elif r.killed_pgtables_kb is not None or r.summary:
-        guess = (5, 4)
+        guess = V5_4
     elif r.nodemask is not None:
-        guess = (4, 9)
+        guess = V4_9
     elif r.killed_shmem_rss_kb is not None:
-        guess = (4, 9)
+        guess = V4_9
     elif r.killed_anon_rss_kb is not None:
-        guess = (3, 10)
+        guess = V3_10
     elif r.chosen_pid is not None and r.chosen_score is not None and r.kill_message and "a child" in str(r.chosen_comm):
-        guess = (2, 6, 32)
+        guess = V2_6_32
     if guess is None:
         return None, "kernel version unknown: no dump_stack line and no version-specific layout"
-    return guess, f"kernel {'.'.join(map(str, guess))}-era layout (inferred: the log names no release)"
+    return guess, f"kernel {format_kernel_version(guess)}-era layout (inferred: the log names no release)"
 
 
 # --------------------------------------------------------------------------- report
@@ -940,11 +949,11 @@ def _row_task(row: TaskRow, version: KernelVersion) -> tuple[OomTask, list[str]]
         pgtables = (row.nr_ptes + (row.nr_pmds or 0)) * PAGE_SIZE
     else:
         pgtables = 0
-        if version >= (2, 6, 36):
+        if version >= OOM_BADNESS_REWRITE:
             lacks.append("page tables (nr_ptes) not printed: counted as 0")
     if row.swapents is None:
         swap = 0
-        if version >= (2, 6, 36):
+        if version >= OOM_BADNESS_REWRITE:
             lacks.append("swap entries not printed: counted as 0")
     else:
         swap = row.swapents
@@ -957,12 +966,12 @@ def _row_task(row: TaskRow, version: KernelVersion) -> tuple[OomTask, list[str]]
     else:
         adj = 0
         lacks.append("oom_score_adj not printed: taken as 0")
-    if row.oom_adj is not None and version < (2, 6, 36):
+    if row.oom_adj is not None and version < OOM_BADNESS_REWRITE:
         oom_adj = row.oom_adj
-    if version < (2, 6, 36):
+    if version < OOM_BADNESS_REWRITE:
         lacks.append("2.6.32 badness() also uses children's total_vm, CPU and run time, nice, capabilities "
                      "and cpusets, which the row lacks: recomputed from total_vm and oom_adj only")
-    elif version < (4, 17) and (row.uid == 0):
+    elif version < OOM_NO_ROOT_BONUS and (row.uid == 0):
         lacks.append("CAP_SYS_ADMIN is not in the row: the root bonus of this era is not applied")
     task = OomTask(
         pid=row.pid, comm=row.name, uid=row.uid if row.uid is not None and row.uid >= 0 else 0,
@@ -1142,7 +1151,7 @@ def _recompute(r: ParsedOom, swap_total_pages: int | None) -> _Recomputed:
             continue
         rows.append((row, task, lacks))
     tasks = [t for _, t, _ in rows if t is not None]
-    needs_total = version < (3, 6) and version >= (2, 6, 36) or any(t.oom_score_adj for t in tasks)
+    needs_total = version < OOM_BADNESS_IN_PAGES and version >= OOM_BADNESS_REWRITE or any(t.oom_score_adj for t in tasks)
     usable_total = totalpages if totalpages is not None else (None if needs_total else 0)
     badness: dict[int, int | None] = {}
     cands: list[Candidate] = []
@@ -1196,7 +1205,7 @@ def _candidate(row: TaskRow, task: OomTask | None, b: Any, notes: list[str], ver
         swap_pages=row.swapents,
         pgtables_pages=pgt,
         oom_score_adj=adj,
-        adj_points=b.adj_points if b is not None and version >= (2, 6, 36) and b.points is not None else None,
+        adj_points=b.adj_points if b is not None and version >= OOM_BADNESS_REWRITE and b.points is not None else None,
         uid=row.uid, rss_anon_pages=row.rss_anon, rss_file_pages=row.rss_file, rss_shmem_pages=row.rss_shmem,
         total_vm_pages=row.total_vm, note="; ".join(notes),
     )
@@ -1217,7 +1226,7 @@ def _why_victim(r: ParsedOom, rc: _Recomputed) -> list[str]:
         if vpid is not None and rc.candidates:
             lines.append(f"{_who(vpid, r.victim_comm)} is not in the task table: its badness cannot be recomputed")
         return lines
-    if rc.version is not None and rc.version < (2, 6, 36):
+    if rc.version is not None and rc.version < OOM_BADNESS_REWRITE:
         lines.append(f"{_who(v.pid, v.comm)} scored {v.points} with 2.6.32's badness(): its total_vm of "
                      f"{v.total_vm_pages} pages" + (f" shifted by oom_adj {r.row(v.pid).oom_adj}"  # type: ignore[union-attr]
                                                       if r.row(v.pid) and r.row(v.pid).oom_adj else "")  # type: ignore[union-attr]
@@ -1226,7 +1235,7 @@ def _why_victim(r: ParsedOom, rc: _Recomputed) -> list[str]:
         per = (rc.totalpages // 1000) if rc.totalpages is not None else None
         adj_part = (f" + oom_score_adj {v.oom_score_adj} x {per} ({rc.totalpages} allowed pages / 1000)"
                     f" = {v.adj_points}" if v.oom_score_adj and per is not None and rc.version is not None
-                    and rc.version >= (3, 6) else "")
+                    and rc.version >= OOM_BADNESS_IN_PAGES else "")
         lines.append(f"{_who(v.pid, v.comm)} scored {v.points} points: rss {v.rss_pages or 0} + swap "
                      f"{v.swap_pages or 0} + page tables {v.pgtables_pages or 0} pages{adj_part}")
     eligible = [c for c in rc.candidates if c.points is not None]
@@ -1403,7 +1412,7 @@ def oom_report_from_parsed(reports: list[ParsedOom], source: str = "dmesg",
             gfp_mask=r.gfp_mask,
             order=r.order,
             totalpages=rc.totalpages,
-            kernel_version=".".join(map(str, rc.version)) if rc.version is not None else None,
+            kernel_version=format_kernel_version(rc.version) if rc.version is not None else None,
             formula=rc.formula,
             victim_ranked_first=ranked_first,
             memory=_memory_state(r),

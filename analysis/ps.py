@@ -30,18 +30,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from memtrace.oom_kill import (
-    KernelVersion,
+from memtrace.linux.oom_kill import (
     OomTask,
     oom_badness,
     oom_score_formula,
     oom_score_needs_cpu_times,
-    parse_kernel_version,
     proc_oom_score,
 )
+from memtrace.linux.limits import PAGE_SIZE
+from memtrace.linux.version import DEFAULT_KERNEL_VERSION, KernelVersion, parse_kernel_version
 
-from .report import DEFAULT_KERNEL_VERSION
-from .state import PAGE_SIZE, MemoryState, Reading, StateFolder, fold_at
+from .state import MemoryState, Reading, StateFolder, fold_at
 
 __all__ = ["ProcRow", "ProcTable", "SORT_KEYS", "ps_snapshot", "ps_state", "ps_trace"]
 

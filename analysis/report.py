@@ -36,15 +36,10 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from memtrace.oom_kill import (
-    LONG_MIN,
-    OOM_SCORE_ADJ_MAX,
-    OOM_SCORE_ADJ_MIN,
-    OomTask,
-    oom_badness,
-    parse_kernel_version,
-    select_bad_process,
-)
+from memtrace.linux.limits import LONG_MIN
+from memtrace.linux.oom_kill import OomTask, oom_badness, select_bad_process
+from memtrace.linux.proc import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
+from memtrace.linux.version import DEFAULT_KERNEL_VERSION, parse_kernel_version
 
 from .explain import ExplainResult, Part, explain_state, kind_totals
 from .report_model import (
@@ -77,13 +72,12 @@ MAX_TIMELINE_POINTS = 1500
 #: Processes drawn in a timeline: the victim, the trigger and the largest others.
 MAX_TIMELINE_PROCESSES = 6
 #: The simulated kernel's version when a header names none.
-DEFAULT_KERNEL_VERSION = "6.13"
 
 _RSS_MEMBERS = ("MM_ANONPAGES", "MM_FILEPAGES", "MM_SHMEMPAGES")
 
 #: The fields the report reads from the events the fold keeps whole (History), by
 #: tracepoint; checked against the trace's schema before the fold (see
-#: memtrace.analysis.state.check_fields).
+#: memtrace.analysis.tracer.tracepoints.check_fields).
 REPORT_READS: dict[str, tuple[str, ...]] = {
     "oom_kill": ("oom_id", "victim_pid", "comm", "anon_rss_kb", "file_rss_kb", "shmem_rss_kb", "points",
                  "totalpages", "constraint", "memcg", "task_memcg", "gfp_mask", "order", "message"),

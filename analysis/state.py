@@ -51,7 +51,7 @@ machine could use, is left out and counted in :attr:`StateFolder.warnings`, so t
 rest of the trace stays readable:
 
 - a mapping (``mmap``, ``brk``) reaching past the x86-64 user address space
-  (:data:`TASK_SIZE_MAX`, 128 TiB with 4-level paging), or whose per-page table
+  (:data:`TASK_SIZE_MAX_4LEVEL`, 128 TiB with 4-level paging), or whose per-page table
   would take the live mappings past :data:`MAX_PTE_ENTRIES`;
 - a page event naming a pfn, or a swap event a slot, at or above
   :attr:`StateFolder.pfn_limit` / :attr:`StateFolder.slot_limit`: twice what the
@@ -70,15 +70,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from memtrace.errors import TraceFormatError
-from memtrace.tracer import MEMINFO_FIELDS, TRACEPOINTS, EventBatch, TraceReader, Tracepoint
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE_MAX_4LEVEL
+from memtrace.tracer import MEMINFO_FIELDS, EventBatch, TraceReader
+from memtrace.tracer.meta import meta_int, meta_part, note, value_desc
+from memtrace.tracer.tracepoints import check_fields
 
-PAGE_SIZE = 4096
-PAGE_SHIFT = 12
-
-#: arch/x86/include/asm/page_64_types.h TASK_SIZE_MAX with 4-level paging: user
-#: mappings end at or below it (5-level paging, 56 bits, is not modelled).
-TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE
 #: The most page-table entries (int32, one per page) the fold keeps for all live
 #: mappings together: 512 GiB of mapped address space, 512 MiB of arrays. A mapping
 #: that would go beyond is left out of the per-page state, with a warning.
@@ -394,79 +390,6 @@ FOLD_READS_IF_PRESENT: dict[str, tuple[str, ...]] = {
 }
 
 
-# --------------------------------------------------------------------------- header and schema
-
-
-def _value_desc(value: Any) -> str:
-    """``'bogus' (str)``: a header value as a message shows it, at most 40 characters."""
-    text = repr(value)
-    return f"{text if len(text) <= 40 else text[:37] + '...'} ({type(value).__name__})"
-
-
-def meta_part(meta: Mapping[str, Any], key: str, warnings: list[str] | None = None) -> Mapping[str, Any]:
-    """``meta[key]`` (``machine``, ``sysctl`` ...) when it is a map. A part that is
-    absent, or not a map (a damaged or hand-written header), reads as empty; the
-    second adds a warning naming it to ``warnings``."""
-    part = meta.get(key) if isinstance(meta, Mapping) else None
-    if part is None or isinstance(part, Mapping):
-        return part or {}
-    _note(warnings, f"trace header: meta.{key} is {_value_desc(part)}, not a map: ignored")
-    return {}
-
-
-def meta_int(part: Mapping[str, Any], key: str, where: str, warnings: list[str] | None = None) -> int | None:
-    """``part[key]`` as an integer, or None when absent; a value that is not one
-    (``"lots"``, a list) reads as absent, with a warning naming ``where.key``."""
-    value = part.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        try:
-            return int(value)
-        except (TypeError, ValueError, OverflowError):
-            pass
-    _note(warnings, f"trace header: meta.{where}.{key} is {_value_desc(value)}, not an integer: ignored")
-    return None
-
-
-def _note(warnings: list[str] | None, message: str) -> None:
-    if warnings is not None and message not in warnings:
-        warnings.append(message)
-
-
-#: Kinds of field types, as an analysis reads them.
-_TYPE_KIND = {"str": "a string", "enum": "an enum"}
-_REFERENCE: dict[str, Tracepoint] = {}
-
-
-def _kind(field_type: str) -> str:
-    return _TYPE_KIND.get(field_type, "a number")
-
-
-def check_fields(tp: Tracepoint, reader: str, required: Iterable[str] = (),
-                 optional: Iterable[str] = ()) -> None:
-    """Check a trace's schema of ``tp`` against what ``reader`` (``"memtrace
-    report"``) reads: each ``required`` field must exist, and each field read
-    (``required``, or ``optional`` when present) must be of the kind (string, enum,
-    number) this memtrace's schema gives it. TraceFormatError names the tracepoint and
-    the field otherwise: a trace written with another schema (a renamed field) is
-    refused in one line instead of failing half-way."""
-    if not _REFERENCE:
-        _REFERENCE.update((t.name, t) for t in TRACEPOINTS)
-    ref = _REFERENCE.get(tp.name)
-    for name in required:
-        if not tp.has_field(name):
-            raise TraceFormatError(f"trace schema: tracepoint {tp.name!r} has no field {name!r}, which "
-                                   f"{reader} reads (the trace was written with another schema)")
-    for name in (*required, *optional):
-        if ref is None or not ref.has_field(name) or not tp.has_field(name):
-            continue
-        have, want = tp.field(name).type, ref.field(name).type
-        if _kind(have) != _kind(want):
-            raise TraceFormatError(f"trace schema: field {name!r} of tracepoint {tp.name!r} is {have}, but "
-                                   f"{reader} reads it as {_kind(want)} ({want})")
-
-
 # --------------------------------------------------------------------------- folder
 
 
@@ -491,7 +414,7 @@ class StateFolder:
         machine = meta_part(meta, "machine", self._header_warnings)
         source = meta.get("source")
         if source is not None and not isinstance(source, (str, Mapping)):
-            _note(self._header_warnings, f"trace header: meta.source is {_value_desc(source)}, not a name or a map: "
+            note(self._header_warnings, f"trace header: meta.source is {value_desc(source)}, not a name or a map: "
                                          "ignored (the trace is taken as simulated)")
         ram_pages = self._header_pages(machine, "ram_bytes")
         swap_pages = self._header_pages(machine, "swap_bytes")
@@ -558,7 +481,7 @@ class StateFolder:
         if nr_bytes is None:
             return 0
         if not 0 <= nr_bytes >> PAGE_SHIFT <= MAX_TRACKED:
-            _note(self._header_warnings,
+            note(self._header_warnings,
                   f"trace header: machine.{key} {nr_bytes:,} is outside 0..{MAX_TRACKED << PAGE_SHIFT:,} "
                   "(the most the fold tracks page by page): ignored")
             return 0
@@ -660,10 +583,10 @@ class StateFolder:
         ``where``, the event) when the range is impossible on x86-64 or its table would
         take the live VMAs past :data:`MAX_PTE_ENTRIES`."""
         start, end = int(kw["start"]), int(kw["end"])
-        if not 0 <= start <= end <= TASK_SIZE_MAX:
+        if not 0 <= start <= end <= TASK_SIZE_MAX_4LEVEL:
             self._skip(f"range:{where.split(' ')[0]}",
                        f"{where}: a mapping of {end - start:,} bytes, [{start:#x}, {end:#x}), is outside the "
-                       f"x86-64 user address space (which ends at {TASK_SIZE_MAX:#x}): left out")
+                       f"x86-64 user address space (which ends at {TASK_SIZE_MAX_4LEVEL:#x}): left out")
             return None
         nr_pages = (end - start) >> PAGE_SHIFT
         if not self._reserve_ptes(nr_pages, where):
@@ -1146,9 +1069,9 @@ class StateFolder:
             new_top = _page_align(int(f["ret"]))
             heap = proc.vma_by_handle("heap")
             where = f"brk (seq {f['seq']}, pid {proc.pid})"
-            if new_top > TASK_SIZE_MAX or old_top > TASK_SIZE_MAX:
+            if new_top > TASK_SIZE_MAX_4LEVEL or old_top > TASK_SIZE_MAX_4LEVEL:
                 self._skip("range:brk", f"{where}: a break at {max(new_top, old_top):#x} is outside the x86-64 "
-                                        f"user address space (which ends at {TASK_SIZE_MAX:#x}): left out")
+                                        f"user address space (which ends at {TASK_SIZE_MAX_4LEVEL:#x}): left out")
                 continue
             if new_top > old_top:
                 if heap is None:
@@ -1631,20 +1554,15 @@ __all__ = [
     "K_SHMEM",
     "MAX_PTE_ENTRIES",
     "MemoryState",
-    "PAGE_SIZE",
     "PageArrays",
     "Process",
     "Reading",
     "StateFolder",
     "Stop",
-    "TASK_SIZE_MAX",
     "VmArea",
-    "check_fields",
     "fold_at",
     "fold_trace",
     "is_imported",
-    "meta_int",
-    "meta_part",
     "source_name",
     "untraced_fields",
     "walk",

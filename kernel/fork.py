@@ -19,7 +19,8 @@ from . import costs, mmap
 from .errors import StepFault
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, VM_ACCOUNT, Task, VmArea
 from .swapfile import is_swap_entry, swp_offset
-from .page_alloc import PAGE_SIZE, PG_ANON, PG_SWAPBACKED, PG_KERNEL
+from memtrace.linux.limits import PAGE_SIZE
+from .page_alloc import PG_ANON, PG_SWAPBACKED, PG_KERNEL
 
 if TYPE_CHECKING:
     from .kernel import Kernel

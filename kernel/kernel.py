@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from memtrace.linux.version import DEFAULT_KERNEL_VERSION
 from memtrace.tracer.bus import Bus
 from memtrace.tracer.schema import Tracepoint
 from memtrace.tracer import tracepoints as tp
@@ -46,11 +48,6 @@ from .page_alloc import (
 from .swapfile import SwapDevice
 from .sysctl import Sysctls
 from .vmstat import NodeStat
-
-#: gfp_mask of the allocations memtrace models (5.15 / 6.x values, §3.2).
-GFP_HIGHUSER_MOVABLE = 0x100CCA
-GFP_HIGHUSER_MOVABLE_ZERO = 0x100DCA  # anonymous faults
-GFP_KERNEL = 0xCC0  # memcg charges, page tables
 
 #: Reclaimable slab (dentries, inodes) present after boot, at most; drop_caches 2
 #: frees it. Small machines get 1/64 of RAM.
@@ -88,7 +85,7 @@ class Kernel:
     """
 
     def __init__(self, ram_bytes: int, swap_bytes: int, bus: Bus, sysctls: Sysctls | None = None,
-                 seed: int = 0, kernel_version: str = "6.13") -> None:
+                 seed: int = 0, kernel_version: str = DEFAULT_KERNEL_VERSION) -> None:
         self.bus = bus
         self.engine = Engine()
         self.rng = np.random.default_rng(seed)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memtrace.procps import FreeColumns, free_columns
+from memtrace.linux.proc import FreeColumns, free_columns
 from memtrace.tracer.tracepoints import MEMINFO_FIELDS
 
-from .page_alloc import PAGE_SIZE
+from memtrace.linux.limits import PAGE_SIZE
 
 if TYPE_CHECKING:
     from .kernel import Kernel

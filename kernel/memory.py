@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE_ZERO
 from memtrace.tracer import tracepoints as tp
 
 from . import costs, filemap, swap
 from .errors import StepFault
-from .kernel import GFP_HIGHUSER_MOVABLE_ZERO
 from .mm_types import (
     MM_ANONPAGES,
     MM_FILEPAGES,
@@ -33,7 +33,8 @@ from .mm_types import (
     Task,
     VmArea,
 )
-from .page_alloc import PAGE_SHIFT, PAGE_SIZE, PG_ANON, PG_DIRTY, PG_PINNED, PG_SWAPBACKED, PG_YOUNG
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
+from .page_alloc import PG_ANON, PG_DIRTY, PG_PINNED, PG_SWAPBACKED, PG_YOUNG
 from .swapfile import is_swap_entry
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .page_alloc import PAGE_SHIFT, PAGE_SIZE
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
     from .engine import Signal

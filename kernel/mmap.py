@@ -38,7 +38,7 @@ from .mm_types import (
     VmArea,
     prot_bits,
 )
-from .page_alloc import PAGE_SHIFT, PAGE_SIZE
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
     from .kernel import Kernel

@@ -26,22 +26,15 @@ from memtrace.tracer import tracepoints as tp
 from .memcontrol import UNLIMITED, MemCgroup
 from .meminfo import meminfo
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, Task
-from memtrace.oom_kill import (
-    Badness,
-    OomTask,
-    oom_badness,
-    oom_totalpages,
-    parse_kernel_version,
-    select_bad_process,
-)
-from .page_alloc import PAGE_SIZE, PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LRU, PG_SWAPBACKED, PG_UNEVICTABLE
+from memtrace.linux.oom_kill import Badness, OomTask, oom_badness, oom_totalpages, select_bad_process
+from memtrace.linux.limits import LONG_MIN
+from memtrace.linux.version import OOM_LAST_WINS, OOM_REAPER, parse_kernel_version
+from memtrace.linux.limits import PAGE_SIZE
+from .page_alloc import PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LRU, PG_SWAPBACKED, PG_UNEVICTABLE
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-LONG_MIN = -(1 << 63)
-GFP_KERNEL = 0xCC0
-GFP_HIGHUSER_MOVABLE_ZERO = 0x100DCA  # anonymous faults (5.15 / 6.x value)
 
 
 class TaskKilled(Exception):
@@ -245,7 +238,7 @@ def out_of_memory(k: "Kernel", memcg: MemCgroup | None, gfp_mask: int, order: in
                         "trigger_comm": current.comm if current else "", "ts_ns": k.now_ns})
     if memcg is not None:
         memcg.oom_kills += 1
-    if (4, 6) <= version < (5, 4):
+    if OOM_REAPER <= version < OOM_LAST_WINS:
         _oom_reap(k, victim)
     k.kill_task(victim)
     if victim is current:

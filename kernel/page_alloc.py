@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PAGE_SIZE = 4096
-PAGE_SHIFT = 12
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 
 # struct page flags (include/linux/page-flags.h), as bits of MemMap.flags.
 PG_LRU = 1 << 0

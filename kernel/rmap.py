@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, PTE_NONE, VmArea
-from .page_alloc import PAGE_SHIFT, PG_ANON, PG_SWAPBACKED
+from memtrace.linux.limits import PAGE_SHIFT
+from .page_alloc import PG_ANON, PG_SWAPBACKED
 
 if TYPE_CHECKING:
     from .kernel import Kernel

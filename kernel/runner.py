@@ -25,8 +25,8 @@ from .memcontrol import UNLIMITED
 from .meminfo import FreeColumns, free_columns, meminfo
 from .mm_types import Task
 from .oom import KernelPanic, TaskKilled
-from memtrace.oom_kill import check_oom_score_adj, oom_adj_to_score_adj
-from .page_alloc import PAGE_SHIFT, PAGE_SIZE
+from memtrace.linux.proc import check_oom_score_adj, oom_adj_to_score_adj
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from .sysctl import Sysctls
 from .workload import (
     MAX_REPEAT_COUNT,

@@ -16,7 +16,7 @@ from memtrace.tracer import tracepoints as tp
 from . import costs, filemap, mmap
 from .errors import StepFault
 from .mm_types import Inode, Task, VmArea
-from .page_alloc import PAGE_SHIFT
+from memtrace.linux.limits import PAGE_SHIFT
 
 if TYPE_CHECKING:
     from .kernel import Kernel

@@ -12,7 +12,8 @@ from memtrace.tracer import tracepoints as tp
 
 from . import costs, rmap
 from .mm_types import MM_ANONPAGES, MM_SWAPENTS, Task, VmArea
-from .page_alloc import PAGE_SHIFT, PAGE_SIZE, PG_ANON, PG_SWAPBACKED
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
+from .page_alloc import PG_ANON, PG_SWAPBACKED
 from .swapfile import swp_entry, swp_offset
 
 if TYPE_CHECKING:

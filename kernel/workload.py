@@ -39,17 +39,17 @@ import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from memtrace.errors import ScenarioError, SysctlError
-from memtrace.oom_kill import parse_kernel_version
+from memtrace.linux.limits import PAGE_SIZE
+from memtrace.units import format_duration_exact, format_size_exact, parse_duration, parse_size
+from memtrace.linux.version import DEFAULT_KERNEL_VERSION, parse_kernel_version
 
 from .filemap import is_tmpfs_path
 from .sysctl import check_all as check_sysctls
 
-PAGE_SIZE = 4096
 
 # Bounds of a scenario. The simulator keeps numpy arrays per page: about 80 bytes per
 # page of RAM in use (struct page columns, LRU lists, page tables; 256 GiB of RAM
@@ -95,17 +95,6 @@ PATH_MAX = 4096
 #: /dev/zero or a stray huge file is refused instead of read into memory.
 MAX_SCENARIO_FILE_BYTES = 16 << 20
 
-_SIZE_UNITS = {
-    "": 1, "b": 1,
-    "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
-    "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
-    "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
-    "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
-}
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-_NUMBER_UNIT = re.compile(r"^\s*(-?\d{1,30}(?:\.\d{1,30})?)\s*([a-zA-Z]*)\s*$", re.ASCII)
-
-
 def _brief(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, for one-line error messages."""
     text = repr(value)
@@ -117,52 +106,6 @@ def _number(value: int) -> str:
     if abs(value) < 10**30:
         return str(value)
     return f"a {value.bit_length()}-bit {'negative ' if value < 0 else ''}number"
-
-
-def _format_size(nr_bytes: int) -> str:
-    """``nr_bytes`` with the largest binary unit that divides it (``"256GiB"``)."""
-    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if nr_bytes and nr_bytes % factor == 0:
-            return f"{nr_bytes // factor}{unit}"
-    return str(nr_bytes)
-
-
-def _format_duration(ns: int) -> str:
-    """``ns`` with the largest unit that divides it (``"86400s"``)."""
-    for unit, factor in (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)):
-        if ns and ns % factor == 0:
-            return f"{ns // factor}{unit}"
-    return f"{ns}ns"
-
-
-def parse_size(value: Any) -> int:
-    """Bytes from an int or a string such as ``"1GiB"`` (binary units; kB = KiB)."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a size, got {_brief(value)}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        m = _NUMBER_UNIT.match(value)
-        if m and m.group(2).lower() in _SIZE_UNITS:
-            n = Fraction(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]  # exact, unlike float
-            if n.denominator == 1:
-                return int(n)
-    raise ValueError(f"expected a size such as 4096 or \"64MiB\", got {_brief(value)}")
-
-
-def parse_duration(value: Any) -> int:
-    """Nanoseconds from an int or a string such as ``"100ms"``."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration, got {_brief(value)}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        m = _NUMBER_UNIT.match(value)
-        if m and m.group(2) in _DURATION_UNITS:
-            n = Fraction(m.group(1)) * _DURATION_UNITS[m.group(2)]  # exact, unlike float
-            if n.denominator == 1:
-                return int(n)
-    raise ValueError(f"expected a duration such as 1000 or \"100ms\", got {_brief(value)}")
 
 
 def _key(name: str, kind: str, default: Any = dataclasses.MISSING) -> Any:
@@ -460,7 +403,7 @@ class MachineSpec:
 
     ram_bytes: int = 24 << 30
     swap_bytes: int = 0
-    kernel_version: str = "6.13"
+    kernel_version: str = DEFAULT_KERNEL_VERSION
     cgroup_version: int = 2
     time_limit_ns: int = 3600 * 1_000_000_000
 
@@ -792,8 +735,8 @@ def _outside(where: str, key: str, value: int, low: str, high: str) -> ScenarioE
 def _check_pages(where: str, key: str, nr_bytes: int, low: int, high: int) -> None:
     """``nr_bytes`` is a whole number of pages in ``low..high``."""
     if not low <= nr_bytes <= high:
-        high_text = str(high) if high == MAX_CGROUP_LIMIT_BYTES else _format_size(high)
-        raise _outside(where, key, nr_bytes, _format_size(low) if low > 0 else str(low), high_text)
+        high_text = str(high) if high == MAX_CGROUP_LIMIT_BYTES else format_size_exact(high)
+        raise _outside(where, key, nr_bytes, format_size_exact(low) if low > 0 else str(low), high_text)
     if nr_bytes % PAGE_SIZE:
         raise ScenarioError(f"{where}: key {key!r}: {_number(nr_bytes)} is not a multiple of the page size "
                             f"({PAGE_SIZE})")
@@ -810,7 +753,7 @@ def _check_machine(m: MachineSpec, where: str) -> None:
     if m.cgroup_version not in (1, 2):
         raise ScenarioError(f"{where}: key 'cgroup_version': {_number(m.cgroup_version)} is not 1 or 2")
     if not 1 <= m.time_limit_ns <= MAX_TIME_NS:
-        raise _outside(where, "time_limit", m.time_limit_ns, "1ns", _format_duration(MAX_TIME_NS))
+        raise _outside(where, "time_limit", m.time_limit_ns, "1ns", format_duration_exact(MAX_TIME_NS))
 
 
 def _check_path(path: str, where: str, key: str) -> None:
@@ -849,7 +792,7 @@ def _check_step(step: Step, where: str) -> None:
     if isinstance(step, Exit) and not 0 <= step.code <= MAX_EXIT_CODE:
         raise _outside(where, "code", step.code, "0", str(MAX_EXIT_CODE))
     if isinstance(step, Sleep) and not 0 <= step.duration_ns <= MAX_TIME_NS:
-        raise _outside(where, "duration", step.duration_ns, "0", _format_duration(MAX_TIME_NS))
+        raise _outside(where, "duration", step.duration_ns, "0", format_duration_exact(MAX_TIME_NS))
     if isinstance(step, DropCaches) and step.value not in (1, 2, 3):
         raise ScenarioError(f"{where}: key 'value': drop_caches takes 1, 2 or 3, not {_number(step.value)}")
     if isinstance(step, Repeat) and step.count == 0 and not _takes_time(step.steps):
@@ -858,7 +801,7 @@ def _check_step(step: Step, where: str) -> None:
             f"(snapshot, sync, drop_caches or sleep 0 only) take no simulated time: "
             f"give a count of 1..{MAX_REPEAT_COUNT} or add a sleep"
         )
-    max_size = _format_size(MAX_SIZE_BYTES)
+    max_size = format_size_exact(MAX_SIZE_BYTES)
     for attr in ("length_bytes", "size_bytes", "offset_bytes"):
         value = getattr(step, attr, 0)
         if not 0 <= value <= MAX_SIZE_BYTES:
@@ -926,7 +869,7 @@ def validate(scenario: Scenario) -> None:
             raise ScenarioError(f"{where}: key 'path': declared twice")
         paths.add(f.path)
         if not 0 <= f.size_bytes <= MAX_SIZE_BYTES:
-            raise _outside(where, "size", f.size_bytes, "0", _format_size(MAX_SIZE_BYTES))
+            raise _outside(where, "size", f.size_bytes, "0", format_size_exact(MAX_SIZE_BYTES))
     if len(scenario.cgroups) > MAX_CGROUPS:
         raise ScenarioError(f"{src}: {len(scenario.cgroups)} cgroups, more than {MAX_CGROUPS}")
     known_cgroups = {"/"}
@@ -961,7 +904,7 @@ def validate(scenario: Scenario) -> None:
         if not 0 <= p.uid <= MAX_UID:
             raise _outside(where, "uid", p.uid, "0", str(MAX_UID))
         if not 0 <= p.start_ns <= MAX_TIME_NS:
-            raise _outside(where, "start", p.start_ns, "0", _format_duration(MAX_TIME_NS))
+            raise _outside(where, "start", p.start_ns, "0", format_duration_exact(MAX_TIME_NS))
         _check_repeats(p.steps, where)
         forked_here: set[str] = set()
         for j, step in _walk_steps(p.steps):
@@ -1042,7 +985,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except OSError as e:
         raise ScenarioError(f"cannot read scenario {path}: {e.strerror or e}") from None
     if len(raw) > MAX_SCENARIO_FILE_BYTES:
-        raise ScenarioError(f"{path}: not a scenario file: larger than {_format_size(MAX_SCENARIO_FILE_BYTES)}")
+        raise ScenarioError(f"{path}: not a scenario file: larger than {format_size_exact(MAX_SCENARIO_FILE_BYTES)}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

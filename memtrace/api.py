@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from memtrace import __version__
-from memtrace.analysis.state import check_fields
+from memtrace.tracer.tracepoints import check_fields
 from memtrace.kernel.recorder import record_run
-from memtrace.procps import free_columns
+from memtrace.linux.proc import free_columns
 from memtrace.kernel.workload import Scenario, resolve_scenario
 from memtrace.tracer.bus import Consumer
 from memtrace.tracer.tracefile import TraceReader

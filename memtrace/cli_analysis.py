@@ -25,11 +25,11 @@ import typer
 from memtrace.cli import _check_output, _emit_json, _input_file, _open_trace, app
 from memtrace.errors import MemtraceError, TraceFormatError
 from memtrace.logsetup import get_logger
+from memtrace.units import parse_duration
 
 #: The longest --window of a report: a year, in seconds.
 WINDOW_MAX_S = 365 * 24 * 3600
-_TIME = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s)?$")
-_UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, None: 1_000_000_000}
+_TIME = re.compile(r"^\d+(?:\.\d+)?(?:ns|us|ms|s)?$")
 
 
 def parse_at(text: str | None) -> str | int | None:
@@ -39,10 +39,12 @@ def parse_at(text: str | None) -> str | int | None:
         return None
     if text.startswith("label:"):
         return text[len("label:"):]
-    m = _TIME.match(text.strip())
-    if m is None:
+    if _TIME.match(text.strip()) is None:
         return text
-    return int(float(m.group(1)) * _UNIT_NS[m.group(2)])
+    try:
+        return parse_duration(text.strip(), default_unit="s")  # exact: 1.005s is 1,005,000,000 ns
+    except ValueError:
+        return text  # a fraction of a nanosecond: not a time, so a label
 
 
 def _is_bad_magic(e: TraceFormatError) -> bool:

@@ -82,7 +82,7 @@ def import_(
     if fmt != "auto" and fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}, auto", param_hint="--format")
     if kernel_version is not None:
-        from memtrace.oom_kill import parse_kernel_version
+        from memtrace.linux.version import parse_kernel_version
 
         try:
             parse_kernel_version(kernel_version)

@@ -23,14 +23,9 @@ from typing import Any, Mapping
 
 from memtrace.errors import ScenarioError, SysctlError
 from memtrace.kernel.sysctl import Sysctls, parse_sysctl_assignment
-from memtrace.kernel.workload import (
-    PAGE_SIZE,
-    MachineSpec,
-    Scenario,
-    parse_duration,
-    parse_size,
-    scenario_from_dict,
-)
+from memtrace.kernel.workload import MachineSpec, Scenario, scenario_from_dict
+from memtrace.linux.limits import PAGE_SIZE
+from memtrace.units import parse_duration, parse_size
 
 #: Keys whose value is a string even when it looks like a number.
 _STRING_KEYS = frozenset({"kernel_version", "path", "name", "description"})

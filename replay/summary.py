@@ -34,7 +34,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
-from memtrace.procps import free_columns
+from memtrace.linux.proc import free_columns
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.tracefile import Damage, TraceReader
 from memtrace.tracer.tracepoints import MEMINFO_FIELDS

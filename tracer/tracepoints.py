@@ -7,6 +7,10 @@ carry their unit in the name (``len_bytes``, ``size_bytes``, ``nr_pages``).
 
 from __future__ import annotations
 
+from typing import Iterable
+
+from memtrace.errors import TraceFormatError
+
 from .schema import Field, Registry, Tracepoint
 
 #: Kind of the VMA a page belongs to. ``anon_shared`` is MAP_SHARED|MAP_ANONYMOUS
@@ -594,3 +598,36 @@ TRACEPOINTS: tuple[Tracepoint, ...] = (
 def default_registry() -> Registry:
     """A registry of every built-in tracepoint, in their fixed id order."""
     return Registry(TRACEPOINTS)
+
+
+#: Kinds of field types, as an analysis reads them.
+_TYPE_KIND = {"str": "a string", "enum": "an enum"}
+_REFERENCE: dict[str, Tracepoint] = {t.name: t for t in TRACEPOINTS}
+
+
+def _kind(field_type: str) -> str:
+    return _TYPE_KIND.get(field_type, "a number")
+
+
+def check_fields(tp: Tracepoint, reader: str, required: Iterable[str] = (),
+                 optional: Iterable[str] = ()) -> None:
+    """Check a trace's schema of ``tp`` against what ``reader`` (``"memtrace
+    report"``) reads: each ``required`` field must exist, and each field read
+    (``required``, or ``optional`` when present) must be of the kind (string, enum,
+    number) this memtrace's schema gives it. TraceFormatError names the tracepoint and
+    the field otherwise: a trace written with another schema (a renamed field) is
+    refused in one line instead of failing half-way."""
+    ref = _REFERENCE.get(tp.name)
+    for name in required:
+        if not tp.has_field(name):
+            raise TraceFormatError(f"trace schema: tracepoint {tp.name!r} has no field {name!r}, which "
+                                   f"{reader} reads (the trace was written with another schema)")
+    for name in (*required, *optional):
+        if ref is None or not ref.has_field(name) or not tp.has_field(name):
+            continue
+        have, want = tp.field(name).type, ref.field(name).type
+        if _kind(have) != _kind(want):
+            raise TraceFormatError(f"trace schema: field {name!r} of tracepoint {tp.name!r} is {have}, but "
+                                   f"{reader} reads it as {_kind(want)} ({want})")
+
+

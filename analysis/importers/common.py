@@ -59,22 +59,24 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from memtrace.linux.gfp import gfp_from_names
+from memtrace.linux.limits import (
+    INT_MAX,
+    INT_MIN,
+    LONG_MAX,
+    LONG_MIN,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    TASK_SIZE_MAX_5LEVEL,
+    UINT_MAX,
+    ULONG_MAX,
+)
+from memtrace.linux.version import DEFAULT_KERNEL_VERSION
 from memtrace.tracer import EventBatch, TraceWriter, default_registry
 from memtrace.tracer.tracepoints import RSS_MEMBERS, VMA_KINDS
 
 from ..oomlog import OomLog, ParsedOom, oom_report_from_parsed
 
-PAGE_SIZE = 4096
-PAGE_SHIFT = 12
-#: The ranges of the C types the kernel prints fields as (``%d``, ``%u``, ``%ld``,
-#: ``%lu``/``%lx`` on a 64-bit kernel), which memtrace's columns hold.
-INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
-UINT_MAX = (1 << 32) - 1
-LONG_MIN, LONG_MAX = -(1 << 63), (1 << 63) - 1
-ULONG_MAX = (1 << 64) - 1
-#: The end of the largest user address space (x86-64 with 5-level paging; arm64's
-#: 52-bit one is smaller): a break or mapping beyond it is one the kernel refuses.
-TASK_SIZE_MAX = (1 << 56) - PAGE_SIZE
 #: The largest page order a real event is read with. MAX_PAGE_ORDER is 10 on x86
 #: and at most in the teens elsewhere; bounding it keeps ``1 << order`` page counts
 #: small numbers.
@@ -99,53 +101,6 @@ MAP_FIXED = 0x10
 MAP_ANONYMOUS = 0x20
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 _U64 = ULONG_MAX
-
-#: include/linux/gfp_types.h bits of 6.x and the composite names trace output uses.
-GFP_BITS_6X = {
-    "__GFP_DMA": 0x01, "__GFP_HIGHMEM": 0x02, "__GFP_DMA32": 0x04, "__GFP_MOVABLE": 0x08,
-    "__GFP_RECLAIMABLE": 0x10, "__GFP_HIGH": 0x20, "__GFP_IO": 0x40, "__GFP_FS": 0x80,
-    "__GFP_ZERO": 0x100, "__GFP_ATOMIC": 0x200, "__GFP_DIRECT_RECLAIM": 0x400,
-    "__GFP_KSWAPD_RECLAIM": 0x800, "__GFP_WRITE": 0x1000, "__GFP_NOWARN": 0x2000,
-    "__GFP_RETRY_MAYFAIL": 0x4000, "__GFP_NOFAIL": 0x8000, "__GFP_NORETRY": 0x10000,
-    "__GFP_MEMALLOC": 0x20000, "__GFP_COMP": 0x40000, "__GFP_NOMEMALLOC": 0x80000,
-    "__GFP_HARDWALL": 0x100000, "__GFP_THISNODE": 0x200000, "__GFP_ACCOUNT": 0x400000,
-}
-_RECLAIM = 0x400 | 0x800
-GFP_BITS_6X.update({
-    "__GFP_RECLAIM": _RECLAIM,
-    "GFP_NOWAIT": 0x800,
-    "GFP_NOIO": _RECLAIM,
-    "GFP_NOFS": _RECLAIM | 0x40,
-    "GFP_KERNEL": _RECLAIM | 0x40 | 0x80,
-    "GFP_KERNEL_ACCOUNT": _RECLAIM | 0x40 | 0x80 | 0x400000,
-    "GFP_ATOMIC": 0x20 | 0x800,
-    "GFP_USER": _RECLAIM | 0x40 | 0x80 | 0x100000,
-    "GFP_HIGHUSER": _RECLAIM | 0x40 | 0x80 | 0x100000 | 0x02,
-    "GFP_HIGHUSER_MOVABLE": _RECLAIM | 0x40 | 0x80 | 0x100000 | 0x02 | 0x08,
-    "GFP_TRANSHUGE_LIGHT": 0x40 | 0x80 | 0x100000 | 0x02 | 0x08 | 0x40000 | 0x80000 | 0x2000,
-    "GFP_TRANSHUGE": 0x40 | 0x80 | 0x100000 | 0x02 | 0x08 | 0x40000 | 0x80000 | 0x2000 | 0x400,
-    "GFP_DMA": 0x01, "GFP_DMA32": 0x04,
-})
-
-
-def gfp_from_names(text: str) -> int:
-    """The 6.x gfp bits of a ``%pGg``/``show_gfp_flags`` rendering such as
-    ``GFP_HIGHUSER_MOVABLE|__GFP_ZERO``; numbers (``0x100cca``) are taken as they
-    are; unknown names count 0."""
-    value = 0
-    for part in text.strip().split("|"):
-        part = part.strip()
-        if not part or part == "0":
-            continue
-        if part[:2].lower() == "0x":
-            try:
-                value |= int(part, 16)
-            except ValueError:
-                pass
-            continue
-        value |= GFP_BITS_6X.get(part, 0)
-    return value
-
 
 def to_signed64(value: int) -> int:
     """An unsigned 64-bit value read as the C ``long`` it was."""
@@ -422,7 +377,7 @@ class WorkloadBuilder:
         mm/mmap.c:do_mmap() and file_mmap_ok() do)."""
         self.close_slice(p, ts_ns)
         length = -(-length // PAGE_SIZE) * PAGE_SIZE
-        if length <= 0 or length > TASK_SIZE_MAX or not anonymous and offset + length > LONG_MAX:
+        if length <= 0 or length > TASK_SIZE_MAX_5LEVEL or not anonymous and offset + length > LONG_MAX:
             return ""
         shared = bool(flags & MAP_SHARED) and not flags & MAP_PRIVATE
         kind = ("anon_shared" if shared else "anon_private") if anonymous else (
@@ -471,10 +426,10 @@ class WorkloadBuilder:
     def brk(self, p: _Proc, ts_ns: int, requested: int, result: int | None) -> None:
         """A brk call: the break moves from the last known one to ``result`` (or
         ``requested`` when the return is not traced). A break past any user address
-        space (:data:`TASK_SIZE_MAX`) is one the kernel refuses: nothing moves."""
+        space (:data:`TASK_SIZE_MAX_5LEVEL`) is one the kernel refuses: nothing moves."""
         new = result if result is not None else requested
-        if requested == 0 or new == 0 or new > TASK_SIZE_MAX:
-            if result is not None and p.brk is None and result <= TASK_SIZE_MAX:
+        if requested == 0 or new == 0 or new > TASK_SIZE_MAX_5LEVEL:
+            if result is not None and p.brk is None and result <= TASK_SIZE_MAX_5LEVEL:
                 p.brk = result
             return
         self.close_slice(p, ts_ns)
@@ -1562,7 +1517,7 @@ class TraceBuilder:
                 if swap is None and r.swap_total_kb is not None:
                     swap = r.swap_total_kb * 1024
         if version is None:
-            version = "6.13"
+            version = DEFAULT_KERNEL_VERSION
             self.notes.append("kernel version unknown (no companion log, no --kernel-version): 6.13 assumed")
         if ram is None:
             ram = 24 << 30

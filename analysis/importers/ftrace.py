@@ -18,7 +18,9 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from .common import INT_MAX, LONG_MAX, TraceBuilder, feed_line
+from memtrace.linux.limits import INT_MAX, LONG_MAX
+
+from .common import TraceBuilder, feed_line
 
 _SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))
 _HEAD = re.compile(

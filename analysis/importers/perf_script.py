@@ -23,7 +23,9 @@ from memtrace.tracer.tracepoints import RSS_MEMBERS
 
 from .common import _MEMBER_KEY as MEMBER_KEY
 from .common import _MEMBER_KIND as MEMBER_KIND
-from .common import INT_MAX, INT_MIN, LONG_MAX, SLICE_NS, TraceBuilder, feed_line
+from memtrace.linux.limits import INT_MAX, INT_MIN, LONG_MAX
+
+from .common import SLICE_NS, TraceBuilder, feed_line
 
 #: ns per unit of the last digit of a fraction of ``n`` digits.
 _SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))

@@ -18,12 +18,11 @@ from memtrace.analysis.dmesg import (
     OomReportText,
     dmesg_timestamp,
     format_dump_task,
-    format_gfp_mask,
-    kernel_era,
     oom_reports_from_events,
-    parse_kernel_version,
     render_dmesg,
 )
+from memtrace.linux.gfp import format_gfp_mask
+from memtrace.linux.version import kernel_era, parse_kernel_version
 from memtrace.errors import TraceFormatError
 from memtrace.tracer import (
     MEMINFO_FIELDS,
@@ -688,9 +687,18 @@ def test_render_dmesg_reads_a_trace_file_without_decoding_page_faults(
 def test_kernel_versions_parse_and_map_to_the_trees_read() -> None:
     assert parse_kernel_version("2.6.32") == (2, 6, 32)
     assert parse_kernel_version("6.18.44-fc-v669") == (6, 18, 44)
-    assert kernel_era((6, 18, 0)) == (6, 13, 0)
-    assert kernel_era((5, 10, 0)) == (5, 4, 0)
-    assert kernel_era((6, 7, 0)) == (6, 6, 0)
+    assert kernel_era((6, 18, 0)) == (6, 13)
+    assert kernel_era((5, 10, 0)) == (5, 4)
+    assert kernel_era((5, 4)) == (5, 4)
+    assert kernel_era((6, 7, 0)) == (6, 6)
     assert kernel_era((2, 4, 0)) == (2, 6, 32)
     with pytest.raises(TraceFormatError, match="'six'"):
         oom_reports_from_events([], meta("six"))
+
+
+def test_task_row_3_4_prints_the_stored_oom_adj() -> None:
+    """3.4 dump_tasks() printed signal->oom_adj, which an oom_score_adj write set to
+    oom_score_adj * 15 / 1000 (fs/proc/base.c before 3.7): 500 -> 7, not the 8 a
+    /proc/PID/oom_adj read shows."""
+    row = DumpTaskRow(1801, 33, 1801, 55120, 4105, 0, 0, 4096, 0, 500, "php-fpm")
+    assert format_dump_task(row, parse_kernel_version("3.4")).split()[-3:] == ["7", "500", "php-fpm"]

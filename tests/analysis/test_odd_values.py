@@ -22,15 +22,14 @@ import numpy as np
 import pytest
 from memtrace.analysis.dmesg import render_dmesg
 from memtrace.analysis.report import build_report
+from memtrace.linux.limits import TASK_SIZE_MAX_4LEVEL as TASK_SIZE_MAX
+from memtrace.tracer.meta import meta_int, meta_part
+from memtrace.tracer.tracepoints import check_fields
 from memtrace.analysis.state import (
     MAX_TRACKED,
-    TASK_SIZE_MAX,
     StateFolder,
-    check_fields,
     fold_at,
     fold_trace,
-    meta_int,
-    meta_part,
 )
 from memtrace.tracer import (
     Bus,

@@ -18,7 +18,8 @@ from memtrace.analysis.ps import ps_snapshot, ps_trace
 from memtrace.kernel.oom import oom_task
 from memtrace.kernel.recorder import record_run
 from memtrace.kernel.workload import resolve_scenario
-from memtrace.oom_kill import oom_badness, parse_kernel_version, proc_oom_score
+from memtrace.linux.oom_kill import oom_badness, proc_oom_score
+from memtrace.linux.version import parse_kernel_version
 from memtrace.tracer import EventBatch, TraceReader
 
 PAGE = 4096

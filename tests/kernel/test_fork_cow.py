@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from memtrace.kernel.workload import Exit, Fork, MachineSpec, Mmap, ProcessSpec, Scenario, Snapshot, Touch, Wait
+from memtrace.kernel.workload import (
+    Exit,
+    Fork,
+    MachineSpec,
+    Mmap,
+    ProcessSpec,
+    Scenario,
+    Snapshot,
+    Touch,
+    Wait,
+)
 
 from ..conftest import GiB, MiB, run
 

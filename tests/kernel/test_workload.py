@@ -13,16 +13,16 @@ from memtrace.api import record
 from memtrace.errors import ScenarioError, SysctlError
 from memtrace.kernel.sysctl import SYSCTL_DEFS, Sysctls, parse_proc_long
 from memtrace.kernel.workload import (
-    MAX_REPEAT_COUNT,
-    MAX_REPEAT_DEPTH,
-    STEP_TYPES,
     Brk,
     FileSpec,
     Fork,
+    MAX_REPEAT_COUNT,
+    MAX_REPEAT_DEPTH,
     MachineSpec,
     Mmap,
     ProcessSpec,
     Repeat,
+    STEP_TYPES,
     Scenario,
     Sleep,
     Snapshot,
@@ -31,14 +31,13 @@ from memtrace.kernel.workload import (
     builtin_dir,
     builtin_names,
     load_scenario,
-    parse_duration,
-    parse_size,
     resolve_scenario,
     scenario_from_dict,
     step_from_dict,
     step_to_dict,
     validate,
 )
+from memtrace.units import parse_duration, parse_size
 
 from ..conftest import BUILTINS, run
 

@@ -14,24 +14,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memtrace.oom_kill import (
-    LONG_MAX,
-    ULONG_MAX,
+from memtrace.linux.limits import LONG_MAX, ULONG_MAX
+from memtrace.linux.oom_kill import (
     OomTask,
-    c_div,
-    check_oom_score_adj,
     legacy_badness,
-    oom_adj_to_score_adj,
     oom_badness,
     oom_totalpages,
-    parse_kernel_version,
     printed_score,
     proc_oom_score,
-    score_adj_to_oom_adj,
     select_bad_process,
 )
+from memtrace.linux.proc import c_div, check_oom_score_adj, oom_adj_to_score_adj, score_adj_to_oom_adj
+from memtrace.linux.version import parse_kernel_version
 
-REAL_DMESG = Path(__file__).resolve().parents[3] / "shared/real-traces/memcg-oom-two-victims.dmesg.txt"
+REAL_DMESG = Path(__file__).resolve().parents[4] / "shared/real-traces/memcg-oom-two-victims.dmesg.txt"
 
 V6 = (6, 13)
 V5_4 = (5, 4, 286)
@@ -527,7 +523,7 @@ def test_oom_score_stays_in_0_2000_on_5_9(rss: int, adj: int, spare: int) -> Non
 def test_oom_score_formula_follows_the_eras_of_proc_oom_score() -> None:
     """The text memtrace ps prints names the era proc_oom_score() computes in, the
     5.4.y backport of the 5.9 change included."""
-    from memtrace.oom_kill import oom_score_formula, oom_score_needs_cpu_times
+    from memtrace.linux.oom_kill import oom_score_formula, oom_score_needs_cpu_times
 
     assert "2 / 3" in oom_score_formula(parse_kernel_version("6.13"))
     assert "2 / 3" in oom_score_formula(parse_kernel_version("5.4.286"))

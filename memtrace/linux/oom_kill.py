@@ -2,14 +2,15 @@
 
 Models mm/oom_kill.c (``oom_badness``, ``badness``, ``select_bad_process``,
 ``oom_evaluate_task``, ``oom_scan_process_thread``) and fs/proc/base.c
-(``proc_oom_score``, ``oom_adj_read``/``oom_adj_write``, ``oom_score_adj_write``),
-selectable by kernel version. Pure functions over :class:`OomTask` snapshots: no
+``proc_oom_score``, selectable by kernel version (the eras are named in
+:mod:`.version`; the oom_adj conversions are in :mod:`.proc`). Pure functions over :class:`OomTask` snapshots: no
 kernel state, no events; the simulated kernel builds the snapshots, calls
 :func:`select_bad_process` and emits whatever it decides, and analysis recomputes
 the badness of task rows read from real logs. It belongs to no layer.
 
 Kernel eras, from ``../shared/reference/kernel-mm-facts.md`` §1.3 and §2, refined
-where kernel source or patch mail was read (each boundary is a constant below):
+where kernel source or patch mail was read (each boundary is a constant of
+:mod:`.version`):
 
 ======================  ==============================================================
 < 2.6.36                ``badness()``: total_vm, children, CPU and run time, nice,
@@ -52,122 +53,58 @@ All arithmetic is integer and follows C: division truncates toward zero
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Sequence
 
-PAGE_SIZE = 4096
+from .limits import LONG_MAX, PAGE_SIZE, UINT_MAX, ULONG_MAX
+from .proc import (
+    OOM_ADJUST_MAX,
+    OOM_ADJUST_MIN,
+    OOM_DISABLE,
+    OOM_SCORE_ADJ_MIN,
+    c_div,
+    check_oom_score_adj,
+    score_adj_to_oom_adj,
+)
+from .version import (
+    OOM_BADNESS_IN_PAGES,
+    OOM_BADNESS_REWRITE,
+    OOM_KILL_SCORE_UNSIGNED,
+    OOM_LAST_WINS,
+    OOM_NO_ROOT_BONUS,
+    OOM_ROOT_BONUS_ON_USAGE,
+    OOM_SIGNED_BADNESS,
+    OOM_SIGNED_BADNESS_BACKPORTS,
+    OOM_SKIP_FLAG,
+    V2_6_32,
+    KernelVersion,
+)
+
+__all__ = [
+    "Badness",
+    "OomTask",
+    "Selection",
+    "legacy_badness",
+    "oom_badness",
+    "oom_score_formula",
+    "oom_score_needs_cpu_times",
+    "oom_totalpages",
+    "printed_score",
+    "proc_oom_score",
+    "select_bad_process",
+]
+
+_U64 = ULONG_MAX
+_U32 = UINT_MAX
 
 
 def int_sqrt(x: int) -> int:
     """Floor square root, as lib/math/int_sqrt.c."""
     return math.isqrt(x)
 
-__all__ = [
-    "Badness",
-    "KernelVersion",
-    "LONG_MAX",
-    "LONG_MIN",
-    "OOM_ADJUST_MAX",
-    "OOM_ADJUST_MIN",
-    "OOM_DISABLE",
-    "OOM_SCORE_ADJ_MAX",
-    "OOM_SCORE_ADJ_MIN",
-    "OomTask",
-    "Selection",
-    "ULONG_MAX",
-    "c_div",
-    "check_oom_score_adj",
-    "legacy_badness",
-    "oom_adj_to_score_adj",
-    "oom_badness",
-    "oom_totalpages",
-    "parse_kernel_version",
-    "printed_score",
-    "proc_oom_score",
-    "score_adj_to_oom_adj",
-    "select_bad_process",
-]
-
-#: A kernel version as a tuple of ints of any length: "6.13" -> (6, 13),
-#: "2.6.32" -> (2, 6, 32), "5.4.286" -> (5, 4, 286). Tuples compare
-#: element-wise and a longer tuple sorts after its prefix, so (5, 4, 286) >= (5, 4)
-#: and (2, 6, 32) < (2, 6, 36).
-KernelVersion = tuple[int, ...]
-
-# include/uapi/linux/oom.h (2.6.36+).
-OOM_SCORE_ADJ_MIN = -1000
-OOM_SCORE_ADJ_MAX = 1000
-OOM_DISABLE = -17
-OOM_ADJUST_MIN = -16
-OOM_ADJUST_MAX = 15
-
-# 64-bit long / unsigned long, as on x86-64.
-LONG_MAX = (1 << 63) - 1
-LONG_MIN = -(1 << 63)
-ULONG_MAX = (1 << 64) - 1
-_U64 = ULONG_MAX
-_U32 = (1 << 32) - 1
-
-# Era boundaries (first version with the new behaviour).
-#: oom_badness() rewrite ("oom: badness heuristic rewrite", a63d83f427fb).
-_V_REWRITE = (2, 6, 36)
-#: "mm, oom: normalize oom scores to oom_score_adj scale only for userspace": the
-#: score is kept in pages and normalised only for /proc and printing. The patch was
-#: posted in May 2012, after 3.4; the reference brackets it between its 3.4 and
-#: 3.10 trees only. 3.6 is inferred from the patch date, not read from a tag.
-_V_PAGES = (3, 6)
-#: "mm, oom: base root bonus on current usage" (778c14affaf9, January 2014 -> 3.14):
-#: before it the bonus was ``adj -= 30`` (3 % of totalpages), read in a 3.10 tree.
-_V_ROOT_BONUS_ON_USAGE = (3, 14)
-#: Root bonus removed. Present in 4.9, absent from 4.19; the reference recalls
-#: mainline 4.17 ("mm, oom: remove 3% bonus for CAP_SYS_ADMIN processes").
-_V_NO_ROOT_BONUS = (4, 17)
-#: MMF_OOM_SKIP and in_vfork() make a task ineligible; an existing victim whose mm
-#: has MMF_OOM_SKIP is passed over instead of aborting the scan (read in 4.9).
-_V_OOM_SKIP = (4, 9)
-#: "mm, oom: make the calculation of oom badness more accurate" (July 2020, 5.9):
-#: signed badness, LONG_MIN for ineligible, oom_score in 0..2000.
-_V_SIGNED = (5, 9)
-#: 5.4.y carries the 5.9 change as a 2021 stable backport (5.4.286 has it); 5.10 is
-#: >= 5.9 anyway. Which 5.4.y first had it is not known, so all of 5.4 is treated so.
-_SIGNED_BACKPORT_SERIES = ((5, 4),)
-#: From here an equal score replaces the earlier pick (last task scanned wins a tie),
-#: the cpuset test applies only to non-memcg OOMs, and no "Kill process ... score"
-#: line is printed. 4.19 and 5.4.286 bracket these changes.
-_V_LAST_WINS = (5, 4)
-#: oom_adj reads are capped at OOM_ADJUST_MAX ("mm, oom: keep oom_adj under or at
-#: upper limit when printing", posted October 2020; 5.11 is inferred).
-_V_OOM_ADJ_READ_CAP = (5, 11)
-
-
-def parse_kernel_version(text: str) -> KernelVersion:
-    """The version tuple of a kernel release string.
-
-    Leading dotted numbers are kept, anything after them dropped: ``"6.13"`` ->
-    ``(6, 13)``, ``"2.6.32"`` -> ``(2, 6, 32)``, ``"6.18.44-fc-v669"`` ->
-    ``(6, 18, 44)``. ValueError if there is no ``MAJOR.MINOR`` at the start.
-    """
-    m = re.match(r"\s*(\d+(?:\.\d+)+)", text)
-    if m is None:
-        raise ValueError(f"bad kernel version {text!r}: expected MAJOR.MINOR[.PATCH], e.g. 6.13")
-    return tuple(int(part) for part in m.group(1).split("."))
-
-
-def c_div(a: int, b: int) -> int:
-    """C integer division: the quotient truncated toward zero (``-7 / 2 == -3``).
-
-    Python's ``//`` floors (``-7 // 2 == -4``); every signed kernel division here
-    goes through this.
-    """
-    if b == 0:
-        raise ZeroDivisionError(f"division of {a} by zero")
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
-
 
 def _signed(v: KernelVersion) -> bool:
-    return v >= _V_SIGNED or v[:2] in _SIGNED_BACKPORT_SERIES
+    return v >= OOM_SIGNED_BADNESS or v[:2] in OOM_SIGNED_BADNESS_BACKPORTS
 
 
 @dataclass(frozen=True)
@@ -277,7 +214,7 @@ def oom_badness(task: OomTask, totalpages: int, version: KernelVersion, *,
     2.6.36 this is :func:`legacy_badness` (``uptime_s`` and ``hz`` are its inputs);
     otherwise see the module docstring for each era's formula.
     """
-    if version < _V_REWRITE:
+    if version < OOM_BADNESS_REWRITE:
         return legacy_badness(task, uptime_s, hz)
     if totalpages < 0:
         raise ValueError(f"totalpages {totalpages} is negative")
@@ -286,15 +223,15 @@ def oom_badness(task: OomTask, totalpages: int, version: KernelVersion, *,
     # oom_unkillable_task(): init and kthreads; until 5.4 also a task whose mems
     # do not intersect the allocation's (has_intersects_mems_allowed()).
     why = _unkillable_reason(task)
-    if why is None and version < _V_LAST_WINS and not task.cpuset_intersects:
+    if why is None and version < OOM_LAST_WINS and not task.cpuset_intersects:
         why = "mems do not intersect (has_intersects_mems_allowed)"
     if why is None and not task.has_mm:
         why = "no thread has an mm (find_lock_task_mm)"
     if why is None and task.oom_score_adj == OOM_SCORE_ADJ_MIN:
         why = "oom_score_adj == OOM_SCORE_ADJ_MIN"
-    if why is None and version >= _V_OOM_SKIP and task.mmf_oom_skip:
+    if why is None and version >= OOM_SKIP_FLAG and task.mmf_oom_skip:
         why = "MMF_OOM_SKIP set on the mm"
-    if why is None and version >= _V_OOM_SKIP and task.in_vfork:
+    if why is None and version >= OOM_SKIP_FLAG and task.in_vfork:
         why = "in_vfork()"
     if why is not None:
         return _ineligible(formula, why)
@@ -303,7 +240,7 @@ def oom_badness(task: OomTask, totalpages: int, version: KernelVersion, *,
     pgtables = task.pgtables_bytes // PAGE_SIZE
     adj = task.oom_score_adj
 
-    if version < _V_PAGES:
+    if version < OOM_BADNESS_IN_PAGES:
         # 2.6.36..3.5 oom_badness(): 0..1000 inside the function. The 2.6.36 code
         # returned 1000 for PF_OOM_ORIGIN (swapoff) straight away.
         if task.oom_origin:
@@ -319,8 +256,8 @@ def oom_badness(task: OomTask, totalpages: int, version: KernelVersion, *,
     points = rss + swap + pgtables
     adj_points = adj * (totalpages // 1000)  # totalpages / 1000 is unsigned: floors
     root_bonus = 0
-    if task.cap_sys_admin and version < _V_NO_ROOT_BONUS:
-        if version < _V_ROOT_BONUS_ON_USAGE:
+    if task.cap_sys_admin and version < OOM_NO_ROOT_BONUS:
+        if version < OOM_ROOT_BONUS_ON_USAGE:
             # 3.6..3.13: "adj -= 30" before "adj *= totalpages / 1000".
             root_bonus = 30 * (totalpages // 1000)
         else:
@@ -333,17 +270,17 @@ def oom_badness(task: OomTask, totalpages: int, version: KernelVersion, *,
 
 
 def _formula(version: KernelVersion) -> str:
-    if version < _V_REWRITE:
+    if version < OOM_BADNESS_REWRITE:
         return ("2.6.32 badness(): total_vm + sum(child total_vm/2 + 1), /isqrt(cpu), "
                 "/isqrt(isqrt(run)), x2 niced, /4 admin|resource, /4 rawio, /8 cpuset, oom_adj shift")
-    if version < _V_PAGES:
+    if version < OOM_BADNESS_IN_PAGES:
         return "2.6.36-3.5: clamp((rss + nr_ptes + swap)*1000/totalpages - 30[admin] + adj, 1, 1000)"
-    if version < _V_ROOT_BONUS_ON_USAGE:
+    if version < OOM_ROOT_BONUS_ON_USAGE:
         return "3.6-3.13: max(rss + nr_ptes + swap + (adj - 30[admin])*(totalpages/1000), 1)"
-    if version < _V_NO_ROOT_BONUS:
+    if version < OOM_NO_ROOT_BONUS:
         return "3.14-4.16: max(pages - pages*3/100[admin] + adj*(totalpages/1000), 1), pages = rss + swap + pgtables"
     if _signed(version):
-        era = "5.9+" if version >= _V_SIGNED else "5.4.y (5.9 backport)"
+        era = "5.9+" if version >= OOM_SIGNED_BADNESS else "5.4.y (5.9 backport)"
         return f"{era}: rss + swap + pgtables + adj*(totalpages/1000)"
     return "4.17-5.8: max(rss + swap + pgtables + adj*(totalpages/1000), 1)"
 
@@ -366,7 +303,7 @@ def legacy_badness(task: OomTask, uptime_s: int, hz: int = 250) -> Badness:
     OOM_DISABLE`` or no mm (the kernel returns 0, which selection skips before
     calling it); ``ULONG_MAX`` for an OOM origin (PF_OOM_ORIGIN).
     """
-    formula = _formula((2, 6, 32))
+    formula = _formula(V2_6_32)
     oom_adj = task.legacy_oom_adj
     # 1. OOM_DISABLE, then no mm (kernel threads have none).
     if oom_adj == OOM_DISABLE:
@@ -432,7 +369,7 @@ def proc_oom_score(task: OomTask, totalpages: int, version: KernelVersion, *,
     b = oom_badness(task, totalpages, version, uptime_s=uptime_s, hz=hz)
     if b.points is None:
         return 0
-    if version < _V_PAGES:
+    if version < OOM_BADNESS_IN_PAGES:
         return b.points
     if _signed(version):
         return c_div((1000 + c_div(b.points * 1000, totalpages)) * 2, 3) & _U64
@@ -442,9 +379,9 @@ def proc_oom_score(task: OomTask, totalpages: int, version: KernelVersion, *,
 def oom_score_formula(version: KernelVersion) -> str:
     """How ``/proc/PID/oom_score`` is derived from ``oom_badness()`` in ``version``
     (the eras of :func:`proc_oom_score`), for people."""
-    if version < _V_REWRITE:
+    if version < OOM_BADNESS_REWRITE:
         return "oom_score = badness() of 2.6.32: needs CPU and start times"
-    if version < _V_PAGES:
+    if version < OOM_BADNESS_IN_PAGES:
         return "oom_score = oom_badness(), 0..1000 (2.6.36..3.5)"
     if _signed(version):
         return "oom_score = (1000 + points * 1000 / totalpages) * 2 / 3 (5.9+, 5.4.y)"
@@ -454,44 +391,7 @@ def oom_score_formula(version: KernelVersion) -> str:
 def oom_score_needs_cpu_times(version: KernelVersion) -> bool:
     """True before 2.6.36, whose ``badness()`` reads CPU and start times, which no
     trace or snapshot carries."""
-    return version < _V_REWRITE
-
-
-def oom_adj_to_score_adj(oom_adj: int) -> int:
-    """The ``oom_score_adj`` a write of ``oom_adj`` stores (fs/proc/base.c
-    ``oom_adj_write``, 2.6.36+): 15 -> 1000, else ``oom_adj * 1000 / 17`` truncated.
-
-    ValueError (the kernel's -EINVAL) outside -16..15 and -17.
-    """
-    if not (OOM_ADJUST_MIN <= oom_adj <= OOM_ADJUST_MAX or oom_adj == OOM_DISABLE):
-        raise ValueError(f"oom_adj {oom_adj} is out of range: valid are -16..15 and -17 (OOM_DISABLE)")
-    if oom_adj == OOM_ADJUST_MAX:
-        return OOM_SCORE_ADJ_MAX
-    return c_div(oom_adj * OOM_SCORE_ADJ_MAX, -OOM_DISABLE)
-
-
-def score_adj_to_oom_adj(oom_score_adj: int, version: KernelVersion | None = None) -> int:
-    """What ``/proc/PID/oom_adj`` reads for ``oom_score_adj`` (``oom_adj_read``):
-    1000 -> 15, else ``oom_score_adj * 17 / 1000`` truncated.
-
-    From 5.11 (and when ``version`` is None) the result is capped at 15; older
-    kernels read 16 for 942..999.
-    """
-    check_oom_score_adj(oom_score_adj)
-    if oom_score_adj == OOM_SCORE_ADJ_MAX:
-        return OOM_ADJUST_MAX
-    oom_adj = c_div(oom_score_adj * -OOM_DISABLE, OOM_SCORE_ADJ_MAX)
-    if version is None or version >= _V_OOM_ADJ_READ_CAP:
-        oom_adj = min(oom_adj, OOM_ADJUST_MAX)
-    return oom_adj
-
-
-def check_oom_score_adj(value: int) -> int:
-    """``value`` if it is a valid ``oom_score_adj`` (-1000..1000), else ValueError
-    (the kernel's -EINVAL from ``oom_score_adj_write``)."""
-    if not OOM_SCORE_ADJ_MIN <= value <= OOM_SCORE_ADJ_MAX:
-        raise ValueError(f"oom_score_adj {value} is out of range -1000..1000")
-    return value
+    return version < OOM_BADNESS_REWRITE
 
 
 def oom_totalpages(totalram_pages: int, total_swap_pages: int, memcg_limit_pages: int | None,
@@ -525,16 +425,16 @@ def printed_score(points: int, totalpages: int, version: KernelVersion) -> int:
 
     ValueError from 5.4: those kernels print no score in the kill line.
     """
-    if version >= _V_LAST_WINS:
+    if version >= OOM_LAST_WINS:
         raise ValueError(f"kernel {'.'.join(map(str, version))} prints no 'score' in its kill line")
-    if version < _V_REWRITE:
+    if version < OOM_BADNESS_REWRITE:
         return points - (1 << 64) if points > LONG_MAX else points
-    if version < _V_PAGES:
+    if version < OOM_BADNESS_IN_PAGES:
         return points
     if totalpages <= 0:
         raise ValueError(f"totalpages {totalpages} must be >= 1")
     normalised = ((points * 1000) & _U64) // totalpages & _U32
-    if version < (4,):
+    if version < OOM_KILL_SCORE_UNSIGNED:
         return normalised - (1 << 32) if normalised >= 1 << 31 else normalised
     return normalised
 
@@ -569,12 +469,12 @@ def _who(task: OomTask) -> str:
 
 def _dump_row(task: OomTask, version: KernelVersion, memcg_oom: bool) -> bool:
     """Whether ``dump_tasks()`` prints a row for ``task``."""
-    if version < _V_REWRITE:
+    if version < OOM_BADNESS_REWRITE:
         # 2.6.32: thread-group leaders with an mm, init included.
         return task.has_mm and not task.is_kthread
     if _unkillable_reason(task) is not None:
         return False
-    if not task.cpuset_intersects and (version < _V_LAST_WINS or not memcg_oom):
+    if not task.cpuset_intersects and (version < OOM_LAST_WINS or not memcg_oom):
         return False
     return task.has_mm
 
@@ -606,10 +506,10 @@ def select_bad_process(tasks: Sequence[OomTask], totalpages: int, version: Kerne
         for t in tasks if _dump_row(t, version, memcg_oom)
     )
     badness = {id(t): b for t, b in candidates}
-    if version < _V_REWRITE:
+    if version < OOM_BADNESS_REWRITE:
         return _select_legacy(tasks, badness, candidates)
 
-    last_wins = version >= _V_LAST_WINS
+    last_wins = version >= OOM_LAST_WINS
     origin_points = LONG_MAX if last_wins else ULONG_MAX  # used from 3.6 on
     chosen: OomTask | None = None
     chosen_points: int | None = None
@@ -621,8 +521,8 @@ def select_bad_process(tasks: Sequence[OomTask], totalpages: int, version: Kerne
             continue
         if not task.cpuset_intersects and (not last_wins or not memcg_oom):
             continue
-        if task.oom_victim and (version < _V_OOM_SKIP or not task.mmf_oom_skip):
-            state = "with MMF_OOM_SKIP unset" if version >= _V_OOM_SKIP else "(TIF_MEMDIE)"
+        if task.oom_victim and (version < OOM_SKIP_FLAG or not task.mmf_oom_skip):
+            state = "with MMF_OOM_SKIP unset" if version >= OOM_SKIP_FLAG else "(TIF_MEMDIE)"
             return Selection(None, None, True, candidates,
                              f"{_who(task)} is already an OOM victim {state} and may still free "
                              f"memory: abort the scan and kill nothing")
@@ -630,7 +530,7 @@ def select_bad_process(tasks: Sequence[OomTask], totalpages: int, version: Kerne
             continue  # 4.9+: reaped or given up on (MMF_OOM_SKIP)
         if not task.has_mm:
             continue
-        if task.oom_origin and version >= _V_PAGES:
+        if task.oom_origin and version >= OOM_BADNESS_IN_PAGES:
             chosen, chosen_points, chosen_is_origin, ties = task, origin_points, True, []
             continue
         b = badness[id(task)]  # every task reaching here is a dump_tasks row
@@ -648,7 +548,7 @@ def select_bad_process(tasks: Sequence[OomTask], totalpages: int, version: Kerne
             else:
                 ties = []
         chosen, chosen_points = task, b.points
-        chosen_is_origin = task.oom_origin and version < _V_PAGES  # 1000 from oom_badness()
+        chosen_is_origin = task.oom_origin and version < OOM_BADNESS_IN_PAGES  # 1000 from oom_badness()
 
     if chosen is None:
         return Selection(None, None, False, candidates,

@@ -1,0 +1,185 @@
+"""The one table of tasks: pid -> comm, tgid, uid, oom_score_adj, parent, cgroup, life.
+
+Every analysis names processes; they all read this table instead of folding the
+task events themselves (the state fold, the dmesg writer, the replay summary, the
+one-liner probes and the OOM report). :class:`TaskTable` is a bus consumer: feed it
+every batch, in ``seq`` order, and it keeps what these tracepoints say of a task:
+
+=======================  ===================================================
+``process_start``        a process appears: comm, uid, oom_score_adj (the
+                         simulator's scenario processes; an import's first
+                         sight of a process that predates the trace)
+``fork``                 a child: comm, parent, uid, oom_score_adj and memcg
+                         inherited (kernel/fork.c copy_process()), alive
+``exec``                 execve(2) replaced the image: new comm (when the
+                         schema has the tracepoint)
+``task_rename``          the comm changed without an exec (prctl(PR_SET_NAME),
+                         /proc/PID/comm): only the comm (when present)
+``exit``                 the task is gone: comm, exit code, exit time; its
+                         row stays, so later events still resolve its name
+``oom_score_adj_update`` a new oom_score_adj (and the comm the event carries)
+``cgroup`` (attach)      the task moved to a memory cgroup
+``oom_kill``             the task was chosen as an OOM victim
+=======================  ===================================================
+
+Models the fields of struct task_struct (``pid``, ``tgid``, ``comm``,
+``real_parent``), struct signal_struct (``oom_score_adj``) and struct cred
+(``uid``) that those events show. Threads share their tgid's row: the simulator
+has one task per process, and importers fold threads into their tgid.
+
+pid reuse: a ``process_start`` of a pid that exited, or a ``fork`` of any pid,
+starts a new row (the old one is forgotten, as the kernel forgets it); a
+``process_start`` of a live pid changes its comm and keeps the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from .batch import EventBatch
+
+__all__ = ["ROOT_MEMCG_ID", "TASK_TRACEPOINTS", "Task", "TaskTable", "UNKNOWN_COMM"]
+
+#: The memcg id of the root cgroup (``/``), as the ``cgroup`` tracepoint numbers them.
+ROOT_MEMCG_ID = 1
+#: The name a pid resolves to before any event named it (bpftrace prints the same).
+UNKNOWN_COMM = "[unknown]"
+#: The tracepoints the table folds; batches of others are ignored.
+TASK_TRACEPOINTS = frozenset({
+    "process_start", "fork", "exec", "task_rename", "exit", "oom_score_adj_update", "cgroup", "oom_kill",
+})
+
+
+@dataclass
+class Task:
+    """One process as its events show it: struct task_struct's ``pid``, ``tgid``,
+    ``comm`` and ``real_parent``, signal_struct's ``oom_score_adj`` and the
+    cred's ``uid``. Times are ns since the trace's clock origin; ``None`` is
+    unknown (a process that predates the trace has no ``start_ns``)."""
+
+    pid: int
+    comm: str
+    tgid: int
+    uid: int | None = None
+    oom_score_adj: int | None = None
+    parent: int | None = None
+    memcg_id: int = ROOT_MEMCG_ID
+    start_ns: int | None = None
+    exit_ns: int | None = None
+    exit_code: int | None = None
+    #: how many times execve(2) replaced its image (a rename is not an exec)
+    execs: int = 0
+    #: chosen by the OOM killer (``oom_kill``)
+    oom_victim: bool = False
+
+    @property
+    def alive(self) -> bool:
+        """Not yet seen to exit."""
+        return self.exit_ns is None
+
+    @property
+    def name(self) -> str:
+        """``comm (pid N)``, as reports name a task."""
+        return f"{self.comm} (pid {self.pid})"
+
+
+class TaskTable:
+    """Folds task events into :class:`Task` rows, keyed by pid (a bus consumer)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[int, Task] = {}
+
+    # -- reading
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self._tasks
+
+    def __iter__(self) -> Iterator[Task]:
+        """Every task seen, in the order they first appeared."""
+        return iter(self._tasks.values())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def get(self, pid: int) -> Task | None:
+        """The task ``pid``, or None if no event named it."""
+        return self._tasks.get(pid)
+
+    def comm(self, pid: int, default: str = UNKNOWN_COMM) -> str:
+        """The last comm of ``pid`` (kept after it exits), else ``default``."""
+        task = self._tasks.get(pid)
+        return task.comm if task is not None else default
+
+    def alive(self) -> list[Task]:
+        """The tasks not yet seen to exit, in the order they first appeared."""
+        return [t for t in self._tasks.values() if t.alive]
+
+    # -- folding
+
+    def task(self, pid: int, comm: str = UNKNOWN_COMM) -> Task:
+        """The row of ``pid``, created (with ``comm``) if no event named it yet: an
+        event of a task whose start the trace did not see."""
+        task = self._tasks.get(pid)
+        if task is None:
+            task = self._tasks[pid] = Task(pid=pid, comm=comm, tgid=pid)
+        return task
+
+    def _new(self, pid: int, comm: str, ts_ns: int) -> Task:
+        task = Task(pid=pid, comm=comm, tgid=pid, start_ns=ts_ns)
+        self._tasks.pop(pid, None)  # pid reuse: the new task goes to the end
+        self._tasks[pid] = task
+        return task
+
+    def on_batch(self, batch: EventBatch) -> None:
+        """Fold one batch; batches of tracepoints other than
+        :data:`TASK_TRACEPOINTS` are ignored."""
+        name = batch.tp.name
+        if batch.n == 0 or name not in TASK_TRACEPOINTS:
+            return
+        c = batch.columns
+        pids: list[int] = c["pid"].tolist()  # type: ignore[union-attr]
+        ts: list[int] = c["ts_ns"].tolist()  # type: ignore[union-attr]
+        if name == "process_start":
+            for i, pid in enumerate(pids):
+                task = self._tasks.get(pid)
+                if task is None or not task.alive:
+                    task = self._new(pid, str(c["comm"][i]), ts[i])
+                elif task.start_ns is None:
+                    task.start_ns = ts[i]  # named by earlier events, started now
+                task.comm = str(c["comm"][i])
+                task.uid = int(c["uid"][i])
+                task.oom_score_adj = int(c["oom_score_adj"][i])
+        elif name == "fork":
+            for i, pid in enumerate(pids):
+                parent = self.task(pid)
+                child = self._new(int(c["child_pid"][i]), str(c["child_comm"][i]), ts[i])
+                child.parent, child.uid, child.oom_score_adj = pid, parent.uid, parent.oom_score_adj
+                child.memcg_id = parent.memcg_id
+        elif name == "exec":
+            for i, pid in enumerate(pids):
+                task = self.task(pid)
+                task.comm = str(c["comm"][i])
+                task.execs += 1
+        elif name == "task_rename":
+            for i, pid in enumerate(pids):
+                self.task(pid).comm = str(c["newcomm"][i])
+        elif name == "exit":
+            has_code = batch.tp.has_field("code")
+            for i, pid in enumerate(pids):
+                task = self.task(pid, str(c["comm"][i]))
+                task.comm = str(c["comm"][i])
+                task.exit_ns = ts[i]
+                task.exit_code = int(c["code"][i]) if has_code else None
+        elif name == "oom_score_adj_update":
+            for i, pid in enumerate(pids):
+                task = self.task(pid, str(c["comm"][i]))
+                task.oom_score_adj = int(c["oom_score_adj"][i])
+        elif name == "cgroup":
+            ops, values = c["op"], batch.tp.field("op").values
+            for i in range(batch.n):
+                if values[int(ops[i])] == "attach":
+                    self.task(int(c["task_pid"][i])).memcg_id = int(c["memcg_id"][i])
+        elif name == "oom_kill":
+            for i in range(batch.n):
+                self.task(int(c["victim_pid"][i]), str(c["comm"][i])).oom_victim = True
