@@ -2,7 +2,9 @@
 # real-kernel half of `make bench`, a C compiler); everything else goes into .venv.
 #
 #   make / make venv   create .venv and install memtrace editable with [dev]
-#   make test          run the test suite
+#   make test          lint (ruff), then run the test suite
+#   make lint          ruff on every Python file
+#   make typecheck     mypy --strict on the installed package (scripts/typecheck.py)
 #   make demo          record oom-leak, show the kill, replay it with strict overcommit,
 #                      and end with its OOM report (text; HTML beside the trace)
 #   make bench         benchmarks vs. the real kernel (BENCH_ARGS="--json --runs 3")
@@ -21,7 +23,7 @@ BENCH_ARGS ?=
 # Set to 1 to let `make test` pass when pytest collects no tests (its exit code 5).
 ALLOW_NO_TESTS ?=
 
-.PHONY: venv test demo bench sample-traces clean
+.PHONY: venv test lint typecheck demo bench sample-traces clean
 
 venv: $(INSTALLED)
 
@@ -30,7 +32,13 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-test: $(INSTALLED)
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check --no-cache memtrace tracer kernel replay analysis tests bench scripts
+
+typecheck: $(INSTALLED)
+	$(PY) scripts/typecheck.py
+
+test: lint
 	@echo "$(PY) -m pytest -q $(PYTEST_ARGS)"
 	@status=0; $(PY) -m pytest -q $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$status" -eq 5 ] && [ "$(ALLOW_NO_TESTS)" = 1 ]; then \

@@ -65,9 +65,11 @@ Simplified, on purpose (a reader must know what is invented):
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from memtrace.errors import TraceFormatError
 from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE_ZERO, format_gfp_mask
@@ -91,7 +93,6 @@ from memtrace.linux.version import (
     parse_kernel_version,
 )
 from memtrace.tracer import MEMINFO_FIELDS, EventRecord, TraceReader
-
 from memtrace.tracer.meta import meta_part
 from memtrace.tracer.tracepoints import check_fields
 
@@ -169,7 +170,7 @@ class OomReportText:
 def dmesg_timestamp(ts_ns: int) -> str:
     """printk's ``[%5lu.%06lu]`` prefix for a time since boot in ns (seconds.micros)."""
     usec = ts_ns // 1000
-    return "[%5d.%06d]" % (usec // 1_000_000, usec % 1_000_000)
+    return f"[{usec // 1_000_000:5d}.{usec % 1_000_000:06d}]"
 
 
 _C_INT = re.compile(r"%(-?\d*)(?:hh|h|ll|l)?[diu]")
@@ -214,7 +215,8 @@ def dump_tasks_header(version: KernelVersion) -> list[str]:
     era = kernel_era(version)
     if era >= V6_8:
         return ["Tasks state (memory values in pages):",
-                "[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents oom_score_adj name"]
+                "[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents "
+                "oom_score_adj name"]
     if era >= V4_19:
         return ["Tasks state (memory values in pages):",
                 "[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name"]
@@ -844,10 +846,8 @@ class _OomLog:
 
     def _sysctl_set(self, f: dict[str, Any]) -> None:
         if f["name"] == "vm.oom_dump_tasks":
-            try:
+            with contextlib.suppress(ValueError):
                 self.oom_dump_tasks = int(f["value"]) != 0
-            except ValueError:
-                pass
 
     def _reclaim_begin(self, f: dict[str, Any]) -> None:
         self.last_gfp[int(f["pid"])] = (int(f["gfp_flags"]), int(f["order"]))

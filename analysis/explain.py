@@ -35,8 +35,9 @@ process's: every page it maps (shared ones too), summing to its RSS counters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -148,7 +149,7 @@ class ExplainResult:
 
     def sums(self) -> dict[str, int]:
         """The parts added up by kind."""
-        out = {k: 0 for k in KINDS}
+        out = dict.fromkeys(KINDS, 0)
         for p in self.parts:
             out[p.kind] = out.get(p.kind, 0) + p.bytes
         return out
@@ -345,7 +346,7 @@ class _Builder:
                      mp: dict[str, Any], proc_view: Process | None) -> tuple[str, str, tuple[int, ...]]:
         who = f"{proc.comm} (pid {proc.pid})"
         backing = self._backing_name(v)
-        if origin == O_COW_FILE or origin == O_COW_SHMEM:
+        if origin in (O_COW_FILE, O_COW_SHMEM):
             reason = (f"private copies of {backing} pages, made by copy-on-write when {who} wrote to its "
                       f"MAP_PRIVATE mapping {v.label} of the file")
         elif origin == O_COW_ANON:
@@ -429,7 +430,7 @@ class _Builder:
         swap = ("swap-out",) if self.swap_usable else ()
         kind = node.kind if node is not None else "tmpfs"
         if kind == "anon_shared":
-            return ("munmap", "exit") + swap
+            return ("munmap", "exit", *swap)
         named = ("ipc_rmid",) if kind == "sysv" else ("unlink",)
         if node is not None and node.unlinked:
             named = ()
@@ -484,13 +485,13 @@ class _Builder:
             "; there is no swap, so reclaim cannot move it")
         if kind == "sysv":
             return (f"{owner.name}: no process is attached; it stays until shmctl(IPC_RMID){tail}",
-                    ("ipc_rmid",) + swap)
+                    ("ipc_rmid", *swap))
         if kind == "posix_shm":
-            return (f"{owner.name}: no process maps it; it stays until shm_unlink(){tail}", ("unlink",) + swap)
+            return (f"{owner.name}: no process maps it; it stays until shm_unlink(){tail}", ("unlink", *swap))
         if kind == "anon_shared":
             return (f"{owner.name}: no mapping is left{tail}", ("nothing",))
         return (f"tmpfs file {owner.name}: in memory (shmem) and owned by no process; it stays until the file "
-                f"is deleted{tail}", ("unlink",) + swap)
+                f"is deleted{tail}", ("unlink", *swap))
 
     def _swap_parts(self, vmas: list[VmArea], proc_view: Process | None) -> None:
         if proc_view is None:
@@ -605,7 +606,7 @@ class _Builder:
         self._unmapped_cache_parts()
         self._swap_parts(vmas, None)
         if not totals:
-            totals = {k: 0 for k in KINDS}
+            totals = dict.fromkeys(KINDS, 0)
             for p in self.parts:
                 totals[p.kind] += p.bytes
             self.unknown.append("no /proc/meminfo reading: totals are what the trace's events account for; "
@@ -638,7 +639,7 @@ class _Builder:
             if not proc.alive:
                 self.warnings.append(f"{proc.comm} (pid {proc.pid}) had exited by {at}: it holds no memory")
                 self.parts = []
-                totals = {k: 0 for k in totals}
+                totals = dict.fromkeys(totals, 0)
             else:
                 self.unknown.append("which mappings and files hold this process's pages: the trace names no "
                                     "page frames; the parts are its kmem:rss_stat counters")
@@ -653,7 +654,7 @@ class _Builder:
             self.parts.append(Part("kernel", n, self._proc_owner(proc),
                                    f"page tables of {proc.comm} (pid {proc.pid})", ("munmap", "exit"),
                                    mapped_by=(proc.pid,)))
-        totals = {k: 0 for k in ("anon", "file", "shmem", "swap", "kernel")}
+        totals = dict.fromkeys(("anon", "file", "shmem", "swap", "kernel"), 0)
         for p in self.parts:
             totals[p.kind] += p.bytes
         want = {"anon": "MM_ANONPAGES", "file": "MM_FILEPAGES", "shmem": "MM_SHMEMPAGES", "swap": "MM_SWAPENTS"}
@@ -703,7 +704,7 @@ class _Builder:
                                        "free pages (MemFree), ready for any allocation", ()))
             self.warnings.extend(m for m in self._mismatch_list(totals) if m not in self.warnings)
         else:
-            totals = {k: 0 for k in KINDS}
+            totals = dict.fromkeys(KINDS, 0)
             for p in self.parts:
                 totals[p.kind] += p.bytes
             self.unknown.append("no /proc/meminfo reading: totals are the processes' RSS counters")
@@ -741,13 +742,13 @@ def _group(keys: np.ndarray) -> list[tuple[int, int]]:
 
 
 __all__ = [
-    "ExplainResult",
     "FREED_BY",
     "KINDS",
     "OWNER_TYPES",
+    "RAM_KINDS",
+    "ExplainResult",
     "Owner",
     "Part",
-    "RAM_KINDS",
     "explain_state",
     "explain_trace",
     "free_dict",

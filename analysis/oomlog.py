@@ -36,15 +36,17 @@ allows swap (said in the candidate notes).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from memtrace.errors import ParseError
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.oom_kill import OomTask, oom_badness, select_bad_process
 from memtrace.linux.proc import oom_adj_to_score_adj
-from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.version import (
     OOM_BADNESS_IN_PAGES,
     OOM_BADNESS_REWRITE,
@@ -604,9 +606,8 @@ class _Parser:
         if stripped == "Mem-Info:":
             self.mode = "meminfo"
             return True
-        if self.mode == "meminfo" or cur.meminfo_pages:
-            if self._meminfo_line(cur, stripped):
-                return True
+        if (self.mode == "meminfo" or cur.meminfo_pages) and self._meminfo_line(cur, stripped):
+            return True
 
         m = _MEMCG_COUNTER.match(stripped)
         if m:
@@ -658,9 +659,9 @@ class _Parser:
                 zone["all_unreclaimable"] = unrec.group(1) == "yes"
             cur.zones.append(zone)
             return True
-        if s.startswith("lowmem_reserve[]:") or _BUDDY.match(s) or s.startswith("Node ") and "hugepages_" in s:
+        if s.startswith("lowmem_reserve[]:") or _BUDDY.match(s) or (s.startswith("Node ") and "hugepages_" in s):
             return True
-        if s.startswith("Swap cache stats:") or s.endswith("pages HighMem/MovableOnly") and _PAGES_HIGHMEM.match(s):
+        if s.startswith("Swap cache stats:") or (s.endswith("pages HighMem/MovableOnly") and _PAGES_HIGHMEM.match(s)):
             m = _PAGES_HIGHMEM.match(s)
             if m:
                 cur.highmem_pages = int(m.group("n"))
@@ -851,20 +852,18 @@ def infer_kernel_version(r: ParsedOom) -> tuple[KernelVersion | None, str]:
         guess = V6_8
     elif "pgtables_bytes" in cols:
         modern_kill = r.killed_pgtables_kb is not None or bool(r.summary)
-        guess = V5_4 if modern_kill or r.chosen_pid is None and r.killed_pid is not None else V4_19
+        guess = V5_4 if modern_kill or (r.chosen_pid is None and r.killed_pid is not None) else V4_19
     elif "nr_pmds" in cols:
         guess = V4_9
     elif "nr_ptes" in cols:
         guess = V3_10
-    elif "oom_score_adj" in cols or r.trigger_oom_adj is not None and r.trigger_oom_score_adj is not None:
+    elif "oom_score_adj" in cols or (r.trigger_oom_adj is not None and r.trigger_oom_score_adj is not None):
         guess = V3_4
     elif "oom_adj" in cols or r.trigger_oom_adj is not None:
         guess = V2_6_32
     elif r.killed_pgtables_kb is not None or r.summary:
         guess = V5_4
-    elif r.nodemask is not None:
-        guess = V4_9
-    elif r.killed_shmem_rss_kb is not None:
+    elif r.nodemask is not None or r.killed_shmem_rss_kb is not None:
         guess = V4_9
     elif r.killed_anon_rss_kb is not None:
         guess = V3_10
@@ -1151,7 +1150,8 @@ def _recompute(r: ParsedOom, swap_total_pages: int | None) -> _Recomputed:
             continue
         rows.append((row, task, lacks))
     tasks = [t for _, t, _ in rows if t is not None]
-    needs_total = version < OOM_BADNESS_IN_PAGES and version >= OOM_BADNESS_REWRITE or any(t.oom_score_adj for t in tasks)
+    needs_total = (OOM_BADNESS_REWRITE <= version < OOM_BADNESS_IN_PAGES
+                   or any(t.oom_score_adj for t in tasks))
     usable_total = totalpages if totalpages is not None else (None if needs_total else 0)
     badness: dict[int, int | None] = {}
     cands: list[Candidate] = []
@@ -1177,7 +1177,7 @@ def _recompute(r: ParsedOom, swap_total_pages: int | None) -> _Recomputed:
             cands.append(_candidate(row, task, b, notes, version))
     else:
         for row, task, lacks in rows:
-            notes = list(lacks) + [f"badness not recomputed: totalpages unknown ({tp_how})"]
+            notes = [*list(lacks), f"badness not recomputed: totalpages unknown ({tp_how})"]
             cands.append(_candidate(row, task, None, notes, version))
     return _Recomputed(version, how, totalpages, tp_how, formula, cands, badness, ranked, reason)
 
@@ -1317,7 +1317,7 @@ def _growers(reports: list[ParsedOom]) -> dict[int, dict[str, Any]]:
         if len(idxs) < 2:
             continue
         best: dict[str, Any] | None = None
-        for a, b in zip(idxs, idxs[1:]):
+        for a, b in itertools.pairwise(idxs):
             before = {t.pid: (t.rss or 0) + (t.swapents or 0) for t in reports[a].tasks}
             for t in reports[b].tasks:
                 if t.pid in before:

@@ -30,14 +30,16 @@ it, and a warning says so.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
 import platform
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from memtrace.errors import ParseError
 
@@ -115,15 +117,11 @@ def _process(root: str, pid: int) -> dict[str, Any] | None:
         elif key == "NSpid":
             info["nspid"] = [int(x) for x in rest.split() if x.isdigit()]
         elif key == "CapEff":
-            try:
+            with contextlib.suppress(ValueError):
                 info["cap_eff"] = int(rest, 16)
-            except ValueError:
-                pass
         elif key in STATUS_KB:
-            try:
+            with contextlib.suppress(ValueError, IndexError):
                 status[key] = int(rest.split()[0]) * KiB
-            except (ValueError, IndexError):
-                pass
     info["status"] = status
     stat = _read(f"{root}/{pid}/stat")
     if stat is not None and ")" in stat:
@@ -172,12 +170,10 @@ def _mounts(root: str) -> list[tuple[str, str, str, str]]:
 
 def _cgroup_dirs(base: str, limit: int = 4000) -> Iterable[tuple[str, str]]:
     """(cgroup path, directory) of every cgroup under a hierarchy's mount point."""
-    count = 0
-    for dirpath, dirnames, _ in os.walk(base):
+    for count, (dirpath, dirnames, _) in enumerate(os.walk(base), start=1):
         dirnames.sort()
         rel = "/" + os.path.relpath(dirpath, base) if dirpath != base else "/"
         yield rel.replace("/./", "/").rstrip("/") or "/", dirpath
-        count += 1
         if count >= limit:
             return
 
@@ -187,10 +183,8 @@ def _stat_file(path: str) -> dict[str, int]:
     for line in (_read(path) or "").splitlines():
         parts = line.split()
         if len(parts) == 2:
-            try:
+            with contextlib.suppress(ValueError):
                 out[parts[0]] = int(parts[1])
-            except ValueError:
-                pass
     return out
 
 

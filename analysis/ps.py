@@ -27,9 +27,11 @@ trace nor a snapshot carries, so before 2.6.36 ``oom_score`` is left unknown (No
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.oom_kill import (
     OomTask,
     oom_badness,
@@ -37,12 +39,11 @@ from memtrace.linux.oom_kill import (
     oom_score_needs_cpu_times,
     proc_oom_score,
 )
-from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.version import DEFAULT_KERNEL_VERSION, KernelVersion, parse_kernel_version
 
 from .state import MemoryState, Reading, StateFolder, fold_at
 
-__all__ = ["ProcRow", "ProcTable", "SORT_KEYS", "ps_snapshot", "ps_state", "ps_trace"]
+__all__ = ["SORT_KEYS", "ProcRow", "ProcTable", "ps_snapshot", "ps_state", "ps_trace"]
 
 CAP_SYS_ADMIN = 21
 
@@ -254,7 +255,8 @@ def ps_snapshot(snap: Mapping[str, Any], name: str = "snapshot", sort: str = "po
         task = OomTask(pid=pid, comm=str(proc.get("comm", "?")), uid=int(proc.get("uid", 0) or 0),
                        oom_score_adj=adj, rss_anon=anon // PAGE_SIZE, rss_file=file // PAGE_SIZE,
                        rss_shmem=shmem // PAGE_SIZE, swapents=swap // PAGE_SIZE, pgtables_bytes=pte,
-                       total_vm=_status_bytes(proc, "VmSize") // PAGE_SIZE, has_mm="VmRSS" in (proc.get("status") or {}),
+                       total_vm=_status_bytes(proc, "VmSize") // PAGE_SIZE,
+                       has_mm="VmRSS" in (proc.get("status") or {}),
                        is_init=is_init,
                        cap_sys_admin=bool(int(cap) >> CAP_SYS_ADMIN & 1) if isinstance(cap, int) else
                        int(proc.get("uid", 0) or 0) == 0)

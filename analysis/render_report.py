@@ -12,7 +12,8 @@ import html
 import io
 import json
 import textwrap
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .explain import FREED_BY, KINDS, ExplainResult
 from .ps import ProcTable
@@ -118,7 +119,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Iterabl
     for r in rows:
         for i, c in enumerate(r[: n - 1] if last_wraps else r):
             widths[i] = max(widths[i], len(c))
-    def fmt(cells: Sequence[str]) -> str:  # noqa: E306
+    def fmt(cells: Sequence[str]) -> str:
         out = []
         for i, c in enumerate(cells):
             if last_wraps and i == n - 1:
@@ -131,10 +132,10 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Iterabl
     lines = [fmt(headers)]
     for r in rows:
         if last_wraps:
-            head = fmt(r[:-1] + [""])
+            head = fmt([*r[:-1], ""])
             pad = len(head) if head.strip() else len(indent) + sum(widths[: n - 1]) + 2 * (n - 1)
             pad = len(indent) + sum(widths[: n - 1]) + 2 * (n - 1)
-            lead = fmt(r[:-1] + [""]).ljust(pad)
+            lead = fmt([*r[:-1], ""]).ljust(pad)
             wrapped = textwrap.wrap(r[-1], max(WIDTH - pad, 20), break_on_hyphens=False) or [""]
             lines.append((lead + wrapped[0]).rstrip())
             lines.extend((" " * pad + w).rstrip() for w in wrapped[1:])
@@ -378,7 +379,8 @@ main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:24px;margin:0 0 4px} h2{font-size:20px;margin:32px 0 8px;border-bottom:2px solid #ddd;padding-bottom:4px}
 h3{font-size:16px;margin:20px 0 6px}
 .meta{color:#555} .warn{background:#fff4e5;border-left:4px solid #e69f00;padding:6px 10px;margin:6px 0}
-table{border-collapse:collapse;margin:6px 0;background:#fff} th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
+table{border-collapse:collapse;margin:6px 0;background:#fff}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums} tr.victim td{background:#ffe9e0;font-weight:600}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:8px 0} dt{font-weight:600} dd{margin:0}
 .plot{background:#fff;border:1px solid #ddd;margin:8px 0;padding:4px} .plot svg{width:100%;height:auto;display:block}
@@ -575,7 +577,7 @@ def plot_processes_svg(t: Timeline, title: str) -> str:
 
 def plot_badness_svg(k: OomKillReport) -> str:
     """Each candidate's badness as stacked terms (rss, swap, page tables, adj)."""
-    cands = [c for c in k.candidates][:12]
+    cands = list(k.candidates)[:12]
     fig = _figure(height_in=max(1.6, 0.5 * len(cands) + 1.2))
     ax = fig.add_subplot()
     labels = [f"{c.comm} ({c.pid})" + (" victim" if c.pid == k.victim.pid else "") for c in cands]

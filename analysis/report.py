@@ -31,8 +31,9 @@ What-if answers need replays, which analysis cannot run (it imports only the tra
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -312,7 +313,7 @@ class _Assembler:
                 kinds[k].append(tot[k])
         end = t1 if t1 is not None else (self.f.last_ts_ns or 0)
         _, _, series = self._rss_at(t0, end, pids)
-        for pid, s in series.items():
+        for s in series.values():
             if s and s[-1][0] < end:
                 s.append((end, s[-1][1]))  # the RSS holds until the next change
         peak = {pid: max(v for _, v in s) for pid, s in series.items() if s}
@@ -653,7 +654,8 @@ class _Assembler:
             elif u.kind == "swap_full":
                 why.append(f"{format_size(u.bytes)} of anonymous memory (swap full)")
             elif u.kind == "shmem_no_owner":
-                why.append(f"{format_size(u.bytes)} of shmem/tmpfs that no process owns ({u.detail.split(': ', 1)[-1]})")
+                where = u.detail.split(": ", 1)[-1]
+                why.append(f"{format_size(u.bytes)} of shmem/tmpfs that no process owns ({where})")
             elif u.kind == "shmem_no_swap":
                 why.append(f"{format_size(u.bytes)} of mapped shared memory (no swap)")
             elif u.kind == "mlocked":

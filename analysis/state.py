@@ -65,8 +65,9 @@ type, is a :class:`~memtrace.errors.TraceFormatError` naming both (:func:`check_
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -535,7 +536,7 @@ class StateFolder:
         self.last_seq = int(batch.columns["seq"][-1])
         self.last_ts_ns = int(batch.columns["ts_ns"][-1])
 
-    def state(self) -> "MemoryState":
+    def state(self) -> MemoryState:
         """The folded picture now (shares the folder's arrays: read, do not keep
         across more batches)."""
         return MemoryState(self)
@@ -1546,13 +1547,13 @@ def _no_repeat_segments(keys: np.ndarray) -> Iterator[tuple[int, int]]:
 
 
 __all__ = [
-    "History",
-    "Inode",
     "K_ANON",
     "K_FILE",
     "K_NONE",
     "K_SHMEM",
     "MAX_PTE_ENTRIES",
+    "History",
+    "Inode",
     "MemoryState",
     "PageArrays",
     "Process",

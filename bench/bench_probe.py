@@ -27,10 +27,10 @@ Run it alone: ``.venv/bin/python bench/run.py --only probe_count``.
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 import traceback
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,12 @@ WARMUP_RUNS = 1
 def probe_count(runs: int) -> dict[str, Any]:
     """Time the count-by-pid one-liner over the first-touch trace."""
     try:
+        from run import FIRST_TOUCH_NR_PAGES, _first_touch_scenario
+
         from memtrace.api import record
         from memtrace.tracer.oneliner import compile_program
         from memtrace.tracer.probes import run_batches
         from memtrace.tracer.tracefile import TraceReader
-
-        from run import FIRST_TOUCH_NR_PAGES, _first_touch_scenario
     except ImportError as exc:
         reason = f"cannot import memtrace ({exc}); run `make venv` and use .venv/bin/python"
         return {"events_per_s": None, "ns_per_event": None, "runs": runs, "events_per_s_reason": reason,
@@ -82,7 +82,7 @@ def probe_count(runs: int) -> dict[str, Any]:
             done = time.perf_counter()
             counts = dict(tracer.maps["@"])
             if i == 0:
-                expected = {pid: FIRST_TOUCH_NR_PAGES for pid in pids.values()} if len(pids) == 1 else None
+                expected = dict.fromkeys(pids.values(), FIRST_TOUCH_NR_PAGES) if len(pids) == 1 else None
                 if expected is not None and counts != expected:
                     problems.append(f"@[pid] = count() gave {counts}, expected {expected}")
                 elif sum(counts.values()) != events:

@@ -39,14 +39,15 @@ import tempfile
 import textwrap
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
-from bench_trace_io import trace_io  # bench/ is sys.path[0] when this script runs
-from bench_probe import probe_count
-from bench_oom_leak import oom_leak
 from bench_explain import explain_large
 from bench_import import import_perf_script
+from bench_oom_leak import oom_leak
+from bench_probe import probe_count
+from bench_trace_io import trace_io  # bench/ is sys.path[0] when this script runs
 
 BENCH_DIR = Path(__file__).resolve().parent
 BUILD_DIR = BENCH_DIR / ".build"  # git-ignored

@@ -17,8 +17,8 @@ at a time, so event timestamps never go backwards.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Generator, Union
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Signal:
     """A one-shot wake-up: tasks that yield it block until it fires."""
 
     fired: bool = False
-    waiters: list[tuple["Proc", int]] = field(default_factory=list)
+    waiters: list[tuple[Proc, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class WaitFor:
     timeout_ns: int
 
 
-Yield = Union[None, Sleep, Signal, WaitFor]
+Yield = None | Sleep | Signal | WaitFor
 TaskGen = Generator[Yield, None, None]
 
 

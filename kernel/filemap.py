@@ -23,7 +23,6 @@ from memtrace.tracer import tracepoints as tp
 from . import costs
 from .errors import StepFault
 from .mm_types import Inode, Task
-from .swapfile import SWP_BASE, swp_offset
 from .page_alloc import (
     PAGE_SIZE,
     PG_ACTIVE,
@@ -35,6 +34,7 @@ from .page_alloc import (
     PG_UNEVICTABLE,
     PG_WRITEBACK,
 )
+from .swapfile import SWP_BASE, swp_offset
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -50,7 +50,7 @@ def is_tmpfs_path(path: str) -> bool:
 # ---------------------------------------------------------------------- inodes
 
 
-def open_file(k: "Kernel", path: str, create: bool) -> Inode:
+def open_file(k: Kernel, path: str, create: bool) -> Inode:
     """Models do_filp_open(): look the path up, creating the file if asked.
 
     A file on a tmpfs mount is a shmem inode charging Committed_AS per page
@@ -69,7 +69,7 @@ def open_file(k: "Kernel", path: str, create: bool) -> Inode:
     return inode
 
 
-def unlink(k: "Kernel", path: str) -> None:
+def unlink(k: Kernel, path: str) -> None:
     """Models vfs_unlink(): drop the name; the pages go when the last user does."""
     inode = k.namespace.pop(path, None)
     if inode is None:
@@ -79,7 +79,7 @@ def unlink(k: "Kernel", path: str) -> None:
     iput(k, inode)
 
 
-def iput(k: "Kernel", inode: Inode) -> None:
+def iput(k: Kernel, inode: Inode) -> None:
     """Models iput_final()/evict(): an inode with no name and no mapping is freed,
     its pages truncated and its Committed_AS charge returned."""
     if inode.evicted or inode.nlink > 0 or inode.i_mmap > 0:
@@ -95,7 +95,7 @@ def iput(k: "Kernel", inode: Inode) -> None:
 # ---------------------------------------------------------------------- page cache
 
 
-def add_to_page_cache(k: "Kernel", inode: Inode, indices: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
+def add_to_page_cache(k: Kernel, inode: Inode, indices: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
     """Models __filemap_add_folio() for pages not yet cached: allocate, insert, put
     on the LRU, count in NR_FILE_PAGES (and NR_SHMEM), emit page_cache_add.
 
@@ -150,7 +150,7 @@ def add_to_page_cache(k: "Kernel", inode: Inode, indices: np.ndarray, ts_ns: np.
     return pfns
 
 
-def _workingset_refault(k: "Kernel", inode: Inode, indices: np.ndarray, pfns: np.ndarray) -> None:
+def _workingset_refault(k: Kernel, inode: Inode, indices: np.ndarray, pfns: np.ndarray) -> None:
     """Models workingset_refault() for file pages: a page evicted less than a
     workingset ago (refault distance <= active file + anon lists when swap exists)
     comes back straight to the active list; every refault makes file reclaim
@@ -174,7 +174,7 @@ def _workingset_refault(k: "Kernel", inode: Inode, indices: np.ndarray, pfns: np
     activate_pages(k, hot, "refault")
 
 
-def reclaim_file_pages(k: "Kernel", pfns: np.ndarray) -> None:
+def reclaim_file_pages(k: Kernel, pfns: np.ndarray) -> None:
     """Models the file half of shrink_folio_list(): unmap clean file pages from
     every process (try_to_unmap), leave a workingset shadow and drop them from the
     page cache (__remove_mapping())."""
@@ -208,7 +208,7 @@ def swapped_pages(inode: Inode, indices: np.ndarray) -> np.ndarray:
     return inode.pages[indices] <= SWP_BASE
 
 
-def delete_from_page_cache(k: "Kernel", inode: Inode, indices: np.ndarray, reason: str) -> None:
+def delete_from_page_cache(k: Kernel, inode: Inode, indices: np.ndarray, reason: str) -> None:
     """Models __filemap_remove_folio() plus freeing: pages leave the cache, their
     dirty/shmem accounting goes, they return to the allocator."""
     if not len(indices):
@@ -227,7 +227,7 @@ def delete_from_page_cache(k: "Kernel", inode: Inode, indices: np.ndarray, reaso
     k.free_pages(pfns)
 
 
-def truncate_inode_pages(k: "Kernel", inode: Inode, from_index: int) -> None:
+def truncate_inode_pages(k: Kernel, inode: Inode, from_index: int) -> None:
     """Models truncate_inode_pages(): drop every cached page from ``from_index`` on,
     dirty or not (their data is gone with the file), and every swap entry of a
     shmem object. Shmem block charges go too."""
@@ -256,7 +256,7 @@ def truncate_inode_pages(k: "Kernel", inode: Inode, from_index: int) -> None:
         inode.charged_pages -= len(cached)
 
 
-def mark_dirty(k: "Kernel", inode: Inode, pfns: np.ndarray) -> None:
+def mark_dirty(k: Kernel, inode: Inode, pfns: np.ndarray) -> None:
     """Models folio_mark_dirty(): newly dirty pages count in NR_FILE_DIRTY, except
     shmem, whose mapping does no dirty accounting (noop_dirty_folio)."""
     flags = k.mem_map.flags
@@ -270,7 +270,7 @@ def mark_dirty(k: "Kernel", inode: Inode, pfns: np.ndarray) -> None:
             inode.dirtied_when_ns = k.now_ns
 
 
-def mark_page_accessed(k: "Kernel", pfns: np.ndarray) -> None:
+def mark_page_accessed(k: Kernel, pfns: np.ndarray) -> None:
     """Models folio_mark_accessed(): the first access sets PG_referenced, the second
     moves an inactive evictable page to the active list."""
     if not len(pfns):
@@ -301,7 +301,7 @@ def _page_range(offset_bytes: int, length_bytes: int) -> np.ndarray:
     return np.arange(first, last + 1, dtype=np.int64)
 
 
-def _pin_cached(k: "Kernel", inode: Inode, idx: np.ndarray) -> np.ndarray:
+def _pin_cached(k: Kernel, inode: Inode, idx: np.ndarray) -> np.ndarray:
     """Lock the cached pages of ``idx`` against reclaim while a read or write works
     on them (the folio lock); returns what to unlock."""
     inode.ensure_capacity(int(idx.max()) + 1)
@@ -312,11 +312,11 @@ def _pin_cached(k: "Kernel", inode: Inode, idx: np.ndarray) -> np.ndarray:
     return pfns
 
 
-def _unpin(k: "Kernel", pfns: np.ndarray) -> None:
+def _unpin(k: Kernel, pfns: np.ndarray) -> None:
     k.mem_map.flags[pfns] &= ~np.uint16(PG_PINNED)
 
 
-def file_read(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_bytes: int) -> None:
+def file_read(k: Kernel, task: Task, inode: Inode, offset_bytes: int, length_bytes: int) -> None:
     """Models filemap_read(): copy a range to user space, reading missing pages
     from disk into the page cache (shmem holes read as zeroes, no page added).
     ``length_bytes`` 0 reads to end of file; reads stop at end of file."""
@@ -331,7 +331,7 @@ def file_read(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_b
         _unpin(k, pinned)
 
 
-def _file_read(k: "Kernel", inode: Inode, idx: np.ndarray) -> None:
+def _file_read(k: Kernel, inode: Inode, idx: np.ndarray) -> None:
     missing = missing_pages(inode, idx)
     if inode.shmem:
         # shmem_file_read_iter(): holes read as the zero page, nothing is allocated;
@@ -348,7 +348,7 @@ def _file_read(k: "Kernel", inode: Inode, idx: np.ndarray) -> None:
     mark_page_accessed(k, inode.pages[idx])
 
 
-def file_write(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_bytes: int) -> None:
+def file_write(k: Kernel, task: Task, inode: Inode, offset_bytes: int, length_bytes: int) -> None:
     """Models generic_perform_write()/shmem_write_begin(): get each page (a partial
     page inside the old file size is read first), copy, mark dirty, grow i_size."""
     idx = _page_range(offset_bytes, length_bytes)
@@ -365,7 +365,7 @@ def file_write(k: "Kernel", task: Task, inode: Inode, offset_bytes: int, length_
         balance_dirty_pages(k)
 
 
-def _file_write(k: "Kernel", inode: Inode, idx: np.ndarray, offset_bytes: int, length_bytes: int) -> None:
+def _file_write(k: Kernel, inode: Inode, idx: np.ndarray, offset_bytes: int, length_bytes: int) -> None:
     missing = missing_pages(inode, idx)
     old_size = inode.size_bytes
     end = offset_bytes + length_bytes
@@ -386,7 +386,7 @@ def _file_write(k: "Kernel", inode: Inode, idx: np.ndarray, offset_bytes: int, l
     inode.size_bytes = max(old_size, end)
 
 
-def ftruncate(k: "Kernel", inode: Inode, size_bytes: int) -> None:
+def ftruncate(k: Kernel, inode: Inode, size_bytes: int) -> None:
     """Models do_truncate(): set i_size; pages past the new end are dropped."""
     if size_bytes < inode.size_bytes:
         truncate_inode_pages(k, inode, -(-size_bytes // PAGE_SIZE))
@@ -396,7 +396,7 @@ def ftruncate(k: "Kernel", inode: Inode, size_bytes: int) -> None:
 # ---------------------------------------------------------------------- writeback
 
 
-def writeback_inode(k: "Kernel", inode: Inode, reason: str, advance: bool = True) -> int:
+def writeback_inode(k: Kernel, inode: Inode, reason: str, advance: bool = True) -> int:
     """Models writeback_single_inode(): write every dirty page and mark it clean.
 
     Pages pass through PG_writeback (NR_WRITEBACK) only for the duration of the
@@ -423,12 +423,12 @@ def writeback_inode(k: "Kernel", inode: Inode, reason: str, advance: bool = True
     return n
 
 
-def sync(k: "Kernel") -> int:
+def sync(k: Kernel) -> int:
     """Models ksys_sync(): write back every dirty inode, in inode order."""
     return sum(writeback_inode(k, inode, "sync") for inode in list(k.inodes.values()))
 
 
-def invalidate_mapping_pages(k: "Kernel", inode: Inode) -> int:
+def invalidate_mapping_pages(k: Kernel, inode: Inode) -> int:
     """Models invalidate_mapping_pages(): drop the cached pages that are clean, not
     under writeback and not mapped (mapping_evict_folio()). Shmem pages are always
     dirty, so they stay. Returns pages dropped."""
@@ -443,7 +443,7 @@ def invalidate_mapping_pages(k: "Kernel", inode: Inode) -> int:
     return len(drop)
 
 
-def drop_caches(k: "Kernel", value: int) -> tuple[int, int]:
+def drop_caches(k: Kernel, value: int) -> tuple[int, int]:
     """Models drop_caches_sysctl_handler(): bit 1 invalidates every inode's clean,
     unmapped page cache; bit 2 runs the slab shrinkers (here: the reclaimable boot
     slab of dentries and inodes). Returns (page-cache pages, slab pages) freed."""

@@ -13,20 +13,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
 from . import costs, mmap
 from .errors import StepFault
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, VM_ACCOUNT, Task, VmArea
+from .page_alloc import PG_ANON, PG_KERNEL, PG_SWAPBACKED
 from .swapfile import is_swap_entry, swp_offset
-from memtrace.linux.limits import PAGE_SIZE
-from .page_alloc import PG_ANON, PG_SWAPBACKED, PG_KERNEL
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-def do_fork(k: "Kernel", parent: Task, comm: str) -> Task:
+def do_fork(k: Kernel, parent: Task, comm: str) -> Task:
     """Create a child of ``parent`` named ``comm`` sharing its memory copy-on-write.
 
     Raises StepFault(ENOMEM) when the overcommit policy refuses the child's
@@ -80,7 +80,7 @@ def do_fork(k: "Kernel", parent: Task, comm: str) -> Task:
     return child
 
 
-def do_exit(k: "Kernel", task: Task, code: int) -> None:
+def do_exit(k: Kernel, task: Task, code: int) -> None:
     """Models do_exit() -> exit_mm() -> exit_mmap(): unmap everything, return every
     charge and page table, free the PGD and the kernel stack."""
     mm = task.mm

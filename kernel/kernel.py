@@ -17,9 +17,9 @@ import numpy as np
 
 from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL
 from memtrace.linux.version import DEFAULT_KERNEL_VERSION
+from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
 from memtrace.tracer.schema import Tracepoint
-from memtrace.tracer import tracepoints as tp
 
 from .engine import Engine, Signal
 from .memcontrol import MemCgroup, MemcgTree

@@ -28,7 +28,7 @@ class MemCgroup:
 
     id: int
     path: str
-    parent: "MemCgroup | None"
+    parent: MemCgroup | None
     max_pages: int = UNLIMITED
     swap_max_pages: int = UNLIMITED
     usage_pages: int = 0  # page_counter usage: this cgroup and its descendants
@@ -40,9 +40,9 @@ class MemCgroup:
     pgmajfault: int = 0
     pgpgin: int = 0  # pages charged here (v1 memory.stat pgpgin)
     pgpgout: int = 0  # pages uncharged here
-    children: list["MemCgroup"] = field(default_factory=list)
+    children: list[MemCgroup] = field(default_factory=list)
 
-    def ancestors(self) -> list["MemCgroup"]:
+    def ancestors(self) -> list[MemCgroup]:
         """This cgroup and every ancestor up to the root, nearest first."""
         out: list[MemCgroup] = []
         node: MemCgroup | None = self
@@ -62,7 +62,7 @@ class MemCgroup:
         """Pages that can still be charged before some ancestor hits its limit."""
         return min(m.max_pages - m.usage_pages for m in self.ancestors())
 
-    def over_limit(self, nr_pages: int) -> "MemCgroup | None":
+    def over_limit(self, nr_pages: int) -> MemCgroup | None:
         """The nearest cgroup (this or an ancestor) that charging would overflow."""
         for m in self.ancestors():
             if m.usage_pages + nr_pages > m.max_pages:

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.proc import FreeColumns, free_columns
 from memtrace.tracer.tracepoints import MEMINFO_FIELDS
-
-from memtrace.linux.limits import PAGE_SIZE
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-def si_mem_available(k: "Kernel") -> int:
+def si_mem_available(k: Kernel) -> int:
     """Models si_mem_available() (6.13), in pages."""
     st = k.stat
     wmark_low = sum(z.wmark_low for z in k.alloc.zones)
@@ -28,7 +27,7 @@ def si_mem_available(k: "Kernel") -> int:
     return max(available, 0)
 
 
-def meminfo(k: "Kernel") -> dict[str, int]:
+def meminfo(k: Kernel) -> dict[str, int]:
     """Models meminfo_proc_show(): the /proc/meminfo lines memtrace tracks, in bytes.
 
     Buffers is 0: block-device page cache is not modelled.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE_ZERO
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
 from . import costs, filemap, swap
@@ -33,7 +34,6 @@ from .mm_types import (
     Task,
     VmArea,
 )
-from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from .page_alloc import PG_ANON, PG_DIRTY, PG_PINNED, PG_SWAPBACKED, PG_YOUNG
 from .swapfile import is_swap_entry
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 _KIND_CODE = {k: i for i, k in enumerate(tp.VMA_KINDS)}
 
 
-def _map_file_pages(k: "Kernel", mm_rss_member: int, task: Task, pfns: np.ndarray) -> None:
+def _map_file_pages(k: Kernel, mm_rss_member: int, task: Task, pfns: np.ndarray) -> None:
     """page_add_file_rmap(): one more mapping of each page; the first counts in
     NR_FILE_MAPPED; the mapper's RSS grows."""
     mapcount = k.mem_map.mapcount
@@ -53,7 +53,7 @@ def _map_file_pages(k: "Kernel", mm_rss_member: int, task: Task, pfns: np.ndarra
     k.add_rss(task.mm, mm_rss_member, len(pfns))  # type: ignore[arg-type]
 
 
-def _new_anon_pages(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray) -> np.ndarray:
+def _new_anon_pages(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray) -> np.ndarray:
     """folio_prepare + folio_add_new_anon_rmap + lru add for new private pages."""
     pfns = k.alloc_pages(len(idx), "do_anonymous_page", GFP_HIGHUSER_MOVABLE_ZERO)
     mm = k.mem_map
@@ -72,7 +72,7 @@ def _file_member(vma: VmArea) -> int:
     return MM_SHMEMPAGES if vma.inode is not None and vma.inode.shmem else MM_FILEPAGES
 
 
-def _unmap_pages(k: "Kernel", task: Task, pfns: np.ndarray) -> None:
+def _unmap_pages(k: Kernel, task: Task, pfns: np.ndarray) -> None:
     """page_remove_rmap() for present pages (pfn >= 0) leaving one mapping each:
     anon pages whose last mapping goes are freed; file and shmem pages stay cached."""
     if not len(pfns):
@@ -93,7 +93,7 @@ def _unmap_pages(k: "Kernel", task: Task, pfns: np.ndarray) -> None:
     k.free_pages(anon_gone)
 
 
-def handle_mm_fault_range(k: "Kernel", task: Task, vma: VmArea, first: int, count: int, write: bool) -> int:
+def handle_mm_fault_range(k: Kernel, task: Task, vma: VmArea, first: int, count: int, write: bool) -> int:
     """Access pages [first, first+count) of ``vma`` (page indices) for read or write.
 
     Returns the number of faults taken. A write to a mapping without PROT_WRITE is
@@ -138,7 +138,7 @@ def handle_mm_fault_range(k: "Kernel", task: Task, vma: VmArea, first: int, coun
     return nr
 
 
-def _pin(k: "Kernel", vma: VmArea, idx: np.ndarray) -> np.ndarray:
+def _pin(k: Kernel, vma: VmArea, idx: np.ndarray) -> np.ndarray:
     ptes = vma.ptes[idx]
     pfns = [ptes[ptes >= 0]]
     if vma.inode is not None:
@@ -152,7 +152,7 @@ def _pin(k: "Kernel", vma: VmArea, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def _swap_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, write: bool) -> int:
+def _swap_fault(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, write: bool) -> int:
     """do_swap_page() for every swap entry in the range: major faults."""
     n = len(idx)
     cost = np.full(n, costs.SWAP_READ_PAGE_NS + costs.ANON_FAULT_NS, dtype=np.int64)
@@ -167,7 +167,7 @@ def _swap_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, write: bo
     return n
 
 
-def _emit_faults(k: "Kernel", vma: VmArea, idx: np.ndarray, write: bool,
+def _emit_faults(k: Kernel, vma: VmArea, idx: np.ndarray, write: bool,
                  major: np.ndarray, pfns: np.ndarray, ts: np.ndarray) -> None:
     k.emit(
         tp.PAGE_FAULT,
@@ -181,7 +181,7 @@ def _emit_faults(k: "Kernel", vma: VmArea, idx: np.ndarray, write: bool,
     )
 
 
-def _private_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: np.ndarray,
+def _private_fault(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, ptes: np.ndarray,
                    pw: np.ndarray, write: bool) -> int:
     inode = vma.inode
     mem = k.mem_map
@@ -287,7 +287,7 @@ def _private_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: 
     return n
 
 
-def _shared_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: np.ndarray,
+def _shared_fault(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, ptes: np.ndarray,
                   pw: np.ndarray, write: bool) -> int:
     inode = vma.inode
     assert inode is not None
@@ -329,7 +329,7 @@ def _shared_fault(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, ptes: n
     return n
 
 
-def zap_vma_range(k: "Kernel", task: Task, vma: VmArea, first: int, count: int) -> int:
+def zap_vma_range(k: Kernel, task: Task, vma: VmArea, first: int, count: int) -> int:
     """Models zap_pte_range() over pages [first, first+count) of ``vma``: every
     present entry is unmapped. Returns the number of present pages unmapped."""
     ptes = vma.ptes[first: first + count]

@@ -220,11 +220,11 @@ class Task:
     uid: int
     oom_score_adj: int
     mm: MmStruct | None
-    parent: "Task | None" = None
+    parent: Task | None = None
     exited: bool = False
     exit_code: int = 0
-    exit_signal: "Signal | None" = None
-    memcg: "MemCgroup | None" = None
+    exit_signal: Signal | None = None
+    memcg: MemCgroup | None = None
     kthread: bool = False
     start_ns: int = 0
     cpu_ns: int = 0  # time spent running (utime + stime)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
 from . import costs, filemap, memory
@@ -38,7 +39,6 @@ from .mm_types import (
     VmArea,
     prot_bits,
 )
-from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -55,7 +55,7 @@ def accountable_mapping(vm_flags: int) -> bool:
     return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE
 
 
-def shmem_zero_setup(k: "Kernel", task: Task, length_bytes: int, vm_flags: int) -> Inode:
+def shmem_zero_setup(k: Kernel, task: Task, length_bytes: int, vm_flags: int) -> Inode:
     """Models shmem_zero_setup(): a MAP_SHARED|MAP_ANONYMOUS mapping is backed by an
     unnamed shmem object ("dev/zero") charged in full unless VM_NORESERVE."""
     inode = k.new_inode("/dev/zero (deleted)", shmem=True, size_bytes=length_bytes, acct="size")
@@ -69,7 +69,7 @@ def shmem_zero_setup(k: "Kernel", task: Task, length_bytes: int, vm_flags: int) 
     return inode
 
 
-def do_mmap(k: "Kernel", task: Task, handle: str, length_bytes: int, prot: str, shared: bool,
+def do_mmap(k: Kernel, task: Task, handle: str, length_bytes: int, prot: str, shared: bool,
             path: str, offset_bytes: int, noreserve: bool, inode: Inode | None = None,
             kind: str | None = None) -> VmArea:
     """Models do_mmap()/mmap_region(): create the mapping named ``handle``.
@@ -137,7 +137,7 @@ def do_mmap(k: "Kernel", task: Task, handle: str, length_bytes: int, prot: str, 
     return vma
 
 
-def remove_vma(k: "Kernel", task: Task, vma: VmArea) -> int:
+def remove_vma(k: Kernel, task: Task, vma: VmArea) -> int:
     """Unmap every page of ``vma``, drop it from the mm, return its Committed_AS
     charge and its page tables; the backing inode may go. Returns pages uncharged."""
     mm = task.mm
@@ -163,7 +163,7 @@ def find_vma(task: Task, handle: str, errno: str) -> VmArea:
     return vma
 
 
-def do_munmap(k: "Kernel", task: Task, handle: str, offset_bytes: int = 0, length_bytes: int = 0) -> None:
+def do_munmap(k: Kernel, task: Task, handle: str, offset_bytes: int = 0, length_bytes: int = 0) -> None:
     """Models do_vmi_munmap() for a whole mapping or a part at either end."""
     mm = task.mm
     assert mm is not None
@@ -197,7 +197,7 @@ def do_munmap(k: "Kernel", task: Task, handle: str, offset_bytes: int = 0, lengt
     k.emit(tp.MUNMAP, addr=start, len_bytes=length, handle=handle, uncharged_pages=uncharged)
 
 
-def do_brk(k: "Kernel", task: Task, increment_bytes: int) -> None:
+def do_brk(k: Kernel, task: Task, increment_bytes: int) -> None:
     """Models SYSCALL_DEFINE1(brk): move the break; the heap is the mapping named
     ``heap``. On refusal the break stays and StepFault(ENOMEM) is raised (the
     syscall itself returns the old break; glibc's sbrk turns that into ENOMEM)."""
@@ -248,7 +248,7 @@ def do_brk(k: "Kernel", task: Task, increment_bytes: int) -> None:
     k.emit(tp.BRK, old_brk=old_brk, brk=new_brk, ret=new_brk, charged_pages=charged)
 
 
-def do_mlock(k: "Kernel", task: Task, handle: str, lock: bool) -> None:
+def do_mlock(k: Kernel, task: Task, handle: str, lock: bool) -> None:
     """Models mlock(2)/munlock(2) of a whole mapping: set or clear VM_LOCKED; mlock
     faults every page in (populate_vma_page_range(), writing to private writable
     mappings so that no copy-on-write is left to do) and moves it to the

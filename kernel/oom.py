@@ -21,15 +21,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memtrace.linux.limits import LONG_MIN, PAGE_SIZE
+from memtrace.linux.oom_kill import Badness, OomTask, oom_badness, oom_totalpages, select_bad_process
+from memtrace.linux.version import OOM_LAST_WINS, OOM_REAPER, parse_kernel_version
 from memtrace.tracer import tracepoints as tp
 
 from .memcontrol import UNLIMITED, MemCgroup
 from .meminfo import meminfo
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, Task
-from memtrace.linux.oom_kill import Badness, OomTask, oom_badness, oom_totalpages, select_bad_process
-from memtrace.linux.limits import LONG_MIN
-from memtrace.linux.version import OOM_LAST_WINS, OOM_REAPER, parse_kernel_version
-from memtrace.linux.limits import PAGE_SIZE
 from .page_alloc import PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LRU, PG_SWAPBACKED, PG_UNEVICTABLE
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ class KernelPanic(Exception):
         self.reason = reason
 
 
-def oom_task(k: "Kernel", task: Task) -> OomTask:
+def oom_task(k: Kernel, task: Task) -> OomTask:
     """What oom_badness() reads of ``task``."""
     mm = task.mm
     rss = mm.rss if mm is not None else [0, 0, 0, 0]
@@ -75,7 +74,7 @@ def oom_task(k: "Kernel", task: Task) -> OomTask:
     )
 
 
-def memcg_stat_fields(k: "Kernel", memcg: MemCgroup) -> dict[str, int]:
+def memcg_stat_fields(k: Kernel, memcg: MemCgroup) -> dict[str, int]:
     """memory.stat of ``memcg``'s subtree, recounted from the struct page array."""
     mem = k.mem_map
     ids = memcg.subtree_ids()
@@ -110,7 +109,7 @@ def memcg_stat_fields(k: "Kernel", memcg: MemCgroup) -> dict[str, int]:
     }
 
 
-def _dump_header(k: "Kernel", memcg: MemCgroup | None) -> None:
+def _dump_header(k: Kernel, memcg: MemCgroup | None) -> None:
     """The state dump_header() prints, as events."""
     for z in k.alloc.zones:
         k.emit(tp.ZONEINFO, zone=z.name, zid=z.index, present_pages=z.present_pages, managed_pages=z.managed_pages,
@@ -122,7 +121,7 @@ def _dump_header(k: "Kernel", memcg: MemCgroup | None) -> None:
         k.emit(tp.MEMCG_STAT, path=memcg.path, **memcg_stat_fields(k, memcg))
 
 
-def _emit_candidates(k: "Kernel", oom_id: int, rows: tuple[tuple[OomTask, Badness], ...]) -> None:
+def _emit_candidates(k: Kernel, oom_id: int, rows: tuple[tuple[OomTask, Badness], ...]) -> None:
     if not k.sysctls["vm.oom_dump_tasks"]:
         return
     for t, b in rows:
@@ -132,7 +131,7 @@ def _emit_candidates(k: "Kernel", oom_id: int, rows: tuple[tuple[OomTask, Badnes
                points=LONG_MIN if b.points is None else b.points)
 
 
-def _oom_reap(k: "Kernel", victim: Task) -> None:
+def _oom_reap(k: Kernel, victim: Task) -> None:
     """Models oom_reap_task_mm() where the reaper ran as soon as it was woken
     (4.6 .. 5.3; 5.4+ waits OOM_REAPER_DELAY, by which time an exiting victim is
     gone and nothing is printed): private and anonymous memory is unmapped at once;
@@ -154,7 +153,7 @@ def _oom_reap(k: "Kernel", victim: Task) -> None:
            shmem_rss_kb=mm.rss[MM_SHMEMPAGES] * P)
 
 
-def out_of_memory(k: "Kernel", memcg: MemCgroup | None, gfp_mask: int, order: int = 0) -> bool:
+def out_of_memory(k: Kernel, memcg: MemCgroup | None, gfp_mask: int, order: int = 0) -> bool:
     """Models out_of_memory(): choose and kill a victim. Returns True when a task
     was killed (the caller retries), False when a memcg OOM found nobody to kill.
 

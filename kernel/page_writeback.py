@@ -13,7 +13,8 @@ I/O time; one flusher for the one disk.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from . import costs
 from .engine import Sleep, WaitFor
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 CENTISEC_NS = 10_000_000
 
 
-def dirty_thresholds(k: "Kernel") -> tuple[int, int]:
+def dirty_thresholds(k: Kernel) -> tuple[int, int]:
     """Models domain_dirty_limits(): (background, throttle) thresholds in pages, as
     percentages of dirtyable memory (free less reserves, plus the file LRU)."""
     free = k.alloc.nr_free_pages
@@ -38,7 +39,7 @@ def dirty_thresholds(k: "Kernel") -> tuple[int, int]:
     return bg, thresh
 
 
-def balance_dirty_pages(k: "Kernel") -> None:
+def balance_dirty_pages(k: Kernel) -> None:
     """Kick the flusher when dirty memory passes the background threshold (the
     throttling half of balance_dirty_pages() is not modelled)."""
     bg, _ = dirty_thresholds(k)
@@ -46,7 +47,7 @@ def balance_dirty_pages(k: "Kernel") -> None:
         k.engine.fire(k.flusher_wait)
 
 
-def flusher(k: "Kernel") -> Iterator[object]:
+def flusher(k: Kernel) -> Iterator[object]:
     """The flusher kthread (wb_workfn), a daemon in simulated time."""
     task = k.flusher_task
     while True:
@@ -58,7 +59,7 @@ def flusher(k: "Kernel") -> Iterator[object]:
         work: list[tuple[int, str]] = [(ino, reason) for ino, reason in sorted(queue.items())]
         expire_ns = k.sysctls["vm.dirty_expire_centisecs"] * CENTISEC_NS
         for inode in sorted(k.inodes.values(), key=lambda i: (i.dirtied_when_ns, i.ino)):
-            if 0 <= inode.dirtied_when_ns and inode.dirtied_when_ns + expire_ns <= k.now_ns:
+            if inode.dirtied_when_ns >= 0 and inode.dirtied_when_ns + expire_ns <= k.now_ns:
                 work.append((inode.ino, "periodic"))
         bg, _ = dirty_thresholds(k)
         if k.stat.nr_file_dirty > bg:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 import os
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from memtrace.errors import MemtraceError
 from memtrace.tracer.batch import EventBatch
@@ -20,7 +21,7 @@ from memtrace.tracer.tracefile import TraceWriter
 from memtrace.tracer.tracepoints import default_registry
 
 from .kernel import Kernel
-from .runner import RunResult, Runner
+from .runner import Runner, RunResult
 from .workload import Scenario
 
 #: Machine keys of a fresh header, as MachineSpec attributes.

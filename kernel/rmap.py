@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, PTE_NONE, VmArea
 from memtrace.linux.limits import PAGE_SHIFT
+
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, PTE_NONE, VmArea
 from .page_alloc import PG_ANON, PG_SWAPBACKED
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-def _clear(k: "Kernel", vma: VmArea, mm, pos: np.ndarray, new: np.ndarray | None) -> None:  # type: ignore[no-untyped-def]
+def _clear(k: Kernel, vma: VmArea, mm, pos: np.ndarray, new: np.ndarray | None) -> None:  # type: ignore[no-untyped-def]
     """Clear ptes ``pos`` of ``vma`` (or set them to swap entries ``new``)."""
     pfns = vma.ptes[pos]
     flags = k.mem_map.flags[pfns]
@@ -38,7 +39,7 @@ def _clear(k: "Kernel", vma: VmArea, mm, pos: np.ndarray, new: np.ndarray | None
     vma.pte_write[pos] = False
 
 
-def try_to_unmap(k: "Kernel", pfns: np.ndarray, swap_entries: np.ndarray | None = None) -> None:
+def try_to_unmap(k: Kernel, pfns: np.ndarray, swap_entries: np.ndarray | None = None) -> None:
     """Models try_to_unmap(): clear every pte mapping one of ``pfns``.
 
     Anonymous pages being swapped out leave their swap entry in each pte
@@ -65,7 +66,7 @@ def try_to_unmap(k: "Kernel", pfns: np.ndarray, swap_entries: np.ndarray | None 
     mem.mapcount[mapped] = 0
 
 
-def _unmap_anon(k: "Kernel", pfns: np.ndarray, entries: np.ndarray | None) -> None:
+def _unmap_anon(k: Kernel, pfns: np.ndarray, entries: np.ndarray | None) -> None:
     """rmap_walk_anon(): each page sits at virtual page ``index`` in any mm sharing it."""
     vpn = k.mem_map.index[pfns]
     for task in k.tasks.values():
@@ -86,7 +87,7 @@ def _unmap_anon(k: "Kernel", pfns: np.ndarray, entries: np.ndarray | None) -> No
                 _clear(k, vma, mm, pos[hit], new)
 
 
-def _unmap_file(k: "Kernel", pfns: np.ndarray) -> None:
+def _unmap_file(k: Kernel, pfns: np.ndarray) -> None:
     """rmap_walk_file(): each page sits at ``index - vm_pgoff`` in VMAs of its inode."""
     mem = k.mem_map
     inos = mem.mapping[pfns]

@@ -8,12 +8,15 @@ interleave the way a time-sliced CPU would interleave them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
 from memtrace.errors import ScenarioError, SysctlError
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
+from memtrace.linux.proc import check_oom_score_adj, oom_adj_to_score_adj
 from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
 
@@ -25,8 +28,6 @@ from .memcontrol import UNLIMITED
 from .meminfo import FreeColumns, free_columns, meminfo
 from .mm_types import Task
 from .oom import KernelPanic, TaskKilled
-from memtrace.linux.proc import check_oom_score_adj, oom_adj_to_score_adj
-from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from .sysctl import Sysctls
 from .workload import (
     MAX_REPEAT_COUNT,
@@ -49,12 +50,11 @@ from .workload import (
     Shmat,
     ShmctlRmid,
     Shmdt,
-    ShmLock,
-    ShmUnlock,
     Shmget,
+    ShmLock,
     ShmOpen,
     ShmUnlink,
-    Sleep as SleepStep,
+    ShmUnlock,
     Snapshot,
     Step,
     Sync,
@@ -62,6 +62,9 @@ from .workload import (
     Unlink,
     Wait,
     validate,
+)
+from .workload import (
+    Sleep as SleepStep,
 )
 
 #: Pages a range step handles before yielding the CPU (64 MiB).

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from memtrace.linux.limits import PAGE_SHIFT
 from memtrace.tracer import tracepoints as tp
 
 from . import costs, filemap, mmap
 from .errors import StepFault
 from .mm_types import Inode, Task, VmArea
-from memtrace.linux.limits import PAGE_SHIFT
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -28,7 +28,7 @@ def posix_path(name: str) -> str:
     return SHM_DIR + name.lstrip("/")
 
 
-def shm_open(k: "Kernel", task: Task, name: str) -> Inode:
+def shm_open(k: Kernel, task: Task, name: str) -> Inode:
     """shm_open(name, O_CREAT|O_RDWR): create or open /dev/shm/NAME."""
     k.advance(costs.SYSCALL_NS)
     inode = filemap.open_file(k, posix_path(name), create=True)
@@ -36,7 +36,7 @@ def shm_open(k: "Kernel", task: Task, name: str) -> Inode:
     return inode
 
 
-def ftruncate(k: "Kernel", task: Task, path: str, size_bytes: int) -> None:
+def ftruncate(k: Kernel, task: Task, path: str, size_bytes: int) -> None:
     """ftruncate(2) of a file by path (shm_open'ed objects: /dev/shm/NAME)."""
     k.advance(costs.SYSCALL_NS)
     inode = k.namespace.get(path)
@@ -48,7 +48,7 @@ def ftruncate(k: "Kernel", task: Task, path: str, size_bytes: int) -> None:
            charged_pages=inode.charged_pages - before)
 
 
-def shm_unlink(k: "Kernel", task: Task, name: str) -> None:
+def shm_unlink(k: Kernel, task: Task, name: str) -> None:
     """shm_unlink(name): unlink /dev/shm/NAME; pages go with the last mapping."""
     k.advance(costs.SYSCALL_NS)
     path = posix_path(name)
@@ -62,7 +62,7 @@ def shm_unlink(k: "Kernel", task: Task, name: str) -> None:
            charged_pages=inode.charged_pages - before)
 
 
-def shmget(k: "Kernel", task: Task, segment: str, size_bytes: int, noreserve: bool) -> Inode:
+def shmget(k: Kernel, task: Task, segment: str, size_bytes: int, noreserve: bool) -> Inode:
     """Models newseg(): a shmem object of ``size_bytes`` charged in full unless
     SHM_NORESERVE (honoured only when overcommit_memory != 2)."""
     k.advance(costs.SYSCALL_NS)
@@ -83,7 +83,7 @@ def shmget(k: "Kernel", task: Task, segment: str, size_bytes: int, noreserve: bo
     return inode
 
 
-def shmat(k: "Kernel", task: Task, segment: str, handle: str) -> VmArea:
+def shmat(k: Kernel, task: Task, segment: str, handle: str) -> VmArea:
     """Models do_shmat(): map the whole segment shared, read-write."""
     inode = k.sysv.get(segment)
     if inode is None:
@@ -91,7 +91,7 @@ def shmat(k: "Kernel", task: Task, segment: str, handle: str) -> VmArea:
     return mmap.do_mmap(k, task, handle, inode.size_bytes, "rw", True, "", 0, False, inode=inode, kind="shm")
 
 
-def shmctl_rmid(k: "Kernel", task: Task, segment: str) -> None:
+def shmctl_rmid(k: Kernel, task: Task, segment: str) -> None:
     """Models shmctl(IPC_RMID): the segment is destroyed now if nothing is attached,
     else when the last attacher detaches."""
     k.advance(costs.SYSCALL_NS)
@@ -106,7 +106,7 @@ def shmctl_rmid(k: "Kernel", task: Task, segment: str) -> None:
            charged_pages=inode.charged_pages - before)
 
 
-def shm_lock(k: "Kernel", task: Task, segment: str, lock: bool) -> None:
+def shm_lock(k: Kernel, task: Task, segment: str, lock: bool) -> None:
     """Models shmctl(SHM_LOCK/SHM_UNLOCK) -> shmem_lock(): mark the object
     AS_UNEVICTABLE (or not) and move its resident pages accordingly."""
     k.advance(costs.SYSCALL_NS)

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
 from . import costs, rmap
 from .mm_types import MM_ANONPAGES, MM_SWAPENTS, Task, VmArea
-from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from .page_alloc import PG_ANON, PG_SWAPBACKED
 from .swapfile import swp_entry, swp_offset
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-def swap_out_pages(k: "Kernel", pfns: np.ndarray) -> int:
+def swap_out_pages(k: Kernel, pfns: np.ndarray) -> int:
     """Write anonymous and shmem pages to swap and free them; returns pages written.
 
     Anonymous pages leave a swap entry in every pte that mapped them (the slot's
@@ -63,7 +63,7 @@ def swap_out_pages(k: "Kernel", pfns: np.ndarray) -> int:
     return len(pfns)
 
 
-def free_swap_entries(k: "Kernel", entries: np.ndarray) -> None:
+def free_swap_entries(k: Kernel, entries: np.ndarray) -> None:
     """Drop one reference per swap entry (zap, truncate, swap-in); slots that
     become free are uncharged from their cgroup's swap."""
     if not len(entries):
@@ -72,7 +72,7 @@ def free_swap_entries(k: "Kernel", entries: np.ndarray) -> None:
     k.memcgs.charge_swap(k.swap.swap_memcg[freed], -1)
 
 
-def do_swap_page(k: "Kernel", task: Task, vma: VmArea, idx: np.ndarray, write: bool, ts_ns: np.ndarray) -> np.ndarray:
+def do_swap_page(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, write: bool, ts_ns: np.ndarray) -> np.ndarray:
     """Models do_swap_page() for the swap entries at page indices ``idx`` of a
     private mapping: read each page back into a new page (a major fault) and map it,
     writable when the access is a write. Returns the new pfns."""

@@ -19,8 +19,8 @@ overcommit_ratio term does for any ratio up to INT_MAX).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
 
 from memtrace.errors import SysctlError
 

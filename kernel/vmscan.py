@@ -18,8 +18,9 @@ nonresident age (mm/workingset.c without per-memcg ages).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class NodeLru:
         self.pos = 0
         self.horizon = 0  # pages stamped before this are in pfns (if on the list)
 
-    def refill(self, k: "Kernel") -> None:
+    def refill(self, k: Kernel) -> None:
         mem = k.mem_map
         cand = np.flatnonzero(mem.lru_gen >= self.horizon)
         cand = cand[(mem.flags[cand] & LRU_MASK) == LRU_BITS[self.lru]]
@@ -105,7 +106,7 @@ class NodeQueue:
     """A reclaim pass's view of one LRU list of the node, or of a memcg subtree's
     lruvecs (see :class:`NodeLru`)."""
 
-    def __init__(self, k: "Kernel", lru: int, memcg_ids: list[int] | None = None) -> None:
+    def __init__(self, k: Kernel, lru: int, memcg_ids: list[int] | None = None) -> None:
         self.k = k
         self.lru = lru
         key = tuple(sorted(memcg_ids)) if memcg_ids is not None else None
@@ -187,7 +188,7 @@ def inactive_is_low(sc: ScanControl, file: bool) -> bool:
     return inactive * ratio < active
 
 
-def _move(k: "Kernel", pfns: np.ndarray, from_lru: int, to_lru: int, reason: str) -> None:
+def _move(k: Kernel, pfns: np.ndarray, from_lru: int, to_lru: int, reason: str) -> None:
     """Move pages between LRU lists: flags, counters, stamps and lru_move events."""
     if not len(pfns):
         return
@@ -214,14 +215,14 @@ def _move(k: "Kernel", pfns: np.ndarray, from_lru: int, to_lru: int, reason: str
            memcg_id=mem.memcg[pfns])
 
 
-def _restamp(k: "Kernel", pfns: np.ndarray) -> None:
+def _restamp(k: Kernel, pfns: np.ndarray) -> None:
     """Put pages back at the head (young end) of the list they are on."""
     if len(pfns):
         k.mem_map.lru_gen[pfns] = np.arange(k.lru_clock, k.lru_clock + len(pfns))
         k.lru_clock += len(pfns)
 
 
-def activate_pages(k: "Kernel", pfns: np.ndarray, reason: str) -> None:
+def activate_pages(k: Kernel, pfns: np.ndarray, reason: str) -> None:
     """Move inactive evictable pages of any type to their active list."""
     flags = k.mem_map.flags[pfns]
     for inactive, active in ((INACTIVE_ANON, ACTIVE_ANON), (INACTIVE_FILE, ACTIVE_FILE)):
@@ -229,7 +230,7 @@ def activate_pages(k: "Kernel", pfns: np.ndarray, reason: str) -> None:
         _move(k, sel, inactive, active, reason)
 
 
-def mlock_pages(k: "Kernel", pfns: np.ndarray) -> None:
+def mlock_pages(k: Kernel, pfns: np.ndarray) -> None:
     """Models mlock_folio(): pages of a VM_LOCKED mapping go to the unevictable
     list and count in Mlocked."""
     mem = k.mem_map
@@ -244,7 +245,7 @@ def mlock_pages(k: "Kernel", pfns: np.ndarray) -> None:
     k.stat.nr_mlock += len(sel)
 
 
-def munlock_pages(k: "Kernel", pfns: np.ndarray) -> None:
+def munlock_pages(k: Kernel, pfns: np.ndarray) -> None:
     """Models munlock_folio(): mlocked pages go back to their inactive list
     (simplified: a page locked through two mappings is unlocked by either)."""
     mem = k.mem_map
@@ -259,7 +260,7 @@ def munlock_pages(k: "Kernel", pfns: np.ndarray) -> None:
     _move(k, sel[~anon], UNEVICTABLE, INACTIVE_FILE, "munlock")
 
 
-def mapping_set_unevictable(k: "Kernel", pfns: np.ndarray, unevictable: bool) -> None:
+def mapping_set_unevictable(k: Kernel, pfns: np.ndarray, unevictable: bool) -> None:
     """SHM_LOCK / SHM_UNLOCK (shmem_lock() + check_move_unevictable_folios()): the
     pages of a locked shmem object move to the unevictable list and back."""
     mem = k.mem_map
@@ -277,7 +278,7 @@ def mapping_set_unevictable(k: "Kernel", pfns: np.ndarray, unevictable: bool) ->
 # ---------------------------------------------------------------------- scan balance
 
 
-def lru_note_cost(k: "Kernel", file: bool, nr_io: int, nr_rotated: int) -> None:
+def lru_note_cost(k: Kernel, file: bool, nr_io: int, nr_rotated: int) -> None:
     """Models lru_note_cost(): I/O and rotations make a type costlier to reclaim;
     both costs halve when they outgrow a quarter of the LRU."""
     cost = nr_io * SWAP_CLUSTER_MAX + nr_rotated
@@ -292,14 +293,12 @@ def lru_note_cost(k: "Kernel", file: bool, nr_io: int, nr_rotated: int) -> None:
         k.anon_cost //= 2
 
 
-def get_scan_count(k: "Kernel", sc: ScanControl) -> dict[int, int]:
+def get_scan_count(k: Kernel, sc: ScanControl) -> dict[int, int]:
     """Models get_scan_count() (6.13): pages to scan on each evictable list."""
     swappiness = k.sysctls["vm.swappiness"]
     sizes = {lru: lru_size(sc, lru) for lru in LRU_BITS}
     balance = "fract"
-    if not sc.may_swap or k.swap.nr_free <= 0:
-        balance = "file"
-    elif sc.kind == "memcg" and swappiness == 0:
+    if not sc.may_swap or k.swap.nr_free <= 0 or (sc.kind == "memcg" and swappiness == 0):
         balance = "file"
     elif sc.priority == 0 and swappiness:
         balance = "equal"
@@ -329,7 +328,7 @@ def get_scan_count(k: "Kernel", sc: ScanControl) -> dict[int, int]:
     return nr
 
 
-def _file_is_tiny(k: "Kernel", sc: ScanControl) -> bool:
+def _file_is_tiny(k: Kernel, sc: ScanControl) -> bool:
     """Global reclaim: file LRU + free pages below the sum of high watermarks."""
     file = lru_size(sc, INACTIVE_FILE) + lru_size(sc, ACTIVE_FILE)
     high = sum(z.wmark_high for z in k.alloc.zones)
@@ -339,7 +338,7 @@ def _file_is_tiny(k: "Kernel", sc: ScanControl) -> bool:
 # ---------------------------------------------------------------------- shrinking
 
 
-def shrink_active_list(k: "Kernel", sc: ScanControl, lru: int, nr_to_scan: int) -> None:
+def shrink_active_list(k: Kernel, sc: ScanControl, lru: int, nr_to_scan: int) -> None:
     """Models shrink_active_list(): the oldest active pages move to the inactive list
     (their pte young bits are cleared on the way; no executable-page rotation)."""
     if nr_to_scan <= 0:
@@ -360,7 +359,7 @@ def shrink_active_list(k: "Kernel", sc: ScanControl, lru: int, nr_to_scan: int) 
     k.advance(len(pfns) * costs.SCAN_PAGE_NS)
 
 
-def shrink_inactive_list(k: "Kernel", sc: ScanControl, lru: int, nr_to_scan: int) -> int:
+def shrink_inactive_list(k: Kernel, sc: ScanControl, lru: int, nr_to_scan: int) -> int:
     """Models shrink_inactive_list() + shrink_folio_list(): look at the oldest
     inactive pages, activate or keep referenced ones, free or swap out the rest.
     Returns pages reclaimed."""
@@ -433,7 +432,7 @@ def shrink_inactive_list(k: "Kernel", sc: ScanControl, lru: int, nr_to_scan: int
 DEFAULT_SEEKS = 2
 
 
-def shrink_slab(k: "Kernel", sc: ScanControl) -> int:
+def shrink_slab(k: Kernel, sc: ScanControl) -> int:
     """Models shrink_slab() -> do_shrink_slab() for the superblock shrinker of the
     dentry and inode caches (kernel-mm-facts.md §5.7): super_cache_count() reports
     the freeable objects scaled by vm.vfs_cache_pressure / 100; the shrinker scans
@@ -463,7 +462,7 @@ def shrink_slab(k: "Kernel", sc: ScanControl) -> int:
     return freed
 
 
-def shrink_node(k: "Kernel", sc: ScanControl) -> int:
+def shrink_node(k: Kernel, sc: ScanControl) -> int:
     """Models shrink_node() over the priority loop of do_try_to_free_pages() /
     balance_pgdat(): scan harder until ``nr_to_reclaim`` pages are freed or
     priority 0 has been tried. Returns pages reclaimed."""
@@ -498,7 +497,7 @@ def shrink_node(k: "Kernel", sc: ScanControl) -> int:
     return sc.nr_reclaimed
 
 
-def try_to_free_pages(k: "Kernel", nr_pages: int, gfp_flags: int, order: int = 0) -> int:
+def try_to_free_pages(k: Kernel, nr_pages: int, gfp_flags: int, order: int = 0) -> int:
     """Models try_to_free_pages(): direct reclaim in the allocating task."""
     k.emit(tp.RECLAIM_BEGIN, kind="direct", order=order, gfp_flags=gfp_flags, memcg="")
     sc = ScanControl("direct", max(nr_pages, SWAP_CLUSTER_MAX))
@@ -508,7 +507,7 @@ def try_to_free_pages(k: "Kernel", nr_pages: int, gfp_flags: int, order: int = 0
     return sc.nr_reclaimed
 
 
-def try_to_free_mem_cgroup_pages(k: "Kernel", memcg, nr_pages: int, gfp_flags: int) -> int:  # type: ignore[no-untyped-def]
+def try_to_free_mem_cgroup_pages(k: Kernel, memcg, nr_pages: int, gfp_flags: int) -> int:  # type: ignore[no-untyped-def]
     """Models try_to_free_mem_cgroup_pages(): reclaim from one cgroup's subtree."""
     k.emit(tp.RECLAIM_BEGIN, kind="memcg", order=0, gfp_flags=gfp_flags, memcg=memcg.path)
     sc = ScanControl("memcg", max(nr_pages, SWAP_CLUSTER_MAX), memcg_ids=memcg.subtree_ids(),
@@ -524,13 +523,13 @@ def try_to_free_mem_cgroup_pages(k: "Kernel", memcg, nr_pages: int, gfp_flags: i
 # ---------------------------------------------------------------------- kswapd
 
 
-def pgdat_balanced(k: "Kernel") -> bool:
+def pgdat_balanced(k: Kernel) -> bool:
     """Models pgdat_balanced(): some eligible zone is above its high watermark."""
     hz = k.alloc.highest_zoneidx
     return any(z.watermark_ok(z.wmark_high, hz, 0) for z in k.alloc.zones)
 
 
-def kswapd(k: "Kernel") -> Iterator[object]:
+def kswapd(k: Kernel) -> Iterator[object]:
     """Models kswapd(): sleep until woken, then balance_pgdat() until the node is
     balanced at the high watermark (or hopeless after 16 failed runs), one
     reclaim pass per turn on the CPU."""
@@ -560,7 +559,7 @@ def kswapd(k: "Kernel") -> Iterator[object]:
         k.kswapd_wait = k.new_signal()
 
 
-def wakeup_kswapd(k: "Kernel") -> None:
+def wakeup_kswapd(k: Kernel) -> None:
     """Models wakeup_kswapd(): wake a sleeping kswapd unless the node is hopeless or
     already balanced."""
     if k.kswapd_sleeping and k.kswapd_failures < 16 and not pgdat_balanced(k):

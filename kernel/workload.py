@@ -38,18 +38,18 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from memtrace.errors import ScenarioError, SysctlError
 from memtrace.linux.limits import PAGE_SIZE
-from memtrace.units import format_duration_exact, format_size_exact, parse_duration, parse_size
 from memtrace.linux.version import DEFAULT_KERNEL_VERSION, parse_kernel_version
+from memtrace.units import format_duration_exact, format_size_exact, parse_duration, parse_size
 
 from .filemap import is_tmpfs_path
 from .sysctl import check_all as check_sysctls
-
 
 # Bounds of a scenario. The simulator keeps numpy arrays per page: about 80 bytes per
 # page of RAM in use (struct page columns, LRU lists, page tables; 256 GiB of RAM

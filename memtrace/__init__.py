@@ -38,7 +38,7 @@ _EXPORTS = {
     "resolve_scenario": "memtrace.kernel.workload",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [*sorted(_EXPORTS), "__version__"]
 
 
 def __getattr__(name: str) -> Any:

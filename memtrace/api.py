@@ -7,18 +7,18 @@ prints nothing.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from memtrace import __version__
-from memtrace.tracer.tracepoints import check_fields
 from memtrace.kernel.recorder import record_run
-from memtrace.linux.proc import free_columns
 from memtrace.kernel.workload import Scenario, resolve_scenario
+from memtrace.linux.proc import free_columns
 from memtrace.tracer.bus import Consumer
 from memtrace.tracer.tracefile import TraceReader
-from memtrace.tracer.tracepoints import MEMINFO_FIELDS
+from memtrace.tracer.tracepoints import MEMINFO_FIELDS, check_fields
 
 
 @dataclass(frozen=True)

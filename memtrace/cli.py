@@ -13,8 +13,9 @@ import os
 import stat as stat_mod
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, TypeVar
 
 import typer
 
@@ -147,8 +148,9 @@ def _main(
 )
 def record(
     scenario: str = typer.Argument(..., help="A built-in scenario name (see 'memtrace scenarios') or a TOML file."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Trace file to write [default: SCENARIO.mtrace]."),
-    sysctl: Optional[list[str]] = typer.Option(None, "--sysctl", metavar="KEY=VALUE", help="Override a sysctl (repeatable)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Trace file to write [default: SCENARIO.mtrace]."),
+    sysctl: list[str] | None = typer.Option(None, "--sysctl", metavar="KEY=VALUE",
+                                            help="Override a sysctl (repeatable)."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the kernel's random number generator."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
@@ -243,7 +245,7 @@ def stat(
 )
 def free(
     trace: Path = typer.Argument(..., help="Trace file to read."),
-    at: Optional[str] = typer.Option(None, "--at", help="Only the snapshot with this label."),
+    at: str | None = typer.Option(None, "--at", help="Only the snapshot with this label."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Show free(1) for each snapshot recorded in a trace."""
@@ -271,7 +273,7 @@ def free(
     epilog="Examples:\n\n  memtrace list\n\n  memtrace list 'page_*'\n\n  memtrace list rss_stat --json",
 )
 def list_tracepoints(
-    pattern: Optional[str] = typer.Argument(None, help="Glob of tracepoint names (default: all)."),
+    pattern: str | None = typer.Argument(None, help="Glob of tracepoint names (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """List tracepoints and their fields, like bpftrace -lv."""
@@ -361,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["app", "main"]
-import memtrace.cli_replay  # noqa: E402,F401  (registers replay and diff)
+import memtrace.cli_analysis  # noqa: E402  (registers explain and report)
+import memtrace.cli_real  # noqa: E402  (registers import and snapshot)
+import memtrace.cli_replay  # noqa: E402  (registers replay and diff)
 import memtrace.cli_trace  # noqa: E402,F401  (registers trace and tools)
-import memtrace.cli_analysis  # noqa: E402,F401  (registers explain and report)
-import memtrace.cli_real  # noqa: E402,F401  (registers import and snapshot)

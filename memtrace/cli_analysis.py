@@ -15,10 +15,11 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import typer
 
@@ -81,11 +82,11 @@ def _warn(lines: Any) -> None:
 )
 def explain(
     trace: Path = typer.Argument(..., help="Trace file (or a snapshot from 'memtrace snapshot')."),
-    at: Optional[str] = typer.Option(None, "--at", metavar="LABEL|TIME",
+    at: str | None = typer.Option(None, "--at", metavar="LABEL|TIME",
                                      help="A snapshot label, or a time since boot (2.5s, 2500ms) meaning the last "
                                           "/proc/meminfo reading at or before it [default: the last reading]."),
-    pid: Optional[int] = typer.Option(None, "--pid", "-p", help="Only this process's pages (they sum to its RSS)."),
-    graph: Optional[Path] = typer.Option(None, "--graph", metavar="FILE",
+    pid: int | None = typer.Option(None, "--pid", "-p", help="Only this process's pages (they sum to its RSS)."),
+    graph: Path | None = typer.Option(None, "--graph", metavar="FILE",
                                          help="Also write the process/VMA/page-run graph: FILE.graphml is GraphML, "
                                               "anything else node-link JSON."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
@@ -159,8 +160,8 @@ def _explain_snapshot(path: Path, pid: int | None) -> Any:
     )
 )
 def ps(
-    target: Optional[Path] = typer.Argument(None, help="Trace file or snapshot; none reads this machine's /proc now."),
-    at: Optional[str] = typer.Option(None, "--at", metavar="LABEL|TIME",
+    target: Path | None = typer.Argument(None, help="Trace file or snapshot; none reads this machine's /proc now."),
+    at: str | None = typer.Option(None, "--at", metavar="LABEL|TIME",
                                      help="A snapshot label, or a time since boot (2.5s, 2500ms) meaning the last "
                                           "/proc/meminfo reading at or before it [default: the last reading]."),
     sort: str = typer.Option("points", "--sort", metavar="KEY",
@@ -219,7 +220,7 @@ def ps(
 def report(
     trace: Path = typer.Argument(..., help="Trace file, or a kernel log (dmesg, journalctl -k, syslog)."),
     fmt: str = typer.Option("text", "--format", "-f", metavar="FORMAT", help="text, md, html or json."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to FILE instead of stdout."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write to FILE instead of stdout."),
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
     what_if: bool = typer.Option(True, "--what-if/--no-what-if",
                                  help="Answer what-if questions by replaying the trace's workload with each "

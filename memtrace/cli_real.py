@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import typer
 
@@ -67,12 +68,12 @@ def _wrap(text: str, indent: str = "    ") -> str:
 )
 def import_(
     source: Path = typer.Argument(..., metavar="INPUT", help="perf script or ftrace text (plain or gzip)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Trace file to write [default: INPUT.mtrace]."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Trace file to write [default: INPUT.mtrace]."),
     fmt: str = typer.Option("auto", "--format", "-f", metavar="FORMAT", help="perf-script, ftrace or auto."),
-    dmesg: Optional[Path] = typer.Option(None, "--dmesg", metavar="LOG",
+    dmesg: Path | None = typer.Option(None, "--dmesg", metavar="LOG",
                                          help="The kernel log of the same run (dmesg, journalctl -k): its OOM "
                                               "reports add badness, task tables, the memcg and its limit."),
-    kernel_version: Optional[str] = typer.Option(None, "--kernel-version", metavar="X.Y",
+    kernel_version: str | None = typer.Option(None, "--kernel-version", metavar="X.Y",
                                                  help="The traced kernel's version, when no log names it."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
@@ -168,7 +169,7 @@ def import_(
     )
 )
 def snapshot(
-    output: Optional[Path] = typer.Option(None, "-o", "--output",
+    output: Path | None = typer.Option(None, "-o", "--output",
                                           help="Snapshot file to write (.gz: gzipped) [default: "
                                                "memtrace-snapshot.json]."),
     top: int = typer.Option(10, "--top", min=1, help="How many processes and cgroups to list."),

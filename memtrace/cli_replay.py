@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import typer
 
@@ -73,7 +74,7 @@ def _mib(value: int) -> str:
 def _value(key: str, value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return str(value).lower() if isinstance(value, bool) else "-"
-    if isinstance(value, int) and (key.endswith("_bytes") or key.endswith(".max") or key.endswith(".high")):
+    if isinstance(value, int) and (key.endswith(("_bytes", ".max", ".high"))):
         return format_bytes(value)
     return str(value)
 
@@ -182,13 +183,13 @@ def _warn_damage(summary: Any) -> None:
 )
 def replay(
     trace: Path = typer.Argument(..., help="Trace to replay (written by 'memtrace record')."),
-    sysctl: Optional[list[str]] = typer.Option(None, "--sysctl", metavar="KEY=VALUE",
+    sysctl: list[str] | None = typer.Option(None, "--sysctl", metavar="KEY=VALUE",
                                                help="Set a sysctl for the replay (repeatable)."),
-    set_: Optional[list[str]] = typer.Option(
+    set_: list[str] | None = typer.Option(
         None, "--set", metavar="KEY=VALUE",
         help="Change the machine (machine.ram=8GiB, machine.swap=2GiB) or a cgroup "
              "(cgroup./leaker.max=192MiB); a size may be relative (+20%). Repeatable."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output",
+    output: Path | None = typer.Option(None, "-o", "--output",
                                           help="Trace file to write [default: TRACE's stem + .replay.mtrace]."),
     as_json: bool = typer.Option(False, "--json", help="Print {baseline, replay, diff} as one JSON object."),
 ) -> None:

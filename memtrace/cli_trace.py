@@ -10,8 +10,9 @@ prints them.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 
@@ -33,7 +34,7 @@ def _is_trace_file(target: str) -> bool:
         return False
 
 
-def _program_source(program: Optional[str], file: Optional[Path], tool: Optional[str]) -> tuple[str, str]:
+def _program_source(program: str | None, file: Path | None, tool: str | None) -> tuple[str, str]:
     """The program text and the name errors give it."""
     given = [x for x in (program, file, tool) if x is not None]
     if len(given) != 1:
@@ -86,11 +87,11 @@ def _writer(as_json: bool) -> Callable[[Any], None]:
 def trace(
     target: str = typer.Argument(..., help="A trace file, or a scenario to simulate live: a built-in name "
                                            "(see 'memtrace scenarios') or a TOML file."),
-    program: Optional[str] = typer.Option(None, "-e", "--program", help="The program text."),
-    file: Optional[Path] = typer.Option(None, "-f", "--file", help="Read the program from FILE."),
-    tool: Optional[str] = typer.Option(None, "-t", "--tool", help="Run a shipped tool (see 'memtrace tools')."),
+    program: str | None = typer.Option(None, "-e", "--program", help="The program text."),
+    file: Path | None = typer.Option(None, "-f", "--file", help="Read the program from FILE."),
+    tool: str | None = typer.Option(None, "-t", "--tool", help="Run a shipped tool (see 'memtrace tools')."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line per output, like bpftrace -f json."),
-    sysctl: Optional[list[str]] = typer.Option(None, "--sysctl", metavar="KEY=VALUE",
+    sysctl: list[str] | None = typer.Option(None, "--sysctl", metavar="KEY=VALUE",
                                                help="Override a sysctl of a live scenario (repeatable)."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of a live scenario's kernel."),
 ) -> None:
@@ -157,7 +158,7 @@ def trace(
             "  memtrace trace run.mtrace -t faults")
 )
 def tools(
-    name: Optional[str] = typer.Argument(None, help="Show this tool's doc, program and example output."),
+    name: str | None = typer.Argument(None, help="Show this tool's doc, program and example output."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """List the shipped tools (ready-made programs for 'memtrace trace -t')."""

@@ -5,7 +5,8 @@ Pure functions from data to strings, every line under 80 columns.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from memtrace.tracer.schema import Tracepoint
 

@@ -29,10 +29,10 @@ from fractions import Fraction
 
 __all__ = [
     "DURATION_UNITS_NS",
+    "SIZE_UNITS",
     "GiB",
     "KiB",
     "MiB",
-    "SIZE_UNITS",
     "TiB",
     "format_duration",
     "format_duration_exact",

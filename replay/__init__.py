@@ -18,9 +18,9 @@ from .replay import (
 from .summary import MEMORY_KINDS, MemoryByKind, OomKill, Refusal, Summarizer, TraceSummary, summarize_trace
 
 __all__ = [
+    "MEMORY_KINDS",
     "Divergence",
     "EventAt",
-    "MEMORY_KINDS",
     "MemoryByKind",
     "OomKill",
     "Overrides",

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any
 
 from memtrace.errors import ScenarioError, SysctlError
 from memtrace.kernel.sysctl import Sysctls, parse_sysctl_assignment

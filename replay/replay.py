@@ -24,9 +24,10 @@ from __future__ import annotations
 import filecmp
 import os
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import msgpack
 
@@ -37,7 +38,6 @@ from memtrace.tracer.bus import Consumer
 from memtrace.tracer.tracefile import FRAME_FOOTER, FRAME_HEADER, FRAME_MARKER, TraceReader
 
 from .overrides import Overrides, apply_overrides, merge_sysctls
-
 
 #: Records ``scenario`` to a path: ``recorder(scenario, output, sysctls, seed, consumers)``
 #: runs it on a fresh kernel with the sysctl overrides and seed, every event going to

@@ -29,8 +29,9 @@ What each figure is made of (tracepoints of :mod:`memtrace.tracer.tracepoints`):
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 

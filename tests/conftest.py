@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from memtrace.kernel.kernel import Kernel
 from memtrace.kernel.runner import RunResult, run_scenario
 from memtrace.kernel.workload import MachineSpec, ProcessSpec, Scenario, Step
-from memtrace.kernel.kernel import Kernel
 from memtrace.tracer import Bus, Collector, default_registry
 
 # Property tests: no per-example deadline (a loaded CI machine is slow, not wrong).

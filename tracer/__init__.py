@@ -14,8 +14,10 @@ from .tracefile import Damage, TraceReader, TraceStats, TraceWriter
 from .tracepoints import MEMINFO_FIELDS, TRACEPOINTS, default_registry
 
 __all__ = [
-    "Bus",
     "COMMON_FIELDS",
+    "MEMINFO_FIELDS",
+    "TRACEPOINTS",
+    "Bus",
     "Collector",
     "Consumer",
     "Damage",
@@ -23,12 +25,10 @@ __all__ = [
     "EventRecord",
     "Events",
     "Field",
-    "MEMINFO_FIELDS",
     "Map",
     "ProgramError",
     "RecordConsumer",
     "Registry",
-    "TRACEPOINTS",
     "TraceReader",
     "TraceStats",
     "TraceWriter",

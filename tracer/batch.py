@@ -7,8 +7,9 @@ event. Consumers that want per-event records iterate :meth:`EventBatch.records`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class EventBatch:
         return self.columns[name]
 
     @classmethod
-    def build(cls, tp: Tracepoint, n: int, values: Mapping[str, Any]) -> "EventBatch":
+    def build(cls, tp: Tracepoint, n: int, values: Mapping[str, Any]) -> EventBatch:
         """Make a batch from ``values``: every field of ``tp`` must be given exactly.
 
         A scalar broadcasts to ``n`` events; an enum field also takes its value's
@@ -106,7 +107,7 @@ class EventBatch:
         for row in zip(*decoded):
             yield EventRecord(self.tp.name, dict(zip(names, row)))
 
-    def select(self, mask: np.ndarray) -> "EventBatch":
+    def select(self, mask: np.ndarray) -> EventBatch:
         """The events where boolean ``mask`` is true, as a new batch."""
         idx = np.flatnonzero(mask)
         cols: dict[str, Column] = {}
@@ -117,7 +118,7 @@ class EventBatch:
                 cols[name] = col[idx]
         return EventBatch(self.tp, cols)
 
-    def equals(self, other: "EventBatch") -> bool:
+    def equals(self, other: EventBatch) -> bool:
         """True when both batches hold the same tracepoint and identical columns."""
         if self.tp.name != other.tp.name or self.n != other.n:
             return False

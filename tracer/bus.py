@@ -9,7 +9,8 @@ order they attached. Consumers that want one record per event wrap a callback in
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -8,7 +8,8 @@ read a value of the wrong kind as absent and say so in a warning.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["meta_int", "meta_part", "note", "value_desc"]
 

@@ -52,12 +52,13 @@ SysV shm says ``SYSV00000001``, a shared anonymous one ``/dev/zero (deleted)``, 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time as _time
-from collections.abc import MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, Union
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -100,7 +101,7 @@ class StrColumn:
         self.values = list(values)
 
     @classmethod
-    def from_list(cls, strings: Sequence[str]) -> "StrColumn":
+    def from_list(cls, strings: Sequence[str]) -> StrColumn:
         """Encode a list of strings (the batch's ``str`` columns)."""
         n = len(strings)
         if n == 0:
@@ -113,7 +114,7 @@ class StrColumn:
         return cls(codes, list(index))
 
     @classmethod
-    def full(cls, value: str, n: int) -> "StrColumn":
+    def full(cls, value: str, n: int) -> StrColumn:
         return cls(np.zeros(n, dtype=np.intp), [value])
 
     def __len__(self) -> int:
@@ -129,7 +130,7 @@ class StrColumn:
             return self.values[int(self.codes[idx])]
         return StrColumn(self.codes[idx], self.values)
 
-    def canonical(self) -> "StrColumn":
+    def canonical(self) -> StrColumn:
         """The same strings over a dictionary without repeats."""
         if len(set(self.values)) == len(self.values):
             return self
@@ -179,7 +180,7 @@ def unify_strings(a: StrColumn, b: StrColumn) -> tuple[StrColumn, StrColumn]:
             StrColumn(lut_b[b.codes] if len(lut_b) else b.codes, values))
 
 
-Column = Union[np.ndarray, StrColumn, list, int, str]
+Column = np.ndarray | StrColumn | list[Any] | int | str
 
 
 def as_int64(value: Any, n: int) -> np.ndarray:
@@ -740,7 +741,7 @@ class Map(MutableMapping):  # type: ignore[type-arg]
 
     # -- printing
 
-    def snapshot(self, top: int = 0, div: int = 1) -> "MapOutput":
+    def snapshot(self, top: int = 0, div: int = 1) -> MapOutput:
         """The map as bpftrace prints it: entries sorted by value, ascending (hists by
         total count, avg/stats by average), ties by key; ``top`` keeps the largest N;
         ``div`` divides integer values (and hist counts)."""
@@ -828,7 +829,7 @@ class AttachOutput:
     probes: int
 
 
-Output = Union[PrintfOutput, TimeOutput, ValueOutput, MapOutput, AttachOutput]
+Output = PrintfOutput | TimeOutput | ValueOutput | MapOutput | AttachOutput
 
 
 def _key_text(key: Any, sep: str) -> str:
@@ -914,7 +915,8 @@ def render_json(out: Output) -> str:
 
 # ----------------------------------------------------------------------------- printf
 
-_CONV = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\d+)?(?:\.(?P<prec>\d+))?(?P<len>hh|h|ll|l|z|j|t)?(?P<conv>[diouxXsc%])")
+_CONV = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\d+)?(?:\.(?P<prec>\d+))?"
+                   r"(?P<len>hh|h|ll|l|z|j|t)?(?P<conv>[diouxXsc%])")
 
 
 #: The widest printf field width or precision accepted: a wider one (``%999999999d``)
@@ -1005,9 +1007,9 @@ def sim_strftime(fmt: str, ts_ns: int) -> str:
 class _Base:
     """One batch as a probe sees it: columns converted once, shared by every view."""
 
-    __slots__ = ("tracer", "batch", "cache", "n")
+    __slots__ = ("batch", "cache", "n", "tracer")
 
-    def __init__(self, tracer: "Tracer", batch: EventBatch | None) -> None:
+    def __init__(self, tracer: Tracer, batch: EventBatch | None) -> None:
         self.tracer = tracer
         self.batch = batch
         self.cache: dict[str, Any] = {}
@@ -1041,7 +1043,7 @@ class Events:
     without fields (pid 0).
     """
 
-    __slots__ = ("_base", "_sel", "probe_name", "_synthetic_ns")
+    __slots__ = ("_base", "_sel", "_synthetic_ns", "probe_name")
 
     def __init__(self, base: _Base, sel: slice | np.ndarray, probe_name: str = "",
                  synthetic_ns: int | None = None) -> None:
@@ -1051,7 +1053,7 @@ class Events:
         self._synthetic_ns = synthetic_ns
 
     @property
-    def tracer(self) -> "Tracer":
+    def tracer(self) -> Tracer:
         return self._base.tracer
 
     @property
@@ -1152,7 +1154,7 @@ class Events:
 
     # -- selection
 
-    def select(self, mask: Any) -> "Events":
+    def select(self, mask: Any) -> Events:
         """The events where boolean ``mask`` is true."""
         mask = np.asarray(mask)
         if mask.ndim == 0:
@@ -1164,7 +1166,7 @@ class Events:
             idx = sel[mask]
         return Events(self._base, idx, self.probe_name, self._synthetic_ns)
 
-    def slice(self, start: int, stop: int) -> "Events":
+    def slice(self, start: int, stop: int) -> Events:
         """Events ``start:stop`` of this view."""
         sel = self._sel
         if isinstance(sel, slice):
@@ -1486,7 +1488,7 @@ class Tracer:
         if cuts:
             bounds = np.unique(np.concatenate(cuts)).tolist()
             edges = [0, *bounds, stop - start]
-            segments = [whole.slice(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+            segments = [whole.slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
         else:
             segments = [whole]
         for seg in segments:
@@ -1576,8 +1578,8 @@ __all__ = [
     "Output",
     "PrintfOutput",
     "Probe",
-    "StrColumn",
     "Stats",
+    "StrColumn",
     "TimeOutput",
     "Tracer",
     "ValueOutput",

@@ -34,12 +34,12 @@ starts a new row (the old one is forgotten, as the kernel forgets it); a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .batch import EventBatch
 
-__all__ = ["ROOT_MEMCG_ID", "TASK_TRACEPOINTS", "Task", "TaskTable", "UNKNOWN_COMM"]
+__all__ = ["ROOT_MEMCG_ID", "TASK_TRACEPOINTS", "UNKNOWN_COMM", "Task", "TaskTable"]
 
 #: The memcg id of the root cgroup (``/``), as the ``cgroup`` tracepoint numbers them.
 ROOT_MEMCG_ID = 1

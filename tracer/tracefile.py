@@ -87,9 +87,10 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, BinaryIO, Generator, Iterator, Sequence
+from typing import Any, BinaryIO
 
 import msgpack
 import numpy as np
@@ -180,7 +181,9 @@ class TraceWriter:
             "schemas": [tp.describe() for tp in registry],
         }
         head = MAGIC + _frame(FRAME_HEAD, _packb(header, "trace meta"))
-        self._file: BinaryIO | None = open(self.path, "wb")
+        # open(path, "wb"), spelt out: the writer keeps the file for its lifetime
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        self._file: BinaryIO | None = os.fdopen(fd, "wb")
         self._write(head)
         self._file.flush()
 

@@ -7,7 +7,7 @@ carry their unit in the name (``len_bytes``, ``size_bytes``, ``nr_pages``).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from memtrace.errors import TraceFormatError
 
@@ -66,7 +66,8 @@ MMAP = Tracepoint(
         _u64("addr", "start address of the new mapping (0 on failure)"),
         _u64("len_bytes", "length of the mapping", "bytes"),
         Field("prot", "u8", "PROT_READ=1 | PROT_WRITE=2 | PROT_EXEC=4"),
-        Field("flags", "u32", "MAP_SHARED=0x1 MAP_PRIVATE=0x2 MAP_ANONYMOUS=0x20 MAP_LOCKED=0x2000 MAP_NORESERVE=0x4000"),
+        Field("flags", "u32",
+              "MAP_SHARED=0x1 MAP_PRIVATE=0x2 MAP_ANONYMOUS=0x20 MAP_LOCKED=0x2000 MAP_NORESERVE=0x4000"),
         Field("vma_kind", "enum", "kind of the mapping", values=VMA_KINDS),
         _u64("ino", "inode of the backing file or shmem object (0 for private anon)"),
         Field("path", "str", "backing file path, or '' for anonymous memory"),
@@ -256,8 +257,8 @@ SYSCTL_SET = Tracepoint(
 SNAPSHOT = Tracepoint(
     "snapshot",
     "a labelled reading of /proc/meminfo taken by a scenario step",
-    (Field("label", "str", "the scenario's label for this moment"),)
-    + tuple(Field(f, "u64", f"/proc/meminfo {m}", unit="bytes") for m, f in MEMINFO_FIELDS),
+    (Field("label", "str", "the scenario's label for this moment"),
+     *(Field(f, "u64", f"/proc/meminfo {m}", unit="bytes") for m, f in MEMINFO_FIELDS)),
     kernel="(none: a read of /proc/meminfo)",
 )
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from memtrace.errors import ParseError
 
@@ -53,7 +54,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[str], *,
                  format: str = "auto", dmesg: str | os.PathLike[str] | None = None,
                  kernel_version: str | None = None, memtrace_version: str = "0.1.0",
-                 progress: Callable[[int], None] | None = None) -> "ImportResult":
+                 progress: Callable[[int], None] | None = None) -> ImportResult:
     """Import a ``perf script`` or ftrace text file (plain or gzip) into the memtrace
     trace ``output``.
 
@@ -74,7 +75,7 @@ def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[s
     if fmt not in FORMATS:
         raise ParseError(f"unknown input format {format!r} (known: {', '.join(FORMATS)}, auto)")
     text = open_text(input_path)
-    companion: "OomLog | None" = parse_oom_log(dmesg) if dmesg is not None else None
+    companion: OomLog | None = parse_oom_log(dmesg) if dmesg is not None else None
     builder = TraceBuilder(output, source_format=fmt, source_path=text.path, companion=companion,
                            kernel_version=kernel_version, memtrace_version=memtrace_version)
     lines: Iterable[str] = text if progress is None else _Counting(text, progress)

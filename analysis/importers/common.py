@@ -50,12 +50,14 @@ written last (the events go to a temporary file first, then both are joined).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -199,7 +201,7 @@ class ImportResult:
 class _Vma:
     """A mapping of the derived workload whose address range the trace shows."""
 
-    __slots__ = ("start", "end", "handle", "kind", "code", "touched", "new_w", "new_r", "dirty", "step")
+    __slots__ = ("code", "dirty", "end", "handle", "kind", "new_r", "new_w", "start", "step", "touched")
 
     def __init__(self, start: int, end: int, handle: str, kind: str) -> None:
         self.start = start
@@ -377,7 +379,7 @@ class WorkloadBuilder:
         mm/mmap.c:do_mmap() and file_mmap_ok() do)."""
         self.close_slice(p, ts_ns)
         length = -(-length // PAGE_SIZE) * PAGE_SIZE
-        if length <= 0 or length > TASK_SIZE_MAX_5LEVEL or not anonymous and offset + length > LONG_MAX:
+        if length <= 0 or length > TASK_SIZE_MAX_5LEVEL or (not anonymous and offset + length > LONG_MAX):
             return ""
         shared = bool(flags & MAP_SHARED) and not flags & MAP_PRIVATE
         kind = ("anon_shared" if shared else "anon_private") if anonymous else (
@@ -1482,7 +1484,7 @@ class TraceBuilder:
         self._assemble(meta)
         return ImportResult(
             trace=str(self.output), source=self.source_path, format=self.source_format, lines=self.lines,
-            events={k: v for k, v in sorted(self.counts.items(), key=lambda kv: self.registry.id_of(self.tps[kv[0]]))},
+            events=dict(sorted(self.counts.items(), key=lambda kv: self.registry.id_of(self.tps[kv[0]]))),
             unknown_lines=self.unknown_lines, unknown_events=dict(self.unknown_events),
             summarised=self.summarised, processes=len(meta["workload"]["process"]), oom_kills=self.kills,
             warnings=self.warnings, trace_bytes=self.output.stat().st_size,
@@ -1496,10 +1498,8 @@ class TraceBuilder:
             self.writer.close()
         finally:
             for path in (self._events_path,):
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(path)
-                except OSError:
-                    pass
 
     def _machine(self) -> dict[str, Any]:
         version = self.kernel_version
@@ -1576,7 +1576,7 @@ class TraceBuilder:
         for r in self.companion.reports:
             for row in r.tasks:
                 p = self.work.procs.get(row.pid)
-                if row.pid > 1 and (p is None or not p.merged and not any(s["op"] != "sleep" for s in p.steps)):
+                if row.pid > 1 and (p is None or (not p.merged and not any(s["op"] != "sleep" for s in p.steps))):
                     # Not in the trace, or seen there only doing nothing we can replay
                     # (e.g. its teardown after the kill): its memory from the table.
                     if p is not None:
@@ -1622,7 +1622,8 @@ class TraceBuilder:
                                     "default_anon_private": self.counts.get("page_fault", 0) - self.fault_from_vma
                                     - self.fault_from_rss},
             "first_ts_ns": self.first_ts, "last_ts_ns": self.last_ts,
-            "notes": self.notes + [
+            "notes": [
+                *self.notes,
                 "per-page state (page frames, LRU position, dirty bits) is not in a real trace and is not "
                 "invented: analyses see processes, mappings and counters only",
                 f"file mappings map {SYNTHETIC_FILE} in the replay workload: the trace names no file",
@@ -1662,10 +1663,8 @@ class TraceBuilder:
             os.replace(tmp_out, self.output)
         finally:
             for path in (head_path, self._events_path, tmp_out):
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(path)
-                except OSError:
-                    pass
 
 
 #: Real tracepoints counted and summarised in the header, with no memtrace counterpart.
@@ -1736,7 +1735,7 @@ def _syscall_ret(payload: str) -> int:
     return to_signed64(in_range(_num(words[0] if words else payload), LONG_MIN, ULONG_MAX, "return value"))
 
 
-def feed_line(builder: "TraceBuilder", line: str, parse_line: Callable[[str], Any],
+def feed_line(builder: TraceBuilder, line: str, parse_line: Callable[[str], Any],
               on_unknown: Callable[[str], None] | None = None) -> Any:
     """The general path of a text importer for one line: blank and ``#`` lines count
     as comments, a line ``parse_line`` cannot read counts as unknown (after

@@ -16,7 +16,7 @@ EVENTS]`` lines are counted as unknown and reported as a warning.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from memtrace.linux.limits import INT_MAX, LONG_MAX
 
@@ -46,7 +46,7 @@ def parse_line(line: str) -> tuple[str, int, int | None, int, str, str] | None:
     tgid_text = m.group("tgid")
     tgid = int(tgid_text) if tgid_text and tgid_text.isdigit() else None
     pid = int(m.group("pid"))
-    if ts_ns > LONG_MAX or pid > INT_MAX or tgid is not None and tgid > INT_MAX:
+    if ts_ns > LONG_MAX or pid > INT_MAX or (tgid is not None and tgid > INT_MAX):
         return None
     if rest.startswith("sys_"):
         first = rest.split(" ", 1)[0]
@@ -54,7 +54,7 @@ def parse_line(line: str) -> tuple[str, int, int | None, int, str, str] | None:
         if " -> " in rest and (paren < 0 or paren > rest.index(" -> ")):
             call, _, ret = rest.partition(" -> ")
             return m.group("comm").strip(), pid, tgid, ts_ns, "sys_exit_" + call[4:].strip(), ret
-        if 0 < paren and "(" in first:
+        if paren > 0 and "(" in first:
             body = rest[paren + 1:].rstrip()
             if body.endswith(")"):
                 body = body[:-1]

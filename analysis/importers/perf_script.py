@@ -15,16 +15,16 @@ unknown.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
+from memtrace.linux.limits import INT_MAX, INT_MIN, LONG_MAX
 from memtrace.tracer.tracepoints import RSS_MEMBERS
 
 from .common import _MEMBER_KEY as MEMBER_KEY
 from .common import _MEMBER_KIND as MEMBER_KIND
-from memtrace.linux.limits import INT_MAX, INT_MIN, LONG_MAX
-
 from .common import SLICE_NS, TraceBuilder, feed_line
 
 #: ns per unit of the last digit of a fraction of ``n`` digits.
@@ -83,7 +83,7 @@ class _Layout:
     only past 31 years of uptime.
     """
 
-    __slots__ = ("comm_end", "cpu_open", "cpu_close", "colon", "name_end", "scale", "dot")
+    __slots__ = ("colon", "comm_end", "cpu_close", "cpu_open", "dot", "name_end", "scale")
 
     def __init__(self, comm_end: int, cpu_open: int, cpu_close: int, colon: int, name_end: int,
                  scale: int, dot: int) -> None:
@@ -96,7 +96,7 @@ class _Layout:
         self.scale = scale
 
     @classmethod
-    def learn(cls, line: str) -> "_Layout | None":
+    def learn(cls, line: str) -> _Layout | None:
         colon = line.find(": ")
         name_end = line.find(": ", colon + 2)
         if colon < 0 or name_end < 0:
@@ -198,7 +198,7 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
             parsed = feed_line(builder, line, parse_line)
             if parsed is None:
                 continue
-            comm, tid, pid_, ts_ns, name, payload = parsed
+            comm, tid, pid_, _ts_ns, name, _payload = parsed
             last_ts = builder.last_ts
             if pid_ is not None:  # "pid/tid": the comm may have changed without the column telling
                 raw_comm.pop(tgid.get(tid, tid), None)
@@ -257,7 +257,7 @@ class _Buf:
     the block is shorter than ``reach`` (the widest field read from it, which a
     layout learnt from a long line can make longer than a short block)."""
 
-    __slots__ = ("u8", "u64", "top")
+    __slots__ = ("top", "u8", "u64")
 
     def __init__(self, raw: bytes, reach: int = 0) -> None:
         padded = raw + bytes(128 + max(0, reach - len(raw)))
@@ -337,7 +337,7 @@ def _leading_number(buf: _Buf, at: np.ndarray, width: int, table: np.ndarray,
 class _Block:
     """One block's lines cut up for the fast path (see :func:`_parse_block`)."""
 
-    __slots__ = ("starts", "ends", "kind", "pid", "ts", "sig", "a", "b", "c", "d")
+    __slots__ = ("a", "b", "c", "d", "ends", "kind", "pid", "sig", "starts", "ts")
 
     def __init__(self, starts: np.ndarray, ends: np.ndarray) -> None:
         self.starts = starts
@@ -670,7 +670,7 @@ class _BlockFeeder:
         steady &= event
         out = np.flatnonzero(~steady)
         out += start
-        return out.tolist() + [end]
+        return [*out.tolist(), end]
 
     def _run(self, i: int, j: int) -> None:
         """Lines [i, j), all steady: their rows, and what they change."""

@@ -14,7 +14,7 @@ import gzip
 import io
 import os
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from memtrace.errors import ParseError
 

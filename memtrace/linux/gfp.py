@@ -10,7 +10,8 @@ The simulator and memtrace's own events use the 6.x layout (:data:`GFP_BITS_6X`)
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import contextlib
+from collections.abc import Mapping, Sequence
 
 from .version import V4_9, V4_19, V5_4, V6_6, KernelVersion, kernel_era
 
@@ -220,10 +221,8 @@ def gfp_from_names(text: str) -> int:
         if not part or part == "0":
             continue
         if part[:2].lower() == "0x":
-            try:
+            with contextlib.suppress(ValueError):
                 value |= int(part, 16)
-            except ValueError:
-                pass
             continue
         value |= _NAMES_6X.get(part, 0)
     return value

@@ -53,8 +53,8 @@ All arithmetic is integer and follows C: division truncates toward zero
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .limits import LONG_MAX, PAGE_SIZE, UINT_MAX, ULONG_MAX
 from .proc import (

@@ -10,17 +10,18 @@
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from .version import OOM_ADJ_READ_CAP, KernelVersion
 
 __all__ = [
-    "FreeColumns",
     "OOM_ADJUST_MAX",
     "OOM_ADJUST_MIN",
     "OOM_DISABLE",
     "OOM_SCORE_ADJ_MAX",
     "OOM_SCORE_ADJ_MIN",
+    "FreeColumns",
     "c_div",
     "check_oom_adj",
     "check_oom_score_adj",

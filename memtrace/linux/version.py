@@ -18,8 +18,8 @@ import re
 
 __all__ = [
     "DEFAULT_KERNEL_VERSION",
-    "KernelVersion",
     "READ_TREES",
+    "KernelVersion",
     "format_kernel_version",
     "kernel_era",
     "parse_kernel_version",

@@ -8,8 +8,9 @@ verbatim. Events are emitted through a Bus with the real tracepoint schemas.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -21,9 +22,9 @@ from memtrace.analysis.dmesg import (
     oom_reports_from_events,
     render_dmesg,
 )
+from memtrace.errors import TraceFormatError
 from memtrace.linux.gfp import format_gfp_mask
 from memtrace.linux.version import kernel_era, parse_kernel_version
-from memtrace.errors import TraceFormatError
 from memtrace.tracer import (
     MEMINFO_FIELDS,
     Bus,
@@ -86,12 +87,12 @@ class Events:
                   points=rss_anon + rss_file + rss_shmem + swapents + pgtables_bytes // 4096)
 
     def kill(self, ts_ns: int, pid: int, oom_id: int, victim: int, comm: str, **values: Any) -> None:
-        fields: dict[str, Any] = dict(
-            oom_id=oom_id, victim_pid=victim, comm=comm, total_vm_kb=0, anon_rss_kb=0,
-            file_rss_kb=0, shmem_rss_kb=0, uid=0, pgtables_kb=0, oom_score_adj=0, points=0,
-            totalpages=1, constraint="CONSTRAINT_NONE", memcg="", task_memcg="/",
-            gfp_mask=0x100DCA, order=0, message="Out of memory",
-        )
+        fields: dict[str, Any] = {
+            "oom_id": oom_id, "victim_pid": victim, "comm": comm, "total_vm_kb": 0, "anon_rss_kb": 0,
+            "file_rss_kb": 0, "shmem_rss_kb": 0, "uid": 0, "pgtables_kb": 0, "oom_score_adj": 0, "points": 0,
+            "totalpages": 1, "constraint": "CONSTRAINT_NONE", "memcg": "", "task_memcg": "/",
+            "gfp_mask": 0x100DCA, "order": 0, "message": "Out of memory",
+        }
         fields.update(values)
         self.emit("oom_kill", ts_ns, pid, **fields)
 
@@ -256,7 +257,7 @@ KILL_4_X = ["Out of memory: Kill process 1733 (leaky) score 747 or sacrifice chi
 KILL_2_6_32 = ["Out of memory: kill process 1733 (leaky) score 245118 or a child",
                "Killed process 1733 (leaky)"]
 
-LEAKY = dict(total_vm=3154022, rss_anon=1901020, rss_file=2531, pgtables_bytes=15491072)
+LEAKY = {"total_vm": 3154022, "rss_anon": 1901020, "rss_file": 2531, "pgtables_bytes": 15491072}
 
 
 def global_oom(version: str, points: int = 1903551 + 3782, **kill: Any) -> OomReportText:
@@ -272,9 +273,9 @@ def global_oom(version: str, points: int = 1903551 + 3782, **kill: Any) -> OomRe
     ev.candidate(t, 7, 412, "systemd-udevd", 10851, 1390, 1427, 110592, adj=-1000)
     ev.candidate(t, 7, 1733, "leaky", uid=1000, **LEAKY)
     ev.candidate(t, 7, 1801, "php-fpm", 55120, 3010, 1095, 282624, uid=33, adj=300)
-    values: dict[str, Any] = dict(total_vm_kb=12616088, anon_rss_kb=7604080, file_rss_kb=10124,
-                                  uid=1000, pgtables_kb=15128, points=points, totalpages=2552000,
-                                  task_memcg="/user.slice/user-1000.slice/session-4.scope")
+    values: dict[str, Any] = {"total_vm_kb": 12616088, "anon_rss_kb": 7604080, "file_rss_kb": 10124,
+                                  "uid": 1000, "pgtables_kb": 15128, "points": points, "totalpages": 2552000,
+                                  "task_memcg": "/user.slice/user-1000.slice/session-4.scope"}
     values.update(kill)
     ev.kill(t + 100_000, 1733, 7, 1733, "leaky", **values)
     [report] = oom_reports_from_events(ev.records(), meta(version))

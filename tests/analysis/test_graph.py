@@ -40,7 +40,7 @@ def test_fork_cow_graph_has_runs_and_cow_sharing_edges() -> None:
     assert {d["origin"] for d in runs} == {"zero-fill", "cow-anon"}
     # every anon run is backed by the one anon object of the parent's VMA, charged to /
     assert len({b for _, b, _ in _rel(g, "backed_by")}) == 1
-    (anon, cg, d), = _rel(g, "charged_to")
+    (_anon, cg, d), = _rel(g, "charged_to")
     assert cg == "cgroup:/" and d["bytes"] == 960 * MiB
     assert len(_rel(g, "forked")) == 3
 

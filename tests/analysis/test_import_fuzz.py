@@ -149,7 +149,7 @@ def out_of_range(line: str, fmt: str) -> bool:
     if m is None:
         return False  # no event line: the importer's business, not this oracle's
     _, pid, other, sec, frac, event, payload = m.groups()
-    if _outside(pid, _I32) or other and other.strip("-") and _outside(other, _I32):
+    if _outside(pid, _I32) or (other and other.strip("-") and _outside(other, _I32)):
         return True
     ns = _int(sec, 10)
     if ns is None or ns * 10 ** 9 + int(frac[:9].ljust(9, "0")) > _I64[1]:

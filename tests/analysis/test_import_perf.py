@@ -335,7 +335,7 @@ def _mixed_perf_script(seed: int, nr_lines: int) -> tuple[str, dict[str, int]]:
 
     while len(out) < nr_lines:
         ts += rng.choice((1, 2, 3, 5, 40)) if rng.random() > 0.003 else 12_000  # 12 ms: a new slice
-        t = rng.choice(tasks + [thread])
+        t = rng.choice([*tasks, thread])
         if t is thread and len(out) > nr_lines // 3 and "taught" not in thread:
             thread["taught"] = 1
             line(t, "exceptions:page_fault_user", "address=0x1000 ip=0x1 error_code=0x6", who="5002/5099")
@@ -458,7 +458,7 @@ def test_readers_agree_on_damaged_columns(tmp_path: Path, monkeypatch: pytest.Mo
     bad_cpu = _perf_line(100_000_005, "kmem:rss_stat", rss.format(12288)).replace("[000]", "[0 0]")
     bad_member = _perf_line(100_000_006, "kmem:rss_stat", rss.format(12288)).replace("MM_ANONPAGES", "MM_FXXXXXXXX")
     last = _perf_line(100_000_007, "exceptions:page_fault_user", "address=0x2000 ip=0x1 error_code=0x4")
-    result, _ = _both_readers(tmp_path, monkeypatch, good + [bad_sep, bad_cpu, bad_member, last])
+    result, _ = _both_readers(tmp_path, monkeypatch, [*good, bad_sep, bad_cpu, bad_member, last])
     assert result.events["rss_stat"] == 2 and result.events["page_fault"] == 2
     assert result.unknown_lines == 3
     assert result.unknown_events == {"kmem:rss_stat (unreadable)": 1}
@@ -575,7 +575,7 @@ def test_numbers_out_of_range_are_not_imported(tmp_path: Path, monkeypatch: pyte
     field's column) is one unknown line, never an OverflowError: a head that does
     not parse, or an unreadable event. Both readers agree."""
     good = [_perf_line(100_000_001 + 2 * i, "kmem:rss_stat", _RSS.format(4096 * (i + 1))) for i in range(2)]
-    result, out = _both_readers(tmp_path, monkeypatch, good[:1] + [line] + good[1:])
+    result, out = _both_readers(tmp_path, monkeypatch, [*good[:1], line, *good[1:]])
     assert result.unknown_lines == 1
     assert result.unknown_events == ({f"{unreadable} (unreadable)": 1} if unreadable else {})
     assert result.events == {"process_start": 1, "rss_stat": 2}

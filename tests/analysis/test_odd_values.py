@@ -17,20 +17,23 @@ import random
 from pathlib import Path
 from typing import Any
 
-import memtrace.analysis.state as state_mod
 import numpy as np
 import pytest
+from typer.testing import CliRunner, Result
+
+import memtrace.analysis.state as state_mod
 from memtrace.analysis.dmesg import render_dmesg
 from memtrace.analysis.report import build_report
-from memtrace.linux.limits import TASK_SIZE_MAX_4LEVEL as TASK_SIZE_MAX
-from memtrace.tracer.meta import meta_int, meta_part
-from memtrace.tracer.tracepoints import check_fields
 from memtrace.analysis.state import (
     MAX_TRACKED,
     StateFolder,
     fold_at,
     fold_trace,
 )
+from memtrace.api import read_snapshots
+from memtrace.cli import app, main
+from memtrace.errors import TraceFormatError
+from memtrace.linux.limits import TASK_SIZE_MAX_4LEVEL as TASK_SIZE_MAX
 from memtrace.tracer import (
     Bus,
     EventBatch,
@@ -41,11 +44,8 @@ from memtrace.tracer import (
     TraceWriter,
     default_registry,
 )
-from typer.testing import CliRunner, Result
-
-from memtrace.api import read_snapshots
-from memtrace.cli import app, main
-from memtrace.errors import TraceFormatError
+from memtrace.tracer.meta import meta_int, meta_part
+from memtrace.tracer.tracepoints import check_fields
 
 from ..replay.helpers import GiB, MiB, meminfo
 

@@ -32,7 +32,7 @@ def stamp(lines: list[str], t0: float = 1000.0) -> list[str]:
     """dmesg's ``[%5lu.%06lu]`` prefix, one microsecond apart."""
     out = []
     for i, line in enumerate(lines):
-        us = int(round(t0 * 1e6)) + i
+        us = round(t0 * 1e6) + i
         out.append("[%5d.%06d] %s" % (us // 1_000_000, us % 1_000_000, line))
     return out
 

@@ -140,7 +140,7 @@ def test_fold_matches_meminfo_through_brk_munmap_offsets_mlock_and_swap(edge_tra
     an offset, mlock, writes through a shared file mapping and swap-out of memory
     shared with a fork child: every reading still matches."""
     assert _check_readings(edge_trace, snapshots_only=False) >= 4
-    folder, reading, _ = fold_at(TraceReader(edge_trace), "edges")
+    folder, _reading, _ = fold_at(TraceReader(edge_trace), "edges")
     st = folder.state()
     heapy = next(p for p in st.procs.values() if p.comm == "heapy")
     fo = heapy.vma_by_handle("fo")

@@ -38,7 +38,7 @@ def _scenario(child_write_bytes: int) -> Scenario:
 
 
 def test_fork_shares_pages_and_writes_copy_them() -> None:
-    k, result, c = run(_scenario(64 * MiB))
+    _k, result, c = run(_scenario(64 * MiB))
     snaps = {s.label: s.meminfo for s in result.snapshots}
     # fork copies no page: AnonPages counts pages, not mappings.
     assert snaps["forked"]["AnonPages"] == snaps["before-fork"]["AnonPages"] == 256 * MiB
@@ -62,7 +62,7 @@ def test_fork_shares_pages_and_writes_copy_them() -> None:
 
 def test_rss_counters_follow_sharing() -> None:
     """Both processes count shared pages in their RSS (MM_ANONPAGES)."""
-    k, result, c = run(_scenario(64 * MiB))
+    _k, result, c = run(_scenario(64 * MiB))
     child = result.pids["child"]
     # The child's anon RSS after its writes: 256 MiB mapped (192 shared + 64 copied),
     # then 0 at exit.

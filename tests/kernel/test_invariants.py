@@ -218,7 +218,7 @@ def _run_checked(program: tuple[list[Step], list[Step]], machine: MachineSpec, c
         body: list[Step] = []
         for s in child_steps:
             body += [s, Snapshot(label="x")]
-        processes.append(ProcessSpec("child", forked=True, steps=tuple(body + [Exit(), Snapshot(label="x")])))
+        processes.append(ProcessSpec("child", forked=True, steps=(*body, Exit(), Snapshot(label="x"))))
     sc = Scenario(name="random", machine=machine, cgroups=cgroups,
                   files=(FileSpec("/data/disk", disk_pages * PAGE),), processes=tuple(processes))
     bus = Bus(default_registry())

@@ -16,10 +16,10 @@ from memtrace.kernel.workload import (
     Repeat,
     Scenario,
     SetOomAdj,
-    ShmLock,
-    ShmUnlock,
     Shmat,
     Shmget,
+    ShmLock,
+    ShmUnlock,
     Sleep,
     Snapshot,
     Touch,
@@ -32,8 +32,7 @@ from ..conftest import GiB, MiB, run, run_steps
 
 def _big_and_small(big_steps: tuple = ()) -> Scenario:
     """A big idle process (1.5 GiB) and a small one that allocates until OOM."""
-    big = ProcessSpec("big", steps=big_steps + (
-        Mmap(handle="m", length_bytes=1536 * MiB), Touch(handle="m", write=True), Sleep(duration_ns=5 * 10**9)))
+    big = ProcessSpec("big", steps=(*big_steps, Mmap(handle="m", length_bytes=1536 * MiB), Touch(handle="m", write=True), Sleep(duration_ns=5 * 10 ** 9)))
     small = ProcessSpec("small", start_ns=10**9, steps=(
         Repeat(count=40, steps=(Mmap(handle="s{i}", length_bytes=32 * MiB),
                                 Touch(handle="s{i}", write=True))),))
@@ -87,7 +86,7 @@ def test_mlocked_memory_is_unevictable_and_never_swapped() -> None:
     hog = ProcessSpec("hog", start_ns=10**8, steps=(
         Mmap(handle="h", length_bytes=1792 * MiB), Touch(handle="h", write=True), Touch(handle="h")))
     sc = Scenario(name="ml", machine=MachineSpec(ram_bytes=2 * GiB, swap_bytes=2 * GiB), processes=(locked, hog))
-    k, result, c = run(sc)
+    _k, result, c = run(sc)
     snap = result.snapshots[0].meminfo
     assert snap["Mlocked"] == snap["Unevictable"] == 256 * MiB
     assert c.count("swap_out") > 0  # there was pressure

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from memtrace.kernel.page_alloc import PageAllocator, int_sqrt
 from memtrace.kernel.kernel import Kernel
+from memtrace.kernel.page_alloc import PageAllocator, int_sqrt
 from memtrace.tracer import Bus, default_registry
 
 from ..conftest import GiB

@@ -57,7 +57,7 @@ def test_oom_leak_reclaims_the_cache_then_kills_the_leaker(runs) -> None:  # typ
     # Page cache went first: every cached page of the two files was reclaimed
     # before the kill.
     reclaim_code = PAGE_CACHE_DELETE.field("reason").values.index("reclaim")
-    deleted = [b for b in c.of("page_cache_delete")]
+    deleted = list(c.of("page_cache_delete"))
     seqs = np.concatenate([b["seq"][b["reason"] == reclaim_code] for b in deleted])
     assert len(seqs) == (1024 * MiB) // 4096
     assert seqs.max() < kill["seq"]
@@ -92,7 +92,7 @@ def test_memcg_oom_kills_in_the_real_kernels_order(runs) -> None:  # type: ignor
 
 
 def test_kswapd_keeps_up_with_streaming_reads(runs) -> None:  # type: ignore[no-untyped-def]
-    k, result, c = runs["kswapd-reclaim"]
+    _k, result, c = runs["kswapd-reclaim"]
     assert c.count("oom_kill") == 0 and result.errors == []
     assert c.count("kswapd_wake") >= 1
     direct = sum(int(b["nr_reclaimed"].sum()) for b in c.of("reclaim_end"))
@@ -104,7 +104,7 @@ def test_kswapd_keeps_up_with_streaming_reads(runs) -> None:  # type: ignore[no-
 
 
 def test_strict_overcommit_refuses_the_leaker_before_any_oom(runs) -> None:  # type: ignore[no-untyped-def]
-    k, result, c = runs["overcommit-strict"]
+    _k, result, c = runs["overcommit-strict"]
     assert c.count("oom_kill") == 0
     [err] = [e for e in result.errors if e.errno == "ENOMEM"]
     assert (err.comm, err.op) == ("leaker", "mmap")
@@ -146,7 +146,7 @@ def test_swappiness_moves_reclaim_between_file_and_anon() -> None:
     sc = resolve_scenario("swap-pressure")
     outs = {}
     for swappiness in (10, 100):
-        _, result, c = run(sc, {"vm.swappiness": swappiness})
+        _, _result, c = run(sc, {"vm.swappiness": swappiness})
         assert c.count("oom_kill") == 0
         outs[swappiness] = c.count("swap_out")
         majors = sum(int(np.count_nonzero(b["major"])) for b in c.of("page_fault"))

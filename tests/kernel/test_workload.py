@@ -13,16 +13,16 @@ from memtrace.api import record
 from memtrace.errors import ScenarioError, SysctlError
 from memtrace.kernel.sysctl import SYSCTL_DEFS, Sysctls, parse_proc_long
 from memtrace.kernel.workload import (
+    MAX_REPEAT_COUNT,
+    MAX_REPEAT_DEPTH,
+    STEP_TYPES,
     Brk,
     FileSpec,
     Fork,
-    MAX_REPEAT_COUNT,
-    MAX_REPEAT_DEPTH,
     MachineSpec,
     Mmap,
     ProcessSpec,
     Repeat,
-    STEP_TYPES,
     Scenario,
     Sleep,
     Snapshot,

@@ -71,7 +71,7 @@ def cut_points(data: bytes, inside: tuple[float, ...] = (0.5,)) -> list[int]:
     for start, end, _kind in frames[1:]:
         points.append(start)
         points += [start + 5 if f == 0 else start + int((end - start) * f) for f in inside]
-    return points + [len(data)]
+    return [*points, len(data)]
 
 
 def check_cut(full: Path, cut: Path, chunks: list[tuple[int, int, int, int]], size: int, at: int) -> None:

@@ -173,9 +173,9 @@ def test_bad_overrides_name_themselves(tmp_path: Path) -> None:
         replay_trace(trace, tmp_path / "o.mtrace", Overrides.parse(sets=["machine.ram=lots"]))
     with pytest.raises(ScenarioError, match=r"no cgroup '/x' \(cgroups: none\)"):
         replay_trace(trace, tmp_path / "o.mtrace", Overrides.parse(sets=["cgroup./x.max=1GiB"]))
-    with pytest.raises(SysctlError, match="vm.nosuch"):
+    with pytest.raises(SysctlError, match=r"vm\.nosuch"):
         replay_trace(trace, tmp_path / "o.mtrace", Overrides.parse(["vm.nosuch=1"]))
-    with pytest.raises(SysctlError, match="outside 0..200"):
+    with pytest.raises(SysctlError, match=r"outside 0\.\.200"):
         replay_trace(trace, tmp_path / "o.mtrace", Overrides.parse(["vm.swappiness=500"]))
 
 

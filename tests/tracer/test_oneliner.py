@@ -12,8 +12,9 @@ memory-pressure tracepoints (kswapd, reclaim, OOM) through a real Bus.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -113,9 +114,7 @@ class Trace:
                     comms[f["pid"]] = f["comm"]
                 elif rec.name == "fork":
                     comms[f["child_pid"]] = f["child_comm"]
-                elif rec.name == "file_open":
-                    paths[f["ino"]] = f["path"]
-                elif rec.name == "mmap" and f["ino"] and f["path"]:
+                elif rec.name == "file_open" or (rec.name == "mmap" and f["ino"] and f["path"]):
                     paths[f["ino"]] = f["path"]
                 yield rec.name, f, comms, paths
 

@@ -29,8 +29,8 @@ from memtrace.tracer.probes import (
     PrintfOutput,
     Stats,
     StrColumn,
-    Tracer,
     TimeOutput,
+    Tracer,
     ValueOutput,
     cuts_isolate,
     cuts_unique,
@@ -62,7 +62,7 @@ class Stream:
         self.collector = Collector()
         self.bus.attach(self.collector)
 
-    def emit(self, name: str, ts_ns: Any, pid: Any, n: int = 1, **fields: Any) -> "Stream":
+    def emit(self, name: str, ts_ns: Any, pid: Any, n: int = 1, **fields: Any) -> Stream:
         tp = self.registry[name]
         values: dict[str, Any] = {}
         for f in tp.fields:
@@ -82,7 +82,7 @@ class Stream:
         self.bus.emit(tp, ts_ns, pid, n, **values)
         return self
 
-    def start(self, pid: int, comm: str, ts_ns: int = 0) -> "Stream":
+    def start(self, pid: int, comm: str, ts_ns: int = 0) -> Stream:
         return self.emit("process_start", ts_ns, pid, comm=comm)
 
     @property

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgpack
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from memtrace.errors import TraceFormatError
 from memtrace.tracer import (
     Bus,
@@ -191,7 +193,7 @@ def test_ordered_batches_are_maximal_runs_in_seq_order(tmp_path: Path) -> None:
 
     def script(bus: Bus, reg: Registry) -> None:
         pf = reg["page_fault"]
-        fault = dict(address=0, write=True, major=False, vma_kind="heap", pfn=1)
+        fault = {"address": 0, "write": True, "major": False, "vma_kind": "heap", "pfn": 1}
         bus.emit(reg["mmap"], 0, 1, addr=4096, len_bytes=4096,
                  prot=3, flags=0x22, vma_kind="anon_private", ino=0, path="",
                  handle="a", charged_pages=1, ret=0)
@@ -486,11 +488,10 @@ def test_context_manager_keeps_data_on_exception(tmp_path: Path) -> None:
     path = tmp_path / "boom.mtrace"
     reg = default_registry()
     bus = Bus(reg)
-    with pytest.raises(RuntimeError):
-        with TraceWriter(path, reg, {}) as writer:
-            bus.attach(writer)
-            bus.emit(reg["exit"], 1, 5, 3, comm="a", code=1)
-            raise RuntimeError("simulation failed")
+    with pytest.raises(RuntimeError), TraceWriter(path, reg, {}) as writer:
+        bus.attach(writer)
+        bus.emit(reg["exit"], 1, 5, 3, comm="a", code=1)
+        raise RuntimeError("simulation failed")
     reader = TraceReader(path)
     assert sum(b.n for b in reader.batches()) == 3
     assert reader.footer is not None and reader.footer["extra"] == {"aborted": "RuntimeError"}

@@ -57,8 +57,8 @@ __all__ = [
     "AGGREGATIONS",
     "BUILTINS",
     "EXPR_FUNCTIONS",
-    "ProgramError",
     "STMT_FUNCTIONS",
+    "ProgramError",
     "compile_program",
     "parse",
 ]

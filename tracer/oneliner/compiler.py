@@ -29,8 +29,9 @@ batch, and statements that act on a whole map at once (``print(@m)``, ``clear``,
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +126,7 @@ class Ctx:
         self.n = ev.n
         self.vars: dict[str, Any] = variables if variables is not None else {}
 
-    def select(self, mask: np.ndarray) -> "Ctx":
+    def select(self, mask: np.ndarray) -> Ctx:
         return Ctx(self.ev.select(mask), {k: _take(v, mask) for k, v in self.vars.items()})
 
 
@@ -420,7 +421,7 @@ class Compiler:
             inst.predicate = None
         inst.body, _ = self.block(inst.probe.body, env)
 
-    def block(self, stmts: list[Stmt], env: "Env") -> tuple[Callable[[Ctx], None], set[str]]:
+    def block(self, stmts: list[Stmt], env: Env) -> tuple[Callable[[Ctx], None], set[str]]:
         fns = []
         assigned: set[str] = set()
         for stmt in stmts:
@@ -435,7 +436,7 @@ class Compiler:
                 f(ctx)
         return run, assigned
 
-    def statement(self, stmt: Stmt, env: "Env") -> tuple[Callable[[Ctx], None], set[str]]:
+    def statement(self, stmt: Stmt, env: Env) -> tuple[Callable[[Ctx], None], set[str]]:
         if isinstance(stmt, MapWrite):
             return self.map_write(stmt, env), set()
         if isinstance(stmt, VarWrite):
@@ -445,7 +446,7 @@ class Compiler:
         assert isinstance(stmt, CallStmt)
         return self.call_stmt(stmt.call, env), set()
 
-    def if_stmt(self, stmt: If, env: "Env") -> tuple[Callable[[Ctx], None], set[str]]:
+    def if_stmt(self, stmt: If, env: Env) -> tuple[Callable[[Ctx], None], set[str]]:
         cond = self.expr(stmt.cond, env)
         self._want(cond, "int", stmt.cond, "an if condition must be an integer")
         then, a1 = self.block(stmt.then, env)
@@ -482,7 +483,7 @@ class Compiler:
                     run_branch(ctx, inv, orelse)
         return run, assigned
 
-    def var_write(self, stmt: VarWrite, env: "Env") -> Callable[[Ctx], None]:
+    def var_write(self, stmt: VarWrite, env: Env) -> Callable[[Ctx], None]:
         name = stmt.target.name
         if stmt.op == "=":
             assert stmt.value is not None
@@ -520,7 +521,7 @@ class Compiler:
     def _map_info(self, ref: MapRef) -> MapInfo:
         return self.maps[ref.name]
 
-    def _keys(self, ref: MapRef, env: "Env") -> tuple[Callable[[Ctx], Any] | None, list[Typed]]:
+    def _keys(self, ref: MapRef, env: Env) -> tuple[Callable[[Ctx], Any] | None, list[Typed]]:
         """The closure giving a map access's key (None, one column, or a tuple)."""
         if ref.keys is None:
             return None, []
@@ -580,7 +581,7 @@ class Compiler:
             info.lhist = lhist
         info.written = True
 
-    def map_write(self, stmt: MapWrite, env: "Env") -> Callable[[Ctx], None]:
+    def map_write(self, stmt: MapWrite, env: Env) -> Callable[[Ctx], None]:
         ref = stmt.target
         m = self.tracer.map(ref.name)
         key_fn, key_typed = self._keys(ref, env)
@@ -638,7 +639,7 @@ class Compiler:
             m.assign(vfn(ctx), kf(ctx), n=ctx.n)
         return assign
 
-    def _aggregate(self, ref: MapRef, m: Map, kf: Callable[[Ctx], Any], call: Call, env: "Env") -> Callable[[Ctx], None]:
+    def _aggregate(self, ref: MapRef, m: Map, kf: Callable[[Ctx], Any], call: Call, env: Env) -> Callable[[Ctx], None]:
         name = call.name
         lo, hi = AGGREGATIONS[name]
         if not lo <= len(call.args) <= hi:
@@ -681,7 +682,7 @@ class Compiler:
 
     # -- calls as statements
 
-    def call_stmt(self, call: Call, env: "Env") -> Callable[[Ctx], None]:
+    def call_stmt(self, call: Call, env: Env) -> Callable[[Ctx], None]:
         name = call.name
         args = call.args
         if name == "printf":
@@ -765,10 +766,10 @@ class Compiler:
             raise self.error(f"{name}() must be assigned to a map: @m = {name}(...)", call)
         if name in EXPR_FUNCTIONS:
             raise self.error(f"the value of {name}() is unused", call)
-        raise self.error(f"unknown function {name}(){_suggest(name, [*STMT_FUNCTIONS, *EXPR_FUNCTIONS, *AGGREGATIONS])}",
-                         (call.pos, call.name_end))
+        hint = _suggest(name, [*STMT_FUNCTIONS, *EXPR_FUNCTIONS, *AGGREGATIONS])
+        raise self.error(f"unknown function {name}(){hint}", (call.pos, call.name_end))
 
-    def _printf(self, call: Call, env: "Env") -> Callable[[Ctx], None]:
+    def _printf(self, call: Call, env: Env) -> Callable[[Ctx], None]:
         if not call.args or not isinstance(call.args[0], StrLit):
             raise self.error('printf() needs a format string first: printf("%d\\n", pid)', call)
         fmt_node = call.args[0]
@@ -798,7 +799,7 @@ class Compiler:
         if t.ty is not None and t.ty != ty:
             raise self.error(f"{message}, not {'a string' if t.ty == 'str' else 'an integer'}", node)
 
-    def expr(self, node: Expr, env: "Env") -> Typed:
+    def expr(self, node: Expr, env: Env) -> Typed:
         if isinstance(node, IntLit):
             v = _wrap64(node.value)
             return Typed(lambda ctx: v, "int", const=v)
@@ -827,7 +828,7 @@ class Compiler:
         assert isinstance(node, Ternary)
         return self.ternary(node, env)
 
-    def ident(self, node: Ident, env: "Env") -> Typed:
+    def ident(self, node: Ident, env: Env) -> Typed:
         name = node.name
         if name in BUILTINS:
             if name in ("pid", "tid"):
@@ -844,7 +845,7 @@ class Compiler:
             return Typed(lambda ctx: label, "str", const=label)
         return self.field(name, node, env)
 
-    def field(self, name: str, node: Node, env: "Env") -> Typed:
+    def field(self, name: str, node: Node, env: Env) -> Typed:
         tp = env.inst.tp
         if tp is None:
             hint = "" if isinstance(node, FieldRef) else _suggest(name, list(BUILTINS))
@@ -858,7 +859,7 @@ class Compiler:
             return Typed(lambda ctx: ctx.ev.field(name), "str", enum=f if f.type == "enum" else None)
         return Typed(lambda ctx: ctx.ev.int_field(name), "int")
 
-    def map_read(self, node: MapRef, env: "Env") -> Typed:
+    def map_read(self, node: MapRef, env: Env) -> Typed:
         info = self._map_info(node)
         m = self.tracer.map(node.name)
         key_fn, typed = self._keys(node, env)
@@ -873,7 +874,7 @@ class Compiler:
         kf = key_fn or (lambda ctx: None)
         return Typed(lambda ctx: m.lookup(kf(ctx), n=ctx.n), info.value_type, pure=False)
 
-    def call_expr(self, node: Call, env: "Env") -> Typed:
+    def call_expr(self, node: Call, env: Env) -> Typed:
         name = node.name
         args = node.args
         if name in ("path", "comm"):
@@ -907,8 +908,8 @@ class Compiler:
             raise self.error(f"{name}() can only be assigned to a map: @m = {name}(...)", node)
         if name in STMT_FUNCTIONS:
             raise self.error(f"{name}() is a statement and has no value", node)
-        raise self.error(f"unknown function {name}(){_suggest(name, [*EXPR_FUNCTIONS, *STMT_FUNCTIONS, *AGGREGATIONS])}",
-                         (node.pos, node.name_end))
+        hint = _suggest(name, [*EXPR_FUNCTIONS, *STMT_FUNCTIONS, *AGGREGATIONS])
+        raise self.error(f"unknown function {name}(){hint}", (node.pos, node.name_end))
 
     def _neg(self, x: Any, n: int) -> Any:
         if isinstance(x, int):
@@ -923,7 +924,7 @@ class Compiler:
         bv = b if isinstance(b, int) else _i64(b, n)
         return _np_arith(op, av, bv)
 
-    def unary(self, node: Unary, env: "Env") -> Typed:
+    def unary(self, node: Unary, env: Env) -> Typed:
         t = self.expr(node.operand, env)
         self._want(t, "int", node.operand, f"'{node.op}' needs an integer")
         op = node.op
@@ -938,7 +939,7 @@ class Compiler:
             return Typed(lambda ctx: self._neg(fn(ctx), ctx.n), "int", pure=t.pure)
         return Typed(lambda ctx: ~_i64(fn(ctx), ctx.n), "int", pure=t.pure)
 
-    def binary(self, node: Binary, env: "Env") -> Typed:
+    def binary(self, node: Binary, env: Env) -> Typed:
         op = node.op
         a = self.expr(node.left, env)
         b = self.expr(node.right, env)
@@ -955,12 +956,14 @@ class Compiler:
                 raise self.error(f"cannot compare {_ty_desc(a.ty)} with {_ty_desc(b.ty)}", node)
             if "str" in (a.ty, b.ty):
                 if op not in ("==", "!="):
-                    raise self.error(f"strings compare only with == and !=, not '{op}'", (node.op_pos, node.op_pos + len(op)))
+                    raise self.error(f"strings compare only with == and !=, not '{op}'",
+                                     (node.op_pos, node.op_pos + len(op)))
                 for enum_side, lit_side, lit_node in ((a, b, node.right), (b, a, node.left)):
                     if enum_side.enum is not None and isinstance(lit_side.const, str) \
                             and lit_side.const not in enum_side.enum.values:
                         f = enum_side.enum
-                        raise self.error(f"{lit_side.const!r} is not a value of {f.name}{_suggest(lit_side.const, f.values)} "
+                        hint = _suggest(lit_side.const, f.values)
+                        raise self.error(f"{lit_side.const!r} is not a value of {f.name}{hint} "
                                          f"(values: {', '.join(f.values)})", lit_node)
                 negate = op == "!="
 
@@ -987,7 +990,7 @@ class Compiler:
             return Typed(lambda ctx: v, "int", const=v)
         return Typed(lambda ctx: self._arith(op, afn(ctx), bfn(ctx), ctx.n), "int", pure=pure)
 
-    def ternary(self, node: Ternary, env: "Env") -> Typed:
+    def ternary(self, node: Ternary, env: Env) -> Typed:
         c = self.expr(node.cond, env)
         self._want(c, "int", node.cond, "a condition must be an integer")
         a = self.expr(node.then, env)

@@ -7,7 +7,6 @@ errors found later can put a caret under the right characters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass
@@ -48,7 +47,7 @@ class MapRef(Node):
     """``@name`` or ``@name[k1, k2]``; ``keys`` None for a map without keys."""
 
     name: str
-    keys: list["Expr"] | None
+    keys: list[Expr] | None
 
 
 @dataclass
@@ -59,32 +58,32 @@ class Var(Node):
 @dataclass
 class Call(Node):
     name: str
-    args: list["Expr"]
+    args: list[Expr]
     name_end: int = 0
 
 
 @dataclass
 class Unary(Node):
     op: str
-    operand: "Expr"
+    operand: Expr
 
 
 @dataclass
 class Binary(Node):
     op: str
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     op_pos: int = 0
 
 
 @dataclass
 class Ternary(Node):
-    cond: "Expr"
-    then: "Expr"
-    orelse: "Expr"
+    cond: Expr
+    then: Expr
+    orelse: Expr
 
 
-Expr = Union[IntLit, StrLit, Ident, FieldRef, MapRef, Var, Call, Unary, Binary, Ternary]
+Expr = IntLit | StrLit | Ident | FieldRef | MapRef | Var | Call | Unary | Binary | Ternary
 
 
 # ----------------------------------------------------------------------------- statements
@@ -109,8 +108,8 @@ class VarWrite(Node):
 @dataclass
 class If(Node):
     cond: Expr
-    then: list["Stmt"]
-    orelse: list["Stmt"]
+    then: list[Stmt]
+    orelse: list[Stmt]
 
 
 @dataclass
@@ -118,7 +117,7 @@ class CallStmt(Node):
     call: Call
 
 
-Stmt = Union[MapWrite, VarWrite, If, CallStmt]
+Stmt = MapWrite | VarWrite | If | CallStmt
 
 
 # ----------------------------------------------------------------------------- probes

@@ -42,9 +42,9 @@ MODERN = (V6, V5_4, V5_8, V4_19, V4_9, V3_10, V3_4)
 
 def task(pid: int, rss: int = 0, adj: int = 0, pgtables_bytes: int = 0, **kw: Any) -> OomTask:
     """A process with ``rss`` anonymous pages and defaults for everything else."""
-    fields: dict[str, Any] = dict(pid=pid, comm=f"t{pid}", uid=1000, oom_score_adj=adj, rss_anon=rss,
-                                  rss_file=0, rss_shmem=0, swapents=0, pgtables_bytes=pgtables_bytes,
-                                  total_vm=rss)
+    fields: dict[str, Any] = {"pid": pid, "comm": f"t{pid}", "uid": 1000, "oom_score_adj": adj, "rss_anon": rss,
+                                  "rss_file": 0, "rss_shmem": 0, "swapents": 0, "pgtables_bytes": pgtables_bytes,
+                                  "total_vm": rss}
     fields.update(kw)
     return OomTask(**fields)
 
@@ -396,9 +396,9 @@ def test_printed_score_by_era() -> None:
 # --- 2.6.32 badness() ------------------------------------------------------------------
 
 def legacy_task(**kw: Any) -> OomTask:
-    fields: dict[str, Any] = dict(total_vm=100_000, children_total_vm=(20_000,), cpu_time_jiffies=10_000,
-                                  start_time_s=3616, nice=5, cap_sys_admin=True, cap_sys_rawio=True,
-                                  cpuset_intersects=False, oom_adj=3)
+    fields: dict[str, Any] = {"total_vm": 100_000, "children_total_vm": (20_000,), "cpu_time_jiffies": 10_000,
+                                  "start_time_s": 3616, "nice": 5, "cap_sys_admin": True, "cap_sys_rawio": True,
+                                  "cpuset_intersects": False, "oom_adj": 3}
     fields.update(kw)
     return task(7, rss=50_000, **fields)
 
