@@ -15,7 +15,7 @@ import numpy as np
 
 from .schema import Tracepoint
 
-Column = np.ndarray | list
+Column = np.ndarray | list[str]
 
 
 class EventRecord(NamedTuple):
@@ -24,7 +24,7 @@ class EventRecord(NamedTuple):
     name: str
     fields: dict[str, Any]
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return self.fields[key]
         return tuple.__getitem__(self, key)
@@ -50,6 +50,25 @@ class EventBatch:
 
     def __getitem__(self, name: str) -> Column:
         return self.columns[name]
+
+    def ints(self, name: str) -> np.ndarray:
+        """The numeric (or enum-code) column ``name``; TypeError if it holds strings."""
+        col = self.columns[name]
+        if not isinstance(col, np.ndarray):
+            raise TypeError(f"field {name!r} of {self.tp.name!r} is a string column, not a number")
+        return col
+
+    def strs(self, name: str) -> list[str]:
+        """The string column ``name``; TypeError if it holds numbers."""
+        col = self.columns[name]
+        if isinstance(col, np.ndarray):
+            raise TypeError(f"field {name!r} of {self.tp.name!r} is a number column, not a string")
+        return col
+
+    def enum_names(self, name: str) -> list[str]:
+        """The enum column ``name`` decoded to its values' names."""
+        values = self.tp.field(name).values
+        return [values[int(code)] for code in self.ints(name)]
 
     @classmethod
     def build(cls, tp: Tracepoint, n: int, values: Mapping[str, Any]) -> EventBatch:
@@ -97,13 +116,12 @@ class EventBatch:
         decoded: list[Sequence[Any]] = []
         names = self.tp.field_names
         for f in self.tp.all_fields:
-            col = self.columns[f.name]
             if f.type == "enum":
-                decoded.append([f.values[c] for c in col.tolist()])  # type: ignore[union-attr]
+                decoded.append(self.enum_names(f.name))
             elif f.type == "str":
-                decoded.append(col)
+                decoded.append(self.strs(f.name))
             else:
-                decoded.append(col.tolist())  # type: ignore[union-attr]
+                decoded.append(self.ints(f.name).tolist())
         for row in zip(*decoded):
             yield EventRecord(self.tp.name, dict(zip(names, row)))
 
@@ -149,5 +167,5 @@ def concat(batches: Sequence[EventBatch]) -> EventBatch:
                 joined.extend(b.columns[f.name])
             cols[f.name] = joined
         else:
-            cols[f.name] = np.concatenate([b.columns[f.name] for b in batches])  # type: ignore[misc]
+            cols[f.name] = np.concatenate([b.ints(f.name) for b in batches])
     return EventBatch(tp, cols)

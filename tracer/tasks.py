@@ -137,49 +137,46 @@ class TaskTable:
         name = batch.tp.name
         if batch.n == 0 or name not in TASK_TRACEPOINTS:
             return
-        c = batch.columns
-        pids: list[int] = c["pid"].tolist()  # type: ignore[union-attr]
-        ts: list[int] = c["ts_ns"].tolist()  # type: ignore[union-attr]
+        pids: list[int] = batch.ints("pid").tolist()
+        ts: list[int] = batch.ints("ts_ns").tolist()
         if name == "process_start":
-            for i, pid in enumerate(pids):
+            uids, adjs = batch.ints("uid").tolist(), batch.ints("oom_score_adj").tolist()
+            for pid, t, comm, uid, adj in zip(pids, ts, batch.strs("comm"), uids, adjs):
                 task = self._tasks.get(pid)
                 if task is None or not task.alive:
-                    task = self._new(pid, str(c["comm"][i]), ts[i])
+                    task = self._new(pid, comm, t)
                 elif task.start_ns is None:
-                    task.start_ns = ts[i]  # named by earlier events, started now
-                task.comm = str(c["comm"][i])
-                task.uid = int(c["uid"][i])
-                task.oom_score_adj = int(c["oom_score_adj"][i])
+                    task.start_ns = t  # named by earlier events, started now
+                task.comm, task.uid, task.oom_score_adj = comm, uid, adj
         elif name == "fork":
-            for i, pid in enumerate(pids):
+            for pid, t, child_pid, child_comm in zip(pids, ts, batch.ints("child_pid").tolist(),
+                                                     batch.strs("child_comm")):
                 parent = self.task(pid)
-                child = self._new(int(c["child_pid"][i]), str(c["child_comm"][i]), ts[i])
+                child = self._new(child_pid, child_comm, t)
                 child.parent, child.uid, child.oom_score_adj = pid, parent.uid, parent.oom_score_adj
                 child.memcg_id = parent.memcg_id
         elif name == "exec":
-            for i, pid in enumerate(pids):
+            for pid, comm in zip(pids, batch.strs("comm")):
                 task = self.task(pid)
-                task.comm = str(c["comm"][i])
+                task.comm = comm
                 task.execs += 1
         elif name == "task_rename":
-            for i, pid in enumerate(pids):
-                self.task(pid).comm = str(c["newcomm"][i])
+            for pid, comm in zip(pids, batch.strs("newcomm")):
+                self.task(pid).comm = comm
         elif name == "exit":
-            has_code = batch.tp.has_field("code")
-            for i, pid in enumerate(pids):
-                task = self.task(pid, str(c["comm"][i]))
-                task.comm = str(c["comm"][i])
-                task.exit_ns = ts[i]
-                task.exit_code = int(c["code"][i]) if has_code else None
+            codes: list[int | None] = (batch.ints("code").tolist() if batch.tp.has_field("code")
+                                       else [None] * batch.n)
+            for pid, t, comm, code in zip(pids, ts, batch.strs("comm"), codes):
+                task = self.task(pid, comm)
+                task.comm, task.exit_ns, task.exit_code = comm, t, code
         elif name == "oom_score_adj_update":
-            for i, pid in enumerate(pids):
-                task = self.task(pid, str(c["comm"][i]))
-                task.oom_score_adj = int(c["oom_score_adj"][i])
+            for pid, comm, adj in zip(pids, batch.strs("comm"), batch.ints("oom_score_adj").tolist()):
+                self.task(pid, comm).oom_score_adj = adj
         elif name == "cgroup":
-            ops, values = c["op"], batch.tp.field("op").values
-            for i in range(batch.n):
-                if values[int(ops[i])] == "attach":
-                    self.task(int(c["task_pid"][i])).memcg_id = int(c["memcg_id"][i])
+            for op, task_pid, memcg_id in zip(batch.enum_names("op"), batch.ints("task_pid").tolist(),
+                                              batch.ints("memcg_id").tolist()):
+                if op == "attach":
+                    self.task(task_pid).memcg_id = memcg_id
         elif name == "oom_kill":
-            for i in range(batch.n):
-                self.task(int(c["victim_pid"][i]), str(c["comm"][i])).oom_victim = True
+            for victim, comm in zip(batch.ints("victim_pid").tolist(), batch.strs("comm")):
+                self.task(victim, comm).oom_victim = True
