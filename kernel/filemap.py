@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
 from . import costs
 from .errors import StepFault
 from .mm_types import Inode, Task
 from .page_alloc import (
-    PAGE_SIZE,
     PG_ACTIVE,
     PG_DIRTY,
     PG_LRU,
@@ -199,13 +199,15 @@ def missing_pages(inode: Inode, indices: np.ndarray) -> np.ndarray:
     """Boolean mask: which of ``indices`` are not in the page cache (holes, or shmem
     pages out on swap)."""
     inode.ensure_capacity(int(indices.max()) + 1 if len(indices) else 0)
-    return inode.pages[indices] < 0
+    missing: np.ndarray = inode.pages[indices] < 0
+    return missing
 
 
 def swapped_pages(inode: Inode, indices: np.ndarray) -> np.ndarray:
     """Boolean mask: which of ``indices`` are shmem pages out on swap."""
     inode.ensure_capacity(int(indices.max()) + 1 if len(indices) else 0)
-    return inode.pages[indices] <= SWP_BASE
+    swapped: np.ndarray = inode.pages[indices] <= SWP_BASE
+    return swapped
 
 
 def delete_from_page_cache(k: Kernel, inode: Inode, indices: np.ndarray, reason: str) -> None:
@@ -305,7 +307,7 @@ def _pin_cached(k: Kernel, inode: Inode, idx: np.ndarray) -> np.ndarray:
     """Lock the cached pages of ``idx`` against reclaim while a read or write works
     on them (the folio lock); returns what to unlock."""
     inode.ensure_capacity(int(idx.max()) + 1)
-    pfns = inode.pages[idx]
+    pfns: np.ndarray = inode.pages[idx]
     pfns = pfns[pfns >= 0]
     pfns = pfns[(k.mem_map.flags[pfns] & PG_PINNED) == 0]
     k.mem_map.flags[pfns] |= PG_PINNED

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.linux.version import DEFAULT_KERNEL_VERSION
 from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
@@ -34,8 +35,6 @@ from .mm_types import (
     VmArea,
 )
 from .page_alloc import (
-    PAGE_SHIFT,
-    PAGE_SIZE,
     PG_ACTIVE,
     PG_KERNEL,
     PG_LRU,
@@ -195,7 +194,8 @@ class Kernel:
         ends = np.cumsum(costs_ns, dtype=np.int64)
         start = self.now_ns
         self.advance(int(ends[-1]) if len(ends) else 0)
-        return start + ends - costs_ns
+        times: np.ndarray = start + ends - costs_ns
+        return times
 
     # ------------------------------------------------------------------ allocation
 

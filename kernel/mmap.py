@@ -131,9 +131,11 @@ def do_mmap(k: Kernel, task: Task, handle: str, length_bytes: int, prot: str, sh
     if inode is not None:
         inode.i_mmap += 1
     mm.insert(vma)
+    # A shared anonymous mapping's charge is its shmem object's (shmem_zero_setup()).
+    object_charge = inode.charged_pages if inode is not None and kind == "anon_shared" else 0
     k.emit(tp.MMAP, addr=addr, len_bytes=length, prot=pbits, flags=flags, vma_kind=kind,
            ino=inode.ino if inode else 0, path=inode.path if inode else "", handle=handle,
-           charged_pages=charged + (inode.charged_pages if kind == "anon_shared" else 0), ret=0)
+           charged_pages=charged + object_charge, ret=0)
     return vma
 
 

@@ -8,7 +8,8 @@ interleave the way a time-sliced CPU would interleave them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from .errors import StepFault
 from .kernel import Kernel, OutOfMemory
 from .memcontrol import UNLIMITED
 from .meminfo import FreeColumns, free_columns, meminfo
-from .mm_types import Task
+from .mm_types import Task, VmArea
 from .oom import KernelPanic, TaskKilled
 from .sysctl import Sysctls
 from .workload import (
@@ -256,7 +257,7 @@ class Runner:
         """
         k = self.k
         for number, step in enumerate(steps, 1):
-            if task.exited or k.engine.stopped:
+            if self._ended(task):
                 return
             label = f"{prefix}{number}"
             if isinstance(step, Repeat):
@@ -265,7 +266,7 @@ class Runner:
                     started_ns = k.now_ns
                     yield from self._run_steps(task, spec, tuple(_instantiate(s, i) for s in step.steps),
                                                f"{label}.")
-                    if task.exited or k.engine.stopped or self._failed.pop(task.pid, False):
+                    if self._ended(task) or self._failed.pop(task.pid, False):
                         return
                     if step.count == 0 and k.now_ns == started_ns:
                         raise ScenarioError(
@@ -311,6 +312,10 @@ class Runner:
                 return
             k.flush_rss()
 
+    def _ended(self, task: Task) -> bool:
+        """Whether ``task`` has exited or the run has stopped (a panic)."""
+        return task.exited or self.k.engine.stopped
+
     def _exit(self, task: Task, code: int) -> None:
         k = self.k
         saved = k.current
@@ -334,13 +339,13 @@ class Runner:
     def _error(self, task: Task, step: Step, number: str, errno: str, message: str) -> None:
         self.result.errors.append(StepError(task.pid, task.comm, step.op, number, errno, message, self.k.now_ns))
 
-    def _vma(self, task: Task, handle: str):  # type: ignore[no-untyped-def]
+    def _vma(self, task: Task, handle: str) -> VmArea:
         vma = self.k.vma_of(task, handle)
         if vma is None:
             raise StepFault("SIGSEGV", f"no mapping named {handle!r} (was its mmap refused?)", fatal=True)
         return vma
 
-    def _step(self, task: Task, step: Step) -> Iterator[Any]:
+    def _step(self, task: Task, step: Step) -> TaskGen:
         """Run one step; yields where the task gives up the CPU or blocks."""
         k = self.k
         if isinstance(step, Touch):
@@ -393,11 +398,11 @@ class Runner:
             self.proc_by_name[step.child] = k.engine.spawn(step.child, self._task(self.specs[step.child], child))
             yield None
         elif isinstance(step, Wait):
-            child = self.by_name.get(step.child)
-            if child is None:
+            waited = self.by_name.get(step.child)
+            if waited is None:
                 raise StepFault("ECHILD", f"no child named {step.child!r} was forked")
-            if not child.exited and child.exit_signal is not None:
-                yield child.exit_signal
+            if not waited.exited and waited.exit_signal is not None:
+                yield waited.exit_signal
         elif isinstance(step, Exit):
             self._exit(task, step.code)
         elif isinstance(step, SleepStep):
@@ -475,8 +480,6 @@ _TEMPLATE_FIELDS = ("handle", "label", "path", "segment", "name")
 
 def _instantiate(step: Step, i: int) -> Step:
     """A repeated step with ``{i}`` replaced by the iteration number."""
-    import dataclasses
-
     changes = {}
     for name in _TEMPLATE_FIELDS:
         value = getattr(step, name, None)
