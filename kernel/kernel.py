@@ -23,7 +23,7 @@ from memtrace.tracer.bus import Bus
 from memtrace.tracer.schema import Tracepoint
 
 from .engine import Engine, Signal
-from .memcontrol import MemCgroup, MemcgTree
+from .memcontrol import UNLIMITED, MemCgroup, MemcgTree
 from .mm_types import (
     PMD_SHIFT,
     PTE_SHIFT,
@@ -187,6 +187,14 @@ class Kernel:
     def emit(self, point: Tracepoint, n: int = 1, ts_ns: Any = None, **fields: Any) -> None:
         """Emit ``n`` events of ``point`` in the current task's context (now by default)."""
         self.bus.emit(point, self.now_ns if ts_ns is None else ts_ns, self.pid, n, **fields)
+
+    def emit_zoneinfo(self, reason: str) -> None:
+        """One zoneinfo event per zone, as /proc/zoneinfo and the OOM report's
+        per-zone lines show them: at ``"boot"`` and in an ``"oom"`` dump."""
+        for z in self.alloc.zones:
+            self.emit(tp.ZONEINFO, zone=z.name, zid=z.index, present_pages=z.present_pages,
+                      managed_pages=z.managed_pages, nr_free=z.nr_free, wmark_min=z.wmark_min, wmark_low=z.wmark_low,
+                      wmark_high=z.wmark_high, lowmem_reserve_max=max(z.lowmem_reserve, default=0), reason=reason)
 
     def event_times(self, costs_ns: np.ndarray) -> np.ndarray:
         """Timestamps for a run of events costing ``costs_ns`` each, advancing the clock:
@@ -475,6 +483,26 @@ class Kernel:
         self.stat.nr_kernel_stack_pages += THREAD_SIZE_PAGES
         self.tasks[pid] = task
         return task
+
+    # ------------------------------------------------------------------ memory cgroups
+
+    def cgroup_mkdir(self, path: str, max_bytes: int, swap_max_bytes: int) -> MemCgroup:
+        """mkdir of a memory cgroup (mem_cgroup_css_alloc()) with memory.max and
+        memory.swap.max written: ``max_bytes`` 0 and ``swap_max_bytes`` -1 mean no
+        limit. Its LRU sizes get a row; a cgroup event records it."""
+        max_pages = max_bytes >> PAGE_SHIFT if max_bytes else UNLIMITED
+        swap_max = swap_max_bytes >> PAGE_SHIFT if swap_max_bytes >= 0 else UNLIMITED
+        memcg = self.memcgs.mkdir(path, max_pages, swap_max)
+        if memcg.id >= self.memcg_lru.shape[0]:
+            self.memcg_lru = np.vstack([self.memcg_lru, np.zeros_like(self.memcg_lru)])
+        self.emit(tp.CGROUP, op="mkdir", path=path, memcg_id=memcg.id, limit_bytes=max_bytes, task_pid=0)
+        return memcg
+
+    def cgroup_attach(self, task: Task, memcg: MemCgroup) -> None:
+        """``task`` written to ``memcg``'s cgroup.procs (cgroup_attach_task()),
+        recorded as a cgroup event. Simplified: the task's memcg was set when it
+        was created (new_task()), so nothing was charged elsewhere before."""
+        self.emit(tp.CGROUP, op="attach", path=memcg.path, memcg_id=memcg.id, limit_bytes=0, task_pid=task.pid)
 
     # ------------------------------------------------------------------ inodes
 

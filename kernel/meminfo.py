@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.proc import FreeColumns, free_columns
+from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.tracepoints import MEMINFO_FIELDS
 
 if TYPE_CHECKING:
@@ -71,4 +72,16 @@ def meminfo(k: Kernel) -> dict[str, int]:
     return {name: pages * P for name, pages in values_pages.items()}
 
 
-__all__ = ["FreeColumns", "free_columns", "meminfo", "si_mem_available"]
+def meminfo_fields(mi: dict[str, int]) -> dict[str, int]:
+    """/proc/meminfo lines (``meminfo()``) as the fields of a meminfo_sample or
+    snapshot event."""
+    return {f: mi[m] for m, f in MEMINFO_FIELDS}
+
+
+def emit_meminfo_sample(k: Kernel) -> None:
+    """A read of /proc/meminfo now, as a meminfo_sample event (the sampler's, and
+    the Mem-Info part of an OOM report)."""
+    k.emit(tp.MEMINFO_SAMPLE, **meminfo_fields(meminfo(k)))
+
+
+__all__ = ["FreeColumns", "emit_meminfo_sample", "free_columns", "meminfo", "meminfo_fields", "si_mem_available"]

@@ -27,7 +27,7 @@ from memtrace.linux.version import OOM_LAST_WINS, OOM_REAPER, parse_kernel_versi
 from memtrace.tracer import tracepoints as tp
 
 from .memcontrol import UNLIMITED, MemCgroup
-from .meminfo import meminfo
+from .meminfo import emit_meminfo_sample
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, Task
 from .page_alloc import PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LRU, PG_SWAPBACKED, PG_UNEVICTABLE
 
@@ -111,12 +111,8 @@ def memcg_stat_fields(k: Kernel, memcg: MemCgroup) -> dict[str, int]:
 
 def _dump_header(k: Kernel, memcg: MemCgroup | None) -> None:
     """The state dump_header() prints, as events."""
-    for z in k.alloc.zones:
-        k.emit(tp.ZONEINFO, zone=z.name, zid=z.index, present_pages=z.present_pages, managed_pages=z.managed_pages,
-               nr_free=z.nr_free, wmark_min=z.wmark_min, wmark_low=z.wmark_low, wmark_high=z.wmark_high,
-               lowmem_reserve_max=max(z.lowmem_reserve, default=0), reason="oom")
-    mi = meminfo(k)
-    k.emit(tp.MEMINFO_SAMPLE, **{f: mi[m] for m, f in tp.MEMINFO_FIELDS})
+    k.emit_zoneinfo("oom")
+    emit_meminfo_sample(k)
     if memcg is not None:
         k.emit(tp.MEMCG_STAT, path=memcg.path, **memcg_stat_fields(k, memcg))
 

@@ -13,20 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from memtrace.errors import ScenarioError, SysctlError
-from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
-from memtrace.linux.proc import check_oom_score_adj, oom_adj_to_score_adj
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
 
-from . import filemap, fork, memory, mmap, page_writeback, shmem, vmscan
+from . import filemap, fork, memory, mmap, page_writeback, proc_base, shmem, vmscan
 from .engine import Proc, Signal, Sleep, TaskGen
 from .errors import StepFault
 from .kernel import Kernel, OutOfMemory
 from .memcontrol import UNLIMITED
-from .meminfo import FreeColumns, free_columns, meminfo
+from .meminfo import FreeColumns, emit_meminfo_sample, free_columns, meminfo, meminfo_fields
 from .mm_types import Task, VmArea
 from .oom import KernelPanic, TaskKilled
 from .sysctl import Sysctls
@@ -167,17 +164,9 @@ class Runner:
         k = self.k
         for name, value in self.explicit.items():
             k.emit(tp.SYSCTL_SET, name=name, value=str(value), old="")
-        for z in k.alloc.zones:
-            k.emit(tp.ZONEINFO, zone=z.name, zid=z.index, present_pages=z.present_pages,
-                   managed_pages=z.managed_pages, nr_free=z.nr_free, wmark_min=z.wmark_min, wmark_low=z.wmark_low,
-                   wmark_high=z.wmark_high, lowmem_reserve_max=max(z.lowmem_reserve, default=0), reason="boot")
+        k.emit_zoneinfo("boot")
         for c in self.scenario.cgroups:
-            max_pages = c.max_bytes >> PAGE_SHIFT if c.max_bytes else UNLIMITED
-            swap_max = c.swap_max_bytes >> PAGE_SHIFT if c.swap_max_bytes >= 0 else UNLIMITED
-            memcg = k.memcgs.mkdir(c.path, max_pages, swap_max)
-            if memcg.id >= k.memcg_lru.shape[0]:
-                k.memcg_lru = np.vstack([k.memcg_lru, np.zeros_like(k.memcg_lru)])
-            k.emit(tp.CGROUP, op="mkdir", path=c.path, memcg_id=memcg.id, limit_bytes=c.max_bytes, task_pid=0)
+            k.cgroup_mkdir(c.path, c.max_bytes, c.swap_max_bytes)
         self._start_kthreads()
         for f in self.scenario.files:  # validate() refused tmpfs paths and duplicates
             k.namespace[f.path] = k.new_inode(f.path, shmem=False, size_bytes=f.size_bytes)
@@ -216,8 +205,7 @@ class Runner:
         while True:
             yield Sleep(SAMPLE_INTERVAL_NS)
             k.current = None
-            mi = meminfo(k)
-            k.emit(tp.MEMINFO_SAMPLE, **{f: mi[m] for m, f in tp.MEMINFO_FIELDS})
+            emit_meminfo_sample(k)
 
     # ------------------------------------------------------------------ tasks
 
@@ -236,8 +224,7 @@ class Runner:
             k.current = task
             k.emit(tp.PROCESS_START, comm=task.comm, uid=task.uid, oom_score_adj=task.oom_score_adj)
             if memcg is not k.memcgs.root:
-                k.emit(tp.CGROUP, op="attach", path=memcg.path, memcg_id=memcg.id, limit_bytes=0,
-                       task_pid=task.pid)
+                k.cgroup_attach(task, memcg)
         task.exit_signal = Signal()
         self.procs[task.pid] = self.proc_by_name[spec.name]
         self.by_name[spec.name] = task
@@ -422,15 +409,10 @@ class Runner:
             mmap.do_munmap(k, task, step.handle)
         elif isinstance(step, ShmctlRmid):
             shmem.shmctl_rmid(k, task, step.segment)
-        elif isinstance(step, (SetOomScoreAdj, SetOomAdj)):
-            k.advance(1000)
-            if isinstance(step, SetOomAdj):
-                task.oom_score_adj = oom_adj_to_score_adj(step.value)
-                task.legacy_oom_adj = step.value
-            else:
-                task.oom_score_adj = check_oom_score_adj(step.value)
-                task.legacy_oom_adj = None
-            k.emit(tp.OOM_SCORE_ADJ_UPDATE, comm=task.comm, oom_score_adj=task.oom_score_adj)
+        elif isinstance(step, SetOomScoreAdj):
+            proc_base.oom_score_adj_write(k, task, step.value)
+        elif isinstance(step, SetOomAdj):
+            proc_base.oom_adj_write(k, task, step.value)
         elif isinstance(step, (Mlock, Munlock)):
             mmap.do_mlock(k, task, step.handle, isinstance(step, Mlock))
         elif isinstance(step, (ShmLock, ShmUnlock)):
@@ -462,8 +444,7 @@ class Runner:
     def _snapshot(self, label: str) -> None:
         k = self.k
         mi = meminfo(k)
-        fields = {f: mi[m] for m, f in tp.MEMINFO_FIELDS}
-        k.emit(tp.SNAPSHOT, label=label, **fields)
+        k.emit(tp.SNAPSHOT, label=label, **meminfo_fields(mi))
         self.result.snapshots.append(SnapshotRecord(label, k.now_ns, mi, free_columns(mi)))
 
 
