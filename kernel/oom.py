@@ -17,6 +17,7 @@ the kernel.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,7 +29,7 @@ from memtrace.tracer import tracepoints as tp
 
 from .memcontrol import UNLIMITED, MemCgroup
 from .meminfo import emit_meminfo_sample
-from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, Task
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, MmStruct, Task
 from .page_alloc import PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LRU, PG_SWAPBACKED, PG_UNEVICTABLE
 
 if TYPE_CHECKING:
@@ -48,10 +49,24 @@ class KernelPanic(Exception):
         self.reason = reason
 
 
-def oom_task(k: Kernel, task: Task) -> OomTask:
-    """What oom_badness() reads of ``task``."""
+def children_mms(k: Kernel) -> dict[Task, list[MmStruct]]:
+    """The mms of each task's children, in task order (one pass over the tasks):
+    the 2.6.32 badness() adds half of each child's total_vm."""
+    out: dict[Task, list[MmStruct]] = {}
+    for c in k.tasks.values():
+        if c.parent is not None and c.mm is not None:
+            out.setdefault(c.parent, []).append(c.mm)
+    return out
+
+
+def oom_task(k: Kernel, task: Task, children: Mapping[Task, list[MmStruct]] | None = None) -> OomTask:
+    """What oom_badness() reads of ``task``; ``children`` (from :func:`children_mms`)
+    spares a scan of every task per candidate."""
     mm = task.mm
     rss = mm.rss if mm is not None else [0, 0, 0, 0]
+    if children is None:
+        children = children_mms(k)
+    children_vm = tuple(cmm.total_vm for cmm in children.get(task, ()) if cmm is not mm)
     return OomTask(
         pid=task.pid,
         comm=task.comm,
@@ -66,8 +81,7 @@ def oom_task(k: Kernel, task: Task) -> OomTask:
         has_mm=mm is not None,
         is_kthread=task.kthread,
         cap_sys_admin=task.uid == 0,
-        children_total_vm=tuple(c.mm.total_vm for c in k.tasks.values()
-                                if c.parent is task and c.mm is not None and c.mm is not mm),
+        children_total_vm=children_vm,
         cpu_time_jiffies=task.cpu_ns * 250 // 1_000_000_000,
         start_time_s=task.start_ns // 1_000_000_000,
         oom_adj=task.legacy_oom_adj,
@@ -172,7 +186,8 @@ def out_of_memory(k: Kernel, memcg: MemCgroup | None, gfp_mask: int, order: int 
         ids = set(memcg.subtree_ids())
         members = [t for t in k.tasks.values() if not t.exited and t.memcg is not None and t.memcg.id in ids]
     # check_panic_on_oom()
-    infos = [oom_task(k, t) for t in members]
+    children = children_mms(k)
+    infos = [oom_task(k, t, children) for t in members]
     uptime_s = k.now_ns // 1_000_000_000
     panic = k.sysctls["vm.panic_on_oom"]
     if panic == 2 or (panic == 1 and constraint == "CONSTRAINT_NONE"):
@@ -192,7 +207,7 @@ def out_of_memory(k: Kernel, memcg: MemCgroup | None, gfp_mask: int, order: int 
     rows: tuple[tuple[OomTask, Badness], ...]
     if (k.sysctls["vm.oom_kill_allocating_task"] and memcg is None and current is not None
             and current.mm is not None and not current.kthread and current.oom_score_adj != -1000):
-        cur = oom_task(k, current)
+        cur = oom_task(k, current, children)
         b = oom_badness(cur, totalpages, version, uptime_s=uptime_s)
         rows = ((cur, b),)
         chosen_task, points = current, b.points
