@@ -107,9 +107,11 @@ class StepError:
                 "errno": self.errno, "message": self.message, "ts_ns": self.ts_ns}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
-    """What a run produced besides its events."""
+    """What a run produced besides its events: the snapshots taken, the steps that
+    failed, the OOM kills, when the run ended (ns), each process's pid, and the
+    panic that stopped it, if any."""
 
     scenario: str
     sysctls: dict[str, int]
@@ -152,7 +154,12 @@ class Runner:
         sysctls, self.explicit = build_sysctls(scenario, overrides or {})
         m = scenario.machine
         self.k = Kernel(m.ram_bytes, m.swap_bytes, bus, sysctls, seed=seed, kernel_version=m.kernel_version)
-        self.result = RunResult(scenario=scenario.name, sysctls={})
+        # What the run has produced so far (the recorder reads it even when the
+        # run stops on an error); run() returns it as a RunResult.
+        self.snapshots: list[SnapshotRecord] = []
+        self.errors: list[StepError] = []
+        self.pids: dict[str, int] = {}
+        self.panic: str | None = None
         self.specs = {p.name: p for p in scenario.processes}
         self.by_name: dict[str, Task] = {}
         self.procs: dict[int, Proc] = {}
@@ -176,13 +183,18 @@ class Runner:
         k.engine.run(until_ns=self.scenario.machine.time_limit_ns)
         if k.engine.timed_out and k.engine.live:
             still = sorted(t.comm for t in k.tasks.values() if not t.exited and not t.kthread)
-            self.result.errors.append(StepError(0, "", "run", 0, "ETIME",
-                                                f"stopped at the time limit with {', '.join(still)} still running",
-                                                k.now_ns))
-        self.result.end_ns = k.now_ns
-        self.result.sysctls = {n: v for n, v in k.sysctls.as_dict().items() if v is not None}
-        self.result.oom_kills = list(k.oom_kills)
-        return self.result
+            self.errors.append(StepError(0, "", "run", 0, "ETIME",
+                                         f"stopped at the time limit with {', '.join(still)} still running", k.now_ns))
+        return RunResult(
+            scenario=self.scenario.name,
+            sysctls={n: v for n, v in k.sysctls.as_dict().items() if v is not None},
+            snapshots=self.snapshots,
+            errors=self.errors,
+            oom_kills=list(k.oom_kills),
+            end_ns=k.now_ns,
+            pids=self.pids,
+            panic=self.panic,
+        )
 
     # ------------------------------------------------------------------ kernel threads
 
@@ -219,7 +231,7 @@ class Runner:
                                   pid=spec.pid)
                 task.mm = k.new_mm(task.pid)
             except (OutOfMemory, TaskKilled, KernelPanic) as e:
-                self.result.errors.append(StepError(0, spec.name, "start", 0, "ENOMEM", str(e), k.now_ns))
+                self.errors.append(StepError(0, spec.name, "start", 0, "ENOMEM", str(e), k.now_ns))
                 return
             k.current = task
             k.emit(tp.PROCESS_START, comm=task.comm, uid=task.uid, oom_score_adj=task.oom_score_adj)
@@ -228,7 +240,7 @@ class Runner:
         task.exit_signal = Signal()
         self.procs[task.pid] = self.proc_by_name[spec.name]
         self.by_name[spec.name] = task
-        self.result.pids[spec.name] = task.pid
+        self.pids[spec.name] = task.pid
         yield from self._run_steps(task, spec, spec.steps, "")
         if not task.exited:
             k.current = task
@@ -286,7 +298,7 @@ class Runner:
                 k.flush_rss()
                 return
             except KernelPanic as e:
-                self.result.panic = e.reason
+                self.panic = e.reason
                 self._error(task, step, label, "PANIC", e.reason)
                 k.engine.stop()
                 return
@@ -324,7 +336,7 @@ class Runner:
             k.engine.kill(proc)
 
     def _error(self, task: Task, step: Step, number: str, errno: str, message: str) -> None:
-        self.result.errors.append(StepError(task.pid, task.comm, step.op, number, errno, message, self.k.now_ns))
+        self.errors.append(StepError(task.pid, task.comm, step.op, number, errno, message, self.k.now_ns))
 
     def _vma(self, task: Task, handle: str) -> VmArea:
         vma = self.k.vma_of(task, handle)
@@ -445,7 +457,7 @@ class Runner:
         k = self.k
         mi = meminfo(k)
         k.emit(tp.SNAPSHOT, label=label, **meminfo_fields(mi))
-        self.result.snapshots.append(SnapshotRecord(label, k.now_ns, mi, free_columns(mi)))
+        self.snapshots.append(SnapshotRecord(label, k.now_ns, mi, free_columns(mi)))
 
 
 def run_scenario(scenario: Scenario, bus: Bus, overrides: Mapping[str, int | str] | None = None,
