@@ -22,6 +22,7 @@ from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
 from memtrace.tracer.schema import Tracepoint
 
+from . import oom, vmscan
 from .engine import Engine, Signal
 from .memcontrol import UNLIMITED, MemCgroup, MemcgTree
 from .mm_types import (
@@ -243,8 +244,6 @@ class Kernel:
     def try_charge(self, memcg: MemCgroup, nr_pages: int, kmem: bool = False) -> None:
         """Models try_charge_memcg(): reclaim from the cgroup over its limit, retry,
         and invoke the memcg OOM killer when reclaim cannot make room."""
-        from . import oom, vmscan
-
         retries = vmscan.MAX_RECLAIM_RETRIES
         while (over := memcg.over_limit(nr_pages)) is not None:
             over.failcnt += 1
@@ -271,8 +270,6 @@ class Kernel:
         return n
 
     def _alloc_node(self, nr_pages: int, gfp_mask: int) -> np.ndarray:
-        from . import oom, vmscan
-
         pfns = self.alloc.alloc_pages(nr_pages, mark="low")
         if len(pfns) == nr_pages:
             return pfns
@@ -378,10 +375,8 @@ class Kernel:
         remove pages whose flags say which list they are on."""
         if not len(memcg_ids):
             return
-        from .vmscan import lru_of
-
         width = self.memcg_lru.shape[1]
-        counts = np.bincount(memcg_ids.astype(np.int64) * width + lru_of(flags), minlength=self.memcg_lru.size)
+        counts = np.bincount(memcg_ids.astype(np.int64) * width + vmscan.lru_of(flags), minlength=self.memcg_lru.size)
         self.memcg_lru += sign * counts.reshape(self.memcg_lru.shape)
 
     # ------------------------------------------------------------------ RSS

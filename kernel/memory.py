@@ -20,7 +20,7 @@ from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE_ZERO
 from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
-from . import costs, filemap, swap
+from . import costs, filemap, swap, vmscan
 from .errors import StepFault
 from .mm_types import (
     MM_ANONPAGES,
@@ -139,9 +139,7 @@ def handle_mm_fault_range(k: Kernel, task: Task, vma: VmArea, first: int, count:
         present = now[now >= 0]
         k.mem_map.flags[present] |= PG_YOUNG
         if vma.flags & VM_LOCKED:
-            from .vmscan import mlock_pages
-
-            mlock_pages(k, present)
+            vmscan.mlock_pages(k, present)
     finally:
         k.mem_map.flags[pinned] &= ~np.uint16(PG_PINNED)
     if task.memcg is not None:
@@ -346,9 +344,7 @@ def zap_vma_range(k: Kernel, task: Task, vma: VmArea, first: int, count: int) ->
     ptes = vma.ptes[first: first + count]
     present = ptes[ptes >= 0]
     if vma.flags & VM_LOCKED:
-        from .vmscan import munlock_pages
-
-        munlock_pages(k, present)
+        vmscan.munlock_pages(k, present)
     entries = ptes[is_swap_entry(ptes)]
     if len(entries):
         swap.free_swap_entries(k, entries)

@@ -19,7 +19,7 @@ import numpy as np
 from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
-from . import costs, filemap, memory
+from . import costs, filemap, memory, vmscan
 from .errors import StepFault
 from .mm_types import (
     MAP_ANONYMOUS,
@@ -257,8 +257,6 @@ def do_mlock(k: Kernel, task: Task, handle: str, lock: bool) -> None:
     unevictable list."""
     vma = find_vma(task, handle, "ENOMEM")
     k.advance(costs.SYSCALL_NS)
-    from .vmscan import munlock_pages
-
     if lock:
         vma.flags |= VM_LOCKED
         nr = vma.nr_pages
@@ -267,4 +265,4 @@ def do_mlock(k: Kernel, task: Task, handle: str, lock: bool) -> None:
         memory.handle_mm_fault_range(k, task, vma, 0, nr, vma.writable and not vma.shared)
     else:
         vma.flags &= ~VM_LOCKED
-        munlock_pages(k, vma.ptes[vma.ptes >= 0])
+        vmscan.munlock_pages(k, vma.ptes[vma.ptes >= 0])

@@ -27,6 +27,7 @@ from memtrace.linux.oom_kill import Badness, OomTask, oom_badness, oom_totalpage
 from memtrace.linux.version import OOM_LAST_WINS, OOM_REAPER, parse_kernel_version
 from memtrace.tracer import tracepoints as tp
 
+from . import mmap
 from .memcontrol import UNLIMITED, MemCgroup
 from .meminfo import emit_meminfo_sample
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, MmStruct, Task
@@ -148,13 +149,11 @@ def _oom_reap(k: Kernel, victim: Task) -> None:
     shared file and shmem mappings stay until the victim's own exit."""
     mm = victim.mm
     assert mm is not None
-    from .mmap import remove_vma
-
     saved = k.current
     k.current = victim
     for vma in list(mm.vmas):
         if vma.inode is None or not vma.shared:
-            remove_vma(k, victim, vma)
+            mmap.remove_vma(k, victim, vma)
     k.flush_rss()
     k.current = saved
     P = PAGE_SIZE // 1024

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import costs
+from . import costs, filemap
 from .engine import Sleep, TaskGen, WaitFor
-from .filemap import writeback_inode
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -73,7 +72,7 @@ def flusher(k: Kernel) -> TaskGen:
             if reason == "background" and k.stat.nr_file_dirty <= dirty_thresholds(k)[0]:
                 break
             done.add(ino)
-            written = writeback_inode(k, queued, reason, advance=False)
+            written = filemap.writeback_inode(k, queued, reason, advance=False)
             if written:
                 yield Sleep(written * costs.DISK_WRITE_PAGE_NS)
                 k.current = task

@@ -25,7 +25,7 @@ import numpy as np
 
 from memtrace.tracer import tracepoints as tp
 
-from . import costs
+from . import costs, filemap, swap
 from .engine import TaskGen
 from .page_alloc import (
     PG_ACTIVE,
@@ -366,8 +366,6 @@ def shrink_inactive_list(k: Kernel, sc: ScanControl, lru: int, nr_to_scan: int) 
     Returns pages reclaimed."""
     if nr_to_scan <= 0:
         return 0
-    from . import filemap, swap
-
     queue = sc.queues[lru]
     pfns = queue.take(nr_to_scan)
     if not len(pfns):
