@@ -1,5 +1,6 @@
 """/proc/meminfo and free(1): fs/proc/meminfo.c, mm/show_mem.c si_mem_available()
-(6.13), kernel-mm-facts.md §6.1. All values in bytes; free(1) is memtrace.procps.
+(6.13), kernel-mm-facts.md §6.1. All values in bytes; free(1)'s columns are
+:func:`memtrace.linux.proc.free_columns`.
 """
 
 from __future__ import annotations

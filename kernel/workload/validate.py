@@ -325,10 +325,9 @@ def _check_handles(scenario: Scenario, by_name: dict[str, ProcessSpec], forked_b
     both are forgotten): a child walks its steps on top of its parent's handles
     at the fork point, and its own are forgotten when its subtree is done. Each
     step is visited once, whatever the tree's shape. Of the processes with a
-    step naming an unknown handle, the one reported is the first to start in
-    breadth-first order (processes at boot in order, then the children they fork,
-    in fork order, and so on), as the kernel would start them; its first such
-    step is named.
+    step naming an unknown handle, the one reported is the first in breadth-first
+    order from the processes at boot (those in order, then the children they
+    fork in fork order, and so on); its first such step is named.
     """
     src = scenario.source
     roots = [p for p in scenario.processes if not p.forked]
