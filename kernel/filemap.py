@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
-from . import costs
+# The mm files call each other as the kernel's do: these modules import this one
+# back, and are used only once every module is loaded.
+from . import costs, page_writeback, rmap, swap, vmscan
 from .errors import StepFault
 from .mm_types import Inode, Task
 from .page_alloc import (
-    PAGE_SIZE,
     PG_ACTIVE,
     PG_DIRTY,
     PG_LRU,
@@ -136,12 +138,10 @@ def add_to_page_cache(k: Kernel, inode: Inode, indices: np.ndarray, ts_ns: np.nd
         k.stat.nr_shmem += n
     k.emit(tp.PAGE_CACHE_ADD, n, ts_ns=ts_ns, ino=inode.ino, index=indices, pfn=pfns, shmem=inode.shmem)
     if swapped.any():
-        from . import swap as swapmod
-
         entries = old[swapped]
         k.emit(tp.SWAP_IN, int(np.count_nonzero(swapped)), ts_ns=ts_ns[swapped], address=0,
                slot=swp_offset(entries), pfn=pfns[swapped], ino=inode.ino)
-        swapmod.free_swap_entries(k, entries)
+        swap.free_swap_entries(k, entries)
         k.workingset_refault_anon += len(entries)
         k.swap_ins += len(entries)
         k.advance(len(entries) * costs.SWAP_READ_PAGE_NS)
@@ -168,10 +168,8 @@ def _workingset_refault(k: Kernel, inode: Inode, indices: np.ndarray, pfns: np.n
         workingset += st.nr_active_anon + st.nr_inactive_anon
     distance = k.nonresident_age - shadow[refault]
     hot = pfns[refault][distance <= workingset]
-    from .vmscan import activate_pages, lru_note_cost
-
-    lru_note_cost(k, True, nr, 0)
-    activate_pages(k, hot, "refault")
+    vmscan.lru_note_cost(k, True, nr, 0)
+    vmscan.activate_pages(k, hot, "refault")
 
 
 def reclaim_file_pages(k: Kernel, pfns: np.ndarray) -> None:
@@ -180,8 +178,6 @@ def reclaim_file_pages(k: Kernel, pfns: np.ndarray) -> None:
     page cache (__remove_mapping())."""
     if not len(pfns):
         return
-    from . import rmap
-
     rmap.try_to_unmap(k, pfns)
     mem = k.mem_map
     inos = mem.mapping[pfns]
@@ -199,13 +195,15 @@ def missing_pages(inode: Inode, indices: np.ndarray) -> np.ndarray:
     """Boolean mask: which of ``indices`` are not in the page cache (holes, or shmem
     pages out on swap)."""
     inode.ensure_capacity(int(indices.max()) + 1 if len(indices) else 0)
-    return inode.pages[indices] < 0
+    missing: np.ndarray = inode.pages[indices] < 0
+    return missing
 
 
 def swapped_pages(inode: Inode, indices: np.ndarray) -> np.ndarray:
     """Boolean mask: which of ``indices`` are shmem pages out on swap."""
     inode.ensure_capacity(int(indices.max()) + 1 if len(indices) else 0)
-    return inode.pages[indices] <= SWP_BASE
+    swapped: np.ndarray = inode.pages[indices] <= SWP_BASE
+    return swapped
 
 
 def delete_from_page_cache(k: Kernel, inode: Inode, indices: np.ndarray, reason: str) -> None:
@@ -234,9 +232,7 @@ def truncate_inode_pages(k: Kernel, inode: Inode, from_index: int) -> None:
     tail = inode.pages[from_index:]
     on_swap = np.flatnonzero(tail <= SWP_BASE) + from_index
     if len(on_swap):
-        from . import swap as swapmod
-
-        swapmod.free_swap_entries(k, inode.pages[on_swap])
+        swap.free_swap_entries(k, inode.pages[on_swap])
         inode.pages[on_swap] = -1
         if inode.acct == "blocks":
             k.vm_unacct_memory(len(on_swap))
@@ -281,9 +277,7 @@ def mark_page_accessed(k: Kernel, pfns: np.ndarray) -> None:
         (flags & PG_LRU) != 0) & ((flags & PG_UNEVICTABLE) == 0)
     up = pfns[promote]
     if len(up):
-        from .vmscan import activate_pages
-
-        activate_pages(k, up, "activate")
+        vmscan.activate_pages(k, up, "activate")
         mm.flags[up] &= ~np.uint16(PG_REFERENCED)
         k.nonresident_age += len(up)  # workingset_activation() ages the lruvec
     rest = pfns[~promote]
@@ -305,7 +299,7 @@ def _pin_cached(k: Kernel, inode: Inode, idx: np.ndarray) -> np.ndarray:
     """Lock the cached pages of ``idx`` against reclaim while a read or write works
     on them (the folio lock); returns what to unlock."""
     inode.ensure_capacity(int(idx.max()) + 1)
-    pfns = inode.pages[idx]
+    pfns: np.ndarray = inode.pages[idx]
     pfns = pfns[pfns >= 0]
     pfns = pfns[(k.mem_map.flags[pfns] & PG_PINNED) == 0]
     k.mem_map.flags[pfns] |= PG_PINNED
@@ -360,9 +354,7 @@ def file_write(k: Kernel, task: Task, inode: Inode, offset_bytes: int, length_by
     finally:
         _unpin(k, pinned)
     if not inode.shmem:
-        from .page_writeback import balance_dirty_pages
-
-        balance_dirty_pages(k)
+        page_writeback.balance_dirty_pages(k)
 
 
 def _file_write(k: Kernel, inode: Inode, idx: np.ndarray, offset_bytes: int, length_bytes: int) -> None:

@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 
 from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.linux.version import DEFAULT_KERNEL_VERSION
 from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
 from memtrace.tracer.schema import Tracepoint
 
+from . import oom, vmscan
 from .engine import Engine, Signal
-from .memcontrol import MemCgroup, MemcgTree
+from .memcontrol import UNLIMITED, MemCgroup, MemcgTree
 from .mm_types import (
     PMD_SHIFT,
     PTE_SHIFT,
@@ -34,8 +36,6 @@ from .mm_types import (
     VmArea,
 )
 from .page_alloc import (
-    PAGE_SHIFT,
-    PAGE_SIZE,
     PG_ACTIVE,
     PG_KERNEL,
     PG_LRU,
@@ -189,13 +189,22 @@ class Kernel:
         """Emit ``n`` events of ``point`` in the current task's context (now by default)."""
         self.bus.emit(point, self.now_ns if ts_ns is None else ts_ns, self.pid, n, **fields)
 
+    def emit_zoneinfo(self, reason: str) -> None:
+        """One zoneinfo event per zone, as /proc/zoneinfo and the OOM report's
+        per-zone lines show them: at ``"boot"`` and in an ``"oom"`` dump."""
+        for z in self.alloc.zones:
+            self.emit(tp.ZONEINFO, zone=z.name, zid=z.index, present_pages=z.present_pages,
+                      managed_pages=z.managed_pages, nr_free=z.nr_free, wmark_min=z.wmark_min, wmark_low=z.wmark_low,
+                      wmark_high=z.wmark_high, lowmem_reserve_max=max(z.lowmem_reserve, default=0), reason=reason)
+
     def event_times(self, costs_ns: np.ndarray) -> np.ndarray:
         """Timestamps for a run of events costing ``costs_ns`` each, advancing the clock:
         event i happens when the work before it is done."""
         ends = np.cumsum(costs_ns, dtype=np.int64)
         start = self.now_ns
         self.advance(int(ends[-1]) if len(ends) else 0)
-        return start + ends - costs_ns
+        times: np.ndarray = start + ends - costs_ns
+        return times
 
     # ------------------------------------------------------------------ allocation
 
@@ -235,8 +244,6 @@ class Kernel:
     def try_charge(self, memcg: MemCgroup, nr_pages: int, kmem: bool = False) -> None:
         """Models try_charge_memcg(): reclaim from the cgroup over its limit, retry,
         and invoke the memcg OOM killer when reclaim cannot make room."""
-        from . import oom, vmscan
-
         retries = vmscan.MAX_RECLAIM_RETRIES
         while (over := memcg.over_limit(nr_pages)) is not None:
             over.failcnt += 1
@@ -263,8 +270,6 @@ class Kernel:
         return n
 
     def _alloc_node(self, nr_pages: int, gfp_mask: int) -> np.ndarray:
-        from . import oom, vmscan
-
         pfns = self.alloc.alloc_pages(nr_pages, mark="low")
         if len(pfns) == nr_pages:
             return pfns
@@ -370,10 +375,8 @@ class Kernel:
         remove pages whose flags say which list they are on."""
         if not len(memcg_ids):
             return
-        from .vmscan import lru_of
-
         width = self.memcg_lru.shape[1]
-        counts = np.bincount(memcg_ids.astype(np.int64) * width + lru_of(flags), minlength=self.memcg_lru.size)
+        counts = np.bincount(memcg_ids.astype(np.int64) * width + vmscan.lru_of(flags), minlength=self.memcg_lru.size)
         self.memcg_lru += sign * counts.reshape(self.memcg_lru.shape)
 
     # ------------------------------------------------------------------ RSS
@@ -475,6 +478,26 @@ class Kernel:
         self.stat.nr_kernel_stack_pages += THREAD_SIZE_PAGES
         self.tasks[pid] = task
         return task
+
+    # ------------------------------------------------------------------ memory cgroups
+
+    def cgroup_mkdir(self, path: str, max_bytes: int, swap_max_bytes: int) -> MemCgroup:
+        """mkdir of a memory cgroup (mem_cgroup_css_alloc()) with memory.max and
+        memory.swap.max written: ``max_bytes`` 0 and ``swap_max_bytes`` -1 mean no
+        limit. Its LRU sizes get a row; a cgroup event records it."""
+        max_pages = max_bytes >> PAGE_SHIFT if max_bytes else UNLIMITED
+        swap_max = swap_max_bytes >> PAGE_SHIFT if swap_max_bytes >= 0 else UNLIMITED
+        memcg = self.memcgs.mkdir(path, max_pages, swap_max)
+        if memcg.id >= self.memcg_lru.shape[0]:
+            self.memcg_lru = np.vstack([self.memcg_lru, np.zeros_like(self.memcg_lru)])
+        self.emit(tp.CGROUP, op="mkdir", path=path, memcg_id=memcg.id, limit_bytes=max_bytes, task_pid=0)
+        return memcg
+
+    def cgroup_attach(self, task: Task, memcg: MemCgroup) -> None:
+        """``task`` written to ``memcg``'s cgroup.procs (cgroup_attach_task()),
+        recorded as a cgroup event. Simplified: the task's memcg was set when it
+        was created (new_task()), so nothing was charged elsewhere before."""
+        self.emit(tp.CGROUP, op="attach", path=memcg.path, memcg_id=memcg.id, limit_bytes=0, task_pid=task.pid)
 
     # ------------------------------------------------------------------ inodes
 

@@ -1,5 +1,6 @@
 """/proc/meminfo and free(1): fs/proc/meminfo.c, mm/show_mem.c si_mem_available()
-(6.13), kernel-mm-facts.md §6.1. All values in bytes; free(1) is memtrace.procps.
+(6.13), kernel-mm-facts.md §6.1. All values in bytes; free(1)'s columns are
+:func:`memtrace.linux.proc.free_columns`.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.proc import FreeColumns, free_columns
+from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.tracepoints import MEMINFO_FIELDS
 
 if TYPE_CHECKING:
@@ -71,4 +73,16 @@ def meminfo(k: Kernel) -> dict[str, int]:
     return {name: pages * P for name, pages in values_pages.items()}
 
 
-__all__ = ["FreeColumns", "free_columns", "meminfo", "si_mem_available"]
+def meminfo_fields(mi: dict[str, int]) -> dict[str, int]:
+    """/proc/meminfo lines (``meminfo()``) as the fields of a meminfo_sample or
+    snapshot event."""
+    return {f: mi[m] for m, f in MEMINFO_FIELDS}
+
+
+def emit_meminfo_sample(k: Kernel) -> None:
+    """A read of /proc/meminfo now, as a meminfo_sample event (the sampler's, and
+    the Mem-Info part of an OOM report)."""
+    k.emit(tp.MEMINFO_SAMPLE, **meminfo_fields(meminfo(k)))
+
+
+__all__ = ["FreeColumns", "emit_meminfo_sample", "free_columns", "meminfo", "meminfo_fields", "si_mem_available"]

@@ -20,7 +20,7 @@ from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE_ZERO
 from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
-from . import costs, filemap, swap
+from . import costs, filemap, swap, vmscan
 from .errors import StepFault
 from .mm_types import (
     MM_ANONPAGES,
@@ -50,22 +50,33 @@ def _map_file_pages(k: Kernel, mm_rss_member: int, task: Task, pfns: np.ndarray)
     first = int(np.count_nonzero(mapcount[pfns] == 0))
     mapcount[pfns] += 1
     k.stat.nr_file_mapped += first
-    k.add_rss(task.mm, mm_rss_member, len(pfns))  # type: ignore[arg-type]
+    mm = task.mm
+    assert mm is not None
+    k.add_rss(mm, mm_rss_member, len(pfns))
 
 
 def _new_anon_pages(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray) -> np.ndarray:
     """folio_prepare + folio_add_new_anon_rmap + lru add for new private pages."""
     pfns = k.alloc_pages(len(idx), "do_anonymous_page", GFP_HIGHUSER_MOVABLE_ZERO)
+    owner = task.mm
+    assert owner is not None
     mm = k.mem_map
     mm.flags[pfns] = PG_ANON | PG_SWAPBACKED
     mm.mapcount[pfns] = 1
-    mm.mapping[pfns] = task.mm.id  # type: ignore[union-attr]
+    mm.mapping[pfns] = owner.id
     mm.index[pfns] = (vma.start >> PAGE_SHIFT) + idx
     k.lru_add(pfns)
     k.stat.nr_anon_mapped += len(pfns)
-    k.add_rss(task.mm, MM_ANONPAGES, len(pfns))  # type: ignore[arg-type]
+    k.add_rss(owner, MM_ANONPAGES, len(pfns))
     vma.anon_vma = True
     return pfns
+
+
+def _alloc_page_tables(k: Kernel, task: Task, addrs: np.ndarray) -> None:
+    """The page-table pages mapping ``addrs`` in ``task``'s mm needs (a user task's)."""
+    mm = task.mm
+    assert mm is not None
+    k.alloc_page_tables(mm, addrs)
 
 
 def _file_member(vma: VmArea) -> int:
@@ -128,9 +139,7 @@ def handle_mm_fault_range(k: Kernel, task: Task, vma: VmArea, first: int, count:
         present = now[now >= 0]
         k.mem_map.flags[present] |= PG_YOUNG
         if vma.flags & VM_LOCKED:
-            from .vmscan import mlock_pages
-
-            mlock_pages(k, present)
+            vmscan.mlock_pages(k, present)
     finally:
         k.mem_map.flags[pinned] &= ~np.uint16(PG_PINNED)
     if task.memcg is not None:
@@ -146,7 +155,7 @@ def _pin(k: Kernel, vma: VmArea, idx: np.ndarray) -> np.ndarray:
         vma.inode.ensure_capacity(int(findex.max()) + 1)
         cached = vma.inode.pages[findex]
         pfns.append(cached[cached >= 0])
-    out = np.concatenate(pfns)
+    out: np.ndarray = np.concatenate(pfns)
     out = out[(k.mem_map.flags[out] & PG_PINNED) == 0]
     k.mem_map.flags[out] |= PG_PINNED
     return out
@@ -161,7 +170,7 @@ def _swap_fault(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, write: bool
         raise StepFault("SIGSEGV", f"write to read-only mapping {vma.handle!r}", fatal=True)
     pfns = swap.do_swap_page(k, task, vma, idx, write, ts)
     _emit_faults(k, vma, idx, write, np.ones(n, dtype=bool), pfns, ts)
-    k.alloc_page_tables(task.mm, vma.start + idx * PAGE_SIZE)  # type: ignore[arg-type]
+    _alloc_page_tables(k, task, vma.start + idx * PAGE_SIZE)
     if task.memcg is not None:
         task.memcg.pgmajfault += n
     return n
@@ -197,7 +206,7 @@ def _private_fault(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, ptes: np
             ts = k.event_times(cost)
             vma.ptes[fidx] = PTE_ZERO
             _emit_faults(k, vma, fidx, False, np.zeros(n, bool), np.full(n, -1), ts)
-            k.alloc_page_tables(task.mm, vma.start + fidx * PAGE_SIZE)  # type: ignore[arg-type]
+            _alloc_page_tables(k, task, vma.start + fidx * PAGE_SIZE)
             return n
         # do_read_fault(): map the page-cache page read-only.
         findex = vma.pgoff + fidx
@@ -213,7 +222,7 @@ def _private_fault(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, ptes: np
         _map_file_pages(k, _file_member(vma), task, pfns)
         vma.ptes[fidx] = pfns
         vma.pte_write[fidx] = False
-        k.alloc_page_tables(task.mm, vma.start + fidx * PAGE_SIZE)  # type: ignore[arg-type]
+        _alloc_page_tables(k, task, vma.start + fidx * PAGE_SIZE)
         return n
 
     # Write access to a private mapping.
@@ -283,7 +292,7 @@ def _private_fault(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, ptes: np
     _unmap_pages(k, task, safe[copy])
     vma.ptes[idx] = result
     vma.pte_write[idx[fault]] = True
-    k.alloc_page_tables(task.mm, vma.start + new_idx * PAGE_SIZE)  # type: ignore[arg-type]
+    _alloc_page_tables(k, task, vma.start + new_idx * PAGE_SIZE)
     return n
 
 
@@ -325,7 +334,7 @@ def _shared_fault(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, ptes: np.
         vma.pte_write[fidx] = True
     if write:
         filemap.mark_dirty(k, inode, new_ptes[fault])
-    k.alloc_page_tables(task.mm, vma.start + idx[map_idx] * PAGE_SIZE)  # type: ignore[arg-type]
+    _alloc_page_tables(k, task, vma.start + idx[map_idx] * PAGE_SIZE)
     return n
 
 
@@ -335,13 +344,13 @@ def zap_vma_range(k: Kernel, task: Task, vma: VmArea, first: int, count: int) ->
     ptes = vma.ptes[first: first + count]
     present = ptes[ptes >= 0]
     if vma.flags & VM_LOCKED:
-        from .vmscan import munlock_pages
-
-        munlock_pages(k, present)
+        vmscan.munlock_pages(k, present)
     entries = ptes[is_swap_entry(ptes)]
     if len(entries):
         swap.free_swap_entries(k, entries)
-        k.add_rss(task.mm, MM_SWAPENTS, -len(entries))  # type: ignore[arg-type]
+        mm = task.mm
+        assert mm is not None
+        k.add_rss(mm, MM_SWAPENTS, -len(entries))
     if vma.shared and vma.inode is not None and not vma.inode.shmem:
         # The pte dirty bit is folded into the page on unmap (set_page_dirty).
         writable = vma.pte_write[first: first + count][ptes >= 0]

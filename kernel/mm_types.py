@@ -128,13 +128,12 @@ class VmArea:
     pgoff: int = 0  # first file page mapped
     charged_pages: int = 0  # VM_ACCOUNT charge held by this VMA
     anon_vma: bool = False
-    ptes: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
-    pte_write: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    ptes: np.ndarray = field(init=False, repr=False)
+    pte_write: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.ptes is None:
-            self.ptes = np.full(self.nr_pages, PTE_NONE, dtype=np.int32)
-            self.pte_write = np.zeros(self.nr_pages, dtype=bool)
+        self.ptes = np.full(self.nr_pages, PTE_NONE, dtype=np.int32)
+        self.pte_write = np.zeros(self.nr_pages, dtype=bool)
 
     @property
     def nr_pages(self) -> int:

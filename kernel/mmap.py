@@ -19,7 +19,7 @@ import numpy as np
 from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
-from . import costs, filemap, memory
+from . import costs, filemap, memory, vmscan
 from .errors import StepFault
 from .mm_types import (
     MAP_ANONYMOUS,
@@ -131,9 +131,11 @@ def do_mmap(k: Kernel, task: Task, handle: str, length_bytes: int, prot: str, sh
     if inode is not None:
         inode.i_mmap += 1
     mm.insert(vma)
+    # A shared anonymous mapping's charge is its shmem object's (shmem_zero_setup()).
+    object_charge = inode.charged_pages if inode is not None and kind == "anon_shared" else 0
     k.emit(tp.MMAP, addr=addr, len_bytes=length, prot=pbits, flags=flags, vma_kind=kind,
            ino=inode.ino if inode else 0, path=inode.path if inode else "", handle=handle,
-           charged_pages=charged + (inode.charged_pages if kind == "anon_shared" else 0), ret=0)
+           charged_pages=charged + object_charge, ret=0)
     return vma
 
 
@@ -255,8 +257,6 @@ def do_mlock(k: Kernel, task: Task, handle: str, lock: bool) -> None:
     unevictable list."""
     vma = find_vma(task, handle, "ENOMEM")
     k.advance(costs.SYSCALL_NS)
-    from .vmscan import munlock_pages
-
     if lock:
         vma.flags |= VM_LOCKED
         nr = vma.nr_pages
@@ -265,4 +265,4 @@ def do_mlock(k: Kernel, task: Task, handle: str, lock: bool) -> None:
         memory.handle_mm_fault_range(k, task, vma, 0, nr, vma.writable and not vma.shared)
     else:
         vma.flags &= ~VM_LOCKED
-        munlock_pages(k, vma.ptes[vma.ptes >= 0])
+        vmscan.munlock_pages(k, vma.ptes[vma.ptes >= 0])

@@ -17,6 +17,7 @@ the kernel.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,9 +27,10 @@ from memtrace.linux.oom_kill import Badness, OomTask, oom_badness, oom_totalpage
 from memtrace.linux.version import OOM_LAST_WINS, OOM_REAPER, parse_kernel_version
 from memtrace.tracer import tracepoints as tp
 
+from . import mmap
 from .memcontrol import UNLIMITED, MemCgroup
-from .meminfo import meminfo
-from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, Task
+from .meminfo import emit_meminfo_sample
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, MmStruct, Task
 from .page_alloc import PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LRU, PG_SWAPBACKED, PG_UNEVICTABLE
 
 if TYPE_CHECKING:
@@ -48,10 +50,24 @@ class KernelPanic(Exception):
         self.reason = reason
 
 
-def oom_task(k: Kernel, task: Task) -> OomTask:
-    """What oom_badness() reads of ``task``."""
+def children_mms(k: Kernel) -> dict[Task, list[MmStruct]]:
+    """The mms of each task's children, in task order (one pass over the tasks):
+    the 2.6.32 badness() adds half of each child's total_vm."""
+    out: dict[Task, list[MmStruct]] = {}
+    for c in k.tasks.values():
+        if c.parent is not None and c.mm is not None:
+            out.setdefault(c.parent, []).append(c.mm)
+    return out
+
+
+def oom_task(k: Kernel, task: Task, children: Mapping[Task, list[MmStruct]] | None = None) -> OomTask:
+    """What oom_badness() reads of ``task``; ``children`` (from :func:`children_mms`)
+    spares a scan of every task per candidate."""
     mm = task.mm
     rss = mm.rss if mm is not None else [0, 0, 0, 0]
+    if children is None:
+        children = children_mms(k)
+    children_vm = tuple(cmm.total_vm for cmm in children.get(task, ()) if cmm is not mm)
     return OomTask(
         pid=task.pid,
         comm=task.comm,
@@ -66,8 +82,7 @@ def oom_task(k: Kernel, task: Task) -> OomTask:
         has_mm=mm is not None,
         is_kthread=task.kthread,
         cap_sys_admin=task.uid == 0,
-        children_total_vm=tuple(c.mm.total_vm for c in k.tasks.values()
-                                if c.parent is task and c.mm is not None and c.mm is not mm),
+        children_total_vm=children_vm,
         cpu_time_jiffies=task.cpu_ns * 250 // 1_000_000_000,
         start_time_s=task.start_ns // 1_000_000_000,
         oom_adj=task.legacy_oom_adj,
@@ -111,12 +126,8 @@ def memcg_stat_fields(k: Kernel, memcg: MemCgroup) -> dict[str, int]:
 
 def _dump_header(k: Kernel, memcg: MemCgroup | None) -> None:
     """The state dump_header() prints, as events."""
-    for z in k.alloc.zones:
-        k.emit(tp.ZONEINFO, zone=z.name, zid=z.index, present_pages=z.present_pages, managed_pages=z.managed_pages,
-               nr_free=z.nr_free, wmark_min=z.wmark_min, wmark_low=z.wmark_low, wmark_high=z.wmark_high,
-               lowmem_reserve_max=max(z.lowmem_reserve, default=0), reason="oom")
-    mi = meminfo(k)
-    k.emit(tp.MEMINFO_SAMPLE, **{f: mi[m] for m, f in tp.MEMINFO_FIELDS})
+    k.emit_zoneinfo("oom")
+    emit_meminfo_sample(k)
     if memcg is not None:
         k.emit(tp.MEMCG_STAT, path=memcg.path, **memcg_stat_fields(k, memcg))
 
@@ -138,13 +149,11 @@ def _oom_reap(k: Kernel, victim: Task) -> None:
     shared file and shmem mappings stay until the victim's own exit."""
     mm = victim.mm
     assert mm is not None
-    from .mmap import remove_vma
-
     saved = k.current
     k.current = victim
     for vma in list(mm.vmas):
         if vma.inode is None or not vma.shared:
-            remove_vma(k, victim, vma)
+            mmap.remove_vma(k, victim, vma)
     k.flush_rss()
     k.current = saved
     P = PAGE_SIZE // 1024
@@ -176,7 +185,8 @@ def out_of_memory(k: Kernel, memcg: MemCgroup | None, gfp_mask: int, order: int 
         ids = set(memcg.subtree_ids())
         members = [t for t in k.tasks.values() if not t.exited and t.memcg is not None and t.memcg.id in ids]
     # check_panic_on_oom()
-    infos = [oom_task(k, t) for t in members]
+    children = children_mms(k)
+    infos = [oom_task(k, t, children) for t in members]
     uptime_s = k.now_ns // 1_000_000_000
     panic = k.sysctls["vm.panic_on_oom"]
     if panic == 2 or (panic == 1 and constraint == "CONSTRAINT_NONE"):
@@ -196,7 +206,7 @@ def out_of_memory(k: Kernel, memcg: MemCgroup | None, gfp_mask: int, order: int 
     rows: tuple[tuple[OomTask, Badness], ...]
     if (k.sysctls["vm.oom_kill_allocating_task"] and memcg is None and current is not None
             and current.mm is not None and not current.kthread and current.oom_score_adj != -1000):
-        cur = oom_task(k, current)
+        cur = oom_task(k, current, children)
         b = oom_badness(cur, totalpages, version, uptime_s=uptime_s)
         rows = ((cur, b),)
         chosen_task, points = current, b.points

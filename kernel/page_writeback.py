@@ -13,12 +13,10 @@ I/O time; one flusher for the one disk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from . import costs
-from .engine import Sleep, WaitFor
-from .filemap import writeback_inode
+from . import costs, filemap
+from .engine import Sleep, TaskGen, WaitFor
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -47,7 +45,7 @@ def balance_dirty_pages(k: Kernel) -> None:
         k.engine.fire(k.flusher_wait)
 
 
-def flusher(k: Kernel) -> Iterator[object]:
+def flusher(k: Kernel) -> TaskGen:
     """The flusher kthread (wb_workfn), a daemon in simulated time."""
     task = k.flusher_task
     while True:
@@ -68,13 +66,13 @@ def flusher(k: Kernel) -> Iterator[object]:
                     work.append((inode.ino, "background"))
         done: set[int] = set()
         for ino, reason in work:
-            inode = k.inodes.get(ino)
-            if inode is None or ino in done:
+            queued = k.inodes.get(ino)
+            if queued is None or ino in done:
                 continue
             if reason == "background" and k.stat.nr_file_dirty <= dirty_thresholds(k)[0]:
                 break
             done.add(ino)
-            written = writeback_inode(k, inode, reason, advance=False)
+            written = filemap.writeback_inode(k, queued, reason, advance=False)
             if written:
                 yield Sleep(written * costs.DISK_WRITE_PAGE_NS)
                 k.current = task

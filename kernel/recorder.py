@@ -107,9 +107,9 @@ def record_run(scenario: Scenario, output: str | os.PathLike[str], *, sysctl_ove
         bad_input = True
         raise
     finally:
-        errors = [e.as_dict() for e in runner.result.errors]
+        errors = [e.as_dict() for e in runner.errors]
         writer.close(extra={"errors": errors, "oom_kills": runner.k.oom_kills, "end_ns": runner.k.now_ns,
-                            "pids": runner.result.pids, "panic": runner.result.panic})
+                            "pids": runner.pids, "panic": runner.panic})
         if path != final:
             if finished:
                 os.replace(path, final)

@@ -15,14 +15,14 @@ import numpy as np
 
 from memtrace.linux.limits import PAGE_SHIFT
 
-from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, PTE_NONE, VmArea
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, PTE_NONE, MmStruct, VmArea
 from .page_alloc import PG_ANON, PG_SWAPBACKED
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-def _clear(k: Kernel, vma: VmArea, mm, pos: np.ndarray, new: np.ndarray | None) -> None:  # type: ignore[no-untyped-def]
+def _clear(k: Kernel, vma: VmArea, mm: MmStruct, pos: np.ndarray, new: np.ndarray | None) -> None:
     """Clear ptes ``pos`` of ``vma`` (or set them to swap entries ``new``)."""
     pfns = vma.ptes[pos]
     flags = k.mem_map.flags[pfns]

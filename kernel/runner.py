@@ -8,25 +8,23 @@ interleave the way a time-sliced CPU would interleave them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from memtrace.errors import ScenarioError, SysctlError
-from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
-from memtrace.linux.proc import check_oom_score_adj, oom_adj_to_score_adj
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
 
-from . import filemap, fork, memory, mmap, page_writeback, shmem, vmscan
+from . import filemap, fork, memory, mmap, page_writeback, proc_base, shmem, vmscan
 from .engine import Proc, Signal, Sleep, TaskGen
 from .errors import StepFault
 from .kernel import Kernel, OutOfMemory
 from .memcontrol import UNLIMITED
-from .meminfo import FreeColumns, free_columns, meminfo
-from .mm_types import Task
+from .meminfo import FreeColumns, emit_meminfo_sample, free_columns, meminfo, meminfo_fields
+from .mm_types import Task, VmArea
 from .oom import KernelPanic, TaskKilled
 from .sysctl import Sysctls
 from .workload import (
@@ -109,9 +107,11 @@ class StepError:
                 "errno": self.errno, "message": self.message, "ts_ns": self.ts_ns}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
-    """What a run produced besides its events."""
+    """What a run produced besides its events: the snapshots taken, the steps that
+    failed, the OOM kills, when the run ended (ns), each process's pid, and the
+    panic that stopped it, if any."""
 
     scenario: str
     sysctls: dict[str, int]
@@ -154,7 +154,12 @@ class Runner:
         sysctls, self.explicit = build_sysctls(scenario, overrides or {})
         m = scenario.machine
         self.k = Kernel(m.ram_bytes, m.swap_bytes, bus, sysctls, seed=seed, kernel_version=m.kernel_version)
-        self.result = RunResult(scenario=scenario.name, sysctls={})
+        # What the run has produced so far (the recorder reads it even when the
+        # run stops on an error); run() returns it as a RunResult.
+        self.snapshots: list[SnapshotRecord] = []
+        self.errors: list[StepError] = []
+        self.pids: dict[str, int] = {}
+        self.panic: str | None = None
         self.specs = {p.name: p for p in scenario.processes}
         self.by_name: dict[str, Task] = {}
         self.procs: dict[int, Proc] = {}
@@ -166,17 +171,9 @@ class Runner:
         k = self.k
         for name, value in self.explicit.items():
             k.emit(tp.SYSCTL_SET, name=name, value=str(value), old="")
-        for z in k.alloc.zones:
-            k.emit(tp.ZONEINFO, zone=z.name, zid=z.index, present_pages=z.present_pages,
-                   managed_pages=z.managed_pages, nr_free=z.nr_free, wmark_min=z.wmark_min, wmark_low=z.wmark_low,
-                   wmark_high=z.wmark_high, lowmem_reserve_max=max(z.lowmem_reserve, default=0), reason="boot")
+        k.emit_zoneinfo("boot")
         for c in self.scenario.cgroups:
-            max_pages = c.max_bytes >> PAGE_SHIFT if c.max_bytes else UNLIMITED
-            swap_max = c.swap_max_bytes >> PAGE_SHIFT if c.swap_max_bytes >= 0 else UNLIMITED
-            memcg = k.memcgs.mkdir(c.path, max_pages, swap_max)
-            if memcg.id >= k.memcg_lru.shape[0]:
-                k.memcg_lru = np.vstack([k.memcg_lru, np.zeros_like(k.memcg_lru)])
-            k.emit(tp.CGROUP, op="mkdir", path=c.path, memcg_id=memcg.id, limit_bytes=c.max_bytes, task_pid=0)
+            k.cgroup_mkdir(c.path, c.max_bytes, c.swap_max_bytes)
         self._start_kthreads()
         for f in self.scenario.files:  # validate() refused tmpfs paths and duplicates
             k.namespace[f.path] = k.new_inode(f.path, shmem=False, size_bytes=f.size_bytes)
@@ -186,13 +183,18 @@ class Runner:
         k.engine.run(until_ns=self.scenario.machine.time_limit_ns)
         if k.engine.timed_out and k.engine.live:
             still = sorted(t.comm for t in k.tasks.values() if not t.exited and not t.kthread)
-            self.result.errors.append(StepError(0, "", "run", 0, "ETIME",
-                                                f"stopped at the time limit with {', '.join(still)} still running",
-                                                k.now_ns))
-        self.result.end_ns = k.now_ns
-        self.result.sysctls = {n: v for n, v in k.sysctls.as_dict().items() if v is not None}
-        self.result.oom_kills = list(k.oom_kills)
-        return self.result
+            self.errors.append(StepError(0, "", "run", 0, "ETIME",
+                                         f"stopped at the time limit with {', '.join(still)} still running", k.now_ns))
+        return RunResult(
+            scenario=self.scenario.name,
+            sysctls={n: v for n, v in k.sysctls.as_dict().items() if v is not None},
+            snapshots=self.snapshots,
+            errors=self.errors,
+            oom_kills=list(k.oom_kills),
+            end_ns=k.now_ns,
+            pids=self.pids,
+            panic=self.panic,
+        )
 
     # ------------------------------------------------------------------ kernel threads
 
@@ -215,8 +217,7 @@ class Runner:
         while True:
             yield Sleep(SAMPLE_INTERVAL_NS)
             k.current = None
-            mi = meminfo(k)
-            k.emit(tp.MEMINFO_SAMPLE, **{f: mi[m] for m, f in tp.MEMINFO_FIELDS})
+            emit_meminfo_sample(k)
 
     # ------------------------------------------------------------------ tasks
 
@@ -230,17 +231,16 @@ class Runner:
                                   pid=spec.pid)
                 task.mm = k.new_mm(task.pid)
             except (OutOfMemory, TaskKilled, KernelPanic) as e:
-                self.result.errors.append(StepError(0, spec.name, "start", 0, "ENOMEM", str(e), k.now_ns))
+                self.errors.append(StepError(0, spec.name, "start", 0, "ENOMEM", str(e), k.now_ns))
                 return
             k.current = task
             k.emit(tp.PROCESS_START, comm=task.comm, uid=task.uid, oom_score_adj=task.oom_score_adj)
             if memcg is not k.memcgs.root:
-                k.emit(tp.CGROUP, op="attach", path=memcg.path, memcg_id=memcg.id, limit_bytes=0,
-                       task_pid=task.pid)
+                k.cgroup_attach(task, memcg)
         task.exit_signal = Signal()
         self.procs[task.pid] = self.proc_by_name[spec.name]
         self.by_name[spec.name] = task
-        self.result.pids[spec.name] = task.pid
+        self.pids[spec.name] = task.pid
         yield from self._run_steps(task, spec, spec.steps, "")
         if not task.exited:
             k.current = task
@@ -256,7 +256,7 @@ class Runner:
         """
         k = self.k
         for number, step in enumerate(steps, 1):
-            if task.exited or k.engine.stopped:
+            if self._ended(task):
                 return
             label = f"{prefix}{number}"
             if isinstance(step, Repeat):
@@ -265,7 +265,7 @@ class Runner:
                     started_ns = k.now_ns
                     yield from self._run_steps(task, spec, tuple(_instantiate(s, i) for s in step.steps),
                                                f"{label}.")
-                    if task.exited or k.engine.stopped or self._failed.pop(task.pid, False):
+                    if self._ended(task) or self._failed.pop(task.pid, False):
                         return
                     if step.count == 0 and k.now_ns == started_ns:
                         raise ScenarioError(
@@ -298,7 +298,7 @@ class Runner:
                 k.flush_rss()
                 return
             except KernelPanic as e:
-                self.result.panic = e.reason
+                self.panic = e.reason
                 self._error(task, step, label, "PANIC", e.reason)
                 k.engine.stop()
                 return
@@ -310,6 +310,10 @@ class Runner:
                 self._exit(task, SIGKILL_EXIT)
                 return
             k.flush_rss()
+
+    def _ended(self, task: Task) -> bool:
+        """Whether ``task`` has exited or the run has stopped (a panic)."""
+        return task.exited or self.k.engine.stopped
 
     def _exit(self, task: Task, code: int) -> None:
         k = self.k
@@ -332,15 +336,15 @@ class Runner:
             k.engine.kill(proc)
 
     def _error(self, task: Task, step: Step, number: str, errno: str, message: str) -> None:
-        self.result.errors.append(StepError(task.pid, task.comm, step.op, number, errno, message, self.k.now_ns))
+        self.errors.append(StepError(task.pid, task.comm, step.op, number, errno, message, self.k.now_ns))
 
-    def _vma(self, task: Task, handle: str):  # type: ignore[no-untyped-def]
+    def _vma(self, task: Task, handle: str) -> VmArea:
         vma = self.k.vma_of(task, handle)
         if vma is None:
             raise StepFault("SIGSEGV", f"no mapping named {handle!r} (was its mmap refused?)", fatal=True)
         return vma
 
-    def _step(self, task: Task, step: Step) -> Iterator[Any]:
+    def _step(self, task: Task, step: Step) -> TaskGen:
         """Run one step; yields where the task gives up the CPU or blocks."""
         k = self.k
         if isinstance(step, Touch):
@@ -393,11 +397,11 @@ class Runner:
             self.proc_by_name[step.child] = k.engine.spawn(step.child, self._task(self.specs[step.child], child))
             yield None
         elif isinstance(step, Wait):
-            child = self.by_name.get(step.child)
-            if child is None:
+            waited = self.by_name.get(step.child)
+            if waited is None:
                 raise StepFault("ECHILD", f"no child named {step.child!r} was forked")
-            if not child.exited and child.exit_signal is not None:
-                yield child.exit_signal
+            if not waited.exited and waited.exit_signal is not None:
+                yield waited.exit_signal
         elif isinstance(step, Exit):
             self._exit(task, step.code)
         elif isinstance(step, SleepStep):
@@ -417,15 +421,10 @@ class Runner:
             mmap.do_munmap(k, task, step.handle)
         elif isinstance(step, ShmctlRmid):
             shmem.shmctl_rmid(k, task, step.segment)
-        elif isinstance(step, (SetOomScoreAdj, SetOomAdj)):
-            k.advance(1000)
-            if isinstance(step, SetOomAdj):
-                task.oom_score_adj = oom_adj_to_score_adj(step.value)
-                task.legacy_oom_adj = step.value
-            else:
-                task.oom_score_adj = check_oom_score_adj(step.value)
-                task.legacy_oom_adj = None
-            k.emit(tp.OOM_SCORE_ADJ_UPDATE, comm=task.comm, oom_score_adj=task.oom_score_adj)
+        elif isinstance(step, SetOomScoreAdj):
+            proc_base.oom_score_adj_write(k, task, step.value)
+        elif isinstance(step, SetOomAdj):
+            proc_base.oom_adj_write(k, task, step.value)
         elif isinstance(step, (Mlock, Munlock)):
             mmap.do_mlock(k, task, step.handle, isinstance(step, Mlock))
         elif isinstance(step, (ShmLock, ShmUnlock)):
@@ -457,9 +456,8 @@ class Runner:
     def _snapshot(self, label: str) -> None:
         k = self.k
         mi = meminfo(k)
-        fields = {f: mi[m] for m, f in tp.MEMINFO_FIELDS}
-        k.emit(tp.SNAPSHOT, label=label, **fields)
-        self.result.snapshots.append(SnapshotRecord(label, k.now_ns, mi, free_columns(mi)))
+        k.emit(tp.SNAPSHOT, label=label, **meminfo_fields(mi))
+        self.snapshots.append(SnapshotRecord(label, k.now_ns, mi, free_columns(mi)))
 
 
 def run_scenario(scenario: Scenario, bus: Bus, overrides: Mapping[str, int | str] | None = None,
@@ -475,8 +473,6 @@ _TEMPLATE_FIELDS = ("handle", "label", "path", "segment", "name")
 
 def _instantiate(step: Step, i: int) -> Step:
     """A repeated step with ``{i}`` replaced by the iteration number."""
-    import dataclasses
-
     changes = {}
     for name in _TEMPLATE_FIELDS:
         value = getattr(step, name, None)

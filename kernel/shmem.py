@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from memtrace.linux.limits import PAGE_SHIFT
 from memtrace.tracer import tracepoints as tp
 
-from . import costs, filemap, mmap
+from . import costs, filemap, mmap, vmscan
 from .errors import StepFault
 from .mm_types import Inode, Task, VmArea
 
@@ -113,7 +113,5 @@ def shm_lock(k: Kernel, task: Task, segment: str, lock: bool) -> None:
     inode = k.sysv.get(segment)
     if inode is None:
         raise StepFault("EINVAL", f"no SysV segment {segment!r}")
-    from .vmscan import mapping_set_unevictable
-
     inode.unevictable = lock
-    mapping_set_unevictable(k, inode.cached_pfns(), lock)
+    vmscan.mapping_set_unevictable(k, inode.cached_pfns(), lock)

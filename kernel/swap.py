@@ -11,7 +11,7 @@ import numpy as np
 from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
-from . import costs, rmap
+from . import costs, rmap, vmscan
 from .mm_types import MM_ANONPAGES, MM_SWAPENTS, Task, VmArea
 from .page_alloc import PG_ANON, PG_SWAPBACKED
 from .swapfile import swp_entry, swp_offset
@@ -95,8 +95,6 @@ def do_swap_page(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, write: boo
     k.emit(tp.SWAP_IN, len(pfns), ts_ns=ts_ns, address=vma.start + idx * PAGE_SIZE, slot=slots, pfn=pfns, ino=0)
     free_swap_entries(k, entries)
     k.workingset_refault_anon += len(pfns)
-    from .vmscan import lru_note_cost
-
-    lru_note_cost(k, False, len(pfns), 0)
+    vmscan.lru_note_cost(k, False, len(pfns), 0)
     k.swap_ins += len(pfns)
     return pfns

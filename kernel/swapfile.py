@@ -27,6 +27,7 @@ def swp_offset(entries: np.ndarray) -> np.ndarray:
 
 
 def is_swap_entry(values: np.ndarray) -> np.ndarray:
+    """Boolean mask: which pte or page-cache values are swap entries."""
     return values <= SWP_BASE
 
 
@@ -63,7 +64,7 @@ class SwapDevice:
             return np.empty(0, dtype=np.int64)
         np.subtract.at(self.swap_map, slots, 1)
         uniq = np.unique(slots)
-        freed = uniq[self.swap_map[uniq] == 0]
+        freed: np.ndarray = uniq[self.swap_map[uniq] == 0]
         self.free_stack[self.nr_free: self.nr_free + len(freed)] = freed[::-1]
         self.nr_free += len(freed)
         return freed

@@ -1,9 +1,15 @@
 """The vm.* sysctls the simulated kernel honours, with their kernel defaults and ranges.
 
+:data:`SYSCTLS` is the one table: a new sysctl is one :class:`SysctlDef` here (name,
+default, range, meaning) and the kernel code that reads it (``k.sysctls["vm.x"]``).
+Everything else reads the table: scenario validation (``[sysctl]``), ``record
+--sysctl`` and ``replay --sysctl`` (:meth:`Sysctls.check`), the ``sysctl_set``
+events and the trace header's effective sysctls (:meth:`Sysctls.as_dict`).
+
 Models kernel/sysctl.c and mm/*.c sysctl tables as of 6.13 (defaults and ranges
 from ``../shared/reference/kernel-mm-facts.md`` §1.1, §4.1, §5). A default of
-``None`` means the kernel computes it at boot (min_free_kbytes, the reserves); the
-machine fills it in.
+``None`` means the kernel computes it at boot (min_free_kbytes, the reserves):
+``Kernel._boot()`` fills it in.
 
 Ranges are the kernel's: the ``extra1``/``extra2`` bounds of a ``*_minmax``
 handler, else the limits of the variable's C type (INT_MAX for an ``int`` read by
@@ -23,10 +29,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from memtrace.errors import SysctlError
+from memtrace.linux.limits import INT_MAX, ULONG_MAX
 
-#: Limits of the C types of sysctl variables (LP64).
-INT_MAX = 2**31 - 1
-ULONG_MAX = 2**64 - 1
 #: The simulator's bound on overcommit_kbytes (see the module docstring).
 OVERCOMMIT_KBYTES_MAX = 1 << 52
 
@@ -62,6 +66,7 @@ SYSCTLS: tuple[SysctlDef, ...] = (
     SysctlDef("vm.oom_dump_tasks", 1, 0, 1, "print the task table in OOM reports"),
 )
 
+#: The table by name, in SYSCTLS order: what every reader looks a sysctl up in.
 SYSCTL_DEFS: dict[str, SysctlDef] = {d.name: d for d in SYSCTLS}
 
 #: What proc_get_long() (kernel/sysctl.c) reads: an optional '-', then ASCII digits
@@ -111,7 +116,7 @@ class Sysctls:
     """Current values of every sysctl; writes are checked against name and range."""
 
     def __init__(self) -> None:
-        self._values: dict[str, int | None] = {d.name: d.default for d in SYSCTLS}
+        self._values: dict[str, int | None] = {name: d.default for name, d in SYSCTL_DEFS.items()}
 
     def __getitem__(self, name: str) -> int:
         value = self._values[self._def(name).name]
@@ -163,9 +168,11 @@ class Sysctls:
         return name, old, value
 
     def is_set(self, name: str) -> bool:
+        """Whether ``name`` has a value (a default computed at boot has none before)."""
         return self._values[self._def(name).name] is not None
 
     def as_dict(self) -> dict[str, int | None]:
+        """Every sysctl's value by canonical name, in table order."""
         return dict(self._values)
 
 

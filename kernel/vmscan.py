@@ -18,7 +18,6 @@ nonresident age (mm/workingset.c without per-memcg ages).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,8 @@ import numpy as np
 
 from memtrace.tracer import tracepoints as tp
 
-from . import costs
+from . import costs, filemap, swap
+from .engine import TaskGen
 from .page_alloc import (
     PG_ACTIVE,
     PG_DIRTY,
@@ -42,6 +42,7 @@ from .page_alloc import (
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .memcontrol import MemCgroup
 
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
@@ -118,7 +119,7 @@ class NodeQueue:
 
     def __len__(self) -> int:
         if self.ids is None:
-            return getattr(self.k.stat, "nr_" + tp.LRU_LISTS[self.lru])
+            return int(getattr(self.k.stat, "nr_" + tp.LRU_LISTS[self.lru]))
         return int(self.k.memcg_lru[self.ids, self.lru].sum())
 
     def take(self, n: int) -> np.ndarray:
@@ -365,8 +366,6 @@ def shrink_inactive_list(k: Kernel, sc: ScanControl, lru: int, nr_to_scan: int) 
     Returns pages reclaimed."""
     if nr_to_scan <= 0:
         return 0
-    from . import filemap, swap
-
     queue = sc.queues[lru]
     pfns = queue.take(nr_to_scan)
     if not len(pfns):
@@ -507,7 +506,7 @@ def try_to_free_pages(k: Kernel, nr_pages: int, gfp_flags: int, order: int = 0) 
     return sc.nr_reclaimed
 
 
-def try_to_free_mem_cgroup_pages(k: Kernel, memcg, nr_pages: int, gfp_flags: int) -> int:  # type: ignore[no-untyped-def]
+def try_to_free_mem_cgroup_pages(k: Kernel, memcg: MemCgroup, nr_pages: int, gfp_flags: int) -> int:
     """Models try_to_free_mem_cgroup_pages(): reclaim from one cgroup's subtree."""
     k.emit(tp.RECLAIM_BEGIN, kind="memcg", order=0, gfp_flags=gfp_flags, memcg=memcg.path)
     sc = ScanControl("memcg", max(nr_pages, SWAP_CLUSTER_MAX), memcg_ids=memcg.subtree_ids(),
@@ -529,7 +528,7 @@ def pgdat_balanced(k: Kernel) -> bool:
     return any(z.watermark_ok(z.wmark_high, hz, 0) for z in k.alloc.zones)
 
 
-def kswapd(k: Kernel) -> Iterator[object]:
+def kswapd(k: Kernel) -> TaskGen:
     """Models kswapd(): sleep until woken, then balance_pgdat() until the node is
     balanced at the high watermark (or hopeless after 16 failed runs), one
     reclaim pass per turn on the CPU."""

@@ -6,7 +6,9 @@ import dataclasses
 
 import numpy as np
 
+from memtrace.kernel import fork, mmap
 from memtrace.kernel.kernel import Kernel
+from memtrace.kernel.oom import children_mms, oom_task
 from memtrace.kernel.vmscan import ScanControl, shrink_slab
 from memtrace.kernel.workload import (
     MachineSpec,
@@ -135,3 +137,25 @@ def test_vfs_cache_pressure_zero_keeps_dentries_through_an_oom() -> None:
     k1, _, _ = run(dataclasses.replace(sc))
     assert k0.stat.nr_slab_reclaimable == (64 * MiB) // 4096
     assert k1.stat.nr_slab_reclaimable == 0
+
+
+def test_children_total_vm_counts_each_child_with_its_own_mm() -> None:
+    """The 2.6.32 badness() adds half of each child's total_vm: oom_task() lists
+    the children's total_vm in fork order, from one pass over the tasks (the
+    precomputed map) or a scan of its own, alike; the children's own children and
+    tasks without an mm are not the parent's."""
+    k = Kernel(1 * GiB, 0, Bus(default_registry()))
+    parent = k.new_task("parent", 0, 0, None)
+    parent.mm = k.new_mm(parent.pid)
+    k.current = parent
+    mmap.do_mmap(k, parent, "a", 8 * MiB, "rw", False, "", 0, False)
+    first = fork.do_fork(k, parent, "first")
+    mmap.do_mmap(k, first, "b", 4 * MiB, "rw", False, "", 0, False)
+    second = fork.do_fork(k, parent, "second")
+    grandchild = fork.do_fork(k, first, "grandchild")
+    k.new_task("no-mm", 0, 0, parent)
+    expected = ((8 + 4) * MiB // 4096, 8 * MiB // 4096)
+    assert oom_task(k, parent).children_total_vm == expected
+    assert oom_task(k, parent, children_mms(k)).children_total_vm == expected
+    assert oom_task(k, first, children_mms(k)).children_total_vm == (12 * MiB // 4096,)
+    assert oom_task(k, second).children_total_vm == oom_task(k, grandchild).children_total_vm == ()
