@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memtrace.errors import MemtraceError
-from memtrace.tracer import Bus, Collector, EventBatch, default_registry, probes
+from memtrace.tracer import Bus, Collector, EventBatch, default_registry
 from memtrace.tracer.probes import (
     Hist,
     LHist,
@@ -40,6 +40,7 @@ from memtrace.tracer.probes import (
     render_json,
     render_text,
     run_batches,
+    runtime,
     sim_strftime,
 )
 from memtrace.tracer.tracefile import TraceWriter
@@ -418,7 +419,7 @@ def test_interval_firings_are_bounded_per_run(monkeypatch: pytest.MonkeyPatch) -
         run_batches(tracer, s.batches)
     assert fired == []
 
-    monkeypatch.setattr(probes, "MAX_INTERVAL_FIRINGS", 10)
+    monkeypatch.setattr(runtime, "MAX_INTERVAL_FIRINGS", 10)
     s = Stream()
     s.emit("page_fault", [5 * MS, 10 * MS], 100, n=2)
     s.emit("page_fault", 11 * MS, 100)

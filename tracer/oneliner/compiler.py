@@ -790,7 +790,7 @@ class Compiler:
 
         def printf(ctx: Ctx) -> None:
             texts = format_rows(spec, [f(ctx) for f in fns], ctx.n)
-            ctx.ev.tracer._queue(ctx.ev.rows, [PrintfOutput(t) for t in texts])
+            ctx.ev.tracer.queue(ctx.ev.rows, [PrintfOutput(t) for t in texts])
         return printf
 
     # -- expressions
