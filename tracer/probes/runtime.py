@@ -57,7 +57,7 @@ from .output import Output
 __all__ = [
     "IDLE_COMM",
     "MAX_INTERVAL_FIRINGS",
-    "PATH_TRACEPOINTS",
+    "TRACED_ALWAYS",
     "Action",
     "Predicate",
     "Probe",
@@ -66,8 +66,13 @@ __all__ = [
     "run_batches",
 ]
 
-#: Tracepoints whose events name inodes: the tracer folds them into its ino -> path table.
-PATH_TRACEPOINTS = ("file_open", "mmap")
+#: Tracepoints a tracer traces whatever its probes: they start and end tasks and
+#: name files (``file_open`` and ``mmap`` feed the ino -> path table). Like the
+#: probes' tracepoints, their events move the tracer's clock (``elapsed`` counts
+#: from the first event traced; END runs at the latest). The other task events
+#: (renames, oom_score_adj updates, cgroup moves, OOM kills) only update the task
+#: table.
+TRACED_ALWAYS = ("process_start", "fork", "exit", "file_open", "mmap")
 #: comm of pid 0 (events in no task's context), as Linux names the idle task.
 IDLE_COMM = "swapper/0"
 #: The most times a run fires its interval probes (see the module docstring).
@@ -139,7 +144,7 @@ class Tracer:
         self.finished = False
         self.exited = False
         self._pending: list[tuple[np.ndarray, list[Output]]] = []
-        self._subscribed: frozenset[str] | None = None
+        self._traced: frozenset[str] | None = None
 
     # -- building
 
@@ -165,7 +170,7 @@ class Tracer:
         self.probes.append(p)
         for tp_name in p.tracepoints:
             self._by_tp.setdefault(tp_name, []).append(p)
-        self._subscribed = None
+        self._traced = None
         return p
 
     def begin(self, action: Action) -> None:
@@ -182,15 +187,21 @@ class Tracer:
         if period_ns <= 0:
             raise ValueError(f"interval period must be positive, got {period_ns} ns")
         self._intervals.append(_Interval(period_ns, action, name or f"interval:ns:{period_ns}", period_ns))
-        self._subscribed = None
+        self._traced = None
 
     def tracepoints(self) -> list[str]:
-        """Tracepoints this tracer consumes: its probes', the ones feeding the task
-        and path tables, and every tracepoint when an interval probe needs to see
-        time pass."""
+        """Tracepoints this tracer consumes: the ones it traces (see
+        :meth:`traced`) and the ones feeding its task table."""
+        traced = set(self.traced())
+        return [tp.name for tp in self.registry if tp.name in traced or tp.name in TASK_TRACEPOINTS]
+
+    def traced(self) -> list[str]:
+        """Tracepoints whose events run probes and move the clock: the probes',
+        :data:`TRACED_ALWAYS`, and every tracepoint when an interval probe needs to
+        see time pass."""
         if self._intervals:
             return [tp.name for tp in self.registry]
-        wanted = set(self._by_tp) | TASK_TRACEPOINTS | set(PATH_TRACEPOINTS)
+        wanted = set(self._by_tp) | set(TRACED_ALWAYS)
         return [tp.name for tp in self.registry if tp.name in wanted]
 
     def attach(self, bus: Bus) -> None:
@@ -255,9 +266,10 @@ class Tracer:
         whose time it crosses); nothing once :meth:`exit` or :meth:`finish` ran."""
         if self._stopped() or batch.n == 0:
             return
-        if self._subscribed is None:
-            self._subscribed = frozenset(self.tracepoints())
-        if batch.tp.name not in self._subscribed:
+        if self._traced is None:
+            self._traced = frozenset(self.traced())
+        if batch.tp.name not in self._traced:
+            self.tasks.on_batch(batch)  # a task event only: names change, time does not move
             return
         if not self.started:
             self.start()
