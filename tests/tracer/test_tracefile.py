@@ -30,9 +30,9 @@ from memtrace.tracer import (
     Tracepoint,
     concat,
     default_registry,
-    tracefile,
 )
 from memtrace.tracer.tracefile import Damage, TraceReader, TraceWriter
+from memtrace.tracer.tracefile import reader as tracefile_reader
 
 MAGIC = b"\x89MTRACE\n"
 #: The damage tests share one small trace (a module fixture) across examples.
@@ -652,7 +652,7 @@ def test_block_boundaries_do_not_change_what_is_recovered(
     monkeypatch: pytest.MonkeyPatch, block_bytes: int,
 ) -> None:
     """With tiny scan blocks, markers straddle blocks and checksums are read in pieces."""
-    monkeypatch.setattr(tracefile, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(tracefile_reader, "_BLOCK_BYTES", block_bytes)
     data, chunks = small_trace
     frames = frames_of(data)
     path = tmp_path / "blocks.mtrace"
