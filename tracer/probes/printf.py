@@ -94,7 +94,6 @@ def format_rows(spec: FormatSpec, args: Sequence[Any], n: int) -> list[str]:
     return [fmt % row for row in zip(*cols)]
 
 
-
 @functools.lru_cache(maxsize=256)
 def cached_format(fmt: str) -> FormatSpec:
     """:func:`parse_format` of ``fmt``, remembered: a probe's printf runs once per

@@ -63,7 +63,6 @@ def _narrowest_width(diffs: np.ndarray, size: int) -> int:
     return size
 
 
-
 def decode_column(f: Field, entry: Any, n: int) -> Any:
     """A column of ``n`` values from its ``cols`` entry; ValueError when malformed."""
     if not isinstance(entry, dict):

@@ -166,7 +166,6 @@ def canonical(value: Any) -> Any:
     return value
 
 
-
 def registry_from_schemas(path: str, schemas: list[Any]) -> Registry:
     """The registry a file's header describes; TraceFormatError when malformed."""
     common = [(f.name, f.type) for f in COMMON_FIELDS]
