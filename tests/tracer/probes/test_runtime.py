@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from memtrace.errors import MemtraceError
+from memtrace.errors import MemtraceError, NotFoundError
 from memtrace.tracer.probes import (
     Hist,
     LHist,
@@ -178,3 +178,40 @@ def test_time_and_print_value_outputs() -> None:
     run_batches(tracer, s.batches)
     assert tracer.outputs == [TimeOutput("00:01:01\n"), ValueOutput("[unknown]")]
     assert Hist((0,) * 65).buckets() == [] and LHist(0, 10, 1, (0,) * 12).total == 0
+
+
+def test_comm_follows_the_task_table_and_pid_0_is_the_idle_task() -> None:
+    """comm is the task table's: a pid only an oom_score_adj_update named has that
+    event's comm, an exit keeps the last name, pid 0 is swapper/0 and a pid no
+    event named is [unknown]."""
+    s = Stream().start(100, "db")
+    s.emit("oom_score_adj_update", 2, 300, comm="sshd", oom_score_adj=-1000)
+    s.emit("exit", 3, 100, comm="db", code=0)
+    s.emit("page_fault", [4, 5, 6, 7], [100, 300, 0, 999], n=4)
+    tracer = Tracer()
+    tracer.probe("page_fault", lambda ev: ev.printf("%d %s\n", ev.pid, ev.comm))
+    run_batches(tracer, s.batches)
+    assert [o.text for o in tracer.outputs if isinstance(o, PrintfOutput)] == [
+        "100 db\n", "300 sshd\n", "0 swapper/0\n", "999 [unknown]\n"]
+
+
+def test_task_only_events_name_tasks_without_moving_the_clock() -> None:
+    """An OOM kill the probes do not trace renames nothing it should not and does
+    not move the tracer's clock: elapsed counts from the first traced event and END
+    runs at the latest traced one."""
+    s = Stream().start(100, "db", ts_ns=10 * MS)
+    s.emit("page_fault", 20 * MS, 100)
+    s.emit("oom_kill", 90 * MS, 100, victim_pid=100, comm="db")
+    tracer = Tracer()
+    tracer.probe("page_fault", lambda ev: ev.printf("%d\n", ev.elapsed))
+    tracer.end(lambda ev: ev.printf("end %d\n", ev.nsecs))
+    assert "oom_kill" in tracer.tracepoints() and "oom_kill" not in tracer.traced()
+    run_batches(tracer, s.batches)
+    assert [o.text for o in tracer.outputs if isinstance(o, PrintfOutput)] == [f"{10 * MS}\n", f"end {20 * MS}\n"]
+    victim = tracer.tasks.get(100)
+    assert victim is not None and victim.oom_victim
+
+
+def test_an_unknown_tracepoint_pattern_is_not_found() -> None:
+    with pytest.raises(NotFoundError, match="no tracepoint matches 'nosuch_\\*'"):
+        Tracer().probe("nosuch_*", lambda ev: None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from memtrace.errors import NotFoundError
 from memtrace.tracer.oneliner import compile_program
 from memtrace.tracer.probes import MapOutput, render_text
 from memtrace.tracer.tools import load_tool, tool_names
@@ -119,3 +120,8 @@ def test_tool_oomkill_one_line_per_kill_like_bcc() -> None:
     assert printed(out) == expected
     assert expected[2] == '01:02:03 Triggered by PID 102 ("worker"), OOM kill of PID 100 ("db"), 24576 pages\n'
     assert not [o for o in out if isinstance(o, MapOutput)]
+
+
+def test_an_unknown_tool_is_not_found_with_a_hint() -> None:
+    with pytest.raises(NotFoundError, match="unknown tool 'oomkil' \\(did you mean 'oomkill'\\?\\); tools: "):
+        load_tool("oomkil")
