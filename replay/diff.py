@@ -13,14 +13,14 @@ Two events are the same when they are of the same tracepoint and every field
 divergence is the first position, in ``seq`` order, where the two streams hold
 different events, or where one of them ends.
 
-The one-line verdict and the text table are :mod:`.render`'s.
-
 A change of sysctl or machine shows first in the boot-time configuration events
 (``sysctl_set``, ``zoneinfo``, ``cgroup``) and then shifts every later ``seq``, so that first
 divergence says little. The *workload divergence* answers "where did behaviour
 first differ": it skips the configuration tracepoints and compares events without
 their ``seq``. It is the same as the first divergence whenever that is not a
 configuration event.
+
+This module computes; the one-line verdict and the text table are :mod:`.render`'s.
 """
 
 from __future__ import annotations

@@ -24,8 +24,10 @@ emits output in event order.
   more (``interval:ns:1`` over seconds, a damaged ``ts_ns`` decades ahead) is a
   MemtraceError naming the interval, not a run that never ends.
 - **Names.** ``comm`` is resolved per event from ``pid`` through the tracer's
-  :class:`~memtrace.tracer.tasks.TaskTable`, fed the task events seen so far
-  (``process_start``, ``fork``, ``exit`` ...); pid 0 (no task: boot, the kernel
+  :class:`~memtrace.tracer.tasks.TaskTable`, fed every task event seen so far
+  (``process_start``, ``fork``, ``exit``; renames, oom_score_adj updates, cgroup
+  moves and OOM kills update it without moving the clock, see
+  :data:`TRACED_ALWAYS`); pid 0 (no task: boot, the kernel
   itself) is ``swapper/0`` as on Linux, and a pid no event named is ``[unknown]``,
   as perf prints it. ``path(ino)`` resolves an inode from the ``file_open`` and
   ``mmap`` events seen so far (an mmap of SysV shm says ``SYSV00000001``, a shared
