@@ -90,7 +90,7 @@ def _change(a: int | None, b: int | None, render: Callable[[int], str]) -> str:
 
 def _divergence_text(d: Any, label_a: str, label_b: str, seq: bool = True) -> str:
     """``seq 12 at 1.67 s: mmap -> vm_enough_memory``: where two streams part and how."""
-    from memtrace.replay import format_seconds
+    from memtrace.units import format_seconds
 
     if seq:
         where = f"seq {d.seq:,} at {format_seconds(d.ts_ns)}"
@@ -111,7 +111,7 @@ def _divergence_text(d: Any, label_a: str, label_b: str, seq: bool = True) -> st
 
 def render_diff(diff: Any, label_a: str = "A", label_b: str = "B") -> str:
     """The text form of a :class:`~memtrace.replay.TraceDiff`, every line under 80 columns."""
-    from memtrace.replay import format_seconds
+    from memtrace.units import format_seconds
 
     lines = [f"{label_a}: {diff.a.trace}", f"{label_b}: {diff.b.trace}"]
     if diff.changes:

@@ -2,12 +2,14 @@
 
 :func:`replay_trace` re-runs the workload a trace recorded on a fresh kernel and
 records it again; :func:`diff_traces` compares two traces (inputs, outcome, figures,
-first divergence) and says in one line what changed. See ``docs/trace-format.md``
-for the file both read and write.
+first divergence) and says in one line what changed; :func:`render_diff` gives the
+text ``memtrace diff`` prints. See ``docs/trace-format.md`` for the file both read
+and write.
 """
 
-from .diff import Divergence, EventAt, TraceDiff, diff_traces, first_divergence, format_seconds, input_changes
+from .diff import Divergence, EventAt, TraceDiff, diff_traces, first_divergence, input_changes
 from .overrides import Overrides, apply_overrides, merge_sysctls, parse_set, set_in_workload
+from .render import render_diff, verdict
 from .replay import (
     ReplayResult,
     default_output,
@@ -15,10 +17,22 @@ from .replay import (
     replay_scenario,
     replay_trace,
 )
-from .summary import MEMORY_KINDS, MemoryByKind, OomKill, Refusal, Summarizer, TraceSummary, summarize_trace
+from .summary import (
+    COUNTERS,
+    MEMORY_KINDS,
+    Counter,
+    MemoryByKind,
+    OomKill,
+    Refusal,
+    Summarizer,
+    TraceSummary,
+    summarize_trace,
+)
 
 __all__ = [
+    "COUNTERS",
     "MEMORY_KINDS",
+    "Counter",
     "Divergence",
     "EventAt",
     "MemoryByKind",
@@ -33,13 +47,14 @@ __all__ = [
     "default_output",
     "diff_traces",
     "first_divergence",
-    "format_seconds",
     "input_changes",
     "merge_sysctls",
     "parse_set",
     "recorded_total_events",
+    "render_diff",
     "replay_scenario",
     "replay_trace",
     "set_in_workload",
     "summarize_trace",
+    "verdict",
 ]

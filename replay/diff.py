@@ -19,6 +19,8 @@ divergence says little. The *workload divergence* answers "where did behaviour
 first differ": it skips the configuration tracepoints and compares events without
 their ``seq``. It is the same as the first divergence whenever that is not a
 configuration event.
+
+This module computes; the one-line verdict and the text table are :mod:`.render`'s.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from memtrace.kernel.workload import scenario_from_dict
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.tracefile import TraceReader
 
-from .summary import COUNTERS, MEMORY_KINDS, MemoryByKind, OomKill, Refusal, Summarizer, TraceSummary, file_size
+from .render import verdict
+from .summary import COUNTERS, MEMORY_KINDS, MemoryByKind, Summarizer, TraceSummary, file_size
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,8 @@ class TraceDiff:
                 rows.append((f"{kind}_{which}_bytes", f"{kind} {which}",
                              getattr(ma, kind) if ma else None, getattr(mb, kind) if mb else None))
         ca, cb = self.a.counters(), self.b.counters()
-        for key, label, _unit in COUNTERS:
-            rows.append((key, label, ca[key], cb[key]))
+        for c in COUNTERS:
+            rows.append((c.key, c.label, ca[c.key], cb[c.key]))
         rows.append(("events", "events", self.a.total_events, self.b.total_events))
         return rows
 
@@ -162,8 +165,8 @@ class TraceDiff:
             "memory_peak_bytes": side(mem(self.a.memory_peak), mem(self.b.memory_peak)),
             "memory_final_bytes": side(mem(self.a.memory_final), mem(self.b.memory_final)),
         }
-        for key, _label, _unit in COUNTERS:
-            out[key] = side(ca[key], cb[key])
+        for c in COUNTERS:
+            out[c.key] = side(ca[c.key], cb[c.key])
         out["events"] = side(self.a.events, self.b.events)
         out["total_events"] = side(self.a.total_events, self.b.total_events)
         out["end_ns"] = side(self.a.end_ns, self.b.end_ns)
@@ -227,12 +230,10 @@ def _shape(batch: EventBatch) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
 
 
 def _value(batch: EventBatch, name: str, i: int) -> Any:
-    col = batch.columns[name]
     f = batch.tp.field(name)
-    v = col[i]
     if f.type == "str":
-        return v
-    v = v.item()  # type: ignore[union-attr]
+        return batch.strs(name)[i]
+    v = batch.ints(name)[i].item()
     if f.type == "enum":
         return f.values[v] if v < len(f.values) else v
     return bool(v) if f.type == "bool" else v
@@ -270,8 +271,7 @@ def _event_at(batch: EventBatch | None, off: int, field: str | None) -> EventAt 
     if batch is None:
         return None
     value = _value(batch, field, off) if field is not None else None
-    return EventAt(int(batch.columns["seq"][off]), int(batch.columns["ts_ns"][off]),  # type: ignore[index]
-                   batch.tp.name, value)
+    return EventAt(int(batch.ints("seq")[off]), int(batch.ints("ts_ns")[off]), batch.tp.name, value)
 
 
 class _Aligner:
@@ -389,154 +389,6 @@ def _cgroups(workload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     if not isinstance(groups, list):
         return {}
     return {str(g.get("path")): g for g in groups if isinstance(g, Mapping)}
-
-
-# --------------------------------------------------------------------------- verdict
-
-
-def format_seconds(ns: int) -> str:
-    """A time since boot for a sentence: ``1.2 s``, ``350 ms``, ``12 us``."""
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if ns >= scale:
-            return f"{ns / scale:.3g} {unit}"
-    return f"{ns} ns"
-
-
-def _who(pid: int, comm: str) -> str:
-    return f"{comm} (pid {pid})" if comm else f"pid {pid}"
-
-
-def _refusal_for(kill: OomKill, refusals: tuple[Refusal, ...]) -> Refusal | None:
-    for r in refusals:
-        if r.pid == kill.pid or (r.comm and r.comm == kill.comm):
-            return r
-    return None
-
-
-def _pct(a: int, b: int) -> str:
-    if a == 0:
-        return ""
-    return f" ({(b - a) * 100 / a:+.0f}%)"
-
-
-def _damage_note(s: TraceSummary) -> str | None:
-    """``NAME is damaged (...)`` for a damaged or unfinished trace, else None."""
-    name = os.path.basename(s.trace)
-    if s.damage is not None:
-        d = s.damage
-        return f"{name} is damaged ({d.reason} at byte {d.offset:,}; {d.events_recovered:,} events read)"
-    if not s.complete:
-        return f"{name} is incomplete (no footer; {s.total_events:,} events read)"
-    return None
-
-
-def verdict(a: TraceSummary, b: TraceSummary, divergence: Divergence | None,
-            changes: Mapping[str, tuple[Any, Any]], workload: Divergence | None) -> str:
-    """One line a person reads first: what happened to the OOM kills, refusals,
-    reclaim and swap, from A (baseline) to B. A damaged side is named first, since
-    every figure after it covers only what could be read. ``changes`` (from
-    :func:`input_changes`) lets a memcg kill that went away be explained by its
-    raised limit; ``workload`` (the workload divergence) places a difference that
-    changed no outcome, or says there is none beyond the configuration."""
-    notes = [n for n in (_damage_note(a), _damage_note(b)) if n is not None]
-    if divergence is None:
-        if notes:
-            return "; ".join(notes) + "; no difference in the events read"
-        return "no difference: both traces hold the same events"
-    outcome = _outcome(a, b, workload, changes)
-    return "; ".join([*notes, outcome])
-
-
-def _size(value: Any) -> str:
-    """A byte count for a sentence (``192 MiB``); other values as they are."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        return str(value)
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if value >= 1 << shift:
-            n = value / (1 << shift)
-            return f"{n:.0f} {unit}" if n == int(n) else f"{n:.1f} {unit}"
-    return f"{value} B"
-
-
-def _why_avoided(k: OomKill, a: TraceSummary, b: TraceSummary, changes: Mapping[str, tuple[Any, Any]]) -> str:
-    r = _refusal_for(k, b.refusals)
-    if r is not None:
-        return f": its {r.op or 'request'} was refused with ENOMEM at {format_seconds(r.ts_ns)}"
-    if k.memcg:
-        for key in (f"cgroup.{k.memcg}.max", f"cgroup.{k.memcg}.high"):
-            if key in changes:
-                old, new = changes[key]
-                return f": the {k.memcg} limit is {_size(new)} instead of {_size(old)}"
-    if b.swap_outs > a.swap_outs:
-        return f": {b.swap_outs - a.swap_outs:,} more pages went to swap"
-    reclaimed_a = a.reclaimed_kswapd_pages + a.reclaimed_direct_pages + a.reclaimed_memcg_pages
-    reclaimed_b = b.reclaimed_kswapd_pages + b.reclaimed_direct_pages + b.reclaimed_memcg_pages
-    if reclaimed_b > reclaimed_a:
-        return f": reclaim freed {reclaimed_b - reclaimed_a:,} more pages"
-    return ""
-
-
-def _outcome(a: TraceSummary, b: TraceSummary, divergence: Divergence | None,
-             changes: Mapping[str, tuple[Any, Any]]) -> str:
-    parts: list[str] = []
-    in_b = {(k.comm, k.pid): k for k in b.oom_kills}
-    in_a = {(k.comm, k.pid): k for k in a.oom_kills}
-    avoided: dict[str, list[str]] = {}  # reason -> victims, in order of the kills
-    for k in a.oom_kills:
-        if (k.comm, k.pid) not in in_b:
-            avoided.setdefault(_why_avoided(k, a, b, changes), []).append(_who(k.pid, k.comm))
-    for why, victims in avoided.items():
-        if len(victims) == 1:
-            parts.append(f"OOM kill of {victims[0]} avoided{why}")
-        else:
-            parts.append(f"OOM kills of {', '.join(victims[:-1])} and {victims[-1]} avoided{why}")
-    for k in b.oom_kills:
-        if (k.comm, k.pid) not in in_a:
-            parts.append(f"new OOM kill of {_who(k.pid, k.comm)} at {format_seconds(k.ts_ns)}")
-    for key, ka in in_a.items():
-        kb = in_b.get(key)
-        if kb is not None:
-            when = ""
-            # An imported trace counts real time since boot, a replay simulated time
-            # since its own boot: their timestamps are not comparable.
-            same_clock = ("source" in a.meta) == ("source" in b.meta)
-            if ka.ts_ns != kb.ts_ns and same_clock:
-                when = f" at {format_seconds(kb.ts_ns)} instead of {format_seconds(ka.ts_ns)}"
-            parts.append(f"OOM kill of {_who(ka.pid, ka.comm)} still happens{when}")
-    refused_a = {(r.pid, r.op) for r in a.refusals}
-    refused_b = {(r.pid, r.op) for r in b.refusals}
-    for r in b.refusals:
-        explained = any(r.pid == k.pid or r.comm == k.comm for k in a.oom_kills)
-        if (r.pid, r.op) not in refused_a and not explained:
-            parts.append(f"{r.op or 'request'} of {_who(r.pid, r.comm)} now refused with ENOMEM "
-                         f"at {format_seconds(r.ts_ns)}")
-            refused_a.add((r.pid, r.op))
-    for r in a.refusals:
-        if (r.pid, r.op) not in refused_b:
-            parts.append(f"{r.op or 'request'} of {_who(r.pid, r.comm)} no longer refused")
-            refused_b.add((r.pid, r.op))
-    if parts:
-        return "; ".join(parts[:2]) + (f" (and {len(parts) - 2} more)" if len(parts) > 2 else "")
-    if a.swap_outs != b.swap_outs:
-        parts.append(f"swap-outs {a.swap_outs:,} -> {b.swap_outs:,} pages{_pct(a.swap_outs, b.swap_outs)}")
-    reclaim_a = a.reclaimed_kswapd_pages + a.reclaimed_direct_pages + a.reclaimed_memcg_pages
-    reclaim_b = b.reclaimed_kswapd_pages + b.reclaimed_direct_pages + b.reclaimed_memcg_pages
-    if reclaim_a != reclaim_b:
-        parts.append(f"pages reclaimed {reclaim_a:,} -> {reclaim_b:,}{_pct(reclaim_a, reclaim_b)}")
-    if a.major_faults != b.major_faults and len(parts) < 2:
-        parts.append(f"major faults {a.major_faults:,} -> {b.major_faults:,}")
-    if not parts:
-        pa, pb = a.memory_peak, b.memory_peak
-        if pa is not None and pb is not None and pa != pb:
-            kind = max(MEMORY_KINDS, key=lambda k: abs(getattr(pb, k) - getattr(pa, k)))
-            parts.append(f"peak {kind} {_size(getattr(pa, kind))} -> {_size(getattr(pb, kind))}")
-    prefix = "no OOM kill either way; " if not a.oom_kills else ""
-    if not parts and divergence is None:
-        return f"{prefix}same behaviour: only the configuration differs"
-    if not parts:
-        return (f"{prefix}same outcome; the events differ from seq {divergence.seq:,} "
-                f"({divergence.tracepoint}) on")
-    return prefix + "; ".join(parts[:2])
 
 
 # --------------------------------------------------------------------------- diff

@@ -35,7 +35,8 @@ from memtrace.errors import TraceFormatError
 from memtrace.kernel.recorder import record_run
 from memtrace.kernel.workload import Scenario
 from memtrace.tracer.bus import Consumer
-from memtrace.tracer.tracefile import FRAME_FOOTER, FRAME_HEADER, FRAME_MARKER, TraceReader
+from memtrace.tracer.tracefile import TraceReader
+from memtrace.tracer.tracefile.format import FRAME_FOOTER, FRAME_HEADER, FRAME_MARKER
 
 from .overrides import Overrides, apply_overrides, merge_sysctls
 

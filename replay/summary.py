@@ -20,6 +20,8 @@ What each figure is made of (tracepoints of :mod:`memtrace.tracer.tracepoints`):
 - swap-outs and swap-ins: ``swap_out`` and ``swap_in`` events (one per page);
   kswapd wakes: ``kswapd_wake`` events.
 - OOM kills: ``oom_kill`` events (victim pid, comm, badness points, constraint).
+- names: the comm of a pid, and the first pid of each comm, from the task events
+  (:class:`~memtrace.tracer.tasks.TaskTable`).
 - ENOMEM refusals: the recorder's footer lists every failed step with its errno; the
   refusals are those with ``ENOMEM``. A trace without a footer (recorder killed,
   file cut) falls back on the event stream: ``vm_enough_memory`` events, or, in a
@@ -29,7 +31,7 @@ What each figure is made of (tracepoints of :mod:`memtrace.tracer.tracepoints`):
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -37,6 +39,7 @@ import numpy as np
 
 from memtrace.linux.proc import free_columns
 from memtrace.tracer.batch import EventBatch
+from memtrace.tracer.tasks import UNKNOWN_COMM, TaskTable
 from memtrace.tracer.tracefile import Damage, TraceReader
 from memtrace.tracer.tracepoints import MEMINFO_FIELDS
 
@@ -103,16 +106,61 @@ class Refusal:
                 "step": self.step, "message": self.message}
 
 
-#: The counters of a summary a diff compares, in display order: (key, label, unit).
-COUNTERS: tuple[tuple[str, str, str], ...] = (
-    ("major_faults", "major faults", "faults"),
-    ("reclaimed_kswapd_pages", "reclaimed by kswapd", "pages"),
-    ("reclaimed_direct_pages", "reclaimed directly", "pages"),
-    ("reclaimed_memcg_pages", "reclaimed by memcg", "pages"),
-    ("swap_outs", "swap-outs", "pages"),
-    ("swap_ins", "swap-ins", "pages"),
-    ("kswapd_wakes", "kswapd wakes", "wakes"),
+def _sum(col: np.ndarray) -> int:
+    return int(col.sum(dtype=np.uint64))
+
+
+def _events(b: EventBatch) -> int:
+    return b.n
+
+
+def _major_faults(b: EventBatch) -> int:
+    return int(np.count_nonzero(b.ints("major"))) if b.tp.has_field("major") else 0
+
+
+def _kswapd_reclaimed(b: EventBatch) -> int:
+    return _sum(b.ints("nr_reclaimed")) if b.tp.has_field("nr_reclaimed") else 0
+
+
+def _reclaimed_by(kind: str) -> Callable[[EventBatch], int]:
+    """The pages ``reclaim_end`` events of ``kind`` (direct, memcg) reclaimed."""
+
+    def count(b: EventBatch) -> int:
+        if not (b.tp.has_field("kind") and b.tp.has_field("nr_reclaimed")):
+            return 0
+        kinds = b.tp.field("kind").values
+        if kind not in kinds:
+            return 0
+        return _sum(b.ints("nr_reclaimed")[b.ints("kind") == kinds.index(kind)])
+    return count
+
+
+class Counter(NamedTuple):
+    """One figure a diff compares: its key (a :class:`TraceSummary` property and a
+    ``memtrace diff --json`` key), label and unit, and how a batch of
+    ``tracepoint`` adds to it (a batch whose schema lacks the fields adds 0)."""
+
+    key: str
+    label: str
+    unit: str
+    tracepoint: str
+    count: Callable[[EventBatch], int]
+
+
+#: The counters of a summary a diff compares, in display order. Counting another
+#: tracepoint is one entry here: the diff's table and JSON show every counter.
+COUNTERS: tuple[Counter, ...] = (
+    Counter("major_faults", "major faults", "faults", "page_fault", _major_faults),
+    Counter("reclaimed_kswapd_pages", "reclaimed by kswapd", "pages", "kswapd_sleep", _kswapd_reclaimed),
+    Counter("reclaimed_direct_pages", "reclaimed directly", "pages", "reclaim_end", _reclaimed_by("direct")),
+    Counter("reclaimed_memcg_pages", "reclaimed by memcg", "pages", "reclaim_end", _reclaimed_by("memcg")),
+    Counter("swap_outs", "swap-outs", "pages", "swap_out", _events),
+    Counter("swap_ins", "swap-ins", "pages", "swap_in", _events),
+    Counter("kswapd_wakes", "kswapd wakes", "wakes", "kswapd_wake", _events),
 )
+_COUNTERS_OF: dict[str, tuple[Counter, ...]] = {
+    name: tuple(c for c in COUNTERS if c.tracepoint == name) for name in dict.fromkeys(c.tracepoint for c in COUNTERS)
+}
 
 
 @dataclass(frozen=True)
@@ -139,13 +187,8 @@ class TraceSummary:
     pids: dict[str, int]
     memory_peak: MemoryByKind | None
     memory_final: MemoryByKind | None
-    major_faults: int
-    reclaimed_kswapd_pages: int
-    reclaimed_direct_pages: int
-    reclaimed_memcg_pages: int
-    swap_outs: int
-    swap_ins: int
-    kswapd_wakes: int
+    #: every :data:`COUNTERS` figure, by key
+    counts: dict[str, int]
     complete: bool
     damage: Damage | None
     warnings: tuple[str, ...] = ()
@@ -153,8 +196,41 @@ class TraceSummary:
     panic: str | None = None
 
     def counters(self) -> dict[str, int]:
-        """The :data:`COUNTERS` of this trace, by key."""
-        return {key: getattr(self, key) for key, _, _ in COUNTERS}
+        """The :data:`COUNTERS` of this trace, by key, in display order."""
+        return {c.key: self.counts[c.key] for c in COUNTERS}
+
+    @property
+    def major_faults(self) -> int:
+        return self.counts["major_faults"]
+
+    @property
+    def reclaimed_kswapd_pages(self) -> int:
+        return self.counts["reclaimed_kswapd_pages"]
+
+    @property
+    def reclaimed_direct_pages(self) -> int:
+        return self.counts["reclaimed_direct_pages"]
+
+    @property
+    def reclaimed_memcg_pages(self) -> int:
+        return self.counts["reclaimed_memcg_pages"]
+
+    @property
+    def reclaimed_pages(self) -> int:
+        """Pages reclaimed by kswapd, directly and by memcg reclaim together."""
+        return self.reclaimed_kswapd_pages + self.reclaimed_direct_pages + self.reclaimed_memcg_pages
+
+    @property
+    def swap_outs(self) -> int:
+        return self.counts["swap_outs"]
+
+    @property
+    def swap_ins(self) -> int:
+        return self.counts["swap_ins"]
+
+    @property
+    def kswapd_wakes(self) -> int:
+        return self.counts["kswapd_wakes"]
 
     def as_record_dict(self) -> dict[str, Any]:
         """This trace in the shape of ``memtrace record --json``.
@@ -197,19 +273,14 @@ class Summarizer:
     peak: list[int] | None = None
     final: list[int] | None = None
     final_seq: int = -1
-    major_faults: int = 0
-    reclaimed_kswapd_pages: int = 0
-    reclaimed_direct_pages: int = 0
-    reclaimed_memcg_pages: int = 0
-    swap_outs: int = 0
-    swap_ins: int = 0
-    kswapd_wakes: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: {c.key: 0 for c in COUNTERS})
     oom_kills: list[OomKill] = field(default_factory=list)
     vm_refusals: list[Refusal] = field(default_factory=list)
     mmap_refusals: list[Refusal] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     panics: list[str] = field(default_factory=list)
-    comm_of: dict[int, str] = field(default_factory=dict)
+    tasks: TaskTable = field(default_factory=TaskTable)
+    #: comm -> the first pid started with it
     pids: dict[str, int] = field(default_factory=dict)
 
     def on_batch(self, batch: EventBatch) -> None:
@@ -218,43 +289,26 @@ class Summarizer:
         if not n:
             return
         self.events[name] = self.events.get(name, 0) + n
-        ts = batch.columns["ts_ns"]
-        lo, hi = int(ts.min()), int(ts.max())  # type: ignore[union-attr]
+        ts = batch.ints("ts_ns")
+        lo, hi = int(ts.min()), int(ts.max())
         self.first_ts_ns = lo if self.first_ts_ns is None else min(self.first_ts_ns, lo)
         self.last_ts_ns = hi if self.last_ts_ns is None else max(self.last_ts_ns, hi)
+        if self.tasks.folds(batch):
+            self.tasks.on_batch(batch)
+            for pid in self.tasks.started(batch):
+                self.pids.setdefault(self.tasks.comm(pid), pid)
+        for counter in _COUNTERS_OF.get(name, ()):
+            self.counts[counter.key] += counter.count(batch)
         handler = _HANDLERS.get(name)
         if handler is not None:
             handler(self, batch)
 
+    def comm(self, pid: int) -> str:
+        """The comm of ``pid`` from the task events so far; "" if none named it."""
+        comm = self.tasks.comm(pid)
+        return "" if comm == UNKNOWN_COMM else comm
+
     # -- handlers, one per tracepoint of interest
-
-    def _page_fault(self, b: EventBatch) -> None:
-        if b.tp.has_field("major"):
-            self.major_faults += int(np.count_nonzero(b.columns["major"]))
-
-    def _kswapd_wake(self, b: EventBatch) -> None:
-        self.kswapd_wakes += b.n
-
-    def _kswapd_sleep(self, b: EventBatch) -> None:
-        if b.tp.has_field("nr_reclaimed"):
-            self.reclaimed_kswapd_pages += _sum(b.columns["nr_reclaimed"])
-
-    def _reclaim_end(self, b: EventBatch) -> None:
-        if not (b.tp.has_field("kind") and b.tp.has_field("nr_reclaimed")):
-            return
-        kinds = b.tp.field("kind").values
-        codes = np.asarray(b.columns["kind"])
-        reclaimed = np.asarray(b.columns["nr_reclaimed"])
-        for kind, attr in (("direct", "reclaimed_direct_pages"), ("memcg", "reclaimed_memcg_pages")):
-            if kind in kinds:
-                picked = reclaimed[codes == kinds.index(kind)]
-                setattr(self, attr, getattr(self, attr) + _sum(picked))
-
-    def _swap_out(self, b: EventBatch) -> None:
-        self.swap_outs += b.n
-
-    def _swap_in(self, b: EventBatch) -> None:
-        self.swap_ins += b.n
 
     def _oom_kill(self, b: EventBatch) -> None:
         for rec in b.records():
@@ -270,48 +324,38 @@ class Summarizer:
         for rec in b.records():
             f = rec.fields
             pid = int(f["pid"])
-            self.vm_refusals.append(Refusal(pid, self.comm_of.get(pid, ""), str(f.get("op", "")),
+            self.vm_refusals.append(Refusal(pid, self.comm(pid), str(f.get("op", "")),
                                             int(f["ts_ns"])))
 
     def _mmap(self, b: EventBatch) -> None:
         if not b.tp.has_field("ret"):
             return
-        ret = np.asarray(b.columns["ret"])
+        ret = b.ints("ret")
+        pids, ts = b.ints("pid"), b.ints("ts_ns")
         for i in np.flatnonzero(ret == ENOMEM).tolist():
-            pid = int(b.columns["pid"][i])  # type: ignore[index]
-            self.mmap_refusals.append(Refusal(pid, self.comm_of.get(pid, ""), "mmap",
-                                              int(b.columns["ts_ns"][i])))  # type: ignore[index]
+            pid = int(pids[i])
+            self.mmap_refusals.append(Refusal(pid, self.comm(pid), "mmap", int(ts[i])))
 
     def _oom_panic(self, b: EventBatch) -> None:
         if b.tp.has_field("reason"):
-            self.panics.extend(b.columns["reason"])  # type: ignore[arg-type]
-
-    def _process_start(self, b: EventBatch) -> None:
-        if b.tp.has_field("comm"):
-            for pid, comm in zip(b.columns["pid"].tolist(), b.columns["comm"], strict=True):  # type: ignore[union-attr]
-                self.comm_of[pid] = comm
-                self.pids.setdefault(comm, pid)
-
-    def _fork(self, b: EventBatch) -> None:
-        if b.tp.has_field("child_pid") and b.tp.has_field("child_comm"):
-            for pid, comm in zip(b.columns["child_pid"].tolist(), b.columns["child_comm"], strict=True):  # type: ignore[union-attr]
-                self.comm_of[pid] = comm
-                self.pids.setdefault(comm, pid)
+            self.panics.extend(b.strs("reason"))
 
     def _meminfo(self, b: EventBatch) -> None:
-        cols = b.columns
         needed = ("anon_pages", "cached", "shmem", "swap_total", "swap_free")
         if not all(b.tp.has_field(c) for c in needed):
             return
-        anon = np.asarray(cols["anon_pages"], dtype=np.int64)
-        shmem = np.asarray(cols["shmem"], dtype=np.int64)
-        file = np.maximum(np.asarray(cols["cached"], dtype=np.int64) - shmem, 0)
-        swap = np.maximum(np.asarray(cols["swap_total"], dtype=np.int64)
-                          - np.asarray(cols["swap_free"], dtype=np.int64), 0)
+
+        def col(name: str) -> np.ndarray:
+            return b.ints(name).astype(np.int64)
+
+        anon = col("anon_pages")
+        shmem = col("shmem")
+        file = np.maximum(col("cached") - shmem, 0)
+        swap = np.maximum(col("swap_total") - col("swap_free"), 0)
         kinds = (anon, file, shmem, swap)
         peak = [int(k.max()) for k in kinds]
         self.peak = peak if self.peak is None else [max(x, y) for x, y in zip(self.peak, peak, strict=True)]
-        seq = np.asarray(cols["seq"])
+        seq = b.ints("seq")
         last = int(np.argmax(seq))
         if int(seq[last]) > self.final_seq:
             self.final_seq = int(seq[last])
@@ -382,13 +426,7 @@ class Summarizer:
             pids=dict(pids),
             memory_peak=MemoryByKind(*self.peak) if self.peak is not None else None,
             memory_final=MemoryByKind(*self.final) if self.final is not None else None,
-            major_faults=self.major_faults,
-            reclaimed_kswapd_pages=self.reclaimed_kswapd_pages,
-            reclaimed_direct_pages=self.reclaimed_direct_pages,
-            reclaimed_memcg_pages=self.reclaimed_memcg_pages,
-            swap_outs=self.swap_outs,
-            swap_ins=self.swap_ins,
-            kswapd_wakes=self.kswapd_wakes,
+            counts=dict(self.counts),
             complete=footer is not None,
             damage=damage,
             warnings=tuple(warnings),
@@ -399,29 +437,17 @@ class Summarizer:
     def _event_refusals(self) -> list[Refusal]:
         """Refusals read from events: vm_enough_memory, else mmap returning -ENOMEM."""
         found = self.vm_refusals or self.mmap_refusals
-        return [Refusal(r.pid, r.comm or self.comm_of.get(r.pid, ""), r.op, r.ts_ns) for r in found]
+        return [Refusal(r.pid, r.comm or self.comm(r.pid), r.op, r.ts_ns) for r in found]
 
 
-_HANDLERS = {
-    "page_fault": Summarizer._page_fault,
-    "kswapd_wake": Summarizer._kswapd_wake,
-    "kswapd_sleep": Summarizer._kswapd_sleep,
-    "reclaim_end": Summarizer._reclaim_end,
-    "swap_out": Summarizer._swap_out,
-    "swap_in": Summarizer._swap_in,
+_HANDLERS: dict[str, Callable[[Summarizer, EventBatch], None]] = {
     "oom_kill": Summarizer._oom_kill,
     "vm_enough_memory": Summarizer._vm_enough_memory,
     "mmap": Summarizer._mmap,
     "oom_panic": Summarizer._oom_panic,
-    "process_start": Summarizer._process_start,
-    "fork": Summarizer._fork,
     "meminfo_sample": Summarizer._meminfo,
     "snapshot": Summarizer._snapshot,
 }
-
-
-def _sum(col: Any) -> int:
-    return int(np.asarray(col).sum(dtype=np.uint64))
 
 
 def file_size(path: str | os.PathLike[str]) -> int:

@@ -125,6 +125,29 @@ class EventBatch:
         for row in zip(*decoded):
             yield EventRecord(self.tp.name, dict(zip(names, row)))
 
+    def slice(self, start: int, end: int, *, copy: bool = False) -> EventBatch:
+        """Events ``start:end``; the whole batch itself when that is all of it and
+        not ``copy``. With ``copy`` the columns own their data (an emitter may
+        reuse its arrays after ``emit`` returns)."""
+        if start == 0 and end == self.n and not copy:
+            return self
+        cols: dict[str, Column] = {}
+        for name, col in self.columns.items():
+            if isinstance(col, np.ndarray):
+                part = col[start:end]
+                cols[name] = part.copy() if copy else part
+            else:
+                cols[name] = list(col[start:end])
+        return EventBatch(self.tp, cols)
+
+    def take(self, idx: np.ndarray) -> EventBatch:
+        """The events at positions ``idx`` (an integer array), in that order."""
+        cols: dict[str, Column] = {}
+        positions = idx.tolist()
+        for name, col in self.columns.items():
+            cols[name] = col[idx] if isinstance(col, np.ndarray) else [col[i] for i in positions]
+        return EventBatch(self.tp, cols)
+
     def select(self, mask: np.ndarray) -> EventBatch:
         """The events where boolean ``mask`` is true, as a new batch."""
         idx = np.flatnonzero(mask)

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from memtrace.errors import NotFoundError
+
 from .batch import EventBatch, EventRecord
 from .schema import Registry, Tracepoint
 
@@ -73,7 +75,8 @@ class Bus:
         self._by_tp: dict[str, list[Consumer]] = {}
 
     def attach(self, consumer: Consumer, tracepoints: Iterable[str] | None = None) -> None:
-        """Attach ``consumer`` to the named tracepoints (globs allowed), or to all."""
+        """Attach ``consumer`` to the named tracepoints (globs allowed), or to all;
+        NotFoundError names a pattern that matches none."""
         if tracepoints is None:
             self._all.append(consumer)
             targets = [tp.name for tp in self.registry]
@@ -82,7 +85,7 @@ class Bus:
             for pattern in tracepoints:
                 matched = self.registry.match(pattern)
                 if not matched:
-                    raise KeyError(f"no tracepoint matches {pattern!r}")
+                    raise NotFoundError(f"no tracepoint matches {pattern!r}")
                 targets.extend(tp.name for tp in matched)
         for name in dict.fromkeys(targets):
             self._by_tp.setdefault(name, []).append(consumer)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from memtrace.errors import NotFoundError
+
 #: Field types and the numpy dtype each is held in. ``str`` columns are Python lists;
 #: ``enum`` columns hold uint8 codes into the field's ``values``.
 FIELD_DTYPES: dict[str, np.dtype] = {
@@ -156,10 +158,16 @@ class Registry:
         return tp
 
     def __getitem__(self, name: str) -> Tracepoint:
-        try:
-            return self._by_name[name]
-        except KeyError:
-            raise KeyError(f"unknown tracepoint {name!r}") from None
+        """The tracepoint called ``name``; NotFoundError names it if there is none
+        (a name a user typed, or a trace written with another schema)."""
+        tp = self._by_name.get(name)
+        if tp is None:
+            raise NotFoundError(f"unknown tracepoint {name!r}")
+        return tp
+
+    def get(self, name: str) -> Tracepoint | None:
+        """The tracepoint called ``name``, or None."""
+        return self._by_name.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name

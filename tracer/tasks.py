@@ -39,16 +39,27 @@ from dataclasses import dataclass
 
 from .batch import EventBatch
 
-__all__ = ["ROOT_MEMCG_ID", "TASK_TRACEPOINTS", "UNKNOWN_COMM", "Task", "TaskTable"]
+__all__ = ["ROOT_MEMCG_ID", "TASK_FIELDS", "TASK_TRACEPOINTS", "UNKNOWN_COMM", "Task", "TaskTable"]
 
 #: The memcg id of the root cgroup (``/``), as the ``cgroup`` tracepoint numbers them.
 ROOT_MEMCG_ID = 1
 #: The name a pid resolves to before any event named it (bpftrace prints the same).
 UNKNOWN_COMM = "[unknown]"
+#: The fields the table reads of each tracepoint it folds (``exit.code`` too, when
+#: the schema has it). A reader that must refuse a trace whose schema lacks them
+#: checks it with ``check_fields(tp, reader, TASK_FIELDS[tp.name])``.
+TASK_FIELDS: dict[str, tuple[str, ...]] = {
+    "process_start": ("comm", "uid", "oom_score_adj"),
+    "fork": ("child_pid", "child_comm"),
+    "exec": ("comm",),
+    "task_rename": ("newcomm",),
+    "exit": ("comm",),
+    "oom_score_adj_update": ("comm", "oom_score_adj"),
+    "cgroup": ("op", "task_pid", "memcg_id"),
+    "oom_kill": ("victim_pid", "comm"),
+}
 #: The tracepoints the table folds; batches of others are ignored.
-TASK_TRACEPOINTS = frozenset({
-    "process_start", "fork", "exec", "task_rename", "exit", "oom_score_adj_update", "cgroup", "oom_kill",
-})
+TASK_TRACEPOINTS = frozenset(TASK_FIELDS)
 
 
 @dataclass
@@ -131,11 +142,31 @@ class TaskTable:
         self._tasks[pid] = task
         return task
 
-    def on_batch(self, batch: EventBatch) -> None:
-        """Fold one batch; batches of tracepoints other than
-        :data:`TASK_TRACEPOINTS` are ignored."""
+    @staticmethod
+    def folds(batch: EventBatch) -> bool:
+        """True when :meth:`on_batch` folds ``batch``: a tracepoint of
+        :data:`TASK_TRACEPOINTS` whose schema has the :data:`TASK_FIELDS` it reads
+        (a trace written with another schema may lack them)."""
+        fields = TASK_FIELDS.get(batch.tp.name)
+        return fields is not None and all(batch.tp.has_field(f) for f in fields)
+
+    @staticmethod
+    def started(batch: EventBatch) -> list[int]:
+        """The pids of the tasks ``batch`` starts (``process_start``, a ``fork``'s
+        children), in event order; [] for other batches."""
         name = batch.tp.name
-        if batch.n == 0 or name not in TASK_TRACEPOINTS:
+        if name == "process_start":
+            pids: list[int] = batch.ints("pid").tolist()
+            return pids
+        if name == "fork":
+            children: list[int] = batch.ints("child_pid").tolist()
+            return children
+        return []
+
+    def on_batch(self, batch: EventBatch) -> None:
+        """Fold one batch; other batches (see :meth:`folds`) are ignored."""
+        name = batch.tp.name
+        if batch.n == 0 or not self.folds(batch):
             return
         pids: list[int] = batch.ints("pid").tolist()
         ts: list[int] = batch.ints("ts_ns").tolist()

@@ -3,6 +3,15 @@
 Field names follow the real kernel's where it has one (``kmem:rss_stat``,
 ``filemap:mm_filemap_add_to_page_cache``, ``exceptions:page_fault_user``); sizes
 carry their unit in the name (``len_bytes``, ``size_bytes``, ``nr_pages``).
+
+Adding a tracepoint is one definition here, appended after the last one
+(``NAME = _define("name", "doc", (fields...), kernel="system:event")``): it
+joins :data:`TRACEPOINTS` and :func:`default_registry` with the next id, so every
+existing tracepoint keeps its id and every trace file its bytes. The bus, the
+trace file, ``memtrace list`` and the one-liner language read it from there; the
+code that emits it (kernel/) and the code that folds it (a state provider, the
+task table's :data:`~memtrace.tracer.tasks.TASK_FIELDS`, the replay summary's
+``COUNTERS``) are the only other places a tracepoint is named.
 """
 
 from __future__ import annotations
@@ -59,7 +68,18 @@ def _u64(name: str, doc: str, unit: str = "") -> Field:
     return Field(name, "u64", doc, unit=unit)
 
 
-MMAP = Tracepoint(
+#: The built-in tracepoints as they are defined below. A tracepoint's registry id
+#: is its position here, and a trace file names each chunk's tracepoint by that
+#: id: a new tracepoint is appended at the end of this file, never inserted.
+_SCHEMA = Registry()
+
+
+def _define(name: str, doc: str, fields: tuple[Field, ...], kernel: str = "") -> Tracepoint:
+    """Define one built-in tracepoint: it takes the next registry id."""
+    return _SCHEMA.add(Tracepoint(name, doc, fields, kernel=kernel))
+
+
+MMAP = _define(
     "mmap",
     "an mmap(2) call, with its result; shmat(2) also maps through here",
     (
@@ -78,7 +98,7 @@ MMAP = Tracepoint(
     kernel="syscalls:sys_enter_mmap + syscalls:sys_exit_mmap",
 )
 
-MUNMAP = Tracepoint(
+MUNMAP = _define(
     "munmap",
     "an munmap(2) (or shmdt(2)) of a mapping, whole or part",
     (
@@ -90,7 +110,7 @@ MUNMAP = Tracepoint(
     kernel="syscalls:sys_enter_munmap",
 )
 
-BRK = Tracepoint(
+BRK = _define(
     "brk",
     "a brk(2) call: the program break moves (or stays, on failure)",
     (
@@ -102,7 +122,7 @@ BRK = Tracepoint(
     kernel="syscalls:sys_enter_brk + syscalls:sys_exit_brk",
 )
 
-PAGE_FAULT = Tracepoint(
+PAGE_FAULT = _define(
     "page_fault",
     "a user page fault, one per faulted page (no fault-around)",
     (
@@ -115,7 +135,7 @@ PAGE_FAULT = Tracepoint(
     kernel="exceptions:page_fault_user",
 )
 
-COW = Tracepoint(
+COW = _define(
     "cow",
     "copy-on-write break: a write to a shared or file-backed private page copies it",
     (
@@ -127,7 +147,7 @@ COW = Tracepoint(
     kernel="(none: mm/memory.c:wp_page_copy)",
 )
 
-FORK = Tracepoint(
+FORK = _define(
     "fork",
     "a process forked; the child shares its parent's pages copy-on-write",
     (
@@ -138,7 +158,7 @@ FORK = Tracepoint(
     kernel="sched:sched_process_fork",
 )
 
-EXIT = Tracepoint(
+EXIT = _define(
     "exit",
     "a process exited and its mm was torn down",
     (
@@ -148,7 +168,18 @@ EXIT = Tracepoint(
     kernel="sched:sched_process_exit",
 )
 
-FILE_OPEN = Tracepoint(
+PROCESS_START = _define(
+    "process_start",
+    "a scenario process started (not forked): its pid, name and oom_score_adj",
+    (
+        Field("comm", "str", "command name"),
+        Field("uid", "u32", "user id"),
+        Field("oom_score_adj", "i32", "initial oom_score_adj"),
+    ),
+    kernel="sched:sched_process_exec",
+)
+
+FILE_OPEN = _define(
     "file_open",
     "a file was opened (or created): names the inode that page-cache events carry",
     (
@@ -161,7 +192,7 @@ FILE_OPEN = Tracepoint(
     kernel="syscalls:sys_enter_openat",
 )
 
-UNLINK = Tracepoint(
+UNLINK = _define(
     "unlink",
     "a file name was removed; its pages go when the last user does",
     (
@@ -171,7 +202,7 @@ UNLINK = Tracepoint(
     kernel="syscalls:sys_enter_unlink",
 )
 
-SHM = Tracepoint(
+SHM = _define(
     "shm",
     "a POSIX or SysV shared-memory call on a shmem object",
     (
@@ -184,7 +215,7 @@ SHM = Tracepoint(
     kernel="syscalls:sys_enter_shmget, sys_enter_shmctl, sys_enter_ftruncate",
 )
 
-PAGE_CACHE_ADD = Tracepoint(
+PAGE_CACHE_ADD = _define(
     "page_cache_add",
     "a page joined a page cache (file or shmem), one event per page",
     (
@@ -196,7 +227,7 @@ PAGE_CACHE_ADD = Tracepoint(
     kernel="filemap:mm_filemap_add_to_page_cache",
 )
 
-PAGE_CACHE_DELETE = Tracepoint(
+PAGE_CACHE_DELETE = _define(
     "page_cache_delete",
     "a page left a page cache, one event per page",
     (
@@ -209,7 +240,7 @@ PAGE_CACHE_DELETE = Tracepoint(
     kernel="filemap:mm_filemap_delete_from_page_cache",
 )
 
-WRITEBACK = Tracepoint(
+WRITEBACK = _define(
     "writeback",
     "dirty pages of one file written back and marked clean",
     (
@@ -220,7 +251,7 @@ WRITEBACK = Tracepoint(
     kernel="writeback:writeback_single_inode",
 )
 
-DROP_CACHES = Tracepoint(
+DROP_CACHES = _define(
     "drop_caches",
     "a write to /proc/sys/vm/drop_caches",
     (
@@ -231,7 +262,7 @@ DROP_CACHES = Tracepoint(
     kernel="(none: dmesg 'drop_caches: %d')",
 )
 
-RSS_STAT = Tracepoint(
+RSS_STAT = _define(
     "rss_stat",
     "a process's RSS counter changed (one event per counter per operation)",
     (
@@ -243,7 +274,7 @@ RSS_STAT = Tracepoint(
     kernel="kmem:rss_stat",
 )
 
-SYSCTL_SET = Tracepoint(
+SYSCTL_SET = _define(
     "sysctl_set",
     "a sysctl was written",
     (
@@ -254,7 +285,7 @@ SYSCTL_SET = Tracepoint(
     kernel="(none)",
 )
 
-SNAPSHOT = Tracepoint(
+SNAPSHOT = _define(
     "snapshot",
     "a labelled reading of /proc/meminfo taken by a scenario step",
     (Field("label", "str", "the scenario's label for this moment"),
@@ -262,20 +293,10 @@ SNAPSHOT = Tracepoint(
     kernel="(none: a read of /proc/meminfo)",
 )
 
-PROCESS_START = Tracepoint(
-    "process_start",
-    "a scenario process started (not forked): its pid, name and oom_score_adj",
-    (
-        Field("comm", "str", "command name"),
-        Field("uid", "u32", "user id"),
-        Field("oom_score_adj", "i32", "initial oom_score_adj"),
-    ),
-    kernel="sched:sched_process_exec",
-)
 
 LRU_LISTS = ("inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
 
-LRU_MOVE = Tracepoint(
+LRU_MOVE = _define(
     "lru_move",
     "pages moved between LRU lists, one event per page",
     (
@@ -289,7 +310,7 @@ LRU_MOVE = Tracepoint(
     kernel="(mm_lru_activate, mm_vmscan_lru_shrink_active)",
 )
 
-KSWAPD_WAKE = Tracepoint(
+KSWAPD_WAKE = _define(
     "kswapd_wake",
     "kswapd starts a balance_pgdat() run (a zone fell below its low watermark)",
     (
@@ -300,7 +321,7 @@ KSWAPD_WAKE = Tracepoint(
     kernel="vmscan:mm_vmscan_kswapd_wake",
 )
 
-KSWAPD_SLEEP = Tracepoint(
+KSWAPD_SLEEP = _define(
     "kswapd_sleep",
     "kswapd goes back to sleep (the node is balanced above the high watermark, or hopeless)",
     (
@@ -310,7 +331,7 @@ KSWAPD_SLEEP = Tracepoint(
     kernel="vmscan:mm_vmscan_kswapd_sleep",
 )
 
-RECLAIM_BEGIN = Tracepoint(
+RECLAIM_BEGIN = _define(
     "reclaim_begin",
     "direct or memory-cgroup reclaim begins in the allocating task",
     (
@@ -322,7 +343,7 @@ RECLAIM_BEGIN = Tracepoint(
     kernel="vmscan:mm_vmscan_direct_reclaim_begin, vmscan:mm_vmscan_memcg_reclaim_begin",
 )
 
-RECLAIM_END = Tracepoint(
+RECLAIM_END = _define(
     "reclaim_end",
     "direct or memory-cgroup reclaim ends",
     (
@@ -334,7 +355,7 @@ RECLAIM_END = Tracepoint(
     kernel="vmscan:mm_vmscan_direct_reclaim_end, vmscan:mm_vmscan_memcg_reclaim_end",
 )
 
-SHRINK_LIST = Tracepoint(
+SHRINK_LIST = _define(
     "shrink_list",
     "one shrink_inactive_list() pass over an LRU list, with why pages stayed",
     (
@@ -351,7 +372,7 @@ SHRINK_LIST = Tracepoint(
     kernel="vmscan:mm_vmscan_lru_shrink_inactive",
 )
 
-SHRINK_SLAB = Tracepoint(
+SHRINK_SLAB = _define(
     "shrink_slab",
     "the superblock shrinker scanned the dentry and inode caches during reclaim",
     (
@@ -364,7 +385,7 @@ SHRINK_SLAB = Tracepoint(
     kernel="vmscan:mm_shrink_slab_start + vmscan:mm_shrink_slab_end",
 )
 
-SWAP_OUT = Tracepoint(
+SWAP_OUT = _define(
     "swap_out",
     "an anonymous or shmem page was written to swap and freed",
     (
@@ -378,7 +399,7 @@ SWAP_OUT = Tracepoint(
     kernel="(none: swap_writepage; count in /proc/vmstat pswpout)",
 )
 
-SWAP_IN = Tracepoint(
+SWAP_IN = _define(
     "swap_in",
     "a swapped page was read back (a major fault)",
     (
@@ -390,7 +411,7 @@ SWAP_IN = Tracepoint(
     kernel="(none: swap_read_folio; /proc/vmstat pswpin)",
 )
 
-VM_ENOUGH_MEMORY = Tracepoint(
+VM_ENOUGH_MEMORY = _define(
     "vm_enough_memory",
     "the overcommit policy refused a charge to Committed_AS (ENOMEM)",
     (
@@ -403,7 +424,7 @@ VM_ENOUGH_MEMORY = Tracepoint(
     kernel="(none: __vm_enough_memory returns -ENOMEM; 6.6+ logs 'not enough memory for the allocation')",
 )
 
-OOM_SCORE_ADJ_UPDATE = Tracepoint(
+OOM_SCORE_ADJ_UPDATE = _define(
     "oom_score_adj_update",
     "a process's oom_score_adj was written",
     (
@@ -415,7 +436,7 @@ OOM_SCORE_ADJ_UPDATE = Tracepoint(
 
 CONSTRAINTS = ("CONSTRAINT_NONE", "CONSTRAINT_CPUSET", "CONSTRAINT_MEMORY_POLICY", "CONSTRAINT_MEMCG")
 
-OOM_CANDIDATE = Tracepoint(
+OOM_CANDIDATE = _define(
     "oom_candidate",
     "one row of the OOM killer's task dump: an eligible task and its badness",
     (
@@ -435,7 +456,7 @@ OOM_CANDIDATE = Tracepoint(
     kernel="(dmesg 'Tasks state' table, dump_task())",
 )
 
-OOM_KILL = Tracepoint(
+OOM_KILL = _define(
     "oom_kill",
     "the OOM killer chose and killed a victim (pid is the task that triggered it)",
     (
@@ -462,7 +483,7 @@ OOM_KILL = Tracepoint(
     kernel="oom:mark_victim (6.10+ fields) + dmesg Killed process line",
 )
 
-OOM_REAP = Tracepoint(
+OOM_REAP = _define(
     "oom_reap",
     "the OOM reaper unmapped a victim's private memory",
     (
@@ -476,7 +497,7 @@ OOM_REAP = Tracepoint(
     kernel="oom:finish_task_reaping + dmesg oom_reaper line",
 )
 
-OOM_PANIC = Tracepoint(
+OOM_PANIC = _define(
     "oom_panic",
     "the kernel panicked instead of killing (panic_on_oom, or nothing killable)",
     (
@@ -489,7 +510,7 @@ OOM_PANIC = Tracepoint(
     kernel="(panic)",
 )
 
-ZONEINFO = Tracepoint(
+ZONEINFO = _define(
     "zoneinfo",
     "a zone's size, free pages and watermarks (at boot, at each OOM, when watermarks change)",
     (
@@ -507,7 +528,7 @@ ZONEINFO = Tracepoint(
     kernel="(/proc/zoneinfo, dmesg zone lines)",
 )
 
-CGROUP = Tracepoint(
+CGROUP = _define(
     "cgroup",
     "a memory cgroup was created, given a limit, or given a task",
     (
@@ -520,7 +541,7 @@ CGROUP = Tracepoint(
     kernel="(cgroupfs writes)",
 )
 
-MEMCG_STAT = Tracepoint(
+MEMCG_STAT = _define(
     "memcg_stat",
     "a memory cgroup's usage, limit and memory.stat (at each memcg OOM)",
     (
@@ -548,52 +569,15 @@ MEMCG_STAT = Tracepoint(
     kernel="(memory.stat; dmesg 'Memory cgroup stats for')",
 )
 
-MEMINFO_SAMPLE = Tracepoint(
+MEMINFO_SAMPLE = _define(
     "meminfo_sample",
     "a periodic reading of /proc/meminfo (vm.stat_interval-like, every 100 ms simulated)",
     tuple(Field(f, "u64", f"/proc/meminfo {m}", unit="bytes") for m, f in MEMINFO_FIELDS),
     kernel="(a periodic read of /proc/meminfo)",
 )
 
-TRACEPOINTS: tuple[Tracepoint, ...] = (
-    MMAP,
-    MUNMAP,
-    BRK,
-    PAGE_FAULT,
-    COW,
-    FORK,
-    EXIT,
-    PROCESS_START,
-    FILE_OPEN,
-    UNLINK,
-    SHM,
-    PAGE_CACHE_ADD,
-    PAGE_CACHE_DELETE,
-    WRITEBACK,
-    DROP_CACHES,
-    RSS_STAT,
-    SYSCTL_SET,
-    SNAPSHOT,
-    LRU_MOVE,
-    KSWAPD_WAKE,
-    KSWAPD_SLEEP,
-    RECLAIM_BEGIN,
-    RECLAIM_END,
-    SHRINK_LIST,
-    SHRINK_SLAB,
-    SWAP_OUT,
-    SWAP_IN,
-    VM_ENOUGH_MEMORY,
-    OOM_SCORE_ADJ_UPDATE,
-    OOM_CANDIDATE,
-    OOM_KILL,
-    OOM_REAP,
-    OOM_PANIC,
-    ZONEINFO,
-    CGROUP,
-    MEMCG_STAT,
-    MEMINFO_SAMPLE,
-)
+#: Every built-in tracepoint, in registry id order (definition order above).
+TRACEPOINTS: tuple[Tracepoint, ...] = tuple(_SCHEMA)
 
 
 def default_registry() -> Registry:
@@ -603,7 +587,6 @@ def default_registry() -> Registry:
 
 #: Kinds of field types, as an analysis reads them.
 _TYPE_KIND = {"str": "a string", "enum": "an enum"}
-_REFERENCE: dict[str, Tracepoint] = {t.name: t for t in TRACEPOINTS}
 
 
 def _kind(field_type: str) -> str:
@@ -618,7 +601,7 @@ def check_fields(tp: Tracepoint, reader: str, required: Iterable[str] = (),
     number) this memtrace's schema gives it. TraceFormatError names the tracepoint and
     the field otherwise: a trace written with another schema (a renamed field) is
     refused in one line instead of failing half-way."""
-    ref = _REFERENCE.get(tp.name)
+    ref = _SCHEMA.get(tp.name)
     for name in required:
         if not tp.has_field(name):
             raise TraceFormatError(f"trace schema: tracepoint {tp.name!r} has no field {name!r}, which "

@@ -21,8 +21,8 @@ from typer.testing import CliRunner, Result
 from memtrace.cli import app, main
 from memtrace.tracer.tools import tool_names
 from memtrace.tracer.tracefile import TraceReader
-from tests.tracer.test_oneliner import MIXED_TOML
-from tests.tracer.test_probes import pressure_stream
+from tests.tracer.helpers import pressure_stream
+from tests.tracer.programs import MIXED_TOML
 
 
 def invoke(*args: str | os.PathLike[str]) -> Result:

@@ -105,7 +105,7 @@ def test_the_issue_verdict_for_an_avoided_oom_kill(tmp_path: Path) -> None:
     a = write_trace(tmp_path / "a.mtrace", pressure_run, extra={"errors": [], "oom_kills": []})
     b = write_trace(tmp_path / "b.mtrace", refused_run, extra=REFUSED_FOOTER)
     d = diff_traces(a, b)
-    assert d.verdict == "OOM kill of leaker (pid 103) avoided: its mmap was refused with ENOMEM at 1.2 s"
+    assert d.verdict == "OOM kill of leaker (pid 103) avoided: its mmap was refused with ENOMEM at 1.200 s"
     out = d.as_dict()
     assert [k["pid"] for k in out["oom_kills"]["a"]] == [103] and out["oom_kills"]["b"] == []
     assert out["enomem"]["a"] == [] and out["enomem"]["b"][0]["op"] == "mmap"
@@ -122,7 +122,7 @@ def test_the_issue_verdict_for_an_avoided_oom_kill(tmp_path: Path) -> None:
     assert out["first_divergence"]["b"]["tracepoint"] == "vm_enough_memory"
     assert out["first_divergence"]["field"] is None
     # The other way round, the kill is new.
-    assert diff_traces(b, a).verdict.startswith("new OOM kill of leaker (pid 103) at 1.2 s")
+    assert diff_traces(b, a).verdict.startswith("new OOM kill of leaker (pid 103) at 1.200 s")
 
 
 def many_events(bus: Bus, reg: Registry, *, change_at: int | None = None, extra_at_end: bool = False,

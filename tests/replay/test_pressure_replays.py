@@ -18,8 +18,9 @@ import pytest
 
 from memtrace.api import record
 from memtrace.kernel.workload import builtin_names, resolve_scenario
-from memtrace.replay import Overrides, diff_traces, format_seconds, replay_trace, summarize_trace
+from memtrace.replay import Overrides, diff_traces, replay_trace, summarize_trace
 from memtrace.tracer import TraceReader
+from memtrace.units import format_seconds
 
 MiB = 1 << 20
 PAGE_SIZE = 4096

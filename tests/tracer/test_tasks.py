@@ -51,3 +51,18 @@ def test_oom_kill_marks_the_victim() -> None:
     t.on_batch(batch("oom_kill", 1, 2, 3, victim_pid=9, comm="leaker"))
     victim = t.get(9)
     assert victim is not None and victim.oom_victim and t.get(3) is None
+
+
+def test_a_schema_without_the_fields_read_is_not_folded() -> None:
+    """A trace written with another schema (a process_start without uid) is skipped,
+    not a KeyError; ``started`` names the tasks a batch starts."""
+    from memtrace.tracer import Field, Tracepoint
+
+    old = Tracepoint("process_start", "", (Field("comm", "str", ""),))
+    b = EventBatch.build(old, 1, {"seq": 0, "ts_ns": 1, "pid": 5, "comm": "x"})
+    t = TaskTable()
+    assert not t.folds(b)
+    t.on_batch(b)
+    assert len(t) == 0
+    fork = batch("fork", 1, 2, 5, child_pid=6, child_comm="y")
+    assert t.folds(fork) and t.started(fork) == [6] and t.started(batch("exit", 2, 3, 6, comm="y")) == []

@@ -44,13 +44,15 @@ the process_start/fork events seen so far), ``nsecs`` (event time, ns since boot
 value (histograms drawn in ASCII), or one JSON object per output line
 (:func:`memtrace.tracer.probes.render_json`).
 
-The grammar is in :mod:`.parser`, the types and the compilation in
-:mod:`.compiler`, the runtime (maps, output, event order) in
+The grammar is in :mod:`.parser`; types and the compilation of expressions in
+:mod:`.expressions`, over the column operations of :mod:`.ops`; statements and
+probes in :mod:`.compiler`; the runtime (maps, output, event order) in
 :mod:`memtrace.tracer.probes`.
 """
 
-from .compiler import AGGREGATIONS, BUILTINS, EXPR_FUNCTIONS, STMT_FUNCTIONS, compile_program
+from .compiler import compile_program
 from .errors import ProgramError
+from .expressions import AGGREGATIONS, BUILTINS, EXPR_FUNCTIONS, STMT_FUNCTIONS
 from .parser import parse
 
 __all__ = [

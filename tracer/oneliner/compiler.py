@@ -1,4 +1,5 @@
-"""Type checker and vectorised compiler of the one-liner language.
+"""Type checker and vectorised compiler of the one-liner language: programs,
+probes and statements (expressions are :mod:`.expressions`').
 
 A program compiles onto a :class:`~memtrace.tracer.probes.Tracer`: each probe,
 once per tracepoint it matches, becomes a :class:`~memtrace.tracer.probes.Probe`
@@ -20,7 +21,7 @@ and value type from its writes wherever they are in the program; a final strict
 pass reports what is still wrong, with a caret under it.
 
 Where running a probe over a whole batch would differ from running it event by
-event, the compiler says so to the tracer (see ``probes.py``): a map that probes of
+event, the compiler says so to the tracer (see :mod:`memtrace.tracer.probes.runtime`): a map that probes of
 one tracepoint both read and write has its keys checked for repeats within the
 batch, and statements that act on a whole map at once (``print(@m)``, ``clear``,
 ``zero``, ``exit``) run on one event at a time.
@@ -28,301 +29,47 @@ batch, and statements that act on a whole map at once (``print(@m)``, ``clear``,
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ..probes import (
-    INT_KINDS,
-    Events,
-    Map,
-    PrintfOutput,
-    StrColumn,
-    Tracer,
-    as_int64,
-    cuts_isolate,
-    cuts_unique,
-    format_rows,
-    parse_format,
-    sim_strftime,
-    unify_strings,
+from ..probes import Events, Map, PrintfOutput, Tracer, cuts_isolate, cuts_unique, format_rows, parse_format
+from ..schema import Registry
+from .expressions import (
+    AGGREGATIONS,
+    EXPR_FUNCTIONS,
+    PRINT_ARG_MAX,
+    STMT_FUNCTIONS,
+    Env,
+    ExpressionCompiler,
+    Instance,
+    MapInfo,
+    Site,
+    suggest,
 )
-from ..schema import Field, Registry, Tracepoint
-from .errors import ProgramError
 from .nodes import (
-    AttachPoint,
-    Binary,
     Call,
     CallStmt,
-    Expr,
-    FieldRef,
-    Ident,
     If,
     IntLit,
     MapRef,
     MapWrite,
     Node,
-    ProbeDef,
     Program,
     Stmt,
     StrLit,
-    Ternary,
-    Unary,
-    Var,
     VarWrite,
 )
+from .ops import Ctx, as_list, scatter, truthy
 from .parser import parse
 
-#: Builtin variables: name -> (type, description).
-BUILTINS: dict[str, tuple[str, str]] = {
-    "pid": ("int", "pid of the task in whose context the event fired"),
-    "tid": ("int", "same as pid (tasks are single-threaded)"),
-    "comm": ("str", "command name of pid, from process_start/fork events seen so far"),
-    "nsecs": ("int", "event time, simulated ns since boot (the ts_ns field)"),
-    "elapsed": ("int", "ns since the first event traced"),
-    "cpu": ("int", "always 0: one simulated CPU"),
-    "probe": ("str", "the probe's name: the tracepoint, BEGIN, END or interval:UNIT:N"),
-}
-
-#: Aggregating functions, only as the value of a map write: name -> (min, max) args.
-AGGREGATIONS: dict[str, tuple[int, int]] = {
-    "count": (0, 0), "sum": (1, 1), "min": (1, 1), "max": (1, 1), "avg": (1, 1),
-    "stats": (1, 1), "hist": (1, 1), "lhist": (4, 4),
-}
-#: Functions usable in expressions.
-EXPR_FUNCTIONS = {
-    "path": "path(ino): path of an inode, from file_open/mmap events seen so far",
-    "comm": "comm(pid): command name of any pid",
-    "strftime": "strftime(fmt, ns): simulated time as text (clock reads 00:00:00 at boot)",
-}
-#: Functions usable as statements.
-STMT_FUNCTIONS = {
-    "printf": "printf(fmt, ...): one line per event (%d %u %x %s %c ...)",
-    "print": "print(@m [, top [, div]]) prints a map; print(expr) prints a value",
-    "clear": "clear(@m): delete every key",
-    "zero": "zero(@m): set every value to zero",
-    "delete": "delete(@m[key]) or delete(@m, key): delete one key",
-    "time": "time([fmt]): print the simulated time (default \"%H:%M:%S\\n\")",
-    "exit": "exit(): stop tracing; END still runs",
-}
-#: print(@m, top, div): bpftrace takes both as u32 (0 top: every entry; 0 div: 1).
-PRINT_ARG_MAX = (1 << 32) - 1
-VALUE_KIND = {"count": "int", "sum": "int", "int": "int", "min": "int", "max": "int", "avg": "int", "str": "str"}
+__all__ = ["Compiler", "compile_program"]
 
 
-# ----------------------------------------------------------------------------- runtime
-
-
-class Ctx:
-    """The events a compiled block runs on, and the probe's variables for them."""
-
-    __slots__ = ("ev", "n", "vars")
-
-    def __init__(self, ev: Events, variables: dict[str, Any] | None = None) -> None:
-        self.ev = ev
-        self.n = ev.n
-        self.vars: dict[str, Any] = variables if variables is not None else {}
-
-    def select(self, mask: np.ndarray) -> Ctx:
-        return Ctx(self.ev.select(mask), {k: _take(v, mask) for k, v in self.vars.items()})
-
-
-def _take(v: Any, mask: np.ndarray) -> Any:
-    if isinstance(v, (np.ndarray, StrColumn)):
-        return v[mask]
-    return v
-
-
-def _wrap64(x: int) -> int:
-    x &= (1 << 64) - 1
-    return x - (1 << 64) if x >= 1 << 63 else x
-
-
-def _truthy(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v if v.dtype == np.bool_ else v != 0
-    return bool(v)
-
-
-def _not(v: Any) -> Any:
-    t = _truthy(v)
-    return ~t if isinstance(t, np.ndarray) else int(not t)
-
-
-def _i64(v: Any, n: int) -> np.ndarray:
-    return as_int64(v, n)
-
-
-def _c_div(a: np.ndarray, b: Any) -> np.ndarray:
-    """C division (truncating) with BPF's x / 0 = 0."""
-    if isinstance(b, int):
-        if b == 0:
-            return np.zeros(len(a), np.int64)
-        if b > 0:
-            q = a // b
-            neg = a < 0
-            if neg.any():
-                q[neg] = -((-a[neg]) // b)
-            return q
-        b = np.full(len(a), b, np.int64)
-    zero = b == 0
-    bb = np.where(zero, 1, b)
-    q = np.abs(a) // np.abs(bb)
-    q = np.where((a < 0) != (bb < 0), -q, q)
-    return np.where(zero, 0, q)
-
-
-def _c_mod(a: np.ndarray, b: Any) -> np.ndarray:
-    """C remainder (sign of the dividend) with BPF's x % 0 = x."""
-    q = _c_div(a, b)
-    bb = np.full(len(a), b, np.int64) if isinstance(b, int) else b
-    r = a - q * bb
-    return np.where(bb == 0, a, r)
-
-
-def _py_arith(op: str, a: int, b: int) -> int:
-    if op == "/":
-        if b == 0:
-            return 0
-        q = abs(a) // abs(b)
-        return _wrap64(q if (a >= 0) == (b > 0) else -q)
-    if op == "%":
-        if b == 0:
-            return a
-        q = abs(a) // abs(b)
-        q = q if (a >= 0) == (b > 0) else -q
-        return _wrap64(a - q * b)
-    if op in ("<<", ">>"):
-        s = min(max(b, 0), 63)
-        return _wrap64(a << s) if op == "<<" else a >> s
-    return _wrap64({"+": a + b, "-": a - b, "*": a * b, "&": a & b, "|": a | b, "^": a ^ b}[op])
-
-
-def _np_arith(op: str, a: np.ndarray, b: Any) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
-            return _c_div(a, b)
-        if op == "%":
-            return _c_mod(a, b)
-        if op == "&":
-            return a & b
-        if op == "|":
-            return a | b
-        if op == "^":
-            return a ^ b
-        s = np.clip(b, 0, 63)
-        return np.left_shift(a, s) if op == "<<" else np.right_shift(a, s)
-
-
-_COMPARE = {
-    "==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-}
-
-
-def _to_str_column(v: Any, n: int) -> StrColumn:
-    return v if isinstance(v, StrColumn) else StrColumn.full(v, n)
-
-
-def _str_where(mask: np.ndarray, a: Any, b: Any, n: int) -> StrColumn:
-    ca, cb = unify_strings(_to_str_column(a, n), _to_str_column(b, n))
-    return StrColumn(np.where(mask, ca.codes, cb.codes), ca.values)
-
-
-def _scatter(parent: Any, mask: np.ndarray, child: Any, ty: str, n: int) -> Any:
-    """``parent`` with the rows under ``mask`` replaced by ``child``'s."""
-    if ty == "str":
-        p, c = unify_strings(_to_str_column(parent if parent is not None else "", n),
-                             _to_str_column(child, int(mask.sum())))
-        codes = p.codes.copy()
-        codes[mask] = c.codes
-        return StrColumn(codes, p.values)
-    full = _i64(parent if parent is not None else 0, n).copy()
-    full[mask] = _i64(child, int(mask.sum()))
-    return full
-
-
-# ----------------------------------------------------------------------------- checking
-
-
-@dataclass
-class MapInfo:
-    """What the program does with one map: its kind, key types and where it is."""
-
-    name: str
-    order: int
-    kind: str | None = None
-    key_types: tuple[str | None, ...] | None = None
-    lhist: tuple[int, int, int] | None = None
-    written: bool = False
-    write_node: Node | None = None
-    key_node: Node | None = None
-
-    @property
-    def value_type(self) -> str | None:
-        return VALUE_KIND.get(self.kind or "")
-
-
-@dataclass
-class Typed:
-    """A compiled expression: its closure, type, enum field (for literal checks),
-    constant value if any, and whether it reads only fields and builtins."""
-
-    fn: Callable[[Ctx], Any]
-    ty: str | None
-    enum: Field | None = None
-    const: Any = None
-    pure: bool = True
-
-
-@dataclass
-class Site:
-    """A map access by a compiled probe: which map, its key closures (None: a map
-    without keys) and whether they are pure."""
-
-    map: str
-    keys: list[Callable[[Ctx], Any]] | None
-    pure: bool
-    op: str = "agg"  # writes: agg (commutes with other aggregations), set or delete
-
-
-@dataclass
-class Instance:
-    """One probe compiled for one tracepoint (or BEGIN/END/interval)."""
-
-    probe: ProbeDef
-    attach: AttachPoint
-    tp: Tracepoint | None
-    label: str
-    predicate: Typed | None = None
-    body: Callable[[Ctx], None] | None = None
-    reads: list[Site] = field(default_factory=list)
-    writes: list[Site] = field(default_factory=list)
-    barrier: bool = False
-
-
-class Compiler:
-    """Compiles one parsed program onto a tracer (see :func:`compile_program`)."""
-
-    def __init__(self, program: Program, tracer: Tracer) -> None:
-        self.program = program
-        self.tracer = tracer
-        self.registry = tracer.registry
-        self.maps: dict[str, MapInfo] = {}
-        self.strict = False
-        self.changed = False
-
-    def error(self, message: str, node: Node | tuple[int, int]) -> ProgramError:
-        pos, end = (node.pos, node.end) if isinstance(node, Node) else node
-        return ProgramError(message, self.program.source, pos, end, self.program.filename)
+class Compiler(ExpressionCompiler):
+    """Compiles one parsed program onto a tracer (see :func:`compile_program`):
+    the probes, their statements and the cuts their batches need."""
 
     # -- driver
 
@@ -355,7 +102,7 @@ class Compiler:
                     tps = self.registry.match(ap.pattern)
                     if not tps:
                         names = [tp.name for tp in self.registry]
-                        raise self.error(f"no tracepoint matches {ap.pattern!r}{_suggest(ap.pattern, names)} "
+                        raise self.error(f"no tracepoint matches {ap.pattern!r}{suggest(ap.pattern, names)} "
                                          f"(see 'memtrace list')", ap)
                     out.extend(Instance(probe, ap, tp, tp.name) for tp in tps)
                 else:
@@ -460,10 +207,10 @@ class Compiler:
             body(sub)
             for name in assigned:
                 if name in sub.vars:
-                    ctx.vars[name] = _scatter(ctx.vars.get(name), mask, sub.vars[name], types[name], ctx.n)
+                    ctx.vars[name] = scatter(ctx.vars.get(name), mask, sub.vars[name], types[name], ctx.n)
 
         def run(ctx: Ctx) -> None:
-            m = _truthy(cond_fn(ctx))
+            m = truthy(cond_fn(ctx))
             if not isinstance(m, np.ndarray):
                 if m:
                     then(ctx)
@@ -494,7 +241,7 @@ class Compiler:
             if value.ty is not None:
                 env.vars[name] = value.ty
             elif name not in env.vars:
-                env.vars[name] = None  # type: ignore[assignment]
+                env.vars[name] = None
             fn = value.fn
 
             def assign(ctx: Ctx) -> None:
@@ -515,71 +262,6 @@ class Compiler:
             old = ctx.vars.get(name, 0)
             ctx.vars[name] = self._arith(op, old, vfn(ctx), ctx.n)
         return update
-
-    # -- maps
-
-    def _map_info(self, ref: MapRef) -> MapInfo:
-        return self.maps[ref.name]
-
-    def _keys(self, ref: MapRef, env: Env) -> tuple[Callable[[Ctx], Any] | None, list[Typed]]:
-        """The closure giving a map access's key (None, one column, or a tuple)."""
-        if ref.keys is None:
-            return None, []
-        typed = [self.expr(k, env) for k in ref.keys]
-        for t, k in zip(typed, ref.keys):
-            if t.ty is None and self.strict:
-                raise self.error("cannot use this as a map key", k)
-        info = self._map_info(ref)
-        types = tuple(t.ty for t in typed)
-        if info.key_types is None:
-            info.key_types = types
-            info.key_node = ref
-            self.changed = True
-        else:
-            known = info.key_types
-            if len(known) != len(types):
-                raise self.error(f"{ref.name} is keyed by {_key_desc(known)} elsewhere; here by {_key_desc(types)}",
-                                 ref)
-            merged = []
-            for a, b, node in zip(known, types, ref.keys):
-                if a is not None and b is not None and a != b:
-                    raise self.error(f"{ref.name} is keyed by {_key_desc(known)} elsewhere; this key is {b}", node)
-                merged.append(a if a is not None else b)
-            if tuple(merged) != known:
-                info.key_types = tuple(merged)
-                self.changed = True
-        fns = [t.fn for t in typed]
-        if len(fns) == 1:
-            f0 = fns[0]
-            return f0, typed
-
-        def key(ctx: Ctx) -> tuple[Any, ...]:
-            return tuple(f(ctx) for f in fns)
-        return key, typed
-
-    def _check_no_keys(self, ref: MapRef) -> None:
-        info = self._map_info(ref)
-        if info.key_types is None:
-            info.key_types = ()
-            info.key_node = ref
-            self.changed = True
-        elif info.key_types != ():
-            raise self.error(f"{ref.name} is keyed by {_key_desc(info.key_types)} elsewhere; it needs a key here",
-                             ref)
-
-    def _set_kind(self, ref: MapRef, kind: str, node: Node, lhist: tuple[int, int, int] | None = None) -> None:
-        info = self._map_info(ref)
-        if info.kind is None:
-            info.kind, info.write_node = kind, node
-            self.changed = True
-        elif info.kind != kind and not (info.kind in INT_KINDS and kind in INT_KINDS):
-            raise self.error(f"{ref.name} holds {_kind_desc(info.kind)} elsewhere; it cannot also hold "
-                             f"{_kind_desc(kind)}", node)
-        if lhist is not None:
-            if info.lhist is not None and info.lhist != lhist:
-                raise self.error(f"{ref.name} is lhist{info.lhist} elsewhere; here lhist{lhist}", node)
-            info.lhist = lhist
-        info.written = True
 
     def map_write(self, stmt: MapWrite, env: Env) -> Callable[[Ctx], None]:
         ref = stmt.target
@@ -757,7 +439,8 @@ class Compiler:
         if name == "time":
             if len(args) > 1 or (args and not isinstance(args[0], StrLit)):
                 raise self.error('time() takes an optional format string: time("%H:%M:%S\\n")', call)
-            fmt = args[0].value if args else "%H:%M:%S\n"  # type: ignore[union-attr]
+            first = args[0] if args else None
+            fmt = first.value if isinstance(first, StrLit) else "%H:%M:%S\n"
 
             def do_time(ctx: Ctx) -> None:
                 ctx.ev.time(fmt)
@@ -766,7 +449,7 @@ class Compiler:
             raise self.error(f"{name}() must be assigned to a map: @m = {name}(...)", call)
         if name in EXPR_FUNCTIONS:
             raise self.error(f"the value of {name}() is unused", call)
-        hint = _suggest(name, [*STMT_FUNCTIONS, *EXPR_FUNCTIONS, *AGGREGATIONS])
+        hint = suggest(name, [*STMT_FUNCTIONS, *EXPR_FUNCTIONS, *AGGREGATIONS])
         raise self.error(f"unknown function {name}(){hint}", (call.pos, call.name_end))
 
     def _printf(self, call: Call, env: Env) -> Callable[[Ctx], None]:
@@ -790,234 +473,8 @@ class Compiler:
 
         def printf(ctx: Ctx) -> None:
             texts = format_rows(spec, [f(ctx) for f in fns], ctx.n)
-            ctx.ev.tracer._queue(ctx.ev.rows, [PrintfOutput(t) for t in texts])
+            ctx.ev.tracer.queue(ctx.ev.rows, [PrintfOutput(t) for t in texts])
         return printf
-
-    # -- expressions
-
-    def _want(self, t: Typed, ty: str, node: Node, message: str) -> None:
-        if t.ty is not None and t.ty != ty:
-            raise self.error(f"{message}, not {'a string' if t.ty == 'str' else 'an integer'}", node)
-
-    def expr(self, node: Expr, env: Env) -> Typed:
-        if isinstance(node, IntLit):
-            v = _wrap64(node.value)
-            return Typed(lambda ctx: v, "int", const=v)
-        if isinstance(node, StrLit):
-            s = node.value
-            return Typed(lambda ctx: s, "str", const=s)
-        if isinstance(node, Ident):
-            return self.ident(node, env)
-        if isinstance(node, FieldRef):
-            return self.field(node.name, node, env)
-        if isinstance(node, Var):
-            if node.name not in env.vars:
-                raise self.error(f"variable {node.name} is used before it is assigned", node)
-            ty = env.vars[node.name]
-            name = node.name
-            default: Any = "" if ty == "str" else 0
-            return Typed(lambda ctx: ctx.vars.get(name, default), ty, pure=False)
-        if isinstance(node, MapRef):
-            return self.map_read(node, env)
-        if isinstance(node, Call):
-            return self.call_expr(node, env)
-        if isinstance(node, Unary):
-            return self.unary(node, env)
-        if isinstance(node, Binary):
-            return self.binary(node, env)
-        assert isinstance(node, Ternary)
-        return self.ternary(node, env)
-
-    def ident(self, node: Ident, env: Env) -> Typed:
-        name = node.name
-        if name in BUILTINS:
-            if name in ("pid", "tid"):
-                return Typed(lambda ctx: ctx.ev.pid, "int")
-            if name == "nsecs":
-                return Typed(lambda ctx: ctx.ev.nsecs, "int")
-            if name == "elapsed":
-                return Typed(lambda ctx: ctx.ev.elapsed, "int")
-            if name == "comm":
-                return Typed(lambda ctx: ctx.ev.comm, "str")
-            if name == "cpu":
-                return Typed(lambda ctx: 0, "int", const=0)
-            label = env.inst.label
-            return Typed(lambda ctx: label, "str", const=label)
-        return self.field(name, node, env)
-
-    def field(self, name: str, node: Node, env: Env) -> Typed:
-        tp = env.inst.tp
-        if tp is None:
-            hint = "" if isinstance(node, FieldRef) else _suggest(name, list(BUILTINS))
-            raise self.error(f"{env.inst.label} probes have no fields: {name!r} is not a builtin{hint}", node)
-        if not tp.has_field(name):
-            names = list(tp.field_names) + ([] if isinstance(node, FieldRef) else list(BUILTINS))
-            raise self.error(f"unknown field {name!r} of {tp.name}{_suggest(name, names)} "
-                             f"(fields: {', '.join(tp.field_names)})", node)
-        f = tp.field(name)
-        if f.type in ("str", "enum"):
-            return Typed(lambda ctx: ctx.ev.field(name), "str", enum=f if f.type == "enum" else None)
-        return Typed(lambda ctx: ctx.ev.int_field(name), "int")
-
-    def map_read(self, node: MapRef, env: Env) -> Typed:
-        info = self._map_info(node)
-        m = self.tracer.map(node.name)
-        key_fn, typed = self._keys(node, env)
-        if key_fn is None:
-            self._check_no_keys(node)
-        env.inst.reads.append(Site(node.name, [t.fn for t in typed] if key_fn else None,
-                                   all(t.pure for t in typed)))
-        if info.kind in ("hist", "lhist", "stats"):
-            raise self.error(f"{node.name} holds {_kind_desc(info.kind)}, which have no value to use here", node)
-        if self.strict and not info.written:
-            raise self.error(f"map {node.name} is never assigned", node)
-        kf = key_fn or (lambda ctx: None)
-        return Typed(lambda ctx: m.lookup(kf(ctx), n=ctx.n), info.value_type, pure=False)
-
-    def call_expr(self, node: Call, env: Env) -> Typed:
-        name = node.name
-        args = node.args
-        if name in ("path", "comm"):
-            if len(args) != 1:
-                raise self.error(f"{name}() takes one argument", node)
-            a = self.expr(args[0], env)
-            self._want(a, "int", args[0], f"{name}() needs an integer ({'an inode' if name == 'path' else 'a pid'})")
-            afn = a.fn
-            if name == "path":
-                return Typed(lambda ctx: ctx.ev.path(afn(ctx)), "str", pure=a.pure)
-            return Typed(lambda ctx: ctx.ev.comm_of(afn(ctx)), "str", pure=a.pure)
-        if name == "strftime":
-            if len(args) != 2 or not isinstance(args[0], StrLit):
-                raise self.error('strftime() takes a format string and a time: strftime("%H:%M:%S", nsecs)', node)
-            fmt = args[0].value
-            t = self.expr(args[1], env)
-            self._want(t, "int", args[1], "strftime() needs a time in ns")
-            tfn = t.fn
-
-            def fmt_time(ctx: Ctx) -> Any:
-                ts = tfn(ctx)
-                if isinstance(ts, int):
-                    return sim_strftime(fmt, ts)
-                secs = _i64(ts, ctx.n)
-                if "%f" not in fmt:
-                    secs = secs // 1_000_000_000 * 1_000_000_000
-                uniq, inv = np.unique(secs, return_inverse=True)
-                return StrColumn(inv.reshape(-1).astype(np.intp), [sim_strftime(fmt, s) for s in uniq.tolist()])
-            return Typed(fmt_time, "str", pure=t.pure)
-        if name in AGGREGATIONS:
-            raise self.error(f"{name}() can only be assigned to a map: @m = {name}(...)", node)
-        if name in STMT_FUNCTIONS:
-            raise self.error(f"{name}() is a statement and has no value", node)
-        hint = _suggest(name, [*EXPR_FUNCTIONS, *STMT_FUNCTIONS, *AGGREGATIONS])
-        raise self.error(f"unknown function {name}(){hint}", (node.pos, node.name_end))
-
-    def _neg(self, x: Any, n: int) -> Any:
-        if isinstance(x, int):
-            return _wrap64(-x)
-        with np.errstate(over="ignore"):
-            return -_i64(x, n)
-
-    def _arith(self, op: str, a: Any, b: Any, n: int) -> Any:
-        if isinstance(a, int) and isinstance(b, int):
-            return _py_arith(op, a, b)
-        av = _i64(a, n)
-        bv = b if isinstance(b, int) else _i64(b, n)
-        return _np_arith(op, av, bv)
-
-    def unary(self, node: Unary, env: Env) -> Typed:
-        t = self.expr(node.operand, env)
-        self._want(t, "int", node.operand, f"'{node.op}' needs an integer")
-        op = node.op
-        if isinstance(t.const, int):
-            c = t.const
-            v = int(not c) if op == "!" else (_wrap64(-c) if op == "-" else _wrap64(~c))
-            return Typed(lambda ctx: v, "int", const=v)
-        fn = t.fn
-        if op == "!":
-            return Typed(lambda ctx: _not(fn(ctx)), "int", pure=t.pure)
-        if op == "-":
-            return Typed(lambda ctx: self._neg(fn(ctx), ctx.n), "int", pure=t.pure)
-        return Typed(lambda ctx: ~_i64(fn(ctx), ctx.n), "int", pure=t.pure)
-
-    def binary(self, node: Binary, env: Env) -> Typed:
-        op = node.op
-        a = self.expr(node.left, env)
-        b = self.expr(node.right, env)
-        pure = a.pure and b.pure
-        afn, bfn = a.fn, b.fn
-        if op in ("&&", "||"):
-            self._want(a, "int", node.left, f"'{op}' needs integers")
-            self._want(b, "int", node.right, f"'{op}' needs integers")
-            if op == "&&":
-                return Typed(lambda ctx: np.logical_and(_truthy(afn(ctx)), _truthy(bfn(ctx))), "int", pure=pure)
-            return Typed(lambda ctx: np.logical_or(_truthy(afn(ctx)), _truthy(bfn(ctx))), "int", pure=pure)
-        if op in _COMPARE:
-            if a.ty is not None and b.ty is not None and a.ty != b.ty:
-                raise self.error(f"cannot compare {_ty_desc(a.ty)} with {_ty_desc(b.ty)}", node)
-            if "str" in (a.ty, b.ty):
-                if op not in ("==", "!="):
-                    raise self.error(f"strings compare only with == and !=, not '{op}'",
-                                     (node.op_pos, node.op_pos + len(op)))
-                for enum_side, lit_side, lit_node in ((a, b, node.right), (b, a, node.left)):
-                    if enum_side.enum is not None and isinstance(lit_side.const, str) \
-                            and lit_side.const not in enum_side.enum.values:
-                        f = enum_side.enum
-                        hint = _suggest(lit_side.const, f.values)
-                        raise self.error(f"{lit_side.const!r} is not a value of {f.name}{hint} "
-                                         f"(values: {', '.join(f.values)})", lit_node)
-                negate = op == "!="
-
-                def str_cmp(ctx: Ctx) -> Any:
-                    x, y = afn(ctx), bfn(ctx)
-                    if isinstance(x, str) and isinstance(y, str):
-                        eq: Any = x == y
-                    elif isinstance(x, str):
-                        eq = y == x
-                    else:
-                        eq = x == y
-                    return ~eq if negate and isinstance(eq, np.ndarray) else (not eq if negate else eq)
-                return Typed(str_cmp, "int", pure=pure)
-            cmp = _COMPARE[op]
-            if isinstance(a.const, int) and isinstance(b.const, int):
-                v = int(bool(cmp(a.const, b.const)))
-                return Typed(lambda ctx: v, "int", const=v)
-            return Typed(lambda ctx: cmp(afn(ctx), bfn(ctx)), "int", pure=pure)
-        # arithmetic, bitwise, shifts
-        self._want(a, "int", node.left, f"'{op}' needs integers")
-        self._want(b, "int", node.right, f"'{op}' needs integers")
-        if isinstance(a.const, int) and isinstance(b.const, int):
-            v = _py_arith(op, a.const, b.const)
-            return Typed(lambda ctx: v, "int", const=v)
-        return Typed(lambda ctx: self._arith(op, afn(ctx), bfn(ctx), ctx.n), "int", pure=pure)
-
-    def ternary(self, node: Ternary, env: Env) -> Typed:
-        c = self.expr(node.cond, env)
-        self._want(c, "int", node.cond, "a condition must be an integer")
-        a = self.expr(node.then, env)
-        b = self.expr(node.orelse, env)
-        if a.ty is not None and b.ty is not None and a.ty != b.ty:
-            raise self.error(f"both branches must have one type: {_ty_desc(a.ty)} and {_ty_desc(b.ty)}", node)
-        ty = a.ty or b.ty
-        cfn, afn, bfn = c.fn, a.fn, b.fn
-        pure = c.pure and a.pure and b.pure
-
-        def pick(ctx: Ctx) -> Any:
-            m = _truthy(cfn(ctx))
-            if not isinstance(m, np.ndarray):
-                return afn(ctx) if m else bfn(ctx)
-            x, y = afn(ctx), bfn(ctx)
-            if ty == "str":
-                return _str_where(m, x, y, ctx.n)
-            return np.where(m, _i64(x, ctx.n), _i64(y, ctx.n))
-        return Typed(pick, ty, pure=pure)
-
-
-@dataclass
-class Env:
-    """Per compiled instance: the instance and its variables' types."""
-
-    inst: Instance
-    vars: dict[str, str]
 
 
 # ----------------------------------------------------------------------------- installing
@@ -1027,7 +484,7 @@ def _predicate(inst: Instance) -> Callable[[Events], Any] | None:
     if inst.predicate is None:
         return None
     fn = inst.predicate.fn
-    return lambda ev: _truthy(fn(Ctx(ev)))
+    return lambda ev: truthy(fn(Ctx(ev)))
 
 
 def _runner(inst: Instance) -> Callable[[Events], None]:
@@ -1074,24 +531,16 @@ def _segmenter(group: list[Instance]) -> Callable[[Events], np.ndarray | None] |
             keys = []
             for s in sites:
                 assert s.keys is not None
-                cols = [_as_list(f(ctx), n) for f in s.keys]
+                cols = [as_list(f(ctx), n) for f in s.keys]
                 keys.append([(s.map, *row) for row in zip(*cols)])
             cuts.append(cuts_unique(keys, n))
         for inst in barriers:
             pred = inst.predicate
             if pred is None or not pred.pure:
                 return np.arange(1, n, dtype=np.intp)
-            cuts.append(cuts_isolate(_truthy(pred.fn(ctx)), n))
+            cuts.append(cuts_isolate(truthy(pred.fn(ctx)), n))
         return np.concatenate(cuts) if cuts else None
     return segment
-
-
-def _as_list(v: Any, n: int) -> list[Any]:
-    if isinstance(v, StrColumn):
-        return v.tolist()
-    if isinstance(v, np.ndarray):
-        return as_int64(v, n).tolist()
-    return [v] * n
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -1099,27 +548,6 @@ def _as_list(v: Any, n: int) -> list[Any]:
 
 def _compound_op(op: str) -> str:
     return op[:-1]
-
-
-def _suggest(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _ty_desc(ty: str | None) -> str:
-    return "a string" if ty == "str" else "an integer"
-
-
-def _key_desc(types: tuple[str | None, ...]) -> str:
-    if not types:
-        return "nothing (a map without keys)"
-    return "[" + ", ".join(t or "?" for t in types) + "]"
-
-
-def _kind_desc(kind: str | None) -> str:
-    return {"count": "count() values", "sum": "integer values", "int": "integer values", "str": "string values",
-            "min": "min() values", "max": "max() values", "avg": "avg() values", "stats": "stats() values",
-            "hist": "hist() histograms", "lhist": "lhist() histograms"}.get(kind or "", "values")
 
 
 def compile_program(source: str | Program, *, filename: str = "-e", registry: Registry | None = None,

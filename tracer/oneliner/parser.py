@@ -30,6 +30,8 @@ than a RecursionError.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .lexer import Lexer, Token
 from .nodes import (
     AttachPoint,
@@ -214,7 +216,10 @@ class Parser:
         raise self.error(f"expected a statement (@map = ..., $var = ..., a call or if) but found {tok.describe()}",
                          tok.pos, tok.end)
 
-    def _write(self, target: MapRef | Var, make):  # type: ignore[no-untyped-def]
+    def _write(self, target: MapRef | Var,
+               make: Callable[[int, int, str, Expr | None], MapWrite | VarWrite]) -> MapWrite | VarWrite:
+        """The rest of a write to ``target``: ``= value``, ``op= value``, ``++`` or
+        ``--``; ``make(pos, end, op, value)`` builds the statement."""
         tok = self.tok
         if self.is_op("=") or (tok.kind == "op" and tok.value in COMPOUND):
             self.advance()

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from memtrace.errors import NotFoundError
+
 
 @dataclass(frozen=True)
 class Tool:
@@ -50,12 +52,12 @@ def _doc_of(source: str) -> str:
 
 
 def load_tool(name: str) -> Tool:
-    """The tool called ``name``; KeyError names the tools there are."""
+    """The tool called ``name``; NotFoundError names the tools there are."""
     names = tool_names()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(f"unknown tool {name!r}{hint}; tools: {', '.join(names)}")
+        raise NotFoundError(f"unknown tool {name!r}{hint}; tools: {', '.join(names)}")
     base = resources.files(__name__)
     source = (base / f"{name}.bt").read_text()
     example_file = base / f"{name}_example.txt"

@@ -1,0 +1,421 @@
+"""The probe runtime: :class:`Tracer` runs probes over batches as a bus consumer.
+
+A :class:`Probe` attaches a vectorised action (and a predicate) to tracepoints;
+BEGIN and END actions run once, interval actions on simulated time. The tracer
+keeps the maps, the tables a probe resolves names through, and the queue that
+emits output in event order.
+
+- **Ordering of output.** ``printf`` and map prints queued while a batch runs are
+  emitted sorted by event (then by the order the calls ran), exactly as if every
+  probe had run event by event.
+- **Read-after-write within a batch.** A probe that reads a map another (or the
+  same) probe on the same tracepoint writes would see the whole batch's writes at
+  once. A probe declares such keys with ``segment``; the tracer then cuts the batch
+  into contiguous segments in which no key repeats (:mod:`.groups`), and runs every
+  probe of the tracepoint segment by segment. The one-liner compiler does this
+  analysis itself.
+- **Simulated time.** ``interval`` probes fire on event time, not wall time: each time
+  the events seen (in ``seq`` order) cross a multiple of the period since boot, the
+  batch is split there and the interval probes run between the halves; once more at
+  :meth:`Tracer.finish`. Time is the running maximum of ``ts_ns`` (the kernel emits
+  some batches, e.g. page-cache additions after the faults that caused them, with
+  earlier timestamps than the batch before). A run fires them at most
+  :data:`MAX_INTERVAL_FIRINGS` times: a jump of simulated time that would fire them
+  more (``interval:ns:1`` over seconds, a damaged ``ts_ns`` decades ahead) is a
+  MemtraceError naming the interval, not a run that never ends.
+- **Names.** ``comm`` is resolved per event from ``pid`` through the tracer's
+  :class:`~memtrace.tracer.tasks.TaskTable`, fed every task event seen so far
+  (``process_start``, ``fork``, ``exit``; renames, oom_score_adj updates, cgroup
+  moves and OOM kills update it without moving the clock, see
+  :data:`TRACED_ALWAYS`); pid 0 (no task: boot, the kernel
+  itself) is ``swapper/0`` as on Linux, and a pid no event named is ``[unknown]``,
+  as perf prints it. ``path(ino)`` resolves an inode from the ``file_open`` and
+  ``mmap`` events seen so far (an mmap of SysV shm says ``SYSV00000001``, a shared
+  anonymous one ``/dev/zero (deleted)``, as /proc/PID/maps does); an inode never
+  named is ``[ino N]``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from memtrace.errors import MemtraceError, NotFoundError
+
+from ..batch import EventBatch
+from ..bus import Bus
+from ..schema import Registry
+from ..tasks import TASK_TRACEPOINTS, UNKNOWN_COMM, TaskTable
+from ..tracepoints import default_registry
+from .columns import StrColumn, dense_codes
+from .events import Events, EventsBase
+from .maps import Map
+from .output import Output
+
+__all__ = [
+    "IDLE_COMM",
+    "MAX_INTERVAL_FIRINGS",
+    "TRACED_ALWAYS",
+    "Action",
+    "Predicate",
+    "Probe",
+    "Segmenter",
+    "Tracer",
+    "run_batches",
+]
+
+#: Tracepoints a tracer traces whatever its probes: they start and end tasks and
+#: name files (``file_open`` and ``mmap`` feed the ino -> path table). Like the
+#: probes' tracepoints, their events move the tracer's clock (``elapsed`` counts
+#: from the first event traced; END runs at the latest). The other task events
+#: (renames, oom_score_adj updates, cgroup moves, OOM kills) only update the task
+#: table.
+TRACED_ALWAYS = ("process_start", "fork", "exit", "file_open", "mmap")
+#: comm of pid 0 (events in no task's context), as Linux names the idle task.
+IDLE_COMM = "swapper/0"
+#: The most times a run fires its interval probes (see the module docstring).
+MAX_INTERVAL_FIRINGS = 1_000_000
+
+Action = Callable[[Events], None]
+Predicate = Callable[[Events], Any]
+Segmenter = Callable[[Events], np.ndarray | None]
+
+
+@dataclass
+class Probe:
+    """A vectorised action attached to tracepoints.
+
+    ``predicate(ev)`` returns a boolean mask (or a bool); ``action(ev)`` runs on the
+    selected events. ``segment(ev)``, called on a whole batch, returns the offsets
+    where the batch must be cut so that the action sees events in the order it
+    needs (see :func:`~.groups.cuts_unique` and :func:`~.groups.cuts_isolate`);
+    None: no cuts.
+    """
+
+    tracepoints: tuple[str, ...]
+    action: Action
+    predicate: Predicate | None = None
+    segment: Segmenter | None = None
+    name: str = ""
+
+
+@dataclass
+class _Interval:
+    period_ns: int
+    action: Action
+    name: str
+    next_ns: int
+
+
+class Tracer:
+    """A bus consumer running probes, BEGIN/END and interval actions, holding maps.
+
+    ``output`` receives each output record (:class:`PrintfOutput`, :class:`MapOutput`
+    ...) as it happens; by default they collect in :attr:`outputs`. Attach it with
+    ``bus.attach(tracer, tracer.tracepoints())``, or feed it batches (a trace file's
+    ``ordered_batches()``); call :meth:`finish` at the end. Batches of tracepoints
+    outside :meth:`tracepoints` are ignored, so a live run and a trace file give the
+    same output.
+    """
+
+    def __init__(self, registry: Registry | None = None, output: Callable[[Output], None] | None = None,
+                 *, auto_print: bool = True) -> None:
+        self.registry = registry or default_registry()
+        self.outputs: list[Output] = []
+        self.output = output or self.outputs.append
+        self.auto_print = auto_print
+        self.maps: dict[str, Map] = {}
+        self.probes: list[Probe] = []
+        self._by_tp: dict[str, list[Probe]] = {}
+        self._begin: list[tuple[Action, str]] = []
+        self._end: list[tuple[Action, str]] = []
+        self._intervals: list[_Interval] = []
+        self._fired = 0  # interval firings so far (MAX_INTERVAL_FIRINGS)
+        #: pid -> comm (and more) of the task events seen so far
+        self.tasks = TaskTable()
+        #: ino -> path of the file_open and mmap events seen so far
+        self.paths: dict[int, str] = {}
+        self.first_ts_ns: int | None = None
+        self.now_ns = 0
+        self.last_ts_ns = 0
+        self.started = False
+        self.finished = False
+        self.exited = False
+        self._pending: list[tuple[np.ndarray, list[Output]]] = []
+        self._traced: frozenset[str] | None = None
+
+    # -- building
+
+    def map(self, name: str) -> Map:
+        """The map called ``name`` (``@`` prefix optional), made on first use."""
+        key = name if name.startswith("@") else f"@{name}"
+        m = self.maps.get(key)
+        if m is None:
+            m = self.maps[key] = Map(key)
+        return m
+
+    def probe(self, tracepoints: str | Sequence[str], action: Action, *, predicate: Predicate | None = None,
+              segment: Segmenter | None = None, name: str = "") -> Probe:
+        """Attach ``action`` to tracepoints given by name or glob (``"page_*"``)."""
+        patterns = [tracepoints] if isinstance(tracepoints, str) else list(tracepoints)
+        names: list[str] = []
+        for pattern in patterns:
+            matched = self.registry.match(pattern)
+            if not matched:
+                raise NotFoundError(f"no tracepoint matches {pattern!r}")
+            names.extend(tp.name for tp in matched)
+        p = Probe(tuple(dict.fromkeys(names)), action, predicate, segment, name)
+        self.probes.append(p)
+        for tp_name in p.tracepoints:
+            self._by_tp.setdefault(tp_name, []).append(p)
+        self._traced = None
+        return p
+
+    def begin(self, action: Action) -> None:
+        """Run ``action`` once before the first event."""
+        self._begin.append((action, "BEGIN"))
+
+    def end(self, action: Action) -> None:
+        """Run ``action`` once at :meth:`finish`, before the maps are printed."""
+        self._end.append((action, "END"))
+
+    def interval(self, period_ns: int, action: Action, name: str = "") -> None:
+        """Run ``action`` each time simulated time crosses a multiple of
+        ``period_ns``, and once more at :meth:`finish`."""
+        if period_ns <= 0:
+            raise ValueError(f"interval period must be positive, got {period_ns} ns")
+        self._intervals.append(_Interval(period_ns, action, name or f"interval:ns:{period_ns}", period_ns))
+        self._traced = None
+
+    def tracepoints(self) -> list[str]:
+        """Tracepoints this tracer consumes: the ones it traces (see
+        :meth:`traced`) and the ones feeding its task table."""
+        traced = set(self.traced())
+        return [tp.name for tp in self.registry if tp.name in traced or tp.name in TASK_TRACEPOINTS]
+
+    def traced(self) -> list[str]:
+        """Tracepoints whose events run probes and move the clock: the probes',
+        :data:`TRACED_ALWAYS`, and every tracepoint when an interval probe needs to
+        see time pass."""
+        if self._intervals:
+            return [tp.name for tp in self.registry]
+        wanted = set(self._by_tp) | set(TRACED_ALWAYS)
+        return [tp.name for tp in self.registry if tp.name in wanted]
+
+    def attach(self, bus: Bus) -> None:
+        """Attach to ``bus`` for :meth:`tracepoints`."""
+        bus.attach(self, self.tracepoints())
+
+    @property
+    def nr_probes(self) -> int:
+        """Attach points, as bpftrace counts them for "Attaching N probes..."."""
+        return sum(len(p.tracepoints) for p in self.probes) + len(self._begin) + len(self._end) + len(self._intervals)
+
+    # -- tables
+
+    def comm(self, pid: int) -> str:
+        """comm of ``pid`` from the task table: ``swapper/0`` for pid 0 unless a
+        task event named it, ``[unknown]`` for a pid no event named."""
+        comm = self.tasks.comm(pid)
+        return IDLE_COMM if pid == 0 and comm == UNKNOWN_COMM else comm
+
+    def comms_of(self, pids: np.ndarray) -> StrColumn:
+        """comm of each pid (int64 column), as :meth:`comm` gives it."""
+        n = len(pids)
+        if n == 0:
+            return StrColumn(np.zeros(0, np.intp), [])
+        uniq, inv, _ = dense_codes(pids)
+        values = [self.comm(p) for p in uniq.tolist()]
+        return StrColumn(np.zeros(n, np.intp) if inv is None else inv, values)
+
+    def paths_of(self, inos: np.ndarray) -> StrColumn:
+        """Path of each inode (int64 column), ``[ino N]`` for one never named."""
+        n = len(inos)
+        if n == 0:
+            return StrColumn(np.zeros(0, np.intp), [])
+        uniq, inv, _ = dense_codes(inos)
+        paths = self.paths
+        values = [paths.get(i, f"[ino {i}]") for i in uniq.tolist()]
+        return StrColumn(np.zeros(n, np.intp) if inv is None else inv, values)
+
+    def _update_tables(self, batch: EventBatch) -> None:
+        name = batch.tp.name
+        if name in TASK_TRACEPOINTS:
+            self.tasks.on_batch(batch)
+        elif name == "file_open":
+            self.paths.update(zip(batch.ints("ino").tolist(), batch.strs("path")))
+        elif name == "mmap":
+            for ino, path in zip(batch.ints("ino").tolist(), batch.strs("path")):
+                if ino and path:
+                    self.paths[ino] = path
+
+    # -- running
+
+    def start(self) -> None:
+        """Run BEGIN actions (done by the first batch or :meth:`finish` if not called)."""
+        if self.started:
+            return
+        self.started = True
+        for action, name in self._begin:
+            self._run_synthetic(action, name, 0)
+
+    def on_batch(self, batch: EventBatch) -> None:
+        """Run the probes of ``batch``'s tracepoint on it (and the interval probes
+        whose time it crosses); nothing once :meth:`exit` or :meth:`finish` ran."""
+        if self._stopped() or batch.n == 0:
+            return
+        if self._traced is None:
+            self._traced = frozenset(self.traced())
+        if batch.tp.name not in self._traced:
+            self.tasks.on_batch(batch)  # a task event only: names change, time does not move
+            return
+        if not self.started:
+            self.start()
+        ts = batch.ints("ts_ns")
+        if self.first_ts_ns is None:
+            self.first_ts_ns = int(ts[0])
+        self._update_tables(batch)
+        base = EventsBase(self, batch)
+        n = batch.n
+        start = 0
+        if self._intervals:
+            # Simulated time is the running maximum of event time: split the batch
+            # where it crosses the next interval boundary.
+            clock = np.maximum.accumulate(np.maximum(ts.astype(np.int64), self.now_ns))
+            self._check_firings(int(clock[-1]))
+            while True:
+                due = min(iv.next_ns for iv in self._intervals)
+                if clock[-1] < due:
+                    break
+                cut = int(np.searchsorted(clock, due, side="left"))
+                if cut > start:
+                    self._run_rows(base, start, cut)
+                    if self.exited:
+                        return
+                start = cut
+                self.now_ns = due
+                for iv in self._intervals:
+                    if iv.next_ns == due:
+                        iv.next_ns += iv.period_ns
+                        self._fired += 1
+                        self._run_synthetic(iv.action, iv.name, due)
+                        if self.exited:
+                            return
+            self.now_ns = max(self.now_ns, int(clock[-1]))
+        else:
+            self.now_ns = max(self.now_ns, int(ts.max()))
+        self.last_ts_ns = int(ts[-1])
+        if start < n:
+            self._run_rows(base, start, n)
+
+    def _stopped(self) -> bool:
+        """True once :meth:`finish` ran or :meth:`exit` stopped the run."""
+        return self.finished or self.exited
+
+    def _check_firings(self, now_ns: int) -> None:
+        """MemtraceError when reaching simulated time ``now_ns`` would fire the
+        interval probes more than MAX_INTERVAL_FIRINGS times in the run."""
+        due = [((now_ns - iv.next_ns) // iv.period_ns + 1 if now_ns >= iv.next_ns else 0, iv)
+               for iv in self._intervals]
+        if self._fired + sum(n for n, _ in due) <= MAX_INTERVAL_FIRINGS:
+            return
+        n, iv = max(due, key=lambda x: x[0])
+        raise MemtraceError(f"{iv.name} would fire {n:,} more times to reach simulated time {now_ns / 1e9:,.3f} s, "
+                            f"beyond the {MAX_INTERVAL_FIRINGS:,} interval firings a run allows: use a longer "
+                            "interval (or the trace's timestamps are damaged)")
+
+    def _run_rows(self, base: EventsBase, start: int, stop: int) -> None:
+        assert base.batch is not None
+        probes = self._by_tp.get(base.batch.tp.name)
+        if not probes:
+            return
+        tp_name = base.batch.tp.name
+        whole = Events(base, slice(start, stop), tp_name)
+        cut_sets = [p.segment(whole) for p in probes if p.segment is not None]
+        cuts = [c for c in cut_sets if c is not None and len(c)]
+        if cuts:
+            bounds = np.unique(np.concatenate(cuts)).tolist()
+            edges = [0, *bounds, stop - start]
+            segments = [whole.slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
+        else:
+            segments = [whole]
+        for seg in segments:
+            for p in probes:
+                ev = seg
+                if p.predicate is not None:
+                    mask = p.predicate(ev)
+                    ev = ev.select(mask)
+                if ev.n:
+                    p.action(ev)
+                if self.exited:
+                    break
+            self._flush()
+            if self.exited:
+                return
+
+    def _run_synthetic(self, action: Action, name: str, ts_ns: int) -> None:
+        ev = Events(EventsBase(self, None), slice(0, 1), name, synthetic_ns=ts_ns)
+        action(ev)
+        self._flush()
+
+    def finish(self) -> None:
+        """End of the events: interval actions once more, END actions, then every
+        non-empty map printed (unless ``auto_print`` is off)."""
+        if self.finished:
+            return
+        if not self.started:
+            self.start()
+        if not self.exited:
+            for iv in self._intervals:
+                self._run_synthetic(iv.action, iv.name, self.now_ns)
+        self.exited = False  # END runs after exit(), as in bpftrace
+        for action, name in self._end:
+            self._run_synthetic(action, name, self.now_ns)
+        self.finished = True
+        if self.auto_print:
+            for m in self.maps.values():
+                if len(m):
+                    self.output(m.snapshot())
+
+    def exit(self) -> None:
+        """exit(): stop at the current event; END still runs at :meth:`finish`."""
+        self.exited = True
+
+    # -- output queue
+
+    def queue(self, rows: np.ndarray, outs: list[Output]) -> None:
+        """Queue output records, one per event at batch rows ``rows``: they are
+        emitted in row order once every probe has run on the segment."""
+        if outs:
+            self._pending.append((rows, outs))
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        if len(pending) == 1:
+            for out in pending[0][1]:
+                self.output(out)
+            return
+        rows = np.concatenate([r for r, _ in pending])
+        outs = [o for _, os in pending for o in os]
+        for i in np.argsort(rows, kind="stable").tolist():
+            self.output(outs[i])
+
+
+def run_batches(tracer: Tracer, batches: Iterable[EventBatch]) -> Tracer:
+    """Feed ``batches`` (in seq order) to ``tracer`` and finish it; stops early on
+    exit()."""
+    tracer.start()
+    for batch in batches:
+        if tracer.exited:
+            break
+        tracer.on_batch(batch)
+    tracer.finish()
+    return tracer
+
