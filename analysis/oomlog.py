@@ -64,7 +64,7 @@ from memtrace.linux.version import (
 )
 
 from .importers.textio import head_text, open_text
-from .report_model import Candidate, OomKillReport, OomReport, TaskRef, Unreclaimable
+from .report.model import Candidate, OomKillReport, OomReport, TaskRef, Unreclaimable
 
 __all__ = [
     "LogLine",

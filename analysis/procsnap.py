@@ -41,7 +41,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from memtrace.errors import ParseError
+from memtrace.errors import NotFoundError, ParseError
 
 from .explain import ExplainResult, Owner, Part, free_dict, kind_totals
 
@@ -421,13 +421,15 @@ def _g(d: Mapping[str, Any] | None, key: str) -> int:
 def explain_snapshot(path: str | os.PathLike[str], pid: int | None = None) -> ExplainResult:
     """Explain a snapshot file like a trace's moment: every meminfo kind broken down
     by owner, each part with its reason and what would free it. With ``pid``, that
-    process's view (its RSS counters from /proc/PID/status)."""
+    process's view (its RSS counters from /proc/PID/status); NotFoundError naming the
+    file when the snapshot has no such process."""
     snap = load_snapshot(path)
     return explain_snapshot_data(snap, str(path), pid=pid)
 
 
 def explain_snapshot_data(snap: Mapping[str, Any], name: str = "snapshot", pid: int | None = None) -> ExplainResult:
-    """:func:`explain_snapshot` of an already loaded snapshot."""
+    """:func:`explain_snapshot` of an already loaded snapshot, called ``name``.
+    NotFoundError when ``pid`` is not a process of the snapshot."""
     mi = {k: int(v) for k, v in snap["meminfo"].items() if isinstance(v, (int, float))}
     procs = [p for p in snap.get("processes", []) if isinstance(p, dict) and "pid" in p]
     taken = snap.get("taken", {}) or {}
@@ -440,7 +442,7 @@ def explain_snapshot_data(snap: Mapping[str, Any], name: str = "snapshot", pid: 
         "processes were read one after another, not at one instant",
     )
     if pid is not None:
-        return _process_view(snap, mi, procs, pid, at, ts_ns, unknown)
+        return _process_view(snap, mi, procs, pid, at, ts_ns, unknown, name)
     totals = kind_totals(mi)
     parts: list[Part] = []
     warnings: list[str] = list(snap.get("errors", []))[:20]
@@ -532,10 +534,10 @@ def explain_snapshot_data(snap: Mapping[str, Any], name: str = "snapshot", pid: 
 
 
 def _process_view(snap: Mapping[str, Any], mi: dict[str, int], procs: list[dict[str, Any]], pid: int, at: str,
-                  ts_ns: int | None, unknown: tuple[str, ...]) -> ExplainResult:
+                  ts_ns: int | None, unknown: tuple[str, ...], name: str) -> ExplainResult:
     proc = next((p for p in procs if int(p["pid"]) == pid), None)
     if proc is None:
-        raise KeyError(f"no process {pid} in the snapshot")
+        raise NotFoundError(f"{name}: no process {pid} in the snapshot")
     st = proc.get("status", {}) or {}
     owner = _owner(proc)
     totals = {"anon": _g(st, "RssAnon"), "file": _g(st, "RssFile"), "shmem": _g(st, "RssShmem"),

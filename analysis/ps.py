@@ -5,7 +5,7 @@ For every live process: its RSS by kind (the ``MM_ANONPAGES``, ``MM_FILEPAGES`` 
 page-table bytes (``mm_pgtables_bytes()``), ``oom_score_adj``, and the OOM killer's
 view of it: ``oom_badness()`` points and ``/proc/PID/oom_score``
 (fs/proc/base.c ``proc_oom_score()``, §1.5 of kernel-mm-facts.md), computed with the
-formula of the trace's kernel version (:mod:`memtrace.oom_kill`). ``oom_score`` always
+formula of the trace's kernel version (:mod:`memtrace.linux.oom_kill`). ``oom_score`` always
 uses the global ``totalram_pages() + total_swap_pages``, also for a process in a memory
 cgroup, as the kernel does; a memcg OOM ranks with the cgroup's limit instead, so its
 points can differ (``memtrace report`` shows those).
@@ -15,7 +15,9 @@ Two sources:
 - a trace (:func:`ps_trace`): the state folded up to a /proc/meminfo reading
   (:func:`memtrace.analysis.state.fold_at`); RSS from the last ``rss_stat`` of each
   counter, page tables recounted from the faults (x86-64, as ``PageTables``), totalpages
-  from the reading's MemTotal and SwapTotal;
+  from the reading's MemTotal and SwapTotal; comm, uid, oom_score_adj, memcg and OOM
+  victims from the task table (:class:`memtrace.tracer.tasks.TaskTable`) fed the same
+  events;
 - a live snapshot (:func:`ps_snapshot`): ``/proc/PID/status`` (RssAnon, RssFile, RssShmem,
   VmSwap, VmPTE) and the kernel's own ``oom_score``, beside which the recomputed score
   is shown, so a reader can check the formula against the running kernel.
@@ -27,7 +29,7 @@ trace nor a snapshot carries, so before 2.6.36 ``oom_score`` is left unknown (No
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,6 +42,10 @@ from memtrace.linux.oom_kill import (
     proc_oom_score,
 )
 from memtrace.linux.version import DEFAULT_KERNEL_VERSION, KernelVersion, parse_kernel_version
+from memtrace.tracer import TraceReader
+from memtrace.tracer.meta import meta_part
+from memtrace.tracer.tasks import ROOT_MEMCG_ID, TASK_TRACEPOINTS, UNKNOWN_COMM, TaskTable
+from memtrace.units import format_seconds
 
 from .state import MemoryState, Reading, StateFolder, fold_at
 
@@ -109,7 +115,7 @@ class ProcTable:
 
 
 #: ``--sort`` keys: each sorts descending on its value, pid ascending on ties.
-SORT_KEYS = {
+SORT_KEYS: dict[str, Callable[[ProcRow], int]] = {
     "points": lambda r: r.points if r.points is not None else -(1 << 62),
     "rss": lambda r: r.rss_bytes,
     "swap": lambda r: r.swap_bytes,
@@ -145,9 +151,13 @@ def _sorted(rows: list[ProcRow], sort: str) -> tuple[ProcRow, ...]:
 # --------------------------------------------------------------------------- traces
 
 
-def ps_state(state: MemoryState, reading: Reading | None, sort: str = "points") -> ProcTable:
-    """The live processes of a folded trace state, at ``reading`` when there is one."""
-    machine = state.meta.get("machine") if isinstance(state.meta.get("machine"), Mapping) else {}
+def ps_state(state: MemoryState, reading: Reading | None, sort: str = "points", *,
+             tasks: TaskTable) -> ProcTable:
+    """The live processes of a folded trace state, at ``reading`` when there is one.
+    ``tasks`` is the task table fed the batches the state was folded from: it names
+    each process (comm, uid, oom_score_adj, memcg, whether it was an OOM victim); the
+    state gives its memory (RSS counters, page tables, mappings)."""
+    machine = meta_part(state.meta, "machine")
     version, version_text, notes = _version(str(machine.get("kernel_version") or DEFAULT_KERNEL_VERSION))
     totalpages: int | None = None
     ram, swap = machine.get("ram_bytes"), machine.get("swap_bytes") or 0
@@ -168,25 +178,32 @@ def ps_state(state: MemoryState, reading: Reading | None, sort: str = "points") 
     victims = []
     for pid in sorted(state.procs):
         p = state.procs[pid]
-        if not p.alive:
+        task = tasks.get(pid)
+        if task is not None and not task.alive:
             continue
-        if p.killed:
-            victims.append(f"{p.comm} (pid {pid})")
+        # A process whose task events the trace lacks (its mm seen in rss_stat or faults
+        # only) keeps the defaults the kernel gives a task: uid 0, adj 0, root memcg.
+        comm = task.comm if task is not None and task.comm != UNKNOWN_COMM else "?"
+        if task is not None and task.oom_victim:
+            victims.append(f"{comm} (pid {pid})")
             continue
+        uid = task.uid if task is not None and task.uid is not None else 0
+        adj = task.oom_score_adj if task is not None and task.oom_score_adj is not None else 0
+        memcg_id = task.memcg_id if task is not None else ROOT_MEMCG_ID
         rss = {m: int(p.rss_bytes.get(m, 0)) for m in ("MM_ANONPAGES", "MM_FILEPAGES", "MM_SHMEMPAGES",
                                                         "MM_SWAPENTS")}
         pgtables_bytes = p.mm_pgtables_bytes
         # Models kernel/oom.py oom_task(): CAP_SYS_ADMIN is taken as uid 0.
-        task = OomTask(pid=pid, comm=p.comm, uid=p.uid, oom_score_adj=p.oom_score_adj,
-                       rss_anon=rss["MM_ANONPAGES"] // PAGE_SIZE, rss_file=rss["MM_FILEPAGES"] // PAGE_SIZE,
-                       rss_shmem=rss["MM_SHMEMPAGES"] // PAGE_SIZE, swapents=rss["MM_SWAPENTS"] // PAGE_SIZE,
-                       pgtables_bytes=pgtables_bytes, total_vm=p.total_vm_pages, has_mm=p.has_mm,
-                       cap_sys_admin=p.uid == 0)
-        points, score, why = _score(task, totalpages, version)
-        rows.append(ProcRow(pid=pid, comm=p.comm, uid=p.uid, memcg=state.cgroup_path(p.memcg_id),
+        oom_task = OomTask(pid=pid, comm=comm, uid=uid, oom_score_adj=adj,
+                           rss_anon=rss["MM_ANONPAGES"] // PAGE_SIZE, rss_file=rss["MM_FILEPAGES"] // PAGE_SIZE,
+                           rss_shmem=rss["MM_SHMEMPAGES"] // PAGE_SIZE, swapents=rss["MM_SWAPENTS"] // PAGE_SIZE,
+                           pgtables_bytes=pgtables_bytes, total_vm=p.total_vm_pages, has_mm=p.has_mm,
+                           cap_sys_admin=uid == 0)
+        points, score, why = _score(oom_task, totalpages, version)
+        rows.append(ProcRow(pid=pid, comm=comm, uid=uid, memcg=state.cgroup_path(memcg_id),
                             rss_anon_bytes=rss["MM_ANONPAGES"], rss_file_bytes=rss["MM_FILEPAGES"],
                             rss_shmem_bytes=rss["MM_SHMEMPAGES"], swap_bytes=rss["MM_SWAPENTS"],
-                            pgtables_bytes=pgtables_bytes, oom_score_adj=p.oom_score_adj, points=points,
+                            pgtables_bytes=pgtables_bytes, oom_score_adj=adj, points=points,
                             oom_score=score, ineligible=why))
     if victims:
         notes.append(f"left out, marked as OOM victims and not yet seen to exit: {', '.join(victims)}")
@@ -196,19 +213,42 @@ def ps_state(state: MemoryState, reading: Reading | None, sort: str = "points") 
                      _sorted(rows, sort), tuple(notes))
 
 
-def ps_trace(reader: Any, at: str | int | None = None, sort: str = "points") -> tuple[ProcTable, list[str]]:
+def ps_trace(reader: TraceReader, at: str | int | None = None, sort: str = "points") -> tuple[ProcTable, list[str]]:
     """The process table of a trace at a snapshot label, a time (ns), or its last
-    reading; returns it with the fold's warnings. KeyError names an unknown label."""
+    reading; returns it with the fold's warnings. An unknown label raises what
+    :func:`memtrace.analysis.state.fold_at` raises (it names the label)."""
     folder: StateFolder
     folder, reading, warnings = fold_at(reader, at)
-    table = ps_state(folder.state(), reading, sort)
+    table = ps_state(folder.state(), reading, sort, tasks=_tasks_until(reader, folder.last_seq))
     if isinstance(at, int) and reading is None:
-        table = ProcTable(table.source, f"t={at / 1e9:.3f}s", at, table.kernel_version, table.formula,
+        table = ProcTable(table.source, f"t={format_seconds(at)}", at, table.kernel_version, table.formula,
                           table.totalpages, table.rows, table.notes)
     return table, warnings
 
 
+def _tasks_until(reader: TraceReader, last_seq: int) -> TaskTable:
+    """The task table fed the task events of ``reader`` up to ``last_seq``: the batches
+    fold_at() folded (it folds a prefix of the trace, in seq order). A second pass over
+    the trace, stopped at ``last_seq``, until the fold hands out the table it feeds."""
+    tasks = TaskTable()
+    for batch in reader.ordered_batches():
+        if batch.n == 0:
+            continue
+        seq = batch.ints("seq")
+        if int(seq[0]) > last_seq:
+            break
+        if batch.tp.name in TASK_TRACEPOINTS:
+            tasks.on_batch(batch if int(seq[-1]) <= last_seq else batch.select(seq <= last_seq))
+    return tasks
+
+
 # --------------------------------------------------------------------------- snapshots
+
+
+def _part(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``data[key]`` when it is a map, else an empty one."""
+    value = data.get(key)
+    return value if isinstance(value, Mapping) else {}
 
 
 def _status_bytes(proc: Mapping[str, Any], key: str) -> int:
@@ -226,9 +266,9 @@ def ps_snapshot(snap: Mapping[str, Any], name: str = "snapshot", sort: str = "po
     error. ``is_global_init`` is pid 1 when the snapshot was taken in the initial
     pid namespace (a snapshot taken inside a container sees its own init as pid 1).
     """
-    taken = snap.get("taken") if isinstance(snap.get("taken"), Mapping) else {}
+    taken = _part(snap, "taken")
     version, version_text, notes = _version(str(taken.get("kernel_release") or DEFAULT_KERNEL_VERSION))
-    mi = snap.get("meminfo") if isinstance(snap.get("meminfo"), Mapping) else {}
+    mi = _part(snap, "meminfo")
     totalpages = None
     if isinstance(mi.get("MemTotal"), int):
         totalpages = (int(mi["MemTotal"]) + int(mi.get("SwapTotal", 0) or 0)) // PAGE_SIZE
@@ -256,7 +296,7 @@ def ps_snapshot(snap: Mapping[str, Any], name: str = "snapshot", sort: str = "po
                        oom_score_adj=adj, rss_anon=anon // PAGE_SIZE, rss_file=file // PAGE_SIZE,
                        rss_shmem=shmem // PAGE_SIZE, swapents=swap // PAGE_SIZE, pgtables_bytes=pte,
                        total_vm=_status_bytes(proc, "VmSize") // PAGE_SIZE,
-                       has_mm="VmRSS" in (proc.get("status") or {}),
+                       has_mm="VmRSS" in _part(proc, "status"),
                        is_init=is_init,
                        cap_sys_admin=bool(int(cap) >> CAP_SYS_ADMIN & 1) if isinstance(cap, int) else
                        int(proc.get("uid", 0) or 0) == 0)

@@ -94,7 +94,7 @@ def explain(
     """Where is the memory and why: every free(1) column and /proc/meminfo kind broken
     down by owner, with the reason and what would free it."""
     from memtrace.analysis.explain import explain_state
-    from memtrace.analysis.render_report import render_explain_text
+    from memtrace.analysis.explain_text import render_explain_text
     from memtrace.analysis.state import fold_at
 
     src = _input_file(trace)
@@ -173,7 +173,7 @@ def ps(
     /proc/PID/oom_score, in the order the OOM killer would pick them."""
     from memtrace.analysis import procsnap
     from memtrace.analysis.ps import SORT_KEYS, ps_snapshot, ps_trace
-    from memtrace.analysis.render_report import render_ps_text
+    from memtrace.analysis.ps_text import render_ps_text
 
     if sort not in SORT_KEYS:
         raise typer.BadParameter(f"{sort!r} is not one of {', '.join(SORT_KEYS)}", param_hint="--sort")
@@ -234,8 +234,7 @@ def report(
     """Why was a process OOM-killed, and what would have prevented it: the constraint,
     who grew, what reclaim could not free, every candidate's badness, the victim,
     and what-if answers from replays."""
-    from memtrace.analysis.render_report import FORMATS, render_report
-    from memtrace.analysis.report import build_report
+    from memtrace.analysis.report import FORMATS, build_report, render_report
 
     if as_json:
         fmt = "json"

@@ -20,7 +20,7 @@ from memtrace.analysis.oomlog import (
     report_from_log,
     split_prefix,
 )
-from memtrace.analysis.report_model import OomReport
+from memtrace.analysis.report.model import OomReport
 from memtrace.errors import ParseError
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "real-traces"

@@ -20,7 +20,7 @@ from memtrace.analysis.procsnap import (
     take_snapshot,
     write_snapshot,
 )
-from memtrace.errors import ParseError
+from memtrace.errors import NotFoundError, ParseError
 
 KiB = 1024
 MiB = 1 << 20
@@ -144,7 +144,7 @@ def test_written_proc_tree(tmp_path: Path) -> None:
     view = explain_snapshot_data(snap, "fake", pid=11)
     assert view.totals == {"anon": 60 * MiB, "file": 10 * MiB, "shmem": 0, "swap": 0, "kernel": 256 * KiB,
                            "free": 0}
-    with pytest.raises(KeyError, match="no process 99"):
+    with pytest.raises(NotFoundError, match="fake: no process 99 in the snapshot"):
         explain_snapshot_data(snap, "fake", pid=99)
 
 

@@ -212,7 +212,7 @@ def test_ps_text_and_json(tmp_path: Path) -> None:
     narrow(out)
     assert "processes at after-children" in out
     row = next(line.split() for line in out.splitlines() if " parent " in line)
-    assert row[2] == "512M" and row[-1] == "709" and row[-2] == "0"
+    assert row[2] == "512Mi" and row[-1] == "709" and row[-2] == "0"
     d = ok_json("ps", SAMPLES / "fork-cow.mtrace", "--at", "after-children", "--json")
     parent = next(p for p in d["processes"] if p["comm"] == "parent")
     assert parent["rss_anon_bytes"] == 512 * MiB and parent["oom_score"] == 709

@@ -1,10 +1,12 @@
 """The OOM root-cause report as data, whatever it was built from.
 
-Built from a memtrace trace (simulated or imported from perf/ftrace) or from a
-kernel log (dmesg, journalctl -k, syslog): both produce these objects, and the
-renderers (text, Markdown, HTML, JSON) read only these. A field a source cannot
-tell is None and renders as unknown; the JSON shape is the one of
-``memtrace report --format json``::
+Built from a memtrace trace (simulated or imported from perf/ftrace) by
+:mod:`.build`, or from a kernel log (dmesg, journalctl -k, syslog) by the kernel-log
+reader: both produce these frozen objects, and everything that shows a report reads
+only these (:mod:`.sections` lays them out for text, Markdown and HTML; JSON is
+:meth:`OomReport.as_dict`). A field a source cannot tell is None and renders as
+unknown. Sizes are bytes, times ns, and fields named ``*_pages`` are in pages. The
+JSON shape is the one of ``memtrace report --format json``::
 
     {"source": ..., "warnings": [...],
      "kills": [{"ts_ns", "trigger": {"pid", "comm"}, "constraint", "memcg",
@@ -185,3 +187,17 @@ class OomReport:
         if self.timeline is not None:
             out["timeline"] = asdict(self.timeline)
         return out
+
+
+__all__ = [
+    "Candidate",
+    "Grower",
+    "OomKillReport",
+    "OomReport",
+    "ProcessSeries",
+    "ReclaimActivity",
+    "TaskRef",
+    "Timeline",
+    "Unreclaimable",
+    "WhatIf",
+]

@@ -1,0 +1,68 @@
+"""``memtrace explain`` for terminals: free(1) in MiB, then each kind's parts with
+their owner, reason and what would free them; every line under 80 columns."""
+
+from __future__ import annotations
+
+from memtrace.units import format_mib, format_seconds, format_size
+
+from .explain import FREED_BY, KINDS, ExplainResult
+from .terminal import wrap
+
+__all__ = ["render_explain_text"]
+
+#: free(1)'s columns, in its order: (key of ExplainResult.free, header).
+_FREE_COLUMNS = (("total", "total"), ("used", "used"), ("free", "free"), ("shared", "shared"),
+                 ("buff_cache", "buff/cache"), ("available", "available"))
+
+
+def render_explain_text(res: ExplainResult, title: str | None = None) -> str:
+    """``res`` for terminals; ``title`` names the input (default: its source)."""
+    out: list[str] = []
+    scope = "" if res.scope == "system" else f" ({res.scope})"
+    ts = f" (t={format_seconds(res.ts_ns)})" if res.ts_ns is not None and not res.at.startswith("t=") else ""
+    # The heading leads with the moment, the source goes on a line of its own: a long path
+    # must not split the heading wherever the terminal width happens to fall.
+    out.append(f"memory at {res.at}{ts}{scope}")
+    out.extend(wrap(f"from {title or res.source}", "  ", ""))
+    if res.free:
+        free = res.free
+        out.append("")
+        out.append(f"{'':6}" + "".join(f"{header:>11}" for _, header in _FREE_COLUMNS))
+        out.append(f"{'Mem:':6}" + "".join(f"{format_mib(free[key]):>11}" for key, _ in _FREE_COLUMNS) + "  MiB")
+        fb = res.free_breakdown()
+        if fb:
+            bc = fb["buff_cache"]
+            out.extend(wrap(f"buff/cache = FILE {format_size(bc['file'])} + SHMEM {format_size(bc['shmem'])} + "
+                            f"reclaimable slab {format_size(bc['reclaimable slab'])}; shared = SHMEM; used = "
+                            f"total - available (the kernel's estimate, not a sum of pages)", "      ", "  "))
+    sums = res.sums()
+    for kind in KINDS:
+        parts = res.parts_of(kind)
+        total = res.totals.get(kind)
+        if not parts and not total:
+            continue
+        out.append("")
+        out.append(f"{kind.upper()}: {format_size(total)}" + ("" if total == sums.get(kind) else
+                                                              f" (parts sum to {format_size(sums.get(kind))})"))
+        for p in parts:
+            freed = ", ".join(p.freed_by) if p.freed_by else "-"
+            out.extend(wrap(f"{format_size(p.bytes):>9}  {p.owner.name}", " " * 13, "  "))
+            out.extend(wrap(p.reason, " " * 13, " " * 13))
+            if p.detail:
+                out.extend(wrap(p.detail, " " * 13, " " * 13))
+            if p.kind != "free":
+                out.extend(wrap(f"freed by: {freed}", " " * 13, " " * 13))
+    if res.unknown:
+        out.append("")
+        out.append("Cannot be told from this input:")
+        for u in res.unknown:
+            out.extend(wrap(u, "    ", "  - "))
+    for w in res.warnings:
+        out.extend(wrap(f"warning: {w}", "    "))
+    used_by = sorted({how for p in res.parts for how in p.freed_by if how in FREED_BY})
+    if used_by:
+        out.append("")
+        out.append("freed by:")
+        for how in used_by:
+            out.extend(wrap(f"{how}: {FREED_BY[how]}", "      ", "  "))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,76 @@
+"""The report as Markdown (GitHub-flavoured tables).
+
+Draws any :class:`~.document.Document`: ``#`` the title, ``##`` each chapter,
+``###`` each section; code spans in backticks; figures left out.
+"""
+
+from __future__ import annotations
+
+from .document import Block, Document, Fields, Inline, ItemList, Paragraph, Section, Table, cell_text, spans
+from .model import OomReport
+from .sections import document
+
+__all__ = ["render_markdown"]
+
+FORMAT = "md"
+
+
+def render_markdown(report: OomReport, title: str | None = None) -> str:
+    """``report`` as Markdown; ``title`` names the input."""
+    return draw(document(report, title))
+
+
+def draw(doc: Document) -> str:
+    out = [f"# {doc.title}", ""]
+    for w in doc.warnings:
+        out.append(f"> warning: {w}")
+    if doc.empty_note:
+        out.append(doc.empty_note)
+    for section in doc.sections:
+        out.extend(_section(section))
+    for chapter in doc.chapters:
+        out += ["", f"## {chapter.heading}", ""]
+        for section in chapter.sections:
+            out.extend(_section(section))
+    return "\n".join(out) + "\n"
+
+
+def _section(section: Section) -> list[str]:
+    blocks = section.blocks_in(FORMAT)
+    if not blocks:
+        return []
+    out = [] if section.title is None else ["", f"### {_inline(section.title)}", ""]
+    for i, b in enumerate(blocks):
+        if i:
+            out.append("")
+        out.extend(_block(b))
+    return out
+
+
+def _inline(text: Inline) -> str:
+    return "".join(s if isinstance(s, str) else f"`{s.text}`" for s in spans(text))
+
+
+def _block(block: Block) -> list[str]:
+    if isinstance(block, Fields):
+        return [f"- **{name}**: {_inline(value)}" for name, value in block.items]
+    if isinstance(block, Paragraph):
+        return [_inline(block.text)]
+    if isinstance(block, ItemList):
+        marker = "1. " if block.ordered else "- "
+        out = []
+        for item in block.items:
+            out.append(f"{marker}{item.text}")
+            if item.more is not None:
+                out.append(" " * len(marker) + item.more)
+        return out
+    if isinstance(block, Table):
+        out = ["| " + " | ".join(c.header for c in block.columns) + " |",
+               "|" + "|".join("---:" if c.right else "---" for c in block.columns) + "|"]
+        out.extend("| " + " | ".join(_cell(cell_text(c)) for c in row) + " |" for row in block.rows)
+        return out
+    return []  # a figure
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

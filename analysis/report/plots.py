@@ -1,0 +1,172 @@
+"""The report's figures as SVG, drawn with matplotlib (imported by :mod:`.html` only
+when a page has a figure: matplotlib is slow to import).
+
+The SVG is deterministic (a fixed hash salt, no date) and self-contained: text is
+drawn as paths, so the page needs no font. Sizes are plotted in MiB, or GiB from
+4 GiB up; times in seconds since boot.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure as MplFigure
+
+from memtrace.units import GiB, MiB
+
+from .document import Figure, MemoryPlot, ProcessesPlot
+from .model import Candidate, OomKillReport, Timeline
+
+__all__ = ["KIND_COLORS", "plot_badness_svg", "plot_memory_svg", "plot_processes_svg", "svg"]
+
+#: Plot colours by memory kind (colour-blind safe: Okabe-Ito).
+KIND_COLORS = {"anon": "#D55E00", "file": "#0072B2", "shmem": "#CC79A7", "kernel": "#999999",
+               "free": "#E8E8E8", "swap": "#009E73"}
+#: The OOM kill marker.
+KILL_COLOR = "#C00000"
+NS_PER_S = 1e9
+
+
+def svg(figure: Figure) -> str:
+    """``figure`` drawn as an ``<svg>`` element."""
+    if isinstance(figure, MemoryPlot):
+        return plot_memory_svg(figure.timeline, figure.title)
+    if isinstance(figure, ProcessesPlot):
+        return plot_processes_svg(figure.timeline, figure.title)
+    return plot_badness_svg(figure.kill)
+
+
+def _figure(width_in: float = 10.0, height_in: float = 3.6) -> Any:
+    fig = MplFigure(figsize=(width_in, height_in), dpi=100)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "memtrace"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "memtrace"})
+    text = buf.getvalue()
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
+
+
+def _scale(peak_bytes: int) -> tuple[float, str]:
+    """The unit to plot sizes up to ``peak_bytes`` in: GiB from 4 GiB, else MiB."""
+    if peak_bytes >= 4 * GiB:
+        return float(GiB), "GiB"
+    return float(MiB), "MiB"
+
+
+def _mark_kills(ax: Any, kills_ts_ns: tuple[int, ...]) -> None:
+    for i, kt in enumerate(kills_ts_ns):
+        ax.axvline(kt / NS_PER_S, color=KILL_COLOR, linewidth=2, linestyle="--", label="OOM kill" if i == 0 else None)
+
+
+def plot_memory_svg(t: Timeline, title: str) -> str:
+    """Memory by kind over time (stacked), kills as red dashed vertical lines."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    xs = [ts / NS_PER_S for ts in t.ts_ns]
+    kinds = [k for k in ("anon", "file", "shmem", "kernel") if any(t.kinds.get(k, ()))]
+    scale, unit = _scale(max((sum(t.kinds[k][i] for k in kinds) for i in range(len(xs))), default=0))
+    ys = [[v / scale for v in t.kinds[k]] for k in kinds]
+    if ys and len(xs) > 1:
+        ax.stackplot(xs, *ys, labels=kinds, colors=[KIND_COLORS[k] for k in kinds], alpha=0.9)
+    elif ys:
+        bottom = 0.0
+        for k, y in zip(kinds, ys):
+            ax.bar(xs, y, bottom=bottom, color=KIND_COLORS[k], label=k, width=0.05)
+            bottom += y[0]
+    swap = t.kinds.get("swap", ())
+    if any(swap):
+        ax.plot(xs, [v / scale for v in swap], color=KIND_COLORS["swap"], linewidth=2, label="swap used")
+    _mark_kills(ax, t.kills_ts_ns)
+    ax.set_xlabel("time since boot (s)")
+    ax.set_ylabel(unit)
+    ax.set_title(title)
+    ax.margins(x=0)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
+    ax.grid(True, alpha=0.3)
+    return _svg(fig)
+
+
+def plot_processes_svg(t: Timeline, title: str) -> str:
+    """Each process's RSS over the window, the kill marked."""
+    fig = _figure(height_in=3.2)
+    ax = fig.add_subplot()
+    peak = max((max(p.rss_bytes) for p in t.processes if p.rss_bytes), default=0)
+    scale, unit = _scale(peak)
+    for p in t.processes:
+        if not p.ts_ns:
+            continue
+        xs = [x / NS_PER_S for x in p.ts_ns]
+        ys = [y / scale for y in p.rss_bytes]
+        ax.step(xs, ys, where="post", linewidth=2, label=f"{p.comm} ({p.pid})")
+    _mark_kills(ax, t.kills_ts_ns)
+    ax.set_xlabel("time since boot (s)")
+    ax.set_ylabel(f"RSS ({unit})")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if t.processes or t.kills_ts_ns:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
+    return _svg(fig)
+
+
+#: The positive badness terms, stacked in this order: (label, colour, pages of a candidate).
+_TERMS: tuple[tuple[str, str, Callable[[Candidate], int]], ...] = (
+    ("rss", KIND_COLORS["anon"], lambda c: c.rss_pages or 0),
+    ("swap", KIND_COLORS["swap"], lambda c: c.swap_pages or 0),
+    ("page tables", KIND_COLORS["kernel"], lambda c: c.pgtables_pages or 0),
+)
+
+
+def plot_badness_svg(k: OomKillReport) -> str:
+    """Each candidate's badness as stacked terms (rss, swap, page tables, adj), in pages."""
+    cands = list(k.candidates)[:12]
+    fig = _figure(height_in=max(1.6, 0.5 * len(cands) + 1.2))
+    ax = fig.add_subplot()
+    labels = [f"{c.comm} ({c.pid})" + (" victim" if c.pid == k.victim.pid else "") for c in cands]
+    ypos = list(range(len(cands)))[::-1]
+    left = [0.0] * len(cands)
+    has_neg = any((c.adj_points or 0) < 0 for c in cands)
+    # With negative terms, the positive stack sits in the upper part of each row and
+    # the points taken off get a thinner bar below it, so that neither hides the other.
+    top = [y + 0.14 for y in ypos] if has_neg else ypos
+    height = 0.5 if has_neg else 0.8
+    for name, color, pages in _TERMS:
+        vals = [float(pages(c)) for c in cands]
+        if any(vals):
+            ax.barh(top, vals, left=left, height=height, color=color, label=name)
+            left = [a + b for a, b in zip(left, vals)]
+    adj = [float(c.adj_points or 0) for c in cands]
+    pos = [(y, lft, a) for y, lft, a in zip(ypos, left, adj) if a > 0]
+    neg = [(y, lft, a) for y, lft, a in zip(ypos, left, adj) if a < 0]
+    if pos:
+        ax.barh([y + 0.14 if has_neg else y for y, _, _ in pos], [a for _, _, a in pos],
+                left=[lft for _, lft, _ in pos], height=height, color="#E69F00", hatch="//", edgecolor="white",
+                label="oom_score_adj term (+)")
+    if neg:
+        # A negative term takes points off: drawn from the sum of the terms back
+        # towards (or past) zero, below the positive stack.
+        ax.barh([y - 0.28 for y, _, _ in neg], [-a for _, _, a in neg], left=[lft + a for _, lft, a in neg],
+                height=0.25, color="#56B4E9", hatch="\\\\", edgecolor="white", label="oom_score_adj term (-)")
+    for y, c in zip(ypos, cands):
+        text = "ineligible" if c.points is None else f"{c.points:,}"
+        ax.plot([c.points or 0], [y], marker="D", color="black", markersize=6)
+        ax.annotate(text, (c.points or 0, y), xytext=(6, 6), textcoords="offset points", fontsize=9)
+    lo = min([0.0] + [min(lft + a, lft) for lft, a in zip(left, adj)])
+    hi = max([1.0] + [max(lft, lft + a) for lft, a in zip(left, adj)] + [float(c.points or 0) for c in cands])
+    ax.set_xlim(lo - 0.04 * (hi - lo), hi + 0.16 * (hi - lo))
+    ax.set_yticks(ypos, labels)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("pages (badness points = rss + swap + page tables + adj term)")
+    ax.set_title("Candidates' badness (black diamond: points)")
+    if ax.get_legend_handles_labels()[0]:  # every term 0 (a log's rows of zeros): no legend
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.grid(True, axis="x", alpha=0.3)
+    return _svg(fig)
