@@ -4,7 +4,7 @@
 of the real memory-management tracepoints become ordinary memtrace traces
 (:mod:`.common` maps the events), which ``stat``, ``trace``, ``explain``,
 ``report`` and ``replay`` read like a simulated one. A companion kernel log with
-the OOM reports (:mod:`memtrace.analysis.oomlog`) adds what the tracepoints do not
+the OOM reports (:mod:`memtrace.analysis.kernlog`) adds what the tracepoints do not
 carry: the victims' badness, the task tables, the memory cgroup and its limit.
 """
 
@@ -19,7 +19,7 @@ from memtrace.errors import ParseError
 
 from .textio import TextLines, head_text, open_text
 
-if TYPE_CHECKING:  # the modules below import memtrace.analysis.oomlog, which imports .textio
+if TYPE_CHECKING:  # the modules below import memtrace.analysis.kernlog, which imports .textio
     from .common import ImportResult
 
 __all__ = ["FORMATS", "ImportResult", "detect_format", "import_trace"]
@@ -65,7 +65,7 @@ def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[s
     ``progress`` is called with the bytes read so far, now and then. Raises
     ParseError when an input cannot be read or its format not recognised.
     """
-    from ..oomlog import OomLog, parse_oom_log
+    from ..kernlog.parse import OomLog, parse_oom_log
     from . import ftrace, perf_script
     from .common import TraceBuilder
 

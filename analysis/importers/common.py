@@ -77,7 +77,8 @@ from memtrace.linux.version import DEFAULT_KERNEL_VERSION
 from memtrace.tracer import EventBatch, TraceWriter, default_registry
 from memtrace.tracer.tracepoints import RSS_MEMBERS, VMA_KINDS
 
-from ..oomlog import OomLog, ParsedOom, oom_report_from_parsed
+from ..kernlog.analyse import oom_report_from_parsed
+from ..kernlog.parse import OomLog, ParsedOom
 
 #: The largest page order a real event is read with. MAX_PAGE_ORDER is 10 on x86
 #: and at most in the teens elsewhere; bounding it keeps ``1 << order`` page counts
