@@ -15,23 +15,46 @@ unknown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from memtrace.linux.limits import INT_MAX, INT_MIN, LONG_MAX
 from memtrace.tracer.tracepoints import RSS_MEMBERS
 
-from .common import _MEMBER_KEY as MEMBER_KEY
-from .common import _MEMBER_KIND as MEMBER_KIND
-from .common import SLICE_NS, TraceBuilder, feed_line
+from .builder import Handler, ParsedLine, TraceBuilder, feed_line
+from .mapping.fields import UnreadableLine
+from .mapping.kmem import MEMBER_KEY, MEMBER_KIND
+from .workload import SLICE_NS, KnownMapping, WorkloadProcess
+
+#: Column types of the block reader.
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+U64 = npt.NDArray[np.uint64]
+Bools = npt.NDArray[np.bool_]
+Index = npt.NDArray[np.intp]
+
+
+@runtime_checkable
+class RawBlocks(Protocol):
+    """Text read as raw blocks of whole lines (:meth:`.textio.TextLines.raw_blocks`)."""
+
+    def raw_blocks(self) -> Iterator[bytes]: ...
+
+
+@runtime_checkable
+class LineBlocks(Protocol):
+    """Text read as blocks of decoded lines (:meth:`.textio.TextLines.blocks`)."""
+
+    def blocks(self) -> Iterator[list[str]]: ...
 
 #: ns per unit of the last digit of a fraction of ``n`` digits.
 _SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))
 
 
-def parse_line(line: str) -> tuple[str, int, int | None, int, str, str] | None:
+def parse_line(line: str) -> ParsedLine | None:
     """``(comm, tid, pid or None, ts_ns, event, payload)`` of one perf script line,
     or None when the line is not a tracepoint event line, or its numbers are none
     perf prints there (a tid or pid beyond ``pid_t``, a time past 2**63 ns)."""
@@ -133,8 +156,8 @@ def feed(lines: Iterable[str], builder: TraceBuilder, *, vectorised: bool = True
     text (:func:`feed_lines`' general path). ``vectorised=False`` reads every line
     as text; both give the same trace.
     """
-    if vectorised and hasattr(lines, "raw_blocks"):
-        _feed_blocks(lines, builder)  # type: ignore[arg-type]
+    if vectorised and isinstance(lines, RawBlocks):
+        _BlockFeeder(builder).feed(lines)
     else:
         feed_lines(lines, builder)
 
@@ -147,12 +170,13 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
     task whose comm is unchanged: nearly every line. Any other line takes the
     general path, which also learns the layout again.
     """
-    blocks = lines.blocks() if hasattr(lines, "blocks") else [lines]  # type: ignore[attr-defined]
+    blocks: Iterable[Sequence[str]] = (lines.blocks() if isinstance(lines, LineBlocks)
+                                       else [lines if isinstance(lines, Sequence) else list(lines)])
     handlers = builder.handlers
     comms = builder.comms
     tgid = builder.tgid
-    errors = (ValueError, IndexError, KeyError, OverflowError)
-    padded: dict[str, object] = {}  # event names as printed (right-aligned) -> handler
+    out = builder.out
+    padded: dict[str, Handler] = {}  # event names as printed (right-aligned) -> handler
     raw_comm: dict[int, str] = {}  # pid -> its comm as printed, when it matches comms
     total = 0
     last_ts = builder.last_ts
@@ -187,12 +211,12 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
                                 if builder.first_ts is None:
                                     builder.first_ts = ts
                             try:
-                                if not handler(comms[pid], pid, ts, line[ne + 2:]):  # type: ignore[operator]
+                                if not handler(comms[pid], pid, ts, line[ne + 2:]):
                                     builder.unreadable(line[colon + 2:ne].strip())
-                            except errors:
+                            except UnreadableLine:
                                 builder.unreadable(line[colon + 2:ne].strip())
-                            if builder.seq >= builder._next_flush:
-                                builder._flush()
+                            if out.seq >= out.next_flush:
+                                builder.flush()
                             continue
             # The general path.
             parsed = feed_line(builder, line, parse_line)
@@ -238,11 +262,11 @@ _SEC_MAX = ((1 << 63) - 1 - 999_999_999) // 1_000_000_000
 _FNV = np.uint64(1099511628211)
 
 
-def _bytes(text: str) -> np.ndarray:
+def _bytes(text: str) -> U8:
     return np.frombuffer(text.encode(), dtype=np.uint8)
 
 
-def _padded(name: str, width: int) -> np.ndarray:
+def _padded(name: str, width: int) -> U8:
     """``name`` right-aligned in the event column of ``width`` bytes; when it does
     not fit, newlines (which no line holds: it never matches)."""
     if len(name) > width:
@@ -268,11 +292,11 @@ class _Buf:
     def __len__(self) -> int:
         return self.top + 1
 
-    def byte(self, at: np.ndarray) -> np.ndarray:
+    def byte(self, at: Index) -> U8:
         return self.u8[np.clip(at, 0, self.top)]
 
 
-def _gather(buf: _Buf, at: np.ndarray, width: int) -> np.ndarray:
+def _gather(buf: _Buf, at: Index, width: int) -> U8:
     """The ``width`` bytes at each position, one row per position (positions are
     clipped to the block; rows past its end read padding)."""
     words = (width + 7) // 8
@@ -284,7 +308,7 @@ def _gather(buf: _Buf, at: np.ndarray, width: int) -> np.ndarray:
     return rows.view(np.uint8).reshape(len(at), 8 * words)[:, :width]
 
 
-def _matches(buf: _Buf, at: np.ndarray, text: str | bytes) -> np.ndarray:
+def _matches(buf: _Buf, at: Index, text: str | bytes) -> Bools:
     """Whether ``text`` is at each position: compared 8 bytes at a time."""
     data = text.encode() if isinstance(text, str) else text
     at = np.clip(at, 0, len(buf.u64) - 1 - len(data))
@@ -296,7 +320,7 @@ def _matches(buf: _Buf, at: np.ndarray, text: str | bytes) -> np.ndarray:
     return ok
 
 
-def _right_aligned(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _right_aligned(chars: U8) -> tuple[I64, Bools]:
     """Values and validity of right-aligned decimal fields (leading spaces, then
     1 to 18 digits to the end: int64 holds them), column by column."""
     n, width = chars.shape
@@ -315,8 +339,8 @@ def _right_aligned(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return value, ok & seen
 
 
-def _leading_number(buf: _Buf, at: np.ndarray, width: int, table: np.ndarray,
-                    base: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _leading_number(buf: _Buf, at: Index, width: int, table: npt.NDArray[np.int8],
+                    base: int) -> tuple[I64, I64, Bools]:
     """The number starting at each position (decimal or hex by ``table``): value,
     its length in characters, and validity (1..width-1 digits)."""
     chars = _gather(buf, at, width)
@@ -334,17 +358,31 @@ def _leading_number(buf: _Buf, at: np.ndarray, width: int, table: np.ndarray,
     return value, length, (length >= 1) & ~live
 
 
-class _Block:
-    """One block's lines cut up for the fast path (see :func:`_parse_block`)."""
+class _Block(NamedTuple):
+    """One block's lines cut up for the fast path (see :func:`_parse_block`): each
+    line's start and end (its newline), ``kind`` (0: read as text, 1: rss_stat, 2:
+    page fault), tid, time (ns), comm-column hash ``sig`` and the event's numbers
+    ``a``..``d``."""
 
-    __slots__ = ("a", "b", "c", "d", "ends", "kind", "pid", "sig", "starts", "ts")
+    starts: Index
+    ends: Index
+    kind: npt.NDArray[np.int8]
+    pid: I64
+    ts: I64
+    sig: U64
+    a: I64
+    b: I64
+    c: I64
+    d: I64
 
-    def __init__(self, starts: np.ndarray, ends: np.ndarray) -> None:
-        self.starts = starts
-        self.ends = ends
+    @classmethod
+    def empty(cls) -> _Block:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int8), none, none,
+                   np.zeros(0, dtype=np.uint64), none, none, none, none)
 
 
-def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.ndarray) -> _Block:
+def _parse_block(raw: bytes, lay: _Layout, rss_name: U8, fault_name: U8) -> _Block:
     """Every line of ``buf`` (bytes ending in a newline) as numbers, for the lines in
     ``lay``'s layout whose event is ``rss_name`` or ``fault_name`` (as printed,
     padded): ``kind`` 1 (rss_stat: a=mm_id, b=curr, c=member, d=size) or 2 (page
@@ -355,13 +393,12 @@ def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.
     starts = np.empty_like(ends)
     starts[:1] = 0
     starts[1:] = ends[:-1] + 1
-    blk = _Block(starts, ends)
     n = len(ends)
     lens = ends - starts
     ce, co, cc, colon, ne = lay.comm_end, lay.cpu_open, lay.cpu_close, lay.colon, lay.name_end
     top = buf.top
 
-    def at(off: int) -> np.ndarray:
+    def at(off: int) -> U8:
         return buf.u8[np.minimum(starts + off, top)]
 
     # The separators parse_line() splits at (whitespace before and after "[cpu]"),
@@ -381,8 +418,7 @@ def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.
     frac_ok &= _DIGIT8[frac_chars[:, 0]] >= 0  # no leading spaces in a fraction
     sec_ok &= sec <= _SEC_MAX
     kind[~(pid_ok & sec_ok & frac_ok)] = 0
-    blk.pid = pid
-    blk.ts = sec * 1_000_000_000 + frac * lay.scale
+    ts = sec * 1_000_000_000 + frac * lay.scale
     words = (ce + 7) // 8
     sig = np.full(n, np.uint64(14695981039346656037))
     cut = np.uint64((1 << (8 * (ce - 8 * (words - 1)))) - 1) if ce % 8 else np.uint64((1 << 64) - 1)
@@ -391,7 +427,6 @@ def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.
         if j == words - 1:
             word = word & cut
         sig = (sig ^ word) * _FNV
-    blk.sig = sig
     a = np.zeros(n, dtype=np.int64)
     b = np.zeros(n, dtype=np.int64)
     c = np.zeros(n, dtype=np.int64)
@@ -439,21 +474,22 @@ def _parse_block(raw: bytes, lay: _Layout, rss_name: np.ndarray, fault_name: np.
         last = _HEXDIGIT8[buf.u8[e - 1]].astype(np.int64)
         a[f], b[f] = addr, (last & 2) != 0
         kind[f[~good]] = 0
-    blk.kind, blk.a, blk.b, blk.c, blk.d = kind, a, b, c, d
-    return blk
+    return _Block(starts, ends, kind, pid, ts, sig, a, b, c, d)
 
 
-def _feed_blocks(text: Any, builder: TraceBuilder) -> None:
-    """:func:`feed` over raw byte blocks (see :class:`_BlockFeeder`)."""
-    _BlockFeeder(builder).feed(text)
-
+#: What the steady test reads of one tid's process: pid, comm-column hash, the
+#: process, its slice start, its mm and that mm's owner, the mapping it last
+#: faulted in and that mapping's bounds.
+_TidState = tuple[int, "int | None", WorkloadProcess, int, "int | None", "int | None", "KnownMapping | None",
+                  "int | None", "int | None"]
+#: Whether a syscall is in flight, and each tid's state (None: not steady).
+_State = tuple[bool, "list[_TidState | None]"]
 
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _PID_LIMIT = 1 << 31  # the pid columns are int32
 #: Lines the steady test looks ahead at a time.
 _WINDOW = 2048
-_ERRORS = (ValueError, IndexError, KeyError, OverflowError)
 
 
 def _newest(tid_pid: list[int], last: np.ndarray, per_tid: int) -> dict[Any, int]:
@@ -488,14 +524,14 @@ class _BlockFeeder:
     handled at once with numpy (:meth:`_run`): each emits one row, numbered in line
     order, and only each task's last time, its rss counters and its faulted pages
     are carried over. Every other line takes the one-line path (:meth:`_lines`,
-    which inlines the same common cases of :meth:`TraceBuilder.rss_event` and
-    :meth:`~TraceBuilder.fault_event` and calls them, or the text path, for the
+    which inlines the same common cases of :meth:`.mapping.kmem.Kmem.rss_event` and
+    :meth:`.mapping.exceptions.Exceptions.fault_event` and calls them, or the text path, for the
     rest), after which the test is done again if the state it reads changed. This
     reader, :func:`feed_lines` and the general path alone (every line through
     :func:`parse_line` and :meth:`TraceBuilder.event`) give the same trace (tested):
     a line is read in the columns only if parse_line() would read it the same way.
 
-    The bulk rows reach the builder (:meth:`TraceBuilder.add_rows`) at the end of
+    The bulk rows reach the output (:meth:`.assemble.TraceOutput.add_rows`) at the end of
     each block, and before any flush group is written in between.
     """
 
@@ -503,24 +539,29 @@ class _BlockFeeder:
         self.builder = builder
         self.sigs: dict[int, int] = {}  # pid -> comm-column hash of its current comm
         self.layout: _Layout | None = None
-        self.rss_name = self.fault_name = np.zeros(0, dtype=np.uint8)
+        self.rss_name: U8 = np.zeros(0, dtype=np.uint8)
+        self.fault_name: U8 = np.zeros(0, dtype=np.uint8)
         self.lines = 0
         # The block being read.
         self.raw = b""
-        self.blk = _Block(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        self.blk = _Block.empty()
         self.pids: list[int] = []  # the tids of the block's event lines, ...
-        self.inv = np.zeros(0, dtype=np.intp)  # ... and each line's index into them
+        self.inv: Index = np.zeros(0, dtype=np.intp)  # ... and each line's index into them
         # Per tid of the block, in the state the steady test last read: the process
         # its events count for, and the kind of the mapping it last faulted in.
-        self.tid_pid = self.tid_code = np.zeros(0, dtype=np.int64)
-        # Bulk rows not yet handed to the builder: lines [pending_lo, pending_hi)
+        self.tid_pid: I64 = np.zeros(0, dtype=np.int64)
+        self.tid_code: I64 = np.zeros(0, dtype=np.int64)
+        # Bulk rows not yet handed to the output: lines [pending_lo, pending_hi)
         # with emit_seq >= 0.
-        self.emit_seq = self.emit_pid = self.emit_code = np.zeros(0, dtype=np.int64)
+        self.emit_seq: I64 = np.zeros(0, dtype=np.int64)
+        self.emit_pid: I64 = np.zeros(0, dtype=np.int64)
+        self.emit_code: I64 = np.zeros(0, dtype=np.int64)
         self.pending_lo = self.pending_hi = 0
 
-    def feed(self, text: Any) -> None:
+    def feed(self, text: RawBlocks) -> None:
         builder = self.builder
-        builder.before_flush = self._add_rows
+        out = builder.out
+        out.before_flush = self._add_rows
         try:
             for raw in text.raw_blocks():
                 if self.layout is None:
@@ -528,10 +569,10 @@ class _BlockFeeder:
                     if not raw:
                         continue
                 self._block(raw)
-                if builder.seq >= builder._next_flush:  # a group per ~GROUP_EVENTS events
-                    builder._flush()
+                if out.seq >= out.next_flush:  # a group per ~GROUP_EVENTS events
+                    builder.flush()
         finally:
-            builder.before_flush = None
+            out.before_flush = None
         builder.lines += self.lines
 
     def _learn(self, raw: bytes) -> bytes:
@@ -615,13 +656,13 @@ class _BlockFeeder:
                 at = 0
         self._add_rows()
 
-    def _state(self) -> list[Any]:
-        """What the steady test reads: whether a syscall is in flight, then per tid
+    def _state(self) -> _State:
+        """What the steady test reads: whether a syscall is in flight, and per tid
         of the block its process's state (None: not steady)."""
         builder = self.builder
-        tgid, sigs, procs, pending, owners = builder.tgid, self.sigs, builder._procs, builder.pending_fault, \
-            builder.mm_owner
-        out: list[Any] = [bool(builder.pending_sys)]
+        tgid, sigs, procs, pending, owners = (builder.tgid, self.sigs, builder.work.procs,
+                                              builder.exceptions.pending, builder.kmem.mm_owner)
+        out: list[_TidState | None] = []
         for tid in self.pids:
             pid = tgid.get(tid, tid) if tgid else tid
             p = procs.get(pid)
@@ -629,11 +670,12 @@ class _BlockFeeder:
                 out.append(None)
                 continue
             v = p.last_vma
-            out.append((pid, sigs.get(pid), p, p.slice_start, p.mm_id, owners.get(p.mm_id), v,
+            out.append((pid, sigs.get(pid), p, p.slice_start, p.mm_id,
+                        owners.get(p.mm_id) if p.mm_id is not None else None, v,
                         None if v is None else v.start, None if v is None else v.end))
-        return out
+        return bool(builder.syscalls.pending), out
 
-    def _unsteady(self, start: int, end: int, state: list[Any]) -> list[int]:
+    def _unsteady(self, start: int, end: int, state: _State) -> list[int]:
         """The lines of [start, end) that are not steady in ``state``, then ``end``.
         Sets the per-tid arrays :meth:`_run` reads."""
         u = len(self.pids)
@@ -645,11 +687,12 @@ class _BlockFeeder:
         vma_start = np.ones(u, dtype=np.int64)  # the last faulted mapping (empty: 1, 0)
         vma_end = np.zeros(u, dtype=np.int64)
         code = np.zeros(u, dtype=np.int64)
-        for k, entry in enumerate(state[1:]):
+        in_flight, entries = state
+        for k, entry in enumerate(entries):
             if entry is None:
                 continue
             p_pid, p_sig, _p, slice_start, p_mm, owner, v, v_start, v_end = entry
-            if p_sig is None or slice_start is None or not 0 <= p_pid < _PID_LIMIT:
+            if p_sig is None or not 0 <= p_pid < _PID_LIMIT:
                 continue
             lim = slice_start + SLICE_NS - 1
             if lim < _INT64_MIN:
@@ -657,7 +700,7 @@ class _BlockFeeder:
             ok[k], pid[k], sig[k], slice_last[k] = True, p_pid, p_sig, min(lim, _INT64_MAX)
             if p_mm is not None and owner == p_pid and 0 <= p_mm <= _INT64_MAX:
                 mm_id[k] = p_mm
-            if v is not None and v_start <= _INT64_MAX and v_end > 0:
+            if v is not None and v_start is not None and v_end is not None and v_start <= _INT64_MAX and v_end > 0:
                 # Fault addresses are below 2**60: clamping keeps the test exact.
                 vma_start[k], vma_end[k], code[k] = max(v_start, 0), min(v_end, _INT64_MAX), v.code
         self.tid_pid, self.tid_code = pid, code
@@ -665,7 +708,7 @@ class _BlockFeeder:
         kind, a = blk.kind[start:end], blk.a[start:end]
         steady = ok[inv] & (blk.sig[start:end] == sig[inv]) & (blk.ts[start:end] <= slice_last[inv])
         event = (kind == 1) & (blk.b[start:end] == 1) & (a == mm_id[inv])
-        if not state[0]:  # no syscall in flight
+        if not in_flight:
             event |= (kind == 2) & (vma_start[inv] <= a) & (a < vma_end[inv])
         steady &= event
         out = np.flatnonzero(~steady)
@@ -680,8 +723,9 @@ class _BlockFeeder:
         kind = blk.kind[i:j]
         ts = blk.ts[i:j]
         pid = self.tid_pid[inv]
-        seq = builder.seq
-        builder.seq = seq + n
+        out = builder.out
+        seq = out.seq
+        out.seq = seq + n
         self.emit_seq[i:j] = np.arange(seq, seq + n)
         self.emit_pid[i:j] = pid
         self.emit_code[i:j] = self.tid_code[inv]
@@ -693,8 +737,8 @@ class _BlockFeeder:
             if len(later):
                 builder.first_ts = int(ts[later[0]])
         builder.last_ts = max(builder.last_ts, int(ts.max()))
-        procs = builder._procs
-        tid_pid = self.tid_pid.tolist()
+        procs = builder.work.procs
+        tid_pid: list[int] = self.tid_pid.tolist()
         positions = np.arange(n)
         # Each task's time is its last line's.
         last = np.full(len(tid_pid), -1, dtype=np.intp)
@@ -702,8 +746,8 @@ class _BlockFeeder:
         for p_pid, at in _newest(tid_pid, last, 1).items():
             procs[p_pid].last_ts = int(ts[at])
         rss = np.flatnonzero(kind == 1)
-        builder.mm_owned += len(rss)
-        builder.fault_from_vma += n - len(rss)
+        builder.kmem.mm_owned += len(rss)
+        builder.exceptions.from_vma += n - len(rss)
         if len(rss):
             # Each counter's size is its last line's (MM_SWAPENTS is no residency).
             last = np.full(4 * len(tid_pid), -1, dtype=np.intp)
@@ -749,7 +793,7 @@ class _BlockFeeder:
             rows[:, 4] = 1
             rows[:, 5] = blk.c[rss]
             rows[:, 6] = blk.d[rss]
-            self.builder.add_rows("rss_stat", rows)
+            self.builder.out.add_rows("rss_stat", rows)
         fault = at[kind == 2]
         if len(fault):
             rows = np.zeros((len(fault), 8), dtype=np.int64)  # page_fault's columns
@@ -759,20 +803,21 @@ class _BlockFeeder:
             rows[:, 3] = blk.a[fault] & ~np.int64(0xFFF)
             rows[:, 4] = blk.b[fault]
             rows[:, 6] = self.emit_code[fault]
-            self.builder.add_rows("page_fault", rows)
+            self.builder.out.add_rows("page_fault", rows)
 
     def _lines(self, lo: int, hi: int) -> None:
         """Lines [lo, hi) one at a time: the common cases of rss_stat and page
         faults inlined, the builder's methods for the other cases, text for the rest."""
         builder, blk = self.builder, self.blk
         comms, tgid, sigs = builder.comms, builder.tgid, self.sigs
-        rss_event, fault_event = builder.rss_event, builder.fault_event
-        procs = builder._procs
-        mm_owner = builder.mm_owner
-        pending_fault = builder.pending_fault
-        fault_flat = builder._fault_flat
-        rss_flat = builder._rss_flat
-        seq = builder.seq
+        out, syscalls = builder.out, builder.syscalls
+        rss_event, fault_event = builder.kmem.rss_event, builder.exceptions.fault_event
+        procs = builder.work.procs
+        mm_owner = builder.kmem.mm_owner
+        pending_fault = builder.exceptions.pending
+        fault_flat = out.fault_flat
+        rss_flat = out.rss_flat
+        seq = out.seq
         last_ts = builder.last_ts
         owned = from_vma = from_rss = 0
         assert self.layout is not None
@@ -810,7 +855,7 @@ class _BlockFeeder:
                                 seq += 1
                                 owned += 1
                                 continue
-                        elif not builder.pending_sys:
+                        elif not syscalls.pending:
                             addr = a
                             write = b
                             v = p.last_vma
@@ -835,23 +880,22 @@ class _BlockFeeder:
                                 if not p.has_rss:
                                     p.slice_faults.append((row, addr >> 12, write))
                                 continue
-                    builder.seq = seq
-                    try:
-                        if kind == 1:
-                            rss_event(comms[pid], pid, ts, a, b, c, d)
-                        else:
-                            fault_event(comms[pid], pid, ts, a, b)
-                    except _ERRORS:
-                        builder.unreadable("kmem:rss_stat" if kind == 1 else "exceptions:page_fault_user")
-                    seq = builder.seq
+                    # The numbers were read and bounded by _parse_block(): these
+                    # take them as they are (no text left that could be unreadable).
+                    out.seq = seq
+                    if kind == 1:
+                        rss_event(comms[pid], pid, ts, a, b, c, d)
+                    else:
+                        fault_event(comms[pid], pid, ts, a, b)
+                    seq = out.seq
                     continue
-            builder.seq = seq
+            out.seq = seq
             start, end = int(blk.starts[i]), int(blk.ends[i])
             self._slow(self.raw[start:end].decode("utf-8", errors="replace"), sig,
                        self.raw[start:min(start + comm_end, end)])
-            seq = builder.seq
+            seq = out.seq
             last_ts = builder.last_ts
-        builder.seq = seq
-        builder.mm_owned += owned
-        builder.fault_from_vma += from_vma
-        builder.fault_from_rss += from_rss
+        out.seq = seq
+        builder.kmem.mm_owned += owned
+        builder.exceptions.from_vma += from_vma
+        builder.exceptions.from_rss += from_rss

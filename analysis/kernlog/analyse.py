@@ -220,8 +220,8 @@ def _unreclaimable(r: ParsedOom, swap_total_pages: int | None) -> list[Unreclaim
                                          f"{format_size(anon)} of anonymous memory; whether swap had room is not "
                                          "in the report"))
         if shmem and swap_room == 0:
-            out.append(Unreclaimable("shmem_no_swap", shmem, f"{format_size(shmem)} of shmem/tmpfs can only be swapped, "
-                                     "and there is no swap"))
+            out.append(Unreclaimable("shmem_no_swap", shmem, f"{format_size(shmem)} of shmem/tmpfs can only be "
+                                     "swapped, and there is no swap"))
         if unevictable:
             out.append(Unreclaimable("mlocked", unevictable, f"{format_size(unevictable)} unevictable (mlocked or "
                                      "SHM_LOCKed)"))

@@ -548,7 +548,8 @@ class _Parser:
             return True
         if s.startswith("lowmem_reserve[]:") or fmt.BUDDY_RE.match(s) or (s.startswith("Node ") and "hugepages_" in s):
             return True
-        if s.startswith("Swap cache stats:") or (s.endswith("pages HighMem/MovableOnly") and fmt.PAGES_HIGHMEM_RE.match(s)):
+        if s.startswith("Swap cache stats:") or (s.endswith("pages HighMem/MovableOnly")
+                                                 and fmt.PAGES_HIGHMEM_RE.match(s)):
             m = fmt.PAGES_HIGHMEM_RE.match(s)
             if m:
                 cur.highmem_pages = int(m.group("n"))

@@ -398,7 +398,7 @@ def test_vectorised_reader_on_changing_tasks(tmp_path: Path, monkeypatch: pytest
     (about 5 MB, so several blocks); every fault and rss_stat line written is one
     event, and only the junk lines are unknown."""
     from memtrace.analysis.importers import perf_script
-    from memtrace.analysis.importers.common import feed_line
+    from memtrace.analysis.importers.builder import feed_line
 
     text, count = _mixed_perf_script(seed, 40_000)
     src = tmp_path / "mixed.txt"
