@@ -5,8 +5,8 @@
   lines), with the expressions that read them back;
 - :mod:`.dmesg` (and :mod:`.showmem`): a trace's OOM events written as the kernel of
   its version logs them (``memtrace dmesg``);
-- :mod:`.parse`: a real log (dmesg, ``journalctl -k``, syslog) read into the raw facts
-  of each report (:class:`ParsedOom`);
+- :mod:`.parse`: a real log (dmesg, ``journalctl -k``, syslog; line prefixes stripped
+  by :mod:`.prefix`) read into the raw facts of each report (:class:`ParsedOom`);
 - :mod:`.analyse`: those facts turned into the OOM report (``memtrace report LOG``).
 """
 
@@ -14,17 +14,8 @@ from __future__ import annotations
 
 from .analyse import infer_kernel_version, oom_report_from_parsed, report_from_log
 from .dmesg import OomReportText, oom_reports_from_batches, oom_reports_from_events, render_dmesg
-from .parse import (
-    LogLine,
-    OomLog,
-    ParsedOom,
-    TaskRow,
-    kernel_log_lines,
-    looks_like_kernel_log,
-    parse_oom_lines,
-    parse_oom_log,
-    split_prefix,
-)
+from .parse import OomLog, ParsedOom, TaskRow, looks_like_kernel_log, parse_oom_lines, parse_oom_log
+from .prefix import LogLine, kernel_log_lines, split_prefix
 
 __all__ = [
     "LogLine",

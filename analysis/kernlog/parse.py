@@ -11,11 +11,10 @@ table in each of its layouts (§3.5, read by its header's column names), the
 (§3.8), ``memory.oom.group`` kills and the panics.
 
 A log holds several reports and much else, interleaved; lines are read one at a
-time, each stripped of its prefix (``[ 153.241486]``, ``<4>``, ``dmesg -x``
-facility, ``dmesg -T`` wall time, syslog/journal ``host kernel:``, printk caller
-ids), and every line that is not part of a report is counted and skipped. Nothing
-in the input makes the parser raise: damaged lines are skipped, a report cut short
-is reported with what it has and a warning.
+time, each stripped of its prefix (:mod:`.prefix`), and every line that is not
+part of a report is counted and skipped. Nothing in the input makes the parser
+raise: damaged lines are skipped, a report cut short is reported with what it has
+and a warning.
 
 :func:`parse_oom_log` returns :class:`ParsedOom` objects, the raw facts of each
 report (numbers as printed, converted to bytes/pages only where named so);
@@ -28,7 +27,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -36,101 +35,16 @@ from memtrace.units import KiB, MiB
 
 from ..importers.textio import head_text, open_text
 from . import formats as fmt
+from .prefix import KMSG_LEVEL_RE, LogLine, kernel_log_lines, split_prefix
 
 __all__ = [
-    "LogLine",
     "OomLog",
     "ParsedOom",
     "TaskRow",
-    "kernel_log_lines",
     "looks_like_kernel_log",
     "parse_oom_lines",
     "parse_oom_log",
-    "split_prefix",
 ]
-
-
-# --------------------------------------------------------------------------- prefixes
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """One log line without its prefix: the kernel's timestamp (ns since boot, None
-    when the line has none), the printk text, the 1-based line number, and the
-    wall-clock or host prefix when one was stripped."""
-
-    ts_ns: int | None
-    text: str
-    lineno: int
-    wall: str | None = None
-
-
-_KMSG_LEVEL = re.compile(r"^<\d{1,3}>")
-# dmesg -x: "kern  :warn  : "
-_FACILITY = re.compile(r"^[a-z]{2,8}\s*:[a-z]{3,7}\s*:\s")
-# syslog / journalctl short: "Nov 26 22:48:00 host kernel: " (also "kernel[0]:")
-_SYSLOG = re.compile(
-    r"^(?P<wall>(?:[A-Z][a-z]{2}\s+\d{1,2}\s+\d\d:\d\d:\d\d(?:\.\d+)?)"
-    r"|(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?))"
-    r"\s+(?P<host>\S+)\s+kernel(?:\[\d+\])?:\s?"
-)
-# dmesg --time-format iso: "2024-11-26T22:48:00,123456+00:00 "
-_ISO = re.compile(r"^(?P<wall>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[.,]\d+[+-]\d\d:?\d\d)\s")
-# "[  153.241486]" ; dmesg -T "[Tue Nov 26 22:48:00 2024]"
-_KTS = re.compile(r"^\[\s*(?P<s>\d+)\.(?P<frac>\d{1,9})\]\s?")
-_CTIME = re.compile(r"^\[(?P<wall>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\]\s?")
-# journalctl -o short-monotonic after the timestamp: "host kernel: "
-_HOST_KERNEL = re.compile(r"^\S+\s+kernel(?:\[\d+\])?:\s?")
-# CONFIG_PRINTK_CALLER: "[ T4847] " / "[  C1] "
-_CALLER = re.compile(r"^\[\s*[TC]\d+\]\s?")
-
-
-def split_prefix(raw: str) -> tuple[int | None, str | None, str]:
-    """``(ts_ns, wall, text)`` of one raw log line: the kernel timestamp in ns (None
-    if absent), a wall-clock prefix (syslog, journal, ``dmesg -T``/iso; None if
-    absent) and the printk text after every prefix."""
-    s = raw.rstrip("\r\n")
-    wall: str | None = None
-    ts_ns: int | None = None
-    m = _KMSG_LEVEL.match(s)
-    if m:
-        s = s[m.end():]
-    m = _FACILITY.match(s)
-    if m:
-        s = s[m.end():]
-    m = _SYSLOG.match(s)
-    if m:
-        wall = m.group("wall")
-        s = s[m.end():]
-    else:
-        m = _ISO.match(s)
-        if m:
-            wall = m.group("wall")
-            s = s[m.end():]
-    m = _KTS.match(s)
-    if m:
-        frac = m.group("frac")
-        ts_ns = int(m.group("s")) * 1_000_000_000 + int(frac) * 10 ** (9 - len(frac))
-        s = s[m.end():]
-        m = _HOST_KERNEL.match(s)
-        if m:
-            s = s[m.end():]
-    else:
-        m = _CTIME.match(s)
-        if m:
-            wall = m.group("wall")
-            s = s[m.end():]
-    m = _CALLER.match(s)
-    if m:
-        s = s[m.end():]
-    return ts_ns, wall, s
-
-
-def kernel_log_lines(lines: Iterable[str]) -> Iterator[LogLine]:
-    """Each raw line as a :class:`LogLine` (prefix stripped)."""
-    for lineno, raw in enumerate(lines, 1):
-        ts_ns, wall, text = split_prefix(raw)
-        yield LogLine(ts_ns, text, lineno, wall)
 
 
 # --------------------------------------------------------------------------- raw facts
@@ -699,7 +613,7 @@ def looks_like_kernel_log(path: str | os.PathLike[str]) -> bool:
         return False
     if any(marker in head for marker in _LOG_MARKERS):
         return True
-    prefixed = sum(1 for ln in lines[:50] if split_prefix(ln)[:2] != (None, None) or _KMSG_LEVEL.match(ln))
+    prefixed = sum(1 for ln in lines[:50] if split_prefix(ln)[:2] != (None, None) or KMSG_LEVEL_RE.match(ln))
     return prefixed >= max(1, len(lines[:50]) // 2)
 
 
