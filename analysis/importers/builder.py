@@ -70,7 +70,8 @@ class TraceBuilder:
         self.out = TraceOutput(output, memtrace_version)
         # One mapper per real tracepoint system; they read each other's state
         # through these names (a fault settles its task's syscall, rss_stat gives a
-        # fault its kind, a page-cache deletion asks whether its task reclaims).
+        # fault its kind, a page-cache deletion asks whether its task reclaims), so
+        # each is made after those it holds.
         self.syscalls = Syscalls(self)
         self.exceptions = Exceptions(self)
         self.kmem = Kmem(self)

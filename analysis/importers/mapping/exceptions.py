@@ -37,6 +37,7 @@ class Exceptions:
         self.out = b.out
         self.work = b.work
         self.procs = b.work.procs
+        self.syscalls = b.syscalls  # a fault shows its task's syscall is over
         #: pid -> its last fault's row, waiting for the rss_stat that tells its kind
         self.pending: dict[int, list[int]] = {}
         #: faults whose kind came from a known mapping, or from the rss_stat after them
@@ -73,7 +74,7 @@ class Exceptions:
             # A user-mode access to a kernel address (the vsyscall page): the rows
             # are int64, the field uint64, so it is kept as its two's complement.
             page_addr = to_signed64(page_addr)
-        syscalls = self.b.syscalls
+        syscalls = self.syscalls
         if syscalls.pending:
             syscalls.settle(pid, ts)
         p = self.procs.get(pid)

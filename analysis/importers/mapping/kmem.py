@@ -53,6 +53,7 @@ class Kmem:
         self.out = b.out
         self.work = b.work
         self.procs = b.work.procs
+        self.faults = b.exceptions  # an rss_stat right after a fault tells the fault's kind
         self.mm_owner: dict[int, int] = {}  # mm_id -> pid (curr=1)
         self.mm_guess: dict[int, int] = {}  # mm_id -> context pid (curr=0, not yet seen with curr=1)
         self.mm_owned = self.mm_guessed = self.mm_unknown = 0
@@ -108,7 +109,7 @@ class Kmem:
                     p.rss = {"anon": 0, "file": 0, "shmem": 0}
                 p.mm_id = mm_id
                 p.has_rss = True
-            faults = self.b.exceptions
+            faults = self.faults
             pending = faults.pending.pop(tid, None)
             if pending is not None:  # the fault just before raised this counter: its kind
                 if member_code != 2:  # not MM_SWAPENTS
