@@ -324,7 +324,7 @@ def dmesg(
 ) -> None:
     """Print each OOM kill of a trace as the kernel logs it (dmesg), in the format
     of the trace's kernel version."""
-    from memtrace.analysis.dmesg import render_dmesg
+    from memtrace.analysis.kernlog import render_dmesg
 
     reader = _open_trace(trace)
     reports = render_dmesg(reader)

@@ -266,11 +266,11 @@ def report(
 
 
 def _report_from_log(path: Path) -> Any:
-    """The report of a kernel log (memtrace.analysis.oomlog)."""
+    """The report of a kernel log (memtrace.analysis.kernlog)."""
     try:
-        from memtrace.analysis.oomlog import report_from_log  # type: ignore[import-not-found]
+        from memtrace.analysis.kernlog import report_from_log
     except ModuleNotFoundError as e:
-        if e.name != "memtrace.analysis.oomlog":
+        if e.name != "memtrace.analysis.kernlog":
             raise
         raise TraceFormatError(f"{path}: not a memtrace trace (bad magic), and kernel logs are not supported by "
                                "this memtrace") from None

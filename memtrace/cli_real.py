@@ -103,7 +103,7 @@ def import_(
     _check_output(out, dmesg)
     dmesg = _input_file(dmesg) if dmesg is not None else None
     if dmesg is not None:
-        from memtrace.analysis.oomlog import looks_like_kernel_log
+        from memtrace.analysis.kernlog import looks_like_kernel_log
 
         if not looks_like_kernel_log(dmesg):
             typer.echo(f"memtrace: warning: {dmesg}: does not read as a kernel log (no OOM report, no dmesg, "

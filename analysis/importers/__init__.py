@@ -2,9 +2,11 @@
 
 ``perf script`` dumps (:mod:`.perf_script`) and raw ftrace buffers (:mod:`.ftrace`)
 of the real memory-management tracepoints become ordinary memtrace traces
-(:mod:`.common` maps the events), which ``stat``, ``trace``, ``explain``,
+(:mod:`.builder` dispatches each event to its tracepoint system's mapper in
+:mod:`.mapping`; :mod:`.workload` derives the replay workload; :mod:`.assemble`
+writes the trace), which ``stat``, ``trace``, ``explain``,
 ``report`` and ``replay`` read like a simulated one. A companion kernel log with
-the OOM reports (:mod:`memtrace.analysis.oomlog`) adds what the tracepoints do not
+the OOM reports (:mod:`memtrace.analysis.kernlog`) adds what the tracepoints do not
 carry: the victims' badness, the task tables, the memory cgroup and its limit.
 """
 
@@ -19,8 +21,8 @@ from memtrace.errors import ParseError
 
 from .textio import TextLines, head_text, open_text
 
-if TYPE_CHECKING:  # the modules below import memtrace.analysis.oomlog, which imports .textio
-    from .common import ImportResult
+if TYPE_CHECKING:  # the modules below import memtrace.analysis.kernlog, which imports .textio
+    from .assemble import ImportResult
 
 __all__ = ["FORMATS", "ImportResult", "detect_format", "import_trace"]
 
@@ -65,9 +67,9 @@ def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[s
     ``progress`` is called with the bytes read so far, now and then. Raises
     ParseError when an input cannot be read or its format not recognised.
     """
-    from ..oomlog import OomLog, parse_oom_log
+    from ..kernlog.parse import OomLog, parse_oom_log
     from . import ftrace, perf_script
-    from .common import TraceBuilder
+    from .builder import TraceBuilder
 
     if os.path.exists(output) and os.path.samefile(output, input_path):
         raise ParseError(f"{os.fsdecode(output)}: the trace would overwrite the input it imports; choose another -o")
@@ -92,7 +94,7 @@ def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[s
 
 def __getattr__(name: str) -> Any:
     if name == "ImportResult":
-        from .common import ImportResult
+        from .assemble import ImportResult
 
         return ImportResult
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

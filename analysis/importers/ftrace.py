@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from memtrace.linux.limits import INT_MAX, LONG_MAX
 
-from .common import TraceBuilder, feed_line
+from .builder import TraceBuilder, feed_line
 
 _SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(16))
 _HEAD = re.compile(

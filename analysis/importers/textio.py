@@ -39,7 +39,7 @@ def _open_binary(path: str | os.PathLike[str]) -> io.BufferedIOBase:
         with open(path, "rb") as raw:
             magic = raw.read(2)
         if magic == GZIP_MAGIC:
-            return gzip.open(path, "rb")  # type: ignore[return-value]
+            return gzip.open(path, "rb")
         return open(path, "rb")
     except IsADirectoryError:
         raise ParseError(f"cannot read {os.fsdecode(path)}: it is a directory") from None

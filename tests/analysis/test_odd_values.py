@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import memtrace.analysis.state as state_mod
-from memtrace.analysis.dmesg import render_dmesg
+from memtrace.analysis.kernlog import render_dmesg
 from memtrace.analysis.report import build_report
 from memtrace.analysis.state import (
     MAX_TRACKED,
@@ -396,7 +396,7 @@ def test_analyses_name_a_renamed_field(tmp_path: Path, capsys: pytest.CaptureFix
 def test_dmesg_records_api_names_a_missing_field() -> None:
     """oom_reports_from_events() reads records: a record without a field the report
     reads is named, before any report is written."""
-    from memtrace.analysis.dmesg import oom_reports_from_events
+    from memtrace.analysis.kernlog import oom_reports_from_events
     from memtrace.tracer import EventRecord
 
     rec = EventRecord("oom_reap", {"seq": 1, "ts_ns": 1, "pid": 1, "victim_pid": 3, "comm": "x"})
@@ -407,7 +407,7 @@ def test_dmesg_records_api_names_a_missing_field() -> None:
 def test_check_fields_accepts_this_memtraces_schemas_for_what_each_analysis_reads() -> None:
     """Every field the fold, dmesg and report list as read exists in this
     memtrace's schema with the kind they read it as (the tables are not stale)."""
-    from memtrace.analysis.dmesg import DMESG_READS, DMESG_READS_IF_PRESENT
+    from memtrace.analysis.kernlog.dmesg import DMESG_READS, DMESG_READS_IF_PRESENT
     from memtrace.analysis.report import REPORT_READS
     from memtrace.analysis.state import FOLD_READS, FOLD_READS_IF_PRESENT
 

@@ -186,7 +186,7 @@ def test_the_seven_mission_tracepoints_exist() -> None:
 def test_dmesg_of_memcg_oom_matches_the_real_killed_line(tmp_path: Path) -> None:
     """The simulated 4725 has the real task-table sizes, so its Killed line's rss
     figures equal the real kernel's."""
-    from memtrace.analysis.dmesg import render_dmesg
+    from memtrace.analysis.kernlog import render_dmesg
     from memtrace.tracer.tracefile import TraceReader
 
     record("memcg-oom", tmp_path / "m.mtrace")

@@ -1,7 +1,7 @@
 """Every era, end to end: a simulated OOM rendered as that kernel's log, read back.
 
 The simulated kernel picks its victims with the badness formula of the kernel
-version it emulates, and :mod:`memtrace.analysis.dmesg` prints the report in that
+version it emulates, and :mod:`memtrace.analysis.kernlog.dmesg` prints the report in that
 version's layout (§3). Reading the text back must name the same victims and, where
 the layout prints everything the formula uses, recompute the same points.
 """
@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from memtrace.analysis.dmesg import render_dmesg
-from memtrace.analysis.oomlog import oom_report_from_parsed, parse_oom_lines
+from memtrace.analysis.kernlog import oom_report_from_parsed, parse_oom_lines, render_dmesg
 from memtrace.api import record
 from memtrace.kernel.workload import resolve_scenario
 from memtrace.tracer import TraceReader

@@ -14,7 +14,7 @@ from memtrace.analysis.importers import import_trace
 from memtrace.errors import ParseError
 from memtrace.tracer import TraceReader
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "real-traces"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "real-traces"
 REAL = gzip.decompress((SHARED / "memcg-oom-two-victims.perf-script.txt.gz").read_bytes()).decode().splitlines()
 SAMPLE = REAL[:200] + [ln for ln in REAL if "oom:" in ln or "vmscan" in ln][:20]
 
@@ -83,7 +83,7 @@ def test_truncated_gzip(tmp_path: Path, keep: int) -> None:
 # replaced by numbers no field holds, or just holds. Every line of the pool is a
 # known event: a window of them imports with no unknown line.
 
-OWN = Path(__file__).resolve().parents[1] / "data" / "real"
+OWN = Path(__file__).resolve().parents[2] / "data" / "real"
 _I32 = (-(1 << 31), (1 << 31) - 1)
 _U32 = (0, (1 << 32) - 1)
 _I64 = (-(1 << 63), (1 << 63) - 1)

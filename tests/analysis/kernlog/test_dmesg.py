@@ -14,14 +14,8 @@ from typing import Any
 
 import pytest
 
-from memtrace.analysis.dmesg import (
-    DumpTaskRow,
-    OomReportText,
-    dmesg_timestamp,
-    format_dump_task,
-    oom_reports_from_events,
-    render_dmesg,
-)
+from memtrace.analysis.kernlog import OomReportText, oom_reports_from_events, render_dmesg
+from memtrace.analysis.kernlog.formats import DumpTaskRow, dmesg_timestamp, format_dump_task
 from memtrace.errors import TraceFormatError
 from memtrace.linux.gfp import format_gfp_mask
 from memtrace.linux.version import kernel_era, parse_kernel_version
@@ -36,7 +30,7 @@ from memtrace.tracer import (
     default_registry,
 )
 
-REAL_LOG = Path(__file__).resolve().parents[3] / "shared" / "real-traces" / "memcg-oom-two-victims.dmesg.txt"
+REAL_LOG = Path(__file__).resolve().parents[4] / "shared" / "real-traces" / "memcg-oom-two-victims.dmesg.txt"
 REGISTRY = default_registry()
 MS = 1_000_000
 

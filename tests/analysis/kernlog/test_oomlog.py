@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from memtrace.analysis.oomlog import (
+from memtrace.analysis.kernlog import (
     looks_like_kernel_log,
     parse_oom_lines,
     parse_oom_log,
@@ -23,9 +23,9 @@ from memtrace.analysis.oomlog import (
 from memtrace.analysis.report.model import OomReport
 from memtrace.errors import ParseError
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "real-traces"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "real-traces"
 REAL_LOG = SHARED / "memcg-oom-two-victims.dmesg.txt"
-OWN = Path(__file__).resolve().parents[1] / "data" / "real"
+OWN = Path(__file__).resolve().parents[2] / "data" / "real"
 
 
 def stamp(lines: list[str], t0: float = 1000.0) -> list[str]:
@@ -38,7 +38,7 @@ def stamp(lines: list[str], t0: float = 1000.0) -> list[str]:
 
 
 def kills_of(lines: list[str]) -> OomReport:
-    from memtrace.analysis.oomlog import oom_report_from_parsed
+    from memtrace.analysis.kernlog import oom_report_from_parsed
 
     return oom_report_from_parsed(parse_oom_lines(lines).reports)
 

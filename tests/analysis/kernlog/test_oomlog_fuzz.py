@@ -8,10 +8,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memtrace.analysis.oomlog import oom_report_from_parsed, parse_oom_lines, report_from_log
+from memtrace.analysis.kernlog import oom_report_from_parsed, parse_oom_lines, report_from_log
 from memtrace.errors import ParseError
 
-REAL = (Path(__file__).resolve().parents[3] / "shared" / "real-traces" / "memcg-oom-two-victims.dmesg.txt"
+REAL = (Path(__file__).resolve().parents[4] / "shared" / "real-traces" / "memcg-oom-two-victims.dmesg.txt"
         ).read_text().splitlines()
 
 FRAGMENTS = st.sampled_from([

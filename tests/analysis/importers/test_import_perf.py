@@ -19,10 +19,10 @@ from memtrace.analysis.importers.perf_script import parse_line
 from memtrace.errors import ParseError
 from memtrace.tracer import TraceReader
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "real-traces"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "real-traces"
 PERF = SHARED / "memcg-oom-two-victims.perf-script.txt.gz"
 DMESG = SHARED / "memcg-oom-two-victims.dmesg.txt"
-OWN = Path(__file__).resolve().parents[1] / "data" / "real"
+OWN = Path(__file__).resolve().parents[2] / "data" / "real"
 
 
 def records(path: Path, name: str) -> list[dict[str, Any]]:
@@ -237,7 +237,7 @@ def test_combined_report_explains_the_kills(combined: Path) -> None:
 def test_own_samples_import_and_replay(tmp_path: Path, trace: str, log: str) -> None:
     """Recorded on this machine: the holder (adj 1000) killed first, then the leaker;
     the import matches both kills to the log, and the replay kills them in order."""
-    from memtrace.analysis.oomlog import parse_oom_log
+    from memtrace.analysis.kernlog import parse_oom_log
     from memtrace.replay.replay import replay_trace
 
     out = tmp_path / "own.mtrace"
@@ -290,7 +290,7 @@ def test_vectorised_reader_on_the_bench_shapes(tmp_path: Path, monkeypatch: pyte
     synthetic file of bench/bench_import.py, 60,000 lines, read both ways."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
     try:
         from bench_import import write_perf_script
     finally:
@@ -398,7 +398,7 @@ def test_vectorised_reader_on_changing_tasks(tmp_path: Path, monkeypatch: pytest
     (about 5 MB, so several blocks); every fault and rss_stat line written is one
     event, and only the junk lines are unknown."""
     from memtrace.analysis.importers import perf_script
-    from memtrace.analysis.importers.common import feed_line
+    from memtrace.analysis.importers.builder import feed_line
 
     text, count = _mixed_perf_script(seed, 40_000)
     src = tmp_path / "mixed.txt"

@@ -15,7 +15,7 @@ from memtrace.analysis.importers import import_trace
 from memtrace.analysis.importers.ftrace import parse_line
 from memtrace.tracer import TraceReader
 
-OWN = Path(__file__).resolve().parents[1] / "data" / "real"
+OWN = Path(__file__).resolve().parents[2] / "data" / "real"
 
 
 def perf_line(comm: str, pid: int, ts_us: int, event: str, payload: str) -> str:
