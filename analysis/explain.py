@@ -41,7 +41,10 @@ from typing import Any
 
 import numpy as np
 
+from memtrace.errors import NotFoundError
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.proc import free_columns
+from memtrace.tracer import TraceReader
 
 from .state import (
     K_ANON,
@@ -51,8 +54,9 @@ from .state import (
     O_COW_FILE,
     O_COW_SHMEM,
     O_SWAPIN,
-    PAGE_SIZE,
     SWP_BASE,
+    UNNAMED,
+    Inode,
     MemoryState,
     Process,
     Reading,
@@ -189,7 +193,9 @@ class ExplainResult:
 def kind_totals(meminfo: Mapping[str, int]) -> dict[str, int]:
     """The bytes each kind breaks down, from /proc/meminfo (bytes): see the module
     docstring. The RAM kinds sum to MemTotal."""
-    g = lambda k: int(meminfo.get(k, 0))  # noqa: E731
+    def g(name: str) -> int:
+        return int(meminfo.get(name, 0))
+
     cached = g("Cached") + g("Buffers")
     return {
         "anon": g("AnonPages"),
@@ -212,11 +218,12 @@ def free_dict(meminfo: Mapping[str, int]) -> dict[str, int]:
 # --------------------------------------------------------------------------- building
 
 
-def explain_trace(reader: Any, at: str | int | None = None, pid: int | None = None) -> ExplainResult:
+def explain_trace(reader: TraceReader, at: str | int | None = None, pid: int | None = None) -> ExplainResult:
     """Explain a trace at a snapshot label, a time (ns, the last reading at or
     before it) or, by default, its last /proc/meminfo reading.
 
-    KeyError names the label when no snapshot has it.
+    :class:`~memtrace.errors.NotFoundError` names the label when no snapshot has it,
+    or ``pid`` when no process of the trace has it by then.
     """
     folder, reading, warnings = fold_at(reader, at)
     name = f"t={at / 1e9:.3f}s" if isinstance(at, int) else None
@@ -238,6 +245,7 @@ def explain_state(state: MemoryState, reading: Reading | None, pid: int | None =
 
     With ``pid`` the view is that process's pages; see the module docstring. ``at``
     names the moment when there is no reading (default: the end of the trace).
+    :class:`~memtrace.errors.NotFoundError` when no process has ``pid`` by then.
     """
     meminfo = dict(reading.meminfo) if reading is not None else {}
     at = reading.name if reading is not None else (at or "end of trace")
@@ -247,7 +255,7 @@ def explain_state(state: MemoryState, reading: Reading | None, pid: int | None =
         proc = state.procs.get(pid)
         if proc is None:
             known = ", ".join(str(p) for p in sorted(state.procs)) or "none"
-            raise KeyError(f"no process {pid} at {at} (pids by then: {known}); it may start later")
+            raise NotFoundError(f"no process {pid} at {at} (pids by then: {known}); it may start later")
         return b.process_view(proc, at, ts)
     return b.system_view(at, ts)
 
@@ -271,7 +279,7 @@ class _Builder:
 
     def _proc_owner(self, proc: Process, vma: VmArea | None = None, memcg: int | None = None) -> Owner:
         cg = self.s.cgroup_path(memcg if memcg is not None else proc.memcg_id)
-        comm = proc.comm if proc.comm != "?" else None
+        comm = proc.comm if proc.comm != UNNAMED else None
         who = f"{comm} (pid {proc.pid})" if comm else f"pid {proc.pid}"
         if vma is None:
             return Owner("process", who, pid=proc.pid, comm=comm, cgroup=cg)
@@ -426,12 +434,12 @@ class _Builder:
                 self.parts.append(Part(kind, n * PAGE_SIZE, owner, reason, freed,
                                        mapped_by=tuple(sorted({proc.pid, *others}))))
 
-    def _shmem_freed(self, node: Any, mapped: bool) -> tuple[str, ...]:
+    def _shmem_freed(self, node: Inode | None, mapped: bool) -> tuple[str, ...]:
         swap = ("swap-out",) if self.swap_usable else ()
         kind = node.kind if node is not None else "tmpfs"
         if kind == "anon_shared":
             return ("munmap", "exit", *swap)
-        named = ("ipc_rmid",) if kind == "sysv" else ("unlink",)
+        named: tuple[str, ...] = ("ipc_rmid",) if kind == "sysv" else ("unlink",)
         if node is not None and node.unlinked:
             named = ()
         return named + (("munmap", "exit") if mapped else ()) + swap
@@ -455,8 +463,8 @@ class _Builder:
             owner = self._inode_owner(ino, memcg)
             node = self.s.inodes.get(ino)
             if is_shmem:
-                reason, freed = self._unowned_shmem_reason(node, owner)
-                self.parts.append(Part("shmem", n * PAGE_SIZE, owner, reason, freed))
+                reason, shmem_freed = self._unowned_shmem_reason(node, owner)
+                self.parts.append(Part("shmem", n * PAGE_SIZE, owner, reason, shmem_freed))
                 continue
             if cow and ino in live_private:
                 v = live_private[ino][0]
@@ -477,7 +485,7 @@ class _Builder:
                 freed = ("drop_caches", "reclaim")
             self.parts.append(Part("file", n * PAGE_SIZE, owner, reason, freed))
 
-    def _unowned_shmem_reason(self, node: Any, owner: Owner) -> tuple[str, tuple[str, ...]]:
+    def _unowned_shmem_reason(self, node: Inode | None, owner: Owner) -> tuple[str, tuple[str, ...]]:
         kind = node.kind if node is not None else "tmpfs"
         swap = ("swap-out",) if self.swap_usable else ()
         tail = "" if self.swap_usable else (
@@ -645,7 +653,7 @@ class _Builder:
                                     "page frames; the parts are its kmem:rss_stat counters")
             return self._result(at, ts, totals, f"pid {proc.pid}", proc.pid)
         vmas = sorted(proc.vmas, key=lambda v: v.start)
-        mp = {"by_vid": {}, "sharers": {}}
+        mp: dict[str, Any] = {"by_vid": {}, "sharers": {}}
         self._anon_parts(vmas, mp, proc_view=proc)
         self._mapped_cache_parts(vmas, mp, proc)
         self._swap_parts(vmas, proc)
