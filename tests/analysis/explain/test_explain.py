@@ -24,7 +24,7 @@ from memtrace.errors import NotFoundError
 from memtrace.tracer import TraceReader, TraceWriter, default_registry
 from memtrace.tracer.bus import Bus
 
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
+SAMPLES = Path(__file__).resolve().parents[3] / "sample_traces"
 GiB, MiB = 1 << 30, 1 << 20
 
 

@@ -1,52 +1,18 @@
-"""Where memory is and why: free(1) and /proc/meminfo broken down by owner.
-
-The result is data (:class:`ExplainResult`, frozen dataclasses); renderers in
-:mod:`memtrace.analysis.render_report` turn it into text or JSON, and the same objects
-are built from a live /proc snapshot by :mod:`memtrace.analysis.procsnap`. Its JSON::
-
-    {"at": "after-write", "ts_ns": 1234, "source": "trace", "scope": "system",
-     "free": {"total", "used", "free", "shared", "buff_cache", "available"},
-     "meminfo": {"MemTotal": bytes, ...},
-     "totals": {"anon": bytes, "file": ..., "shmem": ..., "swap": ..., "kernel": ..., "free": ...},
-     "parts": [{"kind", "bytes", "owner": {"type", "name", "pid", "comm", "mapping", "path",
-                                          "ino", "cgroup"},
-                "reason", "freed_by": [...], "detail", "mapped_by": [pid, ...]}],
-     "unknown": ["what the input cannot tell"], "warnings": [...]}
-
-Kinds (:data:`KINDS`) and the /proc/meminfo lines each breaks down
-(:func:`kind_totals`; the five RAM kinds sum to MemTotal, swap is apart):
-
-- ``anon``: AnonPages, by the mapping that holds each page (a page shared
-  copy-on-write after fork is counted once, for the first process mapping it);
-- ``file``: page cache that is not shmem (Buffers + Cached - Shmem), by file, mapped
-  (and by whom) or not, dirty or clean;
-- ``shmem``: Shmem (tmpfs files, POSIX and SysV shared memory, shared anonymous
-  mappings), by object, mapped or owned by no process;
-- ``swap``: swap in use (SwapTotal - SwapFree), by the mapping or shmem object whose
-  pages it holds;
-- ``kernel``: the rest of used memory (MemTotal - MemFree - AnonPages - Buffers -
-  Cached): slab, kernel stacks, page tables (per process when the trace's faults
-  account for all of them) and what the trace does not break down;
-- ``free``: MemFree.
-
-Each part says what would free it (:data:`FREED_BY`). With ``pid``, the view is one
-process's: every page it maps (shared ones too), summing to its RSS counters.
-"""
+"""Explain built from a folded trace: every page attributed to an owner, with the
+reason it is there and what would free it (vectorised over the page arrays)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from memtrace.errors import NotFoundError
 from memtrace.linux.limits import PAGE_SIZE
-from memtrace.linux.proc import free_columns
 from memtrace.tracer import TraceReader
 
-from .state import (
+from ..state import (
     K_ANON,
     K_FILE,
     K_SHMEM,
@@ -64,158 +30,9 @@ from .state import (
     fold_at,
     swp_offset,
 )
+from .result import KINDS, ExplainResult, Owner, Part, free_dict, kind_totals
 
-#: Part kinds, in display order.
-KINDS = ("anon", "file", "shmem", "swap", "kernel", "free")
-#: The kinds that are RAM: their totals sum to MemTotal.
-RAM_KINDS = ("anon", "file", "shmem", "kernel", "free")
-
-#: What can free memory, as ``freed_by`` names it.
-FREED_BY: dict[str, str] = {
-    "drop_caches": "echo 1 (page cache) or 2 (slab) > /proc/sys/vm/drop_caches",
-    "sync": "writing the dirty pages back (sync, or the flusher) first",
-    "reclaim": "kswapd or direct reclaim, under memory pressure",
-    "swap-out": "reclaim writing the pages to swap",
-    "munmap": "the process unmapping the memory",
-    "exit": "the process exiting, or being killed",
-    "unlink": "deleting the file (rm, shm_unlink)",
-    "ipc_rmid": "shmctl(IPC_RMID) of the SysV segment, once nothing is attached",
-    "nothing": "nothing: the kernel keeps it",
-}
-
-#: What an owner can be.
-OWNER_TYPES = ("process", "mapping", "file", "shmem", "cgroup", "kernel", "none")
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Who holds a part: a process, one of its mappings, a file, a shmem object, a
-    cgroup, the kernel, or nobody (``none``: free memory). ``name`` is how a person
-    reads it; the other fields are set where they apply."""
-
-    type: str
-    name: str
-    pid: int | None = None
-    comm: str | None = None
-    mapping: str | None = None
-    path: str | None = None
-    ino: int | None = None
-    cgroup: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "pid": self.pid, "comm": self.comm,
-                "mapping": self.mapping, "path": self.path, "ino": self.ino, "cgroup": self.cgroup}
-
-
-@dataclass(frozen=True)
-class Part:
-    """Some memory of one kind, one owner and one reason, in bytes.
-
-    ``freed_by`` lists what would free it (keys of :data:`FREED_BY`); ``mapped_by``
-    the pids whose page tables map it; ``detail`` says more where useful.
-    """
-
-    kind: str
-    bytes: int
-    owner: Owner
-    reason: str
-    freed_by: tuple[str, ...] = ()
-    detail: str = ""
-    mapped_by: tuple[int, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "bytes": self.bytes, "owner": self.owner.as_dict(), "reason": self.reason,
-                "freed_by": list(self.freed_by), "detail": self.detail, "mapped_by": list(self.mapped_by)}
-
-
-@dataclass(frozen=True)
-class ExplainResult:
-    """Memory at one moment, broken down into parts that sum to ``totals``.
-
-    ``at`` names the moment (a snapshot label, ``t=1.234s``, or the snapshot file);
-    ``meminfo`` maps /proc/meminfo names to bytes and ``free`` holds free(1)'s
-    columns; ``totals`` is what the parts of each kind add up to (from meminfo for
-    the whole system, from the RSS counters for one process); ``unknown`` lists what
-    the input cannot tell.
-    """
-
-    at: str
-    ts_ns: int | None
-    meminfo: dict[str, int]
-    free: dict[str, int]
-    parts: tuple[Part, ...]
-    totals: dict[str, int]
-    source: str = "trace"
-    scope: str = "system"
-    pid: int | None = None
-    unknown: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-    def sums(self) -> dict[str, int]:
-        """The parts added up by kind."""
-        out = dict.fromkeys(KINDS, 0)
-        for p in self.parts:
-            out[p.kind] = out.get(p.kind, 0) + p.bytes
-        return out
-
-    def mismatches(self) -> list[str]:
-        """Kinds whose parts do not add up to their total, as sentences (empty: exact)."""
-        sums = self.sums()
-        return [f"{k}: parts sum to {sums.get(k, 0)} bytes, the total is {v}"
-                for k, v in self.totals.items() if sums.get(k, 0) != v]
-
-    def parts_of(self, kind: str) -> list[Part]:
-        return [p for p in self.parts if p.kind == kind]
-
-    def free_breakdown(self) -> dict[str, dict[str, int]]:
-        """What each free(1) column is made of, in bytes: ``free`` is the free part;
-        ``shared`` the shmem parts; ``buff_cache`` the page cache (file), shmem and
-        reclaimable slab; ``used`` is MemTotal - MemAvailable, an estimate the kernel
-        makes (si_mem_available()), not a sum of pages. Empty for a process view."""
-        if self.scope != "system" or not self.free:
-            return {}
-        sums = self.sums()
-        slab = self.meminfo.get("SReclaimable", 0)
-        return {
-            "free": {"free": sums.get("free", 0)},
-            "shared": {"shmem": sums.get("shmem", 0)},
-            "buff_cache": {"file": sums.get("file", 0), "shmem": sums.get("shmem", 0), "reclaimable slab": slab},
-            "used": {"total": self.free.get("total", 0), "minus available": -self.free.get("available", 0)},
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "ts_ns": self.ts_ns, "source": self.source, "scope": self.scope, "pid": self.pid,
-                "free": dict(self.free), "meminfo": dict(self.meminfo), "totals": dict(self.totals),
-                "parts": [p.as_dict() for p in self.parts], "free_breakdown": self.free_breakdown(),
-                "unknown": list(self.unknown), "warnings": list(self.warnings)}
-
-
-def kind_totals(meminfo: Mapping[str, int]) -> dict[str, int]:
-    """The bytes each kind breaks down, from /proc/meminfo (bytes): see the module
-    docstring. The RAM kinds sum to MemTotal."""
-    def g(name: str) -> int:
-        return int(meminfo.get(name, 0))
-
-    cached = g("Cached") + g("Buffers")
-    return {
-        "anon": g("AnonPages"),
-        "file": cached - g("Shmem"),
-        "shmem": g("Shmem"),
-        "swap": g("SwapTotal") - g("SwapFree"),
-        "kernel": g("MemTotal") - g("MemFree") - g("AnonPages") - cached,
-        "free": g("MemFree"),
-    }
-
-
-def free_dict(meminfo: Mapping[str, int]) -> dict[str, int]:
-    """free(1)'s Mem: row (procps-ng >= 4.0.1), or {} when meminfo lacks its inputs."""
-    try:
-        return free_columns(meminfo).as_dict()
-    except KeyError:
-        return {}
-
-
-# --------------------------------------------------------------------------- building
+__all__ = ["explain_state", "explain_trace"]
 
 
 def explain_trace(reader: TraceReader, at: str | int | None = None, pid: int | None = None) -> ExplainResult:
@@ -234,8 +51,6 @@ def explain_trace(reader: TraceReader, at: str | int | None = None, pid: int | N
 
 
 def _with_warnings(res: ExplainResult, extra: list[str]) -> ExplainResult:
-    from dataclasses import replace
-
     return replace(res, warnings=tuple(dict.fromkeys([*res.warnings, *extra])))
 
 
@@ -747,18 +562,3 @@ def _group(keys: np.ndarray) -> list[tuple[int, int]]:
         return list(zip(nz.tolist(), counts[nz].tolist()))
     vals, counts = np.unique(keys, return_counts=True)
     return list(zip(vals.tolist(), counts.tolist()))
-
-
-__all__ = [
-    "FREED_BY",
-    "KINDS",
-    "OWNER_TYPES",
-    "RAM_KINDS",
-    "ExplainResult",
-    "Owner",
-    "Part",
-    "explain_state",
-    "explain_trace",
-    "free_dict",
-    "kind_totals",
-]
