@@ -32,13 +32,13 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
+
 from .state import (
     K_ANON,
     K_FILE,
     K_SHMEM,
     ORIGIN_NAMES,
-    PAGE_SHIFT,
-    PAGE_SIZE,
     PTE_ZERO,
     SWP_BASE,
     MemoryState,

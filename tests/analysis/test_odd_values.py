@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
-import memtrace.analysis.state as state_mod
+import memtrace.analysis.state.vmas as vmas_mod
 from memtrace.analysis.kernlog import render_dmesg
 from memtrace.analysis.report import build_report
 from memtrace.analysis.state import (
@@ -267,7 +267,7 @@ def test_the_page_table_budget_counts_live_mappings_fork_and_brk(tmp_path: Path,
     """With a budget of 1000 entries: 512 + 256 pages fit; a fork's copy (768 more)
     does not and the child gets none of them; munmap frees entries for a later
     mapping; brk growth past the budget is refused while the heap keeps its size."""
-    monkeypatch.setattr(state_mod, "MAX_PTE_ENTRIES", 1000)
+    monkeypatch.setattr(vmas_mod, "MAX_PTE_ENTRIES", 1000)
     trace = write(tmp_path / "t.mtrace", [
         ("mmap", 1, 10, {"addr": 0x10000000, "len_bytes": 512 * 4096, "handle": "a"}),
         ("mmap", 2, 10, {"addr": 0x20000000, "len_bytes": 256 * 4096, "handle": "b"}),

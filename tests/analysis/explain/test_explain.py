@@ -20,10 +20,11 @@ from memtrace.analysis.explain import (
     kind_totals,
 )
 from memtrace.analysis.state import StateFolder, walk
+from memtrace.errors import NotFoundError
 from memtrace.tracer import TraceReader, TraceWriter, default_registry
 from memtrace.tracer.bus import Bus
 
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
+SAMPLES = Path(__file__).resolve().parents[3] / "sample_traces"
 GiB, MiB = 1 << 30, 1 << 20
 
 
@@ -151,7 +152,7 @@ def test_pid_view_sums_to_the_process_rss() -> None:
 
 
 def test_unknown_pid_is_an_error() -> None:
-    with pytest.raises(KeyError, match="no process 4242"):
+    with pytest.raises(NotFoundError, match="no process 4242"):
         _at("fork-cow", "children-wrote", 4242)
 
 

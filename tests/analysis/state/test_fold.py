@@ -9,20 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memtrace.analysis.state import (
-    K_ANON,
-    StateFolder,
-    _no_repeat_segments,
-    fold_at,
-    fold_trace,
-    is_imported,
-    source_name,
-    untraced_fields,
-    walk,
-)
+from memtrace.analysis.state import K_ANON, StateFolder, fold_at, fold_trace, walk
 from memtrace.tracer import TraceReader
 
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
+SAMPLES = Path(__file__).resolve().parents[3] / "sample_traces"
 P = 4096
 
 
@@ -149,30 +139,6 @@ def test_fold_matches_meminfo_through_brk_munmap_offsets_mlock_and_swap(edge_tra
     assert st.page_counts()["dirty"] == (8 << 20) // P
 
 
-def test_fold_at_time_stops_at_the_last_reading_before_it() -> None:
-    """--at TIME means the last /proc/meminfo reading at or before TIME; the state is
-    that reading's, not later."""
-    path = SAMPLES / "oom-leak.mtrace"
-    folder, reading, warnings = fold_at(TraceReader(path), 2_000_000_000)
-    assert reading is not None and reading.ts_ns <= 2_000_000_000
-    later = [r for r in fold_trace(TraceReader(path)).history.readings if r.ts_ns > reading.ts_ns]
-    assert later and later[0].ts_ns > 2_000_000_000
-    assert folder.state().page_counts()["anon"] == reading.meminfo["AnonPages"] // P
-    assert warnings == []
-
-
-def test_fold_at_unknown_label_names_the_labels() -> None:
-    with pytest.raises(KeyError, match="after-write"):
-        fold_at(TraceReader(SAMPLES / "private-file-mapping.mtrace"), "nosuch")
-
-
-def test_default_is_the_last_reading() -> None:
-    path = SAMPLES / "fork-cow.mtrace"
-    _, reading, _ = fold_at(TraceReader(path))
-    assert reading is not None
-    assert reading.ts_ns == max(r.ts_ns for r in fold_trace(TraceReader(path)).history.readings)
-
-
 def test_fork_shares_anonymous_pages_copy_on_write() -> None:
     """After fork-cow's children wrote, the parent's VMA still maps 448 MiB its
     children share (mapcount > 1), and each child's copies are its own."""
@@ -187,25 +153,6 @@ def test_fork_shares_anonymous_pages_copy_on_write() -> None:
     assert (st.pages.kind[ptes] == K_ANON).all()
 
 
-def test_no_repeat_segments_keep_event_order() -> None:
-    keys = np.array([1, 2, 3, 2, 4, 1, 5])
-    assert list(_no_repeat_segments(keys)) == [(0, 3), (3, 7)]
-    assert list(_no_repeat_segments(np.array([3, 1, 2]))) == [(0, 3)]
-    assert list(_no_repeat_segments(np.array([7, 7, 7]))) == [(0, 1), (1, 2), (2, 3)]
-
-
-def test_imported_traces_are_recognised_by_their_header() -> None:
-    assert not is_imported({"scenario": "x"})
-    assert not is_imported({"source": "memtrace"})
-    assert is_imported({"source": "perf-script"})
-    assert is_imported({"imported": True})
-    # the importer's header: a map with the format and what the input does not carry
-    meta = {"source": {"format": "ftrace", "unknown": {"oom_kill": {"points": "not traced"}}}}
-    assert is_imported(meta) and source_name(meta) == "ftrace"
-    assert untraced_fields(meta, "oom_kill") == {"points": "not traced"}
-    assert untraced_fields({"source": "perf-script"}, "oom_kill") == {}
-
-
 @pytest.mark.parametrize("sample", ["fork-cow", "private-file-mapping", "shared-anon-mapping"])
 def test_the_fold_keeps_page_tables_of_live_mappings_only(sample: str) -> None:
     """Unmapped and exited VMAs leave ``folder.vmas`` (their page tables go), and the
@@ -215,7 +162,7 @@ def test_the_fold_keeps_page_tables_of_live_mappings_only(sample: str) -> None:
     folder = fold_trace(reader)
     live = {v.vid: v for p in folder.procs.values() for v in p.vmas}
     assert folder.vmas == live
-    assert folder._pte_entries == sum(len(v.ptes) for v in live.values())
+    assert folder.pte_entries == sum(len(v.ptes) for v in live.values())
     assert all(len(v.ptes) == v.nr_pages for v in live.values())
     assert folder.pages.nr_pfns == reader.meta["machine"]["ram_bytes"] // P
     assert folder.warnings == []

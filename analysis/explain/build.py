@@ -1,49 +1,18 @@
-"""Where memory is and why: free(1) and /proc/meminfo broken down by owner.
-
-The result is data (:class:`ExplainResult`, frozen dataclasses); renderers in
-:mod:`memtrace.analysis.render_report` turn it into text or JSON, and the same objects
-are built from a live /proc snapshot by :mod:`memtrace.analysis.procsnap`. Its JSON::
-
-    {"at": "after-write", "ts_ns": 1234, "source": "trace", "scope": "system",
-     "free": {"total", "used", "free", "shared", "buff_cache", "available"},
-     "meminfo": {"MemTotal": bytes, ...},
-     "totals": {"anon": bytes, "file": ..., "shmem": ..., "swap": ..., "kernel": ..., "free": ...},
-     "parts": [{"kind", "bytes", "owner": {"type", "name", "pid", "comm", "mapping", "path",
-                                          "ino", "cgroup"},
-                "reason", "freed_by": [...], "detail", "mapped_by": [pid, ...]}],
-     "unknown": ["what the input cannot tell"], "warnings": [...]}
-
-Kinds (:data:`KINDS`) and the /proc/meminfo lines each breaks down
-(:func:`kind_totals`; the five RAM kinds sum to MemTotal, swap is apart):
-
-- ``anon``: AnonPages, by the mapping that holds each page (a page shared
-  copy-on-write after fork is counted once, for the first process mapping it);
-- ``file``: page cache that is not shmem (Buffers + Cached - Shmem), by file, mapped
-  (and by whom) or not, dirty or clean;
-- ``shmem``: Shmem (tmpfs files, POSIX and SysV shared memory, shared anonymous
-  mappings), by object, mapped or owned by no process;
-- ``swap``: swap in use (SwapTotal - SwapFree), by the mapping or shmem object whose
-  pages it holds;
-- ``kernel``: the rest of used memory (MemTotal - MemFree - AnonPages - Buffers -
-  Cached): slab, kernel stacks, page tables (per process when the trace's faults
-  account for all of them) and what the trace does not break down;
-- ``free``: MemFree.
-
-Each part says what would free it (:data:`FREED_BY`). With ``pid``, the view is one
-process's: every page it maps (shared ones too), summing to its RSS counters.
-"""
+"""Explain built from a folded trace: every page attributed to an owner, with the
+reason it is there and what would free it (vectorised over the page arrays)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from memtrace.linux.proc import free_columns
+from memtrace.errors import NotFoundError
+from memtrace.linux.limits import PAGE_SIZE
+from memtrace.tracer import TraceReader
 
-from .state import (
+from ..state import (
     K_ANON,
     K_FILE,
     K_SHMEM,
@@ -51,8 +20,9 @@ from .state import (
     O_COW_FILE,
     O_COW_SHMEM,
     O_SWAPIN,
-    PAGE_SIZE,
     SWP_BASE,
+    UNNAMED,
+    Inode,
     MemoryState,
     Process,
     Reading,
@@ -60,163 +30,17 @@ from .state import (
     fold_at,
     swp_offset,
 )
+from .result import KINDS, ExplainResult, Owner, Part, free_dict, kind_totals
 
-#: Part kinds, in display order.
-KINDS = ("anon", "file", "shmem", "swap", "kernel", "free")
-#: The kinds that are RAM: their totals sum to MemTotal.
-RAM_KINDS = ("anon", "file", "shmem", "kernel", "free")
-
-#: What can free memory, as ``freed_by`` names it.
-FREED_BY: dict[str, str] = {
-    "drop_caches": "echo 1 (page cache) or 2 (slab) > /proc/sys/vm/drop_caches",
-    "sync": "writing the dirty pages back (sync, or the flusher) first",
-    "reclaim": "kswapd or direct reclaim, under memory pressure",
-    "swap-out": "reclaim writing the pages to swap",
-    "munmap": "the process unmapping the memory",
-    "exit": "the process exiting, or being killed",
-    "unlink": "deleting the file (rm, shm_unlink)",
-    "ipc_rmid": "shmctl(IPC_RMID) of the SysV segment, once nothing is attached",
-    "nothing": "nothing: the kernel keeps it",
-}
-
-#: What an owner can be.
-OWNER_TYPES = ("process", "mapping", "file", "shmem", "cgroup", "kernel", "none")
+__all__ = ["explain_state", "explain_trace"]
 
 
-@dataclass(frozen=True)
-class Owner:
-    """Who holds a part: a process, one of its mappings, a file, a shmem object, a
-    cgroup, the kernel, or nobody (``none``: free memory). ``name`` is how a person
-    reads it; the other fields are set where they apply."""
-
-    type: str
-    name: str
-    pid: int | None = None
-    comm: str | None = None
-    mapping: str | None = None
-    path: str | None = None
-    ino: int | None = None
-    cgroup: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "pid": self.pid, "comm": self.comm,
-                "mapping": self.mapping, "path": self.path, "ino": self.ino, "cgroup": self.cgroup}
-
-
-@dataclass(frozen=True)
-class Part:
-    """Some memory of one kind, one owner and one reason, in bytes.
-
-    ``freed_by`` lists what would free it (keys of :data:`FREED_BY`); ``mapped_by``
-    the pids whose page tables map it; ``detail`` says more where useful.
-    """
-
-    kind: str
-    bytes: int
-    owner: Owner
-    reason: str
-    freed_by: tuple[str, ...] = ()
-    detail: str = ""
-    mapped_by: tuple[int, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "bytes": self.bytes, "owner": self.owner.as_dict(), "reason": self.reason,
-                "freed_by": list(self.freed_by), "detail": self.detail, "mapped_by": list(self.mapped_by)}
-
-
-@dataclass(frozen=True)
-class ExplainResult:
-    """Memory at one moment, broken down into parts that sum to ``totals``.
-
-    ``at`` names the moment (a snapshot label, ``t=1.234s``, or the snapshot file);
-    ``meminfo`` maps /proc/meminfo names to bytes and ``free`` holds free(1)'s
-    columns; ``totals`` is what the parts of each kind add up to (from meminfo for
-    the whole system, from the RSS counters for one process); ``unknown`` lists what
-    the input cannot tell.
-    """
-
-    at: str
-    ts_ns: int | None
-    meminfo: dict[str, int]
-    free: dict[str, int]
-    parts: tuple[Part, ...]
-    totals: dict[str, int]
-    source: str = "trace"
-    scope: str = "system"
-    pid: int | None = None
-    unknown: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-    def sums(self) -> dict[str, int]:
-        """The parts added up by kind."""
-        out = dict.fromkeys(KINDS, 0)
-        for p in self.parts:
-            out[p.kind] = out.get(p.kind, 0) + p.bytes
-        return out
-
-    def mismatches(self) -> list[str]:
-        """Kinds whose parts do not add up to their total, as sentences (empty: exact)."""
-        sums = self.sums()
-        return [f"{k}: parts sum to {sums.get(k, 0)} bytes, the total is {v}"
-                for k, v in self.totals.items() if sums.get(k, 0) != v]
-
-    def parts_of(self, kind: str) -> list[Part]:
-        return [p for p in self.parts if p.kind == kind]
-
-    def free_breakdown(self) -> dict[str, dict[str, int]]:
-        """What each free(1) column is made of, in bytes: ``free`` is the free part;
-        ``shared`` the shmem parts; ``buff_cache`` the page cache (file), shmem and
-        reclaimable slab; ``used`` is MemTotal - MemAvailable, an estimate the kernel
-        makes (si_mem_available()), not a sum of pages. Empty for a process view."""
-        if self.scope != "system" or not self.free:
-            return {}
-        sums = self.sums()
-        slab = self.meminfo.get("SReclaimable", 0)
-        return {
-            "free": {"free": sums.get("free", 0)},
-            "shared": {"shmem": sums.get("shmem", 0)},
-            "buff_cache": {"file": sums.get("file", 0), "shmem": sums.get("shmem", 0), "reclaimable slab": slab},
-            "used": {"total": self.free.get("total", 0), "minus available": -self.free.get("available", 0)},
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "ts_ns": self.ts_ns, "source": self.source, "scope": self.scope, "pid": self.pid,
-                "free": dict(self.free), "meminfo": dict(self.meminfo), "totals": dict(self.totals),
-                "parts": [p.as_dict() for p in self.parts], "free_breakdown": self.free_breakdown(),
-                "unknown": list(self.unknown), "warnings": list(self.warnings)}
-
-
-def kind_totals(meminfo: Mapping[str, int]) -> dict[str, int]:
-    """The bytes each kind breaks down, from /proc/meminfo (bytes): see the module
-    docstring. The RAM kinds sum to MemTotal."""
-    g = lambda k: int(meminfo.get(k, 0))  # noqa: E731
-    cached = g("Cached") + g("Buffers")
-    return {
-        "anon": g("AnonPages"),
-        "file": cached - g("Shmem"),
-        "shmem": g("Shmem"),
-        "swap": g("SwapTotal") - g("SwapFree"),
-        "kernel": g("MemTotal") - g("MemFree") - g("AnonPages") - cached,
-        "free": g("MemFree"),
-    }
-
-
-def free_dict(meminfo: Mapping[str, int]) -> dict[str, int]:
-    """free(1)'s Mem: row (procps-ng >= 4.0.1), or {} when meminfo lacks its inputs."""
-    try:
-        return free_columns(meminfo).as_dict()
-    except KeyError:
-        return {}
-
-
-# --------------------------------------------------------------------------- building
-
-
-def explain_trace(reader: Any, at: str | int | None = None, pid: int | None = None) -> ExplainResult:
+def explain_trace(reader: TraceReader, at: str | int | None = None, pid: int | None = None) -> ExplainResult:
     """Explain a trace at a snapshot label, a time (ns, the last reading at or
     before it) or, by default, its last /proc/meminfo reading.
 
-    KeyError names the label when no snapshot has it.
+    :class:`~memtrace.errors.NotFoundError` names the label when no snapshot has it,
+    or ``pid`` when no process of the trace has it by then.
     """
     folder, reading, warnings = fold_at(reader, at)
     name = f"t={at / 1e9:.3f}s" if isinstance(at, int) else None
@@ -227,8 +51,6 @@ def explain_trace(reader: Any, at: str | int | None = None, pid: int | None = No
 
 
 def _with_warnings(res: ExplainResult, extra: list[str]) -> ExplainResult:
-    from dataclasses import replace
-
     return replace(res, warnings=tuple(dict.fromkeys([*res.warnings, *extra])))
 
 
@@ -238,6 +60,7 @@ def explain_state(state: MemoryState, reading: Reading | None, pid: int | None =
 
     With ``pid`` the view is that process's pages; see the module docstring. ``at``
     names the moment when there is no reading (default: the end of the trace).
+    :class:`~memtrace.errors.NotFoundError` when no process has ``pid`` by then.
     """
     meminfo = dict(reading.meminfo) if reading is not None else {}
     at = reading.name if reading is not None else (at or "end of trace")
@@ -247,7 +70,7 @@ def explain_state(state: MemoryState, reading: Reading | None, pid: int | None =
         proc = state.procs.get(pid)
         if proc is None:
             known = ", ".join(str(p) for p in sorted(state.procs)) or "none"
-            raise KeyError(f"no process {pid} at {at} (pids by then: {known}); it may start later")
+            raise NotFoundError(f"no process {pid} at {at} (pids by then: {known}); it may start later")
         return b.process_view(proc, at, ts)
     return b.system_view(at, ts)
 
@@ -271,7 +94,7 @@ class _Builder:
 
     def _proc_owner(self, proc: Process, vma: VmArea | None = None, memcg: int | None = None) -> Owner:
         cg = self.s.cgroup_path(memcg if memcg is not None else proc.memcg_id)
-        comm = proc.comm if proc.comm != "?" else None
+        comm = proc.comm if proc.comm != UNNAMED else None
         who = f"{comm} (pid {proc.pid})" if comm else f"pid {proc.pid}"
         if vma is None:
             return Owner("process", who, pid=proc.pid, comm=comm, cgroup=cg)
@@ -426,12 +249,12 @@ class _Builder:
                 self.parts.append(Part(kind, n * PAGE_SIZE, owner, reason, freed,
                                        mapped_by=tuple(sorted({proc.pid, *others}))))
 
-    def _shmem_freed(self, node: Any, mapped: bool) -> tuple[str, ...]:
+    def _shmem_freed(self, node: Inode | None, mapped: bool) -> tuple[str, ...]:
         swap = ("swap-out",) if self.swap_usable else ()
         kind = node.kind if node is not None else "tmpfs"
         if kind == "anon_shared":
             return ("munmap", "exit", *swap)
-        named = ("ipc_rmid",) if kind == "sysv" else ("unlink",)
+        named: tuple[str, ...] = ("ipc_rmid",) if kind == "sysv" else ("unlink",)
         if node is not None and node.unlinked:
             named = ()
         return named + (("munmap", "exit") if mapped else ()) + swap
@@ -455,8 +278,8 @@ class _Builder:
             owner = self._inode_owner(ino, memcg)
             node = self.s.inodes.get(ino)
             if is_shmem:
-                reason, freed = self._unowned_shmem_reason(node, owner)
-                self.parts.append(Part("shmem", n * PAGE_SIZE, owner, reason, freed))
+                reason, shmem_freed = self._unowned_shmem_reason(node, owner)
+                self.parts.append(Part("shmem", n * PAGE_SIZE, owner, reason, shmem_freed))
                 continue
             if cow and ino in live_private:
                 v = live_private[ino][0]
@@ -477,7 +300,7 @@ class _Builder:
                 freed = ("drop_caches", "reclaim")
             self.parts.append(Part("file", n * PAGE_SIZE, owner, reason, freed))
 
-    def _unowned_shmem_reason(self, node: Any, owner: Owner) -> tuple[str, tuple[str, ...]]:
+    def _unowned_shmem_reason(self, node: Inode | None, owner: Owner) -> tuple[str, tuple[str, ...]]:
         kind = node.kind if node is not None else "tmpfs"
         swap = ("swap-out",) if self.swap_usable else ()
         tail = "" if self.swap_usable else (
@@ -645,7 +468,7 @@ class _Builder:
                                     "page frames; the parts are its kmem:rss_stat counters")
             return self._result(at, ts, totals, f"pid {proc.pid}", proc.pid)
         vmas = sorted(proc.vmas, key=lambda v: v.start)
-        mp = {"by_vid": {}, "sharers": {}}
+        mp: dict[str, Any] = {"by_vid": {}, "sharers": {}}
         self._anon_parts(vmas, mp, proc_view=proc)
         self._mapped_cache_parts(vmas, mp, proc)
         self._swap_parts(vmas, proc)
@@ -739,18 +562,3 @@ def _group(keys: np.ndarray) -> list[tuple[int, int]]:
         return list(zip(nz.tolist(), counts[nz].tolist()))
     vals, counts = np.unique(keys, return_counts=True)
     return list(zip(vals.tolist(), counts.tolist()))
-
-
-__all__ = [
-    "FREED_BY",
-    "KINDS",
-    "OWNER_TYPES",
-    "RAM_KINDS",
-    "ExplainResult",
-    "Owner",
-    "Part",
-    "explain_state",
-    "explain_trace",
-    "free_dict",
-    "kind_totals",
-]

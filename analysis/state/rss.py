@@ -1,0 +1,28 @@
+"""RSS counters: each mm's kmem:rss_stat values, the last one and over time.
+
+Models include/trace/events/kmem.h rss_stat: MM_FILEPAGES, MM_ANONPAGES,
+MM_SWAPENTS and MM_SHMEMPAGES of an mm, in bytes. Imported real traces, which name
+no page frames, are explained from these counters alone.
+"""
+
+from __future__ import annotations
+
+from memtrace.tracer import EventBatch
+
+from .provider import StateProvider, folds
+
+__all__ = ["RssProvider"]
+
+
+class RssProvider(StateProvider):
+    """Folds ``rss_stat`` into :attr:`~.model.Process.rss_bytes` and
+    :attr:`~.model.History.rss`."""
+
+    @folds("rss_stat", reads=("mm_pid", "member", "size_bytes"))
+    def _rss_stat(self, batch: EventBatch) -> None:
+        st = self.state
+        rss = st.history.rss
+        for ts, pid, member, size in zip(batch.ints("ts_ns").tolist(), batch.ints("mm_pid").tolist(),
+                                         batch.enum_names("member"), batch.ints("size_bytes").tolist()):
+            st.proc(pid).rss_bytes[member] = size
+            rss.append((ts, pid, member, size))
