@@ -93,12 +93,6 @@ type, is a :class:`~memtrace.errors.TraceFormatError` naming both
 
 from __future__ import annotations
 
-# PAGE_SIZE, meta_int and meta_part are re-exported for the modules that import them
-# from here (analysis/report.py); their homes are memtrace.linux.limits and
-# memtrace.tracer.meta.
-from memtrace.linux.limits import PAGE_SIZE
-from memtrace.tracer.meta import meta_int, meta_part
-
 from .core import DEFAULT_TRACKED, MAX_TRACKED, FoldState
 from .folder import FOLD_READS, FOLD_READS_IF_PRESENT, HISTORY_TRACEPOINTS, PROVIDERS, StateFolder
 from .model import (
@@ -172,7 +166,6 @@ __all__ = [
     "O_NONE",
     "O_SWAPIN",
     "O_ZERO_FILL",
-    "PAGE_SIZE",
     "PRIVATE_KINDS",
     "PROVIDERS",
     "PTE_NONE",
@@ -203,8 +196,6 @@ __all__ = [
     "folds",
     "is_imported",
     "keeps",
-    "meta_int",
-    "meta_part",
     "source_name",
     "swp_entry",
     "swp_offset",
