@@ -114,7 +114,12 @@ def render_stat(st: TraceStat) -> str:
 
 
 def _mib(value: int) -> str:
-    """A table cell in MiB: whole MiB with separators, else one decimal."""
+    """A diff table cell in MiB: whole MiB with separators, else one decimal.
+
+    Not :func:`memtrace.units.format_mib`: that floors, as ``free -m`` does, and a
+    CHANGE column of floored cells would disagree with its own A and B columns
+    (95.7 -> 255.5 would read 95 -> 255, +159).
+    """
     return f"{value // MiB:,}" if value % MiB == 0 else f"{value / MiB:,.1f}"
 
 

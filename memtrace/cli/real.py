@@ -19,7 +19,7 @@ import typer
 from memtrace import api
 from memtrace.errors import InputError, OutputError
 from memtrace.render import event_table, free_table, wrap
-from memtrace.units import MiB, format_seconds, format_size
+from memtrace.units import format_seconds, format_size, format_size_short
 
 from ._app import app
 from ._io import byte_progress, check_output, emit_json, input_file, warn
@@ -166,14 +166,9 @@ def snapshot(
     typer.echo(_snapshot_summary(s, out, nbytes))
 
 
-def _mb(nr_bytes: int) -> str:
-    """A table cell in MB with one decimal, as the ``*_MB`` columns print it."""
-    return f"{nr_bytes / MiB:.1f}"
-
-
 def _snapshot_summary(s: dict[str, Any], out: Path, nbytes: int) -> str:
     """The text of ``memtrace snapshot``: what was read, free(1), the largest
-    processes and memory cgroups."""
+    processes and memory cgroups (sizes as ``free -h`` prints them)."""
     taken = s.get("taken", {})
     lines = [wrap(f"snapshot: {out} ({format_size(nbytes)}), {s['processes']} processes, "
                   f"kernel {taken.get('kernel_release', '?')}")]
@@ -181,17 +176,17 @@ def _snapshot_summary(s: dict[str, Any], out: Path, nbytes: int) -> str:
         uptime_ns = int((taken.get("uptime_s") or 0) * 1_000_000_000)
         lines.append(free_table([{"label": "now", "ts_ns": uptime_ns, "free": s["free"]}], deltas=False))
     if s["top_processes"]:
-        lines.append(f"{'PID':>7} {'COMM':<16} {'RSS_MB':>9} {'PSS_MB':>9} {'SWAP_MB':>8} {'ADJ':>5}")
+        lines.append(f"{'PID':>7} {'COMM':<16} {'RSS':>9} {'PSS':>9} {'SWAP':>8} {'ADJ':>5}")
         for p in s["top_processes"]:
             adj = p["oom_score_adj"] if p["oom_score_adj"] is not None else "-"
-            lines.append(f"{p['pid']:>7} {str(p['comm'])[:16]:<16} {_mb(p['rss_bytes']):>9} "
-                         f"{_mb(p['pss_bytes']):>9} {_mb(p['swap_bytes']):>8} {adj:>5}")
+            lines.append(f"{p['pid']:>7} {str(p['comm'])[:16]:<16} {format_size_short(p['rss_bytes']):>9} "
+                         f"{format_size_short(p['pss_bytes']):>9} {format_size_short(p['swap_bytes']):>8} {adj:>5}")
     if s["cgroups"]:
-        lines.append(f"{'CGROUP':<44} {'V':>2} {'USAGE_MB':>10} {'LIMIT_MB':>10}")
+        lines.append(f"{'CGROUP':<44} {'V':>2} {'USAGE':>10} {'LIMIT':>10}")
         for c in s["cgroups"]:
             path = c["path"] if len(c["path"]) <= 44 else "..." + c["path"][-41:]
-            limit = _mb(c["limit_bytes"]) if c["limit_bytes"] is not None else "max"
-            lines.append(f"{path:<44} {c['version']:>2} {_mb(c['usage_bytes']):>10} {limit:>10}")
+            limit = format_size_short(c["limit_bytes"], unknown="max")
+            lines.append(f"{path:<44} {c['version']:>2} {format_size_short(c['usage_bytes']):>10} {limit:>10}")
     if s["errors"]:
         lines.append(f"{s['errors']} process(es) could not be read (they exited, or permission)")
     lines.append(wrap(f"next: memtrace explain {out}"))
