@@ -56,9 +56,17 @@ def test_leaf_modules_import_only_leaves(leaf: str) -> None:
 
 
 def _imports_cli(path: Path) -> bool:
-    return any(m == "memtrace.cli" or m.startswith("memtrace.cli.") for m in _memtrace_imports(path)) or any(
-        isinstance(node, ast.ImportFrom) and node.module == "memtrace" and any(a.name == "cli" for a in node.names)
-        for node in ast.walk(ast.parse(path.read_text())))
+    """Does ``path`` import memtrace.cli (or one of its modules), in any spelling?"""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "memtrace.cli" or node.module.startswith("memtrace.cli."):
+                return True
+            if node.module == "memtrace" and any(a.name == "cli" for a in node.names):
+                return True
+        elif isinstance(node, ast.Import) and any(
+                a.name == "memtrace.cli" or a.name.startswith("memtrace.cli.") for a in node.names):
+            return True
+    return False
 
 
 def test_nothing_imports_the_cli() -> None:

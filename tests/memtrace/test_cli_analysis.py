@@ -154,6 +154,7 @@ def test_report_what_if_asks_each_change_once(monkeypatch: pytest.MonkeyPatch) -
     assert second["oom_score_adj of python3 (pid 4847) = -1000"] == "victim changed"  # 4724 dies second
 
 
+@pytest.mark.slow
 def test_what_if_answers_do_not_depend_on_the_number_of_jobs() -> None:
     """The replays run in forked workers with --jobs 2 and in this process with
     --jobs 1: the same report, byte for byte, with every change answered."""
