@@ -2,7 +2,7 @@
 changes; compare two traces.
 
 They render what :mod:`memtrace.replay` returns: a one-line verdict first, then a
-short table (:func:`memtrace.render.render_diff`), or one JSON object with
+short table (:func:`memtrace.replay.render_diff`), or one JSON object with
 ``--json``. Damage in a trace is a warning on stderr, never an error: the diff
 covers what was read. A progress bar shows long replays on a terminal.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 
 from memtrace import __version__, api
-from memtrace.render import WIDTH, render_diff
+from memtrace.render import WIDTH
 from memtrace.units import format_size
 
 from ._app import app
@@ -51,7 +51,7 @@ def replay(
     With no change the new trace is byte-identical to the old. Replay is closed
     loop: a task's next step starts when its previous one has finished.
     """
-    from memtrace.replay import Overrides, diff_traces, recorded_total_events, replay_trace
+    from memtrace.replay import Overrides, diff_traces, recorded_total_events, render_diff, replay_trace
 
     overrides = Overrides.parse(sysctl or [], set_ or [])
     api.open_trace(trace)  # a one-line error for what is not a readable trace file
@@ -96,7 +96,7 @@ def diff(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Compare two traces: OOM kills, ENOMEM, memory, reclaim, swap, first divergence."""
-    from memtrace.replay import diff_traces, recorded_total_events
+    from memtrace.replay import diff_traces, recorded_total_events, render_diff
 
     for path in (a, b):
         api.open_trace(path)  # a one-line error for what is not a readable trace file
