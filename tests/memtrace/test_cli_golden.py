@@ -13,7 +13,9 @@ The sample traces: three with OOM kills (``oom-leak``: a global kill;
 ``memcg-oom``: two memcg kills; ``shmem-pressure``: a memcg kill that leaves tmpfs
 behind) and two without (``tmpfs-file``, ``fork-cow``). The real samples: the perf
 script and ftrace runs of ``tests/data/real`` imported with their kernel logs, and
-the kernel log of ``../shared/real-traces`` given to ``report`` as it is.
+the kernel log of ``../shared/real-traces`` given to ``report`` as it is. The real
+samples (each folds a whole imported trace) and the what-if replays are marked
+slow: ``pytest -m "not slow"`` leaves them to ``make test``.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ def real_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     return directory, printed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [name for name, *_ in REAL_IMPORTS])
 def test_real_import_output(golden: Golden, real_dir: tuple[Path, dict[str, str]], name: str) -> None:
     golden(f"import.{name}", real_dir[1][name])
@@ -122,6 +125,7 @@ REAL_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "args"), REAL_CASES, ids=[name for name, _ in REAL_CASES])
 def test_real_sample_output(golden: Golden, real_dir: tuple[Path, dict[str, str]], name: str,
                             args: list[str]) -> None:
