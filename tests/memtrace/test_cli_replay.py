@@ -86,7 +86,7 @@ def test_replay_on_less_ram_prints_the_diff(pam: tuple[Path, dict[str, Any]], tm
     assert lines[0] == f"replayed {trace} with machine.ram=768MiB"
     assert lines[1].startswith(f"wrote {small}: ")
     assert f"verdict: mmap of anon-writer (pid {pid}) now refused with ENOMEM at" in text
-    assert "changed: machine.ram_bytes 24.0 GiB -> 768.0 MiB" in text
+    assert "changed: machine.ram_bytes 24 GiB -> 768 MiB" in text
     rows = {line[:26].strip(): line[26:].split() for line in lines if line[:26].strip() and len(line) > 26}
     assert rows["OOM kills"] == ["0", "0", "0"]
     assert rows["ENOMEM refusals"] == ["0", "1", "+1"]
