@@ -183,3 +183,27 @@ def test_api_twins_every_command() -> None:
         assert module.__all__ == sorted(module.__all__, key=_isort_key)
         for name in module.__all__:
             assert getattr(module, name) is not None
+
+
+def test_every_package_of_the_tree_is_installed() -> None:
+    """pyproject lists every package (setuptools installs only those) and maps it to
+    its folder: a new subpackage missing there would import in an editable checkout
+    and vanish from a wheel."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    package_dir: dict[str, str] = setuptools["package-dir"]
+    roots = {"memtrace": "memtrace", "memtrace.tracer": "tracer", "memtrace.kernel": "kernel",
+             "memtrace.replay": "replay", "memtrace.analysis": "analysis"}
+    found: dict[str, str] = {}
+    for package, folder in roots.items():
+        for init in sorted((ROOT / folder).rglob("__init__.py")):
+            rel = init.parent.relative_to(ROOT / folder)
+            if package == "memtrace" and rel.parts and rel.parts[0] in ("tracer", "kernel", "replay", "analysis"):
+                continue
+            name = ".".join([package, *rel.parts])
+            found[name] = str(init.parent.relative_to(ROOT))
+    assert sorted(found) == sorted(p for p in setuptools["packages"] if p in found)
+    assert set(found) <= set(setuptools["packages"])
+    for name, folder in found.items():
+        assert package_dir.get(name) == folder, name
