@@ -44,7 +44,7 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(PY) scripts/typecheck.py
 
-test: lint
+test: lint typecheck
 	@echo "$(PY) -m pytest -q $(PYTEST_ARGS)"
 	@status=0; $(PY) -m pytest -q $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$status" -eq 5 ] && [ "$(ALLOW_NO_TESTS)" = 1 ]; then \

@@ -24,14 +24,16 @@ the module of its group (or a new module imported here).
 """
 
 # isort: off
-from . import record  # noqa: F401  (registers record and scenarios)
-from . import explain  # noqa: F401  (stat, free, explain, ps)
-from . import report  # noqa: F401  (report, dmesg)
-from . import replay  # noqa: F401  (replay, diff)
-from . import real  # noqa: F401  (import, snapshot)
-from . import trace  # noqa: F401  (list, trace, tools)
+from . import record  # registers record and scenarios
+from . import explain  # stat, free, explain, ps
+from . import report  # report, dmesg
+from . import replay  # replay, diff
+from . import real  # import, snapshot
+from . import trace  # list, trace, tools
 
 # isort: on
 from ._app import app, main
 
-__all__ = ["app", "main"]
+#: The app and its entry point; the command modules are listed too, since
+#: importing them is what registers the commands.
+__all__ = ["app", "explain", "main", "real", "record", "replay", "report", "trace"]

@@ -226,7 +226,7 @@ def _run_checked(program: tuple[list[Step], list[Step]], machine: MachineSpec, c
     checks = []
 
     class Check:
-        def on_batch(self, batch) -> None:  # type: ignore[no-untyped-def]
+        def on_batch(self, batch) -> None:
             check_invariants(runner.k)
             checks.append(batch.n)
 

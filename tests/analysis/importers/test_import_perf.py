@@ -256,7 +256,7 @@ def test_own_samples_import_and_replay(tmp_path: Path, trace: str, log: str) -> 
     replay_trace(out, rep)
     reader = TraceReader(rep)
     reader.scan()
-    assert [k["pid"] for k in reader.footer["extra"]["oom_kills"]] == victims  # type: ignore[index]
+    assert [k["pid"] for k in reader.footer["extra"]["oom_kills"]] == victims
 
 
 # --------------------------------------------------------------------------- the two readers
