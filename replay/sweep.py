@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = [
+    "FIGURES",
     "MAX_CELLS",
     "Axis",
     "Boundary",
@@ -66,8 +67,10 @@ __all__ = [
     "find_boundary",
     "grid",
     "parse_axis",
+    "plot_sweep",
     "run_cell",
     "run_sweep",
+    "write_results",
 ]
 
 #: The most cells one sweep may have (axes x seeds): a bound on a typo such as
@@ -562,3 +565,86 @@ def boundaries(target: SweepTarget, axis: Axis, others: Sequence[Axis], runner: 
     for cell in grid(others, seeds, target.seed):
         yield find_boundary(target, axis, runner, toward=toward, settings=cell.settings, seed=cell.seed,
                             progress=progress)
+
+
+# --------------------------------------------------------------------------- results as data
+
+#: Figures a sweep can plot, with their unit (the columns of :meth:`CellResult.as_dict`).
+FIGURES: dict[str, str] = {
+    "kills": "OOM kills",
+    "enomem": "ENOMEM refusals",
+    **{f"peak_{k}_bytes": "bytes" for k in MEMORY_KINDS},
+    **{f"final_{k}_bytes": "bytes" for k in MEMORY_KINDS},
+    "memcg_peak_bytes": "bytes",
+    "swap_outs": "pages",
+    "reclaimed_pages": "pages",
+    "end_ns": "ns",
+}
+
+
+def write_results(result: SweepResult, path: str | os.PathLike[str]) -> str:
+    """Write the cells as a table: ``.parquet`` (pyarrow) or ``.csv``, by suffix.
+    Returns the format written; ValueError for another suffix."""
+    out = Path(path)
+    rows = result.rows()
+    if out.suffix == ".csv":
+        import csv
+
+        columns = list(rows[0]) if rows else []
+        with out.open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=columns)
+            w.writeheader()
+            for row in rows:
+                w.writerow({k: "" if v is None else v for k, v in row.items()})
+        return "csv"
+    if out.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), out)
+        return "parquet"
+    raise ValueError(f"{out}: results are written as .parquet or .csv, not {out.suffix or 'no suffix'!r}")
+
+
+def plot_sweep(result: SweepResult, path: str | os.PathLike[str], figure: str = "kills") -> None:
+    """Plot ``figure`` over the sweep: a line (one axis) or a heatmap (two axes), the
+    mean over seeds per cell. ValueError for another shape or an unknown figure."""
+    if figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(FIGURES)}")
+    if len(result.axes) not in (1, 2):
+        raise ValueError(f"a plot shows one or two varied keys, not {len(result.axes)}")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    def value(r: CellResult) -> float:
+        v = r.as_dict().get(figure)
+        return float("nan") if v is None or r.error is not None else float(v)
+
+    sums: dict[tuple[str, ...], list[float]] = {}
+    for r in result.results:
+        sums.setdefault(tuple(v for _, v in r.cell.settings), []).append(value(r))
+    means = {k: float(np.mean(v)) for k, v in sums.items()}
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    if len(result.axes) == 1:
+        (a,) = result.axes
+        ax.plot(range(len(a.values)), [means[(v,)] for v in a.values], marker="o")
+        ax.set_xticks(range(len(a.values)), a.values, rotation=45, ha="right", fontsize=8)
+        ax.set_xlabel(a.key)
+        ax.set_ylabel(f"{figure} ({FIGURES[figure]})")
+        ax.grid(alpha=0.3)
+    else:
+        a, b = result.axes
+        grid_values = np.array([[means[(va, vb)] for vb in b.values] for va in a.values])
+        im = ax.imshow(grid_values, aspect="auto", origin="lower", cmap="viridis")
+        ax.set_yticks(range(len(a.values)), a.values, fontsize=8)
+        ax.set_xticks(range(len(b.values)), b.values, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(a.key)
+        ax.set_xlabel(b.key)
+        fig.colorbar(im, ax=ax, label=f"{figure} ({FIGURES[figure]})")
+    ax.set_title(f"{result.target}: {figure}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -44,7 +44,7 @@ __all__ = ["FORMATS", "ROW_GROUP_EVENTS", "TableExport", "export_tables"]
 #: Table formats and their file suffixes.
 FORMATS = {"parquet": ".parquet", "csv": ".csv"}
 #: Events buffered per tracepoint before a row group is written.
-ROW_GROUP_EVENTS = 1 << 20
+ROW_GROUP_EVENTS = 1 << 18
 
 _ARROW_TYPES = {
     "u8": "uint8", "u16": "uint16", "u32": "uint32", "u64": "uint64",
@@ -194,7 +194,7 @@ class _WriterThread:
         import queue
         import threading
 
-        self._queue: queue.Queue[tuple[_Sink, pa.Table] | None] = queue.Queue(maxsize=4)
+        self._queue: queue.Queue[tuple[_Sink, pa.Table] | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="memtrace-export", daemon=True)
         self._thread.start()

@@ -179,3 +179,29 @@ def test_an_existing_cluster_by_address_gives_the_serial_answers(external_cluste
 def test_an_unreachable_scheduler_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="cannot reach the Dask scheduler"):
         DaskRunner(scheduler="tcp://127.0.0.1:9")
+
+
+def test_results_write_as_parquet_and_csv_and_plot(tmp_path: Path) -> None:
+    import csv
+
+    import pyarrow.parquet as pq
+
+    from memtrace.replay.sweep import plot_sweep, write_results
+
+    target = SweepTarget.from_trace(MEMCG_OOM)
+    result = run_sweep(target, [parse_axis(f"{LIMIT}=64MiB:320MiB:128MiB"), parse_axis("vm.swappiness=0,60")],
+                       SerialRunner())
+    assert write_results(result, tmp_path / "r.parquet") == "parquet"
+    table = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert table == [{k: v for k, v in row.items()} for row in result.rows()]
+    assert write_results(result, tmp_path / "r.csv") == "csv"
+    with open(tmp_path / "r.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r[LIMIT] for r in rows] == ["64MiB", "64MiB", "192MiB", "192MiB", "320MiB", "320MiB"]
+    assert [int(r["kills"]) for r in rows] == [len(c.kills) for c in result.results]
+    plot_sweep(result, tmp_path / "heat.png", "kills")
+    assert (tmp_path / "heat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match=r"\.parquet or \.csv"):
+        write_results(result, tmp_path / "r.txt")
+    with pytest.raises(ValueError, match="unknown figure"):
+        plot_sweep(result, tmp_path / "x.png", "nosuch")
