@@ -193,7 +193,7 @@ def test_results_write_as_parquet_and_csv_and_plot(tmp_path: Path) -> None:
                        SerialRunner())
     assert write_results(result, tmp_path / "r.parquet") == "parquet"
     table = pq.read_table(tmp_path / "r.parquet").to_pylist()
-    assert table == [{k: v for k, v in row.items()} for row in result.rows()]
+    assert table == result.rows()
     assert write_results(result, tmp_path / "r.csv") == "csv"
     with open(tmp_path / "r.csv", newline="") as f:
         rows = list(csv.DictReader(f))
