@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -180,30 +179,8 @@ def open_trace(path: PathArg) -> TraceReader:
                                "copy it to a file first")
     try:
         return TraceReader(name)
-    except NotATraceError:
-        raise
-    except TraceFormatError as e:
-        # TEMPORARY ADAPTER (issue 10): tracer/tracefile.py raises a plain
-        # TraceFormatError for a file without the trace magic. Until it raises
-        # NotATraceError itself, the file's first bytes (never the message) tell the
-        # two apart here.
-        if _has_trace_magic(name):
-            raise
-        raise NotATraceError(str(e)) from None
     except OSError as e:
         raise TraceFormatError(f"cannot read trace {name}: {e.strerror or e}") from None
-
-
-def _has_trace_magic(path: str) -> bool:
-    """True when ``path`` starts with the trace magic, or cannot be read (then the
-    reader's own error stands)."""
-    from memtrace.tracer.tracefile import MAGIC
-
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(MAGIC)) == MAGIC
-    except OSError:
-        return True
 
 
 def _trace_or_none(path: PathArg) -> TraceReader | None:
@@ -213,20 +190,6 @@ def _trace_or_none(path: PathArg) -> TraceReader | None:
         return open_trace(path)
     except NotATraceError:
         return None
-
-
-@contextmanager
-def _not_found(where: PathArg | None) -> Iterator[None]:
-    """TEMPORARY ADAPTER (issue 10): ``fold_at`` (analysis/state.py),
-    ``explain_state`` (analysis/explain.py), ``_process_view`` (analysis/procsnap.py)
-    and ``load_tool`` (tracer/tools) raise ``KeyError(message)`` for a snapshot label,
-    pid or tool their input does not hold. Until they raise NotFoundError, this
-    turns that KeyError into one, ``where: `` + the same message."""
-    try:
-        yield
-    except KeyError as e:
-        prefix = f"{os.fspath(where)}: " if where is not None else ""
-        raise NotFoundError(f"{prefix}{e.args[0] if e.args else e}") from None
 
 
 # --------------------------------------------------------------------------- stat
@@ -388,19 +351,19 @@ def explain(target: PathArg, *, at: str | int | None = None, pid: int | None = N
     if reader is None:
         from memtrace.analysis.procsnap import explain_snapshot
 
-        with _not_found(target):
-            res = explain_snapshot(target, pid=pid)
+        res = explain_snapshot(target, pid=pid)
         if graph is not None:
             raise InputError(f"{os.fspath(target)}: --graph needs a trace (a snapshot has no per-page state)")
         return Explained(res)
     from memtrace.analysis.explain import explain_state
     from memtrace.analysis.state import fold_at
 
-    with _not_found(target):
-        folder, reading, warnings = fold_at(reader, at)
+    folder, reading, warnings = fold_at(reader, at)
     state = folder.state()
-    with _not_found(target):
+    try:
         res = explain_state(state, reading, pid=pid, at=_moment(at) if isinstance(at, int) else None)
+    except NotFoundError as e:  # a pid the trace does not hold: say which trace
+        raise NotFoundError(f"{os.fspath(target)}: {e}") from None
     written = None
     if graph is not None:
         from memtrace.analysis.graph import graph_summary, memory_graph, write_graph
@@ -440,8 +403,7 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
         if at is not None:
             raise InputError(f"{os.fspath(target)}: --at needs a trace (a snapshot is one moment)")
         return Warned(ps_snapshot(procsnap.load_snapshot(target), Path(target).name, sort))
-    with _not_found(target):
-        table, warnings = ps_trace(reader, at, sort)
+    table, warnings = ps_trace(reader, at, sort)
     return Warned(table, (*warnings, *reader.warnings))
 
 
@@ -506,5 +468,4 @@ def load_tool(name: str) -> Tool:
     tools there are."""
     from memtrace.tracer.tools import load_tool as load
 
-    with _not_found(None):
-        return load(name)
+    return load(name)

@@ -44,7 +44,7 @@ from memtrace.tracer.tasks import ROOT_MEMCG_ID, UNKNOWN_COMM, TaskTable
 from memtrace.units import format_size
 
 from ..explain import Part, kind_totals
-from ..state import StateFolder, untraced_fields
+from ..state import StateFolder, untraced_fields, walk
 from .model import (
     Candidate,
     Grower,
@@ -56,7 +56,7 @@ from .model import (
     Timeline,
     Unreclaimable,
 )
-from .observe import AtOom, Observer, fold_for_report, scope_ids
+from .observe import OBSERVED, AtOom, Observer, scope_ids
 from .why import Narrator, top_owners
 
 __all__ = ["DEFAULT_WINDOW_NS", "REPORT_READS", "build_report"]
@@ -106,10 +106,9 @@ def build_report(reader: TraceReader, window_ns: int = DEFAULT_WINDOW_NS) -> Oom
     do not stop it: the row is clamped or the event left out, and the report's
     warnings say so."""
     folder = StateFolder(reader.meta, reads=REPORT_READS, reader="memtrace report")
-    tasks = TaskTable()
     obs = Observer()
-    fold_for_report(reader, folder, tasks, obs)
-    return _Assembler(folder, tasks, obs, window_ns).report([*reader.warnings, *folder.warnings])
+    walk(reader, folder, observe=obs, observe_tracepoints=OBSERVED)
+    return _Assembler(folder, folder.tasks, obs, window_ns).report([*reader.warnings, *folder.warnings])
 
 
 class _Assembler:
