@@ -137,10 +137,7 @@ def _score(task: OomTask, totalpages: int | None, version: KernelVersion) -> tup
     if oom_score_needs_cpu_times(version) or not totalpages:
         return None, None, None
     b = oom_badness(task, totalpages, version)
-    why = None
-    if b.points is None:
-        why = b.formula.split("ineligible: ", 1)[-1]
-    return b.points, proc_oom_score(task, totalpages, version), why
+    return b.points, proc_oom_score(task, totalpages, version), b.ineligible
 
 
 def _sorted(rows: list[ProcRow], sort: str) -> tuple[ProcRow, ...]:

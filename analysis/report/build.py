@@ -372,7 +372,7 @@ class _Assembler:
             task, odd = self._task_of(c)
             tasks.append(task)
             b = oom_badness(task, totalpages, self.version)
-            formula = b.formula.split(";")[0]
+            formula = b.formula
             recorded = None if int(c["points"]) == LONG_MIN else int(c["points"])
             note = ""
             if recorded != b.points:
@@ -542,5 +542,5 @@ class _Assembler:
 
 
 def _ineligible(b: Badness) -> str:
-    """Why oom_badness() left a task out (its formula text says after ``ineligible:``)."""
-    return b.formula.partition("ineligible: ")[2] or "ineligible"
+    """Why oom_badness() left a task out."""
+    return b.ineligible or "ineligible"
