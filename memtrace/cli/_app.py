@@ -36,15 +36,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    """``--version``: eager, so it answers before typer asks for a command."""
+    if value:
+        typer.echo(f"memtrace {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Log more to stderr (-vv for debug)."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
 ) -> None:
     configure_logging(verbose)
-    if version:
-        typer.echo(f"memtrace {__version__}")
-        raise typer.Exit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
