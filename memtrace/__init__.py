@@ -26,6 +26,7 @@ _EXPORTS = {
     "Collector": "memtrace.tracer",
     "EventBatch": "memtrace.tracer",
     "ExplainResult": "memtrace.analysis.explain",
+    "ExportResult": "memtrace.analysis.export",
     "Explained": "memtrace.api",
     "FreeSnapshot": "memtrace.api",
     "GraphFile": "memtrace.api",
@@ -46,6 +47,7 @@ _EXPORTS = {
     "ReplayResult": "memtrace.replay",
     "Scenario": "memtrace.kernel.workload",
     "ScenarioError": "memtrace.errors",
+    "SweepResult": "memtrace.replay.sweep",
     "SysctlError": "memtrace.errors",
     "Tool": "memtrace.tracer.tools",
     "TraceDiff": "memtrace.replay",
@@ -63,6 +65,7 @@ _EXPORTS = {
     "diff_traces": "memtrace.replay",
     "dmesg": "memtrace.api",
     "explain": "memtrace.api",
+    "export": "memtrace.api",
     "free": "memtrace.api",
     "import_trace": "memtrace.api",
     "load_scenario": "memtrace.kernel.workload",
@@ -77,6 +80,7 @@ _EXPORTS = {
     "resolve_scenario": "memtrace.kernel.workload",
     "run_what_ifs": "memtrace.whatif",
     "stat_trace": "memtrace.api",
+    "sweep": "memtrace.api",
     "what_if_report": "memtrace.whatif",
 }
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -41,12 +41,14 @@ from memtrace.units import format_seconds
 
 if TYPE_CHECKING:
     from memtrace.analysis.explain import ExplainResult
+    from memtrace.analysis.export import ExportResult
     from memtrace.analysis.importers import ImportResult
     from memtrace.analysis.kernlog import OomReportText
     from memtrace.analysis.ps import ProcTable
     from memtrace.analysis.report.model import OomReport
     from memtrace.kernel.workload import Scenario
     from memtrace.linux.proc import FreeColumns
+    from memtrace.replay.sweep import SweepResult
     from memtrace.tracer.bus import Consumer
     from memtrace.tracer.tools import Tool
     from memtrace.tracer.tracefile import TraceReader, TraceStats
@@ -61,6 +63,7 @@ __all__ = [
     "Warned",
     "dmesg",
     "explain",
+    "export",
     "free",
     "free_row",
     "import_trace",
@@ -71,6 +74,7 @@ __all__ = [
     "record",
     "report",
     "stat_trace",
+    "sweep",
 ]
 
 T = TypeVar("T")
@@ -469,3 +473,63 @@ def load_tool(name: str) -> Tool:
     from memtrace.tracer.tools import load_tool as load
 
     return load(name)
+
+
+# --------------------------------------------------------------------------- sweep, export
+
+
+def sweep(target: PathArg, vary: Sequence[str], *, seeds: int = 1, find: tuple[str, str] | None = None,
+          scheduler: str | None = None, workers: int | None = None, serial: bool = False,
+          progress: Callable[[int, int], None] | None = None) -> SweepResult:
+    """``memtrace sweep``: replay ``target`` (a trace, or a scenario file or name) over
+    the grid of ``vary`` (``KEY=SPEC`` each), ``seeds`` seeds per cell, on Dask (a
+    LocalCluster of ``workers``, or the cluster at ``scheduler``) or, with
+    ``serial``, one after another here. ``find`` = ``("min"|"max", KEY)`` bisects
+    KEY (which must be varied) for the boundary instead, for every cell of the other
+    keys."""
+    from memtrace.replay.sweep import (
+        DaskRunner,
+        Runner,
+        SerialRunner,
+        SweepResult,
+        SweepTarget,
+        boundaries,
+        parse_axis,
+        run_sweep,
+    )
+
+    axes = [parse_axis(v) for v in vary]
+    if not axes:
+        raise UsageError("a sweep needs at least one --vary KEY=SPEC")
+    keys = [a.key for a in axes]
+    if len(set(keys)) != len(keys):
+        raise UsageError(f"--vary names a key twice: {', '.join(sorted(k for k in keys if keys.count(k) > 1))}")
+    if find is not None and find[1] not in keys:
+        raise UsageError(f"--find-{find[0]} {find[1]}: vary it too (--vary {find[1]}=SPEC gives the range to bisect)")
+    swept = SweepTarget.load(os.fspath(target), __version__)
+    runner: Runner = SerialRunner() if serial else DaskRunner(scheduler=scheduler, workers=workers)
+    try:
+        if find is None:
+            result = run_sweep(swept, axes, runner, seeds=seeds, progress=progress)
+            return result
+        axis = next(a for a in axes if a.key == find[1])
+        others = [a for a in axes if a.key != find[1]]
+        found = tuple(boundaries(swept, axis, others, runner, toward="high" if find[0] == "min" else "low",
+                                 seeds=seeds, progress=progress))
+        cells = tuple(r for b in found for r in b.evaluated)
+        return SweepResult(swept.name, tuple(axes), seeds, cells, found)
+    finally:
+        if isinstance(runner, DaskRunner):
+            runner.close()
+
+
+def export(trace: PathArg, fmt: str, output: PathArg, *,
+           progress: Callable[[int], None] | None = None) -> ExportResult:
+    """``memtrace export``: ``trace`` as Perfetto, Chrome JSON (a file) or Parquet,
+    CSV (a directory of one table per tracepoint)."""
+    from memtrace.analysis.export import EXPORT_FORMATS, export_trace
+
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"--format {fmt}: choose one of {', '.join(EXPORT_FORMATS)}")
+    open_trace(trace)  # one line for what is not a readable trace
+    return export_trace(trace, fmt, output, progress=progress)

@@ -408,11 +408,15 @@ class DaskRunner:
             except OSError as e:
                 raise UsageError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({e})") from None
         self.workers = max(1, sum(self.client.nthreads().values()))
+        #: each target's data on the workers, kept until close()
+        self._scattered: dict[int, Any] = {}
 
     def run(self, target: SweepTarget, cells: Sequence[Cell], progress: Progress | None = None) -> list[CellResult]:
         from distributed import as_completed
 
-        shared = self.client.scatter(target, broadcast=True)
+        shared = self._scattered.get(id(target))
+        if shared is None:  # once per target: bisection calls run() once per round
+            shared = self._scattered[id(target)] = self.client.scatter(target, broadcast=True, hash=False)
         futures = [self.client.submit(run_cell, shared, cell, pure=False) for cell in cells]
         by_index: dict[int, CellResult] = {}
         for done, future in enumerate(as_completed(futures), start=1):
@@ -445,7 +449,8 @@ class SweepResult:
     axes: tuple[Axis, ...]
     seeds: int
     results: tuple[CellResult, ...]
-    boundary: Boundary | None = None
+    #: with --find-min/--find-max: the boundary found for each cell of the other keys
+    boundaries: tuple[Boundary, ...] = ()
 
     def rows(self) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.results]
@@ -456,7 +461,7 @@ class SweepResult:
             "axes": [{"key": a.key, "values": list(a.values)} for a in self.axes],
             "seeds": self.seeds,
             "cells": self.rows(),
-            "boundary": self.boundary.as_dict() if self.boundary is not None else None,
+            "boundaries": [b.as_dict() for b in self.boundaries],
         }
 
 

@@ -30,10 +30,11 @@ from . import report  # report, dmesg
 from . import replay  # replay, diff
 from . import real  # import, snapshot
 from . import trace  # list, trace, tools
+from . import sweep  # sweep, export
 
 # isort: on
 from ._app import app, main
 
 #: The app and its entry point; the command modules are listed too, since
 #: importing them is what registers the commands.
-__all__ = ["app", "explain", "main", "real", "record", "replay", "report", "trace"]
+__all__ = ["app", "explain", "main", "real", "record", "replay", "report", "sweep", "trace"]

@@ -34,6 +34,7 @@ __all__ = [
     "byte_progress",
     "check_output",
     "emit_json",
+    "event_count_progress",
     "event_progress",
     "input_file",
     "is_trace_file",
@@ -182,6 +183,26 @@ def byte_progress(description: str, total_bytes: int) -> Iterator[Callable[[int]
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(description, total=total_bytes or None)
+
+        def update(done: int) -> None:
+            progress.update(task, completed=done)
+
+        yield update
+
+
+@contextmanager
+def event_count_progress(description: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """An event-count progress bar on stderr, as a function of the events done so
+    far; None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=total)
 
         def update(done: int) -> None:
             progress.update(task, completed=done)
