@@ -85,7 +85,7 @@ class Kernel:
     """
 
     def __init__(self, ram_bytes: int, swap_bytes: int, bus: Bus, sysctls: Sysctls | None = None,
-                 seed: int = 0, kernel_version: str = DEFAULT_KERNEL_VERSION) -> None:
+                 seed: int = 0, kernel_version: str = DEFAULT_KERNEL_VERSION, cgroup_version: int = 2) -> None:
         self.bus = bus
         self.engine = Engine()
         self.rng = np.random.default_rng(seed)
@@ -96,7 +96,8 @@ class Kernel:
         self.mem_map = self.alloc.mem_map
         self.stat = NodeStat()
         self.swap = SwapDevice(swap_bytes >> PAGE_SHIFT)
-        self.memcgs = MemcgTree()
+        self.cgroup_version = cgroup_version
+        self.memcgs = MemcgTree(cgroup_version, kernel_version)
         self.committed_pages = 0  # vm_committed_as
         # Reclaim state (struct lruvec / pglist_data of the one node).
         self.anon_cost = 0
@@ -236,20 +237,39 @@ class Kernel:
         try:
             pfns = self._alloc_node(nr_pages, gfp_mask)
         except BaseException:
-            self.memcgs.uncharge_pfns(np.full(nr_pages, memcg.id, dtype=np.int16), kmem)
+            self.memcgs.cancel_charge(memcg, nr_pages, kmem)
             raise
         self.mem_map.memcg[pfns] = memcg.id
         return pfns
 
     def try_charge(self, memcg: MemCgroup, nr_pages: int, kmem: bool = False) -> None:
-        """Models try_charge_memcg(): reclaim from the cgroup over its limit, retry,
-        and invoke the memcg OOM killer when reclaim cannot make room."""
+        """Models try_charge_memcg() (6.18): charge the counters (memcontrol.py:
+        stock, batch, memsw first on v1, failcnt); when a page does not fit, reclaim
+        from the cgroup over its limit (without swapping when its memsw counter is
+        the one over), retry, drain the stock once, retry while reclaim makes
+        progress or MAX_RECLAIM_RETRIES more times, then invoke the memcg OOM
+        killer and start over. Each round over the limit is a memory.events max
+        event.
+
+        Simplified: a task OOM-killed here leaves at once (TaskKilled), where the
+        kernel's victim would retry, fail again and return -ENOMEM to its fault.
+        """
+        first = True
         retries = vmscan.MAX_RECLAIM_RETRIES
-        while (over := memcg.over_limit(nr_pages)) is not None:
-            over.failcnt += 1
-            reclaimed = vmscan.try_to_free_mem_cgroup_pages(self, over, nr_pages, GFP_KERNEL)
-            if memcg.over_limit(nr_pages) is None:
-                break
+        drained = False
+        memcgs = self.memcgs
+        while (failure := memcgs.try_charge_pages(memcg, nr_pages, kmem, first)) is not None:
+            first = False
+            over = failure.memcg
+            over.events_max += 1
+            may_swap = not failure.memsw and over.swap_pages < over.swap_max_pages
+            reclaimed = vmscan.try_to_free_mem_cgroup_pages(self, over, nr_pages, GFP_KERNEL, may_swap)
+            if over.own_margin() >= nr_pages:
+                continue
+            if not drained:
+                memcgs.drain_all_stock(over)
+                drained = True
+                continue
             if reclaimed:
                 continue
             if retries > 0:
@@ -258,7 +278,6 @@ class Kernel:
             if not oom.out_of_memory(self, over, GFP_KERNEL):
                 raise OutOfMemory(nr_pages, f"memory cgroup {over.path} (no killable task)")
             retries = vmscan.MAX_RECLAIM_RETRIES
-        self.memcgs.commit_charge(memcg, nr_pages, kmem)
 
     def _reclaimable_pages(self) -> int:
         """Pages reclaim could still free: file LRU, and anon LRU while swap has room

@@ -153,7 +153,8 @@ class Runner:
         self.scenario = scenario
         sysctls, self.explicit = build_sysctls(scenario, overrides or {})
         m = scenario.machine
-        self.k = Kernel(m.ram_bytes, m.swap_bytes, bus, sysctls, seed=seed, kernel_version=m.kernel_version)
+        self.k = Kernel(m.ram_bytes, m.swap_bytes, bus, sysctls, seed=seed, kernel_version=m.kernel_version,
+                        cgroup_version=m.cgroup_version)
         # What the run has produced so far (the recorder reads it even when the
         # run stops on an error); run() returns it as a RunResult.
         self.snapshots: list[SnapshotRecord] = []
@@ -448,7 +449,7 @@ class Runner:
             n = max(MIN_SLICE_PAGES, above_low)
         memcg = task.memcg
         if memcg is not None and not (memcg.parent is None and memcg.max_pages >= UNLIMITED):
-            margin = memcg.margin()
+            margin = k.memcgs.charge_room(memcg)
             # Keep room for the page-table pages the slice may need (one per 512).
             n = max(1, min(n, margin - margin // 512 - 3))
         return n

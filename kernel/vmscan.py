@@ -506,13 +506,15 @@ def try_to_free_pages(k: Kernel, nr_pages: int, gfp_flags: int, order: int = 0) 
     return sc.nr_reclaimed
 
 
-def try_to_free_mem_cgroup_pages(k: Kernel, memcg: MemCgroup, nr_pages: int, gfp_flags: int) -> int:
-    """Models try_to_free_mem_cgroup_pages(): reclaim from one cgroup's subtree."""
+def try_to_free_mem_cgroup_pages(k: Kernel, memcg: MemCgroup, nr_pages: int, gfp_flags: int,
+                                 may_swap: bool = True) -> int:
+    """Models try_to_free_mem_cgroup_pages(): reclaim from one cgroup's subtree,
+    swapping only when ``may_swap`` (MEMCG_RECLAIM_MAY_SWAP: the memsw counter is
+    not the one over its limit, and v2 memory.swap.max has room)."""
     k.emit(tp.RECLAIM_BEGIN, kind="memcg", order=0, gfp_flags=gfp_flags, memcg=memcg.path)
     sc = ScanControl("memcg", max(nr_pages, SWAP_CLUSTER_MAX), memcg_ids=memcg.subtree_ids(),
                      memcg_path=memcg.path)
-    # Swap is charged too: v2 memory.swap.max of zero forbids it.
-    sc.may_swap = memcg.swap_pages < memcg.swap_max_pages
+    sc.may_swap = may_swap
     shrink_node(k, sc)
     k.emit(tp.RECLAIM_END, kind="memcg", nr_scanned=sc.nr_scanned, nr_reclaimed=sc.nr_reclaimed, memcg=memcg.path)
     k.reclaimed_memcg += sc.nr_reclaimed

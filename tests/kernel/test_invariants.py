@@ -127,11 +127,15 @@ def check_invariants(k: Kernel) -> None:
     recount = np.zeros_like(k.memcg_lru)
     np.add.at(recount, (mem.memcg[on].astype(np.int64), lru_of(flags[on])), 1)
     assert (recount == k.memcg_lru).all(), "per-memcg LRU sizes differ from the pages"
-    # Memory cgroups: usage is what their pages (and their descendants') are charged.
+    # Memory cgroups: usage is what their pages (and their descendants') are charged,
+    # plus the charge the CPU's stock holds for them.
     per_id = np.bincount(mem.memcg.astype(np.int64), minlength=len(k.memcgs.by_id) + 1)
     for memcg in k.memcgs.by_id.values():
-        assert memcg.usage_pages == sum(int(per_id[i]) for i in memcg.subtree_ids()), memcg.path
+        ids = memcg.subtree_ids()
+        stocked = sum(k.memcgs.stock.get(i, 0) for i in ids)
+        assert memcg.usage_pages == sum(int(per_id[i]) for i in ids) + stocked, memcg.path
         assert memcg.usage_pages <= memcg.max_pages
+        assert memcg.usage_pages <= memcg.watermark_pages
 
 
 FILES = ("/data/a", "/dev/shm/b")
