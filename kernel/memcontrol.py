@@ -193,6 +193,10 @@ class MemcgTree:
                 return ChargeFailure(m, False)
         return None
 
+    def count_failures(self, failure: ChargeFailure, times: int) -> None:
+        """Count ``times`` more failed attempts at ``failure``'s counter."""
+        self._count_failure(failure, times)
+
     def _count_failure(self, failure: ChargeFailure, times: int = 1) -> None:
         """failcnt of a failed page_counter_try_charge(): since 6.15 only a v1
         memory counter counts (track_failcnt is set on the memory counter of a
@@ -219,7 +223,9 @@ class MemcgTree:
         alone is charged. The page that does not fit fails its batch attempt (on a
         first attempt: a retry after reclaim charges the page alone) and its own.
         Simplified: the counter every batch attempt of one call fails at is the one
-        it fails at first.
+        it fails at first; a request that does not fit whole charges nothing, so
+        the batch failures of its pages that did fit are counted when it is
+        charged whole (after reclaim), or never if it is not.
         """
         chain = memcg.ancestors()
         if memcg.parent is None:  # the root has no limit; the kernel charges it nothing

@@ -119,7 +119,7 @@ def memcg_stat_fields(k: Kernel, memcg: MemCgroup) -> dict[str, int]:
         "file_bytes": int(np.count_nonzero(~is_anon_page)) * P,
         "shmem_bytes": int(np.count_nonzero(shmem)) * P,
         "file_mapped_bytes": int(np.count_nonzero(~is_anon_page & (mem.mapcount[pfns] > 0))) * P,
-        "file_dirty_bytes": int(np.count_nonzero(~anon_lru & ((flags & PG_DIRTY) != 0))) * P,
+        "file_dirty_bytes": int(np.count_nonzero(~anon_lru & ~is_anon_page & ((flags & PG_DIRTY) != 0))) * P,
         "kernel_bytes": memcg.kmem_pages * P,
         "inactive_anon_bytes": int(np.count_nonzero(anon_lru & ~active & ~unevictable)) * P,
         "active_anon_bytes": int(np.count_nonzero(anon_lru & active & ~unevictable)) * P,
