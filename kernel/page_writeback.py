@@ -173,9 +173,13 @@ def folio_wait_writeback(k: Kernel, pfns: np.ndarray) -> int:
 
 def write_dirty_pages(k: Kernel, pfns: np.ndarray) -> int:
     """Submit writeback of those of ``pfns`` that are dirty and not already under
-    writeback (kswapd's pageout() of single pages). Returns pages submitted."""
+    writeback (kswapd's pageout() of single pages), a writeback event (reason
+    "reclaim") per file. Returns pages submitted."""
     flags = k.mem_map.flags[pfns]
     dirty = pfns[(flags & (PG_DIRTY | PG_WRITEBACK)) == PG_DIRTY]
+    inos = k.mem_map.mapping[dirty]
+    for ino in np.unique(inos).tolist():
+        k.emit(tp.WRITEBACK, ino=ino, nr_pages=int(np.count_nonzero(inos == ino)), reason="reclaim")
     folio_start_writeback(k, dirty)
     return len(dirty)
 
