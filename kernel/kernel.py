@@ -128,7 +128,6 @@ class Kernel:
                                                       self.alloc.nr_pfns)
         self.flusher_wait = Signal()
         self.flusher_task: Task | None = None
-        self.flusher_queue: dict[int, str] = {}
         self.flusher_bg_memcgs: set[MemCgroup] = set()
         self.memcg_dirty = np.zeros(64, dtype=np.int64)
         self.memcg_writeback = np.zeros(64, dtype=np.int64)

@@ -369,8 +369,7 @@ def flusher(k: Kernel) -> TaskGen:
         k.flusher_wait = k.new_signal()
         k.current = task
         writeback_end_io(k)
-        queue, k.flusher_queue = k.flusher_queue, {}
-        work: list[tuple[int, str]] = [(ino, reason) for ino, reason in sorted(queue.items())]
+        work: list[tuple[int, str]] = []
         expire_ns = k.sysctls["vm.dirty_expire_centisecs"] * CENTISEC_NS
         by_age = sorted(k.inodes.values(), key=lambda i: (i.dirtied_when_ns, i.ino))
         for inode in by_age:
