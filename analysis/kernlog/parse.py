@@ -35,7 +35,8 @@ from memtrace.units import KiB, MiB
 
 from ..importers.textio import head_text, open_text
 from . import formats as fmt
-from .prefix import KMSG_LEVEL_RE, LogLine, kernel_log_lines, split_prefix
+from .lines import kernel_log_lines
+from .prefix import KMSG_LEVEL_RE, LogLine, split_prefix
 
 __all__ = [
     "OomLog",

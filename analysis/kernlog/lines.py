@@ -1,0 +1,359 @@
+"""Kernel log text in, clean kernel-message lines out: the first stage of the OOM-log reader.
+
+People paste kernel logs as every tool and mail client leaves them (the prefixes of
+:mod:`.prefix`, in any mix), and more:
+
+- raw ``/dev/kmsg`` records (their `` KEY=value`` dictionary lines dropped, ``\\x0a``
+  escapes split), rsyslog ``#012``/``#011`` escapes that join several kernel lines into
+  one, ``journalctl -o json`` objects, kernel lines quoted inside Kubernetes event or
+  container-log JSON, console output glued before a kernel line;
+- lines hard-wrapped by a mail client or cut by a terminal, rejoined by :mod:`.rejoin`
+  where the joined text completes a line shape of :mod:`.shapes`.
+
+:func:`kernel_log_lines` does all of it, one pass, holding at most :data:`MAX_PIECES` raw
+lines; it never raises on content. Each :class:`~.prefix.LogLine` says how it was read
+(``rule``) and which raw lines it is made of (``linenos``).
+
+The common path (a plain dmesg, ``dmesg -T``, syslog or journal short-iso line) is matched
+whole by one compiled expression and its LogLine built directly; everything else takes the
+general path (:func:`_records`), 5-10x slower per line. Both read every line the same
+(tests/analysis/kernlog/test_lines.py checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .prefix import (
+    KERNEL_LINE,
+    NO_PREFIX,
+    OTHER_PROGRAM,
+    QUOTE_RE,
+    TS_SCALE,
+    LogLine,
+    Rec,
+    kmsg_unescape,
+    rsyslog_unescape,
+    split_kernel_prefix,
+)
+from .rejoin import MAX_PIECES, add_rule, finish, resolve
+from .shapes import ReaderState, complete
+
+__all__ = ["MAX_PIECES", "kernel_log_lines"]
+
+_KTS_MID = re.compile(r"\[ *\d{1,12}\.\d{6,9}\] ")
+_KMSG_DICT = re.compile(r" [A-Z_][A-Z0-9_]{0,63}=")
+_JSON_STRING = re.compile(r'"((?:[^"\\]|\\.){8,8192})"')
+_QUOTED_LEAD = re.compile(r"[Kk]ill(?:ed)? process|invoked oom-killer|oom-kill:|oom_reaper:|are going to be killed")
+
+
+
+def _records(raw: str, lineno: int, st: ReaderState) -> list[Rec]:
+    """The records of one raw line (several when rsyslog, /dev/kmsg or a journal JSON
+    message joined kernel lines; none for a /dev/kmsg dictionary line)."""
+    s = raw
+    if s[-1:] == "\n":
+        s = s[:-1]
+    if s[-1:] == "\r":
+        s = s[:-1]
+    extra = ""
+    if "\xa0" in s:
+        s = s.replace("\xa0", " ")
+        extra = "nbsp"
+    width = len(s)
+    if st.kmsg and s[:1] == " " and _KMSG_DICT.match(s):
+        return []
+    quote = ""
+    c = s[:1]
+    if c == ">" or c == "#":
+        m = QUOTE_RE.match(s)
+        if m:
+            quote = m.group()
+            s = s[m.end():]
+            c = s[:1]
+    if width > st.widest.get(quote, 0):
+        st.widest[quote] = width
+    body = s
+    indent = False
+    if c == " " or c == "\t":
+        body = s.lstrip(" \t")
+        indent = True
+    kind, ts_ns, wall, host, text, rule, caller = split_kernel_prefix(body)
+    if kind == NO_PREFIX:
+        lead = body[:1]
+        if lead == "{" or '"' in body:
+            recs = _json_records(body, lineno, width, quote)
+            if recs:
+                return recs
+        if "] " in body:
+            m = _KTS_MID.search(body)
+            if m and m.start() > 0:
+                kind, ts_ns, wall, host, text, rule, caller = split_kernel_prefix(body[m.start():])
+                rule = add_rule(rule, "midline")
+        if kind == NO_PREFIX:
+            rule = "quote" if quote else ""
+            if extra:
+                rule = add_rule(rule, extra)
+            if st.kmsg and "\\" in s:  # a wrapped /dev/kmsg record goes on with its escapes
+                pieces = kmsg_unescape(s).split("\n")
+                last = len(pieces) - 1
+                return [Rec(lineno, width if last == 0 else 0, quote, NO_PREFIX, None, None, None, pieces[0], rule,
+                             (lineno,))] + [
+                    Rec(lineno, width if i == last else 0, quote, KERNEL_LINE, st.kmsg_ts, None, None, p,
+                        "kmsg+split:kmsg", (lineno,), st.kmsg_caller) for i, p in enumerate(pieces) if i and p.strip()]
+            return [Rec(lineno, width, quote, NO_PREFIX, None, None, None, s, rule, (lineno,))]
+    st.kmsg = "kmsg" in rule
+    if st.kmsg:
+        st.kmsg_ts = ts_ns
+    if indent:
+        rule = "indent+" + rule
+    if quote:
+        rule = "quote+" + rule
+    if extra:
+        rule = rule + "+" + extra
+    if kind == OTHER_PROGRAM:
+        return [Rec(lineno, width, quote, OTHER_PROGRAM, None, wall, host, text, rule, (lineno,))]
+    if "kmsg" in rule:
+        st.kmsg_caller = caller
+        if "\\" in text:
+            pieces = kmsg_unescape(text).split("\n")
+            return _split_records(pieces, lineno, width, quote, ts_ns, wall, host, rule, "split:kmsg", caller)
+    elif "#0" in text:
+        pieces = rsyslog_unescape(text).split("\n")
+        return _split_records(pieces, lineno, width, quote, ts_ns, wall, host, rule, "split:#012", caller)
+    return [Rec(lineno, width, quote, KERNEL_LINE, ts_ns, wall, host, text, rule, (lineno,), caller)]
+
+
+def _split_records(pieces: list[str], lineno: int, width: int, quote: str, ts_ns: int | None,
+                   wall: str | None, host: str | None, rule: str, why: str, caller: str | None) -> list[Rec]:
+    if len(pieces) == 1:
+        return [Rec(lineno, width, quote, KERNEL_LINE, ts_ns, wall, host, pieces[0], rule, (lineno,), caller)]
+    rule = add_rule(rule, why)
+    return [Rec(lineno, width if i == len(pieces) - 1 else 0, quote, KERNEL_LINE, ts_ns, wall, host, p, rule,
+                (lineno,), caller) for i, p in enumerate(pieces) if p.strip() or i == 0]
+
+
+def _json_records(body: str, lineno: int, width: int, quote: str) -> list[Rec]:
+    """Kernel lines carried by JSON: a ``journalctl -o json`` object (its MESSAGE), or a
+    whole OOM line quoted in a string of other JSON (a Kubernetes event's ``message``, a
+    container log's ``log``): only a quoted text that completes an OOM shape is taken."""
+    b = body.strip()
+    if b[:1] == "{" and '"MESSAGE"' in b:
+        try:
+            obj = json.loads(b)
+        except (ValueError, RecursionError):
+            obj = None
+        if isinstance(obj, dict):
+            return _journal_json(obj, lineno, width, quote)
+    if not _QUOTED_LEAD.search(body):
+        return []
+    st = ReaderState()
+    out: list[Rec] = []
+    for m in _JSON_STRING.finditer(body):
+        try:
+            value = json.loads('"' + m.group(1) + '"')
+        except ValueError:
+            continue
+        if not isinstance(value, str) or not _QUOTED_LEAD.search(value):
+            continue
+        for piece in value.split("\n"):
+            _kind, ts_ns, wall, host, text, rule, caller = split_kernel_prefix(piece.strip())
+            if complete(text.strip(), st) is not None:
+                out.append(Rec(lineno, width, quote, KERNEL_LINE, ts_ns, wall, host, text,
+                               add_rule("json-quoted", rule), (lineno,), caller))
+    return out
+
+
+def _journal_json(obj: dict[str, Any], lineno: int, width: int, quote: str) -> list[Rec]:
+    msg = obj.get("MESSAGE")
+    if isinstance(msg, list) and all(isinstance(x, int) and 0 <= x < 256 for x in msg):
+        msg = bytes(msg).decode("utf-8", "replace")
+    if not isinstance(msg, str):
+        return []
+    ts_ns: int | None = None
+    for key in ("_SOURCE_MONOTONIC_TIMESTAMP", "__MONOTONIC_TIMESTAMP"):
+        value = obj.get(key)
+        if isinstance(value, (str, int)) and str(value).isdigit():
+            ts_ns = int(value) * 1000
+            break
+    wall = obj.get("SYSLOG_TIMESTAMP") or obj.get("__REALTIME_TIMESTAMP")
+    wall = str(wall).strip() if wall is not None else None
+    host = obj.get("_HOSTNAME")
+    host = str(host) if host is not None else None
+    ident = obj.get("SYSLOG_IDENTIFIER")
+    kernel = obj.get("_TRANSPORT") == "kernel" or ident == "kernel"
+    out: list[Rec] = []
+    pieces = msg.split("\n")
+    for i, piece in enumerate(pieces):
+        if not piece.strip() and i:
+            continue
+        rule = "json" if len(pieces) == 1 else "json+split:json"
+        if kernel:
+            kind, ts2, wall2, _h, text, rule2, caller = split_kernel_prefix(piece)
+            if kind != KERNEL_LINE:
+                text, ts2, wall2, caller = piece, None, None, None
+            out.append(Rec(lineno, width, quote, KERNEL_LINE, ts2 if ts2 is not None else ts_ns,
+                           wall2 if wall2 is not None else wall, host, text, add_rule(rule, rule2), (lineno,), caller))
+        else:
+            out.append(Rec(lineno, width, quote, OTHER_PROGRAM, None, wall, host, f"{ident or '?'}: {piece}", rule,
+                            (lineno,)))
+    return out
+
+
+# The common path: a plain dmesg, dmesg -T, syslog or journal short-iso line, matched whole
+# (end of line included) so that nothing else needs looking at; _records() reads the rest
+# (and test_lines checks both agree).
+_FAST_KTS = re.compile(
+    r"\[ *(\d{1,12})\.(\d{1,9})\](?: ?\[ *([TC]\d{1,9})\])?"
+    r"(?! ?[^\s\[:<]{1,128} kernel(?:\[\d{1,9}\])?: ) ?"  # not journalctl short-monotonic
+    r"(.*)(?<!\r)\n?\Z"
+)
+_FAST_CTIME = re.compile(r"\[([A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\] ?(.*)(?<!\r)\n?\Z")
+_FAST_SYSLOG = re.compile(
+    r"([A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) ([^\s:\[<]{1,128}) "
+    r"(?:kernel(?:\[\d{1,9}\])?: ?(?:\[ *(\d{1,12})\.(\d{1,9})\](?: ?\[ *([TC]\d{1,9})\])? ?)?"
+    r"|([^\s:\[]{1,128}\[\d{1,9}\]): ?)"
+    r"(.*)(?<!\r)\n?\Z"
+)
+_FAST_ISO = re.compile(
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?) ([^\s:\[<]{1,128}) "
+    r"(?:kernel(?:\[\d{1,9}\])?: ?(?:\[ *(\d{1,12})\.(\d{1,9})\](?: ?\[ *([TC]\d{1,9})\])? ?)?"
+    r"|([^\s:\[]{1,128}\[\d{1,9}\]): ?)"
+    r"(.*)(?<!\r)\n?\Z"
+)
+
+
+# After a prefix, a bracket that may open a dmesg -T time, a delta or a caller id (not a
+# task row "[  478]", "[ pid ]" nor a stack frame "[<ffffffff81685fac>]").
+_BRACKET_PREFIX = re.compile(r"\[(?: *[TC]\d| *[+-]|[^\d\s<\[])")
+
+
+def kernel_log_lines(lines: Iterable[str]) -> Iterator[LogLine]:
+    """Every kernel message line of a raw log, prefixes stripped and wrapped pieces
+    rejoined (see the module docstring); lines of other programs are passed through with
+    their ``prog[pid]: `` tag, a /dev/kmsg dictionary line is dropped. Reads ``lines``
+    once, holding at most :data:`MAX_PIECES` of them; never raises on content."""
+    st = ReaderState()
+    buf: list[Rec] = []  # records that may still be continued by the next raw line
+    # The LogLine of the previous raw line when it came by the common path: it is yielded
+    # when the current line shows a prefix of its own, or taken back into ``buf`` (from
+    # its raw line and rule) when the current line may continue it.
+    pending: LogLine | None = None
+    p_raw = p_rule = ""
+    p_other = False
+    kmsg = False
+    scale = TS_SCALE
+    kts_match, ctime_match = _FAST_KTS.match, _FAST_CTIME.match
+    syslog_match, iso_match = _FAST_SYSLOG.match, _FAST_ISO.match
+    new, finish_rec, logline_cls, rec_cls = object.__new__, finish, LogLine, Rec
+    kernel_kind, other_kind = KERNEL_LINE, OTHER_PROGRAM
+    bracket_prefix = _BRACKET_PREFIX.match
+    for lineno, raw in enumerate(lines, 1):
+        c = raw[:1]
+        other = False
+        if c == "[":  # dmesg, dmesg -T
+            m = kts_match(raw)
+            if m is not None:
+                sec, frac, caller, text = m.groups()
+                ts: int | None = (int(sec + frac) * 1000 if len(frac) == 6
+                                  else int(sec) * 1_000_000_000 + int(frac) * scale[len(frac)])
+                wall = host = None
+                rule = "kts"
+            else:
+                m = ctime_match(raw)
+                if m is not None:
+                    wall, text = m.groups()
+                    ts = host = caller = None
+                    rule = "ctime"
+                    if text[:1] == "[" and bracket_prefix(text):  # a caller id
+                        m = None
+        elif "A" <= c <= "Z" or "0" <= c <= "9":  # syslog, journalctl short-iso
+            syslog = c >= "A"
+            m = syslog_match(raw) if syslog else iso_match(raw)
+            if m is not None:
+                wall, host, sec, frac, caller, prog, text = m.groups()
+                if prog is not None:
+                    other, ts = True, None
+                    text, rule = prog + ": " + text, "syslog-other" if syslog else "journal-other"
+                elif sec is not None:
+                    ts = int(sec) * 1_000_000_000 + int(frac) * scale[len(frac)]
+                    rule = "syslog+kts" if syslog else "journal+kts"
+                else:
+                    ts = None
+                    rule = "syslog" if syslog else "journal"
+                    if text[:1] == "[" and bracket_prefix(text):  # dmesg -T or a caller id after the prefix
+                        m = None
+        else:
+            m = None
+        if m is not None and not kmsg and "\xa0" not in text and "#0" not in text:  # NBSP, rsyslog escapes
+            if pending is not None:
+                yield pending
+            elif buf:
+                yield from _drain(buf, st)
+            if other:
+                line = new(logline_cls)
+                d = line.__dict__
+                d["ts_ns"] = None
+                d["text"] = text
+                d["lineno"] = lineno
+                d["wall"] = wall
+                d["host"] = host
+                d["linenos"] = (lineno,)
+                d["rule"] = rule
+            elif ("oom" in text or "l process" in text or "d process" in text or "CPU:" in text or "Pid:" in text
+                  or "Tasks in" in text):  # _maybe_key(), inlined
+                line = finish_rec(rec_cls(lineno, 0, "", kernel_kind, ts, wall, host, text, rule, (lineno,), caller),
+                                  st)
+            else:
+                # Only the fields that differ from the class defaults go to the instance
+                # dict: attribute reads fall back to the defaults (wall, host).
+                line = new(logline_cls)
+                d = line.__dict__
+                d["ts_ns"] = ts
+                d["text"] = text
+                d["lineno"] = lineno
+                if wall is not None:
+                    d["wall"] = wall
+                    d["host"] = host
+                d["linenos"] = (lineno,)
+                d["rule"] = rule
+                if caller is not None:
+                    d["caller"] = caller
+            pending, p_raw, p_rule, p_other = line, raw, rule, other
+            continue
+        if pending is not None:
+            buf.append(rec_cls(pending.lineno, _width(p_raw, st), "", other_kind if p_other else kernel_kind,
+                               pending.ts_ns, pending.wall, pending.host, pending.text, p_rule, pending.linenos,
+                               pending.caller))
+            pending = None
+        for rec in _records(raw, lineno, st):
+            if rec.kind != NO_PREFIX and buf:
+                yield from _drain(buf, st)
+            buf.append(rec)
+            if len(buf) > MAX_PIECES:
+                out, n = resolve(buf, st)
+                del buf[:n]
+                yield finish(out, st)
+        kmsg = st.kmsg
+    if pending is not None:
+        yield pending
+    yield from _drain(buf, st)
+
+
+def _width(raw: str, st: ReaderState) -> int:
+    """The width of a raw line without its end of line; the widest so far is kept."""
+    width = len(raw.rstrip("\r\n"))
+    if width > st.widest[""]:
+        st.widest[""] = width
+    return width
+
+
+def _drain(buf: list[Rec], st: ReaderState) -> Iterator[LogLine]:
+    """Resolve and emit every buffered record (no later line can continue them)."""
+    while buf:
+        out, n = resolve(buf, st)
+        del buf[:n]
+        yield finish(out, st)
