@@ -104,6 +104,9 @@ def _records(raw: str, lineno: int, st: ReaderState) -> list[Rec]:
                              (lineno,))] + [
                     Rec(lineno, width if i == last else 0, quote, KERNEL_LINE, st.kmsg_ts, None, None, p,
                         "kmsg+split:kmsg", (lineno,), st.kmsg_caller) for i, p in enumerate(pieces) if i and p.strip()]
+            if "#012" in s:  # rsyslog joined kernel lines; the paste lost their prefix
+                pieces = rsyslog_unescape(s).split("\n")
+                return _split_records(pieces, lineno, width, quote, None, None, None, rule, "split:#012", None)
             return [Rec(lineno, width, quote, NO_PREFIX, None, None, None, s, rule, (lineno,))]
     st.kmsg = "kmsg" in rule
     if st.kmsg:

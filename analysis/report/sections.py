@@ -32,6 +32,7 @@ from .document import (
     Count,
     Document,
     Fields,
+    Inline,
     Item,
     ItemList,
     Marked,
@@ -45,6 +46,7 @@ from .document import (
     Table,
     plain,
 )
+from .log_sections import LOG_SECTIONS, log_head_fields
 from .model import Candidate, OomKillReport, OomReport, ReclaimActivity, Timeline
 
 __all__ = ["document", "headline", "kill_sections", "report_title"]
@@ -109,14 +111,19 @@ def headline(i: int, k: OomKillReport) -> str:
         return f"ENOMEM {i} at {when}: {trigger} refused by overcommit"
     if k.victim.pid is None and k.extra.get("panic"):
         return f"OOM {i} at {when}: kernel panic"
+    if k.log is not None and k.victim.pid is None:
+        chosen = k.log.chosen
+        if chosen is not None:
+            return f"OOM {i} at {when}: {_who(chosen.pid, chosen.comm)} chosen; the log ends before the kill"
+        return f"OOM {i} at {when}: the log ends before the kill"
     return f"OOM kill {i} at {when}: {_who(k.victim.pid, k.victim.comm)} killed"
 
 
 def kill_sections(k: OomKillReport) -> tuple[Section, ...]:
     """The sections of one kill, in order (format variants side by side)."""
     builders: Sequence[Callable[[OomKillReport], list[Section]]] = (
-        _facts, _why, _before_the_kill, _candidates_plotted, _growers, _reclaim, _unreclaimable, _candidates,
-        _outlived, _what_if)
+        _facts, _why, *LOG_SECTIONS, _before_the_kill, _candidates_plotted, _growers, _reclaim, _unreclaimable,
+        _candidates, _outlived, _what_if)
     return tuple(section for build in builders for section in build(k))
 
 
@@ -172,10 +179,11 @@ def _facts(k: OomKillReport) -> list[Section]:
     gfp: tuple[str | Code, ...] = ()
     if k.gfp_mask is not None:
         gfp = (", gfp_mask ", Code(f"{k.gfp_mask:#x}"), f", order {k.order}")
-    victim = []
+    victim: list[tuple[str, Inline]] = []
     if k.victim.pid is not None:
         pts = f", {k.victim_points:,} points" if k.victim_points is not None else ""
         victim = [("victim", _who(k.victim.pid, k.victim.comm) + pts)]
+    victim.extend(log_head_fields(k))
     return [
         Section(None, (Fields((("constraint", _constraint(k)), ("trigger", trigger + plain(gfp)), *victim,
                                ("memory", _memory_line(k)))),), formats=TEXT | HTML),
