@@ -42,7 +42,7 @@ from .prefix import (
 from .rejoin import MAX_PIECES, add_rule, finish, resolve
 from .shapes import ReaderState, complete
 
-__all__ = ["MAX_PIECES", "kernel_log_lines"]
+__all__ = ["MAX_PIECES", "Gate", "kernel_log_lines"]
 
 _KTS_MID = re.compile(r"\[ *\d{1,12}\.\d{6,9}\] ")
 _KMSG_DICT = re.compile(r" [A-Z_][A-Z0-9_]{0,63}=")
@@ -234,26 +234,63 @@ _FAST_ISO = re.compile(
 _BRACKET_PREFIX = re.compile(r"\[(?: *[TC]\d| *[+-]|[^\d\s<\[])")
 
 
-def kernel_log_lines(lines: Iterable[str]) -> Iterator[LogLine]:
+class Gate:
+    """A consumer's say in what :func:`kernel_log_lines` builds: while ``active``, a line
+    read by the common path (one raw line with its own prefix, not rejoined) is built
+    and yielded only if its text, stripped, starts with one of ``starts`` or holds one of
+    ``contains`` (and it is a kernel line); the others are counted in ``skipped``. A
+    consumer sets ``active`` when no line it could skip would change its state (the OOM
+    parser: between reports), and so saves the cost of a LogLine per unrelated line.
+    ``lines`` is the number of raw lines read, once the reader is done."""
+
+    __slots__ = ("active", "by_char", "contains", "lines", "skipped")
+
+    def __init__(self, starts: Iterable[str], contains: Iterable[str] = ()) -> None:
+        self.active = False
+        self.skipped = 0
+        self.lines = 0
+        self.contains = tuple(contains)
+        by_char: dict[str, list[str]] = {}
+        for start in starts:
+            by_char.setdefault(start[:1], []).append(start)
+        self.by_char = {c: tuple(group) for c, group in by_char.items()}
+
+    def wanted(self, text: str) -> bool:
+        """Whether a line of this ``text`` must be yielded while the gate is active."""
+        t = text.lstrip() if text[:1] in (" ", "\t") else text
+        starts = self.by_char.get(t[:1])
+        if starts is not None and t.startswith(starts):
+            return True
+        return any(x in t for x in self.contains)
+
+
+def kernel_log_lines(lines: Iterable[str], gate: Gate | None = None) -> Iterator[LogLine]:
     """Every kernel message line of a raw log, prefixes stripped and wrapped pieces
     rejoined (see the module docstring); lines of other programs are passed through with
     their ``prog[pid]: `` tag, a /dev/kmsg dictionary line is dropped. Reads ``lines``
-    once, holding at most :data:`MAX_PIECES` of them; never raises on content."""
+    once, holding at most :data:`MAX_PIECES` of them; never raises on content. With a
+    ``gate``, lines its consumer does not want are counted instead of yielded (:class:`Gate`)."""
     st = ReaderState()
     buf: list[Rec] = []  # records that may still be continued by the next raw line
-    # The LogLine of the previous raw line when it came by the common path: it is yielded
-    # when the current line shows a prefix of its own, or taken back into ``buf`` (from
-    # its raw line and rule) when the current line may continue it.
-    pending: LogLine | None = None
-    p_raw = p_rule = ""
+    # The previous raw line when it came by the common path, as its fields: it is yielded
+    # (or skipped) when the current line shows a prefix of its own, or taken back into
+    # ``buf`` when the current line may continue it. Its kernel time stays text (seconds,
+    # fraction) until a LogLine is built.
+    has_p = False
+    p_sec: str | None = None
+    p_frac = p_text = p_raw = p_rule = ""
+    p_lineno = 0
+    p_wall: str | None = None
+    p_host: str | None = None
+    p_caller: str | None = None
     p_other = False
     kmsg = False
-    scale = TS_SCALE
     kts_match, ctime_match = _FAST_KTS.match, _FAST_CTIME.match
     syslog_match, iso_match = _FAST_SYSLOG.match, _FAST_ISO.match
-    new, finish_rec, logline_cls, rec_cls = object.__new__, finish, LogLine, Rec
-    kernel_kind, other_kind = KERNEL_LINE, OTHER_PROGRAM
     bracket_prefix = _BRACKET_PREFIX.match
+    by_char: dict[str, tuple[str, ...]] = gate.by_char if gate is not None else {}
+    contains = gate.contains if gate is not None else ()
+    lineno = 0
     for lineno, raw in enumerate(lines, 1):
         c = raw[:1]
         other = False
@@ -261,15 +298,14 @@ def kernel_log_lines(lines: Iterable[str]) -> Iterator[LogLine]:
             m = kts_match(raw)
             if m is not None:
                 sec, frac, caller, text = m.groups()
-                ts: int | None = (int(sec + frac) * 1000 if len(frac) == 6
-                                  else int(sec) * 1_000_000_000 + int(frac) * scale[len(frac)])
                 wall = host = None
                 rule = "kts"
             else:
                 m = ctime_match(raw)
                 if m is not None:
                     wall, text = m.groups()
-                    ts = host = caller = None
+                    sec = host = caller = None
+                    frac = ""
                     rule = "ctime"
                     if text[:1] == "[" and bracket_prefix(text):  # a caller id
                         m = None
@@ -279,59 +315,45 @@ def kernel_log_lines(lines: Iterable[str]) -> Iterator[LogLine]:
             if m is not None:
                 wall, host, sec, frac, caller, prog, text = m.groups()
                 if prog is not None:
-                    other, ts = True, None
+                    other = True
                     text, rule = prog + ": " + text, "syslog-other" if syslog else "journal-other"
                 elif sec is not None:
-                    ts = int(sec) * 1_000_000_000 + int(frac) * scale[len(frac)]
                     rule = "syslog+kts" if syslog else "journal+kts"
                 else:
-                    ts = None
                     rule = "syslog" if syslog else "journal"
                     if text[:1] == "[" and bracket_prefix(text):  # dmesg -T or a caller id after the prefix
                         m = None
         else:
             m = None
         if m is not None and not kmsg and "\xa0" not in text and "#0" not in text:  # NBSP, rsyslog escapes
-            if pending is not None:
-                yield pending
+            if has_p:
+                if gate is not None and gate.active:
+                    # Gate.wanted(), inlined: this is the path of almost every line of a big log.
+                    keep = False
+                    if not p_other:
+                        t = p_text.lstrip() if p_text[:1] in (" ", "\t") else p_text
+                        starts = by_char.get(t[:1])
+                        if starts is not None and t.startswith(starts):
+                            keep = True
+                        else:
+                            for x in contains:
+                                if x in t:
+                                    keep = True
+                                    break
+                    if not keep:
+                        gate.skipped += 1
+                if gate is None or not gate.active or keep:
+                    yield _fast_line(st, _ts(p_sec, p_frac), p_text, p_lineno, p_wall, p_host, p_rule, p_caller,
+                                     p_other)
             elif buf:
                 yield from _drain(buf, st)
-            if other:
-                line = new(logline_cls)
-                d = line.__dict__
-                d["ts_ns"] = None
-                d["text"] = text
-                d["lineno"] = lineno
-                d["wall"] = wall
-                d["host"] = host
-                d["linenos"] = (lineno,)
-                d["rule"] = rule
-            elif ("oom" in text or "l process" in text or "d process" in text or "CPU:" in text or "Pid:" in text
-                  or "Tasks in" in text):  # _maybe_key(), inlined
-                line = finish_rec(rec_cls(lineno, 0, "", kernel_kind, ts, wall, host, text, rule, (lineno,), caller),
-                                  st)
-            else:
-                # Only the fields that differ from the class defaults go to the instance
-                # dict: attribute reads fall back to the defaults (wall, host).
-                line = new(logline_cls)
-                d = line.__dict__
-                d["ts_ns"] = ts
-                d["text"] = text
-                d["lineno"] = lineno
-                if wall is not None:
-                    d["wall"] = wall
-                    d["host"] = host
-                d["linenos"] = (lineno,)
-                d["rule"] = rule
-                if caller is not None:
-                    d["caller"] = caller
-            pending, p_raw, p_rule, p_other = line, raw, rule, other
+            has_p, p_raw, p_rule, p_other = True, raw, rule, other
+            p_sec, p_frac, p_text, p_lineno, p_wall, p_host, p_caller = sec, frac, text, lineno, wall, host, caller
             continue
-        if pending is not None:
-            buf.append(rec_cls(pending.lineno, _width(p_raw, st), "", other_kind if p_other else kernel_kind,
-                               pending.ts_ns, pending.wall, pending.host, pending.text, p_rule, pending.linenos,
-                               pending.caller))
-            pending = None
+        if has_p:
+            buf.append(Rec(p_lineno, _width(p_raw, st), "", OTHER_PROGRAM if p_other else KERNEL_LINE,
+                           _ts(p_sec, p_frac), p_wall, p_host, p_text, p_rule, (p_lineno,), p_caller))
+            has_p = False
         for rec in _records(raw, lineno, st):
             if rec.kind != NO_PREFIX and buf:
                 yield from _drain(buf, st)
@@ -341,9 +363,49 @@ def kernel_log_lines(lines: Iterable[str]) -> Iterator[LogLine]:
                 del buf[:n]
                 yield finish(out, st)
         kmsg = st.kmsg
-    if pending is not None:
-        yield pending
+    if gate is not None:
+        gate.lines = lineno
+    if has_p:
+        if gate is not None and gate.active and (p_other or not gate.wanted(p_text)):
+            gate.skipped += 1
+        else:
+            yield _fast_line(st, _ts(p_sec, p_frac), p_text, p_lineno, p_wall, p_host, p_rule, p_caller, p_other)
     yield from _drain(buf, st)
+
+
+def _ts(sec: str | None, frac: str) -> int | None:
+    """ns of a kernel timestamp's seconds and fraction as printed."""
+    if sec is None:
+        return None
+    if len(frac) == 6:
+        return int(sec + frac) * 1000
+    return int(sec) * 1_000_000_000 + int(frac) * TS_SCALE[len(frac)]
+
+
+_new = object.__new__
+
+
+def _fast_line(st: ReaderState, ts: int | None, text: str, lineno: int, wall: str | None, host: str | None,
+               rule: str, caller: str | None, other: bool) -> LogLine:
+    """The LogLine of a line the common path read whole (see :func:`kernel_log_lines`)."""
+    if not other and ("oom" in text or "l process" in text or "d process" in text or "CPU:" in text
+                      or "Pid:" in text or "Tasks in" in text):  # shapes.maybe_key(), inlined
+        return finish(Rec(lineno, 0, "", KERNEL_LINE, ts, wall, host, text, rule, (lineno,), caller), st)
+    # Only the fields that differ from the class defaults go to the instance dict:
+    # attribute reads fall back to the defaults (wall, host, caller).
+    line: LogLine = _new(LogLine)
+    d = line.__dict__
+    d["ts_ns"] = ts
+    d["text"] = text
+    d["lineno"] = lineno
+    if wall is not None or other:
+        d["wall"] = wall
+        d["host"] = host
+    d["linenos"] = (lineno,)
+    d["rule"] = rule
+    if caller is not None:
+        d["caller"] = caller
+    return line
 
 
 def _width(raw: str, st: ReaderState) -> int:

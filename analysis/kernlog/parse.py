@@ -42,7 +42,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -51,7 +51,7 @@ from memtrace.units import KiB, MiB
 from ..importers.textio import head_text, open_text
 from . import formats as fmt
 from .evidence import Resolved, Source, Statement, resolve
-from .lines import kernel_log_lines
+from .lines import Gate, kernel_log_lines
 from .prefix import KMSG_LEVEL_RE, LogLine, split_prefix
 
 __all__ = [
@@ -352,6 +352,10 @@ _FOREIGN_RE = re.compile(
 #: A line a person or the paste put in place of what was left out.
 _ELISION_RE = re.compile(
     r"^\s*(?:\[\s*(?:\.{2,}|…|snip|trim|cut)\s*\]|<\s*(?:snip|trim|cut)\s*>|\.{3,}|…|\.\s\.\s\.)\s*$")
+#: The first words of the lines :data:`_FOREIGN_RE` and :data:`_SYSRQ_RE` read (a cheap test first).
+_FOREIGN_STARTS = ("BUG: ", "WARNING: ", "------------[", "INFO: ", "Unable to handle", "general protection",
+                   "Oops", "kernel BUG", "watchdog: ", "rcu: INFO", "Internal error", "page allocation", "=",
+                   "sysrq: ", "SysRq ")
 _SYSRQ_RE = re.compile(r"^sysrq: (?:SysRq : )?Manual OOM execution|^SysRq : Manual OOM execution")
 _ARCH_REGS = (
     (re.compile(r"^RIP: [0-9a-f]{4}:"), "x86_64"),
@@ -362,6 +366,7 @@ _ARCH_REGS = (
     (re.compile(r"^Krnl PSW : "), "s390x"),
     (re.compile(r"^epc : [0-9a-f]{16}"), "riscv64"),
 )
+_ARCH_STARTS = ("RIP: ", "EIP: ", "pc : ", "PC is at", "NIP", "Krnl PSW", "epc :")
 _ARCH_FRAMES = {
     "asm_exc_page_fault": "x86_64", "entry_SYSCALL_64_after_hwframe": "x86_64", "do_syscall_64": "x86_64",
     "el0_da": "arm64", "el0t_64_sync": "arm64", "el0_svc": "arm64", "el0t_64_sync_handler": "arm64",
@@ -393,6 +398,8 @@ class _Parser:
         self.summary_open = False  # the current report's oom-kill line was cut by a splat
         self.table_ts: list[int | None] = []  # timestamps of the table's header and rows
         self.release: tuple[str, LogLine] | None = None  # the latest CPU line's release in the log
+        self.last_ts: int | None = None  # the kernel time of the open report's latest line
+        self.quiet = 0  # lines since the open report's latest line
         self.hardware: tuple[str, int] | None = None
         self.lines = 0
         self.unknown = 0
@@ -427,6 +434,10 @@ class _Parser:
         self.cur = None
         self.mode = ""
         self.pending_cpu = None
+        self.stack_expected = False
+        self.summary_open = False
+        self.last_ts = None
+        self.quiet = 0
         if cur is None:
             return
         if self.tentative and not cur.complete:
@@ -453,6 +464,9 @@ class _Parser:
 
     def feed(self, line: LogLine) -> None:
         self.lines += 1
+        if self.cur is not None and (self.quiet > _REPORT_QUIET_LINES or (
+                line.ts_ns is not None and self.last_ts is not None and line.ts_ns - self.last_ts > _REPORT_GAP_NS)):
+            self._finish()  # whatever comes now is another report's
         try:
             known = self._feed(line)
         except ValueError as e:  # a number too long for int(): skip the line
@@ -461,8 +475,19 @@ class _Parser:
                 self.warnings.append(f"line {line.lineno}: skipped ({e})")
         if not known:
             self.unknown += 1
+            self.quiet += 1
         elif self.cur is not None:
             self.cur.lines += 1
+            self.quiet = 0
+            if line.ts_ns is not None:
+                self.last_ts = line.ts_ns
+
+    def idle(self) -> bool:
+        """Between reports: no line the gate of :func:`parse_oom_lines` lets pass
+        unread (:data:`_WANTED_STARTS`) would change what the parser knows."""
+        cur = self.cur
+        return ((cur is None or cur.complete) and self.pending_cpu is None and not self.stack_expected
+                and not self.summary_open and self.mode == "")
 
     def _feed(self, line: LogLine) -> bool:
         s = line.text.strip()
@@ -484,9 +509,10 @@ class _Parser:
                 return self._cut_killed_line(line, m2)
         if s.startswith("oom_reaper:"):
             return self._reaper(line, s)
-        m = fmt.PANIC_RE.match(s) or fmt.PANIC_2_6_32_RE.match(s)
-        if m:
-            return self._panic(line, m.group("msg"))
+        if s.startswith(("Kernel panic", "out of memory.")):
+            m = fmt.PANIC_RE.match(s) or fmt.PANIC_2_6_32_RE.match(s)
+            if m:
+                return self._panic(line, m.group("msg"))
         if s.startswith("oom-kill:"):
             self._summary(line, s)
             return True
@@ -495,13 +521,14 @@ class _Parser:
             return True
         if s.startswith(("CPU: ", "Pid: ")):
             return self._cpu_line(line, s)
-        if _SYSRQ_RE.match(s):
-            self.sysrq_next = True
-            return True
-        if _FOREIGN_RE.match(s):
-            self.foreign = True
-            self.pending_cpu = None
-            return False
+        if s.startswith(_FOREIGN_STARTS) or "allocation failure" in s:
+            if _SYSRQ_RE.match(s):
+                self.sysrq_next = True
+                return True
+            if _FOREIGN_RE.match(s):
+                self.foreign = True
+                self.pending_cpu = None
+                return False
         return self._report_line(line, s)
 
     def _src(self, line: LogLine, rule: str) -> Source:
@@ -812,11 +839,11 @@ class _Parser:
 
     def _report_line(self, line: LogLine, s: str) -> bool:
         cur = self.cur
-        if fmt.NO_KILLABLE_RE.match(s):
+        if s.startswith("Out of memory and"):
             cur = self._open(line)
             cur.no_killable = True
             return True
-        m = fmt.EXITING_RE.match(s)
+        m = fmt.EXITING_RE.match(s) if "OOM victim" in s else None
         if m:
             cur = self._open(line)
             cur.kill_message = m.group("msg")
@@ -828,7 +855,7 @@ class _Parser:
                       self._src(line, "'OOM victim N (comm) is already exiting' (no kill needed)"), W_EXACT)
             self._message(cur, line, m.group("msg"))
             return True
-        m = fmt.OOM_GROUP_RE.match(s)
+        m = fmt.OOM_GROUP_RE.match(s) if s.startswith("Tasks in ") else None
         if m:
             if cur is None:
                 return False
@@ -838,7 +865,7 @@ class _Parser:
             known = self._task_line(line, s)
             if known is not None:
                 return known
-        if _ELISION_RE.match(s):
+        if s[0] in ".[<…" and _ELISION_RE.match(s):
             if cur is not None and not cur.complete:
                 cur.abridged.append(f"line {line.lineno}: '{s}' (something left out)")
                 if self.mode == "tasks":
@@ -894,7 +921,7 @@ class _Parser:
 
     def _dump_line(self, cur: ParsedOom, line: LogLine, s: str) -> bool:
         """A line of the open report's dump_header (before its kill line)."""
-        m = fmt.CPUSET_RE.match(s)
+        m = fmt.CPUSET_RE.match(s) if " cpuset=" in s else None
         if m and cur.cpuset is None:
             cur.cpuset = m.group("cpuset")
             cur.mems_allowed = m.group("mems")
@@ -902,13 +929,13 @@ class _Parser:
                       self._src(line, "'<comm> cpuset=... mems_allowed=...' line (cpuset_print_current_mems_allowed)"),
                       W_IMPLIED)
             return True
-        m = fmt.RT_CURRENT_RE.match(s)
+        m = fmt.RT_CURRENT_RE.match(s) if s.startswith("current: ") else None
         if m:
             src = self._src(line, "-rt patch's 'current: comm/pid.' line")
             cur.state("trigger_pid", int(m.group("pid")), src, W_TRACE)
             cur.state("trigger_comm", m.group("comm"), src, W_TRACE)
             return True
-        m = fmt.HARDWARE_RE.match(s)
+        m = fmt.HARDWARE_RE.match(s) if s.startswith("Hardware name: ") else None
         if m:
             if cur.hardware is None and not self.foreign:
                 cur.hardware = m.group("name")
@@ -920,7 +947,7 @@ class _Parser:
         if s.startswith("Workqueue: ") and "moom_callback" in s:
             cur.sysrq = True
             return True
-        for regex, arch in _ARCH_REGS:
+        for regex, arch in _ARCH_REGS if s.startswith(_ARCH_STARTS) else ():
             if regex.match(s):
                 if len(cur.arch_hints) < 8:
                     cur.arch_hints.append((arch, self._src(line, f"register line '{s[:12].strip()}'")))
@@ -937,7 +964,7 @@ class _Parser:
             self.stack_expected = False
             self.foreign = False
             return True
-        m = fmt.MEMCG_COUNTER_RE.match(s)
+        m = fmt.MEMCG_COUNTER_RE.match(s) if ": usage " in s else None
         if m:
             cur = self._open(line)
             self.stack_expected = False
@@ -947,7 +974,7 @@ class _Parser:
                 line, f"memcg usage line '{m.group('name')}: usage ...' (mem_cgroup_print_oom_meminfo)"),
                 W_MEMCG_LINES)
             return True
-        m = fmt.TASK_IN_RE.match(s)
+        m = fmt.TASK_IN_RE.match(s) if s.startswith("Task in ") else None
         if m:
             cur = self._open(line)
             cur.task_in, cur.limit_of = m.group("task"), m.group("limit")
@@ -956,7 +983,7 @@ class _Parser:
             cur.state("constraint", "CONSTRAINT_MEMCG", src, W_MEMCG_MESSAGE)
             cur.state("memcg", m.group("limit"), src, W_EXACT)
             return True
-        m = fmt.MEMCG_STATS_RE.match(s)
+        m = fmt.MEMCG_STATS_RE.match(s) if s.startswith("Memory cgroup stats for ") else None
         if m:
             cur = self._open(line)
             path, rest = m.group("path"), m.group("rest").strip()
@@ -1119,6 +1146,11 @@ def _task_row(pid: int, rest: str, columns: tuple[str, ...]) -> TaskRow | None:
     return row
 
 
+#: A report's lines come within seconds (a slow serial console prints a big task table in
+#: tens): a line this long after the open report's latest one (ns), or after this many
+#: lines that are none of its own, belongs to something else, and ends the report.
+_REPORT_GAP_NS = 30_000_000_000
+_REPORT_QUIET_LINES = 1000
 #: A pause between two lines of one task table that no console explains (seconds): a
 #: serial console prints a row in ~10 ms.
 _TABLE_GAP_NS = 50_000_000
@@ -1163,37 +1195,41 @@ def _task_table_state(r: ParsedOom, stamps: list[int | None]) -> None:
 
 def parse_oom_lines(lines: Iterable[str], path: str = "<lines>") -> OomLog:
     """Every OOM report in raw log ``lines``; never raises on content. ``OomLog.lines``
-    counts the raw lines (the reader joins wrapped ones and splits escaped ones)."""
+    counts the raw lines (the reader joins wrapped ones and splits escaped ones).
+
+    Between reports, the reader is told to skip the lines no report could begin with
+    (:class:`~.lines.Gate`, :data:`_WANTED_STARTS`): they are counted as unknown, unread."""
     parser = _Parser()
-    raw = _Counted(lines)
-    for line in kernel_log_lines(raw):
-        parser.feed(line)
+    gate = Gate(_WANTED_STARTS, _WANTED_ANYWHERE)
+    feed, idle = parser.feed, parser.idle
+    for line in kernel_log_lines(lines, gate):
+        feed(line)
+        gate.active = idle()
     parser.close()
     parser.log_wide()
     warnings = list(parser.warnings)
     for r in parser.reports:
         warnings.extend(r.warnings)
-    return OomLog(path, parser.reports, raw.count, parser.unknown, warnings)
+    return OomLog(path, parser.reports, gate.lines, parser.unknown + gate.skipped, warnings)
 
 
-class _Counted:
-    """An iterable of raw lines that counts what it hands out."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = lines
-        self.count = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self.lines:
-            self.count += 1
-            yield line
+#: How a line begins when it can start or concern an OOM report (or open another
+#: kernel report whose dump_stack must not be taken for the OOM's), once stripped.
+_WANTED_STARTS = ("CPU: ", "Pid: ", "oom", "Out of", "out of", "Memory cgroup", "Killed process", "Kill process",
+                  "kill process", "Kernel panic", "Mem-", "Tasks ", "Task in ", "[", "memory", "swap: usage", "kmem",
+                  "BUG", "WARNING", "------------[", "INFO: ", "Unable to handle", "general protection", "Oops",
+                  "Internal error", "kernel BUG", "watchdog:", "==", "sysrq", "SysRq", "rcu: INFO", "current: ",
+                  "Hardware name:")
+#: What such a line holds elsewhere: the header (its comm comes first), an allocation
+#: failure report (its comm too), the kill message of a task already exiting.
+_WANTED_ANYWHERE = ("oom-killer", "allocation failure", "OOM victim")
 
 
 def parse_oom_log(path: str | os.PathLike[str]) -> OomLog:
     """Every OOM report in the log file ``path`` (plain or gzip); ParseError only
     when the file cannot be opened."""
     text = open_text(path)
-    log = parse_oom_lines(text, text.path)
+    log = parse_oom_lines(itertools.chain.from_iterable(text.blocks()), text.path)
     log.warnings[:0] = text.warnings
     return log
 
