@@ -106,11 +106,15 @@ def platform(r: ParsedOom, psize: PageSize | None = None) -> Platform:
                 arch, how = name, f"the kernel release {release}"
                 break
     if arch is None and r.arch_hints:
+        # The strongest kind of hint decides (registers, then entry frames, then the
+        # layout of addresses), the most frequent arch among them.
+        strongest = max(h[2] for h in r.arch_hints)
         counts: dict[str, int] = {}
-        for name, _src in r.arch_hints:
-            counts[name] = counts.get(name, 0) + 1
+        for name, _src, strength in r.arch_hints:
+            if strength == strongest:
+                counts[name] = counts.get(name, 0) + 1
         arch = max(counts, key=lambda a: counts[a])
-        src = next(s for name, s in r.arch_hints if name == arch)
+        src = next(s for name, s, strength in r.arch_hints if name == arch and strength == strongest)
         how = f"the {src.rule} (line {src.linenos[0] if src.linenos else '?'})"
     if arch is None and r.hardware:
         for regex, name in _HARDWARE_ARCH:

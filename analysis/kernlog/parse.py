@@ -211,7 +211,7 @@ class ParsedOom:
     panic: str | None = None
     no_killable: bool = False
     already_exiting: bool = False
-    arch_hints: list[tuple[str, Source]] = field(default_factory=list)
+    arch_hints: list[tuple[str, Source, int]] = field(default_factory=list)  # arch, where, strength
     frames: list[str] = field(default_factory=list)  # call-trace functions of its own dump_stack
     abridged: list[str] = field(default_factory=list)  # how a person or the paste shortened it
     statements: dict[str, list[Statement]] = field(default_factory=dict)
@@ -322,6 +322,11 @@ def _count(text: str | None, hi: int = fmt.COUNT_MAX) -> int | None:
     return value if value is not None and 0 <= value <= hi else None
 
 
+#: No printk line is longer (printk's record limit is 1024 bytes; a rejoined line stays
+#: well under this): a longer text is junk, and reading it with the report's expressions
+#: could take quadratic time.
+_MAX_LINE = 4096
+
 # --------------------------------------------------------------------------- weights
 
 # How much each rule is worth (evidence.py): for the same fact, the line the kernel
@@ -357,23 +362,36 @@ _FOREIGN_STARTS = ("BUG: ", "WARNING: ", "------------[", "INFO: ", "Unable to h
                    "Oops", "kernel BUG", "watchdog: ", "rcu: INFO", "Internal error", "page allocation", "=",
                    "sysrq: ", "SysRq ")
 _SYSRQ_RE = re.compile(r"^sysrq: (?:SysRq : )?Manual OOM execution|^SysRq : Manual OOM execution")
+#: Register lines of each architecture's dump (``show_regs()``): the strongest arch hint.
 _ARCH_REGS = (
     (re.compile(r"^RIP: [0-9a-f]{4}:"), "x86_64"),
     (re.compile(r"^EIP: (?:[0-9a-f]{4}:)?"), "i386"),
-    (re.compile(r"^pc : \[?<?[0-9a-f]{16}"), "arm64"),
     (re.compile(r"^PC is at |^pc : \[<[0-9a-f]{8}>\]"), "arm"),
+    (re.compile(r"^pc : |^pstate: |^x29: "), "arm64"),
     (re.compile(r"^NIP:? +\[?[0-9a-f]{16}"), "ppc64"),
     (re.compile(r"^Krnl PSW : "), "s390x"),
-    (re.compile(r"^epc : [0-9a-f]{16}"), "riscv64"),
+    (re.compile(r"^epc : [0-9a-f]{16}|^sepc: "), "riscv64"),
 )
-_ARCH_STARTS = ("RIP: ", "EIP: ", "pc : ", "PC is at", "NIP", "Krnl PSW", "epc :")
+_ARCH_STARTS = ("RIP: ", "EIP: ", "pc : ", "pstate: ", "x29: ", "PC is at", "NIP", "Krnl PSW", "epc :", "sepc: ")
+#: Entry-code frames only one architecture has.
 _ARCH_FRAMES = {
     "asm_exc_page_fault": "x86_64", "entry_SYSCALL_64_after_hwframe": "x86_64", "do_syscall_64": "x86_64",
     "el0_da": "arm64", "el0t_64_sync": "arm64", "el0_svc": "arm64", "el0t_64_sync_handler": "arm64",
     "do_hash_fault": "ppc64", "data_access_common_virt": "ppc64", "hash__do_page_fault": "ppc64",
     "do_DataAbort": "arm", "__dabt_usr": "arm", "pgm_check_handler": "s390x", "sysenter_past_esp": "i386",
-    "handle_exception": "riscv64", "do_page_fault_asm": "riscv64",
+    "do_page_fault_asm": "riscv64", "walk_stackframe": "riscv64",
 }
+#: Call-trace address layouts of one architecture: the x86-64 kernel map at
+#: 0xffffffff80000000 (modules above), riscv64's at 0xffffffe000000000 (5.x), s390's
+#: ``([<...>] show_stack``, ppc64's ``[c000...] [c000...]``, ARM32's ``a from b+0x..``.
+_ARCH_ADDRESSES = (
+    (re.compile(r"\[<ffffffff[89a-f][0-9a-f]{7}>\]"), "x86_64"),
+    (re.compile(r"\[<ffffffe0[0-9a-f]{8}>\]"), "riscv64"),
+    (re.compile(r"^\(\[<[0-9a-f]{16}>\] show_stack"), "s390x"),
+    (re.compile(r"^\[c0000000[0-9a-f]{8}\] \[c"), "ppc64"),
+    (re.compile(r"^\S+ from \S+\+0x[0-9a-f]+/0x[0-9a-f]+$"), "arm"),
+)
+_HINT_REGISTER, _HINT_FRAME, _HINT_ADDRESS = 3, 2, 1
 
 
 # --------------------------------------------------------------------------- parser
@@ -491,7 +509,7 @@ class _Parser:
 
     def _feed(self, line: LogLine) -> bool:
         s = line.text.strip()
-        if not s:
+        if not s or len(s) > _MAX_LINE:
             return False
         if self._frame(line, s):
             return True
@@ -559,11 +577,9 @@ class _Parser:
                         r.gfp_mask, r.gfp_flags = mask, gm.group(2)
                     r.state("gfp_mask", mask, fsrc, W_EXACT, trusted=not cut)
             elif key == "nodemask":
+                # Not evidence of a constraint: 4.x kernels print the allocation's nodemask,
+                # which cpusets fill in (cpuset_current_mems_allowed) for any allocation.
                 r.nodemask = value
-                if value != "(null)" and not cut:
-                    r.state("constraint", "CONSTRAINT_MEMORY_POLICY",
-                            self._src(line, "header nodemask= not (null): the allocation's mempolicy nodemask "
-                                            "(kept only for CONSTRAINT_MEMORY_POLICY)"), W_IMPLIED)
             elif key == "order":
                 order = _int(value)
                 if not cut:
@@ -629,7 +645,7 @@ class _Parser:
     def _frame(self, line: LogLine, s: str) -> bool:
         """A call-trace frame: an OOM-killer frame confirms a pending CPU line as the
         trigger's; memcg frames and arch-specific entry frames are evidence."""
-        if "+" not in s:
+        if "+" not in s or s.startswith(_ARCH_STARTS):  # "pc : fn+0x1c/0x4a0" is a register line
             return False
         m = fmt.FRAME_RE.search(s)
         if m is None:
@@ -661,9 +677,16 @@ class _Parser:
                       self._src(line, f"call trace through {fn}() (a memcg charge hit its limit)"), W_TRACE)
         elif fn == "moom_callback":
             cur.sysrq = True
-        arch = _ARCH_FRAMES.get(fn)
-        if arch is not None and len(cur.arch_hints) < 8:
-            cur.arch_hints.append((arch, self._src(line, f"call-trace frame {fn}")))
+        if len(cur.arch_hints) < 8:
+            arch = _ARCH_FRAMES.get(fn)
+            if arch is not None:
+                cur.arch_hints.append((arch, self._src(line, f"call-trace frame {fn}"), _HINT_FRAME))
+            elif len(cur.frames) <= 3:  # the layout of the first frames' addresses
+                for regex, arch in _ARCH_ADDRESSES:
+                    if regex.search(s):
+                        cur.arch_hints.append((arch, self._src(line, "layout of the call-trace addresses"),
+                                               _HINT_ADDRESS))
+                        break
         return True
 
     # -- the kill
@@ -950,7 +973,8 @@ class _Parser:
         for regex, arch in _ARCH_REGS if s.startswith(_ARCH_STARTS) else ():
             if regex.match(s):
                 if len(cur.arch_hints) < 8:
-                    cur.arch_hints.append((arch, self._src(line, f"register line '{s[:12].strip()}'")))
+                    cur.arch_hints.append((arch, self._src(line, f"register line '{s[:12].strip()}'"),
+                                           _HINT_REGISTER))
                 return True
         return False
 

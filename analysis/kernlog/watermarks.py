@@ -139,12 +139,18 @@ def node_states(r: ParsedOom, zones: Sequence[ZoneState]) -> tuple[NodeState, ..
     out = []
     for nid in nodes:
         mine = [z for z in zones if z.node == nid and z.free_kb is not None]
-        line = node_lines.get(nid if nid is not None else 0, {})
+        line = node_lines.get(nid if nid is not None else 0)
+        # Kernel stacks and page tables: per node from 4.8, per zone before.
+        zone_lines = [z for z in r.zones if z.get("nid") == nid]
+        stacks = line.get("kernel_stack") if line else _sum(z.get("kernel_stack") for z in zone_lines)
+        tables = line.get("pagetables") if line else _sum(z.get("pagetables") for z in zone_lines)
+        unreclaimable = line.get("all_unreclaimable") if line else None
+        if unreclaimable is None and zone_lines and all("all_unreclaimable" in z for z in zone_lines):
+            unreclaimable = all(z["all_unreclaimable"] for z in zone_lines)  # 2.6.x: per zone
         out.append(NodeState(
             node=nid, free_kb=_sum(z.free_kb for z in mine), min_kb=_sum(z.min_kb for z in mine),
             low_kb=_sum(z.low_kb for z in mine), high_kb=_sum(z.high_kb for z in mine),
-            kernel_stack_kb=line.get("kernel_stack"), pagetables_kb=line.get("pagetables"),
-            all_unreclaimable=line.get("all_unreclaimable")))
+            kernel_stack_kb=stacks, pagetables_kb=tables, all_unreclaimable=unreclaimable))
     return tuple(out)
 
 
@@ -195,20 +201,26 @@ def watermark_verdict(zones: Sequence[ZoneState], configured: Sequence[str], gfp
     short = tuple(_name(c) for c in checks if not c.ok)
     mark_name = "min/2 (__GFP_HIGH)" if high_prio else "min"
     where = ", ".join(_name(c) for c in checks)
+    frag = [c for c in checks if c.usable_kb > c.mark_kb + c.reserve_kb and not c.ok]
     if len(short) == len(checks):
         verdict = (f"every zone an order-{order} request for {classzone} and below could use ({where}) was at or "
-                   f"below its {mark_name} watermark plus lowmem_reserve[{classzone}]: the page allocator could not "
-                   "serve it even after reclaim, so it invoked the OOM killer")
+                   f"below its {mark_name} watermark plus lowmem_reserve[{classzone}]"
+                   + (" or had no free block large enough" if frag else "")
+                   + ": the page allocator could not serve it even after reclaim, so it invoked the OOM killer")
     else:
         passing = [c for c in checks if c.ok]
-        frag = [c for c in checks if c.usable_kb > c.mark_kb + c.reserve_kb and not c.ok]
         verdict = (f"{', '.join(_name(c) for c in passing)} had free memory above {mark_name} + lowmem_reserve "
                    "in this snapshot, which show_mem prints after the allocation failed (memory freed since, "
                    "per-cpu counters drifting): the shortage was in "
                    + (", ".join(short) if short else "no zone the snapshot shows"))
-        if frag:
-            verdict += (f"; {', '.join(_name(c) for c in frag)} had the pages but no free block of order {order} "
-                        "or more: fragmentation")
+    if frag:
+        verdict += (f"; {', '.join(_name(c) for c in frag)} had the pages but no free block of order {order} "
+                    "or more: fragmentation")
+    absurd = [z for z in usable if z.min_kb is not None and (z.present_kb or z.managed_kb)
+              and z.min_kb > max(z.present_kb or 0, z.managed_kb or 0)]
+    if absurd:
+        verdict += (f"; beware: the watermarks of {', '.join(_name(z) for z in absurd)} exceed the zone's own size "
+                    "(a kernel whose counters went wrong): the test above is only as good as they are")
     return WatermarkVerdict(classzone=classzone, order=order, mark=mark_name, zones=tuple(checks), short=short,
                             all_short=len(short) == len(checks), verdict=verdict,
                             oomanalyser=_oomanalyser_test(zones, gfp_mask, page_kb, checks))
@@ -270,12 +282,14 @@ def fragmentation(zones: Sequence[ZoneState], configured: Sequence[str], classzo
     blocks = []
     for z in usable:
         per_order = [c * (z.block_kb[i] if i < len(z.block_kb) else 0) for i, c in enumerate(z.free_blocks)]
-        unusable = sum(kb for i, kb in enumerate(per_order) if i < len(z.block_types) and z.block_types[i]
-                       and not set(z.block_types[i]) & set("UME"))
+        # Blocks only of the highatomic (H) or CMA (C) types serve no ordinary request.
+        reserved = [i < len(z.block_types) and bool(z.block_types[i]) and not set(z.block_types[i]) & set("UME")
+                    for i in range(len(per_order))]
+        ordinary = [0 if r else kb for kb, r in zip(per_order, reserved)]
         blocks.append(ZoneBlocks(
             node=z.node, zone=z.zone, largest_free_order=z.largest_free_order, free_kb=sum(per_order),
-            free_kb_at_order=sum(per_order[order:]),
-            free_kb_at_costly_order=sum(per_order[PAGE_ALLOC_COSTLY_ORDER:]), unusable_kb=unusable))
+            free_kb_at_order=sum(ordinary[order:]), free_kb_at_costly_order=sum(ordinary[PAGE_ALLOC_COSTLY_ORDER:]),
+            unusable_kb=sum(kb for kb, r in zip(per_order, reserved) if r)))
     free = sum(b.free_kb for b in blocks)
     at_order = sum(b.free_kb_at_order for b in blocks)
     at_costly = sum(b.free_kb_at_costly_order for b in blocks)

@@ -30,13 +30,16 @@ from .model import Fact, OomKillReport, TaskRef
 
 __all__ = ["LOG_SECTIONS", "log_head_fields"]
 
+TEXT = frozenset({"text"})
+MD_HTML = frozenset({"md", "html"})
+
 _KIND = {"sysrq": "manual (SysRq-f, order=-1): the kernel was asked to kill; nothing was short",
          "memcg_charge": "a memcg charge hit the cgroup's limit",
          "allocation": "a page allocation failed (the page allocator invoked the OOM killer)"}
 
 
-def _kb(kb: int | None) -> Size:
-    return Size(None if kb is None else kb * KiB)
+def _kb(kb: int | None) -> Size | str:
+    return "-" if kb is None else Size(kb * KiB)
 
 
 def _who(t: TaskRef | None) -> str:
@@ -93,14 +96,17 @@ def _evidence(k: OomKillReport) -> list[Section]:
                                                                 if len(fact.evidence) > 1 else "")))
     table = Table((Column("fact"), Column("value"), Column("line", right=True), Column("read from", wraps=True)),
                   tuple(rows))
+    # For 80 columns: one item per fact, the rule under it.
+    items = ItemList(tuple(Item(f"{name}: {value} (line {lines})", rule) for name, value, lines, rule in rows))
     conflicts = ItemList(tuple(Item(_conflict(name, fact, i)) for name, fact in log.facts.items()
                                for i in range(len(fact.conflicts))))
-    blocks: tuple[Table | ItemList | Paragraph, ...] = (table,)
+    tail: tuple[ItemList | Paragraph, ...] = ()
     if conflicts.items:
-        blocks += (Paragraph("Stated otherwise elsewhere in the log:"), conflicts)
+        tail += (Paragraph("Stated otherwise elsewhere in the log:"), conflicts)
     if log.abridged:
-        blocks += (Paragraph("Shortened by a person or the paste: " + "; ".join(log.abridged[:6])),)
-    return [Section("How each fact was read (log lines)", blocks)]
+        tail += (Paragraph("Shortened by a person or the paste: " + "; ".join(log.abridged[:6])),)
+    title = "How each fact was read (log lines)"
+    return [Section(title, (items, *tail), TEXT), Section(title, (table, *tail), MD_HTML)]
 
 
 def _conflict(name: str, fact: Fact, i: int) -> str:
@@ -158,6 +164,14 @@ def _zones(k: OomKillReport) -> list[Section]:
         w = log.watermarks
         blocks += (Paragraph(f"Request: order {w.order}, zones up to {w.classzone}; tested at {w.mark} + "
                              f"lowmem_reserve[{w.classzone}], as __zone_watermark_ok() does: {w.verdict}."),)
+    if len(log.nodes) > 1:  # NUMA: each node's zones summed
+        node_rows = tuple((str(n.node), _kb(n.free_kb), _kb(n.min_kb), _kb(n.low_kb), _kb(n.high_kb),
+                           _kb(n.kernel_stack_kb), _kb(n.pagetables_kb),
+                           "-" if n.all_unreclaimable is None else ("yes" if n.all_unreclaimable else "no"))
+                          for n in log.nodes)
+        blocks += (Table((Column("node", right=True), Column("free", right=True), Column("min", right=True),
+                          Column("low", right=True), Column("high", right=True), Column("stacks", right=True),
+                          Column("pgtables", right=True), Column("unreclaimable")), node_rows),)
     nodes = [n for n in log.nodes if n.all_unreclaimable]
     if nodes:
         blocks += (Paragraph("all_unreclaimable: " + ", ".join(f"node {n.node}" for n in nodes)
