@@ -9,7 +9,8 @@ prefixed every way the corpus is). ``lines_per_s`` is the median over ``runs`` o
 lines read per second of wall time by :func:`memtrace.analysis.kernlog.parse_oom_log`
 (prefixes stripped, wrapped lines rejoined, every report's facts read); ``reports`` the
 reports it found, which must be the corpus index's count for the files interleaved;
-``report_s`` the wall time of the whole report (badness recomputed, verdicts) on top.
+``ns_per_line`` the inverse; ``report_s`` the wall time of the whole report (badness
+recomputed, verdicts) on top, once.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def read_kernel_log(runs: int) -> dict[str, Any]:
     return {
         "lines": len(journal),
         "lines_per_s": round(len(journal) / median),
+        "ns_per_line": round(median * 1e9 / len(journal)),
         "reports": len(log.reports),
         "seconds": round(median, 4),
         "report_s": round(report_s, 4),
