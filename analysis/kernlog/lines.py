@@ -272,17 +272,15 @@ def kernel_log_lines(lines: Iterable[str], gate: Gate | None = None) -> Iterator
     ``gate``, lines its consumer does not want are counted instead of yielded (:class:`Gate`)."""
     st = ReaderState()
     buf: list[Rec] = []  # records that may still be continued by the next raw line
-    # The previous raw line when it came by the common path, as its fields: it is yielded
-    # (or skipped) when the current line shows a prefix of its own, or taken back into
-    # ``buf`` when the current line may continue it. Its kernel time stays text (seconds,
-    # fraction) until a LogLine is built.
-    has_p = False
-    p_sec: str | None = None
-    p_frac = p_text = p_raw = p_rule = ""
+    # The previous raw line when it came by the common path: its match (its fields are
+    # taken from it only when a LogLine is built: most lines of a big log are skipped),
+    # which expression matched (_KTS, _CTIME, _SYSLOG or _ISO), its text and whether it
+    # is another program's. It is yielded (or skipped) when the current line shows a
+    # prefix of its own, or taken back into ``buf`` when the current line may continue it.
+    p_m: re.Match[str] | None = None
+    p_kind = 0
+    p_text = ""
     p_lineno = 0
-    p_wall: str | None = None
-    p_host: str | None = None
-    p_caller: str | None = None
     p_other = False
     kmsg = False
     kts_match, ctime_match = _FAST_KTS.match, _FAST_CTIME.match
@@ -297,36 +295,29 @@ def kernel_log_lines(lines: Iterable[str], gate: Gate | None = None) -> Iterator
         if c == "[":  # dmesg, dmesg -T
             m = kts_match(raw)
             if m is not None:
-                sec, frac, caller, text = m.groups()
-                wall = host = None
-                rule = "kts"
+                kind = _KTS_LINE
+                text = m.group(4)
             else:
                 m = ctime_match(raw)
                 if m is not None:
-                    wall, text = m.groups()
-                    sec = host = caller = None
-                    frac = ""
-                    rule = "ctime"
+                    kind = _CTIME_LINE
+                    text = m.group(2)
                     if text[:1] == "[" and bracket_prefix(text):  # a caller id
                         m = None
         elif "A" <= c <= "Z" or "0" <= c <= "9":  # syslog, journalctl short-iso
-            syslog = c >= "A"
-            m = syslog_match(raw) if syslog else iso_match(raw)
+            kind = _SYSLOG_LINE if c >= "A" else _ISO_LINE
+            m = syslog_match(raw) if kind == _SYSLOG_LINE else iso_match(raw)
             if m is not None:
-                wall, host, sec, frac, caller, prog, text = m.groups()
+                prog, text = m.group(6, 7)
                 if prog is not None:
                     other = True
-                    text, rule = prog + ": " + text, "syslog-other" if syslog else "journal-other"
-                elif sec is not None:
-                    rule = "syslog+kts" if syslog else "journal+kts"
-                else:
-                    rule = "syslog" if syslog else "journal"
-                    if text[:1] == "[" and bracket_prefix(text):  # dmesg -T or a caller id after the prefix
-                        m = None
+                elif text[:1] == "[" and m.group(3) is None and bracket_prefix(text):
+                    m = None  # dmesg -T or a caller id after the prefix
         else:
             m = None
         if m is not None and not kmsg and "\xa0" not in text and "#0" not in text:  # NBSP, rsyslog escapes
-            if has_p:
+            if p_m is not None:
+                keep = True
                 if gate is not None and gate.active:
                     # Gate.wanted(), inlined: this is the path of almost every line of a big log.
                     keep = False
@@ -342,18 +333,17 @@ def kernel_log_lines(lines: Iterable[str], gate: Gate | None = None) -> Iterator
                                     break
                     if not keep:
                         gate.skipped += 1
-                if gate is None or not gate.active or keep:
-                    yield _fast_line(st, _ts(p_sec, p_frac), p_text, p_lineno, p_wall, p_host, p_rule, p_caller,
-                                     p_other)
+                if keep:
+                    yield _fast_line(st, p_m, p_kind, p_lineno)
             elif buf:
                 yield from _drain(buf, st)
-            has_p, p_raw, p_rule, p_other = True, raw, rule, other
-            p_sec, p_frac, p_text, p_lineno, p_wall, p_host, p_caller = sec, frac, text, lineno, wall, host, caller
+            p_m, p_kind, p_text, p_lineno, p_other = m, kind, text, lineno, other
             continue
-        if has_p:
-            buf.append(Rec(p_lineno, _width(p_raw, st), "", OTHER_PROGRAM if p_other else KERNEL_LINE,
-                           _ts(p_sec, p_frac), p_wall, p_host, p_text, p_rule, (p_lineno,), p_caller))
-            has_p = False
+        if p_m is not None:
+            ts, wall, host, caller, rule, ptext = _fields(p_m, p_kind)
+            buf.append(Rec(p_lineno, _width(p_m.string, st), "", OTHER_PROGRAM if p_other else KERNEL_LINE,
+                           ts, wall, host, ptext, rule, (p_lineno,), caller))
+            p_m = None
         for rec in _records(raw, lineno, st):
             if rec.kind != NO_PREFIX and buf:
                 yield from _drain(buf, st)
@@ -365,12 +355,33 @@ def kernel_log_lines(lines: Iterable[str], gate: Gate | None = None) -> Iterator
         kmsg = st.kmsg
     if gate is not None:
         gate.lines = lineno
-    if has_p:
+    if p_m is not None:
         if gate is not None and gate.active and (p_other or not gate.wanted(p_text)):
             gate.skipped += 1
         else:
-            yield _fast_line(st, _ts(p_sec, p_frac), p_text, p_lineno, p_wall, p_host, p_rule, p_caller, p_other)
+            yield _fast_line(st, p_m, p_kind, p_lineno)
     yield from _drain(buf, st)
+
+
+#: Which common-path expression read a line (see :func:`_fields`).
+_KTS_LINE, _CTIME_LINE, _SYSLOG_LINE, _ISO_LINE = 0, 1, 2, 3
+
+
+def _fields(m: re.Match[str], kind: int) -> tuple[int | None, str | None, str | None, str | None, str, str]:
+    """``(ts_ns, wall, host, caller, rule, text)`` of a line the common path matched."""
+    if kind == _KTS_LINE:
+        sec, frac, caller, text = m.groups()
+        return _ts(sec, frac), None, None, caller, "kts", text
+    if kind == _CTIME_LINE:
+        wall, text = m.groups()
+        return None, wall, None, None, "ctime", text
+    wall, host, sec, frac, caller, prog, text = m.groups()
+    syslog = kind == _SYSLOG_LINE
+    if prog is not None:
+        return None, wall, host, None, "syslog-other" if syslog else "journal-other", prog + ": " + text
+    if sec is not None:
+        return _ts(sec, frac), wall, host, caller, "syslog+kts" if syslog else "journal+kts", text
+    return None, wall, host, caller, "syslog" if syslog else "journal", text
 
 
 def _ts(sec: str | None, frac: str) -> int | None:
@@ -385,9 +396,10 @@ def _ts(sec: str | None, frac: str) -> int | None:
 _new = object.__new__
 
 
-def _fast_line(st: ReaderState, ts: int | None, text: str, lineno: int, wall: str | None, host: str | None,
-               rule: str, caller: str | None, other: bool) -> LogLine:
+def _fast_line(st: ReaderState, m: re.Match[str], kind: int, lineno: int) -> LogLine:
     """The LogLine of a line the common path read whole (see :func:`kernel_log_lines`)."""
+    ts, wall, host, caller, rule, text = _fields(m, kind)
+    other = rule.endswith("-other")
     if not other and ("oom" in text or "l process" in text or "d process" in text or "CPU:" in text
                       or "Pid:" in text or "Tasks in" in text):  # shapes.maybe_key(), inlined
         return finish(Rec(lineno, 0, "", KERNEL_LINE, ts, wall, host, text, rule, (lineno,), caller), st)
