@@ -121,7 +121,7 @@ def log_facts(r: ParsedOom, version: KernelVersion | None, psize: PageSize, plat
         swap=swap_state(r, page_kb),
         hugepages=pools,
         memory=memory_composition(r, page_kb, pools),
-        memcg=memcg_state(r, page_kb),
+        memcg=memcg_state(r, page_kb, plat.arch),
         task_table=task_table_state(r),
         victim_rss_kb=_victim_rss(r),
         abridged=tuple(r.abridged),

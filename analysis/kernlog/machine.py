@@ -225,16 +225,19 @@ def task_table_state(r: ParsedOom) -> TaskTableState:
                           rss_pages=sum(t.rss or 0 for t in r.tasks) if r.tasks else None)
 
 
-def memcg_state(r: ParsedOom, page_kb: int) -> MemcgState | None:
+def memcg_state(r: ParsedOom, page_kb: int, arch: str | None = None) -> MemcgState | None:
     """The OOM memcg's usage, limit and swap (see :class:`~..report.model.MemcgState`);
-    None for a global OOM."""
+    None for a global OOM. ``arch`` tells a 32-bit kernel (``i386``, ``arm``)."""
     if not r.is_memcg:
         return None
     mem = r.memcg_counters.get("memory")
-    # PAGE_COUNTER_MAX is LONG_MAX / PAGE_SIZE pages: in kB it depends on the page size
-    # (9007199254740988 with 4 KiB pages, 9007199254740928 with 64 KiB); the res_counter
-    # of kernels before 3.19 printed more.
-    unlimited_kb = LONG_MAX // (page_kb * 1024) * page_kb
+    # include/linux/page_counter.h: PAGE_COUNTER_MAX is LONG_MAX / PAGE_SIZE pages on 64-bit
+    # (9007199254740988 kB with 4 KiB pages, 9007199254740928 kB with 64 KiB) and LONG_MAX
+    # pages on 32-bit (8589934588 kB); the res_counter of kernels before 3.19 printed more.
+    if arch in ("i386", "arm"):
+        unlimited_kb = (2**31 - 1) * page_kb
+    else:
+        unlimited_kb = LONG_MAX // (page_kb * 1024) * page_kb
     swap = how = None
     swap_usage = swap_limit = room = None
     if "swap" in r.memcg_counters:  # v2: swap.max

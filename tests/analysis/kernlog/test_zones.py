@@ -263,3 +263,21 @@ def test_corpus_arch_is_never_wrong() -> None:
                 told += 1
                 assert got == (want or str(e["arch"]).split()[0]), (e["file"], got)
     assert told >= 50
+
+
+@pytest.mark.parametrize(("release", "regs", "limit_kb", "swap"), [
+    ("5.4.0-80-generic", "RIP: 0033:0x7f3c2a400000", 9007199254740988, "unlimited"),  # LONG_MAX / 4096 pages
+    ("5.4.0-80-generic", "RIP: 0033:0x7f3c2a400000", 9007199254740987, "limited"),
+    ("5.7.0-rc2 ", "EIP: 0xb7e2091f", 8589934588, "unlimited"),  # 32-bit: LONG_MAX pages
+    ("5.7.0-rc2 ", "EIP: 0xb7e2091f", 8589934587, "limited"),
+])
+def test_unlimited_memcg_swap_by_word_size(release: str, regs: str, limit_kb: int, swap: str) -> None:
+    lines = ["a invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
+             f"CPU: 1 PID: 7 Comm: a Not tainted {release}#1", regs,
+             "memory: usage 1024kB, limit 1024kB, failcnt 3",
+             f"swap: usage 0kB, limit {limit_kb}kB, failcnt 0",
+             "Memory cgroup out of memory: Killed process 7 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB, "
+             "shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0"]
+    [k] = oom_report_from_parsed(parse_oom_lines(lines).reports).kills
+    memcg = log_of(k).memcg
+    assert memcg is not None and memcg.swap == swap
