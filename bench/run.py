@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 from bench_explain import explain_large
 from bench_export import export_parquet
 from bench_import import import_perf_script
+from bench_kernlog import read_kernel_log
 from bench_oom_leak import oom_leak
 from bench_probe import probe_count
 from bench_sweep import sweep
@@ -111,6 +112,12 @@ def benchmarks() -> dict[str, Benchmark]:
             run=import_perf_script,
             # >= 300,000 lines/s, as ns per line.
             targets={"ns_per_line": 3333},
+        ),
+        "read_kernel_log": Benchmark(
+            description="read a 1 M-line journal with 100 real OOM reports interleaved (bench_kernlog.py)",
+            run=read_kernel_log,
+            # >= 500,000 lines/s, as ns per line.
+            targets={"ns_per_line": 2000},
         ),
         "sweep": Benchmark(
             description="64 replays of oom-leak on a 2-worker Dask LocalCluster vs. serially (bench_sweep.py)",

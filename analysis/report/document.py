@@ -35,7 +35,7 @@ from typing import TypeAlias
 
 from memtrace.units import format_mib, format_seconds, format_size_short
 
-from .model import OomKillReport, Timeline
+from .model import MemoryComposition, OomKillReport, SwapState, Timeline
 
 
 @dataclass(frozen=True)
@@ -189,9 +189,19 @@ class BadnessPlot:
     kill: OomKillReport
 
 
-Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot
+@dataclass(frozen=True)
+class CompositionPlot:
+    """Where RAM was at an OOM (a kernel log's Mem-Info): one stacked bar of its parts,
+    beside the tasks' RSS sum and swap."""
+
+    memory: MemoryComposition
+    swap: SwapState | None
+    title: str
+
+
+Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot | CompositionPlot
 Block: TypeAlias = Fields | Paragraph | ItemList | Table | Figure
-FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot)
+FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot, CompositionPlot)
 
 
 # --------------------------------------------------------------------------- structure
@@ -247,6 +257,7 @@ __all__ = [
     "Chapter",
     "Code",
     "Column",
+    "CompositionPlot",
     "Count",
     "Document",
     "Fields",

@@ -17,10 +17,18 @@ from matplotlib.figure import Figure as MplFigure
 
 from memtrace.units import GiB, MiB
 
-from .document import Figure, MemoryPlot, ProcessesPlot
-from .model import Candidate, OomKillReport, Timeline
+from .document import CompositionPlot, Figure, MemoryPlot, ProcessesPlot
+from .model import Candidate, MemoryComposition, OomKillReport, SwapState, Timeline
 
-__all__ = ["KIND_COLORS", "plot_badness_svg", "plot_memory_svg", "plot_processes_svg", "svg"]
+__all__ = [
+    "KIND_COLORS",
+    "PART_COLORS",
+    "plot_badness_svg",
+    "plot_composition_svg",
+    "plot_memory_svg",
+    "plot_processes_svg",
+    "svg",
+]
 
 #: Plot colours by memory kind (colour-blind safe: Okabe-Ito).
 KIND_COLORS = {"anon": "#D55E00", "file": "#0072B2", "shmem": "#CC79A7", "kernel": "#999999",
@@ -36,6 +44,8 @@ def svg(figure: Figure) -> str:
         return plot_memory_svg(figure.timeline, figure.title)
     if isinstance(figure, ProcessesPlot):
         return plot_processes_svg(figure.timeline, figure.title)
+    if isinstance(figure, CompositionPlot):
+        return plot_composition_svg(figure.memory, figure.swap, figure.title)
     return plot_badness_svg(figure.kill)
 
 
@@ -168,5 +178,57 @@ def plot_badness_svg(k: OomKillReport) -> str:
     ax.set_title("Candidates' badness (black diamond: points)")
     if ax.get_legend_handles_labels()[0]:  # every term 0 (a log's rows of zeros): no legend
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.grid(True, axis="x", alpha=0.3)
+    return _svg(fig)
+
+
+#: Colours of the parts of RAM at an OOM (a kernel log's Mem-Info), in stacking order.
+PART_COLORS = {
+    "anon": KIND_COLORS["anon"], "file": KIND_COLORS["file"], "unevictable": "#882255",
+    "slab_reclaimable": "#56B4E9", "slab_unreclaimable": "#999999", "pagetables": "#666666",
+    "kernel_stack": "#444444", "hugepages": "#E69F00", "unaccounted": "#F0E442", "free": KIND_COLORS["free"],
+}
+
+
+def plot_composition_svg(m: MemoryComposition, swap: SwapState | None, title: str) -> str:
+    """Where RAM was at the OOM: one stacked bar of the Mem-Info parts (kB), the tasks'
+    RSS sum beside it (shared pages counted per process), and swap used of total."""
+    fig = _figure(height_in=2.6 if swap is None or not swap.total_kb else 3.2)
+    ax = fig.add_subplot()
+    parts = [(k, v) for k, v in m.parts_kb.items() if v > 0]
+    if m.unaccounted_kb is not None and m.unaccounted_kb > 0:
+        parts.insert(len(parts) - 1 if parts and parts[-1][0] == "free" else len(parts), ("unaccounted",
+                                                                                         m.unaccounted_kb))
+    order = list(PART_COLORS)
+    parts.sort(key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    peak = max(sum(v for _, v in parts), m.ram_kb or 0, m.tasks_rss_kb or 0,
+               (swap.total_kb if swap is not None else 0)) * 1024
+    scale, unit = _scale(peak)
+    rows = ["RAM"]
+    if m.tasks_rss_kb is not None:
+        rows.append("tasks' RSS")
+    if swap is not None and swap.total_kb:
+        rows.append("swap")
+    ypos = {name: len(rows) - 1 - i for i, name in enumerate(rows)}
+    left = 0.0
+    for name, kb in parts:
+        width = kb * 1024 / scale
+        ax.barh(ypos["RAM"], width, left=left, height=0.6, color=PART_COLORS.get(name, "#CCCCCC"), label=name,
+                edgecolor="white", linewidth=0.5)
+        left += width
+    if m.ram_kb is not None:
+        ax.axvline(m.ram_kb * 1024 / scale, color="black", linewidth=1, linestyle=":", label="pages RAM")
+    if m.tasks_rss_kb is not None:
+        ax.barh(ypos["tasks' RSS"], m.tasks_rss_kb * 1024 / scale, height=0.6, color="#CC79A7",
+                label="tasks' RSS (shared pages per process)")
+    if swap is not None and swap.total_kb:
+        used = (swap.used_kb or 0) * 1024 / scale
+        ax.barh(ypos["swap"], used, height=0.6, color=KIND_COLORS["swap"], label="swap used")
+        ax.barh(ypos["swap"], swap.total_kb * 1024 / scale - used, left=used, height=0.6, color="#E8E8E8",
+                label="swap free")
+    ax.set_yticks([ypos[n] for n in rows], rows)
+    ax.set_xlabel(unit)
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     return _svg(fig)

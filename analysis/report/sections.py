@@ -32,6 +32,7 @@ from .document import (
     Count,
     Document,
     Fields,
+    Inline,
     Item,
     ItemList,
     Marked,
@@ -43,8 +44,10 @@ from .document import (
     Section,
     Size,
     Table,
+    cell_text,
     plain,
 )
+from .log_sections import LOG_SECTIONS, log_head_fields
 from .model import Candidate, OomKillReport, OomReport, ReclaimActivity, Timeline
 
 __all__ = ["document", "headline", "kill_sections", "report_title"]
@@ -109,14 +112,19 @@ def headline(i: int, k: OomKillReport) -> str:
         return f"ENOMEM {i} at {when}: {trigger} refused by overcommit"
     if k.victim.pid is None and k.extra.get("panic"):
         return f"OOM {i} at {when}: kernel panic"
+    if k.log is not None and k.victim.pid is None:
+        chosen = k.log.chosen
+        if chosen is not None:
+            return f"OOM {i} at {when}: {_who(chosen.pid, chosen.comm)} chosen; the log ends before the kill"
+        return f"OOM {i} at {when}: the log ends before the kill"
     return f"OOM kill {i} at {when}: {_who(k.victim.pid, k.victim.comm)} killed"
 
 
 def kill_sections(k: OomKillReport) -> tuple[Section, ...]:
     """The sections of one kill, in order (format variants side by side)."""
     builders: Sequence[Callable[[OomKillReport], list[Section]]] = (
-        _facts, _why, _before_the_kill, _candidates_plotted, _growers, _reclaim, _unreclaimable, _candidates,
-        _outlived, _what_if)
+        _facts, _why, *LOG_SECTIONS, _before_the_kill, _candidates_plotted, _growers, _reclaim, _unreclaimable,
+        _candidates, _outlived, _what_if)
     return tuple(section for build in builders for section in build(k))
 
 
@@ -172,10 +180,11 @@ def _facts(k: OomKillReport) -> list[Section]:
     gfp: tuple[str | Code, ...] = ()
     if k.gfp_mask is not None:
         gfp = (", gfp_mask ", Code(f"{k.gfp_mask:#x}"), f", order {k.order}")
-    victim = []
+    victim: list[tuple[str, Inline]] = []
     if k.victim.pid is not None:
         pts = f", {k.victim_points:,} points" if k.victim_points is not None else ""
         victim = [("victim", _who(k.victim.pid, k.victim.comm) + pts)]
+    victim.extend(log_head_fields(k))
     return [
         Section(None, (Fields((("constraint", _constraint(k)), ("trigger", trigger + plain(gfp)), *victim,
                                ("memory", _memory_line(k)))),), formats=TEXT | HTML),
@@ -292,14 +301,26 @@ def _candidates(k: OomKillReport) -> list[Section]:
     if not k.candidates:
         return []
     rows = tuple(_candidate_row(k, c) for c in k.candidates)
-    text = Table((Column("pid", right=True), Column("comm"), *(Column(h, right=True) for h in (
-        "rss", "swap", "pgtbl", "adj", "adj_pts", "points", "formula"))), rows)
+    headers: tuple[str, ...] = ("rss", "swap", "pgtbl", "adj", "adj_pts", "points", "formula")
     text_title = (f"Candidates: badness as oom_badness() computes it (pages; kernel {k.kernel_version}: "
                   f"{k.formula}); * = victim, FORMULA = recomputed")
+    columns = _CANDIDATE_COLUMNS
+    text_rows = rows
+    if k.log is not None:  # a log prints no points: they are the recomputation, nothing to check them against
+        rows = text_rows = tuple(row[:-1] for row in rows)
+        headers, columns = headers[:-1], columns[:-1]
+        text_title = (f"Candidates: badness recomputed from the task table as oom_badness() computes it (pages; "
+                      f"kernel {k.kernel_version}: {k.formula}); * = victim; columns all 0 left out")
+        # For 80 columns: a term no task has (no swap, no adjustment) is left out of the text.
+        keep = [0, 1] + [i for i in range(2, len(headers) + 2) if headers[i - 2] == "points"
+                         or any(cell_text(r[i]) not in ("0", "-") for r in rows)]
+        headers = tuple(headers[i - 2] for i in keep[2:])
+        text_rows = tuple(tuple(r[i] for i in keep) for r in rows)
+    text = Table((Column("pid", right=True), Column("comm"), *(Column(h, right=True) for h in headers)), text_rows)
     return [
         Section(text_title, (text,), TEXT),
         Section(("Candidates (kernel ", str(k.kernel_version), ": ", Code(str(k.formula)), ")"),
-                (Table(_CANDIDATE_COLUMNS, rows),), MD),
+                (Table(columns, rows),), MD),
     ]
 
 
@@ -312,7 +333,12 @@ def _candidates_plotted(k: OomKillReport) -> list[Section]:
     victims = frozenset(j for j, c in enumerate(k.candidates) if c.pid == k.victim.pid)
     note = Paragraph(("oom_badness() for kernel ", str(k.kernel_version), ": ", Code(str(k.formula)),
                       "; FORMULA is the recomputation, = when equal."))
-    return [Section("Candidates", (note, BadnessPlot(k), Table(_CANDIDATE_COLUMNS, rows, victims)), HTML)]
+    columns = _CANDIDATE_COLUMNS
+    if k.log is not None:  # see _candidates
+        rows, columns = tuple(row[:-1] for row in rows), columns[:-1]
+        note = Paragraph(("oom_badness() for kernel ", str(k.kernel_version), ": ", Code(str(k.formula)),
+                          ", recomputed from the task table."))
+    return [Section("Candidates", (note, BadnessPlot(k), Table(columns, rows, victims)), HTML)]
 
 
 _CANDIDATE_COLUMNS = (Column("pid"), Column("comm"), *(Column(h, right=True) for h in (
