@@ -285,8 +285,8 @@ def check_footer(footer: Mapping[str, Any], warnings: list[str], where: str) -> 
             extra[key] = c.records(extra[key], f"footer extra.{key}", ints, texts)
     c.count(extra, "end_ns", "footer extra.end_ns")
     c.text(extra, "panic", "footer extra.panic", 4096)
-    # ``aborted: true`` at the top (format 1.0, since memtrace 0.1.1) and the reason
-    # in ``extra.aborted``; a writer of 0.1.0 wrote the reason only.
+    # The writer puts ``aborted: true`` at the top and the reason in
+    # ``extra.aborted``; an older writer wrote the reason only.
     reason = c.text(extra, "aborted", "footer extra.aborted")
     flag = f.get("aborted")
     if flag is not None and not isinstance(flag, bool):
