@@ -45,6 +45,7 @@ from typing import Any, NamedTuple
 
 from bench_explain import explain_large
 from bench_export import export_parquet
+from bench_guardrails import TARGET_PEAK_RSS_MIB, TARGET_SECONDS, guardrails
 from bench_import import import_perf_script
 from bench_kernlog import read_kernel_log
 from bench_oom_leak import oom_leak
@@ -106,6 +107,12 @@ def benchmarks() -> dict[str, Benchmark]:
             description="memtrace explain on a 64 GiB machine full of mixed memory (bench_explain.py)",
             run=explain_large,
             targets={"seconds": 10.0, "peak_rss_mib": 2048},
+        ),
+        "guardrails": Benchmark(
+            description="stat, trace and ps on small hostile traces; an unbounded-key map (bench_guardrails.py)",
+            run=guardrails,
+            # issue 14: no input under 10 MB makes a command exceed 1 GiB or 60 s.
+            targets={"max_peak_rss_mib": TARGET_PEAK_RSS_MIB, "max_seconds": TARGET_SECONDS},
         ),
         "import_perf_script": Benchmark(
             description="memtrace import of a 1 M-line perf script (bench_import.py)",

@@ -53,7 +53,7 @@ from ..tasks import TASK_TRACEPOINTS, UNKNOWN_COMM, TaskTable
 from ..tracepoints import default_registry
 from .columns import StrColumn, dense_codes
 from .events import Events, EventsBase
-from .maps import Map
+from .maps import DEFAULT_MAX_MAP_KEYS, Map
 from .output import Output
 
 __all__ = [
@@ -123,8 +123,13 @@ class Tracer:
     """
 
     def __init__(self, registry: Registry | None = None, output: Callable[[Output], None] | None = None,
-                 *, auto_print: bool = True) -> None:
+                 *, auto_print: bool = True, max_map_keys: int = DEFAULT_MAX_MAP_KEYS) -> None:
         self.registry = registry or default_registry()
+        #: the most keys each map made from now on holds (bpftrace's max_map_keys)
+        self.max_map_keys = max_map_keys
+        #: what the run could not do as asked (a full map), one line each, set by
+        #: :meth:`finish`; a CLI prints them on stderr
+        self.warnings: list[str] = []
         self.outputs: list[Output] = []
         self.output = output or self.outputs.append
         self.auto_print = auto_print
@@ -155,7 +160,7 @@ class Tracer:
         key = name if name.startswith("@") else f"@{name}"
         m = self.maps.get(key)
         if m is None:
-            m = self.maps[key] = Map(key)
+            m = self.maps[key] = Map(key, self.max_map_keys)
         return m
 
     def probe(self, tracepoints: str | Sequence[str], action: Action, *, predicate: Predicate | None = None,
@@ -380,6 +385,7 @@ class Tracer:
             for m in self.maps.values():
                 if len(m):
                     self.output(m.snapshot())
+        self.warnings.extend(w for m in self.maps.values() if (w := m.warning()) is not None)
 
     def exit(self) -> None:
         """exit(): stop at the current event; END still runs at :meth:`finish`."""
