@@ -1,0 +1,180 @@
+"""``memtrace trace --live``: a one-liner program run on the running kernel's events.
+
+The capture (:class:`.session.CaptureSession`) decodes each drain's pages at once
+(:mod:`.ringbuf`) and holds them in a :class:`.feed.LiveMerger` until they are older
+than the watermark: now on the trace clock (CLOCK_MONOTONIC_RAW plus the offset the
+start marker gave) less :data:`WATERMARK_SLACK_NS`; an event older than that was in
+the buffer when the drain began, so the events released are in time order across
+CPUs. They go through the importer's mappers (:mod:`.feed`) as in ``record --live``,
+and the memtrace events those write reach the program's :class:`Tracer` in ``seq``
+order: the program sees the same ``page_fault``, ``rss_stat``, ``mmap`` ... events as
+on the trace ``record --live`` would write, so a program written for a trace file
+runs live. Interval probes fire on the trace clock from the start, also while no
+event comes (:meth:`Tracer.advance`); a Ctrl-C ends the run, and the program's END
+probes and maps print then, as bpftrace's do.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from memtrace.tracer.batch import EventBatch, concat
+from memtrace.tracer.probes import Tracer
+
+from ..builder import TraceBuilder
+from .feed import LiveFeeder, LiveMerger
+from .record import kernel_version
+from .ringbuf import RingDecoder, walk_pages
+from .session import SYNC_PREFIX, CaptureOptions, CaptureSession, stop_on_signals
+from .targets import LiveTarget
+
+__all__ = ["WATERMARK_SLACK_NS", "LiveTraceResult", "seq_ordered", "trace_live"]
+
+#: How far behind now (trace clock) the released events stay: an event is committed
+#: within microseconds of its time stamp; 20 ms covers a preempted writer too.
+WATERMARK_SLACK_NS = 20_000_000
+
+
+@dataclass(frozen=True)
+class LiveTraceResult:
+    """How a live ``trace`` run went: the target, why it stopped, the events read
+    and lost."""
+
+    target: str
+    stop_reason: str
+    elapsed_ns: int
+    events_read: int
+    lost_events: int
+    missing_tracepoints: list[str]
+    warnings: list[str]
+
+
+def seq_ordered(batches: Sequence[EventBatch]) -> Iterator[EventBatch]:
+    """The events of ``batches`` (each in ``seq`` order) in global ``seq`` order, as
+    maximal runs of one tracepoint's events."""
+    by_tp: dict[str, list[EventBatch]] = {}
+    for b in batches:
+        if b.n:
+            by_tp.setdefault(b.tp.name, []).append(b)
+    merged = [concat(parts) for parts in by_tp.values()]
+    if len(merged) <= 1:
+        yield from merged
+        return
+    seqs = np.concatenate([m.ints("seq") for m in merged])
+    owner = np.repeat(np.arange(len(merged)), [m.n for m in merged])
+    local = np.concatenate([np.arange(m.n) for m in merged])
+    order = np.argsort(seqs, kind="stable")
+    run_owner = owner[order]
+    cuts = np.flatnonzero(run_owner[1:] != run_owner[:-1]) + 1
+    for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), order.size]):
+        yield merged[int(run_owner[lo])].take(local[order[lo:hi]])
+
+
+class _LiveRun:
+    """The decoding, merging and feeding of one ``trace --live`` run."""
+
+    def __init__(self, session: CaptureSession, tracer: Tracer, builder: TraceBuilder,
+                 say: Callable[[str], None]) -> None:
+        self.session = session
+        self.tracer = tracer
+        self.builder = builder
+        self.say = say
+        self.merger = LiveMerger()
+        self.written: list[EventBatch] = []
+        builder.out.on_batch = self.written.append
+        self.decoder: RingDecoder | None = None
+        self.feeder: LiveFeeder | None = None
+        #: trace clock - CLOCK_MONOTONIC_RAW, once the start marker is read
+        self.raw_offset_ns: int | None = None
+
+    def begin(self) -> None:
+        """The session has started: its formats and tasks are known."""
+        s = self.session
+        self.decoder = RingDecoder(s.formats, s.page_size)
+        self.feeder = LiveFeeder(self.builder, s.formats, s.tasks.values())
+
+    def on_pages(self, cpu: int, data: bytes) -> None:
+        assert self.decoder is not None
+        walk = walk_pages(data, self.decoder.page_size)
+        for mark in walk.lost:
+            self.session.loss.mark(cpu, mark.events)
+            self.say(f"lost {mark.events if mark.events >= 0 else 'some'} events on cpu {cpu}")
+        chunk = self.decoder.decode(data, walk)
+        if self.raw_offset_ns is None:
+            for row, fields in chunk.fields.items():
+                text = fields.get("buf")
+                if isinstance(text, str) and text.startswith(f"{SYNC_PREFIX} start"):
+                    ts = int(chunk.ts_ns[row])
+                    sync = self.session.sync({text: ts}).get("start")
+                    if sync is not None:
+                        self.raw_offset_ns = sync.trace_minus_monotonic_raw_ns
+                        self.tracer.start_clock(ts)
+        self.merger.add(chunk)
+
+    def deliver(self, watermark_ns: int | None) -> None:
+        """The events up to ``watermark_ns`` (None: all) through the importer, and
+        what it writes to the program; then its clock to the watermark."""
+        if self.feeder is None:
+            return
+        self.feeder.feed(self.merger.release(watermark_ns))
+        if watermark_ns is None:
+            self.feeder.finish()
+        self.builder.flush()
+        batches = list(self.written)
+        self.written.clear()
+        for batch in seq_ordered(batches):
+            if self.tracer.exited:
+                break
+            self.tracer.on_batch(batch)
+        if watermark_ns is not None:
+            self.tracer.advance(watermark_ns)
+
+    def after_drain(self) -> bool:
+        """After each drain: deliver what is old enough; True once the program exited."""
+        if self.raw_offset_ns is not None:
+            self.deliver(time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW) + self.raw_offset_ns - WATERMARK_SLACK_NS)
+        return self.tracer.exited
+
+
+def trace_live(target: LiveTarget, tracer: Tracer, *, options: CaptureOptions | None = None,
+               status: Callable[[str], None] | None = None) -> LiveTraceResult:
+    """Run ``tracer`` (a compiled program) on ``target``'s live events until the
+    duration, a signal (Ctrl-C), the command's or targets' exit, or the program's
+    ``exit()``; then finish it (END probes, maps printed). Raises CaptureError when
+    the capture cannot run here."""
+    say = status or (lambda _msg: None)
+    session = CaptureSession(target, options or CaptureOptions(snapshots=False), say)
+    tmp = tempfile.mkdtemp(prefix="memtrace-live-trace-")
+    builder = TraceBuilder(os.path.join(tmp, "live.mtrace"), source_format="tracefs", source_path=session.instance.path,
+                           kernel_version=kernel_version())
+    run = _LiveRun(session, tracer, builder, say)
+    try:
+        with stop_on_signals(session):
+            try:
+                session.start()
+                run.begin()
+                tracer.start()
+                say(f"tracing {target.describe()}: {len(session.enabled)} tracepoints; Ctrl-C to stop")
+                session.run(run.on_pages, run.after_drain)
+                session.stop(run.on_pages)
+            finally:
+                session.close()
+        run.deliver(None)
+        tracer.finish()
+        read = sum(run.feeder.counts.values()) if run.feeder is not None else 0
+        warnings = list(session.warnings)
+        if session.loss.events:
+            warnings.append(f"lost {session.loss.events:,} events (ring buffer overruns): the program missed them; "
+                            "a bigger --buffer-kb may help")
+        return LiveTraceResult(session.target.describe(), session.stop_reason or "", session.elapsed_ns(), read,
+                               session.loss.events, list(session.missing), warnings)
+    finally:
+        builder.abort()
+        shutil.rmtree(tmp, ignore_errors=True)
