@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 from memtrace.errors import CaptureError
 
@@ -54,6 +54,7 @@ __all__ = [
     "CaptureOptions",
     "CaptureSession",
     "ClockSync",
+    "DrainVerdict",
     "LossCounts",
     "stop_on_signals",
 ]
@@ -175,6 +176,8 @@ class LossCounts:
 
 #: Called with each CPU's pages of a drain: (cpu, bytes of whole pages).
 PagesCallback = Callable[[int, bytes], None]
+#: What a consumer says after a drain (see :meth:`CaptureSession.run`).
+DrainVerdict = Literal["idle", "busy", "stop"]
 
 
 class CaptureSession:
@@ -354,16 +357,20 @@ class CaptureSession:
         if self.stop_reason is None:
             self.stop_reason = reason
 
-    def run(self, on_pages: PagesCallback, after_drain: Callable[[], bool] | None = None) -> None:
-        """Step 6: drain into ``on_pages`` until a reason to stop; ``after_drain``,
-        called after each drain, returns True to stop."""
-        deadline = (time.monotonic() + self.options.duration_s) if self.options.duration_s else None
+    def run(self, on_pages: PagesCallback, after_drain: Callable[[], DrainVerdict] | None = None) -> None:
+        """Step 6: drain into ``on_pages`` until a reason to stop. ``after_drain``,
+        called after each drain, says ``stop`` (the consumer is done), ``busy`` (it
+        has work left: the next wait does not block) or ``idle``."""
+        deadline = None
+        if self.options.duration_s:  # counted from tracing on
+            deadline = (self.started_mono_ns or time.monotonic_ns()) / 1e9 + self.options.duration_s
         waits = [*self.fds.values()]
         if self.kmsg is not None and self.kmsg.fileno() >= 0:
             waits.append(self.kmsg.fileno())
         pids = self.target.pids
+        busy = False
         while self.stop_reason is None:
-            timeout = self.options.poll_s
+            timeout = 0.0 if busy else self.options.poll_s
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -375,8 +382,11 @@ class CaptureSession:
             self.drain(on_pages)
             if self.kmsg is not None:
                 self.kmsg.read()
-            if after_drain is not None and after_drain():
-                self.request_stop("the program called exit()")
+            if after_drain is not None:
+                verdict = after_drain()
+                if verdict == "stop":
+                    self.request_stop("the program called exit()")
+                busy = verdict == "busy"
             if self.child is not None and self.child.poll() is not None:
                 self.request_stop(f"command exited ({_status(self.child.returncode)})")
             elif self.target.mode == "pids" and not any(os.path.exists(f"/proc/{p}") for p in pids):

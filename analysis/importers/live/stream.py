@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -32,14 +33,19 @@ from ..builder import TraceBuilder
 from .feed import LiveFeeder, LiveMerger
 from .record import kernel_version
 from .ringbuf import RingDecoder, walk_pages
-from .session import SYNC_PREFIX, CaptureOptions, CaptureSession, stop_on_signals
+from .session import SYNC_PREFIX, CaptureOptions, CaptureSession, DrainVerdict, stop_on_signals
 from .targets import LiveTarget
 
-__all__ = ["WATERMARK_SLACK_NS", "LiveTraceResult", "seq_ordered", "trace_live"]
+__all__ = ["SLICE_PAGES", "WATERMARK_SLACK_NS", "WORK_BUDGET_S", "LiveTraceResult", "seq_ordered", "trace_live"]
 
 #: How far behind now (trace clock) the released events stay: an event is committed
 #: within microseconds of its time stamp; 20 ms covers a preempted writer too.
 WATERMARK_SLACK_NS = 20_000_000
+#: Pages decoded at a time.
+SLICE_PAGES = 64
+#: Decoding between two drains stops after this long (s), so that the kernel's
+#: buffers are emptied at least this often whatever the backlog.
+WORK_BUDGET_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,15 @@ def seq_ordered(batches: Sequence[EventBatch]) -> Iterator[EventBatch]:
 
 
 class _LiveRun:
-    """The decoding, merging and feeding of one ``trace --live`` run."""
+    """The decoding, merging and feeding of one ``trace --live`` run.
+
+    Reading and processing are kept apart so that processing never makes the
+    kernel drop events: a drain only queues the pages (cheap), and after it at most
+    :data:`WORK_BUDGET_S` of them are decoded, oldest first, before the next drain;
+    a burst is held in memory and caught up with later. The watermark is then the
+    older of now (less :data:`WATERMARK_SLACK_NS`) and the first time stamp of any
+    page still queued.
+    """
 
     def __init__(self, session: CaptureSession, tracer: Tracer, builder: TraceBuilder,
                  say: Callable[[str], None]) -> None:
@@ -89,6 +103,7 @@ class _LiveRun:
         self.merger = LiveMerger()
         self.written: list[EventBatch] = []
         builder.out.on_batch = self.written.append
+        self.queued: dict[int, deque[bytes]] = {}
         self.decoder: RingDecoder | None = None
         self.feeder: LiveFeeder | None = None
         #: trace clock - CLOCK_MONOTONIC_RAW, once the start marker is read
@@ -101,6 +116,26 @@ class _LiveRun:
         self.feeder = LiveFeeder(self.builder, s.formats, s.tasks.values())
 
     def on_pages(self, cpu: int, data: bytes) -> None:
+        """A drain's pages of ``cpu``: queued, in slices of :data:`SLICE_PAGES`."""
+        step = SLICE_PAGES * self.session.page_size
+        q = self.queued.setdefault(cpu, deque())
+        for at in range(0, len(data), step):
+            q.append(data[at:at + step])
+
+    def work(self, budget_s: float | None) -> None:
+        """Decode queued slices, oldest first, for up to ``budget_s`` (None: all)."""
+        assert self.decoder is not None
+        until = None if budget_s is None else time.monotonic() + budget_s
+        while True:
+            heads = [(int.from_bytes(q[0][:8], "little"), cpu) for cpu, q in self.queued.items() if q]
+            if not heads:
+                return
+            _ts, cpu = min(heads)
+            self._decode(cpu, self.queued[cpu].popleft())
+            if until is not None and time.monotonic() >= until:
+                return
+
+    def _decode(self, cpu: int, data: bytes) -> None:
         assert self.decoder is not None
         walk = walk_pages(data, self.decoder.page_size)
         for mark in walk.lost:
@@ -117,6 +152,16 @@ class _LiveRun:
                         self.raw_offset_ns = sync.trace_minus_monotonic_raw_ns
                         self.tracer.start_clock(ts)
         self.merger.add(chunk)
+
+    def watermark(self) -> int | None:
+        """The time up to which every event has been decoded (None: unknown yet)."""
+        if self.raw_offset_ns is None:
+            return None
+        mark = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW) + self.raw_offset_ns - WATERMARK_SLACK_NS
+        for q in self.queued.values():
+            if q:
+                mark = min(mark, int.from_bytes(q[0][:8], "little") - 1)
+        return mark
 
     def deliver(self, watermark_ns: int | None) -> None:
         """The events up to ``watermark_ns`` (None: all) through the importer, and
@@ -136,11 +181,21 @@ class _LiveRun:
         if watermark_ns is not None:
             self.tracer.advance(watermark_ns)
 
-    def after_drain(self) -> bool:
-        """After each drain: deliver what is old enough; True once the program exited."""
-        if self.raw_offset_ns is not None:
-            self.deliver(time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW) + self.raw_offset_ns - WATERMARK_SLACK_NS)
-        return self.tracer.exited
+    def after_drain(self) -> DrainVerdict:
+        """After each drain: some decoding, then what is old enough delivered."""
+        self.work(WORK_BUDGET_S)
+        mark = self.watermark()
+        if mark is not None:
+            self.deliver(mark)
+        if self.tracer.exited:
+            return "stop"
+        return "busy" if any(self.queued.values()) else "idle"
+
+    def finish(self) -> None:
+        """The capture has stopped: everything queued decoded and delivered."""
+        if self.decoder is not None:
+            self.work(None)
+        self.deliver(None)
 
 
 def trace_live(target: LiveTarget, tracer: Tracer, *, options: CaptureOptions | None = None,
@@ -166,7 +221,7 @@ def trace_live(target: LiveTarget, tracer: Tracer, *, options: CaptureOptions | 
                 session.stop(run.on_pages)
             finally:
                 session.close()
-        run.deliver(None)
+        run.finish()
         tracer.finish()
         read = sum(run.feeder.counts.values()) if run.feeder is not None else 0
         warnings = list(session.warnings)
