@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 from bench_explain import explain_large
 from bench_export import export_parquet
 from bench_import import import_perf_script
+from bench_live import live_overhead
 from bench_oom_leak import oom_leak
 from bench_probe import probe_count
 from bench_sweep import sweep
@@ -117,6 +118,11 @@ def benchmarks() -> dict[str, Benchmark]:
             run=sweep,
             # speed-up >= 1.7 over serial, as serial-over-dask inverted.
             targets={"seconds_per_serial_second": 1 / 1.7},
+        ),
+        "live_overhead": Benchmark(
+            description="touch.c's 1 GiB first touch under memtrace record --live -p vs. alone (bench_live.py)",
+            run=live_overhead,
+            targets={"ratio": 2.0, "lost": 0},
         ),
         "export_parquet": Benchmark(
             description="export a 10 M-event trace as Parquet tables (bench_export.py)",

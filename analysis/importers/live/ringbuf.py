@@ -212,6 +212,12 @@ class EventChunk:
         return EventChunk(self.ts_ns[rows], self.tid[rows], self.event_id[rows], self.a[rows], self.b[rows],
                           self.c[rows], self.d[rows], moved)
 
+    def slice(self, lo: int, hi: int) -> EventChunk:
+        """Events ``lo`` to ``hi`` (views, not copies)."""
+        fields = {row - lo: values for row, values in self.fields.items() if lo <= row < hi}
+        return EventChunk(self.ts_ns[lo:hi], self.tid[lo:hi], self.event_id[lo:hi], self.a[lo:hi], self.b[lo:hi],
+                          self.c[lo:hi], self.d[lo:hi], fields)
+
     @staticmethod
     def concat(chunks: list[EventChunk]) -> EventChunk:
         """The events of ``chunks`` one after another."""

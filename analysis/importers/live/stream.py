@@ -28,24 +28,29 @@ import numpy as np
 
 from memtrace.tracer.batch import EventBatch, concat
 from memtrace.tracer.probes import Tracer
+from memtrace.tracer.probes.runtime import TRACED_ALWAYS
+from memtrace.tracer.tasks import TASK_TRACEPOINTS
 
 from ..builder import TraceBuilder
 from .feed import LiveFeeder, LiveMerger
 from .record import kernel_version
-from .ringbuf import RingDecoder, walk_pages
+from .ringbuf import EventChunk, RingDecoder, walk_pages
 from .session import SYNC_PREFIX, CaptureOptions, CaptureSession, DrainVerdict, stop_on_signals
 from .targets import LiveTarget
 
-__all__ = ["SLICE_PAGES", "WATERMARK_SLACK_NS", "WORK_BUDGET_S", "LiveTraceResult", "seq_ordered", "trace_live"]
+__all__ = ["FEED_EVENTS", "SLICE_PAGES", "WATERMARK_SLACK_NS", "WORK_BUDGET_S", "LiveTraceResult", "seq_ordered",
+           "trace_live"]
 
 #: How far behind now (trace clock) the released events stay: an event is committed
 #: within microseconds of its time stamp; 20 ms covers a preempted writer too.
 WATERMARK_SLACK_NS = 20_000_000
 #: Pages decoded at a time.
 SLICE_PAGES = 64
-#: Decoding between two drains stops after this long (s), so that the kernel's
-#: buffers are emptied at least this often whatever the backlog.
+#: Decoding and feeding between two drains stop after this long (s), so that the
+#: kernel's buffers are emptied at least this often whatever the backlog.
 WORK_BUDGET_S = 0.02
+#: Events fed to the importer at a time.
+FEED_EVENTS = 2048
 
 
 @dataclass(frozen=True)
@@ -87,11 +92,12 @@ class _LiveRun:
     """The decoding, merging and feeding of one ``trace --live`` run.
 
     Reading and processing are kept apart so that processing never makes the
-    kernel drop events: a drain only queues the pages (cheap), and after it at most
-    :data:`WORK_BUDGET_S` of them are decoded, oldest first, before the next drain;
-    a burst is held in memory and caught up with later. The watermark is then the
-    older of now (less :data:`WATERMARK_SLACK_NS`) and the first time stamp of any
-    page still queued.
+    kernel drop events: a drain only queues the pages (cheap); after it, the pages
+    are decoded (oldest first) and the events fed for at most
+    :data:`WORK_BUDGET_S` before the next drain, so that a burst is held in memory
+    and caught up with later. The watermark is the older of now (less
+    :data:`WATERMARK_SLACK_NS`) and the first time stamp of any page still queued;
+    the events released under it are fed in order before any later release.
     """
 
     def __init__(self, session: CaptureSession, tracer: Tracer, builder: TraceBuilder,
@@ -106,8 +112,18 @@ class _LiveRun:
         self.queued: dict[int, deque[bytes]] = {}
         self.decoder: RingDecoder | None = None
         self.feeder: LiveFeeder | None = None
+        #: the tracepoints whose events the program sees: its probes', and those that
+        #: name tasks and files (on a file, every tracepoint moves an interval
+        #: program's clock; live, the clock moves on by itself)
+        self.wanted = {name for p in tracer.probes for name in p.tracepoints} | set(TASK_TRACEPOINTS) | set(
+            TRACED_ALWAYS)
         #: trace clock - CLOCK_MONOTONIC_RAW, once the start marker is read
         self.raw_offset_ns: int | None = None
+        #: events released in time order, fed up to ready_at
+        self.ready = EventChunk.empty()
+        self.ready_at = 0
+        #: the watermark of the last release
+        self.released_to: int | None = None
 
     def begin(self) -> None:
         """The session has started: its formats and tasks are known."""
@@ -163,39 +179,71 @@ class _LiveRun:
                 mark = min(mark, int.from_bytes(q[0][:8], "little") - 1)
         return mark
 
-    def deliver(self, watermark_ns: int | None) -> None:
-        """The events up to ``watermark_ns`` (None: all) through the importer, and
-        what it writes to the program; then its clock to the watermark."""
-        if self.feeder is None:
-            return
-        self.feeder.feed(self.merger.release(watermark_ns))
-        if watermark_ns is None:
-            self.feeder.finish()
+    def _feed_ready(self, until: float | None) -> None:
+        """Feed the released events, :data:`FEED_EVENTS` at a time, until ``until``
+        (monotonic s; None: all of them)."""
+        assert self.feeder is not None
+        ready = self.ready
+        while self.ready_at < len(ready):
+            hi = min(len(ready), self.ready_at + FEED_EVENTS)
+            self.feeder.feed(ready.slice(self.ready_at, hi))
+            self.ready_at = hi
+            if until is not None and time.monotonic() >= until:
+                return
+
+    def _release(self, watermark_ns: int | None) -> None:
+        """Once the ready events are fed: release those up to ``watermark_ns``."""
+        if self.ready_at >= len(self.ready):
+            self.ready = self.merger.release(watermark_ns)
+            self.ready_at = 0
+            self.released_to = watermark_ns
+
+    def _to_tracer(self) -> None:
+        """What the importer wrote so far, to the program in ``seq`` order; its clock
+        to the last watermark once every event before it reached it."""
         self.builder.flush()
         batches = list(self.written)
         self.written.clear()
-        for batch in seq_ordered(batches):
+        for batch in seq_ordered([b for b in batches if b.tp.name in self.wanted]):
             if self.tracer.exited:
-                break
+                return
             self.tracer.on_batch(batch)
-        if watermark_ns is not None:
-            self.tracer.advance(watermark_ns)
+        if self.ready_at >= len(self.ready) and self.released_to is not None:
+            self.tracer.advance(self.released_to)
 
     def after_drain(self) -> DrainVerdict:
-        """After each drain: some decoding, then what is old enough delivered."""
-        self.work(WORK_BUDGET_S)
-        mark = self.watermark()
-        if mark is not None:
-            self.deliver(mark)
+        """After each drain: decoding and feeding, oldest first, for up to
+        :data:`WORK_BUDGET_S`."""
+        if self.feeder is None:
+            return "idle"
+        until = time.monotonic() + WORK_BUDGET_S
+        while time.monotonic() < until:
+            if self.ready_at < len(self.ready):
+                self._feed_ready(until)
+                continue
+            if any(self.queued.values()):
+                self.work(0.0)
+            mark = self.watermark()
+            if mark is None:
+                break
+            self._release(mark)
+            if self.ready_at >= len(self.ready) and not any(self.queued.values()):
+                break
+        self._to_tracer()
         if self.tracer.exited:
             return "stop"
-        return "busy" if any(self.queued.values()) else "idle"
+        return "busy" if any(self.queued.values()) or self.ready_at < len(self.ready) else "idle"
 
     def finish(self) -> None:
-        """The capture has stopped: everything queued decoded and delivered."""
-        if self.decoder is not None:
-            self.work(None)
-        self.deliver(None)
+        """The capture has stopped: everything queued decoded, fed and delivered."""
+        if self.feeder is None:
+            return
+        self._feed_ready(None)
+        self.work(None)
+        self._release(None)
+        self._feed_ready(None)
+        self.feeder.finish()
+        self._to_tracer()
 
 
 def trace_live(target: LiveTarget, tracer: Tracer, *, options: CaptureOptions | None = None,
