@@ -3,6 +3,7 @@ record the running kernel (``--live``); list the built-in scenarios."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,12 +144,27 @@ def _status(message: str) -> None:
     typer.echo(f"memtrace: {message}", err=True)
 
 
+def _check_writable(output: Path) -> None:
+    """OutputError now, not after a recording, when ``output`` cannot be written
+    (missing directories are made, as import makes them)."""
+    try:
+        if output.exists() and not output.is_file():
+            raise OutputError(f"cannot write trace {output}: not a regular file")
+        parent = output.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise OutputError(f"cannot write trace {output}: {parent} is not a directory")
+    except OSError as e:
+        raise OutputError(f"cannot write trace {output}: {e.strerror or e}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write trace {output}: {parent} is not writable")
+
+
 def _record_live(output: Path, pids: list[int], command: str | None, cgroup: str | None, all_tasks: bool,
                  duration: float | None, buffer_kb: int, as_json: bool) -> None:
     """``record --live``: capture, import, summary."""
-    check_output(output)
-    if output.exists() and not output.is_file():
-        raise OutputError(f"cannot write trace {output}: not a regular file")
+    _check_writable(output)
     get_logger().info("recording live", trace=str(output))
     try:
         result = api.record_live(output, pids=pids, command=command, cgroup=cgroup, all_tasks=all_tasks,

@@ -175,13 +175,9 @@ class LiveFeeder:
         rows = zip(chunk.ts_ns.tolist(), chunk.tid.tolist(), chunk.event_id.tolist(), chunk.a.tolist(),
                    chunk.b.tolist(), chunk.c.tolist(), chunk.d.tolist())
         for i, (ts, tid, eid, a, bb, c, d) in enumerate(rows):
-            if held and tid in held:
-                self._release(tid, fields.get(i) if eid not in hot else None)
-                last_ts = b.last_ts
             if eid in hot:
                 passed += 1
                 pid = tgid.get(tid, tid) if tgid else tid
-                comm = comms.get(tid, UNKNOWN_COMM)
                 if eid == rss_id:
                     if not bb and a not in owners:
                         p = procs.get(pid)
@@ -190,6 +186,10 @@ class LiveFeeder:
                             continue
                 elif a < 0:
                     a += _U64  # an address above 2**63 (the vsyscall page)
+                if held and tid in held:
+                    self._release(tid, None)
+                    last_ts = b.last_ts
+                comm = comms.get(tid, UNKNOWN_COMM)
                 if bcomms.get(pid) == comm and (eid == fault_id or 0 <= c < 4):
                     # TraceBuilder.event()'s steps for a known task whose comm is
                     # unchanged, with the numbers instead of the text.
@@ -210,6 +210,8 @@ class LiveFeeder:
                     b.event(comm, tid, ts, "exceptions:page_fault_user", fault_text(a, c, bb))
                 last_ts = b.last_ts
                 continue
+            if held and tid in held:
+                self._release(tid, fields.get(i))
             if self._rare(ts, tid, self.names.get(eid, ""), fields.get(i, {})):
                 passed += 1
             last_ts = b.last_ts

@@ -291,16 +291,14 @@ def _start_realtime_s(pid: int, boot_s: float) -> float | None:
     return boot_s + start_ticks / os.sysconf("SC_CLK_TCK")
 
 
-def stale_instances(root: str, *, own_pid: int | None = None) -> list[tuple[str, str]]:
+def stale_instances(root: str) -> list[tuple[str, str]]:
     """Our instances whose recorder is gone: (name, why).
 
     ``memtrace-<PID>`` is stale when PID is gone, or when the process that has PID
-    now started after the instance was made (the pid was reused: tracefs sets a
-    directory's ctime at mkdir; 0.5 s allowed for the clocks). An instance of
-    ``own_pid`` (default: this process) made before it started was left by an
-    earlier process with this pid. Instances with other names are never touched.
+    now started after the instance was made (the pid was reused, by this process
+    too: tracefs sets a directory's ctime at mkdir; 0.5 s allowed for the clocks).
+    Instances with other names are never touched.
     """
-    own = os.getpid() if own_pid is None else own_pid
     inst_dir = os.path.join(root, "instances")
     boot_s = _boot_realtime_s()
     out: list[tuple[str, str]] = []
@@ -322,8 +320,6 @@ def stale_instances(root: str, *, own_pid: int | None = None) -> list[tuple[str,
             out.append((name, f"pid {pid} is gone"))
         elif start > made_s + 0.5:
             out.append((name, f"pid {pid} was reused by a process started after the instance"))
-        elif pid == own:
-            out.append((name, "left by an earlier process with this pid"))
     return out
 
 
