@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Literal
 
-from memtrace.errors import CaptureError
+from memtrace.errors import CaptureError, MemtraceError
 
 from . import targets as tg
 from .kmsg import KmsgReader
@@ -323,16 +323,17 @@ class CaptureSession:
                 self.tasks[tid] = info
 
     def _snapshot(self, label: str) -> dict[str, Any] | None:
+        """``memtrace snapshot``'s reading of the machine, with the CLOCK_MONOTONIC
+        time its /proc/meminfo was read at (``taken.monotonic_ns``)."""
         from ...procsnap import take_snapshot
 
+        started = time.monotonic_ns()
         try:
             snap = take_snapshot()
-        except CaptureError:
-            raise
-        except Exception as e:  # the machine changes while read: keep the capture
-            self.warnings.append(f"snapshot at the {label}: {type(e).__name__}: {e}")
+        except (MemtraceError, OSError) as e:  # keep the capture without it
+            self.warnings.append(f"snapshot at the {label}: {e}")
             return None
-        snap["taken"]["monotonic_ns"] = time.monotonic_ns()
+        snap["taken"]["monotonic_ns"] = started
         return snap
 
     def marker(self, tag: str) -> None:
