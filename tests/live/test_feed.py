@@ -136,6 +136,23 @@ def test_a_forks_copied_counters_are_the_childs(tmp_path: Path) -> None:
     assert feeder.fork_copies == 1
 
 
+def test_a_fork_child_may_get_the_mm_id_of_its_parents_old_image(tmp_path: Path) -> None:
+    """A shell that exec'd freed its mm; the child it forks next may get the same
+    mm_struct, so the same mm_id: the copies are still the child's."""
+    rss = "kmem:rss_stat"
+    ev: list[Event] = [
+        (1000, 0, rss, 100, "sh", {"mm_id": 11, "curr": 1, "member": 1, "size": 4096}),
+        (2000, 0, "task:task_rename", 100, "sh", {"pid": 100, "oldcomm": "sh", "newcomm": "app"}),
+        (3000, 0, rss, 100, "app", {"mm_id": 33, "curr": 1, "member": 1, "size": 8 << 20}),
+        (4000, 0, rss, 100, "app", {"mm_id": 11, "curr": 0, "member": 1, "size": 8 << 20}),
+        (5000, 0, "task:task_newtask", 100, "app", {"pid": 101, "comm": "app", "clone_flags": 0x1200011}),
+        (6000, 1, rss, 101, "app", {"mm_id": 11, "curr": 1, "member": 0, "size": 4096}),
+    ]
+    _live(ev, tmp_path / "reuse.mtrace", [TaskInfo(100, 100, "sh")])
+    got = [(f["mm_pid"], f["size_bytes"]) for n, f in _events(tmp_path / "reuse.mtrace") if n == "rss_stat"]
+    assert got == [(100, 4096), (100, 8 << 20), (101, 8 << 20), (101, 4096)]
+
+
 def test_threads_count_for_their_process(tmp_path: Path) -> None:
     ev: list[Event] = [
         (1000, 0, "kmem:rss_stat", 100, "app", {"mm_id": 11, "curr": 1, "member": 1, "size": 4096}),

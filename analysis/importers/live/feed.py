@@ -22,12 +22,9 @@ comm of its thread, as perf prints it. ``task_newtask`` and the clock-sync
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator
 
 import numpy as np
-
-from memtrace.tracer.tracepoints import MEMINFO_FIELDS
 
 from ..builder import TraceBuilder
 from .payload import fault_text, payload_text, rss_stat_text
@@ -44,7 +41,6 @@ CLONE_THREAD = 0x00010000
 #: The comm of a task nothing named, as perf prints it.
 UNKNOWN_COMM = "<...>"
 _U64 = 1 << 64
-_NEVER = 1 << 63
 
 
 def merge_cpus(streams: Iterable[Iterator[EventChunk]]) -> Iterator[EventChunk]:
@@ -120,9 +116,6 @@ class LiveMerger:
 class LiveFeeder:
     """Feeds time-ordered :class:`EventChunk`\\ s into ``builder`` (see the module
     docstring). ``tasks`` are the tasks known at the start (comm, tgid).
-    ``sync(marker_text, trace_ns)`` gives the trace clock minus CLOCK_MONOTONIC from
-    a clock-sync marker's event: the /proc/meminfo readings of :meth:`add_reading`
-    are then written as ``snapshot`` events at their place in time.
 
     One thing the feeder tells the importer that its events alone would not in time:
     whose mm a fork's copies are. ``fork()`` copies the parent's page tables, and
@@ -134,8 +127,7 @@ class LiveFeeder:
     ``task_newtask`` of a process (no ``CLONE_VM``), the mm is the child's.
     """
 
-    def __init__(self, builder: TraceBuilder, formats: dict[int, EventFormat], tasks: Iterable[TaskInfo] = (),
-                 sync: Callable[[str, int], int | None] | None = None) -> None:
+    def __init__(self, builder: TraceBuilder, formats: dict[int, EventFormat], tasks: Iterable[TaskInfo] = ()) -> None:
         self.builder = builder
         self.names = {eid: fmt.full_name for eid, fmt in formats.items()}
         by_name = {fmt.full_name: eid for eid, fmt in formats.items()}
@@ -155,14 +147,6 @@ class LiveFeeder:
         self.counts: dict[str, int] = {}
         #: clock-sync marker text -> its trace time
         self.markers: dict[str, int] = {}
-        #: the trace clock's offset to CLOCK_MONOTONIC, from a marker's event
-        self.sync = sync
-        self.mono_offset_ns: int | None = None
-        #: /proc/meminfo readings not yet written: (CLOCK_MONOTONIC ns, label, values)
-        self.readings: list[tuple[int, str, list[int]]] = []
-        #: ... and those whose trace time is known: (trace ns, label, values), in order
-        self.due: list[tuple[int, str, list[int]]] = []
-        self.next_due = _NEVER
         self.first_ts_ns: int | None = None
         self.last_ts_ns = 0
 
@@ -191,8 +175,6 @@ class LiveFeeder:
         rows = zip(chunk.ts_ns.tolist(), chunk.tid.tolist(), chunk.event_id.tolist(), chunk.a.tolist(),
                    chunk.b.tolist(), chunk.c.tolist(), chunk.d.tolist())
         for i, (ts, tid, eid, a, bb, c, d) in enumerate(rows):
-            if ts >= self.next_due:
-                self._write_due(ts)
             if eid in hot:
                 passed += 1
                 pid = tgid.get(tid, tid) if tgid else tid
@@ -245,37 +227,10 @@ class LiveFeeder:
         p = self.builder.work.procs.get(owner)
         return p is None or p.ended or p.mm_id != mm_id
 
-    def add_reading(self, label: str, monotonic_ns: int, meminfo: Mapping[str, Any]) -> None:
-        """A /proc/meminfo reading (bytes by line name) made at ``monotonic_ns``,
-        to be written as a ``snapshot`` event labelled ``label``."""
-        values = [int(meminfo.get(line, 0) or 0) for line, _field in MEMINFO_FIELDS]
-        self.readings.append((monotonic_ns, label, values))
-        self._place_readings()
-
-    def _place_readings(self) -> None:
-        if self.mono_offset_ns is None:
-            return
-        for mono, label, values in self.readings:
-            self.due.append((mono + self.mono_offset_ns, label, values))
-        self.readings.clear()
-        self.due.sort(key=lambda r: r[0])
-        self.next_due = self.due[0][0] if self.due else _NEVER
-
-    def _write_due(self, now_ns: int) -> None:
-        """The readings due by ``now_ns``, as snapshot events at their time."""
-        b = self.builder
-        while self.due and self.due[0][0] <= now_ns:
-            ts, label, values = self.due.pop(0)
-            b.out.emit("snapshot", ts, 0, label, *values)
-            b.last_ts = max(b.last_ts, ts)
-        self.next_due = self.due[0][0] if self.due else _NEVER
-
     def finish(self) -> None:
-        """The end of the events: counters still waiting are fed as they are, the
-        readings left written."""
+        """The end of the events: counters still waiting are fed as they are."""
         for tid in list(self.held):
             self._release(tid, None)
-        self._write_due(_NEVER)
 
     def _release(self, tid: int, fields: dict[str, int | str] | None) -> None:
         """Feed the counters ``tid`` held, the mm a fork's child's when ``fields``
@@ -307,9 +262,6 @@ class LiveFeeder:
             text = str(f.get("buf", ""))
             if text.startswith(SYNC_PREFIX):
                 self.markers.setdefault(text, ts)
-                if self.mono_offset_ns is None and self.sync is not None:
-                    self.mono_offset_ns = self.sync(text, ts)
-                    self._place_readings()
             return False
         if name == "task:task_newtask":
             child = int(f.get("pid", 0))

@@ -106,14 +106,6 @@ def _cpu_chunks(path: str, decoder: RingDecoder, session: CaptureSession, cpu: i
             yield decoder.decode(buf, walk)
 
 
-def _mono_offset(session: CaptureSession) -> Callable[[str, int], int | None]:
-    def offset(text: str, ts_ns: int) -> int | None:
-        sync = session.sync({text: ts_ns})
-        first = next(iter(sync.values()), None)
-        return first.trace_minus_monotonic_ns if first is not None else None
-    return offset
-
-
 def kernel_version() -> str:
     """This kernel's version as the importer takes it (``6.18.44``)."""
     return platform.release().split("-")[0]
@@ -204,10 +196,7 @@ def _import(session: CaptureSession, spool: str, cpus: list[int], output: str | 
     builder.machine = machine_of(session.snapshot_start)
     try:
         decoder = RingDecoder(session.formats, session.page_size)
-        feeder = LiveFeeder(builder, session.formats, session.tasks.values(), sync=_mono_offset(session))
-        for label, snap in (("live-start", session.snapshot_start), ("live-end", session.snapshot_end)):
-            if snap:
-                feeder.add_reading(label, int(snap["taken"]["monotonic_ns"]), snap.get("meminfo") or {})
+        feeder = LiveFeeder(builder, session.formats, session.tasks.values())
         streams = [_cpu_chunks(os.path.join(spool, f"cpu{cpu}.raw"), decoder, session, cpu) for cpu in cpus]
         for chunk in merge_cpus(streams):
             feeder.feed(chunk)
