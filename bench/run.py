@@ -48,6 +48,7 @@ from bench_export import export_parquet
 from bench_guardrails import TARGET_PEAK_RSS_MIB, TARGET_SECONDS, guardrails
 from bench_import import import_perf_script
 from bench_kernlog import read_kernel_log
+from bench_live import live_overhead
 from bench_oom_leak import oom_leak
 from bench_probe import probe_count
 from bench_sweep import sweep
@@ -131,6 +132,11 @@ def benchmarks() -> dict[str, Benchmark]:
             run=sweep,
             # speed-up >= 1.7 over serial, as serial-over-dask inverted.
             targets={"seconds_per_serial_second": 1 / 1.7},
+        ),
+        "live_overhead": Benchmark(
+            description="touch.c's 1 GiB first touch under memtrace record --live -p vs. alone (bench_live.py)",
+            run=live_overhead,
+            targets={"ratio": 2.0, "lost": 0},
         ),
         "export_parquet": Benchmark(
             description="export a 10 M-event trace as Parquet tables (bench_export.py)",

@@ -4,6 +4,7 @@ Each function returns the frozen data the command renders, and prints nothing::
 
     command            function                          returns
     record             record                            RecordResult
+    record --live      record_live                       LiveRecordResult
     stat               stat_trace                        TraceStat
     free               free                              Warned[tuple[FreeSnapshot, ...]]
     explain            explain                           Explained (an ExplainResult)
@@ -15,6 +16,7 @@ Each function returns the frozen data the command renders, and prints nothing::
     import             import_trace                      ImportResult
     report's what-ifs  memtrace.whatif.run_what_ifs      tuple[ReplayOutcome, ...]
     trace -t, tools    load_tool                         Tool
+    trace --live       trace_live                        LiveTraceResult
     (any trace)        open_trace                        TraceReader
 
 :class:`Warned` pairs a result with the warnings met reading its input (damage,
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from memtrace.analysis.explain import ExplainResult
     from memtrace.analysis.export import ExportResult
     from memtrace.analysis.importers import ImportResult
+    from memtrace.analysis.importers.live import LiveRecordResult, LiveTarget, LiveTraceResult
     from memtrace.analysis.kernlog import OomReportText
     from memtrace.analysis.ps import ProcTable
     from memtrace.analysis.report.model import OomReport
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from memtrace.linux.proc import FreeColumns
     from memtrace.replay.sweep import SweepResult
     from memtrace.tracer.bus import Consumer
+    from memtrace.tracer.probes import Tracer
     from memtrace.tracer.tools import Tool
     from memtrace.tracer.tracefile import TraceReader, TraceStats
     from memtrace.whatif import Announce
@@ -67,14 +71,17 @@ __all__ = [
     "free",
     "free_row",
     "import_trace",
+    "live_target",
     "load_tool",
     "open_trace",
     "ps",
     "read_snapshots",
     "record",
+    "record_live",
     "report",
     "stat_trace",
     "sweep",
+    "trace_live",
 ]
 
 T = TypeVar("T")
@@ -157,6 +164,71 @@ def record(
         pids=result.pids,
         panic=result.panic,
     )
+
+
+def live_target(*, pids: Sequence[int] = (), command: str | None = None, cgroup: str | None = None,
+                all_tasks: bool = False) -> LiveTarget:
+    """The target of a live capture: exactly one of ``pids``, ``command`` (run by
+    ``/bin/sh -c``), ``cgroup`` or ``all_tasks``; UsageError otherwise."""
+    from memtrace.analysis.importers.live import LiveTarget
+
+    given = [bool(pids), command is not None, cgroup is not None, all_tasks]
+    if sum(given) != 1:
+        raise UsageError("a live capture needs one target: -a, -p PID..., -c 'CMD ARGS' or --cgroup PATH")
+    if pids:
+        return LiveTarget.processes(*pids)
+    if command is not None:
+        return LiveTarget.run(command)
+    if cgroup is not None:
+        return LiveTarget.of_cgroup(cgroup)
+    return LiveTarget.everything()
+
+
+def record_live(
+    output: PathArg,
+    *,
+    pids: Sequence[int] = (),
+    command: str | None = None,
+    cgroup: str | None = None,
+    all_tasks: bool = False,
+    duration_s: float | None = None,
+    buffer_kb: int = 4096,
+    status: Callable[[str], None] | None = None,
+) -> LiveRecordResult:
+    """Record the running kernel's memory tracepoints for one target (see
+    :func:`live_target`) into the trace ``output`` (``memtrace record --live``), until
+    ``duration_s``, SIGINT/SIGTERM, or the command's or processes' exit. ``status``
+    gets one-line progress messages. CaptureError says what is missing when tracefs
+    cannot be used. See :mod:`memtrace.analysis.importers.live`."""
+    from memtrace.analysis.importers.live import CaptureOptions
+    from memtrace.analysis.importers.live import record_live as do_record
+
+    target = live_target(pids=pids, command=command, cgroup=cgroup, all_tasks=all_tasks)
+    return do_record(target, output, options=CaptureOptions(duration_s=duration_s, buffer_kb=buffer_kb),
+                     status=status, memtrace_version=__version__)
+
+
+def trace_live(
+    tracer: Tracer,
+    *,
+    pids: Sequence[int] = (),
+    command: str | None = None,
+    cgroup: str | None = None,
+    duration_s: float | None = None,
+    buffer_kb: int = 4096,
+    status: Callable[[str], None] | None = None,
+) -> LiveTraceResult:
+    """Run ``tracer`` (a compiled program) on the running kernel's events
+    (``memtrace trace --live``): of ``pids``, a ``command``, a ``cgroup``, or every
+    task when none is given; until ``duration_s``, SIGINT/SIGTERM, the target's exit
+    or the program's ``exit()``. The tracer has printed its output when this returns."""
+    from memtrace.analysis.importers.live import CaptureOptions
+    from memtrace.analysis.importers.live import trace_live as do_trace
+
+    target = live_target(pids=pids, command=command, cgroup=cgroup,
+                         all_tasks=not (pids or command is not None or cgroup is not None))
+    return do_trace(target, tracer, options=CaptureOptions(duration_s=duration_s, buffer_kb=buffer_kb,
+                                                           snapshots=False), status=status)
 
 
 # --------------------------------------------------------------------------- opening a trace
