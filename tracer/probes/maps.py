@@ -384,7 +384,7 @@ def _divide(v: Any, div: int) -> Any:
     if isinstance(v, int):
         return c_div(v, div)
     if isinstance(v, Hist):
-        return Hist(tuple(c // div for c in v.counts))
+        return Hist(v.counts, v.div * div)
     return v
 
 
