@@ -196,7 +196,7 @@ def test_error_in_a_program_file_names_the_file(capsys: pytest.CaptureFixture[st
                                                  mixed: tuple[Path, Path]) -> None:
     prog = tmp_path / "bad.bt"
     prog.write_text("cow\n{\n  @[vma_kind] = count();\n  @[pid] = count();\n}\n")
-    lines = fails(capsys, "trace", mixed[1], "-f", prog)
+    lines = fails(capsys, "trace", prog, mixed[1])
     assert lines == [f"memtrace: {prog}:4:5: @ is keyed by [str] elsewhere; this key is int",
                      "  @[pid] = count();",
                      "    ^~~"]
@@ -208,17 +208,26 @@ def test_wrong_program_options_are_usage_errors(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit) as exc:
         main(["trace", os.fspath(trace)])
     assert exc.value.code == 2
-    assert "exactly one of -e PROGRAM, -f FILE or -t TOOL" in capsys.readouterr().err
+    assert f"{trace} is a trace, not a program: give the program first" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["trace", os.fspath(trace), "-e", "BEGIN { }", "-t", "faults"])
     assert exc.value.code == 2
+    assert "give one program: -e and -t both name one" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["trace", "prog.bt", os.fspath(trace), "-e", "BEGIN { }"])
+    assert exc.value.code == 2
+    assert "with -e the program is given: one TRACE (or scenario) follows" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["trace"])
+    assert exc.value.code == 2
+    assert "no program: give a program file (memtrace trace PROGRAM.bt TRACE)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("args", "start"), [
     (["trace", "nosuch-scenario", "-t", "faults"], "memtrace: unknown scenario 'nosuch-scenario'"),
     (["trace", "missing.mtrace", "-t", "faults"], "memtrace: cannot read missing.mtrace: no such file"),
     (["trace", "private-anon-mapping", "-t", "nosuch"], "memtrace: unknown tool 'nosuch'"),
-    (["trace", "private-anon-mapping", "-f", "/nonexistent/x.bt"], "memtrace: cannot read program /nonexistent/x.bt"),
+    (["trace", "/nonexistent/x.bt", "private-anon-mapping"], "memtrace: cannot read program /nonexistent/x.bt"),
 ])
 def test_bad_targets_and_programs_are_one_line(capsys: pytest.CaptureFixture[str], args: list[str],
                                                start: str) -> None:

@@ -59,6 +59,7 @@ probes in :mod:`.compiler`; the runtime (maps, output, event order) in
 from .compiler import compile_program
 from .errors import ProgramError
 from .expressions import AGGREGATIONS, BUILTINS, EXPR_FUNCTIONS, STMT_FUNCTIONS
+from .kernelnames import KERNEL_PROBES, KernelProbe, ProbeRow, probe_listing
 from .parser import CONFIG_KEYS, parse
 from .source import MAX_PROGRAM_BYTES, read_program
 
@@ -67,10 +68,14 @@ __all__ = [
     "BUILTINS",
     "CONFIG_KEYS",
     "EXPR_FUNCTIONS",
+    "KERNEL_PROBES",
     "MAX_PROGRAM_BYTES",
     "STMT_FUNCTIONS",
+    "KernelProbe",
+    "ProbeRow",
     "ProgramError",
     "compile_program",
     "parse",
+    "probe_listing",
     "read_program",
 ]

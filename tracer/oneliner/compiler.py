@@ -94,6 +94,7 @@ class Compiler(ExpressionCompiler):
             # The maps know their kind before the first write: a read that runs
             # before any write must give the right type ('' for a str map).
             m = self.tracer.map(name)
+            m.scalar = info.key_types == ()
             if m.kind is None and not len(m):
                 m.kind, m.lhist_params = info.kind, info.lhist
         self._install(instances)
@@ -133,7 +134,7 @@ class Compiler(ExpressionCompiler):
                         f"memtrace does not record the kernel tracepoint {name!r}")
                 hint = suggest(name, [p.name for p in KERNEL_PROBES])
                 raise self.error(f"{what}{hint} (it records some of the {', '.join(known)} systems: see "
-                                 "'memtrace trace -l'; config = {{ missing_probes = ignore }} skips it)", ap)
+                                 "'memtrace trace -l'; config = { missing_probes = ignore } skips it)", ap)
             if missing == "warn":
                 self.tracer.warnings.append(f"probe tracepoint:{name} skipped: memtrace does not record it")
             return []

@@ -28,7 +28,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-__all__ = ["KERNEL_PROBES", "KernelField", "KernelProbe", "kernel_probe", "match_kernel_probes"]
+__all__ = ["KERNEL_PROBES", "KernelField", "KernelProbe", "ProbeRow", "kernel_probe", "match_kernel_probes",
+           "probe_listing"]
 
 
 @dataclass(frozen=True)
@@ -188,3 +189,43 @@ def match_kernel_probes(system: str, event: str) -> list[KernelProbe]:
     """The probes whose system and event match the globs ``system`` and ``event``."""
     return [p for p in KERNEL_PROBES
             if fnmatch.fnmatchcase(p.system, system) and fnmatch.fnmatchcase(p.event, event)]
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One probe of ``memtrace trace -l``: its name as a program writes it, the
+    memtrace tracepoint it reads, and its fields as (type, name, where from)."""
+
+    probe: str
+    tracepoint: str
+    fields: tuple[tuple[str, str, str], ...]
+
+
+def probe_listing(pattern: str | None = None) -> list[ProbeRow]:
+    """The probes a program can name, as ``bpftrace -l`` lists them: the kernel
+    tracepoints memtrace records (``tracepoint:SYSTEM:EVENT``), then memtrace's own
+    (``tracepoint:NAME``). ``pattern`` is a glob over the whole probe name; one
+    without ``:`` also matches the event name alone (``'*rss*'``)."""
+    from ..tracepoints import default_registry
+
+    def wanted(probe: str) -> bool:
+        if pattern is None:
+            return True
+        if fnmatch.fnmatchcase(probe, pattern):
+            return True
+        return ":" not in pattern and fnmatch.fnmatchcase(probe.rpartition(":")[2], pattern)
+
+    rows = []
+    for kp in sorted(KERNEL_PROBES, key=lambda p: p.probe):
+        if not wanted(kp.probe):
+            continue
+        where = f" (where {kp.where})" if kp.where else ""
+        fields = tuple((f.ctype, f.name, f"= {kp.tracepoint}{where}: {f.expr}" if f.expr else
+                        f"not recorded{': ' + f.note if f.note else ''}") for f in kp.fields
+                       if f.name != "__syscall_nr")
+        rows.append(ProbeRow(kp.probe, kp.tracepoint, fields))
+    for tp in default_registry():
+        probe = f"tracepoint:{tp.name}"
+        if wanted(probe):
+            rows.append(ProbeRow(probe, tp.name, tuple((f.type, f.name, "") for f in tp.fields)))
+    return rows

@@ -89,6 +89,10 @@ UNSUPPORTED_PROBES = {
     **dict.fromkeys(("fentry", "f", "kfunc"), "fentry"), **dict.fromkeys(("fexit", "fr", "kretfunc"), "fexit"),
     "iter": "iterator", "self": "self", "bench": "bench",
 }
+#: What bpftrace takes between probes and memtrace does not: keyword -> its name.
+UNSUPPORTED_TOP_LEVEL = {"struct": "C struct definitions", "union": "C union definitions",
+                         "enum": "C enum definitions", "typedef": "C typedefs", "macro": "macros",
+                         "let": "map declarations (let @m = ...)", "import": "imports", "fn": "functions"}
 #: Statements of bpftrace memtrace does not have: keyword -> what an error calls it.
 UNSUPPORTED_STATEMENTS = {"while": "while loops", "for": "for loops", "unroll": "unroll loops",
                           "return": "return", "let": "let declarations", "macro": "macros",
@@ -197,6 +201,9 @@ class Parser:
 
     def probe(self) -> ProbeDef:
         start = self.tok.pos
+        if self.tok.kind == "ident" and self.tok.value in UNSUPPORTED_TOP_LEVEL:
+            raise self.error(f"{UNSUPPORTED_TOP_LEVEL[self.tok.value]} are a bpftrace feature memtrace cannot run",
+                             self.tok.pos, self.tok.end)
         attach = [self.attach_point()]
         while self.is_op(","):
             self.advance()
@@ -424,9 +431,16 @@ class Parser:
                 self.depth += 1
                 inner = self.expr()
                 self.depth -= 1
+                if self.is_op(","):
+                    raise self.error("tuples such as (a, b) are a bpftrace feature memtrace cannot run (a map "
+                                     "takes several keys: @m[a, b])", self.tok.pos, self.tok.end)
                 close = self.expect(")", "to close the parenthesis")
                 inner.pos, inner.end = tok.pos, close.end
                 return inner
+            if op in ("*", "&"):
+                raise self.error(f"pointer {'dereference' if op == '*' else 'address-of'} ({op}expr) is a bpftrace "
+                                 "feature memtrace cannot run: a trace holds tracepoint fields, not kernel memory",
+                                 tok.pos, tok.end)
             if op in ("!", "~", "-", "+"):
                 self.advance()
                 operand = self.expr(PREFIX_BP)

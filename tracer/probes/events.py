@@ -236,6 +236,6 @@ class Events:
 
     def print(self, m: Map, top: int = 0, div: int = 1) -> None:
         """print(@m): the map as it is now, once (at this view's first event)."""
-        self.tracer.queue(self.rows[:1], [m.snapshot(top, div)])
+        self.tracer.queue(self.rows[:1], [m.printed(top, div)])
 
 

@@ -57,6 +57,8 @@ class Map(MutableMapping[Any, Any]):
         self.name = name if name.startswith("@") else f"@{name}"
         self.kind: str | None = None
         self.lhist_params: tuple[int, int, int] | None = None
+        #: a map without keys (``@x = count()``): print(@x) of it empty prints a zero
+        self.scalar = False
         #: the most keys the map holds (bpftrace's max_map_keys)
         self.max_keys = max_keys
         #: updates of a new key dropped because the map was full
@@ -358,6 +360,17 @@ class Map(MutableMapping[Any, Any]):
             entries = [(k, _divide(v, div)) for k, v in entries]
         keyed = any(k != () for k, _ in entries)
         return MapOutput(self.name, kind, tuple(entries), keyed)
+
+    def printed(self, top: int = 0, div: int = 1) -> MapOutput:
+        """print(@m): :meth:`snapshot`, as bpftrace's ``print_map`` shows it: a map
+        without keys that holds nothing prints its zero (``@: 0``, bpftrace's
+        ``emit_empty_scalar``), and no blank line follows a value that fits on its line."""
+        snap = self.snapshot(top, div)
+        kind = snap.kind
+        if not snap.entries and self.scalar and kind not in ("hist", "lhist"):
+            zero: Any = "" if kind == "str" else Stats(0, 0, 0) if kind == "stats" else 0
+            snap = MapOutput(snap.name, kind, (((), zero),), False)
+        return MapOutput(snap.name, snap.kind, snap.entries, snap.keyed, printed=True)
 
 
 def _rows(key: Any, value: Any, n: int | None) -> int:

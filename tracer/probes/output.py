@@ -59,6 +59,8 @@ class MapOutput:
     kind: str
     entries: tuple[tuple[Any, Any], ...]
     keyed: bool
+    #: by print(@m) (no blank line after one-line values), not at the end of the run
+    printed: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def render_text(out: Output) -> str:
         else:
             parts.append(f"{head}: {value}\n")
     text = "".join(parts)
-    return text if text.endswith("\n\n") else text + "\n"
+    return text if text.endswith("\n\n") or out.printed else text + "\n"
 
 
 def _json_value(value: Any) -> Any:
