@@ -132,8 +132,7 @@ class Compiler(ExpressionCompiler):
                 known = sorted({p.system for p in KERNEL_PROBES})
                 what = (f"no tracepoint memtrace records matches {name!r}" if globbed else
                         f"memtrace does not record the kernel tracepoint {name!r}")
-                hint = suggest(name, [p.name for p in KERNEL_PROBES])
-                raise self.error(f"{what}{hint} (it records some of the {', '.join(known)} systems: see "
+                raise self.error(f"{what} (it records some of the {', '.join(known)} systems: see "
                                  "'memtrace trace -l'; config = { missing_probes = ignore } skips it)", ap)
             if missing == "warn":
                 self.tracer.warnings.append(f"probe tracepoint:{name} skipped: memtrace does not record it")

@@ -40,6 +40,7 @@ from .nodes import (
 )
 from .ops import COMPARE, Ctx, i64, logical_not, np_arith, py_arith, str_where, truthy, wrap64
 from .parser import Parser
+from .unsupported import UNSUPPORTED_BUILTINS, UNSUPPORTED_FUNCTIONS
 
 __all__ = [
     "AGGREGATIONS",
@@ -95,27 +96,6 @@ STMT_FUNCTIONS = {
 }
 #: print(@m, top, div): bpftrace takes both as u32 (0 top: every entry; 0 div: 1).
 PRINT_ARG_MAX = (1 << 32) - 1
-#: bpftrace builtins memtrace cannot give, and why (an error names them).
-UNSUPPORTED_BUILTINS = {
-    **dict.fromkeys(("kstack", "ustack"), "stacks: a trace holds no stacks"),
-    **dict.fromkeys((*(f"arg{i}" for i in range(10)), "retval", "func", "args"),
-                    "kprobe and uprobe arguments (use a tracepoint's fields: args.NAME)"),
-    **dict.fromkeys(tuple(f"sarg{i}" for i in range(10)), "stack arguments"),
-    **dict.fromkeys(("uid", "gid", "username"), "the task's credentials: events do not carry them"),
-    "cgroup": "the task's cgroup id: events do not carry it", "cpid": "the pid of -c CMD",
-    "curtask": "kernel memory (struct task_struct)", "rand": "random numbers", "jiffies": "jiffies",
-    "numaid": "the NUMA node of the CPU", "ncpus": "the number of CPUs", "$0": "positional parameters",
-}
-#: bpftrace functions memtrace cannot run, and why.
-UNSUPPORTED_FUNCTIONS = {
-    **dict.fromkeys(("ksym", "usym", "kaddr", "uaddr", "kptr", "uptr", "reg"), "symbols, addresses and registers"),
-    **dict.fromkeys(("system", "cat", "signal", "override"), "actions on the running system"),
-    **dict.fromkeys(("buf", "sizeof", "offsetof"), "kernel memory and types"),
-    **dict.fromkeys(("ntop", "pton", "macaddr"), "network addresses"),
-    "cgroup_path": "cgroups by id", "join": "argv arrays", "tseries": "time series",
-    **dict.fromkeys(("strncmp", "strcontains", "len", "has_key", "percpu_kaddr", "skboutput", "socket_cookie",
-                     "pid_ns"), "this function"),
-}
 VALUE_KIND = {"count": "int", "sum": "int", "int": "int", "min": "int", "max": "int", "avg": "int", "str": "str"}
 
 

@@ -75,9 +75,11 @@ class KernelProbe:
 
 
 def _f(spec: str, expr: str = "", note: str = "") -> KernelField:
-    """``"unsigned long len"`` -> KernelField("unsigned long", "len", expr)."""
+    """``"unsigned long len"`` -> KernelField("unsigned long", "len", expr);
+    ``"char comm[16]"`` -> KernelField("char[16]", "comm", ...)."""
     ctype, _, name = spec.rpartition(" ")
-    return KernelField(ctype, name, expr, note)
+    name, bracket, size = name.partition("[")
+    return KernelField(ctype + bracket + size, name, expr, note)
 
 
 _NR = _f("int __syscall_nr")

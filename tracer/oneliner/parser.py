@@ -57,6 +57,13 @@ from .nodes import (
     Var,
     VarWrite,
 )
+from .unsupported import (
+    C_TYPE_WORDS,
+    UNSUPPORTED_BUILTINS,
+    UNSUPPORTED_PROBES,
+    UNSUPPORTED_STATEMENTS,
+    UNSUPPORTED_TOP_LEVEL,
+)
 
 #: Left binding power of each binary operator (C precedence).
 BINARY_BP = {
@@ -65,9 +72,6 @@ BINARY_BP = {
     "<<": 9, ">>": 9, "+": 10, "-": 10, "*": 11, "/": 11, "%": 11,
 }
 TERNARY_BP = 1
-#: Words that start a C type: ``(`` followed by one is a cast.
-C_TYPE_WORDS = {"struct", "union", "enum", "unsigned", "signed", "char", "short", "int", "long", "void",
-                "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool", "const"}
 PREFIX_BP = 12
 COMPOUND = {"+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="}
 #: interval units in nanoseconds; hz is handled apart (period = 1 s / N).
@@ -77,26 +81,7 @@ CONFIG_KEYS = {"max_map_keys": (1, MAX_MAP_KEYS_LIMIT)}
 #: Keys whose value is a word, and the words each takes (``missing_probes``: what a
 #: probe on a kernel tracepoint memtrace does not record does, as bpftrace's).
 CONFIG_WORDS = {"missing_probes": ("error", "warn", "ignore")}
-#: bpftrace's probe types memtrace cannot run (it reads recorded tracepoints), each
-#: spelling -> the name an error gives it.
-UNSUPPORTED_PROBES = {
-    **dict.fromkeys(("kprobe", "k"), "kprobe"), **dict.fromkeys(("kretprobe", "kr"), "kretprobe"),
-    **dict.fromkeys(("uprobe", "u"), "uprobe"), **dict.fromkeys(("uretprobe", "ur"), "uretprobe"),
-    **dict.fromkeys(("usdt", "U"), "USDT"), **dict.fromkeys(("profile", "p"), "profile"),
-    **dict.fromkeys(("software", "s"), "software event"), **dict.fromkeys(("hardware", "h"), "hardware event"),
-    **dict.fromkeys(("watchpoint", "w", "asyncwatchpoint", "aw"), "watchpoint"),
-    **dict.fromkeys(("rawtracepoint", "rt"), "raw tracepoint"),
-    **dict.fromkeys(("fentry", "f", "kfunc"), "fentry"), **dict.fromkeys(("fexit", "fr", "kretfunc"), "fexit"),
-    "iter": "iterator", "self": "self", "bench": "bench",
-}
-#: What bpftrace takes between probes and memtrace does not: keyword -> its name.
-UNSUPPORTED_TOP_LEVEL = {"struct": "C struct definitions", "union": "C union definitions",
-                         "enum": "C enum definitions", "typedef": "C typedefs", "macro": "macros",
-                         "let": "map declarations (let @m = ...)", "import": "imports", "fn": "functions"}
-#: Statements of bpftrace memtrace does not have: keyword -> what an error calls it.
-UNSUPPORTED_STATEMENTS = {"while": "while loops", "for": "for loops", "unroll": "unroll loops",
-                          "return": "return", "let": "let declarations", "macro": "macros",
-                          "import": "imports"}
+
 #: How deep a program may nest (see the module docstring): far beyond what a
 #: one-liner writes, well within Python's recursion limit for the parser, the
 #: compiler and the closures it builds (a few frames per level each).
@@ -414,6 +399,11 @@ class Parser:
                 return FieldRef(tok.pos, field.end, field.value)
             if self.is_op("("):
                 return self.call(tok)
+            if self.is_op("->", "."):
+                what = (f"bpftrace's builtin {name} ({UNSUPPORTED_BUILTINS[name]})" if name in UNSUPPORTED_BUILTINS
+                        else f"member access ({name}{self.tok.value}...)")
+                raise self.error(f"{what} is a bpftrace feature memtrace cannot run: fields are args.NAME",
+                                 tok.pos, self.tok.end)
             return Ident(tok.pos, tok.end, name)
         if kind == "map":
             return self.map_ref()

@@ -25,7 +25,7 @@ from memtrace.linux.proc import c_div
 from .columns import StrColumn, as_int64
 from .groups import group_bucket_counts, group_last, group_reduce, group_rows, group_sum
 from .output import MapOutput
-from .values import HIST_SLOTS, INT_KINDS, Hist, LHist, linear_buckets, log2_buckets, stats_value
+from .values import HIST_SLOTS, INT_KINDS, Hist, LHist, Stats, linear_buckets, log2_buckets, stats_value
 
 __all__ = ["DEFAULT_MAX_MAP_KEYS", "MAX_MAP_KEYS_LIMIT", "Map"]
 
