@@ -243,3 +243,38 @@ def test_sysctl_applies_to_live_scenarios_only(capsys: pytest.CaptureFixture[str
 def test_help_has_examples() -> None:
     for cmd in ("trace", "tools"):
         assert "Examples:" in ok(cmd, "--help")
+
+
+def test_program_file_first_then_trace_and_output_to_a_file(mixed: tuple[Path, Path], tmp_path: Path) -> None:
+    """bpftrace's order (program file, then trace), -f json and -o FILE: the file
+    holds what stdout would; -o naming the trace is refused."""
+    prog = tmp_path / "cow.bt"
+    prog.write_text("cow { @[vma_kind] = count(); }\n")
+    stdout = ok("trace", prog, mixed[1], "-f", "json")
+    out = tmp_path / "out.json"
+    assert ok("trace", prog, mixed[1], "-f", "json", "-o", out) == ""
+    assert out.read_text() == stdout
+    assert json.loads(stdout.splitlines()[0]) == {"type": "attached_probes", "data": {"probes": 1}}
+    result = invoke("trace", prog, mixed[1], "-o", mixed[1])
+    assert result.exit_code == 1 and "would overwrite the input" in str(result.exception)
+
+
+def test_old_program_flag_still_works_with_a_note(mixed: tuple[Path, Path], tmp_path: Path) -> None:
+    prog = tmp_path / "cow.bt"
+    prog.write_text("cow { @[vma_kind] = count(); }\n")
+    old = invoke("trace", mixed[1], "-f", prog)
+    assert old.exit_code == 0
+    assert old.stdout == ok("trace", prog, mixed[1])
+    assert "-f FILE is deprecated for the program file" in old.stderr
+
+
+def test_pid_and_command_are_the_running_kernels(capsys: pytest.CaptureFixture[str], mixed: tuple[Path, Path]) -> None:
+    lines = fails(capsys, "trace", mixed[1], "-e", "BEGIN { }", "-p", "1", code=2)
+    assert "trace the running kernel, not" in lines[0] and "/pid == N/" in lines[0]
+
+
+def test_list_probes_as_json() -> None:
+    listed = json.loads(ok("trace", "-l", "t*:kmem:*", "--json"))
+    assert [r["probe"] for r in listed] == ["tracepoint:kmem:rss_stat"]
+    assert listed[0]["fields"][0] == {"type": "unsigned int", "name": "mm_id",
+                                      "source": "not recorded: memtrace names the mm by its owner: args.mm_pid"}
