@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from memtrace.units import format_mib, format_seconds, format_size
 
-from .explain import FREED_BY, KINDS, ExplainResult
+from .explain import FREED_BY, KINDS, ExplainResult, ProcessUsageTable
 from .terminal import wrap
 
-__all__ = ["render_explain_text"]
+__all__ = ["render_explain_text", "render_process_usage_text"]
 
 #: free(1)'s columns, in its order: (key of ExplainResult.free, header).
 _FREE_COLUMNS = (("total", "total"), ("used", "used"), ("free", "free"), ("shared", "shared"),
@@ -65,4 +65,31 @@ def render_explain_text(res: ExplainResult, title: str | None = None) -> str:
         out.append("freed by:")
         for how in used_by:
             out.extend(wrap(f"{how}: {FREED_BY[how]}", "      ", "  "))
+    return "\n".join(out) + "\n"
+
+
+def _user(uid: int) -> str:
+    """smem's User column: a trace holds uids, not the machine's user names; uid 0
+    is root everywhere."""
+    return "root" if uid == 0 else str(uid)
+
+
+def render_process_usage_text(table: ProcessUsageTable) -> str:
+    """``explain --by process`` as smem prints it with ``-t``: PID, User, Command,
+    Swap, USS, PSS, RSS in kB, smaller PSS first, then a rule and the totals (the
+    number of processes, of users, and each column summed)."""
+    ts = f" (t={format_seconds(table.ts_ns)})" if table.ts_ns is not None and not table.at.startswith("t=") else ""
+    out = [f"memory by process at {table.at}{ts}, in kB (smem's columns)", ""]
+    header = f"{'PID':>5} {'User':<8} {'Command':<27} {'Swap':>8} {'USS':>8} {'PSS':>8} {'RSS':>8}"
+    out.append(header)
+    for r in table.rows:
+        out.append(f"{r.pid:>5} {_user(r.uid):<8.8} {r.comm:<27.27} {r.swap_bytes // 1024:>8} "
+                   f"{r.uss_bytes // 1024:>8} {r.pss_bytes // 1024:>8} {r.rss_bytes // 1024:>8}")
+    t = table.totals()
+    # smem sums the kB it read, row by row.
+    kb = [sum(getattr(r, f"{col}_bytes") // 1024 for r in table.rows) for col in ("swap", "uss", "pss", "rss")]
+    out.append("-" * len(header))
+    out.append(f"{t['processes']:>5} {t['users']:<8} {'':<27} {kb[0]:>8} {kb[1]:>8} {kb[2]:>8} {kb[3]:>8}")
+    for note in table.notes:
+        out.extend(wrap(f"note: {note}", "  "))
     return "\n".join(out) + "\n"

@@ -8,6 +8,7 @@ Each function returns the frozen data the command renders, and prints nothing::
     stat               stat_trace                        TraceStat
     free               free                              Warned[tuple[FreeSnapshot, ...]]
     explain            explain                           Explained (an ExplainResult)
+    explain --by process explain_by_process              Warned[ProcessUsageTable]
     ps                 ps                                Warned[ProcTable]
     report             report                            Warned[OomReport]
     dmesg              dmesg                             Warned[tuple[OomReportText, ...]]
@@ -42,7 +43,7 @@ from memtrace.errors import InputError, NotATraceError, NotFoundError, OutputErr
 from memtrace.units import format_seconds
 
 if TYPE_CHECKING:
-    from memtrace.analysis.explain import ExplainResult
+    from memtrace.analysis.explain import ExplainResult, ProcessUsageTable
     from memtrace.analysis.export import ExportResult
     from memtrace.analysis.importers import ImportResult
     from memtrace.analysis.importers.live import LiveRecordResult, LiveTarget, LiveTraceResult
@@ -67,6 +68,7 @@ __all__ = [
     "Warned",
     "dmesg",
     "explain",
+    "explain_by_process",
     "export",
     "free",
     "free_row",
@@ -452,6 +454,29 @@ def explain(target: PathArg, *, at: str | int | None = None, pid: int | None = N
         written = GraphFile(os.fspath(graph), kind, g.number_of_nodes(), g.number_of_edges(),
                             graph_summary(g).get("nodes.page_run", 0))
     return Explained(res, (*warnings, *reader.warnings), written)
+
+
+def explain_by_process(target: PathArg, *, at: str | int | None = None) -> Warned[ProcessUsageTable]:
+    """Memory by process as smem shows it (``memtrace explain --by process``): swap,
+    USS, PSS and RSS of each process, smaller PSS first, from a trace's page tables
+    at ``at`` (as :func:`explain`) or a snapshot's smaps_rollup."""
+    from memtrace.analysis.explain import usage_from_snapshot, usage_from_state
+
+    reader = _trace_or_none(target)
+    if reader is None:
+        from memtrace.analysis.procsnap import load_snapshot
+
+        if at is not None:
+            raise InputError(f"{os.fspath(target)}: --at needs a trace (a snapshot is one moment)")
+        return Warned(usage_from_snapshot(load_snapshot(target), os.fspath(target)))
+    from memtrace.analysis.state import fold_at
+
+    folder, reading, warnings = fold_at(reader, at)
+    state = folder.state()
+    label = reading.label if reading is not None and reading.label else None
+    ts_ns = reading.ts_ns if reading is not None else state.ts_ns
+    moment = label or (f"t={format_seconds(ts_ns)}" if ts_ns is not None else "end of trace")
+    return Warned(usage_from_state(state, moment, ts_ns), (*warnings, *reader.warnings))
 
 
 # --------------------------------------------------------------------------- ps
