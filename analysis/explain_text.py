@@ -1,11 +1,13 @@
 """``memtrace explain`` for terminals: free(1) in MiB, then each kind's parts with
-their owner, reason and what would free them; every line under 80 columns."""
+their owner, reason and what would free them; every line under 80 columns. Parts
+whose explanation differs only in the process they belong to share one paragraph
+("each: ..."); ``--by process`` is smem's table."""
 
 from __future__ import annotations
 
 from memtrace.units import format_mib, format_seconds, format_size
 
-from .explain import FREED_BY, KINDS, ExplainResult, ProcessUsageTable
+from .explain import FREED_BY, KINDS, ExplainResult, Part, ProcessUsageTable
 from .terminal import wrap
 
 __all__ = ["render_explain_text", "render_process_usage_text"]
@@ -13,6 +15,28 @@ __all__ = ["render_explain_text", "render_process_usage_text"]
 #: free(1)'s columns, in its order: (key of ExplainResult.free, header).
 _FREE_COLUMNS = (("total", "total"), ("used", "used"), ("free", "free"), ("shared", "shared"),
                  ("buff_cache", "buff/cache"), ("available", "available"))
+
+
+def _general(p: Part, text: str) -> str:
+    """``text`` of part ``p`` with its own process and mapping named generally
+    ("the process", "its mapping"), so that parts that differ only in those read
+    alike."""
+    o = p.owner
+    if o.pid is not None and o.comm is not None:
+        text = text.replace(f"{o.comm} (pid {o.pid})", "the process")
+    if o.mapping:
+        text = text.replace(f"mapping {o.mapping}", "its mapping")
+    return text
+
+
+def _same_reason(parts: list[Part]) -> list[list[Part]]:
+    """Parts whose reason, detail and remedies read the same once their own process
+    is named generally, grouped (in order of their first part): their paragraph is
+    printed once, not once per process."""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[Part]] = {}
+    for p in parts:
+        groups.setdefault((_general(p, p.reason), _general(p, p.detail), p.freed_by), []).append(p)
+    return list(groups.values())
 
 
 def render_explain_text(res: ExplainResult, title: str | None = None) -> str:
@@ -44,13 +68,18 @@ def render_explain_text(res: ExplainResult, title: str | None = None) -> str:
         out.append("")
         out.append(f"{kind.upper()}: {format_size(total)}" + ("" if total == sums.get(kind) else
                                                               f" (parts sum to {format_size(sums.get(kind))})"))
-        for p in parts:
-            freed = ", ".join(p.freed_by) if p.freed_by else "-"
-            out.extend(wrap(f"{format_size(p.bytes):>9}  {p.owner.name}", " " * 13, "  "))
-            out.extend(wrap(p.reason, " " * 13, " " * 13))
-            if p.detail:
-                out.extend(wrap(p.detail, " " * 13, " " * 13))
-            if p.kind != "free":
+        for group in _same_reason(parts):
+            for p in group:
+                out.extend(wrap(f"{format_size(p.bytes):>9}  {p.owner.name}", " " * 13, "  "))
+            first = group[0]
+            each = "each: " if len(group) > 1 else ""
+            reason, detail = (_general(first, first.reason), _general(first, first.detail)) if each else \
+                (first.reason, first.detail)
+            out.extend(wrap(each + reason, " " * 13, " " * 13))
+            if detail:
+                out.extend(wrap(detail, " " * 13, " " * 13))
+            if first.kind != "free":
+                freed = ", ".join(first.freed_by) if first.freed_by else "-"
                 out.extend(wrap(f"freed by: {freed}", " " * 13, " " * 13))
     if res.unknown:
         out.append("")

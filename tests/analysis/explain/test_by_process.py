@@ -81,3 +81,17 @@ def test_snapshot_columns_come_from_smaps_rollup(tmp_path: Path) -> None:
     assert [(r.pid, r.uid, r.swap_bytes, r.uss_bytes, r.pss_bytes, r.rss_bytes) for r in table.rows] == \
         [(7, 1000, 8 * kib, 40 * kib, 60 * kib, 100 * kib)]
     assert table.notes and "1 process(es) without a readable /proc/PID/smaps_rollup" in table.notes[0]
+
+
+def test_explain_text_says_a_reason_once_for_every_process_it_applies_to() -> None:
+    """The three children's copy-on-write copies and the four page tables read alike
+    but for the process: one paragraph each ("each: ..."), under the parts it
+    explains, not one per process."""
+    result = CliRunner().invoke(app, ["explain", str(FORK_COW), "--at", "children-wrote"])
+    text = result.stdout
+    assert text.count("copy-on-write after fork") == 1
+    assert text.count("page tables of") == 1
+    assert "each: private copies made by copy-on-write after fork: the process" in " ".join(text.split())
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if "each: private copies" in line)
+    assert [line.split()[-3] for line in lines[i - 3:i]] == ["child-256", "child-128", "child-64"]
