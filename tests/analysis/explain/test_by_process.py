@@ -94,4 +94,4 @@ def test_explain_text_says_a_reason_once_for_every_process_it_applies_to() -> No
     assert "each: private copies made by copy-on-write after fork: the process" in " ".join(text.split())
     lines = text.splitlines()
     i = next(i for i, line in enumerate(lines) if "each: private copies" in line)
-    assert [line.split()[-3] for line in lines[i - 3:i]] == ["child-256", "child-128", "child-64"]
+    assert [line.split()[2] for line in lines[i - 3:i]] == ["child-256", "child-128", "child-64"]
