@@ -53,17 +53,24 @@ def list_tracepoints(
     typer.echo(tracepoint_listing(tps))
 
 
-def _program_source(program: str | None, file: str | None, tool: str | None) -> tuple[str, str]:
-    """The program text and the name errors give it."""
+def _program_source(program: str | None, file: str | None, tool: str | None) -> tuple[str, str, str]:
+    """The program text, the name errors give it, and what a tool's output means on
+    a simulated trace ("" when it says nothing)."""
     from memtrace.tracer.oneliner import read_program
 
     if program is not None:
-        return program, "-e"
+        return program, "-e", ""
     if file is not None:
-        return read_program(file), file
+        return read_program(file), file, ""
     assert tool is not None
     t = api.load_tool(tool)
-    return t.source, t.filename
+    return t.source, t.filename, t.simulated
+
+
+def _simulated_note(tool: str | None, note: str) -> None:
+    """A tool's note on what its output means when the trace is simulated."""
+    if note:
+        typer.echo(f"memtrace: note: {tool}: {note}", err=True)
 
 
 def _split_arguments(args: list[str], program: str | None, tool: str | None,
@@ -234,7 +241,7 @@ def trace(
 
         configure_logging(verbose)
     file, target = _split_arguments(positional, program, tool, file)
-    source, filename = _program_source(program, file, tool)
+    source, filename, simulated = _program_source(program, file, tool)
     if live or pid or command is not None or cgroup is not None or duration is not None:
         if target is not None:
             raise UsageError(f"-p, -c, --cgroup, --duration and --live trace the running kernel, not {target!r}: "
@@ -256,13 +263,18 @@ def trace(
             if sysctl:
                 raise InputError("--sysctl applies to live scenarios; to change a recorded run use "
                                  "'memtrace replay TRACE --sysctl ...'")
+            from memtrace.analysis.state.view import is_imported
+
             reader = api.open_trace(target)
             tracer = compile_program(source, filename=filename, registry=reader.registry, output=write)
             write(AttachOutput(tracer.nr_probes))
             run_batches(tracer, reader.ordered_batches())
             warn([*reader.warnings, *tracer.warnings])
+            if not is_imported(reader.meta):
+                _simulated_note(tool, simulated)
             return
         _live(target, source, filename, write, parse_sysctls(sysctl), seed)
+        _simulated_note(tool, simulated)
     finally:
         _close(out)
 
