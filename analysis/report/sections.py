@@ -104,9 +104,21 @@ def report_title(report: OomReport, title: str | None) -> str:
     return head + (f" ({', '.join(bits)})" if bits else "")
 
 
+def _when(k: OomKillReport) -> str:
+    """When the kill happened: the log's wall-clock time as the log prints it (``Wed
+    Mar 13 11:16:48 2024``), the seconds since boot in parentheses where known, or only
+    the seconds since boot."""
+    wall = k.extra.get("wall_clock")
+    if isinstance(wall, str) and wall:
+        return wall if k.ts_ns is None else f"{wall} ({format_seconds(k.ts_ns)})"
+    return format_seconds(k.ts_ns)
+
+
 def headline(i: int, k: OomKillReport) -> str:
-    """``OOM kill 1 at 4.929 s: leaker (pid 102) killed`` (or a panic, or a refusal)."""
-    when = format_seconds(k.ts_ns)
+    """``OOM kill 1 at 4.929 s: leaker (pid 102) killed`` (or a panic, or a refusal).
+    A kernel log whose lines carry the wall clock (``dmesg -T``, syslog, the
+    journal) gives it as printed, with the seconds since boot where it has them too."""
+    when = _when(k)
     if k.constraint == "overcommit":
         trigger = _who(k.trigger.pid, k.trigger.comm) if k.trigger else _who(None, None)
         return f"ENOMEM {i} at {when}: {trigger} refused by overcommit"
