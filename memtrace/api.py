@@ -31,6 +31,7 @@ cheap, and so does the command line's start).
 
 from __future__ import annotations
 
+import logging
 import os
 import stat as stat_mod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from memtrace import __version__
 from memtrace.errors import InputError, NotATraceError, NotFoundError, OutputError, TraceFormatError, UsageError
+from memtrace.logsetup import phase
 from memtrace.units import format_seconds
 
 if TYPE_CHECKING:
@@ -58,6 +60,9 @@ if TYPE_CHECKING:
     from memtrace.tracer.tools import Tool
     from memtrace.tracer.tracefile import TraceReader, TraceStats
     from memtrace.whatif import Announce
+
+#: Each phase's log (see memtrace.logsetup: -v shows them).
+_log = logging.getLogger("memtrace.api")
 
 __all__ = [
     "Explained",
@@ -150,8 +155,10 @@ def record(
 
     if isinstance(scenario, str):
         scenario = resolve_scenario(scenario)
-    rec = record_run(scenario, output, sysctl_overrides=sysctls or {}, seed=seed, memtrace_version=__version__,
-                     consumers=consumers)
+    with phase(_log, "simulate and record", scenario=scenario.name, trace=os.fspath(output)) as ph:
+        rec = record_run(scenario, output, sysctl_overrides=sysctls or {}, seed=seed, memtrace_version=__version__,
+                         consumers=consumers)
+        ph.update(events=rec.events, oom_kills=len(rec.result.oom_kills), simulated_ns=rec.result.end_ns)
     result = rec.result
     return RecordResult(
         scenario=scenario.name,
@@ -256,9 +263,14 @@ def open_trace(path: PathArg) -> TraceReader:
         raise TraceFormatError(f"cannot read trace {name}: not a regular file (a pipe or device); "
                                "copy it to a file first")
     try:
-        return TraceReader(name)
+        reader = TraceReader(name)
     except OSError as e:
         raise TraceFormatError(f"cannot read trace {name}: {e.strerror or e}") from None
+    _log.info("trace header read", extra={"trace": name, "tracepoints": len(reader.registry),
+                                          "scenario": reader.meta.get("scenario"),
+                                          "imported": bool(reader.meta.get("source")),
+                                          "header_warnings": len(reader.warnings)})
+    return reader
 
 
 def _trace_or_none(path: PathArg) -> TraceReader | None:
@@ -267,7 +279,19 @@ def _trace_or_none(path: PathArg) -> TraceReader | None:
     try:
         return open_trace(path)
     except NotATraceError:
+        _log.info("not a trace: read as a snapshot or a kernel log", extra={"input": os.fspath(path)})
         return None
+
+
+def _fold(reader: TraceReader, at: str | int | None) -> tuple[Any, Any, list[str]]:
+    """:func:`memtrace.analysis.state.fold_at`, logged as a phase."""
+    from memtrace.analysis.state import fold_at
+
+    with phase(_log, "fold the trace into memory state", trace=reader.path, at=at) as ph:
+        folder, reading, warnings = fold_at(reader, at)
+        ph.update(reading=None if reading is None else (reading.label or reading.ts_ns),
+                  held_back_warnings=len(warnings))
+    return folder, reading, warnings
 
 
 # --------------------------------------------------------------------------- stat
@@ -434,12 +458,13 @@ def explain(target: PathArg, *, at: str | int | None = None, pid: int | None = N
             raise InputError(f"{os.fspath(target)}: --graph needs a trace (a snapshot has no per-page state)")
         return Explained(res)
     from memtrace.analysis.explain import explain_state
-    from memtrace.analysis.state import fold_at
 
-    folder, reading, warnings = fold_at(reader, at)
+    folder, reading, warnings = _fold(reader, at)
     state = folder.state()
     try:
-        res = explain_state(state, reading, pid=pid, at=_moment(at) if isinstance(at, int) else None)
+        with phase(_log, "explain", pid=pid) as ph:
+            res = explain_state(state, reading, pid=pid, at=_moment(at) if isinstance(at, int) else None)
+            ph.update(parts=len(res.parts), processes=len(state.procs))
     except NotFoundError as e:  # a pid the trace does not hold: say which trace
         raise NotFoundError(f"{os.fspath(target)}: {e}") from None
     written = None
@@ -469,9 +494,7 @@ def explain_by_process(target: PathArg, *, at: str | int | None = None) -> Warne
         if at is not None:
             raise InputError(f"{os.fspath(target)}: --at needs a trace (a snapshot is one moment)")
         return Warned(usage_from_snapshot(load_snapshot(target), os.fspath(target)))
-    from memtrace.analysis.state import fold_at
-
-    folder, reading, warnings = fold_at(reader, at)
+    folder, reading, warnings = _fold(reader, at)
     state = folder.state()
     label = reading.label if reading is not None and reading.label else None
     ts_ns = reading.ts_ns if reading is not None else state.ts_ns
@@ -527,15 +550,25 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
     if reader is None:
         from memtrace.analysis.kernlog import report_from_log
 
-        return Warned(report_from_log(target))
+        with phase(_log, "read the kernel log", log=os.fspath(target)) as ph:
+            log_report = report_from_log(target)
+            ph.update(oom_reports=len(log_report.kills), warnings=len(log_report.warnings))
+        return Warned(log_report)
     from memtrace.analysis.report import build_report
 
-    rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
+    with phase(_log, "build the OOM report", trace=reader.path) as ph:
+        rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
+        ph.update(kills=len(rep.kills), warnings=len(rep.warnings))
     warnings = tuple(reader.warnings)
     if what_if and rep.kills:
         from memtrace.whatif import what_if_report
 
-        rep = what_if_report(reader, rep, jobs=jobs, announce=announce)
+        with phase(_log, "what-if replays", jobs=jobs):
+            rep = what_if_report(reader, rep, jobs=jobs, announce=announce)
+    elif not what_if:
+        _log.info("what-if replays skipped: --no-what-if")
+    else:
+        _log.info("what-if replays skipped: no OOM kill to avoid")
     return Warned(rep, warnings)
 
 
@@ -560,8 +593,16 @@ def import_trace(source: PathArg, output: PathArg, *, format: str = "auto", dmes
     read so far. See :func:`memtrace.analysis.importers.import_trace`."""
     from memtrace.analysis.importers import import_trace as do_import
 
-    return do_import(source, output, format=format, dmesg=dmesg, kernel_version=kernel_version,
-                     memtrace_version=__version__, progress=progress)
+    with phase(_log, "import", source=os.fspath(source), trace=os.fspath(output), format=format) as ph:
+        result = do_import(source, output, format=format, dmesg=dmesg, kernel_version=kernel_version,
+                           memtrace_version=__version__, progress=progress)
+        ph.update(lines=result.lines, events=sum(result.events.values()), unknown_lines=result.unknown_lines,
+                  detected_format=result.format, processes=result.processes, oom_kills=len(result.oom_kills))
+    for name, count in sorted(result.unknown_events.items()):
+        _log.info("skipped: no memtrace counterpart", extra={"tracepoint": name, "events": count})
+    for system, counts in sorted(result.summarised.items()):
+        _log.debug("counted only (summarised in the header)", extra={"system": system, **counts})
+    return result
 
 
 def load_tool(name: str) -> Tool:

@@ -12,6 +12,7 @@ lists the probes as ``bpftrace -l`` does (``-v``: with their fields).
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,8 @@ from ._io import SEED_MAX, check_output, emit_json, is_trace_file, parse_sysctls
 
 if TYPE_CHECKING:
     from memtrace.tracer.probes import Output
+
+_log = logging.getLogger("memtrace.cli.trace")
 
 __all__ = ["list_tracepoints", "tools", "trace"]
 
@@ -267,6 +270,8 @@ def trace(
 
             reader = api.open_trace(target)
             tracer = compile_program(source, filename=filename, registry=reader.registry, output=write)
+            _log.info("program compiled", extra={"program": filename, "probes": tracer.nr_probes,
+                                                 "maps": len(tracer.maps)})
             write(AttachOutput(tracer.nr_probes))
             run_batches(tracer, reader.ordered_batches())
             warn([*reader.warnings, *tracer.warnings])
