@@ -3,12 +3,14 @@
 Grammar (a bpftrace subset; ``/* */`` and ``//`` comments anywhere)::
 
     program    := [config] probe*
-    config     := "config" "=" "{" (NAME "=" INT [";"])* "}"     (max_map_keys)
+    config     := "config" "=" "{" (NAME "=" (INT | WORD) [";"])* "}"   (max_map_keys, missing_probes)
     probe      := attach ("," attach)* ["/" expr "/"] block
     attach     := "BEGIN" | "END" | ("interval"|"i") ":" ("s"|"ms"|"us"|"ns"|"hz") ":" INT
+                | ("interval"|"i") ":" INT ("s"|"ms"|"us"|"ns"|"hz")
                 | ["tracepoint:" | "t:"] NAME-OR-GLOB
+                | ("tracepoint:" | "t:") SYSTEM-OR-GLOB ":" EVENT-OR-GLOB     (a kernel tracepoint)
     block      := "{" [stmt (";" stmt)* [";"]] "}"
-    stmt       := "if" "(" expr ")" block ["else" (block | stmt-if)]
+    stmt       := "if" expr block ["else" (block | stmt-if)]
                 | map ("=" expr | OP"=" expr | "++" | "--")
                 | "$"NAME ("=" expr | OP"=" expr | "++" | "--")
                 | NAME "(" [expr ("," expr)*] ")"
@@ -19,7 +21,9 @@ Grammar (a bpftrace subset; ``/* */`` and ``//`` comments anywhere)::
                 | args->NAME | map | "$"NAME | "(" expr ")"
 
 Inside a predicate ``/.../`` a top-level ``/`` ends the predicate; divide inside
-parentheses: ``/(pid / 2) == 50/``.
+parentheses: ``/(pid / 2) == 50/``. bpftrace's other probe types, casts, tuples,
+member access, pointers, struct definitions, macros and loops are refused with a
+ProgramError naming them (:mod:`.unsupported`).
 
 Nesting is bounded (:data:`MAX_NESTING`): each parenthesis, operand of a unary
 operator, argument, map key, ``if`` and each operator of a chain such as
