@@ -314,6 +314,7 @@ def test_sched_process_fork_parent_and_child() -> None:
     ("tracepoint:syscalls:sys_enter_brk { printf(\"%s\\n\", str(args.brk)); }",
      "str() of an integer reads a string at a kernel address"),
     ("tracepoint:syscalls:sys_enter_brk { while ($i < 3) { $i++; } }", "while loops are a bpftrace feature"),
+    ("tracepoint:syscalls:sys_enter_mmap { @ = hist(args.len, 2); }", "hist()'s bits argument"),
 ])
 def test_kernel_fields_and_features_memtrace_lacks_are_named(capsys: pytest.CaptureFixture[str], program: str,
                                                              says: str) -> None:

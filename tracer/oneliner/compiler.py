@@ -367,6 +367,9 @@ class Compiler(ExpressionCompiler):
     def _aggregate(self, ref: MapRef, m: Map, kf: Callable[[Ctx], Any], call: Call, env: Env) -> Callable[[Ctx], None]:
         name = call.name
         lo, hi = AGGREGATIONS[name]
+        if name == "hist" and len(call.args) == 2:
+            raise self.error("hist()'s bits argument (bpftrace's finer log2 buckets, hist(v, k)) is a bpftrace "
+                             "feature memtrace cannot run: hist(v) has one bucket per power of 2", call.args[1])
         if not lo <= len(call.args) <= hi:
             want = "no arguments" if hi == 0 else ("1 argument" if hi == 1 else f"{hi} arguments")
             raise self.error(f"{name}() takes {want}, got {len(call.args)}", call)
