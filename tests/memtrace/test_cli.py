@@ -335,13 +335,14 @@ def test_record_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    """A missing argument is a usage error: exit 2, no traceback."""
+    """A missing argument is a usage error: exit 2, no traceback, one line saying
+    what to give (record takes a scenario, or --live)."""
     with pytest.raises(SystemExit) as exc:
         main(["record"])
     out, err = capsys.readouterr()
     assert exc.value.code == 2
     assert "Traceback" not in out + err
-    assert "Missing argument" in err
+    assert err == "memtrace: give a scenario (see 'memtrace scenarios'), or --live to record the running kernel\n"
 
 
 # --------------------------------------------------------------------------- stat, free
