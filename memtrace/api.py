@@ -30,6 +30,7 @@ cheap, and so does the command line's start).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat as stat_mod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from memtrace.analysis.importers.live import LiveRecordResult, LiveTarget, LiveTraceResult
     from memtrace.analysis.kernlog import OomReportText
     from memtrace.analysis.ps import ProcTable
-    from memtrace.analysis.report.model import OomReport
+    from memtrace.analysis.report.model import OomReport, SweepTable
     from memtrace.kernel.workload import Scenario
     from memtrace.linux.proc import FreeColumns
     from memtrace.replay.sweep import SweepResult
@@ -487,7 +488,7 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
 
 
 def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = True, jobs: int = 1,
-           announce: Announce | None = None) -> Warned[OomReport]:
+           announce: Announce | None = None, sweeps: Sequence[PathArg] = ()) -> Warned[OomReport]:
     """Why each process was OOM-killed, and what would have prevented it
     (``memtrace report``).
 
@@ -496,13 +497,15 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
     reclaim (default: :data:`memtrace.analysis.report.DEFAULT_WINDOW_NS`). With
     ``what_if`` the changes the report proposes are replayed (:mod:`memtrace.whatif`;
     a trace that records a workload only), up to ``jobs`` at once; ``announce`` is
-    told the changes before the replays start.
+    told the changes before the replays start. ``sweeps`` are results files of
+    ``memtrace sweep -o R.json`` (:func:`sweep`) embedded as chapters of their own.
     """
+    embedded = _read_sweeps(sweeps)
     reader = _trace_or_none(target)
     if reader is None:
         from memtrace.analysis.kernlog import report_from_log
 
-        return Warned(report_from_log(target))
+        return Warned(dataclasses.replace(report_from_log(target), sweeps=embedded))
     from memtrace.analysis.report import build_report
 
     rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
@@ -511,7 +514,15 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
         from memtrace.whatif import what_if_report
 
         rep = what_if_report(reader, rep, jobs=jobs, announce=announce)
-    return Warned(rep, warnings)
+    return Warned(dataclasses.replace(rep, sweeps=embedded), warnings)
+
+
+def _read_sweeps(paths: Sequence[PathArg]) -> tuple[SweepTable, ...]:
+    if not paths:
+        return ()
+    from memtrace.analysis.report.sweep import read_sweep
+
+    return tuple(read_sweep(p) for p in paths)
 
 
 def dmesg(trace: PathArg) -> Warned[tuple[OomReportText, ...]]:

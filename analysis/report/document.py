@@ -35,7 +35,7 @@ from typing import TypeAlias
 
 from memtrace.units import format_mib, format_seconds, format_size_short
 
-from .model import MemoryComposition, OomKillReport, SwapState, Timeline
+from .model import MemoryComposition, OomKillReport, SwapState, SweepTable, Timeline
 
 
 @dataclass(frozen=True)
@@ -199,9 +199,18 @@ class CompositionPlot:
     title: str
 
 
-Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot | CompositionPlot
+@dataclass(frozen=True)
+class SweepPlot:
+    """One figure of an embedded sweep over its cells: a line (one varied key) or a
+    heatmap (two), the mean over seeds per cell."""
+
+    sweep: SweepTable
+    figure: str  # a column of SweepCell.figures: kills, enomem, peak_anon_bytes, ...
+
+
+Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot | CompositionPlot | SweepPlot
 Block: TypeAlias = Fields | Paragraph | ItemList | Table | Figure
-FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot, CompositionPlot)
+FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot, CompositionPlot, SweepPlot)
 
 
 # --------------------------------------------------------------------------- structure
@@ -273,6 +282,7 @@ __all__ = [
     "Seconds",
     "Section",
     "Size",
+    "SweepPlot",
     "Table",
     "cell_text",
     "plain",

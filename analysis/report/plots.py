@@ -17,8 +17,8 @@ from matplotlib.figure import Figure as MplFigure
 
 from memtrace.units import GiB, MiB
 
-from .document import CompositionPlot, Figure, MemoryPlot, ProcessesPlot
-from .model import Candidate, MemoryComposition, OomKillReport, SwapState, Timeline
+from .document import CompositionPlot, Figure, MemoryPlot, ProcessesPlot, SweepPlot
+from .model import Candidate, MemoryComposition, OomKillReport, SwapState, SweepTable, Timeline
 
 __all__ = [
     "KIND_COLORS",
@@ -27,7 +27,9 @@ __all__ = [
     "plot_composition_svg",
     "plot_memory_svg",
     "plot_processes_svg",
+    "plot_sweep_svg",
     "svg",
+    "sweep_figure",
 ]
 
 #: Plot colours by memory kind (colour-blind safe: Okabe-Ito).
@@ -46,6 +48,8 @@ def svg(figure: Figure) -> str:
         return plot_processes_svg(figure.timeline, figure.title)
     if isinstance(figure, CompositionPlot):
         return plot_composition_svg(figure.memory, figure.swap, figure.title)
+    if isinstance(figure, SweepPlot):
+        return plot_sweep_svg(figure.sweep, figure.figure)
     return plot_badness_svg(figure.kill)
 
 
@@ -232,3 +236,50 @@ def plot_composition_svg(m: MemoryComposition, swap: SwapState | None, title: st
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     return _svg(fig)
+
+
+def sweep_figure(sweep: SweepTable, figure: str, label: str) -> Any:
+    """A matplotlib figure of ``figure`` (a column of the cells' figures) over a sweep of
+    one key (a line) or two (a heatmap, the first key on the y axis), the mean over
+    seeds per cell; cells that failed are left out (NaN). ``label`` names the figure's
+    unit on its axis. ValueError for another number of keys or an unknown figure.
+    Used for the report's SVG and for ``memtrace sweep --plot``."""
+    import numpy as np
+
+    if len(sweep.axes) not in (1, 2):
+        raise ValueError(f"a plot shows one or two varied keys, not {len(sweep.axes)}")
+    if sweep.cells and figure not in sweep.cells[0].figures:
+        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(sweep.cells[0].figures)}")
+    sums: dict[tuple[str, ...], list[float]] = {}
+    for c in sweep.cells:
+        v = c.figures.get(figure)
+        sums.setdefault(tuple(v for _, v in c.settings), []).append(
+            float("nan") if v is None or c.error else float(v))
+    means = {k: float(np.mean(v)) for k, v in sums.items()}
+    fig = _figure(7.0, 4.2)
+    ax = fig.add_subplot()
+    nan = float("nan")
+    if len(sweep.axes) == 1:
+        ((key, values),) = sweep.axes
+        ax.plot(range(len(values)), [means.get((v,), nan) for v in values], marker="o")
+        ax.set_xticks(range(len(values)), values, rotation=45, ha="right", fontsize=8)
+        ax.set_xlabel(key)
+        ax.set_ylabel(f"{figure} ({label})")
+        ax.grid(alpha=0.3)
+    else:
+        (key_a, values_a), (key_b, values_b) = sweep.axes
+        grid = np.array([[means.get((va, vb), nan) for vb in values_b] for va in values_a])
+        im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis")
+        ax.set_yticks(range(len(values_a)), values_a, fontsize=8)
+        ax.set_xticks(range(len(values_b)), values_b, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(key_a)
+        ax.set_xlabel(key_b)
+        fig.colorbar(im, ax=ax, label=f"{figure} ({label})")
+    ax.set_title(f"{sweep.target}: {figure}", fontsize=10)
+    return fig
+
+
+def plot_sweep_svg(sweep: SweepTable, figure: str) -> str:
+    """:func:`sweep_figure` as an ``<svg>`` element."""
+    units = {"kills": "OOM kills", "enomem": "ENOMEM refusals", "swap_outs": "pages"}
+    return _svg(sweep_figure(sweep, figure, units.get(figure, "bytes")))

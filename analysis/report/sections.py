@@ -49,6 +49,7 @@ from .document import (
 )
 from .log_sections import LOG_SECTIONS, log_head_fields
 from .model import Candidate, OomKillReport, OomReport, ReclaimActivity, Timeline
+from .sweep import sweep_chapter
 
 __all__ = ["document", "headline", "kill_sections", "report_title"]
 
@@ -82,8 +83,8 @@ def document(report: OomReport, title: str | None = None) -> Document:
         source=report.source,
         warnings=report.warnings,
         sections=tuple(sections),
-        chapters=tuple(Chapter(f"kill-{i}", headline(i, k), kill_sections(k))
-                       for i, k in enumerate(report.kills, 1)),
+        chapters=(*(Chapter(f"kill-{i}", headline(i, k), kill_sections(k)) for i, k in enumerate(report.kills, 1)),
+                  *(sweep_chapter(s, i) for i, s in enumerate(report.sweeps, 1))),
         empty_note=None if report.kills else NO_KILL,
     )
 
