@@ -15,6 +15,9 @@ Each function returns the frozen data the command renders, and prints nothing::
     diff               memtrace.replay.diff_traces       TraceDiff
     import             import_trace                      ImportResult
     report's what-ifs  memtrace.whatif.run_what_ifs      tuple[ReplayOutcome, ...]
+    sweep              sweep                             SweepResult
+    sweep --plot       plot_sweep                        None (writes the figure)
+    export             export                            ExportResult
     trace -t, tools    load_tool                         Tool
     trace --live       trace_live                        LiveTraceResult
     (any trace)        open_trace                        TraceReader
@@ -75,6 +78,7 @@ __all__ = [
     "live_target",
     "load_tool",
     "open_trace",
+    "plot_sweep",
     "ps",
     "read_snapshots",
     "record",
@@ -606,6 +610,20 @@ def sweep(target: PathArg, vary: Sequence[str], *, seeds: int = 1, find: tuple[s
     finally:
         if isinstance(runner, DaskRunner):
             runner.close()
+
+
+def plot_sweep(result: SweepResult, path: PathArg, figure: str = "kills") -> None:
+    """Draw ``figure`` (a column of :data:`memtrace.replay.sweep.FIGURES`) over the sweep
+    into ``path`` (``memtrace sweep --plot``): a line for one varied key, a heatmap for
+    two, the mean over seeds per cell; the same figure the HTML report embeds
+    (``report --sweep``). ValueError for another number of keys or an unknown figure."""
+    from memtrace.analysis.report.plots import sweep_figure
+    from memtrace.analysis.report.sweep import sweep_from_dict
+    from memtrace.replay.sweep import FIGURES
+
+    if figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(FIGURES)}")
+    sweep_figure(sweep_from_dict(result.as_dict()), figure, FIGURES[figure]).savefig(path)
 
 
 def export(trace: PathArg, fmt: str, output: PathArg, *,

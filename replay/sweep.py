@@ -69,7 +69,6 @@ __all__ = [
     "find_boundary",
     "grid",
     "parse_axis",
-    "plot_sweep",
     "replay_summary",
     "run_cell",
     "run_sweep",
@@ -622,15 +621,3 @@ def write_results(result: SweepResult, path: str | os.PathLike[str]) -> str:
         pq.write_table(pa.Table.from_pylist(rows), out)
         return "parquet"
     raise ValueError(f"{out}: results are written as .parquet or .csv, not {out.suffix or 'no suffix'!r}")
-
-
-def plot_sweep(result: SweepResult, path: str | os.PathLike[str], figure: str = "kills") -> None:
-    """Plot ``figure`` over the sweep: a line (one axis) or a heatmap (two axes), the
-    mean over seeds per cell (the figure the HTML report embeds with ``--sweep``).
-    ValueError for another shape or an unknown figure."""
-    if figure not in FIGURES:
-        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(FIGURES)}")
-    from memtrace.analysis.report.plots import sweep_figure
-    from memtrace.analysis.report.sweep import sweep_from_dict
-
-    sweep_figure(sweep_from_dict(result.as_dict()), figure, FIGURES[figure]).savefig(path)

@@ -337,11 +337,16 @@ def test_record_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     """A missing argument is a usage error: exit 2, no traceback."""
     with pytest.raises(SystemExit) as exc:
-        main(["record"])
+        main(["report"])
     out, err = capsys.readouterr()
     assert exc.value.code == 2
     assert "Traceback" not in out + err
     assert "Missing argument" in err
+    with pytest.raises(SystemExit) as exc:  # record takes a scenario or --live: it says so
+        main(["record"])
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and "Traceback" not in out + err
+    assert "give a scenario" in err and "--live" in err
 
 
 # --------------------------------------------------------------------------- stat, free
