@@ -2,7 +2,13 @@
 # real-kernel half of `make bench`, a C compiler); everything else goes into .venv.
 #
 #   make / make venv   create .venv and install memtrace editable with [dev]
-#   make test          lint (ruff), then run the test suite
+#   make test          lint (ruff), then run the whole test suite, slow tests included;
+#                      the quick loop while editing skips the few tests marked slow
+#                      (@pytest.mark.slow: they take most of the suite's time):
+#                      .venv/bin/python -m pytest -m "not slow"
+#                      (or make test PYTEST_ARGS='-m "not slow"')
+#                      golden files of command output: pytest --update-goldens
+#                      rewrites them (tests/memtrace/golden/; review with git diff)
 #   make lint          ruff on every Python file
 #   make typecheck     mypy --strict on the installed package (scripts/typecheck.py)
 #   make demo          record oom-leak, show the kill, replay it with strict overcommit,
@@ -38,7 +44,7 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(PY) scripts/typecheck.py
 
-test: lint
+test: lint typecheck
 	@echo "$(PY) -m pytest -q $(PYTEST_ARGS)"
 	@status=0; $(PY) -m pytest -q $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$status" -eq 5 ] && [ "$(ALLOW_NO_TESTS)" = 1 ]; then \

@@ -44,7 +44,7 @@ from memtrace.linux.oom_kill import (
 from memtrace.linux.version import DEFAULT_KERNEL_VERSION, KernelVersion, parse_kernel_version
 from memtrace.tracer import TraceReader
 from memtrace.tracer.meta import meta_part
-from memtrace.tracer.tasks import ROOT_MEMCG_ID, TASK_TRACEPOINTS, UNKNOWN_COMM, TaskTable
+from memtrace.tracer.tasks import ROOT_MEMCG_ID, UNKNOWN_COMM, TaskTable
 from memtrace.units import format_seconds
 
 from .state import MemoryState, Reading, StateFolder, fold_at
@@ -137,10 +137,7 @@ def _score(task: OomTask, totalpages: int | None, version: KernelVersion) -> tup
     if oom_score_needs_cpu_times(version) or not totalpages:
         return None, None, None
     b = oom_badness(task, totalpages, version)
-    why = None
-    if b.points is None:
-        why = b.formula.split("ineligible: ", 1)[-1]
-    return b.points, proc_oom_score(task, totalpages, version), why
+    return b.points, proc_oom_score(task, totalpages, version), b.ineligible
 
 
 def _sorted(rows: list[ProcRow], sort: str) -> tuple[ProcRow, ...]:
@@ -219,27 +216,11 @@ def ps_trace(reader: TraceReader, at: str | int | None = None, sort: str = "poin
     :func:`memtrace.analysis.state.fold_at` raises (it names the label)."""
     folder: StateFolder
     folder, reading, warnings = fold_at(reader, at)
-    table = ps_state(folder.state(), reading, sort, tasks=_tasks_until(reader, folder.last_seq))
+    table = ps_state(folder.state(), reading, sort, tasks=folder.tasks)
     if isinstance(at, int) and reading is None:
         table = ProcTable(table.source, f"t={format_seconds(at)}", at, table.kernel_version, table.formula,
                           table.totalpages, table.rows, table.notes)
     return table, warnings
-
-
-def _tasks_until(reader: TraceReader, last_seq: int) -> TaskTable:
-    """The task table fed the task events of ``reader`` up to ``last_seq``: the batches
-    fold_at() folded (it folds a prefix of the trace, in seq order). A second pass over
-    the trace, stopped at ``last_seq``, until the fold hands out the table it feeds."""
-    tasks = TaskTable()
-    for batch in reader.ordered_batches():
-        if batch.n == 0:
-            continue
-        seq = batch.ints("seq")
-        if int(seq[0]) > last_seq:
-            break
-        if batch.tp.name in TASK_TRACEPOINTS:
-            tasks.on_batch(batch if int(seq[-1]) <= last_seq else batch.select(seq <= last_seq))
-    return tasks
 
 
 # --------------------------------------------------------------------------- snapshots

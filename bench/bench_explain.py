@@ -167,7 +167,7 @@ def _child(trace: Path) -> dict[str, Any]:
                           check=False, timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"explain failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def explain_large(runs: int) -> dict[str, Any]:

@@ -193,7 +193,7 @@ def _read_in_subprocess(path: Path) -> dict[str, Any]:
                           check=False, timeout=READ_TIMEOUT_S)
     if proc.returncode != 0:
         raise RuntimeError(f"reader exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    return json.loads(proc.stdout)
 
 
 def trace_io(runs: int, nr_events: int = TRACE_IO_EVENTS, short_events: int = TRACE_IO_SHORT_EVENTS) -> dict[str, Any]:

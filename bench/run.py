@@ -44,10 +44,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench_explain import explain_large
+from bench_export import export_parquet
 from bench_guardrails import TARGET_PEAK_RSS_MIB, TARGET_SECONDS, guardrails
 from bench_import import import_perf_script
 from bench_oom_leak import oom_leak
 from bench_probe import probe_count
+from bench_sweep import sweep
 from bench_trace_io import trace_io  # bench/ is sys.path[0] when this script runs
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -116,6 +118,18 @@ def benchmarks() -> dict[str, Benchmark]:
             run=import_perf_script,
             # >= 300,000 lines/s, as ns per line.
             targets={"ns_per_line": 3333},
+        ),
+        "sweep": Benchmark(
+            description="64 replays of oom-leak on a 2-worker Dask LocalCluster vs. serially (bench_sweep.py)",
+            run=sweep,
+            # speed-up >= 1.7 over serial, as serial-over-dask inverted.
+            targets={"seconds_per_serial_second": 1 / 1.7},
+        ),
+        "export_parquet": Benchmark(
+            description="export a 10 M-event trace as Parquet tables (bench_export.py)",
+            run=export_parquet,
+            # >= 10 M events/s, as ns per event; memory flat.
+            targets={"ns_per_event": 100, "peak_rss_mib": 1024},
         ),
     }
 

@@ -1,11 +1,17 @@
 """memtrace: eBPF-style tracing and replay of a faithful simulated Linux memory manager.
 
 The public API, re-exported lazily from the modules that define it (so that the
-layers importing ``memtrace.errors`` never pull in the whole package)::
+layers importing ``memtrace.errors`` never pull in the whole package). Every
+command has a Python twin returning the data the command renders (see
+:mod:`memtrace.api`)::
 
     import memtrace
-    result = memtrace.record("private-file-mapping", "pfm.mtrace")
-    reader = memtrace.TraceReader("pfm.mtrace")
+    memtrace.record("oom-leak", "oom-leak.mtrace")
+    memtrace.stat_trace("oom-leak.mtrace").stats.counts["oom_kill"]      # 1
+    memtrace.explain("oom-leak.mtrace", at=4_500_000_000).result.totals   # bytes by kind
+    memtrace.ps("oom-leak.mtrace").result.rows[0].comm                   # who dies next
+    report = memtrace.report("oom-leak.mtrace", jobs=2).result           # with what-if replays
+    memtrace.diff_traces("oom-leak.mtrace", "overcommit-strict.mtrace").verdict
 """
 
 from __future__ import annotations
@@ -19,23 +25,63 @@ _EXPORTS = {
     "Bus": "memtrace.tracer",
     "Collector": "memtrace.tracer",
     "EventBatch": "memtrace.tracer",
+    "ExplainResult": "memtrace.analysis.explain",
+    "Explained": "memtrace.api",
+    "ExportResult": "memtrace.analysis.export",
+    "FreeSnapshot": "memtrace.api",
+    "GraphFile": "memtrace.api",
+    "ImportResult": "memtrace.analysis.importers",
+    "InputError": "memtrace.errors",
+    "LimitError": "memtrace.errors",
     "MemtraceError": "memtrace.errors",
+    "NotATraceError": "memtrace.errors",
+    "NotFoundError": "memtrace.errors",
+    "OomReport": "memtrace.analysis.report.model",
+    "OomReportText": "memtrace.analysis.kernlog",
+    "OutputError": "memtrace.errors",
+    "Overrides": "memtrace.replay",
     "ParseError": "memtrace.errors",
+    "ProcTable": "memtrace.analysis.ps",
     "RecordResult": "memtrace.api",
+    "ReplayOutcome": "memtrace.analysis.report",
+    "ReplayResult": "memtrace.replay",
     "Scenario": "memtrace.kernel.workload",
     "ScenarioError": "memtrace.errors",
+    "SweepResult": "memtrace.replay.sweep",
     "SysctlError": "memtrace.errors",
+    "Tool": "memtrace.tracer.tools",
+    "TraceDiff": "memtrace.replay",
     "TraceFormatError": "memtrace.errors",
     "TraceReader": "memtrace.tracer",
+    "TraceStat": "memtrace.api",
     "TraceWriter": "memtrace.tracer",
+    "UsageError": "memtrace.errors",
+    "Warned": "memtrace.api",
+    "WhatIfChange": "memtrace.analysis.report",
+    "WhatIfPlan": "memtrace.whatif",
+    "answer_what_ifs": "memtrace.whatif",
     "builtin_names": "memtrace.kernel.workload",
     "default_registry": "memtrace.tracer",
     "diff_traces": "memtrace.replay",
+    "dmesg": "memtrace.api",
+    "explain": "memtrace.api",
+    "export": "memtrace.api",
+    "free": "memtrace.api",
+    "import_trace": "memtrace.api",
     "load_scenario": "memtrace.kernel.workload",
+    "load_tool": "memtrace.api",
+    "open_trace": "memtrace.api",
+    "plan_what_ifs": "memtrace.whatif",
+    "ps": "memtrace.api",
     "read_snapshots": "memtrace.api",
     "record": "memtrace.api",
     "replay_trace": "memtrace.replay",
+    "report": "memtrace.api",
     "resolve_scenario": "memtrace.kernel.workload",
+    "run_what_ifs": "memtrace.whatif",
+    "stat_trace": "memtrace.api",
+    "sweep": "memtrace.api",
+    "what_if_report": "memtrace.whatif",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

@@ -1,24 +1,96 @@
-"""memtrace's public Python API: record scenarios, read traces back.
+"""memtrace's public Python API: a twin of every command, returning data.
 
-The CLI is a thin layer over these functions; everything here returns data and
-prints nothing.
+Each function returns the frozen data the command renders, and prints nothing::
+
+    command            function                          returns
+    record             record                            RecordResult
+    stat               stat_trace                        TraceStat
+    free               free                              Warned[tuple[FreeSnapshot, ...]]
+    explain            explain                           Explained (an ExplainResult)
+    ps                 ps                                Warned[ProcTable]
+    report             report                            Warned[OomReport]
+    dmesg              dmesg                             Warned[tuple[OomReportText, ...]]
+    replay             memtrace.replay.replay_trace      ReplayResult
+    diff               memtrace.replay.diff_traces       TraceDiff
+    import             import_trace                      ImportResult
+    report's what-ifs  memtrace.whatif.run_what_ifs      tuple[ReplayOutcome, ...]
+    trace -t, tools    load_tool                         Tool
+    (any trace)        open_trace                        TraceReader
+
+:class:`Warned` pairs a result with the warnings met reading its input (damage,
+odd values): the lines a command prints on stderr, kept apart from the result as
+the command keeps them apart from its output. Errors are the classes of
+:mod:`memtrace.errors`. The functions are thin: the work is done by
+:mod:`memtrace.analysis`, :mod:`memtrace.replay` and :mod:`memtrace.whatif`, which
+are imported when a function first needs them (``import memtrace.api`` stays
+cheap, and so does the command line's start).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import stat as stat_mod
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from memtrace import __version__
-from memtrace.kernel.recorder import record_run
-from memtrace.kernel.workload import Scenario, resolve_scenario
-from memtrace.linux.proc import free_columns
-from memtrace.tracer.bus import Consumer
-from memtrace.tracer.tracefile import TraceReader
-from memtrace.tracer.tracepoints import MEMINFO_FIELDS, check_fields
+from memtrace.errors import InputError, NotATraceError, NotFoundError, OutputError, TraceFormatError, UsageError
+from memtrace.units import format_seconds
+
+if TYPE_CHECKING:
+    from memtrace.analysis.explain import ExplainResult
+    from memtrace.analysis.export import ExportResult
+    from memtrace.analysis.importers import ImportResult
+    from memtrace.analysis.kernlog import OomReportText
+    from memtrace.analysis.ps import ProcTable
+    from memtrace.analysis.report.model import OomReport
+    from memtrace.kernel.workload import Scenario
+    from memtrace.linux.proc import FreeColumns
+    from memtrace.replay.sweep import SweepResult
+    from memtrace.tracer.bus import Consumer
+    from memtrace.tracer.tools import Tool
+    from memtrace.tracer.tracefile import TraceReader, TraceStats
+    from memtrace.whatif import Announce
+
+__all__ = [
+    "Explained",
+    "FreeSnapshot",
+    "GraphFile",
+    "RecordResult",
+    "TraceStat",
+    "Warned",
+    "dmesg",
+    "explain",
+    "export",
+    "free",
+    "free_row",
+    "import_trace",
+    "load_tool",
+    "open_trace",
+    "ps",
+    "read_snapshots",
+    "record",
+    "report",
+    "stat_trace",
+    "sweep",
+]
+
+T = TypeVar("T")
+PathArg = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Warned(Generic[T]):
+    """A result, and the warnings met reading its input (a damaged trace, values no
+    kernel writes): what a command prints on stderr beside its output."""
+
+    result: T
+    warnings: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- record
 
 
 @dataclass(frozen=True)
@@ -55,7 +127,7 @@ class RecordResult:
 
 def record(
     scenario: Scenario | str,
-    output: str | os.PathLike[str],
+    output: PathArg,
     *,
     sysctls: Mapping[str, int | str] | None = None,
     seed: int = 0,
@@ -64,6 +136,9 @@ def record(
     """Simulate ``scenario`` (an object, a built-in name or a TOML path) and record
     every event to ``output``. ``sysctls`` override the scenario's; extra
     ``consumers`` (probes) see the events live."""
+    from memtrace.kernel.recorder import record_run
+    from memtrace.kernel.workload import resolve_scenario
+
     if isinstance(scenario, str):
         scenario = resolve_scenario(scenario)
     rec = record_run(scenario, output, sysctl_overrides=sysctls or {}, seed=seed, memtrace_version=__version__,
@@ -84,8 +159,110 @@ def record(
     )
 
 
+# --------------------------------------------------------------------------- opening a trace
+
+
+def open_trace(path: PathArg) -> TraceReader:
+    """A reader of the trace file ``path`` (its header read, nothing more).
+
+    Raises :class:`~memtrace.errors.NotATraceError` when the file is not a memtrace
+    trace at all (so a caller that also reads snapshots or kernel logs tries those)
+    and :class:`~memtrace.errors.TraceFormatError` naming the file when it cannot be
+    read as one: missing, a directory, no permission, a damaged header, or a pipe or
+    device (a trace is read by offset: copy it to a file first).
+    """
+    from memtrace.tracer.tracefile import TraceReader
+
+    name = os.fspath(path)
+    try:
+        mode = os.stat(name).st_mode
+    except OSError:
+        mode = stat_mod.S_IFREG  # the reader names what is wrong
+    if not (stat_mod.S_ISREG(mode) or stat_mod.S_ISDIR(mode)):
+        raise TraceFormatError(f"cannot read trace {name}: not a regular file (a pipe or device); "
+                               "copy it to a file first")
+    try:
+        return TraceReader(name)
+    except OSError as e:
+        raise TraceFormatError(f"cannot read trace {name}: {e.strerror or e}") from None
+
+
+def _trace_or_none(path: PathArg) -> TraceReader | None:
+    """A reader of ``path``, or None when the file is not a trace (a snapshot, a
+    kernel log): see :func:`open_trace`."""
+    try:
+        return open_trace(path)
+    except NotATraceError:
+        return None
+
+
+# --------------------------------------------------------------------------- stat
+
+
+@dataclass(frozen=True)
+class TraceStat:
+    """One full read of a trace: its events per tracepoint, size and damage, and
+    whether it is complete (a footer whose count matches the events read). The
+    shape of ``memtrace stat --json`` (:meth:`as_dict`)."""
+
+    trace: str
+    scenario: str | None
+    stats: TraceStats
+    warnings: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        footer = self.stats.footer
+        return footer is not None and footer.get("total_events") == self.stats.total_events
+
+    def as_dict(self) -> dict[str, Any]:
+        st = self.stats
+        d = st.damage
+        return {
+            "trace": self.trace,
+            "scenario": self.scenario,
+            "events": st.counts,
+            "total_events": st.total_events,
+            "duration_ns": st.duration_ns,
+            "bytes": st.size_bytes,
+            "chunks": st.chunks,
+            "complete": self.complete,
+            "damage": None if d is None else {"offset": d.offset, "reason": d.reason,
+                                               "chunks_skipped": d.chunks_skipped,
+                                               "events_recovered": d.events_recovered},
+            "warnings": list(self.warnings),
+        }
+
+
+def stat_trace(trace: PathArg) -> TraceStat:
+    """Read ``trace`` once and count its events per tracepoint (``memtrace stat``)."""
+    reader = open_trace(trace)
+    stats = reader.scan()
+    scenario = reader.meta.get("scenario")
+    return TraceStat(os.fspath(trace), None if scenario is None else str(scenario), stats, tuple(reader.warnings))
+
+
+# --------------------------------------------------------------------------- free
+
+
+@dataclass(frozen=True)
+class FreeSnapshot:
+    """One ``snapshot`` event of a trace: its label, time (ns since boot), free(1)'s
+    Mem: row and the /proc/meminfo values it read (bytes)."""
+
+    label: str
+    ts_ns: int
+    free: FreeColumns
+    meminfo: Mapping[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "ts_ns": self.ts_ns, "free": self.free.as_dict(), "meminfo": dict(self.meminfo)}
+
+
 def free_row(meminfo: Mapping[str, int]) -> dict[str, int]:
     """free(1)'s Mem: row (procps-ng >= 4.0.1) from /proc/meminfo values in bytes."""
+    from memtrace.linux.proc import free_columns
+
     return free_columns(meminfo).as_dict()
 
 
@@ -96,6 +273,8 @@ def read_snapshots(reader: TraceReader) -> list[dict[str, Any]]:
     lacks ``label`` or holds a field of another kind (a numeric label, a string
     /proc/meminfo value); /proc/meminfo fields it lacks are left out of ``meminfo``.
     """
+    from memtrace.tracer.tracepoints import MEMINFO_FIELDS, check_fields
+
     out: list[dict[str, Any]] = []
     checked = False
     for batch in reader.batches():
@@ -113,3 +292,246 @@ def read_snapshots(reader: TraceReader) -> list[dict[str, Any]]:
     for s in out:
         del s["seq"]
     return out
+
+
+def free(trace: PathArg, *, at: str | None = None) -> Warned[tuple[FreeSnapshot, ...]]:
+    """free(1) at each snapshot of ``trace``, or only at the one labelled ``at``
+    (NotFoundError listing the labels there are otherwise)."""
+    from memtrace.linux.proc import free_columns
+
+    reader = open_trace(trace)
+    snaps = tuple(FreeSnapshot(str(s["label"]), s["ts_ns"], free_columns(s["meminfo"]), s["meminfo"])
+                  for s in read_snapshots(reader))
+    if at is not None:
+        chosen = tuple(s for s in snaps if s.label == at)
+        if not chosen:
+            labels = ", ".join(s.label if s.label.isprintable() else repr(s.label) for s in snaps) or "none"
+            raise NotFoundError(f"{os.fspath(trace)}: no snapshot labelled {at!r} (labels: {labels}; for a moment "
+                                "in time use 'memtrace explain --at TIME')")
+        snaps = chosen
+    return Warned(snaps, tuple(reader.warnings))
+
+
+# --------------------------------------------------------------------------- explain
+
+
+@dataclass(frozen=True)
+class GraphFile:
+    """A memory graph written beside an explanation (:mod:`memtrace.analysis.graph`):
+    where, in which format, and its size."""
+
+    path: str
+    kind: str
+    nodes: int
+    edges: int
+    page_runs: int
+
+
+@dataclass(frozen=True)
+class Explained(Warned["ExplainResult"]):
+    """An explanation, its warnings, and the graph written with it (if asked)."""
+
+    result: ExplainResult
+    graph: GraphFile | None = None
+
+
+def _moment(ts_ns: int) -> str:
+    """A moment named as the analysis names a reading: ``t=4.500s``."""
+    return "t=" + format_seconds(ts_ns).replace(" ", "")
+
+
+def explain(target: PathArg, *, at: str | int | None = None, pid: int | None = None,
+            graph: PathArg | None = None) -> Explained:
+    """Where the memory is and why (``memtrace explain``): every free(1) column and
+    /proc/meminfo kind broken down by owner, with the reason and what would free it.
+
+    ``target`` is a trace or a snapshot file (``memtrace snapshot``). ``at`` is a
+    snapshot label (str) or a time in ns since boot (int: the last /proc/meminfo
+    reading at or before it); default: the last reading. ``pid`` narrows the view
+    to that process's pages. ``graph`` also writes the process/VMA/page-run graph
+    there (``.graphml``: GraphML, else node-link JSON); a snapshot has none.
+    """
+    reader = _trace_or_none(target)
+    if reader is None:
+        from memtrace.analysis.procsnap import explain_snapshot
+
+        res = explain_snapshot(target, pid=pid)
+        if graph is not None:
+            raise InputError(f"{os.fspath(target)}: --graph needs a trace (a snapshot has no per-page state)")
+        return Explained(res)
+    from memtrace.analysis.explain import explain_state
+    from memtrace.analysis.state import fold_at
+
+    folder, reading, warnings = fold_at(reader, at)
+    state = folder.state()
+    try:
+        res = explain_state(state, reading, pid=pid, at=_moment(at) if isinstance(at, int) else None)
+    except NotFoundError as e:  # a pid the trace does not hold: say which trace
+        raise NotFoundError(f"{os.fspath(target)}: {e}") from None
+    written = None
+    if graph is not None:
+        from memtrace.analysis.graph import graph_summary, memory_graph, write_graph
+
+        g = memory_graph(state)
+        try:
+            kind = write_graph(g, graph)
+        except OSError as e:
+            raise OutputError(f"cannot write graph {os.fspath(graph)}: {e.strerror or e}") from None
+        written = GraphFile(os.fspath(graph), kind, g.number_of_nodes(), g.number_of_edges(),
+                            graph_summary(g).get("nodes.page_run", 0))
+    return Explained(res, (*warnings, *reader.warnings), written)
+
+
+# --------------------------------------------------------------------------- ps
+
+
+def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str = "points") -> Warned[ProcTable]:
+    """Processes with their RSS by kind, swap, page tables, oom_score_adj and
+    /proc/PID/oom_score, in ``sort`` order (``memtrace ps``).
+
+    ``target`` is a trace, a snapshot file, or None for this machine now (/proc);
+    ``at`` as for :func:`explain` (a trace only). ``sort``: ``points`` (the OOM
+    killer's order), ``rss``, ``anon``, ``swap`` or ``pid``.
+    """
+    from memtrace.analysis import procsnap
+    from memtrace.analysis.ps import SORT_KEYS, ps_snapshot, ps_trace
+
+    if sort not in SORT_KEYS:
+        raise UsageError(f"--sort: {sort!r} is not one of {', '.join(SORT_KEYS)}")
+    if target is None:
+        if at is not None:
+            raise InputError("--at needs a trace (this machine is read now)")
+        return Warned(ps_snapshot(procsnap.take_snapshot(), "this machine", sort))
+    reader = _trace_or_none(target)
+    if reader is None:
+        if at is not None:
+            raise InputError(f"{os.fspath(target)}: --at needs a trace (a snapshot is one moment)")
+        return Warned(ps_snapshot(procsnap.load_snapshot(target), Path(target).name, sort))
+    table, warnings = ps_trace(reader, at, sort)
+    return Warned(table, (*warnings, *reader.warnings))
+
+
+# --------------------------------------------------------------------------- report, dmesg
+
+
+def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = True, jobs: int = 1,
+           announce: Announce | None = None) -> Warned[OomReport]:
+    """Why each process was OOM-killed, and what would have prevented it
+    (``memtrace report``).
+
+    ``target`` is a trace or a kernel log (dmesg, ``journalctl -k``, syslog; plain
+    or gzip). ``window_ns``: how far back before each kill to look for growth and
+    reclaim (default: :data:`memtrace.analysis.report.DEFAULT_WINDOW_NS`). With
+    ``what_if`` the changes the report proposes are replayed (:mod:`memtrace.whatif`;
+    a trace that records a workload only), up to ``jobs`` at once; ``announce`` is
+    told the changes before the replays start.
+    """
+    reader = _trace_or_none(target)
+    if reader is None:
+        from memtrace.analysis.kernlog import report_from_log
+
+        return Warned(report_from_log(target))
+    from memtrace.analysis.report import build_report
+
+    rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
+    warnings = tuple(reader.warnings)
+    if what_if and rep.kills:
+        from memtrace.whatif import what_if_report
+
+        rep = what_if_report(reader, rep, jobs=jobs, announce=announce)
+    return Warned(rep, warnings)
+
+
+def dmesg(trace: PathArg) -> Warned[tuple[OomReportText, ...]]:
+    """Each OOM kill of ``trace`` as the kernel logs it, in the layout of the
+    trace's kernel version (``memtrace dmesg``)."""
+    from memtrace.analysis.kernlog import render_dmesg
+
+    reader = open_trace(trace)
+    reports = render_dmesg(reader)
+    return Warned(tuple(reports), tuple(reader.warnings))
+
+
+# --------------------------------------------------------------------------- import, tools
+
+
+def import_trace(source: PathArg, output: PathArg, *, format: str = "auto", dmesg: PathArg | None = None,
+                 kernel_version: str | None = None, progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Import what a real kernel wrote (``perf script`` or ftrace text, plain or
+    gzip) as the memtrace trace ``output`` (``memtrace import``); ``dmesg`` is the
+    kernel log of the same run. ``progress``, if given, is called with the bytes
+    read so far. See :func:`memtrace.analysis.importers.import_trace`."""
+    from memtrace.analysis.importers import import_trace as do_import
+
+    return do_import(source, output, format=format, dmesg=dmesg, kernel_version=kernel_version,
+                     memtrace_version=__version__, progress=progress)
+
+
+def load_tool(name: str) -> Tool:
+    """The shipped tool ``name`` (``memtrace tools NAME``); NotFoundError naming the
+    tools there are."""
+    from memtrace.tracer.tools import load_tool as load
+
+    return load(name)
+
+
+# --------------------------------------------------------------------------- sweep, export
+
+
+def sweep(target: PathArg, vary: Sequence[str], *, seeds: int = 1, find: tuple[str, str] | None = None,
+          scheduler: str | None = None, workers: int | None = None, serial: bool = False,
+          progress: Callable[[int, int], None] | None = None) -> SweepResult:
+    """``memtrace sweep``: replay ``target`` (a trace, or a scenario file or name) over
+    the grid of ``vary`` (``KEY=SPEC`` each), ``seeds`` seeds per cell, on Dask (a
+    LocalCluster of ``workers``, or the cluster at ``scheduler``) or, with
+    ``serial``, one after another here. ``find`` = ``("min"|"max", KEY)`` bisects
+    KEY (which must be varied) for the boundary instead, for every cell of the other
+    keys. A trace target's unchanged replay is scored against the recording
+    (:attr:`SweepResult.baseline`)."""
+    from memtrace.replay.sweep import (
+        DaskRunner,
+        Runner,
+        SerialRunner,
+        SweepResult,
+        SweepTarget,
+        boundaries,
+        parse_axis,
+        run_sweep,
+        with_baseline,
+    )
+
+    axes = [parse_axis(v) for v in vary]
+    if not axes:
+        raise UsageError("a sweep needs at least one --vary KEY=SPEC")
+    keys = [a.key for a in axes]
+    if len(set(keys)) != len(keys):
+        raise UsageError(f"--vary names a key twice: {', '.join(sorted(k for k in keys if keys.count(k) > 1))}")
+    if find is not None and find[1] not in keys:
+        raise UsageError(f"--find-{find[0]} {find[1]}: vary it too (--vary {find[1]}=SPEC gives the range to bisect)")
+    swept = SweepTarget.load(os.fspath(target), __version__)
+    runner: Runner = SerialRunner() if serial else DaskRunner(scheduler=scheduler, workers=workers)
+    try:
+        if find is None:
+            result = run_sweep(swept, axes, runner, seeds=seeds, progress=progress)
+        else:
+            axis = next(a for a in axes if a.key == find[1])
+            others = [a for a in axes if a.key != find[1]]
+            found = tuple(boundaries(swept, axis, others, runner, toward="high" if find[0] == "min" else "low",
+                                     seeds=seeds, progress=progress))
+            result = SweepResult(swept.name, tuple(axes), seeds, tuple(r for b in found for r in b.evaluated), found)
+        return with_baseline(result, swept)
+    finally:
+        if isinstance(runner, DaskRunner):
+            runner.close()
+
+
+def export(trace: PathArg, fmt: str, output: PathArg, *,
+           progress: Callable[[int], None] | None = None) -> ExportResult:
+    """``memtrace export``: ``trace`` as Perfetto, Chrome JSON (a file) or Parquet,
+    CSV (a directory of one table per tracepoint)."""
+    from memtrace.analysis.export import EXPORT_FORMATS, export_trace
+
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"--format {fmt}: choose one of {', '.join(EXPORT_FORMATS)}")
+    open_trace(trace)  # one line for what is not a readable trace
+    return export_trace(trace, fmt, output, progress=progress)

@@ -23,4 +23,6 @@ def configure_logging(verbosity: int) -> None:
 
 
 def get_logger() -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger("memtrace")
+    """memtrace's logger (structlog, configured by :func:`configure_logging`)."""
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger("memtrace")
+    return logger

@@ -7,6 +7,7 @@ text ``memtrace diff`` prints. See ``docs/trace-format.md`` for the file both re
 and write.
 """
 
+from .baseline import BaselineScore, MemoryMatch, score_baseline
 from .diff import Divergence, EventAt, TraceDiff, diff_traces, first_divergence, input_changes
 from .overrides import Overrides, apply_overrides, merge_sysctls, parse_set, set_in_workload
 from .render import render_diff, verdict
@@ -32,10 +33,12 @@ from .summary import (
 __all__ = [
     "COUNTERS",
     "MEMORY_KINDS",
+    "BaselineScore",
     "Counter",
     "Divergence",
     "EventAt",
     "MemoryByKind",
+    "MemoryMatch",
     "OomKill",
     "Overrides",
     "Refusal",
@@ -54,6 +57,7 @@ __all__ = [
     "render_diff",
     "replay_scenario",
     "replay_trace",
+    "score_baseline",
     "set_in_workload",
     "summarize_trace",
     "verdict",

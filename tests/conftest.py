@@ -1,8 +1,11 @@
-"""Shared fixtures: a collecting probe and a small kernel running a scenario."""
+"""Shared fixtures: a collecting probe, a small kernel running a scenario, and golden
+files for command output (``--update-goldens`` rewrites them)."""
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,14 +26,17 @@ settings.load_profile("memtrace-ci" if os.environ.get("CI") else "memtrace")
 MiB = 1 << 20
 GiB = 1 << 30
 
-#: The built-in scenarios the issues name, sorted: the ten seed experiments and the
-#: seven memory-pressure scenarios.
+#: The built-in scenarios the issues name, sorted: the ten seed experiments, the
+#: seven memory-pressure scenarios, and experiment B of the real-kernel ground truth
+#: (memcg-writer).
 BUILTINS = [
     "dirty-page-cache",
     "fork-cow",
     "kswapd-reclaim",
+    "madvise-freer",
     "mapped-file-drop-caches",
     "memcg-oom",
+    "memcg-writer",
     "oom-leak",
     "overcommit-strict",
     "page-cache-read",
@@ -66,3 +72,52 @@ def run(sc: Scenario, overrides: dict[str, Any] | None = None, seed: int = 0) ->
 @pytest.fixture
 def collector() -> Collector:
     return Collector()
+
+
+# --------------------------------------------------------------------------- golden files
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-goldens", action="store_true", default=False,
+                     help="Rewrite golden/NAME.txt beside each test from the actual output instead of comparing.")
+
+
+#: ``golden(name, text)``: see :func:`golden`.
+Golden = Callable[[str, str], None]
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Golden:
+    """Compare ``text`` with ``golden/NAME.txt`` beside the test file.
+
+    On a mismatch the actual text is saved as ``golden/NAME.actual.txt`` beside the
+    expected one and the test fails with a unified diff; on a match a stale
+    ``.actual.txt`` is removed. ``pytest --update-goldens`` writes the expected files
+    instead (review the change with ``git diff``).
+    """
+    directory = request.path.parent / "golden"
+    update = bool(request.config.getoption("--update-goldens"))
+
+    def check(name: str, text: str) -> None:
+        expected_path = directory / f"{name}.txt"
+        actual_path = directory / f"{name}.actual.txt"
+        if update:
+            directory.mkdir(exist_ok=True)
+            expected_path.write_text(text)
+            actual_path.unlink(missing_ok=True)
+            return
+        expected = expected_path.read_text() if expected_path.exists() else None
+        if text == expected:
+            actual_path.unlink(missing_ok=True)
+            return
+        directory.mkdir(exist_ok=True)
+        actual_path.write_text(text)
+        if expected is None:
+            pytest.fail(f"no golden file {expected_path}; the output is in {actual_path.name} "
+                        "(pytest --update-goldens accepts it)", pytrace=False)
+        diff = "".join(difflib.unified_diff(expected.splitlines(keepends=True), text.splitlines(keepends=True),
+                                            f"golden/{expected_path.name}", f"golden/{actual_path.name}"))
+        pytest.fail(f"output differs from golden/{expected_path.name}; the actual output is saved beside it "
+                    f"(pytest --update-goldens accepts it):\n{diff}", pytrace=False)
+
+    return check

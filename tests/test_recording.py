@@ -60,6 +60,7 @@ def test_header_records_the_run(tmp_path: Path) -> None:
     assert meta["workload"]["process"][0]["name"] == "tmpfs-writer"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", builtin_names())
 def test_sample_trace_is_what_a_fresh_recording_writes(name: str, tmp_path: Path) -> None:
     """A change to the format or the simulation must show up as a deliberate diff

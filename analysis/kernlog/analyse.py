@@ -346,6 +346,8 @@ class _Recomputed:
     badness: dict[int, int | None]
     ranked_first: int | None
     selection_reason: str | None
+    #: tasks the recomputation found tied with the one it ranks first
+    ties: tuple[int, ...] = ()
 
 
 def _recompute(r: ParsedOom, swap_total_pages: int | None) -> _Recomputed:
@@ -371,20 +373,22 @@ def _recompute(r: ParsedOom, swap_total_pages: int | None) -> _Recomputed:
     formula: str | None = None
     ranked: int | None = None
     reason: str | None = None
+    ties: tuple[int, ...] = ()
     if usable_total is not None:
         sel = select_bad_process(tasks, usable_total, version, memcg_oom=r.is_memcg)
         by_id = {id(t): b for t, b in sel.candidates}
         ranked = sel.chosen.pid if sel.chosen is not None else None
         reason = sel.reason
+        ties = tuple(t.pid for t in sel.ties)
         for row, task, lacks in rows:
             b = by_id.get(id(task)) if task is not None else None
             if b is None and task is not None:
                 b = oom_badness(task, usable_total, version)
             if b is not None:
-                formula = b.formula.split("; ineligible")[0]
+                formula = b.formula
             notes = list(lacks)
-            if b is not None and b.points is None:
-                notes.append(b.formula.split("; ", 1)[-1])
+            if b is not None and b.ineligible is not None:
+                notes.append(f"ineligible: {b.ineligible}")
             points = b.points if b is not None else None
             badness[row.pid] = points
             cands.append(_candidate(row, task, b, notes, version))
@@ -392,7 +396,7 @@ def _recompute(r: ParsedOom, swap_total_pages: int | None) -> _Recomputed:
         for row, task, lacks in rows:
             notes = [*list(lacks), f"badness not recomputed: totalpages unknown ({tp_how})"]
             cands.append(_candidate(row, task, None, notes, version))
-    return _Recomputed(version, how, totalpages, tp_how, formula, cands, badness, ranked, reason)
+    return _Recomputed(version, how, totalpages, tp_how, formula, cands, badness, ranked, reason, ties)
 
 
 def _bare_candidate(row: TaskRow) -> Candidate:
@@ -480,7 +484,7 @@ def _why_victim(r: ParsedOom, rc: _Recomputed) -> list[str]:
         lines.append(f"the recomputation ranks {_who(rc.ranked_first, first.comm if first else None)} first "
                      f"({first.points if first else '?'} points), not the victim: the row lacks what the kernel "
                      "used (see the candidates' notes), or the task changed between the dump and the choice")
-    elif rc.selection_reason and "tie" in rc.selection_reason:
+    elif rc.selection_reason and rc.ties:
         lines.append(rc.selection_reason)
     if r.chosen_pid is not None and r.killed_pid is not None and r.chosen_pid != r.killed_pid:
         lines.append(f"the kernel chose {_who(r.chosen_pid, r.chosen_comm)} and killed its child "

@@ -44,7 +44,7 @@ from memtrace.tracer.tasks import ROOT_MEMCG_ID, UNKNOWN_COMM, TaskTable
 from memtrace.units import format_size
 
 from ..explain import Part, kind_totals
-from ..state import StateFolder, untraced_fields
+from ..state import StateFolder, untraced_fields, walk
 from .model import (
     Candidate,
     Grower,
@@ -56,7 +56,7 @@ from .model import (
     Timeline,
     Unreclaimable,
 )
-from .observe import AtOom, Observer, fold_for_report, scope_ids
+from .observe import OBSERVED, AtOom, Observer, scope_ids
 from .why import Narrator, top_owners
 
 __all__ = ["DEFAULT_WINDOW_NS", "REPORT_READS", "build_report"]
@@ -106,10 +106,9 @@ def build_report(reader: TraceReader, window_ns: int = DEFAULT_WINDOW_NS) -> Oom
     do not stop it: the row is clamped or the event left out, and the report's
     warnings say so."""
     folder = StateFolder(reader.meta, reads=REPORT_READS, reader="memtrace report")
-    tasks = TaskTable()
     obs = Observer()
-    fold_for_report(reader, folder, tasks, obs)
-    return _Assembler(folder, tasks, obs, window_ns).report([*reader.warnings, *folder.warnings])
+    walk(reader, folder, observe=obs, observe_tracepoints=OBSERVED)
+    return _Assembler(folder, folder.tasks, obs, window_ns).report([*reader.warnings, *folder.warnings])
 
 
 class _Assembler:
@@ -373,7 +372,7 @@ class _Assembler:
             task, odd = self._task_of(c)
             tasks.append(task)
             b = oom_badness(task, totalpages, self.version)
-            formula = b.formula.split(";")[0]
+            formula = b.formula
             recorded = None if int(c["points"]) == LONG_MIN else int(c["points"])
             note = ""
             if recorded != b.points:
@@ -543,5 +542,5 @@ class _Assembler:
 
 
 def _ineligible(b: Badness) -> str:
-    """Why oom_badness() left a task out (its formula text says after ``ineligible:``)."""
-    return b.formula.partition("ineligible: ")[2] or "ineligible"
+    """Why oom_badness() left a task out."""
+    return b.ineligible or "ineligible"

@@ -1,10 +1,11 @@
-"""The fold behind a report: the trace's state, its task table, and pictures of the
-state at the moments a report needs (each OOM, each victim's exit).
+"""What a report watches while the trace is folded: pictures of the state at the
+moments it needs (each OOM, each victim's exit).
 
-:func:`fold_for_report` feeds every batch, in seq order, to a
-:class:`~memtrace.analysis.state.StateFolder` and to the one task table
-(:class:`~memtrace.tracer.tasks.TaskTable`); the events an :class:`Observer` watches
-are folded one at a time, so that it sees the state right after each.
+The report folds the trace with :func:`memtrace.analysis.state.walk`, which feeds
+the :data:`OBSERVED` events to the folder one at a time and calls the
+:class:`Observer` after each, so that it sees the state right after that event; the
+folder's own task table (:attr:`~memtrace.analysis.state.StateFolder.tasks`) names
+the processes.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from typing import Any
 import numpy as np
 
 from memtrace.linux.limits import PAGE_SIZE
-from memtrace.tracer import TraceReader
-from memtrace.tracer.tasks import TaskTable
 
 from ..explain import ExplainResult, explain_state
 from ..state import K_SHMEM, LRU_UNEVICTABLE, StateFolder
 
-__all__ = ["OBSERVED", "AtOom", "Observer", "fold_for_report", "scope_ids", "unowned_shmem"]
+__all__ = ["OBSERVED", "AtOom", "Observer", "scope_ids", "unowned_shmem"]
 
 #: Events after which :class:`Observer` looks at the state (they are folded one by one).
 OBSERVED = frozenset({"oom_candidate", "oom_kill", "exit"})
@@ -73,24 +72,6 @@ class Observer:
             mlocked_bytes=int(np.count_nonzero(used & (pg.lru == LRU_UNEVICTABLE))) * PAGE_SIZE,
             dirty_bytes=int(np.count_nonzero(used & pg.dirty)) * PAGE_SIZE,
         )
-
-
-def fold_for_report(reader: TraceReader, folder: StateFolder, tasks: TaskTable, observe: Observer) -> None:
-    """Feed every batch of ``reader``, in seq order, to ``folder`` and ``tasks``; the
-    :data:`OBSERVED` events one at a time, ``observe`` called after each (as
-    :func:`memtrace.analysis.state.walk` does). The folder checks a batch's schema
-    first, so the task table reads only fields that are there."""
-    for batch in reader.ordered_batches():
-        name = batch.tp.name
-        if name not in OBSERVED:
-            folder.on_batch(batch)
-        else:
-            for i, record in enumerate(batch.records()):
-                one = np.zeros(batch.n, dtype=bool)
-                one[i] = True
-                folder.on_batch(batch.select(one))
-                observe(name, record.fields, folder)
-        tasks.on_batch(batch)
 
 
 def scope_ids(folder: StateFolder, memcg: str) -> set[int]:

@@ -109,7 +109,7 @@ def fold_at(reader: TraceReader, at: str | int | None = None, *,
             stale = True
     if by_label:
         known = ", ".join(labels) or "none"
-        raise NotFoundError(f"no snapshot labelled {at!r} (labels: {known})")
+        raise NotFoundError(f"{reader.path}: no snapshot labelled {at!r} (labels: {known})")
     if chosen is None:
         # No reading at all (an imported trace): the state at the end of the trace.
         for h in held:

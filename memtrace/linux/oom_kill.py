@@ -181,7 +181,9 @@ class Badness:
     2.6.32 era, whose formula has no such terms. ``adj_points`` is what
     ``oom_score_adj`` (or 2.6.32's ``oom_adj`` shift) added, ``root_bonus`` what
     the privilege discount subtracted, both in the era's units (pages, or score
-    points in 2.6.36..3.5).
+    points in 2.6.36..3.5). ``formula`` is the era's formula; ``ineligible`` says
+    why a task was left out (None when it competed) and ``note`` what overrode the
+    formula (an OOM origin's fixed score).
     """
 
     points: int | None
@@ -191,10 +193,20 @@ class Badness:
     adj_points: int
     root_bonus: int
     formula: str
+    ineligible: str | None = None
+    note: str | None = None
+
+    @property
+    def description(self) -> str:
+        """The formula with the reason it did not apply, for people
+        (``5.9+: ...; ineligible: oom_score_adj == OOM_SCORE_ADJ_MIN``)."""
+        if self.ineligible is not None:
+            return f"{self.formula}; ineligible: {self.ineligible}"
+        return f"{self.formula}; {self.note}" if self.note else self.formula
 
 
 def _ineligible(formula: str, why: str) -> Badness:
-    return Badness(None, 0, 0, 0, 0, 0, f"{formula}; ineligible: {why}")
+    return Badness(None, 0, 0, 0, 0, 0, formula, ineligible=why)
 
 
 def _unkillable_reason(task: OomTask) -> str | None:
@@ -244,7 +256,7 @@ def oom_badness(task: OomTask, totalpages: int, version: KernelVersion, *,
         # 2.6.36..3.5 oom_badness(): 0..1000 inside the function. The 2.6.36 code
         # returned 1000 for PF_OOM_ORIGIN (swapoff) straight away.
         if task.oom_origin:
-            return Badness(1000, rss, swap, pgtables, 0, 0, f"{formula}; OOM origin -> 1000")
+            return Badness(1000, rss, swap, pgtables, 0, 0, formula, note="OOM origin -> 1000")
         if totalpages == 0:  # "The memory controller may have a limit of 0 bytes"
             totalpages = 1
         points = (rss + pgtables + swap) * 1000 // totalpages  # non-negative: // is C's /
@@ -314,7 +326,7 @@ def legacy_badness(task: OomTask, uptime_s: int, hz: int = 250) -> Badness:
     points = task.total_vm
     # 3. swapoff / KSM.
     if task.oom_origin:
-        return Badness(ULONG_MAX, 0, 0, 0, 0, 0, f"{formula}; PF_OOM_ORIGIN -> ULONG_MAX")
+        return Badness(ULONG_MAX, 0, 0, 0, 0, 0, formula, note="PF_OOM_ORIGIN -> ULONG_MAX")
     # 4. Half of each child's own mm, plus one.
     for child_vm in task.children_total_vm:
         points += child_vm // 2 + 1
@@ -461,6 +473,8 @@ class Selection:
     aborted: bool
     candidates: tuple[tuple[OomTask, Badness], ...]
     reason: str
+    #: tasks whose score equalled the chosen one's (the era's tie rule decided)
+    ties: tuple[OomTask, ...] = ()
 
 
 def _who(task: OomTask) -> str:
@@ -561,7 +575,7 @@ def select_bad_process(tasks: Sequence[OomTask], totalpages: int, version: Kerne
         if ties:
             rule = "the last task scanned wins a tie" if last_wins else "the first task scanned keeps a tie"
             reason += f"; it ties with {', '.join(_who(t) for t in ties)} and {rule}"
-    return Selection(chosen, chosen_points, False, candidates, reason)
+    return Selection(chosen, chosen_points, False, candidates, reason, tuple(ties))
 
 
 def _select_legacy(tasks: Sequence[OomTask], badness: dict[int, Badness],
@@ -598,4 +612,4 @@ def _select_legacy(tasks: Sequence[OomTask], badness: dict[int, Badness],
         if ties:
             reason += (f"; it ties with {', '.join(_who(t) for t in ties)} and the first task "
                        f"scanned keeps a tie")
-    return Selection(chosen, best, False, candidates, reason)
+    return Selection(chosen, best, False, candidates, reason, tuple(ties))

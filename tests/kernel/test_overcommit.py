@@ -9,7 +9,7 @@ from memtrace.kernel.workload import Brk, FileSpec, Mmap, Snapshot, Touch
 from ..conftest import GiB, MiB, run_steps
 
 
-def _committed(result, label):  # type: ignore[no-untyped-def]
+def _committed(result, label):
     return next(s.meminfo["Committed_AS"] for s in result.snapshots if s.label == label)
 
 
@@ -24,7 +24,7 @@ def _committed(result, label):  # type: ignore[no-untyped-def]
         (Mmap(handle="m", length_bytes=64 * MiB, prot="rw", shared=True, path="/f"), 0),  # shared file
     ],
 )
-def test_what_mmap_charges(mmap, charged_mib) -> None:  # type: ignore[no-untyped-def]
+def test_what_mmap_charges(mmap, charged_mib) -> None:
     """accountable_mapping(): private writable mappings are charged in full; shared
     anonymous memory through its shmem object; nothing else."""
     _, result, _ = run_steps(Snapshot(label="a"), mmap, Snapshot(label="b"), files=(FileSpec("/f", 64 * MiB),))

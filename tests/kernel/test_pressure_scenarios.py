@@ -27,13 +27,13 @@ def runs() -> dict[str, tuple]:
     return {name: run(resolve_scenario(name)) for name in names}
 
 
-def _kernel_badness(row, totalpages: int) -> int:  # type: ignore[no-untyped-def]
+def _kernel_badness(row, totalpages: int) -> int:
     """oom_badness() of 5.9+ from a task-dump row, written out by hand."""
     rss = int(row["rss_anon"]) + int(row["rss_file"]) + int(row["rss_shmem"])
     return rss + int(row["swapents"]) + int(row["pgtables_bytes"]) // 4096 + int(row["oom_score_adj"]) * (totalpages // 1000)
 
 
-def _check_badness(collector) -> None:  # type: ignore[no-untyped-def]
+def _check_badness(collector) -> None:
     """Every candidate row's points and every victim's equal the formula."""
     kills = collector.records("oom_kill")
     assert kills
@@ -48,7 +48,7 @@ def _check_badness(collector) -> None:  # type: ignore[no-untyped-def]
         assert kill["points"] == best["points"]
 
 
-def test_oom_leak_reclaims_the_cache_then_kills_the_leaker(runs) -> None:  # type: ignore[no-untyped-def]
+def test_oom_leak_reclaims_the_cache_then_kills_the_leaker(runs) -> None:
     k, result, c = runs["oom-leak"]
     assert c.count("kswapd_wake") >= 1
     [kill] = c.records("oom_kill")
@@ -68,7 +68,7 @@ def test_oom_leak_reclaims_the_cache_then_kills_the_leaker(runs) -> None:  # typ
     assert [(o["comm"], o["oom_score_adj"]) for o in result.oom_kills] == [("leaker", 0)]
 
 
-def test_memcg_oom_kills_in_the_real_kernels_order(runs) -> None:  # type: ignore[no-untyped-def]
+def test_memcg_oom_kills_in_the_real_kernels_order(runs) -> None:
     """The real kernel killed pid 4725 (oom_score_adj 300) first, then the leaker 4847
     (memcg-oom-two-victims.dmesg.txt); totalpages is the 96 MiB limit."""
     _, result, c = runs["memcg-oom"]
@@ -91,7 +91,7 @@ def test_memcg_oom_kills_in_the_real_kernels_order(runs) -> None:  # type: ignor
     assert [e["comm"] for e in result.oom_kills] == ["python3", "python3"]
 
 
-def test_kswapd_keeps_up_with_streaming_reads(runs) -> None:  # type: ignore[no-untyped-def]
+def test_kswapd_keeps_up_with_streaming_reads(runs) -> None:
     _k, result, c = runs["kswapd-reclaim"]
     assert c.count("oom_kill") == 0 and result.errors == []
     assert c.count("kswapd_wake") >= 1
@@ -103,7 +103,7 @@ def test_kswapd_keeps_up_with_streaming_reads(runs) -> None:  # type: ignore[no-
     assert direct < reclaimed // 100
 
 
-def test_strict_overcommit_refuses_the_leaker_before_any_oom(runs) -> None:  # type: ignore[no-untyped-def]
+def test_strict_overcommit_refuses_the_leaker_before_any_oom(runs) -> None:
     _k, result, c = runs["overcommit-strict"]
     assert c.count("oom_kill") == 0
     [err] = [e for e in result.errors if e.errno == "ENOMEM"]
@@ -115,7 +115,7 @@ def test_strict_overcommit_refuses_the_leaker_before_any_oom(runs) -> None:  # t
     assert c.count("kswapd_wake") == 0
 
 
-def test_shmem_outlives_the_oom_kill(runs) -> None:  # type: ignore[no-untyped-def]
+def test_shmem_outlives_the_oom_kill(runs) -> None:
     _, result, c = runs["shmem-pressure"]
     [kill] = c.records("oom_kill")
     assert kill["comm"] == "leaker" and kill["shmem_rss_kb"] == 0
@@ -125,7 +125,7 @@ def test_shmem_outlives_the_oom_kill(runs) -> None:  # type: ignore[no-untyped-d
     assert all(r["rss_shmem"] == 0 for r in c.records("oom_candidate"))
 
 
-def test_fork_cow_copies_exactly_what_children_write(runs) -> None:  # type: ignore[no-untyped-def]
+def test_fork_cow_copies_exactly_what_children_write(runs) -> None:
     _, result, c = runs["fork-cow"]
     assert c.count("cow") == (64 + 128 + 256) * MiB // 4096
     snaps = {s.label: s.meminfo for s in result.snapshots}

@@ -77,7 +77,7 @@ def runs() -> dict[str, tuple]:
     return {name: run(resolve_scenario(name)) for name in SEED_TABLE}
 
 
-def _snap(result, label):  # type: ignore[no-untyped-def]
+def _snap(result, label):
     matches = [s for s in result.snapshots if s.label == label]
     assert len(matches) == 1, f"snapshot {label!r}"
     return matches[0]
@@ -94,7 +94,7 @@ def test_the_ten_seed_scenarios_are_built_in() -> None:
     "scenario,before,after,expected",
     [(n, a, b, e) for n, rows in SEED_TABLE.items() for a, b, e in rows],
 )
-def test_snapshot_deltas_match_the_real_kernel(runs, scenario, before, after, expected) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_deltas_match_the_real_kernel(runs, scenario, before, after, expected) -> None:
     """Each step moves buff/cache, Shmem, AnonPages, Mapped and Committed_AS by
     exactly the real kernel's figure, and free by it once the kernel's own page
     tables and stacks are counted."""
@@ -114,14 +114,14 @@ def test_snapshot_deltas_match_the_real_kernel(runs, scenario, before, after, ex
     assert d("MemFree") + d("PageTables") + d("KernelStack") == free * MiB
 
 
-def test_dirty_pages_survive_drop_caches_until_sync(runs) -> None:  # type: ignore[no-untyped-def]
+def test_dirty_pages_survive_drop_caches_until_sync(runs) -> None:
     _, result, _ = runs["dirty-page-cache"]
     dirty = {s.label: s.meminfo["Dirty"] for s in result.snapshots}
     assert dirty == {"before": 0, "after-write": 1024 * MiB, "after-drop-caches": 1024 * MiB,
                      "after-sync-drop-caches": 0}
 
 
-def test_available_barely_moves_for_page_cache_but_fully_for_shmem(runs) -> None:  # type: ignore[no-untyped-def]
+def test_available_barely_moves_for_page_cache_but_fully_for_shmem(runs) -> None:
     """si_mem_available(): page cache counts as available less the low watermarks;
     shmem (tmpfs) does not count at all."""
     k, result, _ = runs["page-cache-read"]
@@ -138,7 +138,7 @@ def test_available_barely_moves_for_page_cache_but_fully_for_shmem(runs) -> None
 NR_1G = 262144
 
 
-def test_event_counts_per_scenario(runs) -> None:  # type: ignore[no-untyped-def]
+def test_event_counts_per_scenario(runs) -> None:
     """Counts derived by hand: one fault per 4 KiB page, one page-cache event per page."""
     expect = {
         "shared-file-mapping": {"page_fault": NR_1G, "cow": 0, "page_cache_add": NR_1G},
@@ -156,7 +156,7 @@ def test_event_counts_per_scenario(runs) -> None:  # type: ignore[no-untyped-def
             assert c.count(tp_name) == n, (name, tp_name)
 
 
-def test_major_faults_only_where_io_happens(runs) -> None:  # type: ignore[no-untyped-def]
+def test_major_faults_only_where_io_happens(runs) -> None:
     """A cold shared file mapping faults every page in from disk (major); private
     anonymous and shmem faults never do I/O (minor)."""
     for name, want_major in (("shared-file-mapping", NR_1G), ("private-anon-mapping", 0), ("sysv-shm", 0)):
@@ -165,7 +165,7 @@ def test_major_faults_only_where_io_happens(runs) -> None:  # type: ignore[no-un
         assert major == want_major, name
 
 
-def test_page_cache_leaves_for_the_right_reason(runs) -> None:  # type: ignore[no-untyped-def]
+def test_page_cache_leaves_for_the_right_reason(runs) -> None:
     code = {v: i for i, v in enumerate(PAGE_CACHE_DELETE.field("reason").values)}
     for name, reason in (("page-cache-read", "drop_caches"), ("tmpfs-file", "truncate"), ("sysv-shm", "truncate")):
         _, _, c = runs[name]

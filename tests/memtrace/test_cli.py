@@ -498,3 +498,10 @@ def test_help_has_examples(command: str) -> None:
     assert "Examples:" in result.stdout
     assert f"memtrace {command}" in result.stdout.split("Examples:")[1]
     assert_narrow(result.stdout)
+
+
+def test_version_alone_prints_the_version() -> None:
+    import memtrace
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"memtrace {memtrace.__version__}\n"

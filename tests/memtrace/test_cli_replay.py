@@ -57,7 +57,7 @@ def test_replay_json_has_record_shaped_summaries(pam: tuple[Path, dict[str, Any]
     result = invoke("replay", trace, "-o", tmp_path / "same.mtrace", "--json")
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
-    assert list(out) == ["baseline", "replay", "diff"]
+    assert list(out) == ["baseline", "replay", "diff", "baseline_score"]
     for side in ("baseline", "replay"):
         assert list(out[side]) == list(doc)
         for key in ("scenario", "sysctl", "events", "oom_kills", "errors", "duration_ns", "pids"):
@@ -86,7 +86,7 @@ def test_replay_on_less_ram_prints_the_diff(pam: tuple[Path, dict[str, Any]], tm
     assert lines[0] == f"replayed {trace} with machine.ram=768MiB"
     assert lines[1].startswith(f"wrote {small}: ")
     assert f"verdict: mmap of anon-writer (pid {pid}) now refused with ENOMEM at" in text
-    assert "changed: machine.ram_bytes 24.0 GiB -> 768.0 MiB" in text
+    assert "changed: machine.ram_bytes 24 GiB -> 768 MiB" in text
     rows = {line[:26].strip(): line[26:].split() for line in lines if line[:26].strip() and len(line) > 26}
     assert rows["OOM kills"] == ["0", "0", "0"]
     assert rows["ENOMEM refusals"] == ["0", "1", "+1"]
@@ -154,3 +154,29 @@ def test_help_has_examples(command: str) -> None:
     assert result.exit_code == 0
     assert "Examples:" in result.stdout and f"memtrace {command} " in result.stdout
     assert_narrow(result.stdout)
+
+
+def test_replay_json_scores_the_baseline(tmp_path: Path) -> None:
+    """A simulated recording's baseline is exact (its unchanged replay is byte-identical);
+    an imported one's is measured by an unchanged replay."""
+    import gzip
+    import json as json_mod
+
+    from memtrace.analysis.importers import import_trace
+
+    samples = Path(__file__).resolve().parents[2] / "sample_traces"
+    result = invoke("replay", samples / "memcg-oom.mtrace", "--set", "cgroup./oracle_oom.max=128MiB",
+                    "-o", tmp_path / "r.mtrace", "--json")
+    out = json_mod.loads(result.stdout)
+    assert out["baseline_score"]["exact"] is True and out["baseline_score"]["reproduces"] is True
+    real = Path(__file__).resolve().parents[1] / "data" / "real"
+    perf, dmesg = tmp_path / "p.txt", tmp_path / "k.txt"
+    perf.write_bytes(gzip.decompress((real / "memcg-v1-two-kills.perf-script.txt.gz").read_bytes()))
+    dmesg.write_bytes(gzip.decompress((real / "memcg-v1-two-kills.dmesg.txt.gz").read_bytes()))
+    import_trace(perf, tmp_path / "real.mtrace", dmesg=dmesg)
+    result = invoke("replay", tmp_path / "real.mtrace", "--set", "cgroup./memtrace_test.max=+50%",
+                    "-o", tmp_path / "r2.mtrace", "--json")
+    assert result.exit_code == 0, result.stderr
+    score = json_mod.loads(result.stdout)["baseline_score"]
+    assert score["reproduces"] is True and score["kills_matched"] == 2
+    assert json_mod.dumps(score)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from memtrace.cli import _input_file, app, main
+from memtrace.cli import app, main
+from memtrace.cli._io import input_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_traces"
@@ -83,7 +84,7 @@ def test_a_pipe_is_read_where_a_log_or_scenario_is_expected(tmp_path: Path) -> N
 
     t = threading.Thread(target=feed)
     t.start()
-    copy = _input_file(fifo)
+    copy = input_file(fifo)
     t.join()
     assert copy != fifo and copy.read_bytes() == DMESG.read_bytes()
     result = CliRunner().invoke(app, ["report", os.fspath(copy), "--json"])

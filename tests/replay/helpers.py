@@ -88,7 +88,7 @@ def naive_first_divergence(a: Path, b: Path) -> tuple[int, str, str | None] | No
     while True:
         ra, rb = next(ea, None), next(eb, None)
         if ra is None or rb is None:
-            return None if ra is rb else (i, (ra or rb).name, None)  # type: ignore[union-attr]
+            return None if ra is rb else (i, (ra or rb).name, None)
         if ra.name != rb.name:
             return i, ra.name, None
         if ra.fields != rb.fields:

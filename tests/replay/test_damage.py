@@ -93,6 +93,7 @@ def check_cut(full: Path, cut: Path, chunks: list[tuple[int, int, int, int]], si
         assert os.path.basename(cut) in d.verdict
 
 
+@pytest.mark.slow
 def test_truncation_at_every_boundary_and_inside_frames_of_a_recording(recorded: Path, tmp_path: Path) -> None:
     data = recorded.read_bytes()
     reference = replay_trace(recorded, tmp_path / "ref.mtrace", memtrace_version="0.1.0")
@@ -165,6 +166,7 @@ def test_not_a_trace_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert err == f"memtrace: {junk}: not a memtrace trace (bad magic)\n"
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(data=st.data())
 def test_flipped_bytes_never_crash_diff_free_or_replay(many_chunks: Path, tmp_path: Path,

@@ -189,13 +189,13 @@ def test_string_and_enum_fields_are_compared_and_decoded(tmp_path: Path) -> None
             emit(bus, reg, "rss_stat", 5, 1, mm_pid=1, curr=True, member=member, size_bytes=4096)
         return script
 
-    a = write_trace(tmp_path / "a.mtrace", run("b", "MM_ANONPAGES"))  # type: ignore[arg-type]
-    b = write_trace(tmp_path / "b.mtrace", run("z", "MM_ANONPAGES"))  # type: ignore[arg-type]
-    c = write_trace(tmp_path / "c.mtrace", run("b", "MM_FILEPAGES"))  # type: ignore[arg-type]
+    a = write_trace(tmp_path / "a.mtrace", run("b", "MM_ANONPAGES"))
+    b = write_trace(tmp_path / "b.mtrace", run("z", "MM_ANONPAGES"))
+    c = write_trace(tmp_path / "c.mtrace", run("b", "MM_FILEPAGES"))
     d = first_divergence(a, b)
-    assert d is not None and (d.index, d.field, d.a.value, d.b.value) == (1, "comm", "b", "z")  # type: ignore[union-attr]
+    assert d is not None and (d.index, d.field, d.a.value, d.b.value) == (1, "comm", "b", "z")
     d = first_divergence(a, c)
-    assert d is not None and (d.index, d.field, d.a.value, d.b.value) == (  # type: ignore[union-attr]
+    assert d is not None and (d.index, d.field, d.a.value, d.b.value) == (
         3, "member", "MM_ANONPAGES", "MM_FILEPAGES")
 
 
@@ -222,8 +222,8 @@ def test_verdict_without_oom_names_the_swap_change(tmp_path: Path) -> None:
             emit(bus, reg, "swap_out", 10, 5, n, pfn=np.arange(n), slot=np.arange(n), owner=5)
         return script
 
-    a = write_trace(tmp_path / "a.mtrace", swaps(40))  # type: ignore[arg-type]
-    b = write_trace(tmp_path / "b.mtrace", swaps(10))  # type: ignore[arg-type]
+    a = write_trace(tmp_path / "a.mtrace", swaps(40))
+    b = write_trace(tmp_path / "b.mtrace", swaps(10))
     assert diff_traces(a, b).verdict == "no OOM kill either way; swap-outs 40 -> 10 pages (-75%)"
 
 

@@ -77,6 +77,7 @@ def test_oom_leak_under_strict_overcommit_refuses_instead_of_killing(tmp_path: P
     assert w.a.tracepoint == "mmap" and w.a.ts_ns == first["ts_ns"]
 
 
+@pytest.mark.slow
 @needs("swap-pressure")
 def test_swap_pressure_swaps_more_at_swappiness_100(tmp_path: Path) -> None:
     trace = tmp_path / "swap-pressure.mtrace"

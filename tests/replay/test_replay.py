@@ -29,6 +29,7 @@ PAGE_SIZE = 4096
 VERSION = "0.1.0"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", builtin_names())
 def test_replay_without_changes_is_byte_identical(name: str, tmp_path: Path) -> None:
     """Every built-in scenario: the replay writes the very bytes the recording did."""

@@ -13,6 +13,7 @@ update of a key it does not hold is dropped and counted in :attr:`Map.dropped`
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
@@ -343,14 +344,13 @@ class Map(MutableMapping[Any, Any]):
         ``div`` divides integer values (and hist counts)."""
         kind = self.kind or "int"
         entries: list[tuple[Any, Any]] = [(k, self._public(v)) for k, v in self._data.items()]
+        rank: Callable[[Any], Any]
         if kind in ("hist", "lhist"):
-            rank: Callable[[Any], Any] = lambda v: v.total  # noqa: E731
+            rank = operator.attrgetter("total")
         elif kind == "stats":
-            rank = lambda v: v.average  # noqa: E731
-        elif kind == "str":
-            rank = lambda v: v  # noqa: E731
+            rank = operator.attrgetter("average")
         else:
-            rank = lambda v: v  # noqa: E731
+            rank = _identity
         entries.sort(key=lambda kv: (rank(kv[1]), _key_order(kv[0])))
         if top and len(entries) > top:
             entries = entries[len(entries) - top:]
@@ -369,6 +369,10 @@ def _rows(key: Any, value: Any, n: int | None) -> int:
         if isinstance(p, (np.ndarray, StrColumn, list)):
             return len(p)
     return 1
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _key_order(key: Any) -> tuple[Any, ...]:

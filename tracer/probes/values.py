@@ -10,7 +10,6 @@ them as Python values. The bucket rules are bpftrace's (``src/output.cpp`` and t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -35,14 +34,23 @@ HIST_SLOTS = 65
 INT_KINDS = frozenset({"count", "sum", "int"})
 MAP_KINDS = ("count", "sum", "int", "str", "min", "max", "avg", "stats", "hist", "lhist")
 
-# Stats and HistBucket are NamedTuples with a field called ``count`` (bpftrace's
-# word). The class syntax cannot type that field (it shadows tuple.count), the
-# functional syntax can: hence UP014 is silenced here.
-Stats = NamedTuple("Stats", [("count", int), ("average", int), ("total", int)])  # noqa: UP014
-Stats.__doc__ = "A stats() value: events, their integer average and total, as bpftrace shows."
-HistBucket = NamedTuple(  # noqa: UP014
-    "HistBucket", [("label", str), ("min", int | None), ("max", int | None), ("count", int)])
-HistBucket.__doc__ = "One printed histogram row: its label, bounds (None: open) and count."
+@dataclass(frozen=True)
+class Stats:
+    """A stats() value: events, their integer average and total, as bpftrace shows."""
+
+    count: int
+    average: int
+    total: int
+
+
+@dataclass(frozen=True)
+class HistBucket:
+    """One printed histogram row: its label, bounds (None: open) and count."""
+
+    label: str
+    min: int | None
+    max: int | None
+    count: int
 
 
 def stats_value(nr_events: int, total: int) -> Stats:

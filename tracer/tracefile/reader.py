@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from memtrace.errors import TraceFormatError
+from memtrace.errors import NotATraceError, TraceFormatError
 
 from ..batch import EventBatch, EventRecord, concat
 from ..meta import TraceFooter, TraceMeta, check_footer, check_meta
@@ -270,9 +270,9 @@ class TraceReader:
     def _read_header(self, f: BinaryIO) -> dict[str, Any]:
         magic = f.read(len(MAGIC))
         if not magic:
-            raise TraceFormatError(f"{self.path}: not a memtrace trace (empty file)")
+            raise NotATraceError(f"{self.path}: not a memtrace trace (empty file)")
         if magic != MAGIC:
-            raise TraceFormatError(f"{self.path}: not a memtrace trace (bad magic)")
+            raise NotATraceError(f"{self.path}: not a memtrace trace (bad magic)")
         head = f.read(FRAME_HEADER.size)
         if len(head) < FRAME_HEADER.size:
             raise TraceFormatError(f"{self.path}: header frame truncated at byte {len(MAGIC)}")

@@ -38,6 +38,7 @@ def _one(res: ExplainResult, kind: str) -> Part:
     return parts[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(p.stem for p in SAMPLES.glob("*.mtrace")))
 def test_parts_sum_to_meminfo_at_every_snapshot(name: str) -> None:
     """For every snapshot of every sample trace: each kind's parts add up exactly to

@@ -261,6 +261,7 @@ def _import_extremes(tmp_path: Path, lines: list[str], changed: set[int], fmt: s
     return out
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=150)
 @given(mutated_window("perf-script"))
 def test_extreme_numbers_in_perf_script(tmp_path: Path, case: tuple[list[str], set[int]]) -> None:
@@ -338,6 +339,7 @@ def kernel_events(draw: st.DrawFn) -> list[tuple[str, int, int, str, str]]:
     return out
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=150)
 @given(kernel_events(), st.sampled_from(["perf-script", "ftrace"]))
 def test_numbers_the_kernel_prints_are_imported(tmp_path: Path, events: list[tuple[str, int, int, str, str]],

@@ -256,7 +256,7 @@ def test_own_samples_import_and_replay(tmp_path: Path, trace: str, log: str) -> 
     replay_trace(out, rep)
     reader = TraceReader(rep)
     reader.scan()
-    assert [k["pid"] for k in reader.footer["extra"]["oom_kills"]] == victims  # type: ignore[index]
+    assert [k["pid"] for k in reader.footer["extra"]["oom_kills"]] == victims
 
 
 # --------------------------------------------------------------------------- the two readers
@@ -391,6 +391,7 @@ def _mixed_perf_script(seed: int, nr_lines: int) -> tuple[str, dict[str, int]]:
     return "\n".join(out) + "\n", count
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_vectorised_reader_on_changing_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     """Both readers give the trace of the general path (every line through

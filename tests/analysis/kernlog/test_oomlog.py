@@ -593,8 +593,8 @@ def test_own_real_samples(name: str, victims: object) -> None:
         assert k.memory is not None and k.memory["memcg_limit_bytes"] == 64 << 20
     assert holder.extra["killed"]["oom_score_adj"] == 1000
     assert leaker.extra["killed"]["oom_score_adj"] == 0
-    assert leaker.victim.pid == leaker.trigger.pid  # type: ignore[union-attr]
-    assert holder.trigger.pid == leaker.victim.pid  # type: ignore[union-attr]
+    assert leaker.victim.pid == leaker.trigger.pid
+    assert holder.trigger.pid == leaker.victim.pid
     assert holder.victim.pid in {c.pid for c in holder.candidates}
     assert holder.victim.pid not in {c.pid for c in leaker.candidates}
     names = {c.comm for c in holder.candidates}

@@ -56,7 +56,7 @@ def test_truncated_and_damaged_real_reports(start: int, end: int, damaged: list[
 @settings(max_examples=50, deadline=None)
 @given(st.binary(max_size=4000))
 def test_binary_junk_file(tmp_path_factory: object, data: bytes) -> None:
-    path = Path(str(tmp_path_factory.mktemp("junk"))) / "junk.log"  # type: ignore[attr-defined]
+    path = Path(str(tmp_path_factory.mktemp("junk"))) / "junk.log"
     path.write_bytes(data)
     # "neither a memtrace trace nor a kernel log" is a one-line error, not a crash
     with contextlib.suppress(ParseError):

@@ -24,6 +24,7 @@ ERAS = ("2.6.32", "3.4", "3.10", "4.9", "4.19", "5.4", "5.15", "6.6", "6.8", "6.
 EXACT_FROM = (4, 17)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["memcg-oom", "oom-leak"])
 @pytest.mark.parametrize("era", ERAS)
 def test_rendered_log_reads_back(tmp_path: Path, scenario: str, era: str) -> None:

@@ -511,6 +511,7 @@ def test_handles_are_not_copied_per_fork() -> None:
     assert large < 8 * small  # 4 times the processes: about 4 times the memory (16 for a copy per fork)
 
 
+@pytest.mark.slow
 def test_forty_thousand_processes_validate() -> None:
     """The scenario of issue 14: 40,000 processes, a chain of forks each child
     inheriting its parent's mapping, the last naming a mapping nobody created.

@@ -295,7 +295,8 @@ def test_oom_score_adj_min_is_listed_but_never_chosen(version: tuple[int, ...]) 
     sel = select_bad_process([task(1, rss=900_000, adj=-1000), task(2, rss=10)], 1_000_000, version)
     assert sel.chosen is not None and sel.chosen.pid == 2
     assert [(t.pid, b.points is None) for t, b in sel.candidates] == [(1, True), (2, False)]
-    assert "OOM_SCORE_ADJ_MIN" in sel.candidates[0][1].formula
+    assert "OOM_SCORE_ADJ_MIN" in (sel.candidates[0][1].ineligible or "")
+    assert "ineligible: oom_score_adj == OOM_SCORE_ADJ_MIN" in sel.candidates[0][1].description
 
 
 @pytest.mark.parametrize("flag", ["mmf_oom_skip", "in_vfork"])
@@ -531,3 +532,20 @@ def test_oom_score_formula_follows_the_eras_of_proc_oom_score() -> None:
     assert "0..1000" in oom_score_formula(parse_kernel_version("3.2"))
     assert oom_score_needs_cpu_times(parse_kernel_version("2.6.32"))
     assert not oom_score_needs_cpu_times(parse_kernel_version("2.6.36"))
+
+
+def test_a_tie_is_said_by_the_selection_not_only_in_its_text() -> None:
+    """Two tasks with equal badness: 5.4+ keeps the last scanned, older trees the
+    first; Selection.ties names the other one either way."""
+    a = OomTask(pid=10, comm="tie-breaker", uid=0, oom_score_adj=0, rss_anon=100, rss_file=0, rss_shmem=0,
+                swapents=0, pgtables_bytes=0, total_vm=200)
+    b = OomTask(pid=11, comm="b", uid=0, oom_score_adj=0, rss_anon=100, rss_file=0, rss_shmem=0,
+                swapents=0, pgtables_bytes=0, total_vm=200)
+    new = select_bad_process([a, b], 1000, (6, 13))
+    old = select_bad_process([a, b], 1000, (4, 19))
+    assert (new.chosen, new.ties) == (b, (a,))
+    assert (old.chosen, old.ties) == (a, (b,))
+    alone = select_bad_process([OomTask(pid=12, comm="tied-to-nothing", uid=0, oom_score_adj=0, rss_anon=5,
+                                        rss_file=0, rss_shmem=0, swapents=0, pgtables_bytes=0, total_vm=5)],
+                               1000, (6, 13))
+    assert alone.ties == () and "tie" in alone.reason  # the comm's "tie" is no tie

@@ -36,7 +36,7 @@ def test_parse_tree_shapes() -> None:
     assert isinstance(pred.right, Binary) and pred.right.op == "&&"
     eq = pred.right.right
     assert isinstance(eq, Binary) and eq.op == "==" and isinstance(eq.right, Binary) and eq.right.op == "+"
-    value = probe.body[0].value  # type: ignore[union-attr]
+    value = probe.body[0].value
     assert isinstance(value, Ternary) and isinstance(value.orelse, Ternary)
 
 

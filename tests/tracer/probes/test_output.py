@@ -21,7 +21,8 @@ def test_hist_text_is_drawn_as_bpftrace_draws_it() -> None:
     m = Map("@bytes")
     m.hist(np.array([0, 1, 1, 5, 5, 5, 5, 1024 * 1024 + 1] + [3000] * 8))
     text = render_text(m.snapshot())
-    bar = lambda c: "@" * int(c / 8 * 52)  # noqa: E731
+    def bar(c: int) -> str:
+        return "@" * int(c / 8 * 52)
     rows = [("[0]", 1), ("[1]", 2), ("[2, 4)", 0), ("[4, 8)", 4), ("[8, 16)", 0), ("[16, 32)", 0),
             ("[32, 64)", 0), ("[64, 128)", 0), ("[128, 256)", 0), ("[256, 512)", 0), ("[512, 1K)", 0),
             ("[1K, 2K)", 0), ("[2K, 4K)", 8), ("[4K, 8K)", 0), ("[8K, 16K)", 0), ("[16K, 32K)", 0),

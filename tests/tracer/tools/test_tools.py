@@ -45,6 +45,7 @@ def test_tool_cowstat(mixed: Trace) -> None:
     assert {k[0] for k in expected} == {"kid", "filer"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sample", ["posix-shm", "sysv-shm", "shared-anon-mapping", "page-cache-read"])
 def test_tool_cacheadd_on_sample_traces(sample: str) -> None:
     trace = Trace(ROOT / "sample_traces" / f"{sample}.mtrace")

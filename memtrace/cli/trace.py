@@ -1,4 +1,5 @@
-"""The ``memtrace trace`` and ``memtrace tools`` commands (registered on the main app).
+"""``memtrace list``, ``memtrace trace`` and ``memtrace tools``: the tracepoints,
+bpftrace-like programs over them, and the shipped programs.
 
 ``trace`` compiles a one-liner program (``-e``), a program file (``-f``) or a shipped
 tool (``-t``) and runs it over a trace file, streamed, or live while a scenario is
@@ -12,26 +13,42 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from memtrace.cli import SEED_MAX, _emit_json, _parse_sysctls, app
-from memtrace.errors import MemtraceError
+from memtrace import api
+from memtrace.errors import InputError, NotFoundError
+from memtrace.render import tracepoint_listing
 
-#: First bytes of a trace file (see memtrace.tracer.tracefile).
-_TRACE_MAGIC = b"\x89MTRACE\n"
+from ._app import app
+from ._io import SEED_MAX, emit_json, is_trace_file, parse_sysctls, warn
+
+if TYPE_CHECKING:
+    from memtrace.tracer.probes import Output
+
+__all__ = ["list_tracepoints", "tools", "trace"]
 
 
-def _is_trace_file(target: str) -> bool:
-    path = Path(target)
-    if not path.is_file():
-        return False
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(_TRACE_MAGIC)) == _TRACE_MAGIC
-    except OSError:
-        return False
+@app.command(
+    "list",
+    epilog="Examples:\n\n  memtrace list\n\n  memtrace list 'page_*'\n\n  memtrace list rss_stat --json",
+)
+def list_tracepoints(
+    pattern: str | None = typer.Argument(None, help="Glob of tracepoint names (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """List tracepoints and their fields, like bpftrace -lv."""
+    from memtrace.tracer.tracepoints import default_registry
+
+    reg = default_registry()
+    tps = reg.match(pattern) if pattern else list(reg)
+    if not tps:
+        raise NotFoundError(f"no tracepoint matches {pattern!r} (try 'memtrace list')")
+    if as_json:
+        emit_json([t.describe() for t in tps])
+        return
+    typer.echo(tracepoint_listing(tps))
 
 
 def _program_source(program: str | None, file: Path | None, tool: str | None) -> tuple[str, str]:
@@ -45,31 +62,28 @@ def _program_source(program: str | None, file: Path | None, tool: str | None) ->
         try:
             return file.read_text(), str(file)
         except OSError as e:
-            raise MemtraceError(f"cannot read program {file}: {e.strerror or e}") from None
+            raise InputError(f"cannot read program {file}: {e.strerror or e}") from None
         except UnicodeDecodeError:
-            raise MemtraceError(f"cannot read program {file}: not UTF-8 text") from None
-    from memtrace.tracer.tools import load_tool
-
+            raise InputError(f"cannot read program {file}: not UTF-8 text") from None
     assert tool is not None
-    try:
-        t = load_tool(tool)
-    except KeyError as e:
-        raise MemtraceError(str(e.args[0])) from None
+    t = api.load_tool(tool)
     return t.source, t.filename
 
 
-def _writer(as_json: bool) -> Callable[[Any], None]:
+def _writer(as_json: bool) -> Callable[[Output], None]:
+    """Where the program's output goes: stdout, as text or JSON lines, printf lines
+    flushed as they happen (also through a pipe)."""
     from memtrace.tracer.probes import PrintfOutput, render_json, render_text
 
     render = render_json if as_json else render_text
     out = sys.stdout
 
-    def write(record: Any) -> None:
+    def write(record: Output) -> None:
         text = render(record)
         if text:
             out.write(text)
             if isinstance(record, PrintfOutput):
-                out.flush()  # printf lines as they happen, also through a pipe
+                out.flush()
     return write
 
 
@@ -92,7 +106,7 @@ def trace(
     tool: str | None = typer.Option(None, "-t", "--tool", help="Run a shipped tool (see 'memtrace tools')."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line per output, like bpftrace -f json."),
     sysctl: list[str] | None = typer.Option(None, "--sysctl", metavar="KEY=VALUE",
-                                               help="Override a sysctl of a live scenario (repeatable)."),
+                                            help="Override a sysctl of a live scenario (repeatable)."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of a live scenario's kernel."),
 ) -> None:
     """Run a bpftrace-like program over a trace file or a live scenario.
@@ -109,39 +123,41 @@ def trace(
 
     source, filename = _program_source(program, file, tool)
     write = _writer(as_json)
-    if _is_trace_file(target):
+    if is_trace_file(target):
         if sysctl:
-            raise MemtraceError("--sysctl applies to live scenarios; to change a recorded run use "
-                                "'memtrace replay TRACE --sysctl ...'")
-        from memtrace.cli import _open_trace
-
-        reader = _open_trace(Path(target))
+            raise InputError("--sysctl applies to live scenarios; to change a recorded run use "
+                             "'memtrace replay TRACE --sysctl ...'")
+        reader = api.open_trace(target)
         tracer = compile_program(source, filename=filename, registry=reader.registry, output=write)
         write(AttachOutput(tracer.nr_probes))
         run_batches(tracer, reader.ordered_batches())
-        for w in reader.warnings:
-            typer.echo(f"memtrace: warning: {w}", err=True)
+        warn(reader.warnings)
         return
+    _live(target, source, filename, write, parse_sysctls(sysctl), seed)
+
+
+def _live(target: str, source: str, filename: str, write: Callable[[Output], None], overrides: dict[str, str],
+          seed: int) -> None:
+    """Run the program while the scenario ``target`` is simulated."""
     from memtrace.kernel.runner import run_scenario
     from memtrace.kernel.workload import resolve_scenario
     from memtrace.tracer.bus import Bus
+    from memtrace.tracer.oneliner import compile_program
+    from memtrace.tracer.probes import AttachOutput
     from memtrace.tracer.tracepoints import default_registry
 
-    overrides = _parse_sysctls(sysctl)
     path = Path(target)
     if not path.exists() and ("/" in target or target.endswith((".mtrace", ".toml"))):
-        raise MemtraceError(f"cannot read {target}: no such file or directory")
+        raise InputError(f"cannot read {target}: no such file or directory")
     if path.is_dir():
-        raise MemtraceError(f"cannot read {target}: it is a directory")
+        raise InputError(f"cannot read {target}: it is a directory")
     if path.exists() and path.suffix != ".toml":
         # Neither a trace (no magic) nor a scenario file: say what the trace reader
         # found wrong rather than "unknown scenario".
-        from memtrace.cli import _open_trace
-
         try:
-            _open_trace(path)
-        except MemtraceError as e:
-            raise MemtraceError(f"{e} (a scenario file must end in .toml)") from None
+            api.open_trace(path)
+        except InputError as e:
+            raise type(e)(f"{e} (a scenario file must end in .toml)") from None
     scenario = resolve_scenario(target)
     registry = default_registry()
     tracer = compile_program(source, filename=filename, registry=registry, output=write)
@@ -162,17 +178,13 @@ def tools(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """List the shipped tools (ready-made programs for 'memtrace trace -t')."""
-    from memtrace.tracer.tools import load_tool
     from memtrace.tracer.tools import tools as all_tools
 
     if name is not None:
-        try:
-            t = load_tool(name)
-        except KeyError as e:
-            raise MemtraceError(str(e.args[0])) from None
+        t = api.load_tool(name)
         if as_json:
-            _emit_json({"name": t.name, "summary": t.summary, "doc": t.doc, "program": t.source,
-                        "example": t.example})
+            emit_json({"name": t.name, "summary": t.summary, "doc": t.doc, "program": t.source,
+                       "example": t.example})
             return
         typer.echo(t.source.rstrip("\n"))
         if t.example:
@@ -180,13 +192,10 @@ def tools(
         return
     items = all_tools()
     if as_json:
-        _emit_json([{"name": t.name, "summary": t.summary, "usage": f"memtrace trace TARGET -t {t.name}"}
-                    for t in items])
+        emit_json([{"name": t.name, "summary": t.summary, "usage": f"memtrace trace TARGET -t {t.name}"}
+                   for t in items])
         return
     width = max(len(t.name) for t in items)
     typer.echo(f"{'TOOL':<{width}}  DESCRIPTION")
     for t in items:
         typer.echo(f"{t.name:<{width}}  {t.summary}")
-
-
-__all__ = ["tools", "trace"]

@@ -1,0 +1,81 @@
+"""The typer app, its global options, and :func:`main` with the one error handler.
+
+A leaf of the CLI package: it imports no command module. Each command module
+registers its commands on :data:`app`; ``memtrace.cli`` imports them all.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from memtrace import __version__
+from memtrace.errors import MemtraceError, UsageError
+from memtrace.logsetup import configure_logging
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="memtrace",
+    help="Trace, replay and explain Linux memory management.",
+    epilog=(
+        "Examples:\n\n"
+        "  memtrace record oom-leak                 # simulate a built-in scenario\n\n"
+        "  memtrace report oom-leak.mtrace          # why was it OOM-killed, what if\n\n"
+        "  memtrace replay oom-leak.mtrace --sysctl vm.overcommit_memory=2\n\n"
+        "  memtrace explain oom-leak.mtrace --at 4.9s\n\n"
+        "  memtrace report /var/log/kern.log        # a real kernel's OOM reports\n\n"
+        "  memtrace ps                              # this machine's oom_score"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    """``--version``: eager, so it answers before typer asks for a command."""
+    if value:
+        typer.echo(f"memtrace {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Log more to stderr (-vv for debug)."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    configure_logging(verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point, and the one place errors become exit codes.
+
+    typer reports bad options and arguments itself (exit 2). A
+    :class:`~memtrace.errors.UsageError` is one line and exit 2; any other
+    :class:`~memtrace.errors.MemtraceError` one line and exit 1. Anything else is a
+    bug: one line too, with the traceback only under ``-v``.
+    """
+    try:
+        app(args=argv, prog_name="memtrace")
+    except UsageError as e:
+        typer.echo(f"memtrace: {e}", err=True)
+        sys.exit(2)
+    except MemtraceError as e:
+        typer.echo(f"memtrace: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("memtrace: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as e:  # the last resort: a bug, shown in one line (-v shows the traceback)
+        args = sys.argv if argv is None else argv
+        if any(a in ("-v", "-vv", "--verbose") for a in args):
+            raise
+        typer.echo(f"memtrace: internal error: {type(e).__name__}: {e} (run with -v for the traceback)", err=True)
+        sys.exit(1)

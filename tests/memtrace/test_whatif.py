@@ -1,0 +1,93 @@
+"""memtrace.whatif, called from Python: the changes a report proposes, replayed and
+judged, with no command line in between.
+
+Expected outcomes come from the scenarios: shmem-pressure's leaker (pid 101) fills
+the /batch memcg and is killed; 50% more limit leaves room for its growth, and
+oom_score_adj -1000 makes it unkillable, so its charge fails instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memtrace.analysis.report import ReplayOutcome, WhatIfChange, build_report
+from memtrace.tracer import TraceReader
+from memtrace.whatif import (
+    RecordedRun,
+    WhatIfPlan,
+    answer_what_ifs,
+    plan_what_ifs,
+    recorded_run,
+    replay_change,
+    run_what_ifs,
+    what_if_report,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
+
+
+def test_replay_change_really_replays() -> None:
+    """shmem-pressure replayed: a 50% bigger /batch avoids the kill; protecting the
+    leaker avoids the kill too, but its charge then fails with ENOMEM."""
+    path = SAMPLES / "shmem-pressure.mtrace"
+    run = recorded_run(TraceReader(path))
+    pids = run.pids
+    assert pids["leaker"] == 101
+    bigger = replay_change(run, WhatIfChange("limit", "limit", sets=(("cgroup./batch.max", "+50%"),)))
+    assert bigger.kills == () and bigger.error is None
+    protected = replay_change(run, WhatIfChange("adj", "oom_score_adj", oom_score_adj=((101, -1000),)))
+    assert protected.kills == () and protected.refusals[0][:2] == (101, "leaker")
+    missing = replay_change(run, WhatIfChange("adj", "oom_score_adj", oom_score_adj=((999, 0),)))
+    assert missing.error is not None and "999" in missing.error
+
+
+def test_a_run_without_a_workload_is_not_replayable() -> None:
+    run = RecordedRun("x.mtrace", None, {}, 0, {})
+    assert replay_change(run, WhatIfChange("swap", "swap")).error == "the trace records no workload to replay"
+
+
+def test_the_plan_asks_each_distinct_change_once_in_each_kills_order() -> None:
+    """memcg-oom's two kills share changes (strict overcommit, the bigger limit,
+    swap): the plan holds each once, and every kill still asks its own list, in
+    the order the report proposes it."""
+    from memtrace.analysis.report import what_if_changes
+
+    reader = TraceReader(SAMPLES / "memcg-oom.mtrace")
+    rep = build_report(reader)
+    plan = plan_what_ifs(rep, reader.meta)
+    assert len(plan.changes) == len({(c.sysctls, c.sets, c.oom_score_adj) for c in plan.changes}) == 6
+    for i, kill in enumerate(rep.kills):
+        asked = [plan.changes[j].label for k, _, j in plan.asked if k == i]
+        assert asked == [c.label for c in what_if_changes(kill, reader.meta)]
+    assert plan_what_ifs(rep, {}) == WhatIfPlan()  # no workload recorded: nothing to replay
+
+
+def test_answers_need_one_outcome_per_change() -> None:
+    reader = TraceReader(SAMPLES / "memcg-oom.mtrace")
+    rep = build_report(reader)
+    plan = plan_what_ifs(rep, reader.meta)
+    with pytest.raises(ValueError, match="outcome"):
+        answer_what_ifs(rep, plan, [ReplayOutcome()])
+    answered = answer_what_ifs(rep, plan, [ReplayOutcome()] * len(plan.changes))
+    assert all(w.outcome == "avoided" for k in answered.kills for w in k.what_if)
+
+
+@pytest.mark.slow
+def test_answers_do_not_depend_on_the_number_of_jobs() -> None:
+    """Replays in this process (jobs 1) and in two forked workers (jobs 2) give the
+    same frozen outcomes, in the order of the changes; the report answers every
+    change it asked."""
+    path = SAMPLES / "shmem-pressure.mtrace"
+    reader = TraceReader(path)
+    rep = build_report(reader)
+    plan = plan_what_ifs(rep, reader.meta)
+    one = run_what_ifs(path, plan.changes, jobs=1)
+    two = run_what_ifs(reader, plan.changes, jobs=2)
+    assert one == two and len(one) == len(plan.changes) >= 2
+    announced: list[str] = []
+    answered = what_if_report(reader, rep, jobs=2, announce=lambda cs: announced.extend(c.label for c in cs))
+    assert announced == [c.label for c in plan.changes]
+    assert answered == answer_what_ifs(rep, plan, one)
+    assert all(w.outcome for k in answered.kills for w in k.what_if)
