@@ -13,7 +13,7 @@ import sys
 
 def main() -> None:
     """Install the signal handlers, then run the command line."""
-    from memtrace.interrupts import exit_code, install
+    from memtrace.interrupts import exit_code, ignore_late_signals, install
 
     install()
     try:
@@ -21,7 +21,10 @@ def main() -> None:
     except KeyboardInterrupt as e:  # interrupted while importing
         sys.stderr.write("memtrace: interrupted\n")
         sys.exit(exit_code(e))
-    cli_main()
+    try:
+        cli_main()
+    finally:
+        ignore_late_signals()  # the command is done: a signal now must not undo its exit code
 
 
 if __name__ == "__main__":

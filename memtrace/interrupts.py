@@ -32,7 +32,7 @@ import signal
 from collections.abc import Collection
 from types import FrameType
 
-__all__ = ["Terminated", "as_worker", "end_children", "exit_code", "install"]
+__all__ = ["Terminated", "as_worker", "end_children", "exit_code", "ignore_late_signals", "install"]
 
 #: linux/prctl.h
 _PR_SET_PDEATHSIG = 1
@@ -63,6 +63,13 @@ def install() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, _handler)
+
+
+def ignore_late_signals() -> None:
+    """Ignore SIGINT and SIGTERM from now on: the command has ended (its exit code
+    is decided) and the interpreter only has to shut down."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:

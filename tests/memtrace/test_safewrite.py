@@ -167,3 +167,28 @@ def test_a_full_filesystem_leaves_the_old_file_byte_identical(full_tmpfs: Path) 
         write_file(target, b"x" * (1 << 20))
     assert target.read_bytes() == OLD
     assert listing(full_tmpfs) == ["out.bin"]
+
+
+def test_symlinks_planted_at_the_old_fixed_paths_change_nothing(tmp_path: Path) -> None:
+    """import wrote OUTPUT.importing and record .OUTPUT.partial-PID (issue 14,
+    finding 1): links planted there, and at the import's scratch and temporary
+    names' fixed parts, are never followed; the victim stays byte-identical."""
+    from memtrace.cli import main
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(OLD)
+    perf = Path(__file__).resolve().parents[3] / "shared" / "real-traces" / \
+        "memcg-oom-two-victims.perf-script.txt.gz"
+    out = tmp_path / "o.mtrace"
+    out.write_bytes(OLD)  # an existing output: record and import write beside it
+    planted = ["o.mtrace.importing", f".o.mtrace.partial-{os.getpid()}", ".o.mtrace.tmp", ".o.mtrace.events",
+               ".import-.events", ".import-.head"]
+    for name in planted:
+        (tmp_path / name).symlink_to(victim)
+    for argv in (["import", str(perf), "-o", str(out)], ["record", "private-anon-mapping", "-o", str(out)]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+        assert out.read_bytes()[:7] == b"\x89MTRACE"
+        assert victim.read_bytes() == OLD
+        assert listing(tmp_path) == sorted(["o.mtrace", "victim", *planted])
