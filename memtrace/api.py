@@ -620,10 +620,13 @@ def plot_sweep(result: SweepResult, path: PathArg, figure: str = "kills") -> Non
     from memtrace.analysis.report.plots import sweep_figure
     from memtrace.analysis.report.sweep import sweep_from_dict
     from memtrace.replay.sweep import FIGURES
+    from memtrace.safewrite import safe_output
 
     if figure not in FIGURES:
         raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(FIGURES)}")
-    sweep_figure(sweep_from_dict(result.as_dict()), figure, FIGURES[figure]).savefig(path)
+    fig = sweep_figure(sweep_from_dict(result.as_dict()), figure, FIGURES[figure])
+    with safe_output(path) as f:
+        fig.savefig(f, format=Path(path).suffix[1:] or None)
 
 
 def export(trace: PathArg, fmt: str, output: PathArg, *,

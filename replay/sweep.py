@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -42,8 +43,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from memtrace.errors import MemtraceError, ScenarioError, UsageError
+from memtrace.interrupts import end_children
 from memtrace.kernel.recorder import record_run
 from memtrace.kernel.workload import Scenario, resolve_scenario
+from memtrace.safewrite import safe_output
 from memtrace.tracer.tracefile import TraceReader
 from memtrace.units import format_duration_exact, format_size_exact, parse_duration, parse_size
 
@@ -399,6 +402,8 @@ class DaskRunner:
         from distributed import Client, LocalCluster
 
         self._cluster: LocalCluster | None = None
+        #: processes that are not ours to end (started before the cluster)
+        self._spare = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
         if scheduler is None:
             n = workers or os.cpu_count() or 1
             self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
@@ -429,9 +434,18 @@ class DaskRunner:
         return [by_index[c.index] for c in cells]
 
     def close(self) -> None:
-        self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        """Close the client and the LocalCluster; whatever of the cluster's worker
+        processes is still running then (an interrupted sweep) is terminated, so none
+        outlives this process (memtrace.interrupts.end_children)."""
+        try:
+            with contextlib.suppress(Exception):
+                self.client.close(timeout=5)
+            if self._cluster is not None:
+                with contextlib.suppress(Exception):
+                    self._cluster.close(timeout=5)
+        finally:
+            if self._cluster is not None:
+                end_children(spare=self._spare)
 
     def __enter__(self) -> DaskRunner:
         return self
@@ -608,7 +622,7 @@ def write_results(result: SweepResult, path: str | os.PathLike[str]) -> str:
         import csv
 
         columns = list(rows[0]) if rows else []
-        with out.open("w", newline="", encoding="utf-8") as f:
+        with safe_output(out, text=True, newline="") as f:
             w = csv.DictWriter(f, fieldnames=columns)
             w.writeheader()
             for row in rows:
@@ -618,6 +632,7 @@ def write_results(result: SweepResult, path: str | os.PathLike[str]) -> str:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(rows), out)
+        with safe_output(out) as b:
+            pq.write_table(pa.Table.from_pylist(rows), b)
         return "parquet"
     raise ValueError(f"{out}: results are written as .parquet or .csv, not {out.suffix or 'no suffix'!r}")

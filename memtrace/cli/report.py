@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from memtrace import api
-from memtrace.errors import OutputError
+from memtrace.safewrite import write_file
 from memtrace.units import parse_duration
 
 from ._app import app
@@ -99,10 +99,7 @@ def report(
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        output.write_text(text)
-    except OSError as e:
-        raise OutputError(f"cannot write report {output}: {e.strerror or e}") from None
+    write_file(output, text)
     kills = sum(1 for k in rep.result.kills if k.constraint != "overcommit")
     typer.echo(f"report: wrote {output} ({fmt}, {kills} OOM kill(s))", err=True)
 

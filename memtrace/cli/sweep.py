@@ -20,6 +20,7 @@ import typer
 from memtrace import api
 from memtrace.errors import OutputError, UsageError
 from memtrace.render import WIDTH
+from memtrace.safewrite import write_file
 from memtrace.units import format_size_short
 
 from ._app import app
@@ -151,7 +152,7 @@ def sweep(
             if output.suffix == ".json":
                 import json
 
-                output.write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+                write_file(output, json.dumps(result.as_dict(), indent=1) + "\n")
             else:
                 write_results(result, output)
         except OSError as e:
