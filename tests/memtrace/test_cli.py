@@ -331,7 +331,7 @@ def test_record_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[
     toml = write_scenario(tmp_path, SMALL_TOML)
     out = tmp_path / "no" / "such" / "dir.mtrace"
     line = fails(capsys, "record", toml, "-o", out)
-    assert line.startswith(f"memtrace: cannot write trace {out}")
+    assert line.startswith("memtrace: cannot write") and str(out) in line and "No such file or directory" in line
 
 
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
