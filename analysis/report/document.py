@@ -200,6 +200,14 @@ class CompositionPlot:
 
 
 @dataclass(frozen=True)
+class MemcgPlot:
+    """A memcg OOM: every candidate's RSS over the window, stacked, against the
+    cgroup's limit and its usage at the kill."""
+
+    kill: OomKillReport
+
+
+@dataclass(frozen=True)
 class SweepPlot:
     """One figure of an embedded sweep over its cells: a line (one varied key) or a
     heatmap (two), the mean over seeds per cell."""
@@ -208,9 +216,9 @@ class SweepPlot:
     figure: str  # a column of SweepCell.figures: kills, enomem, peak_anon_bytes, ...
 
 
-Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot | CompositionPlot | SweepPlot
+Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot | CompositionPlot | MemcgPlot | SweepPlot
 Block: TypeAlias = Fields | Paragraph | ItemList | Table | Figure
-FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot, CompositionPlot, SweepPlot)
+FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot, CompositionPlot, MemcgPlot, SweepPlot)
 
 
 # --------------------------------------------------------------------------- structure
@@ -275,6 +283,7 @@ __all__ = [
     "Item",
     "ItemList",
     "Marked",
+    "MemcgPlot",
     "MemoryPlot",
     "Mib",
     "Paragraph",

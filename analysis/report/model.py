@@ -451,6 +451,9 @@ class OomKillReport:
     timeline: Timeline | None = None  # the window before the kill
     outlived_kill: tuple[Unreclaimable, ...] = ()  # memory the kill could not free and that stayed
     window_ns: int | None = None  # how far back timeline, growers and reclaim look
+    #: a memcg OOM: every candidate's RSS over the window (up to MAX_MEMCG_PLOT_PROCESSES),
+    #: drawn against the cgroup's limit (``memory["limit"]``) in HTML
+    memcg_timeline: Timeline | None = None
     log: LogFacts | None = None  # a kernel log's facts, how each was read (None for a trace)
 
     def as_dict(self) -> dict[str, Any]:

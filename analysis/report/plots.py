@@ -17,7 +17,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from memtrace.units import GiB, MiB
 
-from .document import CompositionPlot, Figure, MemoryPlot, ProcessesPlot, SweepPlot
+from .document import CompositionPlot, Figure, MemcgPlot, MemoryPlot, ProcessesPlot, SweepPlot
 from .model import Candidate, MemoryComposition, OomKillReport, SwapState, SweepTable, Timeline
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "PART_COLORS",
     "plot_badness_svg",
     "plot_composition_svg",
+    "plot_memcg_svg",
     "plot_memory_svg",
     "plot_processes_svg",
     "plot_sweep_svg",
@@ -48,6 +49,8 @@ def svg(figure: Figure) -> str:
         return plot_processes_svg(figure.timeline, figure.title)
     if isinstance(figure, CompositionPlot):
         return plot_composition_svg(figure.memory, figure.swap, figure.title)
+    if isinstance(figure, MemcgPlot):
+        return plot_memcg_svg(figure.kill)
     if isinstance(figure, SweepPlot):
         return plot_sweep_svg(figure.sweep, figure.figure)
     return plot_badness_svg(figure.kill)
@@ -106,6 +109,48 @@ def plot_memory_svg(t: Timeline, title: str) -> str:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
     ax.grid(True, alpha=0.3)
+    return _svg(fig)
+
+
+def plot_memcg_svg(k: OomKillReport) -> str:
+    """A memcg OOM's window: every candidate's RSS stacked (each a step function of
+    its rss_stat changes, resampled on the union of their times), the cgroup's limit
+    as a line, its usage at the kill as a point (memory.usage_in_bytes / memory.current
+    from the OOM report) and the kill marked. The stack is RSS only: page cache and
+    kernel memory charged to the cgroup are the gap between its top and the usage."""
+    import numpy as np
+
+    t = k.memcg_timeline
+    procs = [p for p in (t.processes if t is not None else ()) if p.ts_ns]
+    memory = k.memory or {}
+    limit = memory.get("limit") or 0
+    usage = memory.get("usage")
+    xs_ns = sorted({x for p in procs for x in p.ts_ns})
+    peak = max([limit, usage or 0, *(int(sum(max(p.rss_bytes) for p in procs)),)])
+    scale, unit = _scale(peak)
+    fig = _figure(height_in=3.4)
+    ax = fig.add_subplot()
+    if xs_ns:
+        grid = np.array(xs_ns, dtype=np.int64)
+        ys = []
+        for p in procs:
+            at = np.searchsorted(np.array(p.ts_ns, dtype=np.int64), grid, side="right") - 1
+            values = np.array(p.rss_bytes, dtype=np.float64)[np.maximum(at, 0)]
+            ys.append(np.where(at >= 0, values, 0.0) / scale)
+        ax.stackplot(grid / NS_PER_S, *ys, step="post", labels=[f"{p.comm} ({p.pid})" for p in procs], alpha=0.85)
+    if 0 < limit < (1 << 62):
+        ax.axhline(limit / scale, color="#000000", linewidth=1.5, linestyle="-", label="limit")
+    if usage is not None and k.ts_ns is not None:
+        ax.plot([k.ts_ns / NS_PER_S], [usage / scale], marker="o", color="#000000", linestyle="none",
+                label="usage at the kill")
+    _mark_kills(ax, (k.ts_ns,) if k.ts_ns is not None else ())
+    ax.set_xlabel("time since boot (s)")
+    ax.set_ylabel(unit)
+    ax.set_title(f"{k.memcg}: candidates' RSS against the limit", fontsize=10)
+    ax.margins(x=0)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return _svg(fig)
 
 

@@ -36,6 +36,7 @@ from .document import (
     Item,
     ItemList,
     Marked,
+    MemcgPlot,
     MemoryPlot,
     Mib,
     Paragraph,
@@ -124,8 +125,8 @@ def headline(i: int, k: OomKillReport) -> str:
 def kill_sections(k: OomKillReport) -> tuple[Section, ...]:
     """The sections of one kill, in order (format variants side by side)."""
     builders: Sequence[Callable[[OomKillReport], list[Section]]] = (
-        _facts, _why, *LOG_SECTIONS, _before_the_kill, _candidates_plotted, _growers, _reclaim, _unreclaimable,
-        _candidates, _outlived, _what_if)
+        _facts, _why, *LOG_SECTIONS, _before_the_kill, _memcg_usage, _candidates_plotted, _growers, _reclaim,
+        _unreclaimable, _candidates, _outlived, _what_if)
     return tuple(section for build in builders for section in build(k))
 
 
@@ -323,6 +324,14 @@ def _candidates(k: OomKillReport) -> list[Section]:
         Section(("Candidates (kernel ", str(k.kernel_version), ": ", Code(str(k.formula)), ")"),
                 (Table(columns, rows),), MD),
     ]
+
+
+def _memcg_usage(k: OomKillReport) -> list[Section]:
+    """A memcg OOM: the candidates' RSS against the cgroup's limit (HTML)."""
+    t = k.memcg_timeline
+    if t is None or not t.processes:
+        return []
+    return [Section(("Memory cgroup ", Code(str(k.memcg)), " against its limit"), (MemcgPlot(k),), HTML)]
 
 
 def _candidates_plotted(k: OomKillReport) -> list[Section]:
