@@ -310,6 +310,8 @@ class _Assembler:
                                     ("kept_mapped_pages", "nr_mapped_kept"), ("activated_pages", "nr_activate")):
                 r[key] = r.get(key, 0) + int(e[field_name])
         ids = scope_ids(self.f, memcg) if memcg else None
+        if not self.state.has_pages:  # which pages reclaim took is not in the trace
+            return ReclaimActivity(**r, file_cache_reclaimed_bytes=None, swapped_out_pages=None)
         r["file_cache_reclaimed_bytes"] = PAGE_SIZE * sum(
             n for ts, m, n in self.h.cache_reclaimed if t0 <= ts <= t1 and (ids is None or m in ids))
         r["swapped_out_pages"] = sum(n for ts, m, n in self.h.swapped_out

@@ -118,8 +118,11 @@ class ReclaimActivity:
     kept_no_swap_pages: int = 0
     kept_mapped_pages: int = 0
     activated_pages: int = 0
-    file_cache_reclaimed_bytes: int = 0  # page cache dropped by reclaim in the window
-    swapped_out_pages: int = 0
+    #: page cache dropped and pages swapped out by reclaim in the window; None when
+    #: the trace has no per-page events to tell (an import: mm_vmscan_* give counts
+    #: of reclaimed pages, not which pages they were)
+    file_cache_reclaimed_bytes: int | None = 0
+    swapped_out_pages: int | None = 0
 
 
 @dataclass(frozen=True)

@@ -261,15 +261,16 @@ def _reclaim(k: OomKillReport) -> list[Section]:
                      _pages(rc.memcg_reclaimed_pages)))
     columns = (Column("reclaim"), Column("runs", right=True), Column("scanned", right=True),
                Column("reclaimed", right=True))
-    kept = Paragraph("; ".join((
-        f"page cache dropped {format_size(rc.file_cache_reclaimed_bytes)}",
-        f"swapped out {_bytes(rc.swapped_out_pages)}",
-        f"kept: no swap {_bytes(rc.kept_no_swap_pages)}, dirty {_bytes(rc.kept_dirty_pages)}, "
-        f"mapped {_bytes(rc.kept_mapped_pages)}")))
+    if rc.file_cache_reclaimed_bytes is None or rc.swapped_out_pages is None:
+        dropped = "page cache dropped and swapped out: unknown (the trace has no per-page events)"
+    else:
+        dropped = (f"page cache dropped {format_size(rc.file_cache_reclaimed_bytes)}; "
+                   f"swapped out {_bytes(rc.swapped_out_pages)}")
+    kept = Paragraph(f"{dropped}; kept: no swap {_bytes(rc.kept_no_swap_pages)}, "
+                     f"dirty {_bytes(rc.kept_dirty_pages)}, mapped {_bytes(rc.kept_mapped_pages)}")
     every = Table(columns, _every_reclaim_row(rc))
     html_kept = Paragraph(
-        f"page cache dropped {format_size(rc.file_cache_reclaimed_bytes)}; swapped out "
-        f"{_bytes(rc.swapped_out_pages)}; scanned pages kept for lack of swap {_bytes(rc.kept_no_swap_pages)}, "
+        f"{dropped}; scanned pages kept for lack of swap {_bytes(rc.kept_no_swap_pages)}, "
         f"dirty {_bytes(rc.kept_dirty_pages)}, mapped {_bytes(rc.kept_mapped_pages)}")
     return [Section(title, (Table(columns, tuple(rows)), kept), TEXT),
             Section(title, (every,), MD),
