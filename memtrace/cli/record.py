@@ -67,8 +67,8 @@ def record(
     kernel log's OOM reports into the same kind of trace 'memtrace import' writes.
 
     A live recording stops at --duration, when the command (-c) or the
-    processes (-p) exit, or at Ctrl-C (or SIGTERM), keeping all it read;
-    lost events are counted and reported. It needs root (or CAP_PERFMON with a
+    processes (-p) exit, or at Ctrl-C or SIGTERM, and keeps what it read; lost
+    events are counted and reported. It needs root (or CAP_PERFMON with a
     writable tracefs).
     """
     if live or any((all_tasks, pid, command is not None, cgroup is not None, duration is not None)):
