@@ -792,6 +792,19 @@ EDGE_LINES = [maker(t, 1_000_000 + i) for i, t in enumerate(EDGE_TEXTS) for make
     "no prefix, a continuation", "(a) total-vm:1kB, anon-rss:1kB, file-rss:0kB", "[  1.0] x\r", "x\ry"]
 
 
+def test_each_edge_line_inside_runs_is_read_as_the_line_path_does() -> None:
+    """Every edge line alone, twice, and before another one, at the start, in the middle
+    and at the end of runs of filler (every common prefix), with the gate always active
+    or off after every other yielded line: the same LogLines and counts both ways."""
+    fill = [ln.rstrip("\n") for ln in filler(6)]
+    for i, edge in enumerate(EDGE_LINES):
+        for middle in ([edge], [edge, edge], [edge, EDGE_LINES[(i * 37 + 1) % len(EDGE_LINES)]]):
+            for raw in (middle + fill, fill + middle + fill, fill + middle):
+                for active in ([True], [True, False]):
+                    for cuts in ([], [len(fill) + 1]):
+                        assert read_gated(raw, active, cuts) == read_gated(raw, active, None), (raw, active, cuts)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(picks=st.lists(st.integers(0, 10**9), min_size=1, max_size=150),
        active=st.lists(st.booleans(), min_size=1, max_size=12),
