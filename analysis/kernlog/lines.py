@@ -22,6 +22,7 @@ general path (:func:`_records`), 5-10x slower per line. Both read every line the
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -238,7 +239,8 @@ _BRACKET_PREFIX = re.compile(r"\[(?: *[TC]\d| *[+-]|[^\d\s<\[])")
 _RUN_STOPS = ("\xa0", "#", "\r")
 
 
-def _skip_run_re(starts: Iterable[str]) -> re.Pattern[str]:
+@functools.lru_cache(maxsize=16)
+def _skip_run_re(starts: tuple[str, ...]) -> re.Pattern[str]:
     """A run of whole lines (each ending with a newline) that a gate with these
     ``starts`` skips while active, whatever its ``contains``: it matches only lines the
     common path reads whole, with the prefix expressions of the common path, each
@@ -424,8 +426,8 @@ def _read(parts: Iterable[tuple[_TextBlock | None, Iterable[str]]], gate: Gate |
             lineno += 1
             if block is not None and gate.active and not buf and not kmsg:
                 start = block.pos - len(raw) - 1
-                n = block.skipped_run(start, run, stops)
-                if n:  # a run (see kernel_log_blocks)
+                n = block.skipped_run(start, run, stops) if start != block.end else 0  # where the last run stopped
+                if n:  # a run (see kernel_log_blocks): the pending line is settled
                     if p_m is not None:
                         if p_skip:
                             gate.skipped += 1
@@ -434,7 +436,8 @@ def _read(parts: Iterable[tuple[_TextBlock | None, Iterable[str]]], gate: Gate |
                         p_m = None
                     elif p_run is not None:
                         gate.skipped += 1
-                    if gate.active:
+                        p_run = None
+                    if gate.active:  # still: the line yielded may have changed it
                         gate.skipped += n - 1
                         if n > 1:
                             text = block.text
@@ -444,7 +447,6 @@ def _read(parts: Iterable[tuple[_TextBlock | None, Iterable[str]]], gate: Gate |
                         lineno += n - 1
                         p_lineno = lineno
                         continue
-                    p_run = None
             m, kind, text, other = _common_path(raw)
             if m is not None and not kmsg:
                 if p_m is not None:
@@ -511,32 +513,36 @@ def _common_path(raw: str) -> tuple[re.Match[str] | None, int, str, bool]:
     must read the line), which expression matched, the line's text and whether it is
     another program's."""
     c = raw[:1]
+    other = False
     if c == "[":  # dmesg, dmesg -T
         m = _kts_match(raw)
         if m is not None:
-            text = m.group(4)
-            if "\xa0" in text or "#0" in text:  # NBSP, rsyslog escapes
-                return None, 0, "", False
-            return m, _KTS_LINE, text, False
-        m = _ctime_match(raw)
-        if m is not None:
-            text = m.group(2)
-            if text[:1] == "[" and _bracket_prefix(text) or "\xa0" in text or "#0" in text:  # a caller id
-                return None, 0, "", False
-            return m, _CTIME_LINE, text, False
+            kind, text = _KTS_LINE, m.group(4)
+        else:
+            m = _ctime_match(raw)
+            if m is None:
+                return _GENERAL
+            kind, text = _CTIME_LINE, m.group(2)
+            if text[:1] == "[" and _bracket_prefix(text):  # a caller id
+                return _GENERAL
     elif "A" <= c <= "Z" or "0" <= c <= "9":  # syslog, journalctl short-iso
         kind = _SYSLOG_LINE if c >= "A" else _ISO_LINE
         m = _syslog_match(raw) if kind == _SYSLOG_LINE else _iso_match(raw)
-        if m is not None:
-            prog, text = m.group(6, 7)
-            if "\xa0" in text or "#0" in text:
-                return None, 0, "", False
-            if prog is not None:
-                return m, kind, text, True
-            if text[:1] == "[" and m.group(3) is None and _bracket_prefix(text):
-                return None, 0, "", False  # dmesg -T or a caller id after the prefix
-            return m, kind, text, False
-    return None, 0, "", False
+        if m is None:
+            return _GENERAL
+        prog, text = m.group(6, 7)
+        if prog is not None:
+            other = True
+        elif text[:1] == "[" and m.group(3) is None and _bracket_prefix(text):
+            return _GENERAL  # dmesg -T or a caller id after the prefix
+    else:
+        return _GENERAL
+    if "\xa0" in text or "#0" in text:  # NBSP, rsyslog escapes
+        return _GENERAL
+    return m, kind, text, other
+
+
+_GENERAL: tuple[None, int, str, bool] = (None, 0, "", False)
 
 
 #: Which common-path expression read a line (see :func:`_fields`).
