@@ -18,6 +18,10 @@ The common path (a plain dmesg, ``dmesg -T``, syslog or journal short-iso line) 
 whole by one compiled expression and its LogLine built directly; everything else takes the
 general path (:func:`_records`), 5-10x slower per line. Both read every line the same
 (tests/analysis/kernlog/test_lines.py checks it).
+
+:func:`kernel_log_blocks` reads blocks of text (a file as :mod:`..importers.textio` gives
+it) into the same lines, faster when a consumer's :class:`Gate` skips most of them: one
+expression over the text takes each run of lines the gate would skip.
 """
 
 from __future__ import annotations
@@ -382,10 +386,11 @@ def kernel_log_blocks(blocks: Iterable[str], gate: Gate | None = None) -> Iterat
     expression over the block's text (:attr:`Gate.run`, see :func:`_skip_run_re`) takes
     the run of lines from it on that the line-by-line path would surely skip, up to the
     first line holding one of :attr:`Gate.stops` (found by ``str.find``). When the run
-    holds two lines or more, the line pending before it is settled (skipped, or yielded
+    holds a line or more, the line pending before it is settled (skipped, or yielded
     when the gate wanted it: then the run is used only if the gate is still active), all
-    lines of the run but its last are counted as skipped at once, and its last is read
-    as usual, so the line-by-line path goes on with its one-line lookbehind intact.
+    lines of the run but its last are counted as skipped at once, and its last becomes
+    the pending line (matched by the common path only if the line after it may continue
+    it), so the line-by-line path goes on with its one-line lookbehind intact.
 
     This is what the line-by-line path does, line for line: every line of the run is one
     it reads by the common path, so the line pending before each is settled then and
@@ -426,7 +431,7 @@ def _read(parts: Iterable[tuple[_TextBlock | None, Iterable[str]]], gate: Gate |
             lineno += 1
             if block is not None and gate.active and not buf and not kmsg:
                 start = block.pos - len(raw) - 1
-                n = block.skipped_run(start, run, stops) if start != block.end else 0  # where the last run stopped
+                n = block.skipped_run(start, run, stops) if start != block.end else 0  # 0: the last run stopped here
                 if n:  # a run (see kernel_log_blocks): the pending line is settled
                     if p_m is not None:
                         if p_skip:

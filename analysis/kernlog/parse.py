@@ -1256,7 +1256,8 @@ _WANTED_ANYWHERE = ("oom-killer", "allocation failure", "OOM victim")
 
 def parse_oom_log(path: str | os.PathLike[str]) -> OomLog:
     """Every OOM report in the log file ``path`` (plain or gzip); ParseError only
-    when the file cannot be opened."""
+    when the file cannot be opened. The same as :func:`parse_oom_lines` of its lines,
+    read in blocks of text (:func:`~.lines.kernel_log_blocks`, faster)."""
     text = open_text(path)
     log = _parse_oom(lambda gate: kernel_log_blocks(text.text_blocks(), gate), text.path)
     log.warnings[:0] = text.warnings
