@@ -2,7 +2,9 @@
 
 Issue 14 found files of a megabyte or less that made commands take gigabytes: chunks
 claiming millions of events, one flush group for the whole file, millions of meminfo
-samples, one-liner maps with unbounded keys. This benchmark builds those files
+samples, one-liner maps with unbounded keys; to those this adds a header nested 500
+deep, 80 M task starts and two tracepoints alternating event by event (every bomb of
+:data:`~memtrace.tracer.tracefile.craft.BOMBS`). This benchmark builds those files
 (:mod:`memtrace.tracer.tracefile.craft`: real framing, valid checksums) and runs
 ``memtrace stat``, ``memtrace trace`` and ``memtrace ps`` on each, every command in
 a fresh interpreter through the CLI's entry point, under an 8 GiB address-space limit

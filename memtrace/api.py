@@ -15,6 +15,9 @@ Each function returns the frozen data the command renders, and prints nothing::
     diff               memtrace.replay.diff_traces       TraceDiff
     import             import_trace                      ImportResult
     report's what-ifs  memtrace.whatif.run_what_ifs      tuple[ReplayOutcome, ...]
+    sweep              sweep                             SweepResult
+    sweep --plot       plot_sweep                        None (writes the figure)
+    export             export                            ExportResult
     trace -t, tools    load_tool                         Tool
     trace --live       trace_live                        LiveTraceResult
     (any trace)        open_trace                        TraceReader
@@ -30,6 +33,7 @@ cheap, and so does the command line's start).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat as stat_mod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,7 +52,7 @@ if TYPE_CHECKING:
     from memtrace.analysis.importers.live import LiveRecordResult, LiveTarget, LiveTraceResult
     from memtrace.analysis.kernlog import OomReportText
     from memtrace.analysis.ps import ProcTable
-    from memtrace.analysis.report.model import OomReport
+    from memtrace.analysis.report.model import OomReport, SweepTable
     from memtrace.kernel.workload import Scenario
     from memtrace.linux.proc import FreeColumns
     from memtrace.replay.sweep import SweepResult
@@ -74,6 +78,7 @@ __all__ = [
     "live_target",
     "load_tool",
     "open_trace",
+    "plot_sweep",
     "ps",
     "read_snapshots",
     "record",
@@ -487,7 +492,7 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
 
 
 def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = True, jobs: int = 1,
-           announce: Announce | None = None) -> Warned[OomReport]:
+           announce: Announce | None = None, sweeps: Sequence[PathArg] = ()) -> Warned[OomReport]:
     """Why each process was OOM-killed, and what would have prevented it
     (``memtrace report``).
 
@@ -496,13 +501,15 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
     reclaim (default: :data:`memtrace.analysis.report.DEFAULT_WINDOW_NS`). With
     ``what_if`` the changes the report proposes are replayed (:mod:`memtrace.whatif`;
     a trace that records a workload only), up to ``jobs`` at once; ``announce`` is
-    told the changes before the replays start.
+    told the changes before the replays start. ``sweeps`` are results files of
+    ``memtrace sweep -o R.json`` (:func:`sweep`) embedded as chapters of their own.
     """
+    embedded = _read_sweeps(sweeps)
     reader = _trace_or_none(target)
     if reader is None:
         from memtrace.analysis.kernlog import report_from_log
 
-        return Warned(report_from_log(target))
+        return Warned(dataclasses.replace(report_from_log(target), sweeps=embedded))
     from memtrace.analysis.report import build_report
 
     rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
@@ -511,7 +518,15 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
         from memtrace.whatif import what_if_report
 
         rep = what_if_report(reader, rep, jobs=jobs, announce=announce)
-    return Warned(rep, warnings)
+    return Warned(dataclasses.replace(rep, sweeps=embedded), warnings)
+
+
+def _read_sweeps(paths: Sequence[PathArg]) -> tuple[SweepTable, ...]:
+    if not paths:
+        return ()
+    from memtrace.analysis.report.sweep import read_sweep
+
+    return tuple(read_sweep(p) for p in paths)
 
 
 def dmesg(trace: PathArg) -> Warned[tuple[OomReportText, ...]]:
@@ -595,6 +610,23 @@ def sweep(target: PathArg, vary: Sequence[str], *, seeds: int = 1, find: tuple[s
     finally:
         if isinstance(runner, DaskRunner):
             runner.close()
+
+
+def plot_sweep(result: SweepResult, path: PathArg, figure: str = "kills") -> None:
+    """Draw ``figure`` (a column of :data:`memtrace.replay.sweep.FIGURES`) over the sweep
+    into ``path`` (``memtrace sweep --plot``): a line for one varied key, a heatmap for
+    two, the mean over seeds per cell; the same figure the HTML report embeds
+    (``report --sweep``). ValueError for another number of keys or an unknown figure."""
+    from memtrace.analysis.report.plots import sweep_figure
+    from memtrace.analysis.report.sweep import sweep_from_dict
+    from memtrace.replay.sweep import FIGURES
+    from memtrace.safewrite import safe_output
+
+    if figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(FIGURES)}")
+    fig = sweep_figure(sweep_from_dict(result.as_dict()), figure, FIGURES[figure])
+    with safe_output(path) as f:
+        fig.savefig(f, format=Path(path).suffix[1:] or None)
 
 
 def export(trace: PathArg, fmt: str, output: PathArg, *,

@@ -43,6 +43,7 @@ from memtrace import __version__
 from memtrace.analysis.report import ReplayOutcome, WhatIfChange, judge_what_if, what_if_changes, with_what_if
 from memtrace.analysis.report.model import OomReport, WhatIf
 from memtrace.errors import MemtraceError
+from memtrace.interrupts import as_worker, end_children
 from memtrace.kernel.recorder import record_run
 from memtrace.logsetup import get_logger
 from memtrace.replay import Overrides, apply_overrides, merge_sysctls
@@ -178,10 +179,20 @@ def run_what_ifs(trace: str | os.PathLike[str] | TraceReader, changes: Sequence[
     workers = min(jobs, len(changes))
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return tuple(replay_change(run, c) for c in changes)
+    others = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=as_worker, initargs=(os.getpid(),))
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return tuple(pool.map(replay_change, [run] * len(changes), changes))
-    except BrokenProcessPool:
+        outcomes = tuple(pool.map(replay_change, [run] * len(changes), changes))
+        pool.shutdown()
+        return outcomes
+    except BaseException as e:
+        # Interrupted (or a worker died): the workers end with us, now, rather than
+        # finish their replays (a what-if can run for minutes).
+        pool.shutdown(wait=False, cancel_futures=True)
+        end_children(spare=others)
+        if not isinstance(e, BrokenProcessPool):
+            raise
         log.warning("what-if workers failed; replaying one at a time")
         return tuple(replay_change(run, c) for c in changes)
 

@@ -10,10 +10,9 @@ workload, what each field written with a placeholder means), so it is written la
 
 from __future__ import annotations
 
-import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,10 @@ import numpy.typing as npt
 
 from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.version import DEFAULT_KERNEL_VERSION
+from memtrace.safewrite import safe_output
 from memtrace.tracer import EventBatch, TraceWriter, default_registry
 from memtrace.tracer.batch import Column
+from memtrace.tracer.tracefile import trace_head
 
 from .workload import SYNTHETIC_FILE
 
@@ -98,9 +99,11 @@ class TraceOutput:
         self.counts: dict[str, int] = {}
         if str(self.output.parent):
             self.output.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._events_path = tempfile.mkstemp(prefix=".import-", suffix=".events", dir=self.output.parent or ".")
-        os.close(fd)
-        self.writer = TraceWriter(self._events_path, self.registry, {"import": "events"},
+        # The events go to a scratch trace beside the output, created exclusively
+        # under an unpredictable name (memtrace.safewrite); join() copies them behind
+        # the header into the output, written safely, and removes the scratch file.
+        scratch = self.output.parent / f".{self.output.name}.{secrets.token_hex(6)}.events"
+        self.writer = TraceWriter(scratch, self.registry, {"import": "events"},
                                   chunk_events=1 << 40, memtrace_version=memtrace_version)
         self._events_header_bytes = self.writer.bytes_written
 
@@ -167,33 +170,19 @@ class TraceOutput:
 
     def join(self, meta: dict[str, Any]) -> None:
         """Header (now that it is known) + the events file's frames -> the output,
-        replaced at once."""
-        fd, head_path = tempfile.mkstemp(prefix=".import-", suffix=".head", dir=self.output.parent or ".")
-        os.close(fd)
-        tmp_out = f"{self.output}.importing"
+        replaced at once (memtrace.safewrite); the scratch file is removed."""
         try:
-            head = TraceWriter(head_path, self.registry, meta, memtrace_version=self.memtrace_version)
-            head_len = head.bytes_written
-            head.close()
-            with open(tmp_out, "wb") as out:
-                with open(head_path, "rb") as f:
-                    out.write(f.read(head_len))
-                with open(self._events_path, "rb") as f:
-                    f.seek(self._events_header_bytes)
-                    shutil.copyfileobj(f, out, 1 << 20)
-            os.replace(tmp_out, self.output)
+            head = trace_head(self.registry, meta, self.memtrace_version, str(self.output))
+            with safe_output(self.output) as out, open(self.writer.written_path, "rb") as f:
+                out.write(head)
+                f.seek(self._events_header_bytes)
+                shutil.copyfileobj(f, out, 1 << 20)
         finally:
-            for path in (head_path, self._events_path, tmp_out):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+            self.writer.discard()
 
     def abort(self) -> None:
-        """Drop the temporary files after a failure."""
-        try:
-            self.writer.close()
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(self._events_path)
+        """Drop the scratch file after a failure."""
+        self.writer.discard()
 
 
 # --------------------------------------------------------------------------- the header

@@ -35,7 +35,7 @@ from typing import TypeAlias
 
 from memtrace.units import format_mib, format_seconds, format_size_short
 
-from .model import MemoryComposition, OomKillReport, SwapState, Timeline
+from .model import MemoryComposition, OomKillReport, SwapState, SweepTable, Timeline
 
 
 @dataclass(frozen=True)
@@ -199,9 +199,26 @@ class CompositionPlot:
     title: str
 
 
-Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot | CompositionPlot
+@dataclass(frozen=True)
+class MemcgPlot:
+    """A memcg OOM: every candidate's RSS over the window, stacked, against the
+    cgroup's limit and its usage at the kill."""
+
+    kill: OomKillReport
+
+
+@dataclass(frozen=True)
+class SweepPlot:
+    """One figure of an embedded sweep over its cells: a line (one varied key) or a
+    heatmap (two), the mean over seeds per cell."""
+
+    sweep: SweepTable
+    figure: str  # a column of SweepCell.figures: kills, enomem, peak_anon_bytes, ...
+
+
+Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot | CompositionPlot | MemcgPlot | SweepPlot
 Block: TypeAlias = Fields | Paragraph | ItemList | Table | Figure
-FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot, CompositionPlot)
+FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot, CompositionPlot, MemcgPlot, SweepPlot)
 
 
 # --------------------------------------------------------------------------- structure
@@ -266,6 +283,7 @@ __all__ = [
     "Item",
     "ItemList",
     "Marked",
+    "MemcgPlot",
     "MemoryPlot",
     "Mib",
     "Paragraph",
@@ -273,6 +291,7 @@ __all__ = [
     "Seconds",
     "Section",
     "Size",
+    "SweepPlot",
     "Table",
     "cell_text",
     "plain",

@@ -118,8 +118,11 @@ class ReclaimActivity:
     kept_no_swap_pages: int = 0
     kept_mapped_pages: int = 0
     activated_pages: int = 0
-    file_cache_reclaimed_bytes: int = 0  # page cache dropped by reclaim in the window
-    swapped_out_pages: int = 0
+    #: page cache dropped and pages swapped out by reclaim in the window; None when
+    #: the trace has no per-page events to tell (an import: mm_vmscan_* give counts
+    #: of reclaimed pages, not which pages they were)
+    file_cache_reclaimed_bytes: int | None = 0
+    swapped_out_pages: int | None = 0
 
 
 @dataclass(frozen=True)
@@ -451,6 +454,9 @@ class OomKillReport:
     timeline: Timeline | None = None  # the window before the kill
     outlived_kill: tuple[Unreclaimable, ...] = ()  # memory the kill could not free and that stayed
     window_ns: int | None = None  # how far back timeline, growers and reclaim look
+    #: a memcg OOM: every candidate's RSS over the window (up to MAX_MEMCG_PLOT_PROCESSES),
+    #: drawn against the cgroup's limit (``memory["limit"]``) in HTML
+    memcg_timeline: Timeline | None = None
     log: LogFacts | None = None  # a kernel log's facts, how each was read (None for a trace)
 
     def as_dict(self) -> dict[str, Any]:
@@ -463,6 +469,34 @@ class OomKillReport:
 
 
 @dataclass(frozen=True)
+class SweepCell:
+    """One replay of an embedded sweep (a row of ``memtrace sweep``'s results): the
+    values of the varied keys, the seed, the outcome in words, the error if the replay
+    failed, and its figures by column name (``kills``, ``enomem``, ``peak_anon_bytes``,
+    ``memcg_peak_bytes``, ``swap_outs``, ...; None where the replay had none)."""
+
+    settings: tuple[tuple[str, str], ...]
+    seed: int
+    outcome: str
+    figures: dict[str, int | None]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class SweepTable:
+    """A sweep's results embedded in a report (``report --sweep``): the target, each
+    varied key with its values, the cells in grid order, a sentence per boundary found
+    and the baseline score's summary line (None: a scenario target, or not scored)."""
+
+    target: str
+    axes: tuple[tuple[str, tuple[str, ...]], ...]
+    seeds: int
+    cells: tuple[SweepCell, ...]
+    boundaries: tuple[str, ...] = ()
+    baseline: str | None = None
+
+
+@dataclass(frozen=True)
 class OomReport:
     """All OOM kills found in one input."""
 
@@ -472,10 +506,13 @@ class OomReport:
     timeline: Timeline | None = None  # the whole input, for plots
     scenario: str | None = None
     machine: dict[str, Any] | None = None
+    sweeps: tuple[SweepTable, ...] = ()  # embedded with report --sweep
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source, "warnings": list(self.warnings),
                                "kills": [k.as_dict() for k in self.kills]}
+        if self.sweeps:
+            out["sweeps"] = [asdict(s) for s in self.sweeps]
         if self.scenario is not None:
             out["scenario"] = self.scenario
         if self.machine is not None:
@@ -504,6 +541,8 @@ __all__ = [
     "ProcessSeries",
     "ReclaimActivity",
     "SwapState",
+    "SweepCell",
+    "SweepTable",
     "TaskRef",
     "TaskTableState",
     "Timeline",

@@ -17,17 +17,20 @@ from matplotlib.figure import Figure as MplFigure
 
 from memtrace.units import GiB, MiB
 
-from .document import CompositionPlot, Figure, MemoryPlot, ProcessesPlot
-from .model import Candidate, MemoryComposition, OomKillReport, SwapState, Timeline
+from .document import CompositionPlot, Figure, MemcgPlot, MemoryPlot, ProcessesPlot, SweepPlot
+from .model import Candidate, MemoryComposition, OomKillReport, SwapState, SweepTable, Timeline
 
 __all__ = [
     "KIND_COLORS",
     "PART_COLORS",
     "plot_badness_svg",
     "plot_composition_svg",
+    "plot_memcg_svg",
     "plot_memory_svg",
     "plot_processes_svg",
+    "plot_sweep_svg",
     "svg",
+    "sweep_figure",
 ]
 
 #: Plot colours by memory kind (colour-blind safe: Okabe-Ito).
@@ -46,6 +49,10 @@ def svg(figure: Figure) -> str:
         return plot_processes_svg(figure.timeline, figure.title)
     if isinstance(figure, CompositionPlot):
         return plot_composition_svg(figure.memory, figure.swap, figure.title)
+    if isinstance(figure, MemcgPlot):
+        return plot_memcg_svg(figure.kill)
+    if isinstance(figure, SweepPlot):
+        return plot_sweep_svg(figure.sweep, figure.figure)
     return plot_badness_svg(figure.kill)
 
 
@@ -102,6 +109,48 @@ def plot_memory_svg(t: Timeline, title: str) -> str:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
     ax.grid(True, alpha=0.3)
+    return _svg(fig)
+
+
+def plot_memcg_svg(k: OomKillReport) -> str:
+    """A memcg OOM's window: every candidate's RSS stacked (each a step function of
+    its rss_stat changes, resampled on the union of their times), the cgroup's limit
+    as a line, its usage at the kill as a point (memory.usage_in_bytes / memory.current
+    from the OOM report) and the kill marked. The stack is RSS only: page cache and
+    kernel memory charged to the cgroup are the gap between its top and the usage."""
+    import numpy as np
+
+    t = k.memcg_timeline
+    procs = [p for p in (t.processes if t is not None else ()) if p.ts_ns]
+    memory = k.memory or {}
+    limit = memory.get("limit") or 0
+    usage = memory.get("usage")
+    xs_ns = sorted({x for p in procs for x in p.ts_ns})
+    peak = max([limit, usage or 0, *(int(sum(max(p.rss_bytes) for p in procs)),)])
+    scale, unit = _scale(peak)
+    fig = _figure(height_in=3.4)
+    ax = fig.add_subplot()
+    if xs_ns:
+        grid = np.array(xs_ns, dtype=np.int64)
+        ys = []
+        for p in procs:
+            at = np.searchsorted(np.array(p.ts_ns, dtype=np.int64), grid, side="right") - 1
+            values = np.array(p.rss_bytes, dtype=np.float64)[np.maximum(at, 0)]
+            ys.append(np.where(at >= 0, values, 0.0) / scale)
+        ax.stackplot(grid / NS_PER_S, *ys, step="post", labels=[f"{p.comm} ({p.pid})" for p in procs], alpha=0.85)
+    if 0 < limit < (1 << 62):
+        ax.axhline(limit / scale, color="#000000", linewidth=1.5, linestyle="-", label="limit")
+    if usage is not None and k.ts_ns is not None:
+        ax.plot([k.ts_ns / NS_PER_S], [usage / scale], marker="o", color="#000000", linestyle="none",
+                label="usage at the kill")
+    _mark_kills(ax, (k.ts_ns,) if k.ts_ns is not None else ())
+    ax.set_xlabel("time since boot (s)")
+    ax.set_ylabel(unit)
+    ax.set_title(f"{k.memcg}: candidates' RSS against the limit", fontsize=10)
+    ax.margins(x=0)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return _svg(fig)
 
 
@@ -232,3 +281,50 @@ def plot_composition_svg(m: MemoryComposition, swap: SwapState | None, title: st
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     return _svg(fig)
+
+
+def sweep_figure(sweep: SweepTable, figure: str, label: str) -> Any:
+    """A matplotlib figure of ``figure`` (a column of the cells' figures) over a sweep of
+    one key (a line) or two (a heatmap, the first key on the y axis), the mean over
+    seeds per cell; cells that failed are left out (NaN). ``label`` names the figure's
+    unit on its axis. ValueError for another number of keys or an unknown figure.
+    Used for the report's SVG and for ``memtrace sweep --plot``."""
+    import numpy as np
+
+    if len(sweep.axes) not in (1, 2):
+        raise ValueError(f"a plot shows one or two varied keys, not {len(sweep.axes)}")
+    if sweep.cells and figure not in sweep.cells[0].figures:
+        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(sweep.cells[0].figures)}")
+    sums: dict[tuple[str, ...], list[float]] = {}
+    for c in sweep.cells:
+        v = c.figures.get(figure)
+        sums.setdefault(tuple(v for _, v in c.settings), []).append(
+            float("nan") if v is None or c.error else float(v))
+    means = {k: float(np.mean(v)) for k, v in sums.items()}
+    fig = _figure(7.0, 4.2)
+    ax = fig.add_subplot()
+    nan = float("nan")
+    if len(sweep.axes) == 1:
+        ((key, values),) = sweep.axes
+        ax.plot(range(len(values)), [means.get((v,), nan) for v in values], marker="o")
+        ax.set_xticks(range(len(values)), values, rotation=45, ha="right", fontsize=8)
+        ax.set_xlabel(key)
+        ax.set_ylabel(f"{figure} ({label})")
+        ax.grid(alpha=0.3)
+    else:
+        (key_a, values_a), (key_b, values_b) = sweep.axes
+        grid = np.array([[means.get((va, vb), nan) for vb in values_b] for va in values_a])
+        im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis")
+        ax.set_yticks(range(len(values_a)), values_a, fontsize=8)
+        ax.set_xticks(range(len(values_b)), values_b, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(key_a)
+        ax.set_xlabel(key_b)
+        fig.colorbar(im, ax=ax, label=f"{figure} ({label})")
+    ax.set_title(f"{sweep.target}: {figure}", fontsize=10)
+    return fig
+
+
+def plot_sweep_svg(sweep: SweepTable, figure: str) -> str:
+    """:func:`sweep_figure` as an ``<svg>`` element."""
+    units = {"kills": "OOM kills", "enomem": "ENOMEM refusals", "swap_outs": "pages"}
+    return _svg(sweep_figure(sweep, figure, units.get(figure, "bytes")))

@@ -36,6 +36,7 @@ from .document import (
     Item,
     ItemList,
     Marked,
+    MemcgPlot,
     MemoryPlot,
     Mib,
     Paragraph,
@@ -49,6 +50,7 @@ from .document import (
 )
 from .log_sections import LOG_SECTIONS, log_head_fields
 from .model import Candidate, OomKillReport, OomReport, ReclaimActivity, Timeline
+from .sweep import sweep_chapter
 
 __all__ = ["document", "headline", "kill_sections", "report_title"]
 
@@ -82,8 +84,8 @@ def document(report: OomReport, title: str | None = None) -> Document:
         source=report.source,
         warnings=report.warnings,
         sections=tuple(sections),
-        chapters=tuple(Chapter(f"kill-{i}", headline(i, k), kill_sections(k))
-                       for i, k in enumerate(report.kills, 1)),
+        chapters=(*(Chapter(f"kill-{i}", headline(i, k), kill_sections(k)) for i, k in enumerate(report.kills, 1)),
+                  *(sweep_chapter(s, i) for i, s in enumerate(report.sweeps, 1))),
         empty_note=None if report.kills else NO_KILL,
     )
 
@@ -123,8 +125,8 @@ def headline(i: int, k: OomKillReport) -> str:
 def kill_sections(k: OomKillReport) -> tuple[Section, ...]:
     """The sections of one kill, in order (format variants side by side)."""
     builders: Sequence[Callable[[OomKillReport], list[Section]]] = (
-        _facts, _why, *LOG_SECTIONS, _before_the_kill, _candidates_plotted, _growers, _reclaim, _unreclaimable,
-        _candidates, _outlived, _what_if)
+        _facts, _why, *LOG_SECTIONS, _before_the_kill, _memcg_usage, _candidates_plotted, _growers, _reclaim,
+        _unreclaimable, _candidates, _outlived, _what_if)
     return tuple(section for build in builders for section in build(k))
 
 
@@ -259,15 +261,16 @@ def _reclaim(k: OomKillReport) -> list[Section]:
                      _pages(rc.memcg_reclaimed_pages)))
     columns = (Column("reclaim"), Column("runs", right=True), Column("scanned", right=True),
                Column("reclaimed", right=True))
-    kept = Paragraph("; ".join((
-        f"page cache dropped {format_size(rc.file_cache_reclaimed_bytes)}",
-        f"swapped out {_bytes(rc.swapped_out_pages)}",
-        f"kept: no swap {_bytes(rc.kept_no_swap_pages)}, dirty {_bytes(rc.kept_dirty_pages)}, "
-        f"mapped {_bytes(rc.kept_mapped_pages)}")))
+    if rc.file_cache_reclaimed_bytes is None or rc.swapped_out_pages is None:
+        dropped = "page cache dropped and swapped out: unknown (the trace has no per-page events)"
+    else:
+        dropped = (f"page cache dropped {format_size(rc.file_cache_reclaimed_bytes)}; "
+                   f"swapped out {_bytes(rc.swapped_out_pages)}")
+    kept = Paragraph(f"{dropped}; kept: no swap {_bytes(rc.kept_no_swap_pages)}, "
+                     f"dirty {_bytes(rc.kept_dirty_pages)}, mapped {_bytes(rc.kept_mapped_pages)}")
     every = Table(columns, _every_reclaim_row(rc))
     html_kept = Paragraph(
-        f"page cache dropped {format_size(rc.file_cache_reclaimed_bytes)}; swapped out "
-        f"{_bytes(rc.swapped_out_pages)}; scanned pages kept for lack of swap {_bytes(rc.kept_no_swap_pages)}, "
+        f"{dropped}; scanned pages kept for lack of swap {_bytes(rc.kept_no_swap_pages)}, "
         f"dirty {_bytes(rc.kept_dirty_pages)}, mapped {_bytes(rc.kept_mapped_pages)}")
     return [Section(title, (Table(columns, tuple(rows)), kept), TEXT),
             Section(title, (every,), MD),
@@ -322,6 +325,14 @@ def _candidates(k: OomKillReport) -> list[Section]:
         Section(("Candidates (kernel ", str(k.kernel_version), ": ", Code(str(k.formula)), ")"),
                 (Table(columns, rows),), MD),
     ]
+
+
+def _memcg_usage(k: OomKillReport) -> list[Section]:
+    """A memcg OOM: the candidates' RSS against the cgroup's limit (HTML)."""
+    t = k.memcg_timeline
+    if t is None or not t.processes:
+        return []
+    return [Section(("Memory cgroup ", Code(str(k.memcg)), " against its limit"), (MemcgPlot(k),), HTML)]
 
 
 def _candidates_plotted(k: OomKillReport) -> list[Section]:

@@ -66,9 +66,10 @@ def record(
     record the running kernel's memory tracepoints (tracefs, no perf needed) and the
     kernel log's OOM reports into the same kind of trace 'memtrace import' writes.
 
-    A live recording stops at --duration, when the command (-c) or the processes
-    (-p) exit, or at Ctrl-C (or SIGTERM), keeping everything read; lost events are
-    counted and reported. It needs root (or CAP_PERFMON with a writable tracefs).
+    A live recording stops at --duration, when the command (-c) or the
+    processes (-p) exit, or at Ctrl-C or SIGTERM, and keeps what it read; lost
+    events are counted and reported. It needs root (or CAP_PERFMON with a
+    writable tracefs).
     """
     if live or any((all_tasks, pid, command is not None, cgroup is not None, duration is not None)):
         if not live:

@@ -21,6 +21,7 @@ from memtrace.tracer.tracefile.craft import (
     bomb_huge_chunks,
     bomb_meminfo,
     bomb_one_group,
+    bomb_tasks,
     bomb_zip,
 )
 from memtrace.tracer.tracefile.limits import MAX_GROUP_EVENTS, READER_PEAK_BYTES
@@ -98,6 +99,17 @@ def test_a_header_nested_500_deep_reads_without_its_deep_part(tmp_path: Path) ->
     assert got["events"] == 1 and got["damage"] is None
     assert any(w.startswith("trace header: meta.workload.x.x.x") and w.endswith(
         "nests deeper than 64 levels: ignored") for w in got["warnings"])
+
+
+def test_millions_of_task_starts_fill_the_task_table_to_its_bound(tmp_path: Path) -> None:
+    """13 M process starts of new pids and no exit, in 160 KB: the one-liner's task
+    table keeps MAX_TASKS rows, drops the rest without Python work per event, says so."""
+    path = tmp_path / "tasks.mtrace"
+    bomb_tasks(path, size_bytes=160_000)
+    got = peak(READ_ALL, str(path), "process_start { @n = count(); }")
+    assert got["events"] > 10_000_000
+    assert any(w.startswith("more than 1,048,576 live tasks: ") for w in got["warnings"])
+    assert got["peak_bytes"] < READER_PEAK_BYTES
 
 
 @pytest.fixture(scope="module")

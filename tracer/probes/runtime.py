@@ -63,6 +63,8 @@ from .output import Output
 __all__ = [
     "IDLE_COMM",
     "MAX_INTERVAL_FIRINGS",
+    "MAX_PATHS",
+    "MAX_PATH_CHARS",
     "TRACED_ALWAYS",
     "Action",
     "Predicate",
@@ -83,6 +85,12 @@ TRACED_ALWAYS = ("process_start", "fork", "exit", "file_open", "mmap")
 IDLE_COMM = "swapper/0"
 #: The most times a run fires its interval probes (see the module docstring).
 MAX_INTERVAL_FIRINGS = 1_000_000
+#: Most inodes the ino -> path table names, and most characters of path it holds:
+#: 1,048,576 and 64 Mi (about 150 MB at most). A trace names a file per file_open
+#: and mmap; a crafted one can name millions of long paths. Beyond either bound a new
+#: inode is not named (``path()`` gives ``[ino N]``), counted in :attr:`Tracer.warnings`.
+MAX_PATHS = 1 << 20
+MAX_PATH_CHARS = 64 << 20
 
 Action = Callable[[Events], None]
 Predicate = Callable[[Events], Any]
@@ -146,8 +154,10 @@ class Tracer:
         self._fired = 0  # interval firings so far (MAX_INTERVAL_FIRINGS)
         #: pid -> comm (and more) of the task events seen so far
         self.tasks = TaskTable()
-        #: ino -> path of the file_open and mmap events seen so far
+        #: ino -> path of the file_open and mmap events seen so far (MAX_PATHS)
         self.paths: dict[int, str] = {}
+        self._path_chars = 0
+        self._paths_dropped = 0
         self.first_ts_ns: int | None = None
         self.now_ns = 0
         self.last_ts_ns = 0
@@ -255,12 +265,20 @@ class Tracer:
         name = batch.tp.name
         if name in TASK_TRACEPOINTS:
             self.tasks.on_batch(batch)
-        elif name == "file_open":
-            self.paths.update(zip(batch.ints("ino").tolist(), batch.strs("path")))
-        elif name == "mmap":
+        elif name in ("file_open", "mmap"):
             for ino, path in zip(batch.ints("ino").tolist(), batch.strs("path")):
-                if ino and path:
-                    self.paths[ino] = path
+                if name == "file_open" or (ino and path):
+                    self._name_path(ino, path)
+
+    def _name_path(self, ino: int, path: str) -> None:
+        """``paths[ino] = path``, within MAX_PATHS and MAX_PATH_CHARS."""
+        old = self.paths.get(ino)
+        grow = len(path) - (len(old) if old is not None else 0)
+        if (old is None and len(self.paths) >= MAX_PATHS) or self._path_chars + grow > MAX_PATH_CHARS:
+            self._paths_dropped += 1
+            return
+        self.paths[ino] = path
+        self._path_chars += grow
 
     # -- running
 
@@ -419,6 +437,11 @@ class Tracer:
                 if len(m):
                     self.output(m.snapshot())
         self.warnings.extend(w for m in self.maps.values() if (w := m.warning()) is not None)
+        if (w := self.tasks.warning()) is not None:
+            self.warnings.append(w)
+        if self._paths_dropped:
+            self.warnings.append(f"more than {MAX_PATHS:,} files or {MAX_PATH_CHARS >> 20} Mi characters of paths: "
+                                 f"{self._paths_dropped:,} were not kept (path() names them [ino N])")
 
     def exit(self) -> None:
         """exit(): stop at the current event; END still runs at :meth:`finish`."""

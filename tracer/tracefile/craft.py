@@ -34,8 +34,10 @@ __all__ = [
     "BOMBS",
     "bomb_deep_header",
     "bomb_huge_chunks",
+    "bomb_interleave",
     "bomb_meminfo",
     "bomb_one_group",
+    "bomb_tasks",
     "bomb_zip",
     "chunk_frame",
     "delta_zeros",
@@ -239,6 +241,53 @@ def bomb_deep_header(path: str | os.PathLike[str], *, depth: int = 500) -> int:
     return write_trace(path, header(reg, {"seed": 0, "workload": nested}), [chunk, footer_frame(footer)])
 
 
+def bomb_tasks(path: str | os.PathLike[str], *, events_per_chunk: int = 65536, size_bytes: int = 1 << 20) -> int:
+    """process_start events of ever new pids (pid = seq + 2), never an exit, in
+    writer-sized chunks up to ``size_bytes``: 80 M tasks in 1 MB. A task table that
+    keeps a row per task (every analysis and the one-liners keep one) would need
+    tens of gigabytes. Returns the file size."""
+    reg = default_registry()
+    tp_id, tp = _tp(reg, "process_start")
+    frames: list[bytes] = []
+    total = len(MAGIC) + len(header_frame(header(reg)))
+    seq = 0
+    while True:
+        cols = _zero_cols(tp, events_per_chunk, seq)
+        cols[[f.name for f in tp.all_fields].index("pid")] = {
+            "enc": "delta", "first": seq + 2, "width": 1, "data": b"\x01" * (events_per_chunk - 1)}
+        fr = chunk_frame({"tp": tp_id, "n": events_per_chunk, "group": len(frames), "cols": cols}, level=9)
+        if total + len(fr) > size_bytes and frames:
+            break
+        frames.append(fr)
+        total += len(fr)
+        seq += events_per_chunk
+    return write_trace(path, header(reg), frames)
+
+
+def bomb_interleave(path: str | os.PathLike[str], *, events_per_chunk: int = 32768,
+                    size_bytes: int = 1 << 20) -> int:
+    """Two tracepoints whose events alternate one by one (page faults take the even
+    seqs, rss_stat the odd), in writer-sized groups, up to ``size_bytes``: about 60
+    M events in 1 MB that a reader in ``seq`` order must deliver as 60 M batches of
+    one event each. Memory stays bounded; the time is per event. Returns the file
+    size."""
+    reg = default_registry()
+    frames: list[bytes] = []
+    total = len(MAGIC) + len(header_frame(header(reg)))
+    seq = 0
+    group = 0
+    while total < size_bytes or not frames:
+        for name, offset in (("page_fault", 0), ("rss_stat", 1)):
+            tp_id, tp = _tp(reg, name)
+            fr = chunk_frame({"tp": tp_id, "n": events_per_chunk, "group": group,
+                              "cols": _zero_cols(tp, events_per_chunk, seq + offset, 2)}, level=9)
+            frames.append(fr)
+            total += len(fr)
+        seq += 2 * events_per_chunk
+        group += 1
+    return write_trace(path, header(reg), frames)
+
+
 #: Every bomb by name: builder(path) -> file size.
 BOMBS = {
     "huge_chunks": bomb_huge_chunks,
@@ -246,4 +295,6 @@ BOMBS = {
     "one_group": bomb_one_group,
     "meminfo": bomb_meminfo,
     "deep_header": bomb_deep_header,
+    "tasks": bomb_tasks,
+    "interleave": bomb_interleave,
 }

@@ -11,11 +11,12 @@ import os
 import sys
 import zlib
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import msgpack
 
-from memtrace.errors import LimitError
+from memtrace.errors import LimitError, OutputError
+from memtrace.safewrite import SafeOutput
 
 from ..batch import EventBatch, concat
 from ..schema import Field, Registry, Tracepoint
@@ -41,7 +42,25 @@ from .limits import (
     STR_VALUE_OVERHEAD_BYTES,
 )
 
-__all__ = ["TraceWriter"]
+__all__ = ["TraceWriter", "trace_head"]
+
+
+def trace_head(registry: Registry, meta: dict[str, Any], memtrace_version: str, path: str) -> bytes:
+    """The magic and the header frame of a trace of ``registry``'s tracepoints with
+    ``meta`` (what :class:`TraceWriter` writes first; the importer writes it last, in
+    front of the events). A LimitError names ``path`` when the header is too large."""
+    header = {
+        "format_version": list(FORMAT_VERSION),
+        "memtrace_version": memtrace_version,
+        "created_by": f"memtrace {memtrace_version}",
+        "meta": canonical(meta),
+        "schemas": [tp.describe() for tp in registry],
+    }
+    packed = packb(header, "trace meta")
+    if len(packed) + 1 > MAX_HEADER_BYTES:
+        raise LimitError(f"{path}: a trace header of {len(packed) + 1:,} bytes is larger than the "
+                         f"{MAX_HEADER_BYTES >> 20} MiB a trace may hold (the workload is too large to record)")
+    return MAGIC + frame(FRAME_HEAD, packed)
 
 
 class TraceWriter:
@@ -87,23 +106,19 @@ class TraceWriter:
         self._first_ts_ns: int | None = None
         self._last_ts_ns: int | None = None
         self._bytes = 0
-        header = {
-            "format_version": list(FORMAT_VERSION),
-            "memtrace_version": memtrace_version,
-            "created_by": f"memtrace {memtrace_version}",
-            "meta": canonical(meta),
-            "schemas": [tp.describe() for tp in registry],
-        }
-        packed = packb(header, "trace meta")
-        if len(packed) + 1 > MAX_HEADER_BYTES:
-            raise LimitError(f"{self.path}: a trace header of {len(packed) + 1:,} bytes is larger than the "
-                             f"{MAX_HEADER_BYTES >> 20} MiB a trace may hold (the workload is too large to record)")
-        head = MAGIC + frame(FRAME_HEAD, packed)
-        # open(path, "wb"), spelt out: the writer keeps the file for its lifetime
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        self._file: BinaryIO | None = os.fdopen(fd, "wb")
-        self._write(head)
-        self._file.flush()
+        head = trace_head(registry, meta, memtrace_version, self.path)
+        # memtrace.safewrite: a new file is written in place (created exclusively, so
+        # a killed recorder leaves it readable up to its last group); a file already
+        # there is replaced only when close() ends a run that was not aborted.
+        self._out = SafeOutput(path, in_place_if_new=True)
+        file = cast(BinaryIO, self._out.file)
+        self._file: BinaryIO | None = file
+        try:
+            self._write(head)
+            file.flush()
+        except BaseException:
+            self.discard()
+            raise
 
     @property
     def bytes_written(self) -> int:
@@ -113,6 +128,18 @@ class TraceWriter:
     @property
     def closed(self) -> bool:
         return self._file is None
+
+    @property
+    def written_path(self) -> str:
+        """Where the bytes go until :meth:`close`: the target when written in place,
+        else a temporary file beside it (see :mod:`memtrace.safewrite`)."""
+        return self._out.path
+
+    def discard(self) -> None:
+        """Remove what was written (a failed run's file; a file this writer was
+        to replace is left as it was). Works before and after :meth:`close`."""
+        self._file = None
+        self._out.discard()
 
     def on_batch(self, batch: EventBatch) -> None:
         """Buffer ``batch``; write a flush group whenever ``chunk_events`` are buffered.
@@ -160,6 +187,11 @@ class TraceWriter:
         re-raises), with that exception's class name: a recorder that closes the
         writer in a ``finally`` marks a run interrupted by Ctrl-C without saying so.
         Closing twice is harmless; the second call does nothing.
+
+        The file is then fsynced and, when it replaces an existing file, renamed over
+        it (:mod:`memtrace.safewrite`); an aborted file that was to replace another is
+        removed instead, and one written in place is kept. An error while writing
+        the last group or the footer removes the file.
         """
         if self._file is None:
             return
@@ -191,9 +223,16 @@ class TraceWriter:
             if aborted:
                 footer["aborted"] = True
             self._write(frame(FRAME_FOOTER, packb(footer, "footer extra")))
-        finally:
-            self._file.close()
-            self._file = None
+        except BaseException:
+            self.discard()
+            raise
+        self._file = None
+        if aborted:
+            # Interrupted: a file written in place keeps what was recorded (its footer
+            # says aborted); a file that was to replace another is removed.
+            self._out.abandon()
+        else:
+            self._out.commit()
 
     def __enter__(self) -> TraceWriter:
         return self
@@ -237,7 +276,10 @@ class TraceWriter:
 
     def _write(self, data: bytes) -> None:
         assert self._file is not None
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as e:
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
         self._bytes += len(data)
 
     def _write_group(self) -> None:
@@ -265,7 +307,10 @@ class TraceWriter:
             self._account(tp_id, batch)
         self._chunks += len(frames)
         assert self._file is not None
-        self._file.flush()
+        try:
+            self._file.flush()
+        except OSError as e:
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
 
     def _encode_chunks(self, tp_id: int, batch: EventBatch, group: int) -> list[bytes]:
         """Chunk bodies of ``batch``: one, or as many as keep each inside what a reader

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from ...kernlog.parse import parse_oom_lines
 from ..assemble import ImportResult
@@ -158,13 +158,16 @@ def record_live(target: LiveTarget, output: str | os.PathLike[str], *, options: 
     session = CaptureSession(target, options, say)
     remove_stale_spools(say)
     spool = tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-")
-    files: dict[int, IO[bytes]] = {}
+    files: dict[int, int] = {}  # cpu -> the file descriptor of its spool file
 
     def on_pages(cpu: int, data: bytes) -> None:
-        f = files.get(cpu)
-        if f is None:
-            f = files[cpu] = open(os.path.join(spool, f"cpu{cpu}.raw"), "wb")  # noqa: SIM115 (closed below)
-        f.write(data)
+        fd = files.get(cpu)
+        if fd is None:
+            fd = files[cpu] = os.open(os.path.join(spool, f"cpu{cpu}.raw"), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                      0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
 
     try:
         with stop_on_signals(session):
@@ -178,8 +181,8 @@ def record_live(target: LiveTarget, output: str | os.PathLike[str], *, options: 
                 session.stop(on_pages)
             finally:
                 session.close()
-                for f in files.values():
-                    f.close()
+                for fd in files.values():
+                    os.close(fd)
         say(f"stopped: {session.stop_reason}; {session.pages_read:,} pages read, importing")
         return _import(session, spool, sorted(files), output, memtrace_version)
     finally:
