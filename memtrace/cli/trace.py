@@ -12,17 +12,19 @@ lists the probes as ``bpftrace -l`` does (``-v``: with their fields).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING
 
 import typer
 
 from memtrace import api
-from memtrace.errors import InputError, NotFoundError, OutputError, UsageError
+from memtrace.errors import InputError, NotFoundError, UsageError
 from memtrace.render import tracepoint_listing
+from memtrace.safewrite import SafeOutput
 
 from ._app import app
 from ._io import SEED_MAX, check_output, emit_json, is_trace_file, parse_sysctls, warn
@@ -118,18 +120,29 @@ def _format(fmt: str | None, as_json: bool, file: str | None) -> tuple[bool, str
     return as_json, fmt
 
 
-def _open_output(output: Path | None, *inputs: str | None) -> TextIO:
-    """Where the program's output goes: stdout, or ``-o FILE`` (never an input)."""
+@contextlib.contextmanager
+def _output(output: Path | None, *inputs: str | None) -> Iterator[IO[str]]:
+    """Where the program's output goes: stdout, or ``-o FILE`` (never an input),
+    written through the safe writer: a new file in place as the program prints (as
+    bpftrace -o writes it), an existing one replaced when the run ends. A run ended
+    by Ctrl-C keeps what it printed, as bpftrace does; an error leaves the old file."""
     if output is None:
-        return sys.stdout
+        yield sys.stdout
+        return
     check_output(output, *inputs)
+    sink = SafeOutput(output, text=True, in_place_if_new=True)
     try:
-        return open(output, "w", encoding="utf-8")
-    except OSError as e:
-        raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
+        yield sink.file
+    except KeyboardInterrupt:
+        sink.commit()
+        raise
+    except BaseException:
+        sink.discard()
+        raise
+    sink.commit()
 
 
-def _writer(as_json: bool, out: TextIO) -> Callable[[Output], None]:
+def _writer(as_json: bool, out: IO[str]) -> Callable[[Output], None]:
     """Where the program's output goes: ``out``, as text or JSON lines, printf
     lines flushed as they happen (also through a pipe)."""
     from memtrace.tracer.probes import PrintfOutput, render_json, render_text
@@ -251,16 +264,12 @@ def trace(
                              "give -c 'CMD' to run a program (to select a pid in a trace: /pid == N/)")
         if sysctl:
             raise UsageError("--sysctl applies to simulated scenarios, not to the running kernel")
-        out = _open_output(output)
-        try:
+        with _output(output) as out:
             _trace_kernel(source, filename, _writer(use_json, out), pid or [], command, cgroup, duration, buffer_kb)
-        finally:
-            _close(out)
         return
     if target is None:
         raise UsageError("give a trace file or a scenario after the program, or --live for the running kernel")
-    out = _open_output(output, target, file)
-    try:
+    with _output(output, target, file) as out:
         write = _writer(use_json, out)
         if is_trace_file(target):
             if sysctl:
@@ -280,13 +289,6 @@ def trace(
             return
         _live(target, source, filename, write, parse_sysctls(sysctl), seed)
         _simulated_note(tool, simulated)
-    finally:
-        _close(out)
-
-
-def _close(out: TextIO) -> None:
-    if out is not sys.stdout:
-        out.close()
 
 
 def _live(target: str, source: str, filename: str, write: Callable[[Output], None], overrides: dict[str, str],

@@ -257,6 +257,16 @@ def test_program_file_first_then_trace_and_output_to_a_file(mixed: tuple[Path, P
     assert json.loads(stdout.splitlines()[0]) == {"type": "attached_probes", "data": {"probes": 1}}
     result = invoke("trace", prog, mixed[1], "-o", mixed[1])
     assert result.exit_code == 1 and "would overwrite the input" in str(result.exception)
+    # -o goes through the safe writer: a failed run leaves the old file as it was and
+    # nothing beside it; a symlink planted at the output's temporary names is never met
+    before = out.read_bytes()
+    bad = tmp_path / "bad.bt"
+    bad.write_text("cow { @[nosuchfield] = count(); }\n")
+    assert invoke("trace", bad, mixed[1], "-o", out).exit_code == 1
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    ok("trace", prog, mixed[1], "-o", out)
+    assert out.read_text().startswith("Attaching 1 probe")
 
 
 def test_old_program_flag_still_works_with_a_note(mixed: tuple[Path, Path], tmp_path: Path) -> None:
