@@ -415,7 +415,7 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
 
 
 def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = True, jobs: int = 1,
-           announce: Announce | None = None) -> Warned[OomReport]:
+           announce: Announce | None = None, assume_after_kill: str | None = None) -> Warned[OomReport]:
     """Why each process was OOM-killed, and what would have prevented it
     (``memtrace report``).
 
@@ -424,7 +424,10 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
     reclaim (default: :data:`memtrace.analysis.report.DEFAULT_WINDOW_NS`). With
     ``what_if`` the changes the report proposes are replayed (:mod:`memtrace.whatif`;
     a trace that records a workload only), up to ``jobs`` at once; ``announce`` is
-    told the changes before the replays start.
+    told the changes before the replays start. ``assume_after_kill`` (``stop``,
+    ``continue``, ``grow``, ``grow=SIZE``; default ``grow``) is what those replays
+    assume an imported trace's OOM victims would have done after their kill
+    (:mod:`memtrace.replay.assume`).
     """
     reader = _trace_or_none(target)
     if reader is None:
@@ -438,7 +441,7 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
     if what_if and rep.kills:
         from memtrace.whatif import what_if_report
 
-        rep = what_if_report(reader, rep, jobs=jobs, announce=announce)
+        rep = what_if_report(reader, rep, jobs=jobs, announce=announce, assume_after_kill=assume_after_kill)
     return Warned(rep, warnings)
 
 
@@ -456,15 +459,18 @@ def dmesg(trace: PathArg) -> Warned[tuple[OomReportText, ...]]:
 
 
 def import_trace(source: PathArg, output: PathArg, *, format: str = "auto", dmesg: PathArg | None = None,
-                 kernel_version: str | None = None, progress: Callable[[int], None] | None = None) -> ImportResult:
+                 kernel_version: str | None = None, progress: Callable[[int], None] | None = None,
+                 snapshot: PathArg | None = None) -> ImportResult:
     """Import what a real kernel wrote (``perf script`` or ftrace text, plain or
     gzip) as the memtrace trace ``output`` (``memtrace import``); ``dmesg`` is the
-    kernel log of the same run. ``progress``, if given, is called with the bytes
-    read so far. See :func:`memtrace.analysis.importers.import_trace`."""
+    kernel log of the same run, ``snapshot`` a ``memtrace snapshot`` taken when the
+    trace started (the memory of the processes that predate it). ``progress``, if
+    given, is called with the bytes read so far. See
+    :func:`memtrace.analysis.importers.import_trace`."""
     from memtrace.analysis.importers import import_trace as do_import
 
     return do_import(source, output, format=format, dmesg=dmesg, kernel_version=kernel_version,
-                     memtrace_version=__version__, progress=progress)
+                     memtrace_version=__version__, progress=progress, snapshot=snapshot)
 
 
 def load_tool(name: str) -> Tool:

@@ -70,7 +70,11 @@ class RecordedRun:
     ``workload`` is the header's workload map (None when the trace records none),
     ``sysctls`` the sysctl overrides the recording ran with, ``seed`` its RNG seed,
     ``pids`` name -> pid of its processes (the footer's), to find the process an
-    oom_score_adj change names by pid. Plain data: it crosses to worker processes.
+    oom_score_adj change names by pid. ``derived`` is the header's ``derived`` map
+    of an imported trace (what its OOM victims were seen doing up to their kill) and
+    ``assume_after_kill`` what every replay assumes they would have done after it
+    (None: the default, see :mod:`memtrace.replay.assume`). Plain data: it crosses
+    to worker processes.
     """
 
     source: str
@@ -78,6 +82,8 @@ class RecordedRun:
     sysctls: Mapping[str, Any]
     seed: int
     pids: Mapping[str, int]
+    derived: Mapping[str, Any] | None = None
+    assume_after_kill: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,19 +99,22 @@ class WhatIfPlan:
     asked: tuple[tuple[int, int, int], ...] = ()
 
 
-def recorded_run(reader: TraceReader) -> RecordedRun:
+def recorded_run(reader: TraceReader, assume_after_kill: str | None = None) -> RecordedRun:
     """The :class:`RecordedRun` of an open trace. Reads the whole file once when its
     footer (the pids) has not been read yet."""
     meta = reader.meta
     workload = meta.get("workload")
     sysctls = meta.get("sysctl_overrides", {})
     seed = meta.get("seed", 0)
+    derived = meta.get("derived")
     return RecordedRun(
         source=reader.path,
         workload=workload if isinstance(workload, Mapping) else None,
         sysctls=sysctls if isinstance(sysctls, Mapping) else {},
         seed=seed if isinstance(seed, int) else 0,
         pids=_recorded_pids(reader),
+        derived=derived if isinstance(derived, Mapping) else None,
+        assume_after_kill=assume_after_kill,
     )
 
 
@@ -159,7 +168,7 @@ def answer_what_ifs(report: OomReport, plan: WhatIfPlan, outcomes: Sequence[Repl
 
 
 def run_what_ifs(trace: str | os.PathLike[str] | TraceReader, changes: Sequence[WhatIfChange], *,
-                 jobs: int = 1) -> tuple[ReplayOutcome, ...]:
+                 jobs: int = 1, assume_after_kill: str | None = None) -> tuple[ReplayOutcome, ...]:
     """Each change's :class:`~memtrace.analysis.report.ReplayOutcome`, in order.
 
     ``trace`` is a trace file or an open reader of one (a reader that has been read
@@ -167,11 +176,13 @@ def run_what_ifs(trace: str | os.PathLike[str] | TraceReader, changes: Sequence[
     at once in forked worker processes; with ``jobs`` 1, or where the platform
     cannot fork, they run one after the other in this process. A replay that
     cannot run is an outcome with ``error`` set, never an exception.
+    ``assume_after_kill`` is what every replay assumes the recording's OOM victims
+    would have done after their kill (an imported trace; None: the default).
     """
     if not changes:
         return ()
     reader = trace if isinstance(trace, TraceReader) else TraceReader(trace)
-    run = recorded_run(reader)
+    run = recorded_run(reader, assume_after_kill)
     log = get_logger()
     for change in changes:
         log.info("what-if replay", trace=run.source, change=change.label)
@@ -187,16 +198,18 @@ def run_what_ifs(trace: str | os.PathLike[str] | TraceReader, changes: Sequence[
 
 
 def what_if_report(trace: str | os.PathLike[str] | TraceReader, report: OomReport, *, jobs: int = 1,
-                   announce: Announce | None = None) -> OomReport:
+                   announce: Announce | None = None, assume_after_kill: str | None = None) -> OomReport:
     """``report`` (built from ``trace``) with its what-if answers: plan, replay and
-    judge in one call. ``announce`` is told the changes before the replays start."""
+    judge in one call. ``announce`` is told the changes before the replays start;
+    ``assume_after_kill`` is passed to every replay (see :func:`run_what_ifs`)."""
     reader = trace if isinstance(trace, TraceReader) else TraceReader(trace)
     plan = plan_what_ifs(report, reader.meta)
     if not plan.changes:
         return report
     if announce is not None:
         announce(plan.changes)
-    return answer_what_ifs(report, plan, run_what_ifs(reader, plan.changes, jobs=jobs))
+    return answer_what_ifs(report, plan, run_what_ifs(reader, plan.changes, jobs=jobs,
+                                                      assume_after_kill=assume_after_kill))
 
 
 def replay_change(run: RecordedRun, change: WhatIfChange) -> ReplayOutcome:
@@ -212,8 +225,9 @@ def replay_change(run: RecordedRun, change: WhatIfChange) -> ReplayOutcome:
             if entry is None:
                 return ReplayOutcome(error=f"pid {pid} is not a process of the recorded workload")
             entry["oom_score_adj"] = adj
-        overrides = Overrides(sysctls=tuple(change.sysctls), sets=tuple(change.sets))
-        scenario = apply_overrides(data, overrides, f"{run.source} (what-if: {change.label})")
+        overrides = Overrides(sysctls=tuple(change.sysctls), sets=tuple(change.sets),
+                              assume_after_kill=run.assume_after_kill)
+        scenario = apply_overrides(data, overrides, f"{run.source} (what-if: {change.label})", derived=run.derived)
         sysctls = merge_sysctls(run.sysctls, overrides)
         with tempfile.TemporaryDirectory(prefix="memtrace-what-if-") as tmp:
             result = record_run(scenario, Path(tmp) / "what-if.mtrace", sysctl_overrides=sysctls, seed=run.seed,

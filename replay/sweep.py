@@ -342,7 +342,9 @@ def run_cell(target: SweepTarget, cell: Cell, workdir: str | None = None) -> Cel
     """
     try:
         overrides = cell.overrides()
-        scenario = apply_overrides(target.workload, overrides, f"{target.name} (sweep cell {cell.index})")
+        derived = (target.meta or {}).get("derived")
+        scenario = apply_overrides(target.workload, overrides, f"{target.name} (sweep cell {cell.index})",
+                                   derived=derived if isinstance(derived, Mapping) else None)
         sysctls = merge_sysctls(target.sysctl_overrides, overrides)
     except (ScenarioError, SysctlError) as e:
         return CellResult(cell=cell, error=str(e))
