@@ -8,8 +8,8 @@ all as of 6.13. Shmem pages live in the same structure (mm/shmem.c keeps them in
 the page cache of a shmem inode); what differs for them is in shmem.py.
 
 Simplified: no readahead window (every missing page is read, one page of I/O each);
-the block-device cache (Buffers) is not modelled; no dirty throttling
-(balance_dirty_pages); dentry/inode slab is a boot-time pool, not per file.
+the block-device cache (Buffers) is not modelled; dentry/inode slab is a boot-time
+pool, not per file. Writeback I/O and dirty throttling are page_writeback.py's.
 """
 
 from __future__ import annotations
@@ -217,7 +217,9 @@ def delete_from_page_cache(k: Kernel, inode: Inode, indices: np.ndarray, reason:
     if inode.shmem:
         k.stat.nr_shmem -= n
     else:
-        k.stat.nr_file_dirty -= int(np.count_nonzero(flags & PG_DIRTY))
+        dirty = pfns[(flags & PG_DIRTY) != 0]
+        k.stat.nr_file_dirty -= len(dirty)
+        k.memcg_file_account(dirty, dirty=-1, writeback=0)
     k.stat.nr_file_pages -= n
     inode.pages[indices] = -1
     ts = k.event_times(np.full(n, costs.FREE_PAGE_NS, dtype=np.int64))
@@ -241,6 +243,10 @@ def truncate_inode_pages(k: Kernel, inode: Inode, from_index: int) -> None:
     cached = np.flatnonzero(inode.pages[from_index:] >= 0) + from_index
     if not len(cached):
         return
+    # truncate_inode_pages_range() waits for pages under writeback.
+    under_wb = inode.pages[cached][(k.mem_map.flags[inode.pages[cached]] & PG_WRITEBACK) != 0]
+    if len(under_wb):
+        page_writeback.folio_wait_writeback(k, under_wb)
     mapped = k.mem_map.mapcount[inode.pages[cached]] > 0
     if mapped.any():
         # A mapping still maps these pages: the kernel unmaps them first
@@ -262,6 +268,7 @@ def mark_dirty(k: Kernel, inode: Inode, pfns: np.ndarray) -> None:
     flags[clean] |= PG_DIRTY
     if not inode.shmem:
         k.stat.nr_file_dirty += len(clean)
+        k.memcg_file_account(clean, dirty=+1, writeback=0)
         if inode.dirtied_when_ns < 0:
             inode.dirtied_when_ns = k.now_ns
 
@@ -353,8 +360,6 @@ def file_write(k: Kernel, task: Task, inode: Inode, offset_bytes: int, length_by
         _file_write(k, inode, idx, offset_bytes, length_bytes)
     finally:
         _unpin(k, pinned)
-    if not inode.shmem:
-        page_writeback.balance_dirty_pages(k)
 
 
 def _file_write(k: Kernel, inode: Inode, idx: np.ndarray, offset_bytes: int, length_bytes: int) -> None:
@@ -388,36 +393,35 @@ def ftruncate(k: Kernel, inode: Inode, size_bytes: int) -> None:
 # ---------------------------------------------------------------------- writeback
 
 
-def writeback_inode(k: Kernel, inode: Inode, reason: str, advance: bool = True) -> int:
-    """Models writeback_single_inode(): write every dirty page and mark it clean.
-
-    Pages pass through PG_writeback (NR_WRITEBACK) only for the duration of the
-    I/O, which here completes within the call (the caller's clock advances by the
-    I/O time unless ``advance`` is false). Returns pages written.
-    """
+def writeback_inode(k: Kernel, inode: Inode, reason: str) -> int:
+    """Models writeback_single_inode() (WB_SYNC_NONE): every dirty page not already
+    under writeback is submitted to the disk (page_writeback.py), and the inode is
+    clean once none is left dirty. Returns pages submitted."""
     if inode.shmem or inode.evicted:
         return 0
     cached = inode.pages[inode.pages >= 0]
     flags = k.mem_map.flags
-    dirty = cached[(flags[cached] & PG_DIRTY) != 0]
+    dirty = cached[(flags[cached] & (PG_DIRTY | PG_WRITEBACK)) == PG_DIRTY]
     n = len(dirty)
-    if n == 0:
-        return 0
-    k.emit(tp.WRITEBACK, ino=inode.ino, nr_pages=n, reason=reason)
-    flags[dirty] = (flags[dirty] & ~np.uint16(PG_DIRTY)) | PG_WRITEBACK
-    k.stat.nr_file_dirty -= n
-    k.stat.nr_writeback += n
-    if advance:
-        k.advance(n * costs.DISK_WRITE_PAGE_NS)
-    flags[dirty] &= ~np.uint16(PG_WRITEBACK)
-    k.stat.nr_writeback -= n
-    inode.dirtied_when_ns = -1
+    if n:
+        k.emit(tp.WRITEBACK, ino=inode.ino, nr_pages=n, reason=reason)
+        page_writeback.folio_start_writeback(k, dirty)
+    if not np.count_nonzero(flags[cached] & PG_DIRTY):
+        inode.dirtied_when_ns = -1
     return n
 
 
 def sync(k: Kernel) -> int:
-    """Models ksys_sync(): write back every dirty inode, in inode order."""
-    return sum(writeback_inode(k, inode, "sync") for inode in list(k.inodes.values()))
+    """Models ksys_sync(): start writeback of every dirty inode, in inode order,
+    then wait until the disk has written everything queued (sync_inodes_sb()).
+    Returns pages submitted."""
+    page_writeback.writeback_end_io(k)
+    submitted = sum(writeback_inode(k, inode, "sync") for inode in list(k.inodes.values()))
+    busy = k.wb_queue.busy_until_ns
+    if busy > k.now_ns:
+        k.advance(busy - k.now_ns)
+    page_writeback.writeback_end_io(k)
+    return submitted
 
 
 def invalidate_mapping_pages(k: Kernel, inode: Inode) -> int:
@@ -441,6 +445,7 @@ def drop_caches(k: Kernel, value: int) -> tuple[int, int]:
     slab of dentries and inodes). Returns (page-cache pages, slab pages) freed."""
     pages = 0
     slab = 0
+    page_writeback.writeback_end_io(k)
     if value & 1:
         for inode in list(k.inodes.values()):
             pages += invalidate_mapping_pages(k, inode)

@@ -46,7 +46,7 @@ def do_fork(k: Kernel, parent: Task, comm: str) -> Task:
     for vma in pmm.vmas:
         copy = VmArea(start=vma.start, end=vma.end, flags=vma.flags, kind=vma.kind, handle=vma.handle,
                       inode=vma.inode, pgoff=vma.pgoff, charged_pages=vma.charged_pages,
-                      anon_vma=vma.anon_vma)
+                      anon_vma=vma.anon_vma, anon_pgoff=vma.anon_pgoff)
         if vma.inode is not None:
             vma.inode.i_mmap += 1
         # In the mm before anything below allocates: reclaim's rmap walk must see

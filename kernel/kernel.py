@@ -22,7 +22,7 @@ from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
 from memtrace.tracer.schema import Tracepoint
 
-from . import oom, vmscan
+from . import costs, oom, page_writeback, vmscan
 from .engine import Engine, Signal
 from .memcontrol import UNLIMITED, MemCgroup, MemcgTree
 from .mm_types import (
@@ -85,7 +85,8 @@ class Kernel:
     """
 
     def __init__(self, ram_bytes: int, swap_bytes: int, bus: Bus, sysctls: Sysctls | None = None,
-                 seed: int = 0, kernel_version: str = DEFAULT_KERNEL_VERSION) -> None:
+                 seed: int = 0, kernel_version: str = DEFAULT_KERNEL_VERSION, cgroup_version: int = 2,
+                 disk_write_bytes_per_s: int = costs.DEFAULT_DISK_WRITE_BYTES_PER_S) -> None:
         self.bus = bus
         self.engine = Engine()
         self.rng = np.random.default_rng(seed)
@@ -96,7 +97,8 @@ class Kernel:
         self.mem_map = self.alloc.mem_map
         self.stat = NodeStat()
         self.swap = SwapDevice(swap_bytes >> PAGE_SHIFT)
-        self.memcgs = MemcgTree()
+        self.cgroup_version = cgroup_version
+        self.memcgs = MemcgTree(cgroup_version, kernel_version)
         self.committed_pages = 0  # vm_committed_as
         # Reclaim state (struct lruvec / pglist_data of the one node).
         self.anon_cost = 0
@@ -120,10 +122,25 @@ class Kernel:
         self.reclaimed_memcg = 0
         self.swap_outs = 0
         self.swap_ins = 0
-        # Writeback (the flusher thread) and the OOM killer.
+        # Writeback: the disk's queue, the flusher thread, the v2 memcgs whose
+        # writers kicked it, dirty and writeback pages per memcg (rows as memcg_lru).
+        self.wb_queue = page_writeback.WritebackQueue(max(1, round(PAGE_SIZE * 1e9 / disk_write_bytes_per_s)),
+                                                      self.alloc.nr_pfns)
         self.flusher_wait = Signal()
         self.flusher_task: Task | None = None
-        self.flusher_queue: dict[int, str] = {}
+        self.flusher_bg_memcgs: set[MemCgroup] = set()
+        self.memcg_dirty = np.zeros(64, dtype=np.int64)
+        self.memcg_writeback = np.zeros(64, dtype=np.int64)
+        # Reclaim's view of writeback (pgdat->flags PGDAT_DIRTY / PGDAT_WRITEBACK,
+        # LRUVEC_NODE_CONGESTED; LRUVEC_CGROUP_CONGESTED per memcg id), pages
+        # rotated to the tail of an inactive list (folio_rotate_reclaimable()),
+        # and tasks throttled waiting for writeback (nr_writeback_throttled).
+        self.pgdat_dirty = False
+        self.pgdat_writeback = False
+        self.node_congested = False
+        self.memcg_congested: set[int] = set()
+        self.lru_rotated: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.nr_writeback_throttled = 0
         self.oom_id = 0
         self.oom_kills: list[dict[str, Any]] = []
         self.on_kill: Any = None  # set by the runner: ends a task's program
@@ -236,29 +253,59 @@ class Kernel:
         try:
             pfns = self._alloc_node(nr_pages, gfp_mask)
         except BaseException:
-            self.memcgs.uncharge_pfns(np.full(nr_pages, memcg.id, dtype=np.int16), kmem)
+            self.memcgs.cancel_charge(memcg, nr_pages, kmem)
             raise
         self.mem_map.memcg[pfns] = memcg.id
         return pfns
 
     def try_charge(self, memcg: MemCgroup, nr_pages: int, kmem: bool = False) -> None:
-        """Models try_charge_memcg(): reclaim from the cgroup over its limit, retry,
-        and invoke the memcg OOM killer when reclaim cannot make room."""
+        """Models try_charge_memcg() (6.18): charge the counters (memcontrol.py:
+        stock, batch, memsw first on v1, failcnt); when a page does not fit, reclaim
+        from the cgroup over its limit (without swapping when its memsw counter is
+        the one over), retry, drain the stock once, retry while reclaim makes
+        progress or MAX_RECLAIM_RETRIES more times, then invoke the memcg OOM
+        killer and start over. Each round over the limit is a memory.events max
+        event.
+
+        Simplified: a task OOM-killed here leaves at once (TaskKilled), where the
+        kernel's victim retries MAX_RECLAIM_RETRIES + 1 more times, fails again and
+        returns -ENOMEM to its fault: those attempts are counted (failcnt, memory.
+        events max), not run.
+        """
+        first = True
         retries = vmscan.MAX_RECLAIM_RETRIES
-        while (over := memcg.over_limit(nr_pages)) is not None:
-            over.failcnt += 1
-            reclaimed = vmscan.try_to_free_mem_cgroup_pages(self, over, nr_pages, GFP_KERNEL)
-            if memcg.over_limit(nr_pages) is None:
-                break
+        drained = False
+        memcgs = self.memcgs
+        while (failure := memcgs.try_charge_pages(memcg, nr_pages, kmem, first)) is not None:
+            first = False
+            over = failure.memcg
+            over.events_max += 1
+            may_swap = not failure.memsw and over.swap_pages < over.swap_max_pages
+            reclaimed = vmscan.try_to_free_mem_cgroup_pages(self, over, nr_pages, GFP_KERNEL, may_swap)
+            if over.own_margin() >= nr_pages:
+                continue
+            if not drained:
+                memcgs.drain_all_stock(over)
+                drained = True
+                continue
             if reclaimed:
                 continue
             if retries > 0:
                 retries -= 1
                 continue
-            if not oom.out_of_memory(self, over, GFP_KERNEL):
+            try:
+                killed = oom.out_of_memory(self, over, GFP_KERNEL)
+            except oom.TaskKilled:
+                # The victim is the charging task: in the kernel it retries once and
+                # MAX_RECLAIM_RETRIES more times (passed_oom) before giving up as a
+                # dying task; here it has left already, so those failed charges are
+                # counted, not run.
+                memcgs.count_failures(failure, vmscan.MAX_RECLAIM_RETRIES + 1)
+                over.events_max += vmscan.MAX_RECLAIM_RETRIES + 1
+                raise
+            if not killed:
                 raise OutOfMemory(nr_pages, f"memory cgroup {over.path} (no killable task)")
             retries = vmscan.MAX_RECLAIM_RETRIES
-        self.memcgs.commit_charge(memcg, nr_pages, kmem)
 
     def _reclaimable_pages(self) -> int:
         """Pages reclaim could still free: file LRU, and anon LRU while swap has room
@@ -321,11 +368,33 @@ class Kernel:
         """SIGKILL ``victim``: it exits now (see oom.py)."""
         self.on_kill(victim)
 
-    def flusher_wakeup(self, inos: np.ndarray, reason: str) -> None:
-        """wakeup_flusher_threads(): queue these inodes for writeback."""
-        for ino in np.unique(inos).tolist():
-            self.flusher_queue.setdefault(int(ino), reason)
+    def flusher_kick(self, memcg: MemCgroup | None) -> None:
+        """wb_start_background_writeback(): wake the flusher for a domain over its
+        background threshold (``memcg`` for a v2 memcg domain, None for global)."""
+        if memcg is not None:
+            self.flusher_bg_memcgs.add(memcg)
         self.engine.fire(self.flusher_wait)
+
+    def memcg_file_account(self, pfns: np.ndarray, dirty: int, writeback: int) -> None:
+        """NR_FILE_DIRTY / NR_WRITEBACK of each page's memory cgroup
+        (lruvec_stat_mod_folio()): add ``dirty`` and ``writeback`` per page."""
+        if not len(pfns):
+            return
+        counts = np.bincount(self.mem_map.memcg[pfns].astype(np.int64), minlength=len(self.memcg_dirty))
+        if dirty:
+            self.memcg_dirty += dirty * counts
+        if writeback:
+            self.memcg_writeback += writeback * counts
+
+    def sleep_in_kernel(self, duration_ns: int) -> None:
+        """The current task sleeps ``duration_ns`` inside a kernel path it cannot
+        leave (a reclaim or writeback wait).
+
+        Simplified: the clock advances as if the task kept the CPU, so other tasks
+        run after it; the time is not counted as the task's CPU time."""
+        self.advance(duration_ns)
+        if self.current is not None:
+            self.current.cpu_ns -= duration_ns
 
     # ------------------------------------------------------------------ LRU
 
@@ -490,6 +559,8 @@ class Kernel:
         memcg = self.memcgs.mkdir(path, max_pages, swap_max)
         if memcg.id >= self.memcg_lru.shape[0]:
             self.memcg_lru = np.vstack([self.memcg_lru, np.zeros_like(self.memcg_lru)])
+            self.memcg_dirty = np.concatenate([self.memcg_dirty, np.zeros_like(self.memcg_dirty)])
+            self.memcg_writeback = np.concatenate([self.memcg_writeback, np.zeros_like(self.memcg_writeback)])
         self.emit(tp.CGROUP, op="mkdir", path=path, memcg_id=memcg.id, limit_bytes=max_bytes, task_pid=0)
         return memcg
 

@@ -12,6 +12,8 @@ from memtrace.linux.proc import FreeColumns, free_columns
 from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.tracepoints import MEMINFO_FIELDS
 
+from . import page_writeback
+
 if TYPE_CHECKING:
     from .kernel import Kernel
 
@@ -32,8 +34,10 @@ def si_mem_available(k: Kernel) -> int:
 def meminfo(k: Kernel) -> dict[str, int]:
     """Models meminfo_proc_show(): the /proc/meminfo lines memtrace tracks, in bytes.
 
-    Buffers is 0: block-device page cache is not modelled.
+    Buffers is 0: block-device page cache is not modelled. Writeback that has
+    completed by now is ended first (page_writeback.writeback_end_io()).
     """
+    page_writeback.writeback_end_io(k)
     st = k.stat
     P = PAGE_SIZE
     buffers = 0

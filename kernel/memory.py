@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memtrace.linux.gfp import GFP_HIGHUSER_MOVABLE_ZERO
-from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
 from . import costs, filemap, swap, vmscan
@@ -64,7 +64,7 @@ def _new_anon_pages(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray) -> np.n
     mm.flags[pfns] = PG_ANON | PG_SWAPBACKED
     mm.mapcount[pfns] = 1
     mm.mapping[pfns] = owner.id
-    mm.index[pfns] = (vma.start >> PAGE_SHIFT) + idx
+    mm.index[pfns] = vma.anon_pgoff + idx
     k.lru_add(pfns)
     k.stat.nr_anon_mapped += len(pfns)
     k.add_rss(owner, MM_ANONPAGES, len(pfns))
@@ -134,10 +134,14 @@ def handle_mm_fault_range(k: Kernel, task: Task, vma: VmArea, first: int, count:
             nr += _shared_fault(k, task, vma, idx, ptes, pw, write)
         else:
             nr += _private_fault(k, task, vma, idx, ptes, pw, write)
-        # Every page accessed now has its pte young bit set.
+        # Every page accessed now has its pte young bit set; a write to a lazily
+        # freed page (MADV_FREE) dirties its pte, so reclaim keeps the page.
         now = vma.ptes[idx]
         present = now[now >= 0]
         k.mem_map.flags[present] |= PG_YOUNG
+        if write:
+            lazy = present[(k.mem_map.flags[present] & (PG_ANON | PG_SWAPBACKED)) == PG_ANON]
+            k.mem_map.flags[lazy] |= PG_DIRTY
         if vma.flags & VM_LOCKED:
             vmscan.mlock_pages(k, present)
     finally:

@@ -128,12 +128,18 @@ class VmArea:
     pgoff: int = 0  # first file page mapped
     charged_pages: int = 0  # VM_ACCOUNT charge held by this VMA
     anon_vma: bool = False
+    #: linear page index of the VMA's first page for its anonymous pages (the
+    #: vm_pgoff of an anonymous VMA): the virtual page number it was mapped at,
+    #: kept when mremap() moves it; -1 at construction means start >> PAGE_SHIFT.
+    anon_pgoff: int = -1
     ptes: np.ndarray = field(init=False, repr=False)
     pte_write: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.ptes = np.full(self.nr_pages, PTE_NONE, dtype=np.int32)
         self.pte_write = np.zeros(self.nr_pages, dtype=bool)
+        if self.anon_pgoff < 0:
+            self.anon_pgoff = self.start >> PAGE_SHIFT
 
     @property
     def nr_pages(self) -> int:
@@ -167,10 +173,16 @@ class MmStruct:
     pgd_pfn: int = -1
 
     def by_handle(self, handle: str) -> VmArea | None:
+        """The lowest VMA of the mapping named ``handle``, or None."""
         for vma in self.vmas:
             if vma.handle == handle:
                 return vma
         return None
+
+    def fragments(self, handle: str) -> list[VmArea]:
+        """Every VMA of the mapping named ``handle``, lowest first: one, unless a
+        partial munmap or mprotect split it (__split_vma())."""
+        return [vma for vma in self.vmas if vma.handle == handle]
 
     @property
     def total_vm(self) -> int:

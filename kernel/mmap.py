@@ -6,13 +6,16 @@ Committed_AS is charged exactly as ``mmap_region()`` and ``do_brk_flags()`` do
 mode 2 ignores); shared anonymous memory is charged in full by its shmem object;
 brk charges the pages it adds.
 
-Simplified: munmap takes a whole mapping or a part at its start or end (no hole in
-the middle); no VMA merging; no mremap or mprotect.
+A mapping is named by its handle; a partial munmap or mprotect splits it into
+several VMAs with that handle (MmStruct.fragments()), addressed from its lowest
+address. mremap is mremap.py's, mprotect mprotect.py's, madvise madvise.py's.
+
+Simplified: no VMA merging (adjacent VMAs with equal flags stay apart).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -158,44 +161,140 @@ def remove_vma(k: Kernel, task: Task, vma: VmArea) -> int:
 
 
 def find_vma(task: Task, handle: str, errno: str) -> VmArea:
-    """The mapping named ``handle``, or the errno the syscall gives for none."""
+    """The (lowest) VMA of the mapping named ``handle``, or the errno the syscall
+    gives for none."""
     vma = task.mm.by_handle(handle) if task.mm is not None else None
     if vma is None:
         raise StepFault(errno, f"no mapping named {handle!r}")
     return vma
 
 
-def do_munmap(k: Kernel, task: Task, handle: str, offset_bytes: int = 0, length_bytes: int = 0) -> None:
-    """Models do_vmi_munmap() for a whole mapping or a part at either end."""
+class RangePart(NamedTuple):
+    """The part of one VMA a range of a mapping covers: its pages [first, first+nr)."""
+
+    vma: VmArea
+    first: int
+    nr: int
+
+
+def handle_range(task: Task, handle: str, offset_bytes: int, length_bytes: int,
+                 errno: str) -> tuple[int, int, list[RangePart], bool]:
+    """Resolve a range of the mapping named ``handle``: ``offset_bytes`` from its
+    lowest address, ``length_bytes`` long (0: to the end of its highest VMA), page
+    aligned as the syscalls align it (the start must be, the length is rounded up).
+
+    Returns (start address, length, the VMA parts it covers lowest first, whether
+    part of it is unmapped: a hole a munmap left). StepFault(``errno``) for no
+    such mapping, StepFault(EINVAL) for an unaligned start or an empty range.
+    """
+    mm = task.mm
+    frags = mm.fragments(handle) if mm is not None else []
+    if not frags:
+        raise StepFault(errno, f"no mapping named {handle!r}")
+    if offset_bytes % PAGE_SIZE or offset_bytes < 0:
+        raise StepFault("EINVAL", f"offset {offset_bytes} of mapping {handle!r} is not page aligned")
+    base = frags[0].start
+    start = base + offset_bytes
+    end = frags[-1].end if length_bytes == 0 else start + page_align(length_bytes)
+    if end <= start:
+        raise StepFault("EINVAL", f"empty range at offset {offset_bytes} of mapping {handle!r}")
+    parts: list[RangePart] = []
+    covered = 0
+    for vma in frags:
+        lo, hi = max(start, vma.start), min(end, vma.end)
+        if lo < hi:
+            parts.append(RangePart(vma, (lo - vma.start) >> PAGE_SHIFT, (hi - lo) >> PAGE_SHIFT))
+            covered += hi - lo
+    return start, end - start, parts, covered < end - start
+
+
+def split_vma(k: Kernel, task: Task, vma: VmArea, nr_first: int) -> VmArea:
+    """Models __split_vma(): ``vma`` keeps its first ``nr_first`` pages and a new VMA,
+    same flags, backing and handle, takes the rest, with its page-table entries,
+    its share of the VM_ACCOUNT charge and its offsets (vm_pgoff, and the anon
+    index). Returns the new (upper) VMA."""
+    mm = task.mm
+    assert mm is not None and 0 < nr_first < vma.nr_pages
+    cut = vma.start + nr_first * PAGE_SIZE
+    upper = VmArea(start=cut, end=vma.end, flags=vma.flags, kind=vma.kind, handle=vma.handle, inode=vma.inode,
+                   pgoff=vma.pgoff + nr_first, anon_vma=vma.anon_vma, anon_pgoff=vma.anon_pgoff + nr_first)
+    upper.ptes = vma.ptes[nr_first:].copy()
+    upper.pte_write = vma.pte_write[nr_first:].copy()
+    if vma.charged_pages:
+        upper.charged_pages = vma.nr_pages - nr_first
+        vma.charged_pages = nr_first
+    vma.ptes = vma.ptes[:nr_first].copy()
+    vma.pte_write = vma.pte_write[:nr_first].copy()
+    vma.end = cut
+    if vma.inode is not None:
+        vma.inode.i_mmap += 1
+    mm.insert(upper)
+    return upper
+
+
+def isolate_range(k: Kernel, task: Task, part: RangePart) -> VmArea:
+    """The VMA holding exactly ``part``: split off below and above it as needed
+    (vma_modify() -> split_vma())."""
+    vma, first, count = part
+    if first:
+        vma = split_vma(k, task, vma, first)
+    if count < vma.nr_pages:
+        split_vma(k, task, vma, count)
+    return vma
+
+
+def unmap_parts(k: Kernel, task: Task, parts: list[RangePart]) -> int:
+    """Unmap each part (do_vmi_align_munmap()): a whole VMA goes, a head or tail
+    is cut off, a middle is split off first. Returns the VM_ACCOUNT pages
+    returned to Committed_AS."""
     mm = task.mm
     assert mm is not None
-    vma = find_vma(task, handle, "EINVAL")
-    k.advance(costs.SYSCALL_NS)
-    length = page_align(length_bytes) if length_bytes else vma.length_bytes - offset_bytes
-    if offset_bytes % PAGE_SIZE or offset_bytes < 0 or offset_bytes + length > vma.length_bytes or length <= 0:
-        raise StepFault("EINVAL", f"munmap range {offset_bytes}+{length} is outside mapping {handle!r}")
-    start = vma.start + offset_bytes
-    if length == vma.length_bytes:
-        uncharged = remove_vma(k, task, vma)
-    else:
-        first = offset_bytes >> PAGE_SHIFT
-        count = length >> PAGE_SHIFT
+    uncharged = 0
+    for part in parts:
+        vma, first, count = part
+        if count == vma.nr_pages:
+            uncharged += remove_vma(k, task, vma)
+            continue
         if first != 0 and first + count != vma.nr_pages:
-            raise StepFault("EINVAL", f"munmap of the middle of {handle!r} is not modelled")
+            vma = isolate_range(k, task, part)
+            uncharged += remove_vma(k, task, vma)
+            continue
         memory.zap_vma_range(k, task, vma, first, count)
-        uncharged = count if vma.flags & VM_ACCOUNT else 0
-        if uncharged:
-            k.vm_unacct_memory(uncharged)
-            vma.charged_pages -= uncharged
+        gone = count if vma.flags & VM_ACCOUNT else 0
+        if gone:
+            k.vm_unacct_memory(gone)
+            vma.charged_pages -= gone
+            uncharged += gone
         keep = slice(count, None) if first == 0 else slice(0, first)
         vma.ptes = vma.ptes[keep].copy()
         vma.pte_write = vma.pte_write[keep].copy()
+        lo = vma.start + first * PAGE_SIZE
         if first == 0:
-            vma.start += length
+            vma.start += count * PAGE_SIZE
             vma.pgoff += count
+            vma.anon_pgoff += count
         else:
-            vma.end -= length
-        k.free_page_tables(mm, start, start + length)
+            vma.end -= count * PAGE_SIZE
+        k.free_page_tables(mm, lo, lo + count * PAGE_SIZE)
+    return uncharged
+
+
+def do_munmap(k: Kernel, task: Task, handle: str, offset_bytes: int = 0, length_bytes: int = 0) -> None:
+    """Models do_vmi_munmap(): unmap a range of the mapping named ``handle`` (the
+    whole of it by default); a range inside one VMA splits it in two
+    (__split_vma()), as munmap(2) of the middle of a mapping does. The pages go,
+    their VM_ACCOUNT charge is returned, page tables no VMA uses any more are
+    freed. A range partly over a hole unmaps what is mapped (munmap(2) does not
+    fail on holes); EINVAL for a range reaching past the mapping's end."""
+    mm = task.mm
+    assert mm is not None
+    k.advance(costs.SYSCALL_NS)
+    start, length, parts, _ = handle_range(task, handle, offset_bytes, length_bytes, "EINVAL")
+    if not parts or start + length > mm.fragments(handle)[-1].end:
+        # The range would reach past the mapping, into addresses the scenario
+        # does not name: refused rather than guessed at.
+        raise StepFault("EINVAL", f"munmap range {offset_bytes}+{length} is outside mapping {handle!r}")
+    uncharged = unmap_parts(k, task, parts)
     k.emit(tp.MUNMAP, addr=start, len_bytes=length, handle=handle, uncharged_pages=uncharged)
 
 
@@ -210,7 +309,8 @@ def do_brk(k: Kernel, task: Task, increment_bytes: int) -> None:
     new_brk = max(mm.start_brk, old_brk + increment_bytes)
     old_top = page_align(old_brk)
     new_top = page_align(new_brk)
-    heap = mm.by_handle("heap")
+    heaps = mm.fragments("heap")
+    heap = heaps[-1] if heaps and heaps[-1].end == old_top and heaps[-1].writable else None
     delta_pages = (new_top - old_top) >> PAGE_SHIFT
     charged = 0
     if delta_pages > 0:
@@ -223,6 +323,7 @@ def do_brk(k: Kernel, task: Task, increment_bytes: int) -> None:
             raise StepFault("ENOMEM", f"brk growth of {delta_pages} pages refused by overcommit")
         charged = delta_pages
         if heap is None:
+            # do_brk_flags(): a new VMA unless the top of the heap can grow.
             heap = VmArea(start=old_top, end=new_top, flags=VM_READ | VM_WRITE | VM_ACCOUNT, kind="heap",
                           handle="heap", charged_pages=delta_pages)
             mm.insert(heap)
@@ -231,21 +332,14 @@ def do_brk(k: Kernel, task: Task, increment_bytes: int) -> None:
             heap.pte_write = np.concatenate([heap.pte_write, np.zeros(delta_pages, dtype=bool)])
             heap.end = new_top
             heap.charged_pages += delta_pages
-    elif delta_pages < 0 and heap is not None:
-        count = -delta_pages
-        first = heap.nr_pages - count
-        memory.zap_vma_range(k, task, heap, first, count)
-        k.vm_unacct_memory(count)
-        charged = -count
-        if count == heap.nr_pages:
-            mm.vmas.remove(heap)
-            k.free_page_tables(mm, heap.start, heap.end)
-        else:
-            heap.ptes = heap.ptes[:first].copy()
-            heap.pte_write = heap.pte_write[:first].copy()
-            heap.end = new_top
-            heap.charged_pages -= count
-            k.free_page_tables(mm, new_top, old_top)
+    elif delta_pages < 0 and heaps:
+        # The break moves down: do_vmi_munmap() of [new_top, old_top).
+        parts = []
+        for vma in heaps:
+            lo, hi = max(new_top, vma.start), min(old_top, vma.end)
+            if lo < hi:
+                parts.append(RangePart(vma, (lo - vma.start) >> PAGE_SHIFT, (hi - lo) >> PAGE_SHIFT))
+        charged = -unmap_parts(k, task, parts)
     mm.brk = new_brk
     k.emit(tp.BRK, old_brk=old_brk, brk=new_brk, ret=new_brk, charged_pages=charged)
 
@@ -255,14 +349,16 @@ def do_mlock(k: Kernel, task: Task, handle: str, lock: bool) -> None:
     faults every page in (populate_vma_page_range(), writing to private writable
     mappings so that no copy-on-write is left to do) and moves it to the
     unevictable list."""
-    vma = find_vma(task, handle, "ENOMEM")
+    find_vma(task, handle, "ENOMEM")
+    assert task.mm is not None
     k.advance(costs.SYSCALL_NS)
-    if lock:
-        vma.flags |= VM_LOCKED
-        nr = vma.nr_pages
-        if vma.inode is not None and not vma.inode.shmem:
-            nr = min(nr, max(vma.inode.size_pages - vma.pgoff, 0))
-        memory.handle_mm_fault_range(k, task, vma, 0, nr, vma.writable and not vma.shared)
-    else:
-        vma.flags &= ~VM_LOCKED
-        vmscan.munlock_pages(k, vma.ptes[vma.ptes >= 0])
+    for vma in task.mm.fragments(handle):
+        if lock:
+            vma.flags |= VM_LOCKED
+            nr = vma.nr_pages
+            if vma.inode is not None and not vma.inode.shmem:
+                nr = min(nr, max(vma.inode.size_pages - vma.pgoff, 0))
+            memory.handle_mm_fault_range(k, task, vma, 0, nr, vma.writable and not vma.shared)
+        else:
+            vma.flags &= ~VM_LOCKED
+            vmscan.munlock_pages(k, vma.ptes[vma.ptes >= 0])

@@ -89,6 +89,15 @@ def oom_task(k: Kernel, task: Task, children: Mapping[Task, list[MmStruct]] | No
     )
 
 
+def memcg_oom_failcnt(k: Kernel, memcg: MemCgroup) -> int:
+    """The failcnt mem_cgroup_print_oom_meminfo() prints on the memory line: the
+    memory counter's failcnt, but on v2 since 6.15 memory.events max (the counter
+    no longer counts there)."""
+    if k.memcgs.cgroup_version != 1 and k.memcgs.track_failcnt_v1_only:
+        return memcg.events_max
+    return memcg.failcnt
+
+
 def memcg_stat_fields(k: Kernel, memcg: MemCgroup) -> dict[str, int]:
     """memory.stat of ``memcg``'s subtree, recounted from the struct page array."""
     mem = k.mem_map
@@ -104,13 +113,13 @@ def memcg_stat_fields(k: Kernel, memcg: MemCgroup) -> dict[str, int]:
     return {
         "usage_bytes": memcg.usage_pages * P,
         "limit_bytes": (memcg.max_pages if memcg.max_pages < UNLIMITED else 0) * P,
-        "failcnt": memcg.failcnt,
+        "failcnt": memcg_oom_failcnt(k, memcg),
         "swap_bytes": memcg.swap_pages * P,
         "anon_bytes": int(np.count_nonzero(is_anon_page)) * P,
         "file_bytes": int(np.count_nonzero(~is_anon_page)) * P,
         "shmem_bytes": int(np.count_nonzero(shmem)) * P,
         "file_mapped_bytes": int(np.count_nonzero(~is_anon_page & (mem.mapcount[pfns] > 0))) * P,
-        "file_dirty_bytes": int(np.count_nonzero(~anon_lru & ((flags & PG_DIRTY) != 0))) * P,
+        "file_dirty_bytes": int(np.count_nonzero(~anon_lru & ~is_anon_page & ((flags & PG_DIRTY) != 0))) * P,
         "kernel_bytes": memcg.kmem_pages * P,
         "inactive_anon_bytes": int(np.count_nonzero(anon_lru & ~active & ~unevictable)) * P,
         "active_anon_bytes": int(np.count_nonzero(anon_lru & active & ~unevictable)) * P,

@@ -40,6 +40,7 @@ PG_PGTABLE = 1 << 10
 PG_KERNEL = 1 << 11  # other kernel allocations: kernel stacks, percpu, vmalloc
 PG_YOUNG = 1 << 12  # a pte mapping the page was accessed since reclaim last looked (pte_young)
 PG_PINNED = 1 << 13  # held by an operation in progress (the folio lock / an elevated refcount)
+PG_RECLAIM = 1 << 14  # reclaim wants the page freed as soon as its writeback ends (PG_reclaim)
 
 #: bytes of struct page per 4 KiB page on x86-64; the memmap is reserved at boot.
 STRUCT_PAGE_BYTES = 64
@@ -96,7 +97,8 @@ class MemMap:
       _mapcount + 1).
     - ``mapping``: id of the owner: an address_space (file or shmem object) id, or for
       anonymous pages the id of the mm that first faulted it (its anon_vma root).
-    - ``index``: page offset in the file, or the virtual page number for anon pages.
+    - ``index``: page offset in the file, or for anon pages the linear index in
+      their anon_vma: the virtual page number where the page was first mapped.
     - ``lru_gen``: LRU insertion stamp; smaller is older (the list order).
     - ``memcg``: id of the memory cgroup the page is charged to (0: none, 1: root).
     """

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from memtrace.linux.limits import PAGE_SHIFT
-
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, PTE_NONE, MmStruct, VmArea
 from .page_alloc import PG_ANON, PG_SWAPBACKED
 
@@ -67,7 +65,9 @@ def try_to_unmap(k: Kernel, pfns: np.ndarray, swap_entries: np.ndarray | None = 
 
 
 def _unmap_anon(k: Kernel, pfns: np.ndarray, entries: np.ndarray | None) -> None:
-    """rmap_walk_anon(): each page sits at virtual page ``index`` in any mm sharing it."""
+    """rmap_walk_anon(): each page sits at linear index ``index`` in any mm sharing
+    it, at ``index - anon_pgoff`` of a private VMA (its virtual page unless an
+    mremap() moved the VMA)."""
     vpn = k.mem_map.index[pfns]
     for task in k.tasks.values():
         mm = task.mm
@@ -76,7 +76,7 @@ def _unmap_anon(k: Kernel, pfns: np.ndarray, entries: np.ndarray | None) -> None
         for vma in mm.vmas:
             if vma.shared:
                 continue
-            lo, hi = vma.start >> PAGE_SHIFT, vma.end >> PAGE_SHIFT
+            lo, hi = vma.anon_pgoff, vma.anon_pgoff + vma.nr_pages
             inside = (vpn >= lo) & (vpn < hi)
             if not inside.any():
                 continue

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memtrace.errors import ScenarioError, SysctlError
-from memtrace.linux.limits import PAGE_SIZE
+from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 from memtrace.tracer.bus import Bus
 
-from . import filemap, fork, memory, mmap, page_writeback, proc_base, shmem, vmscan
+from . import filemap, fork, madvise, memory, mmap, mprotect, mremap, page_writeback, proc_base, shmem, vmscan
 from .engine import Proc, Signal, Sleep, TaskGen
 from .errors import StepFault
 from .kernel import Kernel, OutOfMemory
@@ -36,8 +36,11 @@ from .workload import (
     FileWrite,
     Fork,
     Ftruncate,
+    Madvise,
     Mlock,
     Mmap,
+    Mprotect,
+    Mremap,
     Munlock,
     Munmap,
     ProcessSpec,
@@ -69,6 +72,10 @@ from .workload import (
 SLICE_PAGES = 16384
 #: Smallest slice once memory is short (2 MiB).
 MIN_SLICE_PAGES = 512
+#: Pages of page cache write(2) charges at once near a memory cgroup limit: a
+#: 1 MiB folio, as ext4 on 6.x allocates for large writes (the real traces of
+#: ../staging/real show order-8 folios for 1 MiB writes).
+WRITE_FOLIO_PAGES = 256
 #: How often the meminfo sampler reads /proc/meminfo (simulated).
 SAMPLE_INTERVAL_NS = 100_000_000
 #: Pids of the kernel threads memtrace runs (arbitrary, below the user pids).
@@ -153,7 +160,8 @@ class Runner:
         self.scenario = scenario
         sysctls, self.explicit = build_sysctls(scenario, overrides or {})
         m = scenario.machine
-        self.k = Kernel(m.ram_bytes, m.swap_bytes, bus, sysctls, seed=seed, kernel_version=m.kernel_version)
+        self.k = Kernel(m.ram_bytes, m.swap_bytes, bus, sysctls, seed=seed, kernel_version=m.kernel_version,
+                        cgroup_version=m.cgroup_version, disk_write_bytes_per_s=m.disk_write_bytes_per_s)
         # What the run has produced so far (the recorder reads it even when the
         # run stops on an error); run() returns it as a RunResult.
         self.snapshots: list[SnapshotRecord] = []
@@ -348,24 +356,18 @@ class Runner:
         """Run one step; yields where the task gives up the CPU or blocks."""
         k = self.k
         if isinstance(step, Touch):
-            vma = self._vma(task, step.handle)
-            first = step.offset_bytes // PAGE_SIZE
-            end = vma.nr_pages if step.length_bytes == 0 else -(-(step.offset_bytes + step.length_bytes) // PAGE_SIZE)
-            if first >= vma.nr_pages or end > vma.nr_pages:
-                raise StepFault("SIGSEGV", f"touch beyond the end of mapping {step.handle!r}", fatal=True)
-            start = first
-            while start < end:
-                n = min(self._slice_pages(task), end - start)
-                memory.handle_mm_fault_range(k, task, vma, start, n, step.write)
-                k.flush_rss()
-                start += n
-                if start < end:
-                    yield None
+            yield from self._touch(task, step)
         elif isinstance(step, Mmap):
             mmap.do_mmap(k, task, step.handle, step.length_bytes, step.prot, step.shared, step.path,
                          step.offset_bytes, step.noreserve)
         elif isinstance(step, Munmap):
             mmap.do_munmap(k, task, step.handle, step.offset_bytes, step.length_bytes)
+        elif isinstance(step, Madvise):
+            madvise.do_madvise(k, task, step.handle, step.offset_bytes, step.length_bytes, step.advice)
+        elif isinstance(step, Mremap):
+            mremap.do_mremap(k, task, step.handle, step.length_bytes, step.maymove)
+        elif isinstance(step, Mprotect):
+            mprotect.do_mprotect(k, task, step.handle, step.offset_bytes, step.length_bytes, step.prot)
         elif isinstance(step, Brk):
             mmap.do_brk(k, task, step.increment_bytes)
         elif isinstance(step, (FileRead, FileWrite)):
@@ -376,12 +378,27 @@ class Runner:
                 length = max(inode.size_bytes - step.offset_bytes, 0)
             off = 0
             while off < length:
-                n = min(self._slice_pages(task) * PAGE_SIZE, length - off)
+                n = min(self._slice_pages(task, page_tables=False, at_least=WRITE_FOLIO_PAGES if write else 1)
+                        * PAGE_SIZE, length - off)
+                if write and not inode.shmem:
+                    chunk = page_writeback.write_chunk_pages(k, task)
+                    if chunk is not None:
+                        # Dirtied a folio at a time, looked at once per folio.
+                        n = min(n, max(chunk, WRITE_FOLIO_PAGES) * PAGE_SIZE)
                 if write:
                     filemap.file_write(k, task, inode, step.offset_bytes + off, n)
                 else:
                     filemap.file_read(k, task, inode, step.offset_bytes + off, n)
                 off += n
+                if write and not inode.shmem:
+                    # balance_dirty_pages_ratelimited(): pause while over the limits.
+                    dirtied = -(-n // PAGE_SIZE)
+                    while (pause := page_writeback.balance_dirty_pages(k, task, dirtied)) > 0:
+                        yield Sleep(pause)
+                        k.current = task
+                        if task.exited:
+                            return
+                        dirtied = 0
                 if off < length:
                     yield None
         elif isinstance(step, Unlink):
@@ -432,14 +449,49 @@ class Runner:
         else:  # pragma: no cover - STEP_TYPES and this dispatch are kept in step
             raise AssertionError(f"step {step.op!r} has no executor")
 
-    def _slice_pages(self, task: Task) -> int:
+    def _touch(self, task: Task, step: Touch) -> TaskGen:
+        """Access a range of a mapping page by page, in slices. The range is in
+        pages from the mapping's lowest address; a mapping split by a partial
+        munmap or mprotect is walked VMA by VMA, and a hole in it (or the end)
+        is SIGSEGV when the access reaches it."""
+        k = self.k
+        self._vma(task, step.handle)
+        assert task.mm is not None
+        frags = task.mm.fragments(step.handle)
+        base = frags[0].start >> PAGE_SHIFT
+        total = (frags[-1].end >> PAGE_SHIFT) - base
+        first = step.offset_bytes // PAGE_SIZE
+        end = total if step.length_bytes == 0 else -(-(step.offset_bytes + step.length_bytes) // PAGE_SIZE)
+        if first >= total or end > total:
+            raise StepFault("SIGSEGV", f"touch beyond the end of mapping {step.handle!r}", fatal=True)
+        pos = first
+        while pos < end:
+            vma = next((v for v in task.mm.fragments(step.handle)
+                        if (v.start >> PAGE_SHIFT) - base <= pos < (v.end >> PAGE_SHIFT) - base), None)
+            if vma is None:
+                raise StepFault("SIGSEGV", f"touch of an unmapped part of mapping {step.handle!r}", fatal=True)
+            vstart = (vma.start >> PAGE_SHIFT) - base
+            stop = min(end, vstart + vma.nr_pages)
+            start = pos - vstart
+            while pos < stop:
+                n = min(self._slice_pages(task), stop - pos)
+                memory.handle_mm_fault_range(k, task, vma, start, n, step.write)
+                k.flush_rss()
+                start += n
+                pos += n
+                if pos < end:
+                    yield None
+
+    def _slice_pages(self, task: Task, page_tables: bool = True, at_least: int = 1) -> int:
         """Pages a range step takes before yielding the CPU.
 
         SLICE_PAGES normally. Once free memory nears the low watermark, only what is
         left above it (at least MIN_SLICE_PAGES): kswapd, woken there, then gets the
         CPU between slices, as it would run beside the task on another CPU. Near a
-        memory cgroup limit, only what still fits, so that the charge that hits the
-        limit is a single page's, as the kernel charges page by page.
+        memory cgroup limit, only what still fits (less room for the page tables a
+        mapping's pages may need, unless ``page_tables`` is false: read and write
+        map nothing), so that the charge that hits the limit is a single page's, as
+        the kernel charges page by page, or ``at_least`` pages (a write's folio).
         """
         k = self.k
         n = SLICE_PAGES
@@ -448,9 +500,11 @@ class Runner:
             n = max(MIN_SLICE_PAGES, above_low)
         memcg = task.memcg
         if memcg is not None and not (memcg.parent is None and memcg.max_pages >= UNLIMITED):
-            margin = memcg.margin()
-            # Keep room for the page-table pages the slice may need (one per 512).
-            n = max(1, min(n, margin - margin // 512 - 3))
+            margin = k.memcgs.charge_room(memcg)
+            if page_tables:
+                # Keep room for the page-table pages the slice may need (one per 512).
+                margin -= margin // 512 + 3
+            n = max(min(at_least, n), min(n, margin))
         return n
 
     def _snapshot(self, label: str) -> None:

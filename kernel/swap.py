@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
 from . import costs, rmap, vmscan
@@ -85,7 +85,7 @@ def do_swap_page(k: Kernel, task: Task, vma: VmArea, idx: np.ndarray, write: boo
     mem.flags[pfns] = PG_ANON | PG_SWAPBACKED
     mem.mapcount[pfns] = 1
     mem.mapping[pfns] = mm.id
-    mem.index[pfns] = (vma.start >> PAGE_SHIFT) + idx
+    mem.index[pfns] = vma.anon_pgoff + idx
     k.lru_add(pfns)
     k.stat.nr_anon_mapped += len(pfns)
     vma.ptes[idx] = pfns

@@ -8,12 +8,17 @@ are low (:func:`shrink_active_list`), and reclaims from the inactive lists
 (:func:`shrink_inactive_list`): clean file pages are freed, dirty ones are handed to
 the flusher first, anonymous and shmem pages go to swap or, without swap, stay.
 
+Dirty and writeback page-cache pages are handled as 6.x does (shrink_folio_list()):
+marked for immediate reclaim and activated, the flusher woken, reclaim throttled
+waiting for writeback (cgroup v1, and kswapd) or when congested, only kswapd
+writing pages itself; page_writeback.py ends their writeback and rotates them back.
+
 Simplified, and named where it matters: no MGLRU; no lumpy/compaction; a reclaim
 call may aim at more than SWAP_CLUSTER_MAX pages (the shortfall of the allocation
-it serves) so a large allocation costs one pass, not thousands; dirty pages found
-by reclaim are written by the flusher, never by kswapd's own pageout(); executable
+it serves) so a large allocation costs one pass, not thousands; executable
 mappings get no special protection; refault distance uses one node-wide
-nonresident age (mm/workingset.c without per-memcg ages).
+nonresident age (mm/workingset.c without per-memcg ages); no NOPROGRESS or
+ISOLATED throttling (one reclaimer at a time).
 """
 
 from __future__ import annotations
@@ -25,14 +30,16 @@ import numpy as np
 
 from memtrace.tracer import tracepoints as tp
 
-from . import costs, filemap, swap
+from . import costs, filemap, page_writeback, rmap, swap
 from .engine import TaskGen
 from .page_alloc import (
     PG_ACTIVE,
+    PG_ANON,
     PG_DIRTY,
     PG_LRU,
     PG_MLOCKED,
     PG_PINNED,
+    PG_RECLAIM,
     PG_REFERENCED,
     PG_SWAPBACKED,
     PG_UNEVICTABLE,
@@ -128,6 +135,10 @@ class NodeQueue:
         out: list[np.ndarray] = []
         need = n
         refilled = False
+        rotated = self._take_rotated(n)
+        if len(rotated):
+            out.append(rotated)
+            need -= len(rotated)
         while need > 0:
             if c.pos >= len(c.pfns):
                 if refilled:
@@ -149,10 +160,56 @@ class NodeQueue:
                 out.append(chunk[idx])
                 need -= len(idx)
                 c.pos = end
-        return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+        if not out:
+            return np.empty(0, dtype=np.int64)
+        taken: np.ndarray = np.concatenate(out)
+        if len(rotated) and len(out) > 1:
+            # A rotated page has a fresh stamp: the sorted order may hold it too.
+            _, first = np.unique(taken, return_index=True)
+            taken = taken[np.sort(first)]
+        return taken
+
+    def _take_rotated(self, n: int) -> np.ndarray:
+        """Up to ``n`` pages folio_rotate_reclaimable() put at the tail of this list
+        (Kernel.lru_rotated), the last rotated first; entries whose page has moved
+        on since are dropped."""
+        rotated = self.k.lru_rotated.get(self.lru)
+        if not rotated:
+            return np.empty(0, dtype=np.int64)
+        mem = self.k.mem_map
+        pfns = np.concatenate([p for p, _ in rotated])
+        gens = np.concatenate([g for _, g in rotated])
+        valid = (mem.lru_gen[pfns] == gens) & ((mem.flags[pfns] & LRU_MASK) == LRU_BITS[self.lru])
+        if self.ids is None:
+            mine = valid
+        else:
+            member = np.zeros(max(self.ids) + 1, dtype=bool)
+            member[self.ids] = True
+            ids = mem.memcg[pfns].astype(np.int64)
+            mine = valid & (ids < len(member)) & member[np.minimum(ids, len(member) - 1)]
+        picked = np.flatnonzero(mine)[::-1][:n]
+        valid[picked] = False
+        self.k.lru_rotated[self.lru] = [(pfns[valid], gens[valid])] if valid.any() else []
+        out: np.ndarray = pfns[picked]
+        return out
 
     def put_head(self, pfns: np.ndarray) -> None:
         """Pages put back were restamped: they rejoin through the next refill."""
+
+
+@dataclass
+class ReclaimCounts:
+    """The ``sc->nr`` counts of one shrink_node() pass: what shrink_folio_list()
+    found about dirty and writeback pages (their sums decide PGDAT_DIRTY,
+    PGDAT_WRITEBACK, the congested flags and throttling)."""
+
+    dirty: int = 0
+    unqueued_dirty: int = 0
+    congested: int = 0
+    writeback: int = 0
+    immediate: int = 0
+    taken: int = 0
+    file_taken: int = 0
 
 
 @dataclass
@@ -171,6 +228,8 @@ class ScanControl:
     may_deactivate_file: bool = False
     cache_trim_mode: bool = False
     queues: dict[int, NodeQueue] = field(default_factory=dict)
+    nr: ReclaimCounts = field(default_factory=ReclaimCounts)
+    memcg_id: int = 0  # the target memcg of cgroup reclaim
 
 
 # ---------------------------------------------------------------------- lists
@@ -221,6 +280,59 @@ def _restamp(k: Kernel, pfns: np.ndarray) -> None:
     if len(pfns):
         k.mem_map.lru_gen[pfns] = np.arange(k.lru_clock, k.lru_clock + len(pfns))
         k.lru_clock += len(pfns)
+
+
+def move_pages(k: Kernel, pfns: np.ndarray, from_lru: int, to_lru: int, reason: str) -> None:
+    """Move pages from one LRU list to another (their PG_swapbacked already says
+    which kind of list they belong on): flags, counters, stamps, lru_move events."""
+    _move(k, pfns, from_lru, to_lru, reason)
+
+
+def deactivate_pages(k: Kernel, pfns: np.ndarray) -> None:
+    """Models folio_deactivate() -> lru_deactivate(): active evictable pages move to
+    their inactive list; inactive ones stay where they are."""
+    lists = lru_of(k.mem_map.flags[pfns])
+    for active in (ACTIVE_ANON, ACTIVE_FILE):
+        _move(k, pfns[lists == active], active, active - 1, "deactivate")
+
+
+def reclaim_pages(k: Kernel, pfns: np.ndarray) -> int:
+    """Models reclaim_pages() -> shrink_folio_list() ignoring references (6.18), as
+    MADV_PAGEOUT uses it on pages it isolated: clean page cache is dropped, lazily
+    freed pages are discarded (or, written again, become anonymous and active),
+    anonymous and shmem pages are swapped out while swap has room (else
+    activated), page cache under writeback or dirty is marked for immediate
+    reclaim and activated (this task does not write it). Returns pages freed.
+
+    Simplified: a memory cgroup's swap limit is not checked here."""
+    mem = k.mem_map
+    flags = mem.flags[pfns]
+    pfns = pfns[(flags & (PG_PINNED | PG_UNEVICTABLE)) == 0]
+    flags = mem.flags[pfns]
+    anon_page = (flags & PG_ANON) != 0
+    swapbacked = (flags & PG_SWAPBACKED) != 0
+    cache = ~anon_page & ~swapbacked
+    busy = cache & ((flags & (PG_DIRTY | PG_WRITEBACK)) != 0)
+    lazy = anon_page & ~swapbacked
+    redirtied = lazy & ((flags & PG_DIRTY) != 0)
+    to_swap = np.flatnonzero(swapbacked)
+    no_swap = np.zeros(len(pfns), dtype=bool)
+    no_swap[to_swap[k.swap.nr_free:]] = True
+    mem.flags[pfns[busy]] |= PG_RECLAIM
+    back = pfns[redirtied]
+    mem.flags[back] = (mem.flags[back] | PG_SWAPBACKED) & ~_U16(PG_DIRTY)
+    lists = lru_of(flags)
+    for inactive in (INACTIVE_ANON, INACTIVE_FILE):
+        sel = (busy | no_swap) & (lists == inactive)
+        _move(k, pfns[sel], inactive, inactive + 1, "activate")
+    for lru in (INACTIVE_FILE, ACTIVE_FILE):
+        _move(k, pfns[redirtied & (lists == lru)], lru, ACTIVE_ANON, "activate")
+    clean = cache & ~busy
+    filemap.reclaim_file_pages(k, pfns[clean])
+    discard_lazyfree_pages(k, pfns[lazy & ~redirtied])
+    swapped = swap.swap_out_pages(k, pfns[swapbacked & ~no_swap])
+    k.advance(len(pfns) * costs.SCAN_PAGE_NS)
+    return int(np.count_nonzero(clean)) + int(np.count_nonzero(lazy & ~redirtied)) + swapped
 
 
 def activate_pages(k: Kernel, pfns: np.ndarray, reason: str) -> None:
@@ -360,12 +472,35 @@ def shrink_active_list(k: Kernel, sc: ScanControl, lru: int, nr_to_scan: int) ->
     k.advance(len(pfns) * costs.SCAN_PAGE_NS)
 
 
+def writeback_throttling_sane(k: Kernel, sc: ScanControl) -> bool:
+    """Models writeback_throttling_sane(): global reclaim, and cgroup v2 reclaim
+    (whose writers balance_dirty_pages() throttles per memcg); not cgroup v1
+    reclaim, which has to wait for writeback itself."""
+    return sc.kind != "memcg" or k.cgroup_version != 1
+
+
 def shrink_inactive_list(k: Kernel, sc: ScanControl, lru: int, nr_to_scan: int) -> int:
-    """Models shrink_inactive_list() + shrink_folio_list(): look at the oldest
-    inactive pages, activate or keep referenced ones, free or swap out the rest.
-    Returns pages reclaimed."""
+    """Models shrink_inactive_list() + shrink_folio_list() (6.18): look at the
+    oldest inactive pages, activate or keep referenced ones, free or swap out the
+    rest. Returns pages reclaimed.
+
+    Page-cache pages under writeback come first, whatever their references: kswapd
+    seeing one marked for immediate reclaim while the node is flagged writeback
+    counts it (nr_immediate) and activates it; cgroup v1 reclaim seeing one already
+    marked waits for its write to finish (folio_wait_writeback()) and looks again;
+    otherwise the page is marked (PG_reclaim, nr_writeback) and activated. A dirty
+    page reclaim would free is written only by kswapd, once it meets it marked
+    again with the node flagged dirty (pageout()); otherwise it is marked and
+    activated, to be freed when its writeback ends (folio_rotate_reclaimable()).
+    A lazily freed anonymous page (MADV_FREE, on the file list) is discarded,
+    unless written again since: then it is anonymous again (swap-backed, active).
+    When every page taken was dirty and not queued for writeback, the flusher is
+    woken (wakeup_flusher_threads()) and cgroup v1 reclaim throttles
+    (reclaim_throttle(VMSCAN_THROTTLE_WRITEBACK)).
+    """
     if nr_to_scan <= 0:
         return 0
+    page_writeback.writeback_end_io(k)
     queue = sc.queues[lru]
     pfns = queue.take(nr_to_scan)
     if not len(pfns):
@@ -377,16 +512,44 @@ def shrink_inactive_list(k: Kernel, sc: ScanControl, lru: int, nr_to_scan: int) 
     k.advance(len(pfns) * costs.SCAN_PAGE_NS)
 
     pinned = (flags & PG_PINNED) != 0
-    young = (flags & PG_YOUNG) != 0
+    anon_page = (flags & PG_ANON) != 0
+    cache = ~pinned & ~anon_page & file
+    # folio_check_dirty_writeback() and the three writeback cases.
+    dirty = cache & ((flags & PG_DIRTY) != 0)
+    writeback = cache & ((flags & PG_WRITEBACK) != 0)
+    marked = (flags & PG_RECLAIM) != 0
+    nr_dirty = int(np.count_nonzero(dirty | writeback))
+    nr_unqueued_dirty = int(np.count_nonzero(dirty & ~writeback))
+    nr_congested = int(np.count_nonzero(writeback & marked))
+    kswapd = sc.kind == "kswapd"
+    sane = writeback_throttling_sane(k, sc)
+    immediate = writeback & marked & kswapd & k.pgdat_writeback
+    wait = writeback & ~immediate & marked & (not sane)
+    mark_wb = writeback & ~immediate & ~wait
+    mem.flags[pfns[mark_wb]] |= PG_RECLAIM
+    if wait.any():
+        page_writeback.folio_wait_writeback(k, pfns[wait])
+        flags[wait] = mem.flags[pfns[wait]]
+    held = immediate | mark_wb | (wait & ((flags & PG_WRITEBACK) != 0))
+
+    looked = ~pinned & ~held
+    young = looked & ((flags & PG_YOUNG) != 0)
     referenced = (flags & PG_REFERENCED) != 0
-    mem.flags[pfns] &= ~_U16(PG_YOUNG | PG_REFERENCED)
+    mem.flags[pfns[looked]] &= ~_U16(PG_YOUNG | PG_REFERENCED)
     # folio_check_references()
-    activate = ~pinned & young & (referenced | (mem.mapcount[pfns] > 1))
-    keep = ~pinned & young & ~activate
+    activate = young & (referenced | (mem.mapcount[pfns] > 1))
+    keep = young & ~activate
     mem.flags[pfns[keep]] |= PG_REFERENCED
-    reclaim = ~pinned & ~young
-    dirty = reclaim & ((flags & (PG_DIRTY | PG_WRITEBACK)) != 0) & file
-    reclaim &= ~dirty
+    reclaim = looked & ~young
+    # Dirty page-cache pages: only kswapd writes them, the second time round.
+    dirty_reclaim = reclaim & cache & ((flags & PG_DIRTY) != 0)
+    pageout = dirty_reclaim & kswapd & ((mem.flags[pfns] & PG_RECLAIM) != 0) & k.pgdat_dirty
+    immediate_dirty = dirty_reclaim & ~pageout
+    mem.flags[pfns[immediate_dirty]] |= PG_RECLAIM
+    reclaim &= ~dirty_reclaim
+    # A lazily freed page written since MADV_FREE cannot be discarded.
+    redirtied = reclaim & file & anon_page & ((flags & PG_DIRTY) != 0)
+    reclaim &= ~redirtied
     no_swap = np.zeros(len(pfns), dtype=bool)
     if not file:
         if not sc.may_swap or k.swap.nr_free == 0:
@@ -402,30 +565,124 @@ def shrink_inactive_list(k: Kernel, sc: ScanControl, lru: int, nr_to_scan: int) 
     # Referenced pages go to the active list; kept ones to the head of this one.
     _move(k, pfns[activate], lru, lru + 1, "activate")
     sc.queues[lru + 1].put_head(pfns[activate])
-    rotate = keep | pinned | dirty
+    rotate = keep | pinned | pageout
     _restamp(k, pfns[rotate])
     queue.put_head(pfns[rotate])
     # Anon/shmem pages that cannot go to swap are activated, as shrink_folio_list
-    # does when add_to_swap() fails.
-    _move(k, pfns[no_swap], lru, lru + 1, "activate")
-    sc.queues[lru + 1].put_head(pfns[no_swap])
+    # does when add_to_swap() fails; so are pages under or waiting for writeback.
+    _move(k, pfns[no_swap | held | immediate_dirty], lru, lru + 1, "activate")
+    sc.queues[lru + 1].put_head(pfns[no_swap | held | immediate_dirty])
+    if redirtied.any():
+        back = pfns[redirtied]
+        mem.flags[back] = (mem.flags[back] | PG_SWAPBACKED) & ~_U16(PG_DIRTY)
+        _move(k, back, lru, ACTIVE_ANON, "activate")
 
     victims = pfns[reclaim]
     nr_pageout = 0
     if file:
-        dirty_pfns = pfns[dirty]
-        if len(dirty_pfns):
-            k.flusher_wakeup(mem.mapping[dirty_pfns], "reclaim")
-        filemap.reclaim_file_pages(k, victims)
+        if pageout.any():
+            nr_pageout = page_writeback.write_dirty_pages(k, pfns[pageout])
+        lazy = anon_page[reclaim]
+        filemap.reclaim_file_pages(k, victims[~lazy])
+        discard_lazyfree_pages(k, victims[lazy])
     else:
         nr_pageout = swap.swap_out_pages(k, victims)
     sc.nr_reclaimed += len(victims)
     lru_note_cost(k, file, nr_pageout, int(np.count_nonzero(activate | keep)))
+    if nr_unqueued_dirty and nr_unqueued_dirty == len(pfns):
+        page_writeback.wakeup_flusher_threads(k, "reclaim")
+        if not sane:
+            reclaim_throttle(k, sc, VMSCAN_THROTTLE_WRITEBACK)
+    sc.nr.dirty += nr_dirty
+    sc.nr.congested += nr_congested
+    sc.nr.unqueued_dirty += nr_unqueued_dirty
+    sc.nr.writeback += int(np.count_nonzero(mark_wb))
+    sc.nr.immediate += int(np.count_nonzero(immediate))
+    sc.nr.taken += len(pfns)
+    if file:
+        sc.nr.file_taken += len(pfns)
     mapped_kept = int(np.count_nonzero((activate | keep) & (mem.mapcount[pfns] > 0)))
     k.emit(tp.SHRINK_LIST, lru=lru, priority=sc.priority, nr_scanned=len(pfns), nr_reclaimed=len(victims),
-           nr_dirty=int(np.count_nonzero(dirty)), nr_activate=int(np.count_nonzero(activate | no_swap)),
+           nr_dirty=nr_dirty, nr_activate=int(np.count_nonzero(activate | no_swap | held | immediate_dirty)),
            nr_mapped_kept=mapped_kept, nr_no_swap=int(np.count_nonzero(no_swap)), memcg=sc.memcg_path)
     return len(victims)
+
+
+def discard_lazyfree_pages(k: Kernel, pfns: np.ndarray) -> None:
+    """Models the MADV_FREE branch of shrink_folio_list(): a clean lazily freed
+    anonymous page is unmapped (try_to_unmap_one() drops the pte and MM_ANONPAGES)
+    and freed without any I/O; the next touch faults in a zeroed page. Emits
+    lazyfree_discard per page."""
+    if not len(pfns):
+        return
+    mem = k.mem_map
+    owners = np.array([k.mm_owner.get(int(m), 0) for m in mem.mapping[pfns].tolist()], dtype=np.int32)
+    k.emit(tp.LAZYFREE_DISCARD, len(pfns), pfn=pfns, owner=owners, index=mem.index[pfns], memcg_id=mem.memcg[pfns])
+    rmap.try_to_unmap(k, pfns)
+    k.free_pages(pfns)
+
+
+#: enum vmscan_throttle_state, and how long reclaim_throttle() waits for each (jiffies).
+VMSCAN_THROTTLE_WRITEBACK, VMSCAN_THROTTLE_ISOLATED, VMSCAN_THROTTLE_NOPROGRESS, VMSCAN_THROTTLE_CONGESTED = range(4)
+_THROTTLE_TIMEOUT_JIFFIES = {
+    VMSCAN_THROTTLE_WRITEBACK: costs.HZ // 10,
+    VMSCAN_THROTTLE_ISOLATED: costs.HZ // 50,
+    VMSCAN_THROTTLE_NOPROGRESS: 1,
+    VMSCAN_THROTTLE_CONGESTED: 1,
+}
+
+
+def reclaim_throttle(k: Kernel, sc: ScanControl, reason: int) -> None:
+    """Models reclaim_throttle() (6.x): the reclaiming task sleeps until woken or
+    its timeout passes (HZ/10 waiting for writeback, one jiffy when congested).
+    Throttled for writeback it is woken once more than SWAP_CLUSTER_MAX pages per
+    throttled task have been written since (__acct_reclaim_writeback()). Kernel
+    threads other than kswapd are never throttled. Emits reclaim_throttled with the
+    timeout and the delay in microseconds, counted in jiffies as the kernel does.
+
+    Simplified: the sleep passes as if the task kept the CPU (other tasks run after
+    it)."""
+    task = k.current
+    if task is not None and task.kthread and task is not k.kswapd_task:
+        return
+    timeout_jiffies = _THROTTLE_TIMEOUT_JIFFIES[reason]
+    start = k.now_ns
+    wake = start + timeout_jiffies * costs.JIFFY_NS
+    if reason == VMSCAN_THROTTLE_WRITEBACK:
+        k.nr_writeback_throttled += 1
+        written = k.wb_queue.nth_done_ns(SWAP_CLUSTER_MAX * k.nr_writeback_throttled + 1)
+        if written is not None:
+            wake = min(wake, written)
+    k.sleep_in_kernel(wake - start)
+    if reason == VMSCAN_THROTTLE_WRITEBACK:
+        k.nr_writeback_throttled -= 1
+    page_writeback.writeback_end_io(k)
+    delayed = min(wake // costs.JIFFY_NS - start // costs.JIFFY_NS, timeout_jiffies)
+    usec = 1_000_000 // costs.HZ
+    k.emit(tp.RECLAIM_THROTTLED, nid=0, timeout_us=timeout_jiffies * usec, delayed_us=delayed * usec,
+           reason=reason, memcg=sc.memcg_path)
+
+
+def folio_rotate_reclaimable(k: Kernel, pfns: np.ndarray) -> None:
+    """Models folio_rotate_reclaimable() -> lru_move_tail(): a page marked for
+    immediate reclaim whose writeback has ended moves to the tail of its inactive
+    list (the end reclaim takes next), unless it is dirty again, unevictable, off
+    the LRU or locked."""
+    if not len(pfns):
+        return
+    mem = k.mem_map
+    flags = mem.flags[pfns]
+    ok = ((flags & PG_LRU) != 0) & ((flags & (PG_DIRTY | PG_UNEVICTABLE | PG_PINNED)) == 0)
+    pfns = pfns[ok]
+    lists = lru_of(flags[ok])
+    for active, inactive in ((ACTIVE_ANON, INACTIVE_ANON), (ACTIVE_FILE, INACTIVE_FILE)):
+        sel = pfns[(lists == active) | (lists == inactive)]
+        if not len(sel):
+            continue
+        was_active = lru_of(mem.flags[sel]) == active
+        _move(k, sel[was_active], active, inactive, "rotate")
+        _move(k, sel[~was_active], inactive, inactive, "rotate")
+        k.lru_rotated.setdefault(inactive, []).append((sel.astype(np.int64), mem.lru_gen[sel].copy()))
 
 
 DEFAULT_SEEKS = 2
@@ -473,6 +730,7 @@ def shrink_node(k: Kernel, sc: ScanControl) -> int:
     k.last_refaults_anon = k.workingset_refault_anon
     for priority in range(DEF_PRIORITY, -1, -1):
         sc.priority = priority
+        sc.nr = ReclaimCounts()
         sc.cache_trim_mode = (lru_size(sc, INACTIVE_FILE) >> priority) > 0 and not sc.may_deactivate_file
         nr = get_scan_count(k, sc)
         for active, file in ((ACTIVE_ANON, False), (ACTIVE_FILE, True)):
@@ -490,10 +748,38 @@ def shrink_node(k: Kernel, sc: ScanControl) -> int:
                 want -= batch
         # shrink_node() shrinks slab after the LRUs, at the same priority.
         sc.nr_reclaimed += shrink_slab(k, sc)
+        _writeback_congestion(k, sc)
         if sc.nr_reclaimed >= sc.nr_to_reclaim:
             break
     k.flush_rss()
     return sc.nr_reclaimed
+
+
+def _writeback_congestion(k: Kernel, sc: ScanControl) -> None:
+    """The end of shrink_node() (6.18): kswapd flags the node writeback (every page
+    taken was under writeback) or dirty (every file page taken was dirty and not
+    queued: kswapd may then write pages itself) and throttles when it met pages
+    marked for immediate reclaim still under writeback; a node (kswapd) or v2
+    cgroup whose dirty pages were all marked and under writeback is congested, and
+    direct or cgroup reclaim of a congested target throttles one jiffy."""
+    nr = sc.nr
+    kswapd = sc.kind == "kswapd"
+    if kswapd:
+        if nr.writeback and nr.writeback == nr.taken:
+            k.pgdat_writeback = True
+        if nr.unqueued_dirty and nr.unqueued_dirty == nr.file_taken:
+            k.pgdat_dirty = True
+        if nr.immediate:
+            reclaim_throttle(k, sc, VMSCAN_THROTTLE_WRITEBACK)
+    if nr.dirty and nr.dirty == nr.congested:
+        if sc.kind == "memcg" and writeback_throttling_sane(k, sc):
+            k.memcg_congested.add(sc.memcg_id)
+        if kswapd:
+            k.node_congested = True
+    if not kswapd:
+        congested = sc.memcg_id in k.memcg_congested if sc.kind == "memcg" else k.node_congested
+        if congested:
+            reclaim_throttle(k, sc, VMSCAN_THROTTLE_CONGESTED)
 
 
 def try_to_free_pages(k: Kernel, nr_pages: int, gfp_flags: int, order: int = 0) -> int:
@@ -506,14 +792,17 @@ def try_to_free_pages(k: Kernel, nr_pages: int, gfp_flags: int, order: int = 0) 
     return sc.nr_reclaimed
 
 
-def try_to_free_mem_cgroup_pages(k: Kernel, memcg: MemCgroup, nr_pages: int, gfp_flags: int) -> int:
-    """Models try_to_free_mem_cgroup_pages(): reclaim from one cgroup's subtree."""
+def try_to_free_mem_cgroup_pages(k: Kernel, memcg: MemCgroup, nr_pages: int, gfp_flags: int,
+                                 may_swap: bool = True) -> int:
+    """Models try_to_free_mem_cgroup_pages(): reclaim from one cgroup's subtree,
+    swapping only when ``may_swap`` (MEMCG_RECLAIM_MAY_SWAP: the memsw counter is
+    not the one over its limit, and v2 memory.swap.max has room)."""
     k.emit(tp.RECLAIM_BEGIN, kind="memcg", order=0, gfp_flags=gfp_flags, memcg=memcg.path)
     sc = ScanControl("memcg", max(nr_pages, SWAP_CLUSTER_MAX), memcg_ids=memcg.subtree_ids(),
-                     memcg_path=memcg.path)
-    # Swap is charged too: v2 memory.swap.max of zero forbids it.
-    sc.may_swap = memcg.swap_pages < memcg.swap_max_pages
+                     memcg_path=memcg.path, memcg_id=memcg.id)
+    sc.may_swap = may_swap
     shrink_node(k, sc)
+    k.memcg_congested.discard(memcg.id)  # do_try_to_free_pages() clears LRUVEC_CGROUP_CONGESTED
     k.emit(tp.RECLAIM_END, kind="memcg", nr_scanned=sc.nr_scanned, nr_reclaimed=sc.nr_reclaimed, memcg=memcg.path)
     k.reclaimed_memcg += sc.nr_reclaimed
     return sc.nr_reclaimed
@@ -554,6 +843,9 @@ def kswapd(k: Kernel) -> TaskGen:
                 k.kswapd_failures = 0
             yield None
             k.current = task
+        # clear_pgdat_congested(): a balanced node is no longer dirty, under
+        # writeback or congested.
+        k.pgdat_dirty = k.pgdat_writeback = k.node_congested = False
         k.emit(tp.KSWAPD_SLEEP, nid=0, nr_reclaimed=reclaimed)
         k.kswapd_wait = k.new_signal()
 

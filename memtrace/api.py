@@ -492,7 +492,8 @@ def sweep(target: PathArg, vary: Sequence[str], *, seeds: int = 1, find: tuple[s
     LocalCluster of ``workers``, or the cluster at ``scheduler``) or, with
     ``serial``, one after another here. ``find`` = ``("min"|"max", KEY)`` bisects
     KEY (which must be varied) for the boundary instead, for every cell of the other
-    keys."""
+    keys. A trace target's unchanged replay is scored against the recording
+    (:attr:`SweepResult.baseline`)."""
     from memtrace.replay.sweep import (
         DaskRunner,
         Runner,
@@ -502,6 +503,7 @@ def sweep(target: PathArg, vary: Sequence[str], *, seeds: int = 1, find: tuple[s
         boundaries,
         parse_axis,
         run_sweep,
+        with_baseline,
     )
 
     axes = [parse_axis(v) for v in vary]
@@ -517,13 +519,13 @@ def sweep(target: PathArg, vary: Sequence[str], *, seeds: int = 1, find: tuple[s
     try:
         if find is None:
             result = run_sweep(swept, axes, runner, seeds=seeds, progress=progress)
-            return result
-        axis = next(a for a in axes if a.key == find[1])
-        others = [a for a in axes if a.key != find[1]]
-        found = tuple(boundaries(swept, axis, others, runner, toward="high" if find[0] == "min" else "low",
-                                 seeds=seeds, progress=progress))
-        cells = tuple(r for b in found for r in b.evaluated)
-        return SweepResult(swept.name, tuple(axes), seeds, cells, found)
+        else:
+            axis = next(a for a in axes if a.key == find[1])
+            others = [a for a in axes if a.key != find[1]]
+            found = tuple(boundaries(swept, axis, others, runner, toward="high" if find[0] == "min" else "low",
+                                     seeds=seeds, progress=progress))
+            result = SweepResult(swept.name, tuple(axes), seeds, tuple(r for b in found for r in b.evaluated), found)
+        return with_baseline(result, swept)
     finally:
         if isinstance(runner, DaskRunner):
             runner.close()

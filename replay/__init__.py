@@ -8,6 +8,7 @@ and write.
 """
 
 from .assume import AfterKill, apply_assumption, describe_assumption, parse_assumption
+from .baseline import BaselineScore, MemoryMatch, score_baseline
 from .diff import Divergence, EventAt, TraceDiff, diff_traces, first_divergence, input_changes
 from .overrides import Overrides, apply_overrides, merge_sysctls, parse_set, set_in_workload
 from .render import render_diff, verdict
@@ -34,10 +35,12 @@ __all__ = [
     "COUNTERS",
     "MEMORY_KINDS",
     "AfterKill",
+    "BaselineScore",
     "Counter",
     "Divergence",
     "EventAt",
     "MemoryByKind",
+    "MemoryMatch",
     "OomKill",
     "Overrides",
     "Refusal",
@@ -59,6 +62,7 @@ __all__ = [
     "render_diff",
     "replay_scenario",
     "replay_trace",
+    "score_baseline",
     "set_in_workload",
     "summarize_trace",
     "verdict",

@@ -38,6 +38,7 @@ from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.tracefile import TraceReader
 
 from .assume import DEFAULT_ASSUMPTION, apply_assumption, parse_assumption, victims
+from .baseline import BaselineScore, score_baseline
 from .render import verdict
 from .summary import COUNTERS, MEMORY_KINDS, MemoryByKind, Summarizer, TraceSummary, file_size
 
@@ -124,6 +125,12 @@ class TraceDiff:
         return (self.divergence is None and self.a.complete and self.b.complete
                 and self.a.damage is None and self.b.damage is None)
 
+    @property
+    def reproduction(self) -> BaselineScore:
+        """How closely B reproduces A (kills in order, ENOMEMs, each process's memory):
+        the baseline score when B is the unchanged replay of A."""
+        return score_baseline(self.a, self.b)
+
     def metrics(self) -> list[tuple[str, str, int | None, int | None]]:
         """The comparable figures as (key, label, A, B), in display order.
 
@@ -173,6 +180,7 @@ class TraceDiff:
         out["end_ns"] = side(self.a.end_ns, self.b.end_ns)
         out["first_divergence"] = self.divergence.as_dict() if self.divergence else None
         out["workload_divergence"] = self.workload_divergence.as_dict() if self.workload_divergence else None
+        out["reproduction"] = self.reproduction.as_dict()
         out["complete"] = side(self.a.complete, self.b.complete)
         out["damage"] = side(_damage_dict(self.a), _damage_dict(self.b))
         out["warnings"] = side(list(self.a.warnings), list(self.b.warnings))

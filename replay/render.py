@@ -214,6 +214,8 @@ def render_diff(diff: TraceDiff, label_a: str = "A", label_b: str = "B") -> str:
         parts = [f"{k} {_value(k, va)} -> {_value(k, vb)}" for k, (va, vb) in diff.changes.items()]
         lines.append(_fill("changed: " + "; ".join(parts)))
     lines.append(_fill("verdict: " + diff.verdict))
+    if not diff.identical:
+        lines.append(_fill(f"{label_b} repeats {label_a}: " + diff.reproduction.figures()))
     if diff.identical:
         return "\n".join(lines)
     lines.append("")

@@ -22,6 +22,10 @@ What each figure is made of (tracepoints of :mod:`memtrace.tracer.tracepoints`):
 - OOM kills: ``oom_kill`` events (victim pid, comm, badness points, constraint).
 - names: the comm of a pid, and the first pid of each comm, from the task events
   (:class:`~memtrace.tracer.tasks.TaskTable`).
+- each process's memory (:class:`ProcessMemory`): the peak and the last value of
+  each ``kmem:rss_stat`` counter of its mm (file, anon, shmem pages; swap entries),
+  in bytes; each memory cgroup's peak usage where the trace reads it
+  (``memcg_stat.usage_bytes``, at each memcg OOM).
 - ENOMEM refusals: the recorder's footer lists every failed step with its errno; the
   refusals are those with ``ENOMEM``. A trace without a footer (recorder killed,
   file cut) falls back on the event stream: ``vm_enough_memory`` events, or, in a
@@ -163,6 +167,33 @@ _COUNTERS_OF: dict[str, tuple[Counter, ...]] = {
 }
 
 
+#: kmem:rss_stat members by the memory kind they count.
+RSS_KINDS = {"MM_ANONPAGES": "anon", "MM_FILEPAGES": "file", "MM_SHMEMPAGES": "shmem", "MM_SWAPENTS": "swap"}
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    """One process's memory as its rss_stat events show it: by kind (``anon``,
+    ``file``, ``shmem``, ``swap``), the largest and the last value, in bytes, and
+    when it was first and last seen (ns)."""
+
+    pid: int
+    comm: str
+    peak: Mapping[str, int]
+    final: Mapping[str, int]
+    first_ns: int
+    last_ns: int
+
+    @property
+    def peak_rss(self) -> int:
+        """The largest of anon + file + shmem at any one rss_stat (resident bytes)."""
+        return self.peak.get("rss", 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "comm": self.comm, "peak": dict(self.peak), "final": dict(self.final),
+                "first_ns": self.first_ns, "last_ns": self.last_ns}
+
+
 @dataclass(frozen=True)
 class TraceSummary:
     """What one trace shows: its inputs (from the header), outcome and counters.
@@ -194,6 +225,10 @@ class TraceSummary:
     warnings: tuple[str, ...] = ()
     footer_oom_kills: list[dict[str, Any]] | None = None
     panic: str | None = None
+    #: every process with rss_stat events, by pid
+    processes: Mapping[int, ProcessMemory] = field(default_factory=dict)
+    #: each memory cgroup's largest usage read (memcg_stat), bytes
+    memcg_peak: Mapping[str, int] = field(default_factory=dict)
 
     def counters(self) -> dict[str, int]:
         """The :data:`COUNTERS` of this trace, by key, in display order."""
@@ -282,6 +317,10 @@ class Summarizer:
     tasks: TaskTable = field(default_factory=TaskTable)
     #: comm -> the first pid started with it
     pids: dict[str, int] = field(default_factory=dict)
+    #: pid -> kind -> [peak, last] bytes; pid -> [first, last] ns
+    rss: dict[int, dict[str, list[int]]] = field(default_factory=dict)
+    rss_seen: dict[int, list[int]] = field(default_factory=dict)
+    memcg_peak: dict[str, int] = field(default_factory=dict)
 
     def on_batch(self, batch: EventBatch) -> None:
         name = batch.tp.name
@@ -335,6 +374,30 @@ class Summarizer:
         for i in np.flatnonzero(ret == ENOMEM).tolist():
             pid = int(pids[i])
             self.mmap_refusals.append(Refusal(pid, self.comm(pid), "mmap", int(ts[i])))
+
+    def _rss_stat(self, b: EventBatch) -> None:
+        if not all(b.tp.has_field(f) for f in ("mm_pid", "member", "size_bytes")):
+            return
+        for ts, pid, member, size in zip(b.ints("ts_ns").tolist(), b.ints("mm_pid").tolist(), b.enum_names("member"),
+                                         b.ints("size_bytes").tolist()):
+            kind = RSS_KINDS.get(member)
+            if kind is None:
+                continue
+            kinds = self.rss.setdefault(pid, {})
+            value = kinds.setdefault(kind, [0, 0])
+            value[0], value[1] = max(value[0], size), size
+            if kind != "swap":
+                rss = sum(kinds[k][1] for k in ("anon", "file", "shmem") if k in kinds)
+                total = kinds.setdefault("rss", [0, 0])
+                total[0], total[1] = max(total[0], rss), rss
+            seen = self.rss_seen.setdefault(pid, [ts, ts])
+            seen[0], seen[1] = min(seen[0], ts), max(seen[1], ts)
+
+    def _memcg_stat(self, b: EventBatch) -> None:
+        if not (b.tp.has_field("path") and b.tp.has_field("usage_bytes")):
+            return
+        for path, usage in zip(b.strs("path"), b.ints("usage_bytes").tolist()):
+            self.memcg_peak[path] = max(self.memcg_peak.get(path, 0), int(usage))
 
     def _oom_panic(self, b: EventBatch) -> None:
         if b.tp.has_field("reason"):
@@ -432,6 +495,10 @@ class Summarizer:
             warnings=tuple(warnings),
             footer_oom_kills=list(footer_kills) if isinstance(footer_kills, list) else None,
             panic=str(panic) if panic is not None else None,
+            processes={pid: ProcessMemory(pid, self.comm(pid), {k: v[0] for k, v in kinds.items()},
+                                          {k: v[1] for k, v in kinds.items()}, *self.rss_seen[pid])
+                       for pid, kinds in self.rss.items()},
+            memcg_peak=dict(self.memcg_peak),
         )
 
     def _event_refusals(self) -> list[Refusal]:
@@ -445,6 +512,8 @@ _HANDLERS: dict[str, Callable[[Summarizer, EventBatch], None]] = {
     "vm_enough_memory": Summarizer._vm_enough_memory,
     "mmap": Summarizer._mmap,
     "oom_panic": Summarizer._oom_panic,
+    "rss_stat": Summarizer._rss_stat,
+    "memcg_stat": Summarizer._memcg_stat,
     "meminfo_sample": Summarizer._meminfo,
     "snapshot": Summarizer._snapshot,
 }

@@ -41,14 +41,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from memtrace.errors import MemtraceError, ScenarioError, SysctlError, UsageError
+from memtrace.errors import MemtraceError, ScenarioError, UsageError
 from memtrace.kernel.recorder import record_run
 from memtrace.kernel.workload import Scenario, resolve_scenario
 from memtrace.tracer.tracefile import TraceReader
 from memtrace.units import format_duration_exact, format_size_exact, parse_duration, parse_size
 
+from .baseline import BaselineScore, score_baseline
 from .overrides import Overrides, apply_overrides, merge_sysctls
-from .summary import MEMORY_KINDS, Summarizer, TraceSummary, file_size
+from .summary import MEMORY_KINDS, TraceSummary, summarize_trace
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -64,12 +65,15 @@ __all__ = [
     "SerialRunner",
     "SweepResult",
     "SweepTarget",
+    "baseline",
     "find_boundary",
     "grid",
     "parse_axis",
     "plot_sweep",
+    "replay_summary",
     "run_cell",
     "run_sweep",
+    "with_baseline",
     "write_results",
 ]
 
@@ -173,6 +177,8 @@ class SweepTarget:
     sysctl_overrides: Mapping[str, str]
     seed: int
     memtrace_version: str
+    #: the trace it came from (None: a scenario): what a baseline replay is scored against
+    path: str | None = None
 
     @classmethod
     def from_trace(cls, path: str | os.PathLike[str]) -> SweepTarget:
@@ -187,7 +193,7 @@ class SweepTarget:
         return cls(name=Path(reader.path).name, workload=dict(workload), meta=dict(reader.meta),
                    sysctl_overrides={str(k): str(v) for k, v in recorded.items()} if isinstance(recorded, Mapping)
                    else {}, seed=seed if isinstance(seed, int) else 0,
-                   memtrace_version=str(reader.header.get("memtrace_version", "0.0.0")))
+                   memtrace_version=str(reader.header.get("memtrace_version", "0.0.0")), path=reader.path)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, version: str) -> SweepTarget:
@@ -301,22 +307,7 @@ class CellResult:
         return row
 
 
-def _summarize(path: str) -> tuple[TraceSummary, dict[str, int]]:
-    """The trace's summary and each memcg's largest ``memcg_stat`` usage, in one read."""
-    reader = TraceReader(path)
-    folder = Summarizer()
-    peaks: dict[str, int] = {}
-    for batch in reader.ordered_batches():
-        folder.on_batch(batch)
-        if batch.tp.name == "memcg_stat":
-            for cg, usage in zip(batch.strs("path"), batch.ints("usage_bytes").tolist()):
-                peaks[cg] = max(peaks.get(cg, 0), int(usage))
-    summary = folder.finish(reader.path, reader.meta, reader.footer, trace_bytes=file_size(reader.path),
-                            damage=reader.damage, warnings=reader.warnings)
-    return summary, peaks
-
-
-def _result(cell: Cell, s: TraceSummary, memcg: Mapping[str, int]) -> CellResult:
+def _result(cell: Cell, s: TraceSummary) -> CellResult:
     return CellResult(
         cell=cell,
         kills=tuple((k.comm, k.pid) for k in s.oom_kills),
@@ -324,7 +315,7 @@ def _result(cell: Cell, s: TraceSummary, memcg: Mapping[str, int]) -> CellResult
         panic=s.panic,
         peak=s.memory_peak.as_dict() if s.memory_peak is not None else {},
         final=s.memory_final.as_dict() if s.memory_final is not None else {},
-        memcg_peak_bytes=dict(memcg),
+        memcg_peak_bytes=dict(s.memcg_peak),
         swap_outs=s.swap_outs,
         reclaimed_pages=s.reclaimed_kswapd_pages + s.reclaimed_direct_pages + s.reclaimed_memcg_pages,
         events=s.total_events,
@@ -332,33 +323,45 @@ def _result(cell: Cell, s: TraceSummary, memcg: Mapping[str, int]) -> CellResult
     )
 
 
-def run_cell(target: SweepTarget, cell: Cell, workdir: str | None = None) -> CellResult:
-    """Replay ``target`` with ``cell``'s overrides and seed and summarise the run.
+def replay_summary(target: SweepTarget, cell: Cell, workdir: str | None = None) -> TraceSummary:
+    """Replay ``target`` with ``cell``'s overrides and seed, and summarise the run.
 
-    Exactly what ``memtrace replay --sysctl ... --set ...`` runs (the same
-    override rules, bounds and recorder), written to a temporary file in
-    ``workdir`` that is deleted afterwards. An override the workload refuses is a
-    result with ``error`` set, not an exception: one bad cell does not end a sweep.
-    """
-    try:
-        overrides = cell.overrides()
-        derived = (target.meta or {}).get("derived")
-        scenario = apply_overrides(target.workload, overrides, f"{target.name} (sweep cell {cell.index})",
-                                   derived=derived if isinstance(derived, Mapping) else None)
-        sysctls = merge_sysctls(target.sysctl_overrides, overrides)
-    except (ScenarioError, SysctlError) as e:
-        return CellResult(cell=cell, error=str(e))
+    Exactly what ``memtrace replay --sysctl ... --set ...`` runs (the same override
+    rules, bounds and recorder), written to a temporary file in ``workdir`` that is
+    deleted afterwards. ScenarioError/SysctlError name an override the workload
+    refuses."""
+    overrides = cell.overrides()
+    derived = (target.meta or {}).get("derived")
+    scenario = apply_overrides(target.workload, overrides, f"{target.name} (sweep cell {cell.index})",
+                               derived=derived if isinstance(derived, Mapping) else None)
+    sysctls = merge_sysctls(target.sysctl_overrides, overrides)
     fd, tmp = tempfile.mkstemp(prefix=".memtrace-sweep-", suffix=".mtrace", dir=workdir)
     os.close(fd)
     try:
         record_run(scenario, tmp, sysctl_overrides=sysctls, seed=cell.seed,
                    memtrace_version=target.memtrace_version, meta_template=target.meta)
-        return _result(cell, *_summarize(tmp))
-    except MemtraceError as e:
-        return CellResult(cell=cell, error=str(e))
+        return summarize_trace(tmp)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def run_cell(target: SweepTarget, cell: Cell, workdir: str | None = None) -> CellResult:
+    """One cell's replay (:func:`replay_summary`) as a :class:`CellResult`. An
+    override the workload refuses is a result with ``error`` set, not an exception:
+    one bad cell does not end a sweep."""
+    try:
+        return _result(cell, replay_summary(target, cell, workdir))
+    except MemtraceError as e:
+        return CellResult(cell=cell, error=str(e))
+
+
+def baseline(target: SweepTarget) -> BaselineScore | None:
+    """How the unchanged replay of a trace target reproduces the recording (None for a
+    scenario, which has no recording): a sweep's cells are answers only when it does."""
+    if target.path is None:
+        return None
+    return score_baseline(summarize_trace(target.path), replay_summary(target, Cell(-1, (), target.seed)))
 
 
 # --------------------------------------------------------------------------- runners
@@ -453,6 +456,8 @@ class SweepResult:
     results: tuple[CellResult, ...]
     #: with --find-min/--find-max: the boundary found for each cell of the other keys
     boundaries: tuple[Boundary, ...] = ()
+    #: the unchanged replay against the recording (None: a scenario target)
+    baseline: BaselineScore | None = None
 
     def rows(self) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.results]
@@ -464,6 +469,7 @@ class SweepResult:
             "seeds": self.seeds,
             "cells": self.rows(),
             "boundaries": [b.as_dict() for b in self.boundaries],
+            "baseline": self.baseline.as_dict() if self.baseline is not None else None,
         }
 
 
@@ -473,6 +479,13 @@ def run_sweep(target: SweepTarget, axes: Sequence[Axis], runner: Runner, *, seed
     cells = grid(axes, seeds, target.seed)
     results = runner.run(target, cells, progress)
     return SweepResult(target.name, tuple(axes), seeds, tuple(results))
+
+
+def with_baseline(result: SweepResult, target: SweepTarget) -> SweepResult:
+    """``result`` with the baseline score of ``target`` (one more replay, here)."""
+    import dataclasses
+
+    return dataclasses.replace(result, baseline=baseline(target))
 
 
 # --------------------------------------------------------------------------- bisection

@@ -26,14 +26,17 @@ settings.load_profile("memtrace-ci" if os.environ.get("CI") else "memtrace")
 MiB = 1 << 20
 GiB = 1 << 30
 
-#: The built-in scenarios the issues name, sorted: the ten seed experiments and the
-#: seven memory-pressure scenarios.
+#: The built-in scenarios the issues name, sorted: the ten seed experiments, the
+#: seven memory-pressure scenarios, and experiment B of the real-kernel ground truth
+#: (memcg-writer).
 BUILTINS = [
     "dirty-page-cache",
     "fork-cow",
     "kswapd-reclaim",
+    "madvise-freer",
     "mapped-file-drop-caches",
     "memcg-oom",
+    "memcg-writer",
     "oom-leak",
     "overcommit-strict",
     "page-cache-read",

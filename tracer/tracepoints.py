@@ -576,6 +576,96 @@ MEMINFO_SAMPLE = _define(
     kernel="(a periodic read of /proc/meminfo)",
 )
 
+RECLAIM_THROTTLED = _define(
+    "reclaim_throttled",
+    "a reclaiming task slept in reclaim_throttle(): waiting for writeback, or its target congested",
+    (
+        Field("nid", "i32", "NUMA node"),
+        Field("timeout_us", "i64", "how long it would sleep at most (HZ/10 for writeback)", "us"),
+        Field("delayed_us", "i64", "how long it slept, counted in jiffies as the kernel counts it", "us"),
+        Field("reason", "enum", "enum vmscan_throttle_state: what it waited for",
+              values=("writeback", "isolated", "noprogress", "congested")),
+        Field("memcg", "str", "memory cgroup being reclaimed ('' for direct reclaim and kswapd)"),
+    ),
+    kernel="vmscan:mm_vmscan_throttled",
+)
+
+BALANCE_DIRTY_PAGES = _define(
+    "balance_dirty_pages",
+    "a writer paused by dirty throttling: dirty memory of a domain above its freerun ceiling",
+    (
+        Field("memcg", "str", "the domain that throttled: a cgroup v2 memory cgroup, or '' for the global one"),
+        _u64("limit_pages", "the domain's dirty threshold (vm.dirty_ratio of its dirtyable memory)", "pages"),
+        _u64("setpoint_pages", "the dirty level the throttle steers to", "pages"),
+        _u64("dirty_pages", "dirty and writeback pages of the domain", "pages"),
+        _u64("task_ratelimit_pages", "pages per second the writer is let dirty (0: over the limit)", "pages"),
+        _u64("dirtied_pages", "pages the writer dirtied since its last pause", "pages"),
+        Field("pause_ns", "i64", "how long the writer sleeps", "ns"),
+    ),
+    kernel="writeback:balance_dirty_pages",
+)
+
+LAZYFREE_DISCARD = _define(
+    "lazyfree_discard",
+    "reclaim freed a lazily freed (MADV_FREE) anonymous page without I/O: its ptes are gone",
+    (
+        _u64("pfn", "page frame freed"),
+        Field("owner", "i32", "pid owning the page"),
+        _u64("index", "virtual page number the page was first mapped at (as swap_out's index)"),
+        Field("memcg_id", "u16", "memory cgroup that was charged (cgroup events name it; 1 = /)"),
+    ),
+    kernel="(none: /proc/vmstat pglazyfreed)",
+)
+
+#: madvise(2) advice memtrace models, in this order.
+MADV_ADVICE = ("dontneed", "free", "cold", "pageout", "willneed")
+
+MADVISE = _define(
+    "madvise",
+    "an madvise(2) call on a range of one mapping, with what it did",
+    (
+        _u64("addr", "start of the range"),
+        _u64("len_bytes", "length of the range", "bytes"),
+        Field("advice", "enum", "MADV_DONTNEED, MADV_FREE, MADV_COLD, MADV_PAGEOUT or MADV_WILLNEED",
+              values=MADV_ADVICE),
+        Field("handle", "str", "the scenario's name for the mapping"),
+        _u64("nr_pages", "pages acted on: unmapped (dontneed), made lazyfree (free), deactivated (cold), "
+                         "reclaimed (pageout), read in (willneed)", "pages"),
+        Field("ret", "i64", "0, or -errno (-22 is EINVAL)"),
+    ),
+    kernel="syscalls:sys_enter_madvise + syscalls:sys_exit_madvise",
+)
+
+MREMAP = _define(
+    "mremap",
+    "an mremap(2) call: a mapping grown, shrunk or moved (its pages move with it)",
+    (
+        _u64("addr", "start of the mapping before the call"),
+        _u64("old_len_bytes", "length before the call", "bytes"),
+        _u64("new_len_bytes", "length asked for", "bytes"),
+        Field("flags", "u32", "MREMAP_MAYMOVE=1 MREMAP_FIXED=2 MREMAP_DONTUNMAP=4"),
+        _u64("new_addr", "start of the mapping after the call (addr if it stayed; 0 on failure)"),
+        Field("handle", "str", "the scenario's name for the mapping"),
+        Field("charged_pages", "i64", "change of Committed_AS by this call (VM_ACCOUNT)", "pages"),
+        Field("ret", "i64", "0, or -errno (-12 is ENOMEM)"),
+    ),
+    kernel="syscalls:sys_enter_mremap + syscalls:sys_exit_mremap",
+)
+
+MPROTECT = _define(
+    "mprotect",
+    "an mprotect(2) call on a range of one mapping (a partial range splits it)",
+    (
+        _u64("addr", "start of the range"),
+        _u64("len_bytes", "length of the range", "bytes"),
+        Field("prot", "u8", "PROT_READ=1 | PROT_WRITE=2 | PROT_EXEC=4"),
+        Field("handle", "str", "the scenario's name for the mapping"),
+        Field("charged_pages", "i64", "change of Committed_AS by this call (VM_ACCOUNT)", "pages"),
+        Field("ret", "i64", "0, or -errno (-12 is ENOMEM, -13 EACCES)"),
+    ),
+    kernel="syscalls:sys_enter_mprotect + syscalls:sys_exit_mprotect",
+)
+
 EXEC = _define(
     "exec",
     "execve(2) replaced the process's image: a new mm, every old mapping gone (a comm change "

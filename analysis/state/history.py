@@ -30,4 +30,6 @@ class HistoryProvider(StateProvider):
         "oom_candidate",  # the OOM killer: its rows, the reaper, a panic
         "oom_reap",
         "oom_panic",
+        "reclaim_throttled",  # writeback waits of reclaim and of dirtying writers
+        "balance_dirty_pages",
     )

@@ -14,7 +14,7 @@ import numpy as np
 from ._arrays import distinct
 from .model import Process
 
-__all__ = ["TABLE_SHIFTS", "alloc_page_tables", "free_pgtables"]
+__all__ = ["TABLE_SHIFTS", "alloc_page_tables", "free_pgtables", "free_pte_tables"]
 
 #: Page-table regions on x86-64 with 4-level paging: one PTE table per 2 MiB, one PMD
 #: table per 1 GiB, one PUD table per 512 GiB (the PGD is per mm).
@@ -51,3 +51,13 @@ def free_pgtables(proc: Process, start: int, end: int) -> None:
             if any(v.start < hi and v.end > lo for v in proc.vmas):
                 continue
             proc.tables.discard(base | r)
+
+
+def free_pte_tables(proc: Process, start: int, end: int) -> None:
+    """CONFIG_PT_RECLAIM (6.14+): the PTE table pages of the 2 MiB regions wholly
+    inside [start, end), emptied by MADV_DONTNEED, go; PMD and PUD tables stay."""
+    shift = TABLE_SHIFTS[0]
+    base = shift << 48
+    first, last = -(-start >> shift), end >> shift  # regions [first, last) lie inside
+    for r in range(first, min(last, first + (1 << 20))):
+        proc.tables.discard(base | r)

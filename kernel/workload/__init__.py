@@ -43,6 +43,7 @@ from .builtin import builtin_dir, builtin_names, resolve_scenario
 from .codec import MAX_SCENARIO_FILE_BYTES, load_scenario, scenario_from_dict, step_from_dict
 from .model import CgroupSpec, FileSpec, MachineSpec, ProcessSpec, Scenario
 from .steps import (
+    MADV_ADVICE,
     STEP_TYPES,
     Brk,
     DropCaches,
@@ -51,8 +52,11 @@ from .steps import (
     FileWrite,
     Fork,
     Ftruncate,
+    Madvise,
     Mlock,
     Mmap,
+    Mprotect,
+    Mremap,
     Munlock,
     Munmap,
     Repeat,
@@ -81,6 +85,7 @@ from .steps import (
 from .validate import validate
 
 __all__ = [
+    "MADV_ADVICE",
     "MAX_CGROUPS",
     "MAX_CGROUP_LIMIT_BYTES",
     "MAX_EXIT_CODE",
@@ -108,8 +113,11 @@ __all__ = [
     "Fork",
     "Ftruncate",
     "MachineSpec",
+    "Madvise",
     "Mlock",
     "Mmap",
+    "Mprotect",
+    "Mremap",
     "Munlock",
     "Munmap",
     "ProcessSpec",

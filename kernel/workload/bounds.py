@@ -26,6 +26,10 @@ MIN_RAM_BYTES = 128 << 20
 MAX_RAM_BYTES = 256 << 30
 #: Largest swap device.
 MAX_SWAP_BYTES = 256 << 30
+#: Slowest and fastest disk (write speed of file writeback, bytes per second): a
+#: page written takes between 4 us and 4 ms.
+MIN_DISK_WRITE_BYTES_PER_S = 1 << 20
+MAX_DISK_WRITE_BYTES_PER_S = 1 << 40
 #: Largest size, offset or length a step or a boot-time file may name; also the
 #: end (offset + length) of a range.
 MAX_SIZE_BYTES = 256 << 30

@@ -36,7 +36,7 @@ from memtrace.units import format_size_exact, parse_duration, parse_size
 
 from .bounds import MAX_REPEAT_DEPTH, SCENARIO_NAME, brief
 from .model import CgroupSpec, FileSpec, MachineSpec, ProcessSpec, Scenario
-from .steps import STEP_TYPES, Step, StepKind, step_fields
+from .steps import MADV_ADVICE, STEP_TYPES, Step, StepKind, step_fields
 from .validate import check_machine, validate
 
 #: Largest scenario file read (the built-ins are a few KiB): a device such as
@@ -45,7 +45,7 @@ MAX_SCENARIO_FILE_BYTES = 16 << 20
 
 #: Keys of the scenario's top-level table and of its sub-tables.
 SCENARIO_KEYS = frozenset({"name", "description", "machine", "sysctl", "file", "cgroup", "process"})
-MACHINE_KEYS = frozenset({"ram", "swap", "kernel_version", "cgroup_version", "time_limit"})
+MACHINE_KEYS = frozenset({"ram", "swap", "kernel_version", "cgroup_version", "time_limit", "disk_write_rate"})
 FILE_KEYS = frozenset({"path", "size"})
 CGROUP_KEYS = frozenset({"path", "max", "swap_max"})
 PROCESS_KEYS = frozenset({"name", "uid", "oom_score_adj", "start", "forked", "steps", "pid", "cgroup", "comm"})
@@ -73,6 +73,10 @@ def _convert(kind: StepKind, value: object) -> Any:
         if not isinstance(value, str) or not set(value) <= set("rwx"):
             raise ValueError(f"expected a protection such as \"r\", \"rw\" or \"rx\", got {brief(value)}")
         return "".join(c for c in "rwx" if c in value)
+    if kind == "advice":
+        if value not in MADV_ADVICE:
+            raise ValueError(f"expected one of {', '.join(repr(a) for a in MADV_ADVICE)}, got {brief(value)}")
+        return value
     if kind == "on_enomem":
         if value not in ("exit", "continue"):
             raise ValueError(f"expected \"exit\" or \"continue\", got {brief(value)}")
@@ -154,6 +158,7 @@ def _machine_from_dict(table: object, source: str) -> MachineSpec:
         kernel_version=_get(table, "kernel_version", "str", MachineSpec.kernel_version, where),
         cgroup_version=_get(table, "cgroup_version", "int", MachineSpec.cgroup_version, where),
         time_limit_ns=_get(table, "time_limit", "duration", MachineSpec.time_limit_ns, where),
+        disk_write_bytes_per_s=_get(table, "disk_write_rate", "size", MachineSpec.disk_write_bytes_per_s, where),
     )
     check_machine(machine, where)
     return machine

@@ -20,8 +20,12 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 #: How the TOML value of a step key is read (``codec.py``): a string, a boolean,
 #: an integer, a size (bytes), a duration (ns), a protection (``"rw"``), what to do
-#: on ENOMEM (``"exit"`` or ``"continue"``), or a list of nested steps.
-StepKind = Literal["str", "bool", "int", "size", "duration", "prot", "on_enomem", "steps"]
+#: on ENOMEM (``"exit"`` or ``"continue"``), an madvise advice (MADV_ADVICE), or a
+#: list of nested steps.
+StepKind = Literal["str", "bool", "int", "size", "duration", "prot", "on_enomem", "advice", "steps"]
+
+#: The madvise(2) advice a Madvise step takes (MADV_DONTNEED, MADV_FREE, ...).
+MADV_ADVICE = ("dontneed", "free", "cold", "pageout", "willneed")
 
 
 def _key(name: str, kind: StepKind, default: Any = dataclasses.MISSING) -> Any:
@@ -68,12 +72,86 @@ class Mmap(Step):
 
 @dataclass(frozen=True)
 class Munmap(Step):
-    """munmap(2) of a mapping by handle; the whole mapping unless a range is given."""
+    """munmap(2) of a mapping by handle; the whole mapping unless a range is given
+    (``offset`` from its lowest address, ``length`` 0: to its end). Unmapping the
+    middle of a mapping splits it in two (the handle names both parts, and offsets
+    still count from the lowest address); its pages and VM_ACCOUNT charge go."""
 
     op: ClassVar[str] = "munmap"
     handle: str = _key("handle", "str")
     offset_bytes: int = _key("offset", "size", 0)
     length_bytes: int = _key("length", "size", 0)
+
+
+@dataclass(frozen=True)
+class Madvise(Step):
+    """madvise(2) of a range of a mapping (``offset`` from its lowest address,
+    ``length`` 0: to its end), with the kernel's accounting (kernel/madvise.py):
+
+    - ``dontneed``: the pages are unmapped now; anonymous ones are freed and
+      uncharged (RSS drops), file and shmem ones stay in the page cache; the next
+      touch faults again (zeroed anonymous memory);
+    - ``free``: private anonymous memory only (else EINVAL): the pages become
+      lazily freed, still mapped, counted and charged until reclaim discards them
+      (even without swap); a page written again is kept;
+    - ``cold``: the pages move to their inactive list;
+    - ``pageout``: the pages are reclaimed now: swapped out (if there is swap),
+      dropped (clean page cache), discarded (lazily freed); dirty page cache is
+      only marked, and freed once written back;
+    - ``willneed``: a file's pages are read into the page cache (not mapped).
+
+    A locked (mlock) mapping refuses all but ``willneed`` with EINVAL; a range over
+    a hole acts on what is mapped and fails with ENOMEM. Either way the process
+    goes on (madvise errors are not fatal).
+    """
+
+    op: ClassVar[str] = "madvise"
+    handle: str = _key("handle", "str")
+    advice: str = _key("advice", "advice")
+    offset_bytes: int = _key("offset", "size", 0)
+    length_bytes: int = _key("length", "size", 0)
+
+
+@dataclass(frozen=True)
+class Mremap(Step):
+    """mremap(2) of a whole mapping to ``length`` bytes (kernel/mremap.py).
+
+    Shrinking unmaps the tail. Growing charges Committed_AS for a private writable
+    mapping (refused under vm.overcommit_memory=2 with ENOMEM) and grows in place
+    when nothing is mapped after it, else, with ``maymove`` (MREMAP_MAYMOVE, the
+    default), moves it (its pages move with it: RSS and charges unchanged);
+    without ``maymove``, or with no room anywhere, ENOMEM. A mapping split by a
+    partial munmap or mprotect cannot be remapped (EFAULT). ``on_enomem`` says what
+    the process does if the call fails: ``exit`` or ``continue``.
+    """
+
+    op: ClassVar[str] = "mremap"
+    handle: str = _key("handle", "str")
+    length_bytes: int = _key("length", "size")
+    maymove: bool = _key("maymove", "bool", True)
+    on_enomem: str = _key("on_enomem", "on_enomem", "exit")
+
+
+@dataclass(frozen=True)
+class Mprotect(Step):
+    """mprotect(2) of a range of a mapping (``offset`` from its lowest address,
+    ``length`` 0: to its end) to ``prot`` (``r``, ``w``, ``x``; ``""`` for
+    PROT_NONE), kernel/mprotect.py.
+
+    A part of a mapping becomes a VMA of its own (the mapping is split; its handle
+    names every part). A private mapping made writable is charged to Committed_AS
+    (refused under vm.overcommit_memory=2 with ENOMEM); made read-only it stays
+    charged, unless it is anonymous and was never written. Writes to a range
+    without ``w`` are SIGSEGV. ``on_enomem`` says what the process does if the
+    call fails: ``exit`` or ``continue``.
+    """
+
+    op: ClassVar[str] = "mprotect"
+    handle: str = _key("handle", "str")
+    prot: str = _key("prot", "prot")
+    offset_bytes: int = _key("offset", "size", 0)
+    length_bytes: int = _key("length", "size", 0)
+    on_enomem: str = _key("on_enomem", "on_enomem", "exit")
 
 
 @dataclass(frozen=True)
@@ -307,6 +385,7 @@ STEP_TYPES: dict[str, type[Step]] = {
         Snapshot, Mmap, Munmap, Touch, Brk, FileRead, FileWrite, Unlink, Sync,
         DropCaches, Fork, Wait, Exit, Sleep, ShmOpen, Ftruncate, ShmUnlink, Shmget,
         Shmat, Shmdt, ShmctlRmid, ShmLock, ShmUnlock, SetOomScoreAdj, SetOomAdj, Mlock, Munlock, Repeat,
+        Madvise, Mremap, Mprotect,
     )
 }
 

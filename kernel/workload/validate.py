@@ -29,6 +29,7 @@ from ..sysctl import check_all as check_sysctls
 from .bounds import (
     MAX_CGROUP_LIMIT_BYTES,
     MAX_CGROUPS,
+    MAX_DISK_WRITE_BYTES_PER_S,
     MAX_EXIT_CODE,
     MAX_PID,
     MAX_RAM_BYTES,
@@ -38,6 +39,7 @@ from .bounds import (
     MAX_SWAP_BYTES,
     MAX_TIME_NS,
     MAX_UID,
+    MIN_DISK_WRITE_BYTES_PER_S,
     MIN_PID,
     MIN_RAM_BYTES,
     PATH_MAX,
@@ -54,8 +56,11 @@ from .steps import (
     DropCaches,
     Exit,
     Fork,
+    Madvise,
     Mlock,
     Mmap,
+    Mprotect,
+    Mremap,
     Munlock,
     Munmap,
     Repeat,
@@ -76,7 +81,7 @@ from .steps import (
 #: drop (the runner checks the others as they run).
 _TIMELESS_STEPS = (Snapshot, Sync, DropCaches)
 #: Steps that use a mapping by handle: each names one created before it.
-_USES_HANDLE = (Touch, Munmap, Shmdt, Mlock, Munlock)
+_USES_HANDLE = (Touch, Munmap, Shmdt, Mlock, Munlock, Madvise, Mremap, Mprotect)
 #: Attributes of a step holding a size in bytes, in the order they are checked.
 _SIZE_ATTRS = ("length_bytes", "size_bytes", "offset_bytes")
 
@@ -93,6 +98,9 @@ def check_machine(m: MachineSpec, where: str) -> None:
         raise ScenarioError(f"{where}: key 'cgroup_version': {number_text(m.cgroup_version)} is not 1 or 2")
     if not 1 <= m.time_limit_ns <= MAX_TIME_NS:
         raise outside(where, "time_limit", m.time_limit_ns, "1ns", format_duration_exact(MAX_TIME_NS))
+    if not MIN_DISK_WRITE_BYTES_PER_S <= m.disk_write_bytes_per_s <= MAX_DISK_WRITE_BYTES_PER_S:
+        raise outside(where, "disk_write_rate", m.disk_write_bytes_per_s, format_size_exact(MIN_DISK_WRITE_BYTES_PER_S),
+                      format_size_exact(MAX_DISK_WRITE_BYTES_PER_S))
 
 
 def check_path(path: str, where: str, key: str) -> None:
@@ -172,6 +180,8 @@ def _check_step(step: Step, where: str) -> None:
         raise outside(where, "increment", step.increment_bytes, f"-{max_size}", max_size)
     if isinstance(step, Mmap) and step.length_bytes <= 0:
         raise ScenarioError(f"{where}: key 'length': mmap needs a length > 0")
+    if isinstance(step, Mremap) and step.length_bytes <= 0:
+        raise ScenarioError(f"{where}: key 'length': mremap needs a new length > 0")
     path: str | None = getattr(step, "path", None)
     if path is not None and not (isinstance(step, Mmap) and path == ""):
         check_path(path, where, "file")
@@ -311,7 +321,8 @@ def validate(scenario: Scenario) -> None:
 
 
 def _check_handles(scenario: Scenario, by_name: dict[str, ProcessSpec], forked_by: dict[str, str]) -> None:
-    """Every touch, munmap, shmdt, mlock and munlock names a mapping that its
+    """Every touch, munmap, shmdt, mlock, munlock, madvise, mremap and mprotect
+    names a mapping that its
     process created at an earlier step (mmap, shmat; brk creates ``heap``) or
     inherited at its fork point; every forked process starts.
 

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from memtrace import __version__, api
 from memtrace.render import WIDTH
+from memtrace.replay import recorded_total_events
 from memtrace.units import format_size
 
 from ._app import app
 from ._io import emit_json, event_progress, warn
+
+if TYPE_CHECKING:
+    from memtrace.replay import BaselineScore, Overrides, TraceDiff
 
 __all__ = ["diff", "replay"]
 
@@ -51,7 +56,7 @@ def replay(
     With no change the new trace is byte-identical to the old. Replay is closed
     loop: a task's next step starts when its previous one has finished.
     """
-    from memtrace.replay import Overrides, diff_traces, recorded_total_events, render_diff, replay_trace
+    from memtrace.replay import Overrides, diff_traces, render_diff, replay_trace
 
     overrides = Overrides.parse(sysctl or [], set_ or [])
     api.open_trace(trace)  # a one-line error for what is not a readable trace file
@@ -61,6 +66,7 @@ def replay(
         diff = diff_traces(result.baseline, result.trace, consumers_a=(sink,) if sink is not None else ())
     warn(diff.a.warnings)
     imported = "source" in diff.a.meta
+    baseline = _baseline(trace, diff, overrides, imported)
     if overrides.empty and not result.byte_identical and not imported:
         if diff.a.damage is not None or not diff.a.complete:
             why = "the recording is damaged or incomplete"
@@ -71,16 +77,48 @@ def replay(
         d = diff.as_dict()
         d["byte_identical"] = result.byte_identical
         d["overrides"] = overrides.describe()
-        emit_json({"baseline": diff.a.as_record_dict(), "replay": diff.b.as_record_dict(), "diff": d})
+        emit_json({"baseline": diff.a.as_record_dict(), "replay": diff.b.as_record_dict(), "diff": d,
+                   "baseline_score": baseline.as_dict() if baseline is not None else _EXACT})
         return
     what = " with " + ", ".join(overrides.describe()) if not overrides.empty else ""
     typer.echo(textwrap.fill(f"replayed {trace}{what}", WIDTH, subsequent_indent="    "))
     typer.echo(f"wrote {result.trace}: {result.events:,} events, {format_size(result.trace_bytes)}"
                + (", byte-identical to the recording" if result.byte_identical else ""))
+    if baseline is not None:
+        typer.echo(textwrap.fill(baseline.summary(), WIDTH, subsequent_indent="    "))
+        if not baseline.reproduces and not overrides.empty:
+            typer.echo(textwrap.fill("so the difference below is not an answer to the change: "
+                                     + "; ".join(baseline.reasons), WIDTH, subsequent_indent="    "))
     if result.byte_identical:
         return
     typer.echo("")
     typer.echo(render_diff(diff, "RECORDED", "REPLAY"))
+
+
+#: The baseline of a simulated recording: the unchanged replay is byte-identical to
+#: it (tests/replay/test_replay.py checks every built-in scenario), so no replay runs.
+_EXACT = {"reproduces": True, "exact": True,
+          "summary": "baseline: a simulated recording, which an unchanged replay repeats byte for byte"}
+
+
+def _baseline(trace: Path, diff: TraceDiff, overrides: Overrides, imported: bool) -> BaselineScore | None:
+    """The score of the unchanged replay of an imported ``trace`` against the
+    recording: ``diff`` itself when there were no changes, else one more replay,
+    without them (a what-if is an answer only when this reproduces the recording).
+    None for a simulated recording (see :data:`_EXACT`)."""
+    import tempfile
+
+    from memtrace.replay import replay_trace, score_baseline, summarize_trace
+
+    if not imported:
+        return None
+    if overrides.empty:
+        return diff.reproduction
+    with tempfile.TemporaryDirectory(prefix="memtrace-baseline-") as tmp:
+        with event_progress("replaying the baseline", recorded_total_events(trace)) as sink:
+            unchanged = replay_trace(trace, Path(tmp) / "baseline.mtrace",
+                                     consumers=[sink] if sink is not None else [])
+        return score_baseline(diff.a, summarize_trace(unchanged.trace))
 
 
 @app.command(
@@ -96,7 +134,7 @@ def diff(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Compare two traces: OOM kills, ENOMEM, memory, reclaim, swap, first divergence."""
-    from memtrace.replay import diff_traces, recorded_total_events, render_diff
+    from memtrace.replay import diff_traces, render_diff
 
     for path in (a, b):
         api.open_trace(path)  # a one-line error for what is not a readable trace file

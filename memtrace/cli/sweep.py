@@ -166,6 +166,12 @@ def sweep(
     if as_json:
         emit_json(result.as_dict())
         return
+    if result.baseline is not None:
+        typer.echo(textwrap.fill(result.baseline.summary(), WIDTH, subsequent_indent="  "))
+        if not result.baseline.reproduces:
+            typer.echo(textwrap.fill("so the cells below are not answers: " + "; ".join(result.baseline.reasons),
+                                     WIDTH, subsequent_indent="  "))
+        typer.echo("")
     if result.boundaries:
         for b in result.boundaries:
             typer.echo(textwrap.fill(_boundary_text(b, find[0] if find else "min"), WIDTH,

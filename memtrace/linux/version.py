@@ -100,6 +100,22 @@ DUMP_STACK_UID: KernelVersion = (6, 11)
 #: lib/dump_stack.c prints the preemption model, ``PREEMPT(none)`` (6.16).
 DUMP_STACK_PREEMPT_MODEL: KernelVersion = (6, 16)
 
+# --------------------------------------------------------------------------- memory cgroups, reclaim
+
+#: "page_counter: track failcnt only for legacy cgroups" (Shakeel Butt, posted
+#: February 2025; 6.15 is inferred from the date): only a cgroup v1 memory counter
+#: counts failcnt, memsw never does, and a v2 OOM report prints memory.events max.
+#: Read as absent in 6.13.7 and present in 6.18.19.
+PAGE_COUNTER_TRACK_FAILCNT: KernelVersion = (6, 15)
+#: "memcg: multi-memcg percpu charge cache": memcg_stock_pcp caches the charge of
+#: NR_MEMCG_STOCK (7) memory cgroups per CPU instead of one (posted April 2025;
+#: 6.16 is inferred). Read as one in 6.13.7 and seven in 6.18.19.
+MEMCG_MULTI_STOCK: KernelVersion = (6, 16)
+#: mm/pt_reclaim.c: MADV_DONTNEED of at least a PMD's span frees the PTE tables it
+#: emptied (CONFIG_PT_RECLAIM, default y on x86-64; posted December 2024, 6.14 is
+#: inferred). Read as absent in 6.13.7 and present in 6.18.19.
+PT_RECLAIM: KernelVersion = (6, 14)
+
 _VERSION = re.compile(r"\s*(\d+(?:\.\d+)+)")
 
 

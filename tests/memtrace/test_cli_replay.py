@@ -57,7 +57,7 @@ def test_replay_json_has_record_shaped_summaries(pam: tuple[Path, dict[str, Any]
     result = invoke("replay", trace, "-o", tmp_path / "same.mtrace", "--json")
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
-    assert list(out) == ["baseline", "replay", "diff"]
+    assert list(out) == ["baseline", "replay", "diff", "baseline_score"]
     for side in ("baseline", "replay"):
         assert list(out[side]) == list(doc)
         for key in ("scenario", "sysctl", "events", "oom_kills", "errors", "duration_ns", "pids"):
@@ -154,3 +154,29 @@ def test_help_has_examples(command: str) -> None:
     assert result.exit_code == 0
     assert "Examples:" in result.stdout and f"memtrace {command} " in result.stdout
     assert_narrow(result.stdout)
+
+
+def test_replay_json_scores_the_baseline(tmp_path: Path) -> None:
+    """A simulated recording's baseline is exact (its unchanged replay is byte-identical);
+    an imported one's is measured by an unchanged replay."""
+    import gzip
+    import json as json_mod
+
+    from memtrace.analysis.importers import import_trace
+
+    samples = Path(__file__).resolve().parents[2] / "sample_traces"
+    result = invoke("replay", samples / "memcg-oom.mtrace", "--set", "cgroup./oracle_oom.max=128MiB",
+                    "-o", tmp_path / "r.mtrace", "--json")
+    out = json_mod.loads(result.stdout)
+    assert out["baseline_score"]["exact"] is True and out["baseline_score"]["reproduces"] is True
+    real = Path(__file__).resolve().parents[1] / "data" / "real"
+    perf, dmesg = tmp_path / "p.txt", tmp_path / "k.txt"
+    perf.write_bytes(gzip.decompress((real / "memcg-v1-two-kills.perf-script.txt.gz").read_bytes()))
+    dmesg.write_bytes(gzip.decompress((real / "memcg-v1-two-kills.dmesg.txt.gz").read_bytes()))
+    import_trace(perf, tmp_path / "real.mtrace", dmesg=dmesg)
+    result = invoke("replay", tmp_path / "real.mtrace", "--set", "cgroup./memtrace_test.max=+50%",
+                    "-o", tmp_path / "r2.mtrace", "--json")
+    assert result.exit_code == 0, result.stderr
+    score = json_mod.loads(result.stdout)["baseline_score"]
+    assert score["reproduces"] is True and score["kills_matched"] == 2
+    assert json_mod.dumps(score)

@@ -25,14 +25,18 @@ def test_sweep_table_json_results_and_plot(tmp_path: Path) -> None:
                     "-o", str(tmp_path / "r.csv"), "--plot", str(tmp_path / "k.png"))
     assert code == 0, out
     lines = out.splitlines()
+    assert lines[0] == "baseline reproduces the recording: kills 2/2 in order, RSS within 0%"
+    lines = lines[2:]
     assert lines[0].split()[:2] == ["MAX", "OUTCOME"]
     assert [ln.split()[0] for ln in lines[1:]] == ["64MiB", "192MiB", "320MiB"]
     assert "kill python3,python3" in lines[1] and "no kill" in lines[3]
     assert (tmp_path / "r.csv").read_text().splitlines()[0].startswith(f"{LIMIT},seed,outcome")
     assert (tmp_path / "k.png").read_bytes()[:4] == b"\x89PNG"
     code, out = run("sweep", str(MEMCG_OOM), "--vary", f"{LIMIT}=64MiB,320MiB", "--serial", "--json")
-    cells = json.loads(out)["cells"]
+    doc = json.loads(out)
+    cells = doc["cells"]
     assert [c["kills"] for c in cells] == [2, 0] and cells[0][LIMIT] == "64MiB"
+    assert doc["baseline"]["reproduces"] is True and doc["baseline"]["kills_matched"] == 2
 
 
 def test_find_min_says_between_which_values(tmp_path: Path) -> None:
