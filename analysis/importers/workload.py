@@ -1168,6 +1168,12 @@ class WorkloadBuilder:
                 tail = end - max(p.clock, t0)
                 if tail > 0:
                     steps.append({"op": "sleep", "duration": tail})
+            elif p.exit_ts is not None and (not steps or steps[-1]["op"] != "exit"):
+                # Ended on its own without an exit_group the trace shows (a signal, or
+                # exit_group not traced): alive, holding its memory, until its exit.
+                tail = p.exit_ts - max(p.clock, t0)
+                if tail >= MIN_SLEEP_NS:
+                    steps.append({"op": "sleep", "duration": tail})
             name_ = f"{p.comm}-{pid}"
             while name_ in taken:
                 name_ += "'"

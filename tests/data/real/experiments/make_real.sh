@@ -39,7 +39,9 @@ REPS=${REPS:-3}
 
 # ---------------------------------------------------------------- A: leak
 A_LIMITS=${A_LIMITS:-"96 128 160 192 208 224 240 256 288"}
-A_RECORD=128
+# the perf recordings: at 128 (the leaker killed) and at 288 (no kill: the
+# whole workload is in the trace)
+A_RECORD=${A_RECORD:-"128 288"}
 INPUT=/var/tmp/memtrace-real/leaker-input.dat
 
 exp_a_run() { # exp_a_run LIMIT REP PERF
@@ -89,7 +91,9 @@ exp_a() {
 	rm -f leak/runs/*
 	head -c $((8 * MIB)) /dev/urandom > "$INPUT"
 	sync
-	[ "${SKIP_RECORD:-0}" = 1 ] || exp_a_run $A_RECORD rec 1
+	if [ "${SKIP_RECORD:-0}" != 1 ]; then
+		for limit in $A_RECORD; do exp_a_run "$limit" rec 1; done
+	fi
 	for limit in $A_LIMITS; do
 		for rep in $(seq 1 "$REPS"); do exp_a_run "$limit" "r$rep" 0; done
 	done
@@ -174,8 +178,8 @@ exp_b() {
 C_LIMITS=${C_LIMITS:-"64 96 128 160 192 256"}
 C_MODES=${C_MODES:-"dontneed free munmap"}
 C_STEPS=24
-# the recordings (perf + dmesg + snapshot): MODE:LIMIT, all killed
-C_RECORD=${C_RECORD:-"dontneed:96 free:96 munmap:96 dontneed:64"}
+# the recordings (perf + dmesg + snapshot): MODE:LIMIT; killed at 64-96, not at 256
+C_RECORD=${C_RECORD:-"dontneed:96 free:96 munmap:96 dontneed:64 dontneed:256 free:256 munmap:256"}
 
 exp_c_run() { # exp_c_run LIMIT MODE REP PERF
 	limit=$1 mode=$2 rep=$3 perf=$4
