@@ -73,13 +73,13 @@ IO_FILE_DIR = "/memtrace-import/files"
 #: its kill (``meta["derived"]["after_kill"][i]["window_ns"]``).
 GROWTH_WINDOW_NS = 1_000_000_000
 #: Whether the derived workload uses the scenario steps ``madvise``, ``mremap`` and
-#: ``mprotect`` (issue 12; their step validation and kernel code come with the
-#: kernel's side of it). Off, the importer expresses what it can with mmap, munmap
-#: and touch: MADV_DONTNEED/MADV_FREE drop the range's pages (a fresh mapping
-#: takes its place), an mremap becomes a second mapping for the new part (the
-#: moved pages keep their handle), an mprotect only widens the mmap's protection
-#: when a write shows it was writable.
-VMA_STEPS = False
+#: ``mprotect`` (kernel/madvise.py, mremap.py, mprotect.py). Off (``import_trace(...,
+#: vma_steps=False)``), the importer expresses what it can with mmap, munmap and
+#: touch: MADV_DONTNEED/MADV_FREE drop the range's pages (a fresh mapping takes
+#: its place), an mremap becomes a second mapping for the new part (the moved
+#: pages keep their handle), an mprotect only widens the mmap's protection when a
+#: write shows it was writable.
+VMA_STEPS = True
 
 #: The residency classes of the RSS counters (MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES).
 CLASSES = ("anon", "file", "shmem")
@@ -782,6 +782,11 @@ class WorkloadBuilder:
         page cache in ``p``'s context (a read(2), or readahead of a mapped file), or
         (``dirtied``) were dirtied there (a write(2), or a write to a shared mapping)."""
         if p.ended or p.merged:
+            return
+        if (index + nr_pages) * PAGE_SIZE > LONG_MAX:
+            # Past MAX_LFS_FILESIZE (include/linux/fs.h: LLONG_MAX on 64-bit): no
+            # file offset a read or write step can name (an unreadable index).
+            self.count("file_pages_past_max_lfs_filesize")
             return
         if ino not in self.io_files:
             self.io_files[ino] = [f"{IO_FILE_DIR}/{dev.replace(':', '-')}-{ino:x}", 0, False, False]

@@ -74,6 +74,10 @@ def report(
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, metavar="N",
                              help="What-if replays run at once [default: the number of CPUs].",
                              show_default=False),
+    assume_after_kill: str | None = typer.Option(
+        None, "--assume-after-kill", metavar="stop|continue|grow[=SIZE]",
+        help="What an imported trace's OOM victims would have done after their kill, in every what-if replay "
+             "[default: grow, on at their observed rate]."),
 ) -> None:
     """Why was a process OOM-killed, and what would have prevented it: the constraint,
     who grew, what reclaim could not free, every candidate's badness, the victim,
@@ -87,7 +91,12 @@ def report(
     window_ns = _window_ns(window)
     src = input_file(trace)
     check_output(output, src)
-    rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce)
+    if assume_after_kill is not None:
+        from memtrace.replay import parse_assumption
+
+        parse_assumption(assume_after_kill)  # a one-line error before any work
+    rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce,
+                     assume_after_kill=assume_after_kill)
     warn(rep.warnings)
     text = render_report(rep.result, fmt, title=str(trace))
     if output is None:

@@ -149,3 +149,34 @@ def test_import_refuses_to_overwrite_its_input(capsys: pytest.CaptureFixture[str
     src.write_bytes(PERF.read_bytes())
     assert "would overwrite the input" in fails(capsys, "import", src, "-o", src)
     assert src.read_bytes() == PERF.read_bytes()
+
+
+LEAK = OWN / "experiments" / "leak"
+
+
+def test_import_with_a_snapshot_and_replay_with_an_assumption(capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    """``import --snapshot``: web-worker, there before perf started, starts with the
+    24 MiB the snapshot shows. ``replay --assume-after-kill``: the replay says what
+    it assumed the leaker did after its kill. With stop (nothing: not even the
+    allocation it was killed in) the unchanged replay no longer kills it, and the
+    text says so before its "avoided"; the default (grow) keeps the kill at 192 MiB,
+    as the real kernel did. A bad assumption is an error of one line."""
+    out = tmp_path / "leak.mtrace"
+    ok("import", LEAK / "leak-L128.perf-script.txt.gz", "--dmesg", LEAK / "leak-L128.dmesg.txt.gz",
+       "--snapshot", LEAK / "leak-L128.snapshot.json.gz", "-o", out)
+    st = ok_json("stat", out, "--json")
+    assert st["events"]["oom_kill"] == 1
+    text = ok("replay", out, "--set", "cgroup./memtrace_real_a.max=192MiB", "--assume-after-kill", "stop",
+              "-o", tmp_path / "stop.mtrace")
+    assert "after-kill assumption: leaker (pid 25239), killed at" in text
+    assert "assumed to end there (--assume-after-kill stop)" in text
+    assert "baseline does NOT reproduce the recording: kills 0/1" in text
+    assert "so the difference below is not an answer to the change" in text
+    d = ok_json("replay", out, "--set", "cgroup./memtrace_real_a.max=192MiB", "-o", tmp_path / "grow.mtrace",
+                "--json")
+    assert [k["comm"] for k in d["replay"]["oom_kills"]] == ["leaker"]
+    assert "keep growing at that rate" in d["diff"]["assumptions"][0]
+    assert d["baseline_score"]["reproduces"] is True
+    line = fails(capsys, "replay", out, "--assume-after-kill", "forever", "-o", tmp_path / "x.mtrace")
+    assert "--assume-after-kill 'forever': expected stop, continue, grow or grow=SIZE" in line

@@ -275,15 +275,19 @@ def test_madvise_steps_when_the_scenario_has_them(tmp_path: Path) -> None:
     assert meta["derived"]["vma_steps"] is True
 
 
-def test_without_vma_steps_the_workload_uses_known_steps(imports: dict[str, Path]) -> None:
-    """Without those steps (the default until the scenario has them) the workload
-    says the same with mmap, munmap and touch, and loads."""
+def test_without_vma_steps_the_workload_uses_known_steps(tmp_path: Path) -> None:
+    """Without those steps (``vma_steps=False``) the workload says the same with
+    mmap, munmap and touch, and loads."""
     from memtrace.kernel.workload import STEP_TYPES, scenario_from_dict
 
-    meta = TraceReader(imports["madvise-dontneed-L96"]).meta
+    perf, dmesg, snap = _files("madvise-dontneed-L96")
+    out = tmp_path / "no-steps.mtrace"
+    import_trace(perf, out, dmesg=dmesg, snapshot=snap, vma_steps=False)
+    meta = TraceReader(out).meta
     ops = {s["op"] for p in meta["workload"]["process"] for s in p["steps"]}
-    assert ops <= set(STEP_TYPES)
+    assert ops <= set(STEP_TYPES) - {"madvise", "mremap", "mprotect"}
     scenario_from_dict(meta["workload"], "imported")
+    assert meta["derived"]["vma_steps"] is False
     assert meta["derived"]["steps"]["madvise_dontneed_as_munmap"] >= 10
     assert meta["derived"]["steps"]["mremap_as_mmap"] == 1
 
