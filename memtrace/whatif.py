@@ -21,9 +21,21 @@ travels with it (:class:`RecordedRun`, a
 :class:`~memtrace.analysis.report.WhatIfChange`), so the answers do not depend on
 how many run at once, and nothing here keeps state between calls.
 
+Before any answer, the unchanged workload is replayed and scored against the
+recording (:func:`score_unchanged`, :mod:`memtrace.replay.baseline`): when it does
+not reproduce the recording's kills, the what-ifs are kept but marked ``not an
+answer``, with the reason (:func:`~memtrace.analysis.report.with_baseline`). A
+simulated recording needs no such replay: an unchanged replay repeats it byte for
+byte.
+
+What a killed process would have done after its kill is, for an imported trace,
+an assumption (:mod:`memtrace.replay.assume`; ``assume_after_kill``): every replay
+makes it, the baseline says which, and each what-if is replayed once more under
+the opposite assumption (``stop`` against ``grow``/``continue``) so that its
+verdict says whether, and which way, the answer would flip.
+
 Simplified: a replay is closed-loop, as ``memtrace replay`` is (a task's next step
-waits for its previous one); what a killed process would have done after its kill
-is what the recorded workload says it does.
+waits for its previous one).
 """
 
 from __future__ import annotations
@@ -35,17 +47,36 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from memtrace import __version__
-from memtrace.analysis.report import ReplayOutcome, WhatIfChange, judge_what_if, what_if_changes, with_what_if
+from memtrace.analysis.report import (
+    ReplayOutcome,
+    WhatIfBaseline,
+    WhatIfChange,
+    judge_what_if,
+    kill_scope,
+    what_if_changes,
+    with_baseline,
+    with_what_if,
+)
 from memtrace.analysis.report.model import OomReport, WhatIf
 from memtrace.errors import MemtraceError
 from memtrace.kernel.recorder import record_run
 from memtrace.logsetup import get_logger
-from memtrace.replay import Overrides, apply_overrides, merge_sysctls
+from memtrace.replay import (
+    Overrides,
+    apply_overrides,
+    describe_assumption,
+    merge_sysctls,
+    parse_assumption,
+    replay_trace,
+    score_baseline,
+    summarize_trace,
+)
+from memtrace.replay.assume import victims
 from memtrace.tracer.tracefile import TraceReader
 
 __all__ = [
@@ -56,6 +87,7 @@ __all__ = [
     "recorded_run",
     "replay_change",
     "run_what_ifs",
+    "score_unchanged",
     "what_if_report",
 ]
 
@@ -73,7 +105,8 @@ class RecordedRun:
     oom_score_adj change names by pid. ``derived`` is the header's ``derived`` map
     of an imported trace (what its OOM victims were seen doing up to their kill) and
     ``assume_after_kill`` what every replay assumes they would have done after it
-    (None: the default, see :mod:`memtrace.replay.assume`). Plain data: it crosses
+    (None: the default, see :mod:`memtrace.replay.assume`); ``imported`` says the
+    recording came from a real kernel (``memtrace import``). Plain data: it crosses
     to worker processes.
     """
 
@@ -84,6 +117,7 @@ class RecordedRun:
     pids: Mapping[str, int]
     derived: Mapping[str, Any] | None = None
     assume_after_kill: str | None = None
+    imported: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +149,7 @@ def recorded_run(reader: TraceReader, assume_after_kill: str | None = None) -> R
         pids=_recorded_pids(reader),
         derived=derived if isinstance(derived, Mapping) else None,
         assume_after_kill=assume_after_kill,
+        imported="source" in meta,
     )
 
 
@@ -142,28 +177,44 @@ def plan_what_ifs(report: OomReport, meta: Mapping[str, Any]) -> WhatIfPlan:
     index: dict[tuple[Any, ...], int] = {}
     changes: list[WhatIfChange] = []
     asked: list[tuple[int, int, int]] = []
-    kill_index = 0
+    # The k-th kill of its scope (the same memcg, or global): a replay's kills are
+    # matched in that scope (analysis.report.judge_what_if).
+    seen: dict[str | None, int] = {}
     for i, kill in enumerate(report.kills):
         if kill.constraint == "overcommit" or kill.victim.pid is None:
             continue
+        scope = kill_scope(kill)
+        kill_index = seen.get(scope, 0)
         for change in what_if_changes(kill, meta):
             key = _change_key(change)
             if key not in index:
                 index[key] = len(changes)
                 changes.append(change)
             asked.append((i, kill_index, index[key]))
-        kill_index += 1
+        seen[scope] = kill_index + 1
     return WhatIfPlan(tuple(changes), tuple(asked))
 
 
-def answer_what_ifs(report: OomReport, plan: WhatIfPlan, outcomes: Sequence[ReplayOutcome]) -> OomReport:
+def answer_what_ifs(report: OomReport, plan: WhatIfPlan, outcomes: Sequence[ReplayOutcome], *,
+                    alternative: tuple[str, Sequence[ReplayOutcome]] | None = None) -> OomReport:
     """``report`` with each kill's what-if answers: ``outcomes[j]`` is what the
-    replay of ``plan.changes[j]`` did."""
+    replay of ``plan.changes[j]`` did. ``alternative`` is (the other after-kill
+    assumption, what each replay did under it): each verdict then says whether it
+    would flip."""
     if len(outcomes) != len(plan.changes):
         raise ValueError(f"{len(outcomes)} outcome(s) for {len(plan.changes)} change(s)")
     answers: dict[int, list[WhatIf]] = {}
     for i, k, j in plan.asked:
-        answers.setdefault(i, []).append(judge_what_if(plan.changes[j], report.kills[i], k, outcomes[j]))
+        w = judge_what_if(plan.changes[j], report.kills[i], k, outcomes[j])
+        if alternative is not None and w.outcome not in ("not replayable",):
+            other, alt_outcomes = alternative
+            a = judge_what_if(plan.changes[j], report.kills[i], k, alt_outcomes[j])
+            if a.outcome == w.outcome:
+                w = replace(w, detail=f"{w.detail} (the same with --assume-after-kill {other})")
+            else:
+                w = replace(w, detail=f"{w.detail}; it depends on the after-kill assumption: with "
+                                      f"--assume-after-kill {other}, {a.outcome.upper()} ({a.detail})")
+        answers.setdefault(i, []).append(w)
     return with_what_if(report, answers)
 
 
@@ -183,33 +234,92 @@ def run_what_ifs(trace: str | os.PathLike[str] | TraceReader, changes: Sequence[
         return ()
     reader = trace if isinstance(trace, TraceReader) else TraceReader(trace)
     run = recorded_run(reader, assume_after_kill)
+    _, outcomes = _replay_all([(run, c) for c in changes], None, jobs)
+    return outcomes
+
+
+def _replay_all(work: Sequence[tuple[RecordedRun, WhatIfChange]], baseline: RecordedRun | None,
+                jobs: int) -> tuple[WhatIfBaseline | None, tuple[ReplayOutcome, ...]]:
+    """The baseline of ``baseline`` (:func:`score_unchanged`, if given) and each
+    (run, change)'s outcome, up to ``jobs`` at once (forked workers)."""
     log = get_logger()
-    for change in changes:
-        log.info("what-if replay", trace=run.source, change=change.label)
-    workers = min(jobs, len(changes))
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return tuple(replay_change(run, c) for c in changes)
+    for run, change in work:
+        log.info("what-if replay", trace=run.source, change=change.label, assume_after_kill=run.assume_after_kill)
+    workers = min(jobs, len(work) + (baseline is not None))
+    if workers >= 2 and "fork" in multiprocessing.get_all_start_methods():
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                scored = pool.submit(score_unchanged, baseline) if baseline is not None else None
+                outcomes = tuple(pool.map(replay_change, [r for r, _ in work], [c for _, c in work]))
+                return (scored.result() if scored is not None else None), outcomes
+        except BrokenProcessPool:
+            log.warning("what-if workers failed; replaying one at a time")
+    scored_here = score_unchanged(baseline) if baseline is not None else None
+    return scored_here, tuple(replay_change(r, c) for r, c in work)
+
+
+#: The baseline of a simulated recording: replays are exact (tests/replay/test_replay.py).
+_EXACT = WhatIfBaseline(True, "baseline: a simulated recording, which an unchanged replay repeats byte for byte",
+                        exact=True)
+
+
+def score_unchanged(run: RecordedRun) -> WhatIfBaseline:
+    """The unchanged replay of ``run`` scored against the recording
+    (:func:`memtrace.replay.score_baseline`), under the run's after-kill assumption;
+    a simulated recording is exact without a replay. A replay that cannot run is a
+    baseline that does not reproduce, saying why."""
+    if not run.imported:
+        return _EXACT
+    overrides = Overrides(assume_after_kill=run.assume_after_kill)
+    assumed = tuple(describe_assumption(run.derived, overrides.assumption))
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return tuple(pool.map(replay_change, [run] * len(changes), changes))
-    except BrokenProcessPool:
-        log.warning("what-if workers failed; replaying one at a time")
-        return tuple(replay_change(run, c) for c in changes)
+        with tempfile.TemporaryDirectory(prefix="memtrace-baseline-") as tmp:
+            out = replay_trace(run.source, Path(tmp) / "baseline.mtrace", overrides,
+                               memtrace_version=__version__)
+            score = score_baseline(summarize_trace(run.source), summarize_trace(out.trace))
+    except MemtraceError as e:
+        return WhatIfBaseline(False, f"baseline: the unchanged workload cannot be replayed ({e})", (str(e),), assumed)
+    except OSError as e:
+        reason = f"cannot write the replay: {e.strerror or e}"
+        return WhatIfBaseline(False, f"baseline: {reason}", (reason,), assumed)
+    return WhatIfBaseline(score.reproduces, score.summary(), score.reasons, assumed)
+
+
+def _other_assumption(run: RecordedRun) -> str | None:
+    """The assumption a verdict is checked against: ``stop`` for ``grow`` or
+    ``continue``, ``grow`` for ``stop``; None when the recording has no OOM victim
+    whose future is assumed (a simulated trace, an import without kills)."""
+    if not run.imported or not victims(run.derived):
+        return None
+    chosen = parse_assumption(run.assume_after_kill) if run.assume_after_kill else None
+    return "grow" if chosen is not None and chosen.kind == "stop" else "stop"
 
 
 def what_if_report(trace: str | os.PathLike[str] | TraceReader, report: OomReport, *, jobs: int = 1,
                    announce: Announce | None = None, assume_after_kill: str | None = None) -> OomReport:
-    """``report`` (built from ``trace``) with its what-if answers: plan, replay and
-    judge in one call. ``announce`` is told the changes before the replays start;
-    ``assume_after_kill`` is passed to every replay (see :func:`run_what_ifs`)."""
+    """``report`` (built from ``trace``) with its what-if answers: the unchanged
+    replay's baseline, then each change replayed and judged, in one call.
+    ``announce`` is told the changes before the replays start;
+    ``assume_after_kill`` is passed to every replay (see :func:`run_what_ifs`); for
+    an imported trace with kills, each change is replayed once more under the other
+    assumption, and its verdict says whether it would flip."""
     reader = trace if isinstance(trace, TraceReader) else TraceReader(trace)
     plan = plan_what_ifs(report, reader.meta)
     if not plan.changes:
         return report
     if announce is not None:
         announce(plan.changes)
-    return answer_what_ifs(report, plan, run_what_ifs(reader, plan.changes, jobs=jobs,
-                                                      assume_after_kill=assume_after_kill))
+    run = recorded_run(reader, assume_after_kill)
+    other = _other_assumption(run)
+    work = [(run, c) for c in plan.changes]
+    if other is not None:
+        alt = replace(run, assume_after_kill=other)
+        work += [(alt, c) for c in plan.changes]
+    baseline, outcomes = _replay_all(work, run, jobs)
+    n = len(plan.changes)
+    answered = answer_what_ifs(report, plan, outcomes[:n],
+                               alternative=(other, outcomes[n:]) if other is not None else None)
+    return with_baseline(answered, baseline if baseline is not None else _EXACT)
 
 
 def replay_change(run: RecordedRun, change: WhatIfChange) -> ReplayOutcome:
@@ -238,10 +348,11 @@ def replay_change(run: RecordedRun, change: WhatIfChange) -> ReplayOutcome:
         return ReplayOutcome(error=f"cannot write the replay: {e.strerror or e}")
     kills = tuple((int(k["pid"]), str(k["comm"]), k.get("points"), int(k.get("ts_ns", 0)))
                   for k in result.oom_kills)
+    memcgs = tuple(str(k.get("memcg", "")) for k in result.oom_kills)
     errors = [e.as_dict() for e in result.errors]
     refusals = tuple((int(e.get("pid", 0)), str(e.get("comm", "")), str(e.get("op", "")))
                      for e in errors if e.get("errno") == "ENOMEM")
-    return ReplayOutcome(kills=kills, refusals=refusals, panic=result.panic)
+    return ReplayOutcome(kills=kills, kill_memcgs=memcgs, refusals=refusals, panic=result.panic)
 
 
 def _process_entry(workload: dict[str, Any], pid: int, pids: Mapping[str, int]) -> dict[str, Any] | None:

@@ -13,7 +13,9 @@ the derived workload). A replay adds the steps of one assumption to each victim:
 ``grow=N`` (a size)       it grows N more at its observed rate, then holds its
                           memory until its planned end
 ``continue``              it holds its memory, alive, until its planned end
-``stop``                  nothing more: it ends at the time it was killed
+``stop``                  nothing more: it ends at the time it was killed (after
+                          the allocation it was killed in, one chunk of its
+                          growth, when it was allocating)
 ========================  ======================================================
 
 Only anonymous and shared-anonymous growth is extended; a growth of file pages is
@@ -106,13 +108,19 @@ def _rate(entry: Mapping[str, Any], cls: str) -> int:
 
 def _steps(entry: Mapping[str, Any], assumption: AfterKill) -> list[dict[str, Any]]:
     """The steps a victim runs after the point of its kill under ``assumption``."""
+    every = _int(entry, "every_ns")
+    chunk = _int(entry, "chunk_bytes") // PAGE_SIZE * PAGE_SIZE
     if assumption.kind == "stop":
+        # The allocation it was killed in is part of what the trace shows (the
+        # kill happened inside it): one chunk of its growth, then nothing.
+        if entry.get("allocating") is True and chunk > 0 and _rate(entry, "anon") > 0:
+            return [{"op": "mmap", "handle": _HANDLE.format(i=""), "length": chunk, "prot": "rw",
+                     "on_enomem": "continue"},
+                    {"op": "touch", "handle": _HANDLE.format(i=""), "write": True}]
         return []
     hold_ns = max(0, _int(entry, "planned_end_ns") - _int(entry, "kill_ns"))
     steps: list[dict[str, Any]] = []
     grown_ns = 0
-    every = _int(entry, "every_ns")
-    chunk = _int(entry, "chunk_bytes") // PAGE_SIZE * PAGE_SIZE
     if assumption.kind == "grow" and every > 0 and chunk > 0 and _rate(entry, "anon") > 0:
         count = hold_ns // every
         if assumption.more_bytes is not None:
@@ -183,6 +191,9 @@ def describe_assumption(derived: Mapping[str, Any] | None, assumption: AfterKill
         head = f"{name}, killed at {kill_s:.3f} s while {seen}"
         if chosen.kind == "stop":
             out.append(f"{head}: assumed to end there (--assume-after-kill stop)")
+            if e.get("allocating") is True and growing:
+                out[-1] = (f"{head}: assumed to end there, after the allocation it was killed in "
+                           "(--assume-after-kill stop)")
         elif chosen.kind == "continue" or not growing:
             out.append(f"{head}: assumed to hold its memory, alive, until {end_s:.3f} s "
                        f"({e.get('planned_end', 'its planned end')})")

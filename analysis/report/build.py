@@ -266,11 +266,23 @@ class _Assembler:
         for pid, e in end.items():
             if pids is not None and pid not in pids:
                 continue
-            s = start.get(pid, 0)
+            known = start.get(pid)
+            if known is None and not self._predates(pid):
+                known = 0  # started inside the window (or without memory before it)
+            s = known if known is not None else 0
             if e - s > 0:
-                out.append(Grower(pid, self.comm(pid), s, e, e - s, self.state.cgroup_path(self.memcg_id(pid))))
+                # A process that predates the trace and has no reading before the
+                # window: what it held then is unknown (start None), not 0; its
+                # "growth" is then what the trace saw it reach.
+                out.append(Grower(pid, self.comm(pid), known, e, e - s, self.state.cgroup_path(self.memcg_id(pid))))
         out.sort(key=lambda g: (-g.growth_bytes, g.pid))
         return out[:MAX_GROWERS]
+
+    def _predates(self, pid: int) -> bool:
+        """The trace did not see ``pid`` start (no fork, no process_start): it was
+        there before the trace, holding memory the trace may not show."""
+        task = self.tasks.get(pid)
+        return task is None or task.start_ns is None
 
     # -- reclaim
 

@@ -156,12 +156,11 @@ LEAK = OWN / "experiments" / "leak"
 
 def test_import_with_a_snapshot_and_replay_with_an_assumption(capsys: pytest.CaptureFixture[str],
                                                               tmp_path: Path) -> None:
-    """``import --snapshot``: web-worker, there before perf started, starts with the
-    24 MiB the snapshot shows. ``replay --assume-after-kill``: the replay says what
-    it assumed the leaker did after its kill. With stop (nothing: not even the
-    allocation it was killed in) the unchanged replay no longer kills it, and the
-    text says so before its "avoided"; the default (grow) keeps the kill at 192 MiB,
-    as the real kernel did. A bad assumption is an error of one line."""
+    """``import --snapshot``; ``replay --assume-after-kill``: the replay says what it
+    assumed the leaker did after its kill. With stop (the allocation it was killed
+    in, then nothing) the unchanged replay still kills it, and 192 MiB avoids the
+    kill; the default (grow: on at its observed rate) keeps it at 192 MiB, as the
+    real kernel did. A bad assumption is an error of one line."""
     out = tmp_path / "leak.mtrace"
     ok("import", LEAK / "leak-L128.perf-script.txt.gz", "--dmesg", LEAK / "leak-L128.dmesg.txt.gz",
        "--snapshot", LEAK / "leak-L128.snapshot.json.gz", "-o", out)
@@ -170,9 +169,12 @@ def test_import_with_a_snapshot_and_replay_with_an_assumption(capsys: pytest.Cap
     text = ok("replay", out, "--set", "cgroup./memtrace_real_a.max=192MiB", "--assume-after-kill", "stop",
               "-o", tmp_path / "stop.mtrace")
     assert "after-kill assumption: leaker (pid 25239), killed at" in text
-    assert "assumed to end there (--assume-after-kill stop)" in text
-    assert "baseline does NOT reproduce the recording: kills 0/1" in text
-    assert "so the difference below is not an answer to the change" in text
+    assert "baseline reproduces the recording: kills 1/1 in order" in text
+    assert "verdict: OOM kill of leaker (pid 25239) avoided" in text
+    stop = ok_json("replay", out, "--set", "cgroup./memtrace_real_a.max=192MiB", "--assume-after-kill", "stop",
+                   "-o", tmp_path / "stop.mtrace", "--json")
+    assert "assumed to end there, after the allocation it was killed in (--assume-after-kill stop)" in \
+        stop["diff"]["assumptions"][0]
     d = ok_json("replay", out, "--set", "cgroup./memtrace_real_a.max=192MiB", "-o", tmp_path / "grow.mtrace",
                 "--json")
     assert [k["comm"] for k in d["replay"]["oom_kills"]] == ["leaker"]

@@ -70,14 +70,20 @@ def test_continue_and_stop() -> None:
     cont = apply_assumption(workload(), DERIVED, parse_assumption("continue"))["process"][0]["steps"]
     assert cont[3:] == [{"op": "sleep", "duration": 500_000_000}]
     stop = apply_assumption(workload(), DERIVED, parse_assumption("stop"))["process"][0]["steps"]
-    assert stop == workload()["process"][0]["steps"]
+    # The allocation it was killed in (one 1 MiB chunk of its growth), then nothing.
+    assert stop == [*workload()["process"][0]["steps"],
+                    {"op": "mmap", "handle": "after-kill", "length": MiB, "prot": "rw", "on_enomem": "continue"},
+                    {"op": "touch", "handle": "after-kill", "write": True}]
+    idle = {**DERIVED, "after_kill": [{**DERIVED["after_kill"][0], "allocating": False}]}
+    stop_idle = apply_assumption(workload(), idle, parse_assumption("stop"))["process"][0]["steps"]
+    assert stop_idle == workload()["process"][0]["steps"]
 
 
 def test_applied_twice_is_applied_once() -> None:
     """The steps after the kill are replaced, not appended to (a replay of a replay)."""
     once = apply_assumption(workload(), DERIVED)
     assert apply_assumption(once, DERIVED) == once
-    assert apply_assumption(once, DERIVED, parse_assumption("stop"))["process"][0]["steps"] == \
+    assert apply_assumption(once, DERIVED, parse_assumption("stop"))["process"][0]["steps"][:3] == \
         workload()["process"][0]["steps"]
 
 
@@ -92,7 +98,7 @@ def test_describe_says_what_was_assumed() -> None:
     assert grow.startswith("leaker (pid 7), killed at 1.000 s while growing 100 MiB/s anon: assumed to keep "
                            "growing at that rate until 1.500 s")
     (stop,) = describe_assumption(DERIVED, parse_assumption("stop"))
-    assert "assumed to end there" in stop
+    assert "assumed to end there, after the allocation it was killed in" in stop
     (cont,) = describe_assumption(DERIVED, parse_assumption("continue"))
     assert "hold its memory, alive, until 1.500 s" in cont
 
