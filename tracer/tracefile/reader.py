@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -140,16 +140,24 @@ class TraceReader:
         for _group, batch in self._chunks(_Pass()):
             yield batch
 
-    def ordered_batches(self) -> Iterator[EventBatch]:
+    def ordered_batches(self, skip: Collection[str] = (),
+                        skipped: Callable[[EventBatch], None] | None = None) -> Iterator[EventBatch]:
         """Batches in global ``seq`` order: maximal runs of one tracepoint's events.
 
         Chunks are merged within their flush group only (the writer guarantees that
         groups do not overlap in ``seq``), so memory stays bounded by one group.
+        The events of the tracepoints named in ``skip`` are left out (the runs of
+        the others are then as long as those events no longer cut them); each of
+        their chunks goes to ``skipped``, if given, in file order, as it is read.
         """
         pending: list[EventBatch] = []
         current: int | None = None
         last_seq = -1
         for group, batch in self._chunks(_Pass()):
+            if skip and batch.tp.name in skip:
+                if skipped is not None:
+                    skipped(batch)
+                continue
             if pending and group != current:
                 last_seq = yield from self._merge_group(pending, last_seq)
                 pending = []
