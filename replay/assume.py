@@ -8,8 +8,10 @@ of that growth, and its planned end: an exit_group it had entered, else the end 
 the derived workload). A replay adds the steps of one assumption to each victim:
 
 ========================  ======================================================
-``grow`` (default)        it keeps growing at its observed rate (the leak goes on)
-                          until its planned end, holding what it has until then
+``grow`` (default)        a victim that was growing at its kill (allocating: the
+                          OOM was in its own allocation) keeps growing at its
+                          observed rate (the leak goes on) until its planned end;
+                          one that was not holds its memory until then
 ``grow=N`` (a size)       it grows N more at its observed rate, then holds its
                           memory until its planned end
 ``continue``              it holds its memory, alive, until its planned end
@@ -106,6 +108,14 @@ def _rate(entry: Mapping[str, Any], cls: str) -> int:
     return max(0, value) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _growing(entry: Mapping[str, Any]) -> bool:
+    """The victim was growing at its kill: the OOM was in its own allocation
+    (``allocating``) and its anonymous or shmem memory grew before it. A victim
+    killed for another task's allocation is not taken as growing, whatever it did
+    earlier (a holder's start-up allocation is no leak)."""
+    return entry.get("allocating") is True and _rate(entry, "anon") + _rate(entry, "shmem") > 0
+
+
 def _steps(entry: Mapping[str, Any], assumption: AfterKill) -> list[dict[str, Any]]:
     """The steps a victim runs after the point of its kill under ``assumption``."""
     every = _int(entry, "every_ns")
@@ -121,7 +131,7 @@ def _steps(entry: Mapping[str, Any], assumption: AfterKill) -> list[dict[str, An
     hold_ns = max(0, _int(entry, "planned_end_ns") - _int(entry, "kill_ns"))
     steps: list[dict[str, Any]] = []
     grown_ns = 0
-    if assumption.kind == "grow" and every > 0 and chunk > 0 and _rate(entry, "anon") > 0:
+    if assumption.kind == "grow" and every > 0 and chunk > 0 and _rate(entry, "anon") > 0 and _growing(entry):
         count = hold_ns // every
         if assumption.more_bytes is not None:
             count = min(count, -(-assumption.more_bytes // chunk))
@@ -185,13 +195,14 @@ def describe_assumption(derived: Mapping[str, Any] | None, assumption: AfterKill
         kill_s = _int(e, "kill_ns") / 1e9
         end_s = _int(e, "planned_end_ns") / 1e9
         anon, shmem, file = _rate(e, "anon"), _rate(e, "shmem"), _rate(e, "file")
-        growing = anon + shmem
+        growing = _growing(e)
         seen = (f"growing {_mib_s(anon)} anon" + (f", {_mib_s(shmem)} shmem" if shmem else "")
-                if growing else "not growing")
+                if growing else "not growing" if e.get("allocating") is True
+                else "not allocating (the OOM was another task's)")
         head = f"{name}, killed at {kill_s:.3f} s while {seen}"
         if chosen.kind == "stop":
             out.append(f"{head}: assumed to end there (--assume-after-kill stop)")
-            if e.get("allocating") is True and growing:
+            if growing:
                 out[-1] = (f"{head}: assumed to end there, after the allocation it was killed in "
                            "(--assume-after-kill stop)")
         elif chosen.kind == "continue" or not growing:

@@ -119,3 +119,14 @@ def test_apply_overrides_runs_the_assumption() -> None:
     assert len(leaker.steps) == 4 and leaker.steps[-1].op == "sleep"
     plain = apply_overrides(workload(), Overrides(), "test")  # no derived map: nothing assumed
     assert len(plain.process("leaker-7").steps) == 3
+
+
+def test_a_victim_killed_for_another_tasks_allocation_is_not_grown() -> None:
+    """grow extends only a victim that was allocating when killed (the OOM was in
+    its own allocation): one killed for another task's holds its memory, alive,
+    until its planned end, and the sentence says why."""
+    idle = {**DERIVED, "after_kill": [{**DERIVED["after_kill"][0], "allocating": False}]}
+    steps = apply_assumption(workload(), idle)["process"][0]["steps"]
+    assert steps[3:] == [{"op": "sleep", "duration": 500_000_000}]
+    (said,) = describe_assumption(idle)
+    assert "while not allocating (the OOM was another task's): assumed to hold its memory, alive" in said

@@ -177,7 +177,7 @@ exp_b() {
 # ---------------------------------------------------------------- C: madvise
 C_LIMITS=${C_LIMITS:-"64 96 128 160 192 256"}
 C_MODES=${C_MODES:-"dontneed free munmap"}
-C_STEPS=24
+C_STEPS=${C_STEPS:-24}
 # the recordings (perf + dmesg + snapshot): MODE:LIMIT; killed at 64-96, not at 256
 C_RECORD=${C_RECORD:-"dontneed:96 free:96 munmap:96 dontneed:64 dontneed:256 free:256 munmap:256"}
 

@@ -5,7 +5,7 @@ echo $$ > "$CG/cgroup.procs"
 echo "$PPID $$" > "$STATE/roots"
 echo "memtrace-real: $TAG start" > /dev/kmsg
 mkfifo "$STATE/bystander.ready"
-timeout 20 "$BIN/bystander" 32 0 "$STATE/bystander.ready" &
+timeout 20 "$BIN/bystander" 32 "${BYSTANDER_ADJ:-0}" "$STATE/bystander.ready" &
 by=$!
 read -r _ < "$STATE/bystander.ready"
 if [ "${SNAP:-0}" = 1 ]; then
