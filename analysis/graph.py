@@ -33,6 +33,7 @@ import networkx as nx
 import numpy as np
 
 from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
+from memtrace.safewrite import safe_output
 
 from .state import (
     K_ANON,
@@ -259,10 +260,11 @@ def write_graph(g: nx.DiGraph, path: str | os.PathLike[str]) -> str:
             clean.add_node(n, **{k: v for k, v in attrs.items() if _graphml_ok(v)})
         for a, b, attrs in g.edges(data=True):
             clean.add_edge(a, b, **{k: v for k, v in attrs.items() if _graphml_ok(v)})
-        nx.write_graphml(clean, p)
+        with safe_output(p) as b:
+            nx.write_graphml(clean, b)
         return "graphml"
     data = nx.node_link_data(g, edges="links")
-    with open(p, "w") as f:
+    with safe_output(p, text=True) as f:
         json.dump(data, f, indent=1, default=_json_default)
         f.write("\n")
     return "node-link-json"

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from memtrace.errors import NotFoundError, ParseError
+from memtrace.safewrite import write_file
 
 from .explain import ExplainResult, Owner, Part, free_dict, kind_totals
 
@@ -336,7 +337,7 @@ def write_snapshot(snapshot: Mapping[str, Any], path: str | os.PathLike[str]) ->
     p = Path(path)
     if p.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
-    p.write_bytes(data)
+    write_file(p, data)
     return len(data)
 
 

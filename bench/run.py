@@ -45,7 +45,10 @@ from typing import Any, NamedTuple
 
 from bench_explain import explain_large
 from bench_export import export_parquet
+from bench_guardrails import TARGET_PEAK_RSS_MIB, TARGET_SECONDS, guardrails
 from bench_import import import_perf_script
+from bench_kernlog import read_kernel_log
+from bench_live import live_overhead
 from bench_oom_leak import oom_leak
 from bench_probe import probe_count
 from bench_report_real import report_real
@@ -107,11 +110,23 @@ def benchmarks() -> dict[str, Benchmark]:
             run=explain_large,
             targets={"seconds": 10.0, "peak_rss_mib": 2048},
         ),
+        "guardrails": Benchmark(
+            description="stat, trace and ps on small hostile traces; an unbounded-key map (bench_guardrails.py)",
+            run=guardrails,
+            # issue 14: no input under 10 MB makes a command exceed 1 GiB or 60 s.
+            targets={"max_peak_rss_mib": TARGET_PEAK_RSS_MIB, "max_seconds": TARGET_SECONDS},
+        ),
         "import_perf_script": Benchmark(
             description="memtrace import of a 1 M-line perf script (bench_import.py)",
             run=import_perf_script,
             # >= 300,000 lines/s, as ns per line.
             targets={"ns_per_line": 3333},
+        ),
+        "read_kernel_log": Benchmark(
+            description="read a 1 M-line journal with 100 real OOM reports interleaved (bench_kernlog.py)",
+            run=read_kernel_log,
+            # >= 500,000 lines/s, as ns per line.
+            targets={"ns_per_line": 2000},
         ),
         "sweep": Benchmark(
             description="64 replays of oom-leak on a 2-worker Dask LocalCluster vs. serially (bench_sweep.py)",
@@ -123,6 +138,11 @@ def benchmarks() -> dict[str, Benchmark]:
             description="memtrace report with what-ifs on a 261k-line real import, 2 kills (bench_report_real.py)",
             run=report_real,
             targets={"seconds": 15.0},
+        ),
+        "live_overhead": Benchmark(
+            description="touch.c's 1 GiB first touch under memtrace record --live -p vs. alone (bench_live.py)",
+            run=live_overhead,
+            targets={"ratio": 2.0, "lost": 0},
         ),
         "export_parquet": Benchmark(
             description="export a 10 M-event trace as Parquet tables (bench_export.py)",

@@ -7,6 +7,7 @@ inputs replaced, so that a replay without changes is byte-identical).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from collections import Counter
@@ -84,44 +85,37 @@ def record_run(scenario: Scenario, output: str | os.PathLike[str], *, sysctl_ove
     bus = Bus(registry)
     runner = Runner(scenario, bus, dict(sysctl_overrides), seed)
     meta = record_meta(scenario, sysctl_overrides, runner.k.sysctls.as_dict(), seed, meta_template)
-    final = os.fspath(output)
-    # A file already at ``output`` is replaced only by a run that finishes: the new
-    # trace is written beside it and renamed over it at the end. A new file is
-    # written in place, so a recorder killed mid-run leaves it readable up to its
-    # last flushed chunk (unless the run stopped on an error in the scenario).
-    path = _partial_path(final) if os.path.isfile(final) else final
-    writer = TraceWriter(path, registry, meta, memtrace_version=memtrace_version)
+    # memtrace.safewrite: a file already at ``output`` is replaced only by a run that
+    # finishes (the new trace is written beside it and renamed over it at the end).
+    # A new file is written in place, so a recorder killed with kill -9 leaves it
+    # readable up to its last flushed group, and an interrupted one (Ctrl-C,
+    # SIGTERM, or a bug) leaves it with a footer that says aborted. A run that
+    # fails on its input or output (a scenario error found mid-run, a full disk: a
+    # MemtraceError) leaves no file.
+    writer = TraceWriter(output, registry, meta, memtrace_version=memtrace_version)
     counter = EventCounter()
     bus.attach(writer)
     bus.attach(counter)
     for consumer in consumers:
         bus.attach(consumer)
-    finished = False
-    bad_input = False
     try:
         result = runner.run()
-        finished = True
     except MemtraceError:
-        # The scenario itself is wrong (found mid-run): its half trace records nothing
-        # worth keeping, and the error says what to fix.
-        bad_input = True
+        with contextlib.suppress(MemtraceError):
+            _close(writer, runner)
+        writer.discard()
         raise
     finally:
-        errors = [e.as_dict() for e in runner.errors]
-        writer.close(extra={"errors": errors, "oom_kills": runner.k.oom_kills, "end_ns": runner.k.now_ns,
-                            "pids": runner.pids, "panic": runner.panic})
-        if path != final:
-            if finished:
-                os.replace(path, final)
-            else:
-                os.unlink(path)
-        elif bad_input:
-            os.unlink(path)
+        _close(writer, runner)  # after an interrupt: the footer says aborted
     events = {tp.name: counter.counts[tp.name] for tp in registry if counter.counts[tp.name]}
     return Recording(result=result, kernel=runner.k, events=events, events_written=writer.events_written)
 
 
-def _partial_path(final: str) -> str:
-    """Where a recording that will replace ``final`` is written until it is done."""
-    head, tail = os.path.split(final)
-    return os.path.join(head, f".{tail}.partial-{os.getpid()}")
+def _close(writer: TraceWriter, runner: Runner) -> None:
+    """Close ``writer`` with the footer's ``extra``: the run's errors, OOM kills, end
+    time, pids and panic (once; a second call does nothing)."""
+    if writer.closed:
+        return
+    errors = [e.as_dict() for e in runner.errors]
+    writer.close(extra={"errors": errors, "oom_kills": runner.k.oom_kills, "end_ns": runner.k.now_ns,
+                        "pids": runner.pids, "panic": runner.panic})

@@ -64,6 +64,7 @@ from memtrace.analysis.report import (
 )
 from memtrace.analysis.report.model import OomReport, WhatIf
 from memtrace.errors import MemtraceError
+from memtrace.interrupts import as_worker, end_children
 from memtrace.kernel.recorder import record_run
 from memtrace.logsetup import get_logger
 from memtrace.replay import (
@@ -246,16 +247,33 @@ def _replay_all(work: Sequence[tuple[RecordedRun, WhatIfChange]], baseline: Reco
     for run, change in work:
         log.info("what-if replay", trace=run.source, change=change.label, assume_after_kill=run.assume_after_kill)
     workers = min(jobs, len(work) + (baseline is not None))
-    if workers >= 2 and "fork" in multiprocessing.get_all_start_methods():
-        try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                scored = pool.submit(score_unchanged, baseline) if baseline is not None else None
-                outcomes = tuple(pool.map(replay_change, [r for r, _ in work], [c for _, c in work]))
-                return (scored.result() if scored is not None else None), outcomes
-        except BrokenProcessPool:
-            log.warning("what-if workers failed; replaying one at a time")
-    scored_here = score_unchanged(baseline) if baseline is not None else None
-    return scored_here, tuple(replay_change(r, c) for r, c in work)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return _replay_here(work, baseline)
+    others = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=as_worker, initargs=(os.getpid(),))
+    try:
+        scored = pool.submit(score_unchanged, baseline) if baseline is not None else None
+        outcomes = tuple(pool.map(replay_change, [r for r, _ in work], [c for _, c in work]))
+        score = scored.result() if scored is not None else None
+        pool.shutdown()
+        return score, outcomes
+    except BaseException as e:
+        # Interrupted (or a worker died): the workers end with us, now, rather than
+        # finish their replays (a what-if can run for minutes).
+        pool.shutdown(wait=False, cancel_futures=True)
+        end_children(spare=others)
+        if not isinstance(e, BrokenProcessPool):
+            raise
+        log.warning("what-if workers failed; replaying one at a time")
+        return _replay_here(work, baseline)
+
+
+def _replay_here(work: Sequence[tuple[RecordedRun, WhatIfChange]],
+                 baseline: RecordedRun | None) -> tuple[WhatIfBaseline | None, tuple[ReplayOutcome, ...]]:
+    """:func:`_replay_all` one replay after the other, in this process."""
+    score = score_unchanged(baseline) if baseline is not None else None
+    return score, tuple(replay_change(r, c) for r, c in work)
 
 
 #: The baseline of a simulated recording: replays are exact (tests/replay/test_replay.py).

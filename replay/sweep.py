@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -42,8 +43,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from memtrace.errors import MemtraceError, ScenarioError, UsageError
+from memtrace.interrupts import end_children
 from memtrace.kernel.recorder import record_run
 from memtrace.kernel.workload import Scenario, resolve_scenario
+from memtrace.safewrite import safe_output
 from memtrace.tracer.tracefile import TraceReader
 from memtrace.units import format_duration_exact, format_size_exact, parse_duration, parse_size
 
@@ -69,7 +72,6 @@ __all__ = [
     "find_boundary",
     "grid",
     "parse_axis",
-    "plot_sweep",
     "replay_summary",
     "run_cell",
     "run_sweep",
@@ -402,6 +404,8 @@ class DaskRunner:
         from distributed import Client, LocalCluster
 
         self._cluster: LocalCluster | None = None
+        #: processes that are not ours to end (started before the cluster)
+        self._spare = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
         if scheduler is None:
             n = workers or os.cpu_count() or 1
             self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
@@ -432,9 +436,18 @@ class DaskRunner:
         return [by_index[c.index] for c in cells]
 
     def close(self) -> None:
-        self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        """Close the client and the LocalCluster; whatever of the cluster's worker
+        processes is still running then (an interrupted sweep) is terminated, so none
+        outlives this process (memtrace.interrupts.end_children)."""
+        try:
+            with contextlib.suppress(Exception):
+                self.client.close(timeout=5)
+            if self._cluster is not None:
+                with contextlib.suppress(Exception):
+                    self._cluster.close(timeout=5)
+        finally:
+            if self._cluster is not None:
+                end_children(spare=self._spare)
 
     def __enter__(self) -> DaskRunner:
         return self
@@ -611,7 +624,7 @@ def write_results(result: SweepResult, path: str | os.PathLike[str]) -> str:
         import csv
 
         columns = list(rows[0]) if rows else []
-        with out.open("w", newline="", encoding="utf-8") as f:
+        with safe_output(out, text=True, newline="") as f:
             w = csv.DictWriter(f, fieldnames=columns)
             w.writeheader()
             for row in rows:
@@ -621,50 +634,7 @@ def write_results(result: SweepResult, path: str | os.PathLike[str]) -> str:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(rows), out)
+        with safe_output(out) as b:
+            pq.write_table(pa.Table.from_pylist(rows), b)
         return "parquet"
     raise ValueError(f"{out}: results are written as .parquet or .csv, not {out.suffix or 'no suffix'!r}")
-
-
-def plot_sweep(result: SweepResult, path: str | os.PathLike[str], figure: str = "kills") -> None:
-    """Plot ``figure`` over the sweep: a line (one axis) or a heatmap (two axes), the
-    mean over seeds per cell. ValueError for another shape or an unknown figure."""
-    if figure not in FIGURES:
-        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(FIGURES)}")
-    if len(result.axes) not in (1, 2):
-        raise ValueError(f"a plot shows one or two varied keys, not {len(result.axes)}")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    def value(r: CellResult) -> float:
-        v = r.as_dict().get(figure)
-        return float("nan") if v is None or r.error is not None else float(v)
-
-    sums: dict[tuple[str, ...], list[float]] = {}
-    for r in result.results:
-        sums.setdefault(tuple(v for _, v in r.cell.settings), []).append(value(r))
-    means = {k: float(np.mean(v)) for k, v in sums.items()}
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    if len(result.axes) == 1:
-        (a,) = result.axes
-        ax.plot(range(len(a.values)), [means[(v,)] for v in a.values], marker="o")
-        ax.set_xticks(range(len(a.values)), a.values, rotation=45, ha="right", fontsize=8)
-        ax.set_xlabel(a.key)
-        ax.set_ylabel(f"{figure} ({FIGURES[figure]})")
-        ax.grid(alpha=0.3)
-    else:
-        a, b = result.axes
-        grid_values = np.array([[means[(va, vb)] for vb in b.values] for va in a.values])
-        im = ax.imshow(grid_values, aspect="auto", origin="lower", cmap="viridis")
-        ax.set_yticks(range(len(a.values)), a.values, fontsize=8)
-        ax.set_xticks(range(len(b.values)), b.values, rotation=45, ha="right", fontsize=8)
-        ax.set_ylabel(a.key)
-        ax.set_xlabel(b.key)
-        fig.colorbar(im, ax=ax, label=f"{figure} ({FIGURES[figure]})")
-    ax.set_title(f"{result.target}: {figure}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

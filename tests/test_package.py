@@ -12,8 +12,8 @@ import memtrace
 ROOT = Path(__file__).parent.parent
 
 #: Modules that belong to no layer and import nothing of memtrace but each other:
-#: the errors, the units, and the kernel facts (memtrace/linux/).
-LEAVES = {"memtrace.errors", "memtrace.units", "memtrace.linux"}
+#: the errors, the units, safe writes, signals, and the kernel facts (memtrace/linux/).
+LEAVES = {"memtrace.errors", "memtrace.units", "memtrace.safewrite", "memtrace.interrupts", "memtrace.linux"}
 
 #: What each layer may import of memtrace (besides itself, relatively): DESIGN.md's
 #: table, with no exceptions.
@@ -46,7 +46,8 @@ def test_layers_import_only_what_they_may(layer: str) -> None:
             )
 
 
-@pytest.mark.parametrize("leaf", ["memtrace/errors.py", "memtrace/units.py"])
+@pytest.mark.parametrize("leaf", ["memtrace/errors.py", "memtrace/units.py", "memtrace/safewrite.py",
+                                  "memtrace/interrupts.py"])
 def test_leaf_modules_import_only_leaves(leaf: str) -> None:
     path = ROOT / leaf
     if not path.exists():
@@ -138,16 +139,21 @@ def test_cli_imports_form_a_tree() -> None:
 
 
 def test_the_console_script_and_python_m_memtrace_reach_main() -> None:
+    """Both go through memtrace.__main__.main, which installs the signal handlers
+    and only then imports the command line (whose main is memtrace.cli._app.main)."""
     import tomllib
 
+    from memtrace.__main__ import main as entry
     from memtrace.cli import main
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"memtrace": "memtrace.cli:main"}
-    assert main.__module__ == "memtrace.cli._app"
+    assert scripts == {"memtrace": "memtrace.__main__:main"}
+    assert main.__module__ == "memtrace.cli._app" and entry.__module__ == "memtrace.__main__"
     tree = ast.parse((ROOT / "memtrace" / "__main__.py").read_text())
-    assert any(isinstance(n, ast.ImportFrom) and n.module == "memtrace.cli" and [a.name for a in n.names] == ["main"]
-               for n in tree.body)
+    assert [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "memtrace.cli"] == []
+    (fn,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"]
+    calls = [n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    assert calls.index("install") < calls.index("cli_main")
 
 
 def test_public_api_is_sorted_and_resolves() -> None:

@@ -34,17 +34,28 @@ starts a new row (the old one is forgotten, as the kernel forgets it); a
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from .batch import EventBatch
 
-__all__ = ["ROOT_MEMCG_ID", "TASK_FIELDS", "TASK_TRACEPOINTS", "UNKNOWN_COMM", "Task", "TaskTable"]
+__all__ = ["MAX_TASKS", "ROOT_MEMCG_ID", "TASK_FIELDS", "TASK_TRACEPOINTS", "UNKNOWN_COMM", "Task", "TaskTable"]
 
 #: The memcg id of the root cgroup (``/``), as the ``cgroup`` tracepoint numbers them.
 ROOT_MEMCG_ID = 1
 #: The name a pid resolves to before any event named it (bpftrace prints the same).
 UNKNOWN_COMM = "[unknown]"
+#: Most rows the table keeps: 1,048,576 tasks, about 250 MB. The kernel forgets an
+#: exited task; the table keeps its row so later events still resolve its name, up
+#: to this many rows, then forgets the longest-exited first. A trace holds no more
+#: live tasks than a kernel runs at once (PID_MAX_LIMIT is 4,194,304; real machines
+#: run thousands); beyond the bound a new task is not kept (its pid reads
+#: ``[unknown]``) and is counted in :attr:`TaskTable.dropped`. Without the bound a
+#: 1 MB trace of 80 million process starts filled the machine's memory.
+MAX_TASKS = 1 << 20
 #: The fields the table reads of each tracepoint it folds (``exit.code`` too, when
 #: the schema has it). A reader that must refuse a trace whose schema lacks them
 #: checks it with ``check_fields(tp, reader, TASK_FIELDS[tp.name])``.
@@ -62,7 +73,7 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
 TASK_TRACEPOINTS = frozenset(TASK_FIELDS)
 
 
-@dataclass
+@dataclass(slots=True)
 class Task:
     """One process as its events show it: struct task_struct's ``pid``, ``tgid``,
     ``comm`` and ``real_parent``, signal_struct's ``oom_score_adj`` and the
@@ -98,8 +109,15 @@ class Task:
 class TaskTable:
     """Folds task events into :class:`Task` rows, keyed by pid (a bus consumer)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_tasks: int = MAX_TASKS) -> None:
         self._tasks: dict[int, Task] = {}
+        #: exited tasks in exit order: the first to forget when the table is full
+        self._exited: deque[Task] = deque()
+        self.max_tasks = max_tasks
+        #: tasks not kept because every row was a live task (see MAX_TASKS)
+        self.dropped = 0
+        #: the pids of the rows, sorted, while the table is full (see _known_rows)
+        self._known: np.ndarray | None = None
 
     # -- reading
 
@@ -126,6 +144,54 @@ class TaskTable:
         """The tasks not yet seen to exit, in the order they first appeared."""
         return [t for t in self._tasks.values() if t.alive]
 
+    def warning(self) -> str | None:
+        """What the table could not keep, as a warning (None when it kept everything)."""
+        if not self.dropped:
+            return None
+        return (f"more than {self.max_tasks:,} live tasks: {self.dropped:,} were not kept and their events name "
+                f"{UNKNOWN_COMM}")
+
+    def _room(self) -> bool:
+        """True when a row can be added: the longest-exited rows are forgotten to make
+        room; False (counted) when every row is a live task."""
+        tasks = self._tasks
+        exited = self._exited
+        while len(tasks) >= self.max_tasks and exited:
+            old = exited.popleft()
+            if tasks.get(old.pid) is old:
+                del tasks[old.pid]
+        if len(tasks) < self.max_tasks:
+            self._known = None
+            return True
+        self.dropped += 1
+        return False
+
+    def _remember_exit(self, task: Task) -> None:
+        """Queue ``task`` (a row that just exited) to be forgotten first. Rows
+        replaced by a reused pid leave stale entries behind; the queue is compacted
+        when it holds twice as many entries as the table has rows, so a trace that
+        starts and ends one pid millions of times keeps it bounded."""
+        exited = self._exited
+        exited.append(task)
+        if len(exited) > 2 * max(len(self._tasks), 1024):
+            tasks = self._tasks
+            self._exited = deque(t for t in exited if tasks.get(t.pid) is t)
+
+    def _known_rows(self, pids: np.ndarray) -> np.ndarray | None:
+        """While every row is a live task and none can be forgotten: which of
+        ``pids`` have a row (the others would be dropped, and are counted); None
+        when there is room. Vectorised, so that a trace of millions of task starts
+        past the bound costs no Python work per event."""
+        if len(self._tasks) < self.max_tasks or self._exited:
+            return None
+        if self._known is None:
+            self._known = np.sort(np.fromiter(self._tasks, dtype=np.int64, count=len(self._tasks)))
+        known = self._known
+        at = np.minimum(np.searchsorted(known, pids), len(known) - 1)
+        mask: np.ndarray = known[at] == pids
+        self.dropped += int(len(mask) - np.count_nonzero(mask))
+        return mask
+
     # -- folding
 
     def task(self, pid: int, comm: str = UNKNOWN_COMM) -> Task:
@@ -133,13 +199,16 @@ class TaskTable:
         event of a task whose start the trace did not see."""
         task = self._tasks.get(pid)
         if task is None:
-            task = self._tasks[pid] = Task(pid=pid, comm=comm, tgid=pid)
+            task = Task(pid=pid, comm=comm, tgid=pid)
+            if self._room():
+                self._tasks[pid] = task
         return task
 
     def _new(self, pid: int, comm: str, ts_ns: int) -> Task:
         task = Task(pid=pid, comm=comm, tgid=pid, start_ns=ts_ns)
         self._tasks.pop(pid, None)  # pid reuse: the new task goes to the end
-        self._tasks[pid] = task
+        if self._room():
+            self._tasks[pid] = task
         return task
 
     @staticmethod
@@ -168,6 +237,14 @@ class TaskTable:
         name = batch.tp.name
         if batch.n == 0 or not self.folds(batch):
             return
+        if name in ("process_start", "fork"):
+            # Past MAX_TASKS with every row live, only rows of known pids update:
+            # the others are dropped before any Python work per event.
+            mask = self._known_rows(batch.ints("pid" if name == "process_start" else "child_pid").astype(np.int64))
+            if mask is not None:
+                batch = batch.take(np.flatnonzero(mask))
+                if batch.n == 0:
+                    return
         pids: list[int] = batch.ints("pid").tolist()
         ts: list[int] = batch.ints("ts_ns").tolist()
         if name == "process_start":
@@ -199,6 +276,8 @@ class TaskTable:
                                        else [None] * batch.n)
             for pid, t, comm, code in zip(pids, ts, batch.strs("comm"), codes):
                 task = self.task(pid, comm)
+                if task.exit_ns is None and self._tasks.get(pid) is task:
+                    self._remember_exit(task)
                 task.comm, task.exit_ns, task.exit_code = comm, t, code
         elif name == "oom_score_adj_update":
             for pid, comm, adj in zip(pids, batch.strs("comm"), batch.ints("oom_score_adj").tolist()):

@@ -707,14 +707,27 @@ def _kind(field_type: str) -> str:
     return _TYPE_KIND.get(field_type, "a number")
 
 
+#: The values each numeric field type holds, as (lowest, highest).
+_RANGES: dict[str, tuple[int, int]] = {
+    "bool": (0, 1), "u8": (0, 2**8 - 1), "u16": (0, 2**16 - 1), "u32": (0, 2**32 - 1), "u64": (0, 2**64 - 1),
+    "i32": (-(2**31), 2**31 - 1), "i64": (-(2**63), 2**63 - 1),
+}
+
+
+def _within(inner: tuple[int, int], outer: tuple[int, int]) -> bool:
+    return outer[0] <= inner[0] and inner[1] <= outer[1]
+
+
 def check_fields(tp: Tracepoint, reader: str, required: Iterable[str] = (),
                  optional: Iterable[str] = ()) -> None:
     """Check a trace's schema of ``tp`` against what ``reader`` (``"memtrace
     report"``) reads: each ``required`` field must exist, and each field read
     (``required``, or ``optional`` when present) must be of the kind (string, enum,
-    number) this memtrace's schema gives it. TraceFormatError names the tracepoint and
-    the field otherwise: a trace written with another schema (a renamed field) is
-    refused in one line instead of failing half-way."""
+    number) this memtrace's schema gives it, and a number field may hold no value
+    this memtrace's type cannot (an ``i64`` where it reads ``u64`` could be
+    negative; a narrower type is fine). TraceFormatError names the tracepoint and
+    the field otherwise: a trace written with another schema (a renamed or retyped
+    field) is refused in one line instead of failing half-way."""
     ref = _SCHEMA.get(tp.name)
     for name in required:
         if not tp.has_field(name):
@@ -727,5 +740,8 @@ def check_fields(tp: Tracepoint, reader: str, required: Iterable[str] = (),
         if _kind(have) != _kind(want):
             raise TraceFormatError(f"trace schema: field {name!r} of tracepoint {tp.name!r} is {have}, but "
                                    f"{reader} reads it as {_kind(want)} ({want})")
+        if have in _RANGES and want in _RANGES and not _within(_RANGES[have], _RANGES[want]):
+            raise TraceFormatError(f"trace schema: field {name!r} of tracepoint {tp.name!r} is {have}, but "
+                                   f"{reader} reads it as {want}, which cannot hold every {have} value")
 
 

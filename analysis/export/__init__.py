@@ -45,6 +45,7 @@ def export_trace(trace: str | os.PathLike[str], fmt: str, output: str | os.PathL
     """Export ``trace`` as ``fmt`` (one of :data:`EXPORT_FORMATS`) to ``output``: a
     file for ``perfetto`` and ``chrome-json``, a directory for ``parquet`` and ``csv``.
     ``progress`` gets the events written so far (tables only)."""
+    from memtrace.safewrite import safe_output
     from memtrace.tracer.tracefile import TraceReader
 
     if fmt not in EXPORT_FORMATS:
@@ -59,11 +60,11 @@ def export_trace(trace: str | os.PathLike[str], fmt: str, output: str | os.PathL
     if fmt == "perfetto":
         from .perfetto import write_perfetto
 
-        with path.open("wb") as f:
-            n = write_perfetto(reader, f)
+        with safe_output(path) as b:
+            n = write_perfetto(reader, b)
     else:
         from .chrome import write_chrome_json
 
-        with path.open("w", encoding="utf-8") as f:
+        with safe_output(path, text=True) as f:
             n = write_chrome_json(reader, f)
     return ExportResult(fmt, str(path), n, {fmt: str(path)}, {}, tuple(reader.warnings))

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from memtrace.safewrite import SafeOutput
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.schema import Field, Tracepoint
 from memtrace.tracer.tracefile import TraceReader
@@ -126,6 +127,7 @@ class _Sink:
         self.pending_rows = 0
         self.rows = 0
         self._writer: Any = None
+        self._out: SafeOutput | None = None
 
     def add(self, table: pa.Table) -> None:
         self.pending.append(table)
@@ -153,6 +155,8 @@ class _Sink:
         self._writer.write_table(table)
 
     def _open(self) -> Any:
+        # memtrace.safewrite: written beside the target, renamed over it by close().
+        self._out = out = SafeOutput(self.path)
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -161,15 +165,28 @@ class _Sink:
             coded = [f.name for f in self.schema if _is_text(f.type)]
             delta = {f.name: "DELTA_BINARY_PACKED" for f in self.schema
                      if not _is_text(f.type) and str(f.type) != "bool"}
-            return pq.ParquetWriter(self.path, self.schema, compression="zstd", use_dictionary=coded,
+            return pq.ParquetWriter(out.file, self.schema, compression="zstd", use_dictionary=coded,
                                     column_encoding=delta)
         import pyarrow.csv as pcsv
 
-        return pcsv.CSVWriter(self.path, _plain(self.schema))
+        return pcsv.CSVWriter(out.file, _plain(self.schema))
 
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+    def close(self, keep: bool) -> None:
+        """Close the file: renamed over the target when ``keep``, else removed."""
+        writer, self._writer = self._writer, None
+        out, self._out = self._out, None
+        try:
+            if writer is not None:
+                writer.close()
+        except BaseException:
+            keep = False
+            raise
+        finally:
+            if out is not None:
+                if keep:
+                    out.commit()
+                else:
+                    out.discard()
 
 
 def _is_text(t: pa.DataType) -> bool:
@@ -215,12 +232,19 @@ class _WriterThread:
             raise self._error
         self._queue.put((sink, table))
 
-    def finish(self, sinks: list[_Sink]) -> None:
-        """Write what is pending, close every file, and re-raise a writer error."""
+    def finish(self, sinks: list[_Sink], keep: bool) -> None:
+        """Write what is pending, close every file (kept when ``keep`` and no write
+        failed, else removed), and re-raise a writer error."""
         self._queue.put(None)
         self._thread.join()
-        for sink in sinks:
-            sink.close()
+        keep = keep and self._error is None
+        try:
+            for sink in sinks:
+                sink.close(keep)
+        except BaseException:
+            for sink in sinks:
+                sink.close(False)
+            raise
         if self._error is not None:
             raise self._error
 
@@ -241,6 +265,7 @@ def export_tables(trace: str | os.PathLike[str], directory: str | os.PathLike[st
     schemas: dict[str, pa.Schema] = {}
     thread = _WriterThread()
     done = 0
+    ok = False
     try:
         for batch in reader.batches():
             if batch.n == 0:
@@ -256,7 +281,8 @@ def export_tables(trace: str | os.PathLike[str], directory: str | os.PathLike[st
                 progress(done)
         for sink in sinks.values():
             sink.flush()
+        ok = True
     finally:
-        thread.finish(list(sinks.values()))
+        thread.finish(list(sinks.values()), ok)
     return TableExport(str(out), fmt, {n: str(s.path) for n, s in sinks.items()},
                        {n: s.rows for n, s in sinks.items()}, tuple(reader.warnings))

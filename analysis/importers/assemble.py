@@ -18,10 +18,9 @@ mremap and mprotect were expressed).
 
 from __future__ import annotations
 
-import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,10 @@ import numpy.typing as npt
 
 from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.version import DEFAULT_KERNEL_VERSION
+from memtrace.safewrite import safe_output
 from memtrace.tracer import EventBatch, TraceWriter, default_registry
 from memtrace.tracer.batch import Column
+from memtrace.tracer.tracefile import trace_head
 
 from .workload import CLASSES, SYNTHETIC_FILE, TAIL_NS
 
@@ -100,13 +101,17 @@ class TraceOutput:
         self._bulk: dict[str, list[npt.NDArray[np.int64]]] = {"page_fault": [], "rss_stat": []}
         #: Called before a flush group is written (a bulk reader hands over its rows).
         self.before_flush: Callable[[], None] | None = None
+        #: Called with each batch as it is written (a live consumer: ``memtrace trace --live``).
+        self.on_batch: Callable[[EventBatch], None] | None = None
         #: events written, by tracepoint
         self.counts: dict[str, int] = {}
         if str(self.output.parent):
             self.output.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._events_path = tempfile.mkstemp(prefix=".import-", suffix=".events", dir=self.output.parent or ".")
-        os.close(fd)
-        self.writer = TraceWriter(self._events_path, self.registry, {"import": "events"},
+        # The events go to a scratch trace beside the output, created exclusively
+        # under an unpredictable name (memtrace.safewrite); join() copies them behind
+        # the header into the output, written safely, and removes the scratch file.
+        scratch = self.output.parent / f".{self.output.name}.{secrets.token_hex(6)}.events"
+        self.writer = TraceWriter(scratch, self.registry, {"import": "events"},
                                   chunk_events=1 << 40, memtrace_version=memtrace_version)
         self._events_header_bytes = self.writer.bytes_written
 
@@ -142,7 +147,7 @@ class TraceOutput:
                 if table.shape[0] > 1 and not bool(np.all(table[1:, 0] > table[:-1, 0])):
                     table = table[np.argsort(table[:, 0], kind="stable")]
                 hot: dict[str, Column] = {f.name: table[:, j].astype(f.dtype) for j, f in enumerate(tp.all_fields)}
-                self.writer.on_batch(EventBatch(tp, hot))
+                self._write(EventBatch(tp, hot))
                 self.counts[name] = self.counts.get(name, 0) + table.shape[0]
                 flat.clear()
                 bulk.clear()
@@ -157,10 +162,15 @@ class TraceOutput:
                     values[f.name] = list(col)
                 else:
                     values[f.name] = np.array(col, dtype=f.dtype)
-            self.writer.on_batch(EventBatch(tp, values))
+            self._write(EventBatch(tp, values))
             self.counts[name] = self.counts.get(name, 0) + len(rows)
             rows.clear()
         self.writer.flush()
+
+    def _write(self, batch: EventBatch) -> None:
+        self.writer.on_batch(batch)
+        if self.on_batch is not None:
+            self.on_batch(batch)
 
     def close(self, extra: dict[str, Any]) -> None:
         """Close the events file, with its footer's ``extra``."""
@@ -168,33 +178,19 @@ class TraceOutput:
 
     def join(self, meta: dict[str, Any]) -> None:
         """Header (now that it is known) + the events file's frames -> the output,
-        replaced at once."""
-        fd, head_path = tempfile.mkstemp(prefix=".import-", suffix=".head", dir=self.output.parent or ".")
-        os.close(fd)
-        tmp_out = f"{self.output}.importing"
+        replaced at once (memtrace.safewrite); the scratch file is removed."""
         try:
-            head = TraceWriter(head_path, self.registry, meta, memtrace_version=self.memtrace_version)
-            head_len = head.bytes_written
-            head.close()
-            with open(tmp_out, "wb") as out:
-                with open(head_path, "rb") as f:
-                    out.write(f.read(head_len))
-                with open(self._events_path, "rb") as f:
-                    f.seek(self._events_header_bytes)
-                    shutil.copyfileobj(f, out, 1 << 20)
-            os.replace(tmp_out, self.output)
+            head = trace_head(self.registry, meta, self.memtrace_version, str(self.output))
+            with safe_output(self.output) as out, open(self.writer.written_path, "rb") as f:
+                out.write(head)
+                f.seek(self._events_header_bytes)
+                shutil.copyfileobj(f, out, 1 << 20)
         finally:
-            for path in (head_path, self._events_path, tmp_out):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+            self.writer.discard()
 
     def abort(self) -> None:
-        """Drop the temporary files after a failure."""
-        try:
-            self.writer.close()
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(self._events_path)
+        """Drop the scratch file after a failure."""
+        self.writer.discard()
 
 
 # --------------------------------------------------------------------------- the header
@@ -255,7 +251,7 @@ def _machine(b: TraceBuilder) -> dict[str, Any]:
     """The traced machine, as far as the companion log and --kernel-version tell;
     what they do not is assumed, with a note."""
     version = b.kernel_version
-    cgroup_version = 2
+    cgroup_version = b.machine.get("cgroup_version", 2)
     ram: int | None = None
     swap: int | None = None
     snap = b.snapshot
@@ -270,6 +266,10 @@ def _machine(b: TraceBuilder) -> dict[str, Any]:
             ram = (r.ram_pages - (r.reserved_pages or 0)) * PAGE_SIZE
         if swap is None and r.swap_total_kb is not None:
             swap = r.swap_total_kb * 1024
+    if ram is None and b.machine.get("ram_bytes"):
+        ram = b.machine["ram_bytes"]
+    if swap is None and "swap_bytes" in b.machine:
+        swap = b.machine["swap_bytes"]
     if version is None and snap.kernel_release:
         version = snap.kernel_release.split("-")[0]
     if ram is None and snap.meminfo("MemTotal"):

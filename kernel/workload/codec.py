@@ -26,12 +26,13 @@ SysctlError. The way back, a scenario as plain data, is :meth:`Scenario.to_dict`
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from memtrace.errors import ScenarioError
+from memtrace.errors import LimitError, ScenarioError
 from memtrace.units import format_size_exact, parse_duration, parse_size
 
 from .bounds import MAX_REPEAT_DEPTH, SCENARIO_NAME, brief
@@ -261,6 +262,38 @@ def scenario_from_dict(data: object, source: str = "<dict>") -> Scenario:
     return scenario
 
 
+#: Most parts of a dotted TOML key (``a.b.c = 1`` has three): 64, where a scenario
+#: uses at most three. tomllib's time and memory grow with the square of a dotted
+#: key's parts (a 60 KB line of one 30,000-part key takes 3.6 GB), so longer keys
+#: are refused by a linear scan before tomllib sees the file.
+MAX_TOML_KEY_PARTS = 64
+#: Longest TOML key (one part of a dotted key, bare or quoted): 4096 characters
+#: (PATH_MAX); scenario keys are short names.
+MAX_TOML_KEY_CHARS = 4096
+_KEY_PART = r"""(?:[A-Za-z0-9_-]++|"(?:[^"\\\n]|\\.)*+"|'[^'\n]*+')"""
+#: A dotted key of more than MAX_TOML_KEY_PARTS parts; starts only where a key
+#: can start, and possessive, so the scan is linear.
+_LONG_DOTTED = re.compile(rf"""(?<![A-Za-z0-9_"'.-])(?:{_KEY_PART}[ \t]*+\.[ \t]*+){{{MAX_TOML_KEY_PARTS}}}""")
+#: A key part longer than MAX_TOML_KEY_CHARS, followed by '=' or '.'.
+_LONG_KEY = re.compile(rf"""(?<![A-Za-z0-9_"'.-])(?:[A-Za-z0-9_-]{{{MAX_TOML_KEY_CHARS + 1},}}+"""
+                       rf"""|"[^"\n]{{{MAX_TOML_KEY_CHARS + 1},}}+"|'[^'\n]{{{MAX_TOML_KEY_CHARS + 1},}}+')"""
+                       rf"""[ \t]*+[=.]""")
+
+
+def _check_toml_keys(text: str, path: Path) -> None:
+    """LimitError naming the line of a key beyond MAX_TOML_KEY_PARTS parts or
+    MAX_TOML_KEY_CHARS characters (a text in a string that looks like one is
+    refused too: a scenario has no such text)."""
+    for pattern, what, possible in (
+            (_LONG_DOTTED, f"a dotted key of more than {MAX_TOML_KEY_PARTS} parts",
+             text.count(".") >= MAX_TOML_KEY_PARTS),
+            (_LONG_KEY, f"a key longer than {MAX_TOML_KEY_CHARS} characters", len(text) > MAX_TOML_KEY_CHARS)):
+        m = pattern.search(text) if possible else None
+        if m is not None:
+            line = text.count("\n", 0, m.start()) + 1
+            raise LimitError(f"{path}: line {line}: {what} ({brief(m.group(), 40)}): not a scenario file")
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario TOML file (UTF-8, as TOML requires)."""
     path = Path(path)
@@ -276,6 +309,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except UnicodeDecodeError as e:
         raise ScenarioError(f"{path}: not a TOML file: byte 0x{raw[e.start]:02x} at offset {e.start} "
                             "is not UTF-8") from None
+    _check_toml_keys(text, path)
     try:
         data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: an integer of over 4300 digits

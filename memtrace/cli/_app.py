@@ -7,11 +7,13 @@ registers its commands on :data:`app`; ``memtrace.cli`` imports them all.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 
 from memtrace import __version__
 from memtrace.errors import MemtraceError, UsageError
+from memtrace.interrupts import exit_code
 from memtrace.logsetup import configure_logging
 
 __all__ = ["app", "main"]
@@ -68,9 +70,15 @@ def main(argv: list[str] | None = None) -> None:
     except MemtraceError as e:
         typer.echo(f"memtrace: {e}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        typer.echo("memtrace: interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as e:  # SIGINT, or SIGTERM as Terminated (memtrace.interrupts)
+        _interrupted(e)
+    except SystemExit as e:
+        # typer turns a KeyboardInterrupt into a silent exit 130: say it, with the
+        # signal's own code.
+        interrupt = _interrupt_behind(e)
+        if interrupt is None:
+            raise
+        _interrupted(interrupt)
     except BrokenPipeError:
         sys.exit(0)
     except Exception as e:  # the last resort: a bug, shown in one line (-v shows the traceback)
@@ -79,3 +87,20 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(f"memtrace: internal error: {type(e).__name__}: {e} (run with -v for the traceback)", err=True)
         sys.exit(1)
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt an exception was raised while handling, if any."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    typer.echo("memtrace: interrupted", err=True)
+    sys.exit(exit_code(exc))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from memtrace import api
-from memtrace.errors import OutputError
+from memtrace.safewrite import write_file
 from memtrace.units import parse_duration
 
 from ._app import app
@@ -57,7 +57,9 @@ def _announce(changes: Sequence[WhatIfChange]) -> None:
         "  memtrace report memcg-oom.mtrace --format html -o report.html\n\n"
         "  memtrace report shmem-pressure.mtrace --format md --no-what-if\n\n"
         "  memtrace report /var/log/kern.log --json | jq '.kills[].victim'\n\n"
-        "  journalctl -k > k.txt && memtrace report k.txt"
+        "  journalctl -k > k.txt && memtrace report k.txt\n\n"
+        "  memtrace sweep memcg-oom.mtrace --vary cgroup./oracle_oom.max=64MiB:320MiB:32MiB -o s.json && "
+        "memtrace report memcg-oom.mtrace --sweep s.json -f html -o r.html"
     )
 )
 def report(
@@ -78,6 +80,9 @@ def report(
         None, "--assume-after-kill", metavar="stop|continue|grow[=SIZE]",
         help="What an imported trace's OOM victims would have done after their kill, in every what-if replay "
              "[default: grow, on at their observed rate]."),
+    sweeps: list[Path] = typer.Option([], "--sweep", metavar="RESULTS.json",
+                                      help="Embed a sweep's results (memtrace sweep ... -o RESULTS.json) as a "
+                                           "chapter: its boundaries, cells and, in HTML, a plot. Repeatable."),
 ) -> None:
     """Why was a process OOM-killed, and what would have prevented it: the constraint,
     who grew, what reclaim could not free, every candidate's badness, the victim,
@@ -96,16 +101,13 @@ def report(
 
         parse_assumption(assume_after_kill)  # a one-line error before any work
     rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce,
-                     assume_after_kill=assume_after_kill)
+                     sweeps=[input_file(p) for p in sweeps], assume_after_kill=assume_after_kill)
     warn(rep.warnings)
     text = render_report(rep.result, fmt, title=str(trace))
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        output.write_text(text)
-    except OSError as e:
-        raise OutputError(f"cannot write report {output}: {e.strerror or e}") from None
+    write_file(output, text)
     kills = sum(1 for k in rep.result.kills if k.constraint != "overcommit")
     typer.echo(f"report: wrote {output} ({fmt}, {kills} OOM kill(s))", err=True)
 

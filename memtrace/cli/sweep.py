@@ -20,6 +20,7 @@ import typer
 from memtrace import api
 from memtrace.errors import OutputError, UsageError
 from memtrace.render import WIDTH
+from memtrace.safewrite import write_file
 from memtrace.units import format_size_short
 
 from ._app import app
@@ -131,7 +132,7 @@ def sweep(
     --find-min/--find-max bisect one varied key for where the outcome changes,
     in as few replays as bisection needs.
     """
-    from memtrace.replay.sweep import FIGURES, plot_sweep, write_results
+    from memtrace.replay.sweep import FIGURES, write_results
 
     if find_min and find_max:
         raise UsageError("--find-min and --find-max: choose one")
@@ -151,14 +152,14 @@ def sweep(
             if output.suffix == ".json":
                 import json
 
-                output.write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+                write_file(output, json.dumps(result.as_dict(), indent=1) + "\n")
             else:
                 write_results(result, output)
         except OSError as e:
             raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
     if plot is not None:
         try:
-            plot_sweep(result, plot, figure)
+            api.plot_sweep(result, plot, figure)
         except ValueError as e:
             raise UsageError(f"--plot: {e}") from None
         except OSError as e:

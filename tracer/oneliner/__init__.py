@@ -10,6 +10,12 @@
 Reference
 =========
 
+**Config.** A program may start with ``config = { max_map_keys = N }``: each map
+then holds at most N keys (default 4096, bpftrace's; at most 1,048,576). Once a map
+is full, updates of keys it does not hold are dropped, and the run ends with a
+warning saying how many (``Tracer.warnings``); keys it holds still update. A program
+file is read up to 1 MiB (:func:`read_program`).
+
 **Probes.** ``NAME`` or ``tracepoint:NAME`` (a glob such as ``page_*`` matches
 several; ``memtrace list`` names them), ``BEGIN``, ``END``, ``interval:UNIT:N``
 (``s ms us ns``, or ``hz``) on simulated time. ``a, b { ... }`` attaches one block
@@ -53,14 +59,18 @@ probes in :mod:`.compiler`; the runtime (maps, output, event order) in
 from .compiler import compile_program
 from .errors import ProgramError
 from .expressions import AGGREGATIONS, BUILTINS, EXPR_FUNCTIONS, STMT_FUNCTIONS
-from .parser import parse
+from .parser import CONFIG_KEYS, parse
+from .source import MAX_PROGRAM_BYTES, read_program
 
 __all__ = [
     "AGGREGATIONS",
     "BUILTINS",
+    "CONFIG_KEYS",
     "EXPR_FUNCTIONS",
+    "MAX_PROGRAM_BYTES",
     "STMT_FUNCTIONS",
     "ProgramError",
     "compile_program",
     "parse",
+    "read_program",
 ]

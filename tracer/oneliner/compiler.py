@@ -441,6 +441,8 @@ class Compiler(ExpressionCompiler):
                 raise self.error('time() takes an optional format string: time("%H:%M:%S\\n")', call)
             first = args[0] if args else None
             fmt = first.value if isinstance(first, StrLit) else "%H:%M:%S\n"
+            if first is not None:
+                self.check_time_format(fmt, first)
 
             def do_time(ctx: Ctx) -> None:
                 ctx.ev.time(fmt)
@@ -551,12 +553,19 @@ def _compound_op(op: str) -> str:
 
 
 def compile_program(source: str | Program, *, filename: str = "-e", registry: Registry | None = None,
-                    tracer: Tracer | None = None, output: Callable[[Any], None] | None = None) -> Tracer:
+                    tracer: Tracer | None = None, output: Callable[[Any], None] | None = None,
+                    max_map_keys: int | None = None) -> Tracer:
     """Parse, type-check and compile a program onto a new (or the given) tracer.
 
+    Each map holds at most ``max_map_keys`` keys: the program's ``config = {
+    max_map_keys = N }`` if it has one, else this argument, else the tracer's
+    (:data:`~memtrace.tracer.probes.DEFAULT_MAX_MAP_KEYS`, 4096, as bpftrace).
     Raises ProgramError (a memtrace ParseError) with a caret under the problem.
     """
     program = parse(source, filename) if isinstance(source, str) else source
     if tracer is None:
         tracer = Tracer(registry, output)
+    keys = program.config.get("max_map_keys", max_map_keys)
+    if keys is not None:
+        tracer.max_map_keys = keys
     return Compiler(program, tracer).run()

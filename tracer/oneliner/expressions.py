@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..probes import INT_KINDS, StrColumn, Tracer, sim_strftime
+from ..probes.printf import time_format_problem
 from ..schema import Field, Tracepoint
 from .errors import ProgramError
 from .nodes import (
@@ -183,6 +184,13 @@ class ExpressionCompiler:
         pos, end = (node.pos, node.end) if isinstance(node, Node) else node
         return ProgramError(message, self.program.source, pos, end, self.program.filename)
 
+    def check_time_format(self, fmt: str, node: Node) -> None:
+        """A ProgramError at ``node`` when ``fmt`` cannot be a strftime format (a NUL
+        character: C's strftime would end the format there, Python's refuses it)."""
+        problem = time_format_problem(fmt)
+        if problem is not None:
+            raise self.error(problem, node)
+
     # -- maps
 
     def _map_info(self, ref: MapRef) -> MapInfo:
@@ -345,6 +353,7 @@ class ExpressionCompiler:
             if len(args) != 2 or not isinstance(args[0], StrLit):
                 raise self.error('strftime() takes a format string and a time: strftime("%H:%M:%S", nsecs)', node)
             fmt = args[0].value
+            self.check_time_format(fmt, args[0])
             t = self.expr(args[1], env)
             self._want(t, "int", args[1], "strftime() needs a time in ns")
             tfn = t.fn

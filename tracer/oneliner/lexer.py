@@ -98,7 +98,9 @@ class Lexer:
         if i >= len(src):
             return Token("eof", "", i, i)
         c = src[i]
-        if c.isdigit():
+        # Only ASCII starts a number or a name: str.isdigit() and isalpha() also
+        # take '²' or 'é', which the ASCII patterns below would not match.
+        if "0" <= c <= "9":
             m = _NUMBER.match(src, i)
             assert m
             end = m.end()
@@ -129,7 +131,7 @@ class Lexer:
             return Token("int", value, i, end)
         if c == '"':
             return self._string(i)
-        if c.isalpha() or c == "_":
+        if c.isascii() and (c.isalpha() or c == "_"):
             m = _IDENT.match(src, i)
             assert m
             self.pos = m.end()
@@ -149,6 +151,9 @@ class Lexer:
             if src.startswith(op, i):
                 self.pos = i + len(op)
                 return Token("op", op, i, self.pos)
+        if not c.isascii():
+            raise self.error(f"unexpected character {c!r} (U+{ord(c):04X}): names and operators are ASCII; "
+                             "other characters belong in strings", i)
         raise self.error(f"unexpected character {c!r}", i)
 
     def _string(self, start: int) -> Token:

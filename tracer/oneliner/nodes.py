@@ -145,3 +145,5 @@ class Program:
     source: str
     filename: str
     probes: list[ProbeDef] = field(default_factory=list)
+    #: the ``config = { ... }`` block (key -> value), empty without one
+    config: dict[str, int] = field(default_factory=dict)

@@ -2,7 +2,8 @@
 
 Grammar (a bpftrace subset; ``/* */`` and ``//`` comments anywhere)::
 
-    program    := probe*
+    program    := [config] probe*
+    config     := "config" "=" "{" (NAME "=" INT [";"])* "}"     (max_map_keys)
     probe      := attach ("," attach)* ["/" expr "/"] block
     attach     := "BEGIN" | "END" | ("interval"|"i") ":" ("s"|"ms"|"us"|"ns"|"hz") ":" INT
                 | ["tracepoint:" | "t:"] NAME-OR-GLOB
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..probes.maps import MAX_MAP_KEYS_LIMIT
 from .lexer import Lexer, Token
 from .nodes import (
     AttachPoint,
@@ -66,6 +68,8 @@ PREFIX_BP = 12
 COMPOUND = {"+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="}
 #: interval units in nanoseconds; hz is handled apart (period = 1 s / N).
 UNITS_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+#: Keys of a program's ``config = { ... }`` block and the range of each.
+CONFIG_KEYS = {"max_map_keys": (1, MAX_MAP_KEYS_LIMIT)}
 #: How deep a program may nest (see the module docstring): far beyond what a
 #: one-liner writes, well within Python's recursion limit for the parser, the
 #: compiler and the closures it builds (a few frames per level each).
@@ -119,11 +123,45 @@ class Parser:
 
     def program(self) -> Program:
         prog = Program(self.source, self.filename)
+        if self.is_ident("config") and self._peek_is("="):
+            prog.config = self.config()
         while self.tok.kind != "eof":
             prog.probes.append(self.probe())
         if not prog.probes:
             raise self.error("empty program: expected at least one probe", 0, len(self.source) or 1)
         return prog
+
+    def config(self) -> dict[str, int]:
+        """``config = { max_map_keys = N; ... }`` at the start of a program, as
+        bpftrace takes it: each key one of :data:`CONFIG_KEYS`, each value an integer
+        in its range."""
+        self.advance()
+        self.expect("=", "after 'config'")
+        self.expect("{", "to start the config block")
+        out: dict[str, int] = {}
+        while not self.is_op("}"):
+            key = self.tok
+            if key.kind != "ident":
+                raise self.error(f"expected a config key (one of {', '.join(CONFIG_KEYS)}) but found "
+                                 f"{key.describe()}", key.pos, key.end)
+            if key.value not in CONFIG_KEYS:
+                raise self.error(f"unknown config key {key.value!r} (known: {', '.join(CONFIG_KEYS)})",
+                                 key.pos, key.end)
+            self.advance()
+            self.expect("=", f"after {key.value}")
+            value = self.tok
+            low, high = CONFIG_KEYS[key.value]
+            if value.kind != "int" or not low <= value.value <= high:
+                raise self.error(f"{key.value} takes an integer in {low:,}..{high:,}", value.pos, value.end)
+            self.advance()
+            out[key.value] = value.value
+            if self.is_op(";"):
+                self.advance()
+            elif not self.is_op("}"):
+                raise self.error(f"expected ';' or '}}' in the config block but found {self.tok.describe()}",
+                                 self.tok.pos, self.tok.end)
+        self.advance()
+        return out
 
     def probe(self) -> ProbeDef:
         start = self.tok.pos
@@ -161,11 +199,15 @@ class Parser:
             unit, count = parts[1], parts[2]
             if unit not in UNITS_NS and unit != "hz":
                 raise self.error(f"bad interval unit {unit!r}: expected s, ms, us, ns or hz", pos, end)
-            if not count.isdigit() or int(count) == 0:
+            if not (count.isascii() and count.isdigit()) or int(count) == 0:
                 raise self.error(f"bad interval {count!r}: expected a positive integer", pos, end)
+            if len(count) > 20:
+                raise self.error(f"interval {text!r} is longer than 64 bits of nanoseconds", pos, end)
             period = 1_000_000_000 // int(count) if unit == "hz" else int(count) * UNITS_NS[unit]
             if period <= 0:
                 raise self.error(f"interval {text!r} is shorter than a nanosecond", pos, end)
+            if period >= 1 << 63:
+                raise self.error(f"interval {text!r} is longer than 64 bits of nanoseconds", pos, end)
             return AttachPoint(pos, end, "interval", f"interval:{unit}:{int(count)}", period_ns=period)
         if parts[0] in ("tracepoint", "t") and len(parts) == 2:
             pattern = parts[1]
@@ -174,7 +216,7 @@ class Parser:
         else:
             raise self.error(f"unknown probe type {parts[0]!r}: expected a tracepoint, BEGIN, END or interval",
                              pos, end)
-        if not pattern or not all(c.isalnum() or c in "_*?[]!" for c in pattern):
+        if not pattern or not all((c.isascii() and c.isalnum()) or c in "_*?[]!" for c in pattern):
             raise self.error(f"bad tracepoint name {pattern!r}", pos, end)
         return AttachPoint(pos, end, "tracepoint", text, pattern=pattern)
 

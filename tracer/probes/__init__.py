@@ -42,7 +42,7 @@ see :mod:`.runtime`.
 from .columns import StrColumn, as_int64, dense_codes, unify_strings
 from .events import Events
 from .groups import Groups, cuts_isolate, cuts_unique, group_rows
-from .maps import Map
+from .maps import DEFAULT_MAX_MAP_KEYS, MAX_MAP_KEYS_LIMIT, Map
 from .output import (
     AttachOutput,
     MapOutput,
@@ -59,11 +59,13 @@ from .runtime import IDLE_COMM, MAX_INTERVAL_FIRINGS, Probe, Tracer, run_batches
 from .values import HIST_SLOTS, INT_KINDS, MAP_KINDS, Hist, HistBucket, LHist, Stats, linear_buckets, log2_buckets
 
 __all__ = [
+    "DEFAULT_MAX_MAP_KEYS",
     "HIST_SLOTS",
     "IDLE_COMM",
     "INT_KINDS",
     "MAP_KINDS",
     "MAX_INTERVAL_FIRINGS",
+    "MAX_MAP_KEYS_LIMIT",
     "AttachOutput",
     "Events",
     "FormatSpec",

@@ -4,6 +4,11 @@ Models what bpftrace does with ``@name[key] = count()`` and friends over BPF has
 maps, on one CPU (no per-CPU values to merge). A write takes whole columns: the
 rows are grouped by key once (:func:`~.groups.group_rows`) and each group updates
 its entry once. Afterwards a :class:`Map` reads like a dict.
+
+A map holds at most ``max_keys`` keys, as a BPF hash map holds at most its
+``max_entries`` (bpftrace's ``max_map_keys``, default 4096): once it is full, an
+update of a key it does not hold is dropped and counted in :attr:`Map.dropped`
+(bpftrace warns "map full; can't update element"); keys it holds still update.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from memtrace.errors import LimitError
 from memtrace.linux.proc import c_div
 
 from .columns import StrColumn, as_int64
@@ -21,7 +27,17 @@ from .groups import group_bucket_counts, group_last, group_reduce, group_rows, g
 from .output import MapOutput
 from .values import HIST_SLOTS, INT_KINDS, Hist, LHist, linear_buckets, log2_buckets, stats_value
 
-__all__ = ["Map"]
+__all__ = ["DEFAULT_MAX_MAP_KEYS", "MAX_MAP_KEYS_LIMIT", "Map"]
+
+#: Keys a map holds unless told otherwise: 4096, bpftrace's ``max_map_keys``
+#: default. Each key costs a Python dict entry and its value (a hist() value is 65
+#: counters): a map keyed by something unbounded (``@[address] = count()`` over
+#: 10 million page faults) would otherwise take gigabytes; at 4096 keys even
+#: histogram maps stay under 5 MB.
+DEFAULT_MAX_MAP_KEYS = 4096
+#: The most keys a program may ask a map to hold (``config = { max_map_keys = N }``):
+#: 1,048,576, about 200 MB for integer values and 600 MB for histograms.
+MAX_MAP_KEYS_LIMIT = 1 << 20
 
 
 class Map(MutableMapping[Any, Any]):
@@ -35,10 +51,16 @@ class Map(MutableMapping[Any, Any]):
     integer average), a str, :class:`Stats`, :class:`Hist` or :class:`LHist`.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, max_keys: int = DEFAULT_MAX_MAP_KEYS) -> None:
+        if not 1 <= max_keys <= MAX_MAP_KEYS_LIMIT:
+            raise LimitError(f"max_map_keys {max_keys:,} is outside 1..{MAX_MAP_KEYS_LIMIT:,}")
         self.name = name if name.startswith("@") else f"@{name}"
         self.kind: str | None = None
         self.lhist_params: tuple[int, int, int] | None = None
+        #: the most keys the map holds (bpftrace's max_map_keys)
+        self.max_keys = max_keys
+        #: updates of a new key dropped because the map was full
+        self.dropped = 0
         self._data: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
@@ -57,6 +79,8 @@ class Map(MutableMapping[Any, Any]):
             value = int(value)
         else:
             raise TypeError(f"{self.name}: only int and str values can be assigned, not {type(value).__name__}")
+        if key not in self._data and len(self._data) >= self.max_keys:
+            raise LimitError(f"{self.name} is full: it holds {self.max_keys:,} keys (max_map_keys)")
         self._data[key] = value
 
     def __delitem__(self, key: Any) -> None:
@@ -96,6 +120,33 @@ class Map(MutableMapping[Any, Any]):
             return
         raise TypeError(f"{self.name} holds {self.kind} values; it cannot also take {kind}")
 
+    def warning(self) -> str | None:
+        """The warning a run gives when updates were dropped (None when none were)."""
+        if not self.dropped:
+            return None
+        return (f"{self.name} is full ({self.max_keys:,} keys): {self.dropped:,} updates of new keys were dropped; "
+                f"raise the limit with 'config = {{ max_map_keys = N }}' at the start of the program")
+
+    def _admitted(self, keys: list[Any]) -> list[bool] | None:
+        """Which of a write's distinct ``keys`` the map takes: None when all fit (the
+        usual case); otherwise a flag per key, the new keys beyond room counted in
+        :attr:`dropped`."""
+        data = self._data
+        if len(data) + len(keys) <= self.max_keys:
+            return None
+        room = self.max_keys - len(data)
+        flags = []
+        for k in keys:
+            if k in data:
+                flags.append(True)
+            elif room > 0:
+                room -= 1
+                flags.append(True)
+            else:
+                self.dropped += 1
+                flags.append(False)
+        return flags
+
     # -- vectorised writes
 
     def count(self, key: Any = None, *, n: int | None = None) -> None:
@@ -106,8 +157,10 @@ class Map(MutableMapping[Any, Any]):
             return
         g = group_rows(key, n)
         data = self._data
-        for k, c in zip(g.keys, g.counts.tolist()):
-            data[k] = data.get(k, 0) + c
+        ok = self._admitted(g.keys)
+        for i, (k, c) in enumerate(zip(g.keys, g.counts.tolist())):
+            if ok is None or ok[i]:
+                data[k] = data.get(k, 0) + c
 
     def sum(self, value: Any, key: Any = None, *, n: int | None = None) -> None:
         """``@m[key] = sum(value)`` for each row."""
@@ -117,8 +170,10 @@ class Map(MutableMapping[Any, Any]):
             return
         g = group_rows(key, n)
         data = self._data
-        for k, s in zip(g.keys, group_sum(g, as_int64(value, n))):
-            data[k] = data.get(k, 0) + s
+        ok = self._admitted(g.keys)
+        for i, (k, s) in enumerate(zip(g.keys, group_sum(g, as_int64(value, n)))):
+            if ok is None or ok[i]:
+                data[k] = data.get(k, 0) + s
 
     def min(self, value: Any, key: Any = None, *, n: int | None = None) -> None:
         """``@m[key] = min(value)``."""
@@ -136,8 +191,10 @@ class Map(MutableMapping[Any, Any]):
             return
         g = group_rows(key, n)
         data = self._data
-        for k, v in zip(g.keys, group_reduce(g, as_int64(value, n), ufunc)):
-            data[k] = pick(data[k], v) if k in data else v
+        ok = self._admitted(g.keys)
+        for i, (k, v) in enumerate(zip(g.keys, group_reduce(g, as_int64(value, n), ufunc))):
+            if ok is None or ok[i]:
+                data[k] = pick(data[k], v) if k in data else v
 
     def avg(self, value: Any, key: Any = None, *, n: int | None = None) -> None:
         """``@m[key] = avg(value)`` (integer average, as bpftrace)."""
@@ -154,7 +211,10 @@ class Map(MutableMapping[Any, Any]):
             return
         g = group_rows(key, n)
         data = self._data
-        for k, c, s in zip(g.keys, g.counts.tolist(), group_sum(g, as_int64(value, n))):
+        ok = self._admitted(g.keys)
+        for i, (k, c, s) in enumerate(zip(g.keys, g.counts.tolist(), group_sum(g, as_int64(value, n)))):
+            if ok is not None and not ok[i]:
+                continue
             cur = data.get(k)
             if cur is None:
                 data[k] = [c, s]
@@ -189,7 +249,10 @@ class Map(MutableMapping[Any, Any]):
         g = group_rows(key, n)
         table = group_bucket_counts(g, buckets, nr)
         data = self._data
-        for k, row in zip(g.keys, table):
+        ok = self._admitted(g.keys)
+        for i, (k, row) in enumerate(zip(g.keys, table)):
+            if ok is not None and not ok[i]:
+                continue
             cur = data.get(k)
             if cur is None:
                 data[k] = row.astype(np.int64)
@@ -206,10 +269,12 @@ class Map(MutableMapping[Any, Any]):
         g = group_rows(key, n)
         last = group_last(g).tolist()
         data = self._data
+        ok = self._admitted(g.keys)
         if isinstance(value, (str, int, np.integer)):
             v = value if isinstance(value, str) else int(value)
-            for k in g.keys:
-                data[k] = v
+            for i, k in enumerate(g.keys):
+                if ok is None or ok[i]:
+                    data[k] = v
             return
         if isinstance(value, list):
             value = StrColumn.from_list(value)
@@ -217,8 +282,9 @@ class Map(MutableMapping[Any, Any]):
             vals = [value.values[c] for c in value.codes[last].tolist()]
         else:
             vals = as_int64(value, n)[last].tolist()
-        for k, v in zip(g.keys, vals):
-            data[k] = v
+        for i, (k, v) in enumerate(zip(g.keys, vals)):
+            if ok is None or ok[i]:
+                data[k] = v
 
     def add(self, value: Any, key: Any = None, *, n: int | None = None) -> None:
         """``@m[key] += value`` (also ``++``/``--``): an integer sum."""

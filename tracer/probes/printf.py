@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 from .columns import StrColumn, as_int64
 
-__all__ = ["MAX_PRINTF_WIDTH", "FormatSpec", "cached_format", "format_rows", "parse_format", "sim_strftime"]
+__all__ = ["MAX_PRINTF_WIDTH", "MAX_TIME_FORMAT_CHARS", "FormatSpec", "cached_format", "format_rows", "parse_format",
+           "sim_strftime", "time_format_problem"]
 
 _CONV = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\d+)?(?:\.(?P<prec>\d+))?"
                    r"(?P<len>hh|h|ll|l|z|j|t)?(?P<conv>[diouxXsc%])")
@@ -26,6 +27,21 @@ _CONV = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\d+)?(?:\.(?P<prec>\d+))?"
 #: The widest printf field width or precision accepted: a wider one (``%999999999d``)
 #: would write that many bytes per event.
 MAX_PRINTF_WIDTH = 1000
+
+
+#: Longest time()/strftime() format: 256 characters. Python's strftime gives up
+#: (returns "") on output over 256 times the format's length, so a long format of
+#: padded fields (``%_1000000Y``) is what makes its output large.
+MAX_TIME_FORMAT_CHARS = 256
+
+
+def time_format_problem(fmt: str) -> str | None:
+    """Why ``fmt`` cannot be a time()/strftime() format, or None when it can."""
+    if "\0" in fmt:
+        return "a time format cannot hold a NUL character (\\0)"
+    if len(fmt) > MAX_TIME_FORMAT_CHARS:
+        return f"a time format of {len(fmt):,} characters is longer than {MAX_TIME_FORMAT_CHARS}"
+    return None
 
 
 class FormatSpec(NamedTuple):
@@ -104,6 +120,9 @@ def cached_format(fmt: str) -> FormatSpec:
 def sim_strftime(fmt: str, ts_ns: int) -> str:
     """strftime of simulated time: ``ts_ns`` since boot on a clock that reads
     00:00:00 at boot (day 1970-01-01); ``%f`` is the microseconds."""
+    problem = time_format_problem(fmt)
+    if problem is not None:
+        raise ValueError(problem)
     secs, rem_ns = divmod(int(ts_ns), 1_000_000_000)
     fmt = fmt.replace("%f", f"{rem_ns // 1000:06d}")
     return _time.strftime(fmt, _time.gmtime(secs))

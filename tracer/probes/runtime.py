@@ -22,7 +22,11 @@ emits output in event order.
   earlier timestamps than the batch before). A run fires them at most
   :data:`MAX_INTERVAL_FIRINGS` times: a jump of simulated time that would fire them
   more (``interval:ns:1`` over seconds, a damaged ``ts_ns`` decades ahead) is a
-  MemtraceError naming the interval, not a run that never ends.
+  MemtraceError naming the interval, not a run that never ends. A live run (the
+  real kernel's events as they happen) starts its clock at its start
+  (:meth:`Tracer.start_clock`: intervals fire a period after it, as bpftrace's do)
+  and moves it on between batches (:meth:`Tracer.advance`), so that intervals fire
+  while no event comes.
 - **Names.** ``comm`` is resolved per event from ``pid`` through the tracer's
   :class:`~memtrace.tracer.tasks.TaskTable`, fed every task event seen so far
   (``process_start``, ``fork``, ``exit``; renames, oom_score_adj updates, cgroup
@@ -53,12 +57,14 @@ from ..tasks import TASK_TRACEPOINTS, UNKNOWN_COMM, TaskTable
 from ..tracepoints import default_registry
 from .columns import StrColumn, dense_codes
 from .events import Events, EventsBase
-from .maps import Map
+from .maps import DEFAULT_MAX_MAP_KEYS, Map
 from .output import Output
 
 __all__ = [
     "IDLE_COMM",
     "MAX_INTERVAL_FIRINGS",
+    "MAX_PATHS",
+    "MAX_PATH_CHARS",
     "TRACED_ALWAYS",
     "Action",
     "Predicate",
@@ -79,6 +85,12 @@ TRACED_ALWAYS = ("process_start", "fork", "exit", "file_open", "mmap")
 IDLE_COMM = "swapper/0"
 #: The most times a run fires its interval probes (see the module docstring).
 MAX_INTERVAL_FIRINGS = 1_000_000
+#: Most inodes the ino -> path table names, and most characters of path it holds:
+#: 1,048,576 and 64 Mi (about 150 MB at most). A trace names a file per file_open
+#: and mmap; a crafted one can name millions of long paths. Beyond either bound a new
+#: inode is not named (``path()`` gives ``[ino N]``), counted in :attr:`Tracer.warnings`.
+MAX_PATHS = 1 << 20
+MAX_PATH_CHARS = 64 << 20
 
 Action = Callable[[Events], None]
 Predicate = Callable[[Events], Any]
@@ -123,8 +135,13 @@ class Tracer:
     """
 
     def __init__(self, registry: Registry | None = None, output: Callable[[Output], None] | None = None,
-                 *, auto_print: bool = True) -> None:
+                 *, auto_print: bool = True, max_map_keys: int = DEFAULT_MAX_MAP_KEYS) -> None:
         self.registry = registry or default_registry()
+        #: the most keys each map made from now on holds (bpftrace's max_map_keys)
+        self.max_map_keys = max_map_keys
+        #: what the run could not do as asked (a full map), one line each, set by
+        #: :meth:`finish`; a CLI prints them on stderr
+        self.warnings: list[str] = []
         self.outputs: list[Output] = []
         self.output = output or self.outputs.append
         self.auto_print = auto_print
@@ -137,8 +154,10 @@ class Tracer:
         self._fired = 0  # interval firings so far (MAX_INTERVAL_FIRINGS)
         #: pid -> comm (and more) of the task events seen so far
         self.tasks = TaskTable()
-        #: ino -> path of the file_open and mmap events seen so far
+        #: ino -> path of the file_open and mmap events seen so far (MAX_PATHS)
         self.paths: dict[int, str] = {}
+        self._path_chars = 0
+        self._paths_dropped = 0
         self.first_ts_ns: int | None = None
         self.now_ns = 0
         self.last_ts_ns = 0
@@ -155,7 +174,7 @@ class Tracer:
         key = name if name.startswith("@") else f"@{name}"
         m = self.maps.get(key)
         if m is None:
-            m = self.maps[key] = Map(key)
+            m = self.maps[key] = Map(key, self.max_map_keys)
         return m
 
     def probe(self, tracepoints: str | Sequence[str], action: Action, *, predicate: Predicate | None = None,
@@ -246,12 +265,20 @@ class Tracer:
         name = batch.tp.name
         if name in TASK_TRACEPOINTS:
             self.tasks.on_batch(batch)
-        elif name == "file_open":
-            self.paths.update(zip(batch.ints("ino").tolist(), batch.strs("path")))
-        elif name == "mmap":
+        elif name in ("file_open", "mmap"):
             for ino, path in zip(batch.ints("ino").tolist(), batch.strs("path")):
-                if ino and path:
-                    self.paths[ino] = path
+                if name == "file_open" or (ino and path):
+                    self._name_path(ino, path)
+
+    def _name_path(self, ino: int, path: str) -> None:
+        """``paths[ino] = path``, within MAX_PATHS and MAX_PATH_CHARS."""
+        old = self.paths.get(ino)
+        grow = len(path) - (len(old) if old is not None else 0)
+        if (old is None and len(self.paths) >= MAX_PATHS) or self._path_chars + grow > MAX_PATH_CHARS:
+            self._paths_dropped += 1
+            return
+        self.paths[ino] = path
+        self._path_chars += grow
 
     # -- running
 
@@ -311,6 +338,35 @@ class Tracer:
         self.last_ts_ns = int(ts[-1])
         if start < n:
             self._run_rows(base, start, n)
+
+    def start_clock(self, now_ns: int) -> None:
+        """A live run starts at ``now_ns``: its interval probes fire a period after
+        it (as bpftrace's do), not at the multiples of their period since boot."""
+        self.now_ns = max(self.now_ns, now_ns)
+        for iv in self._intervals:
+            iv.next_ns = now_ns + iv.period_ns
+
+    def advance(self, now_ns: int) -> None:
+        """Time passes with no event (a live run between two batches): the interval
+        probes due by ``now_ns`` fire. Events later than it may still come."""
+        if self._stopped() or not self._intervals or now_ns <= self.now_ns:
+            return
+        if not self.started:
+            self.start()
+        self._check_firings(now_ns)
+        while True:
+            due = min(iv.next_ns for iv in self._intervals)
+            if now_ns < due:
+                break
+            self.now_ns = due
+            for iv in self._intervals:
+                if iv.next_ns == due:
+                    iv.next_ns += iv.period_ns
+                    self._fired += 1
+                    self._run_synthetic(iv.action, iv.name, due)
+                    if self.exited:
+                        return
+        self.now_ns = now_ns
 
     def _stopped(self) -> bool:
         """True once :meth:`finish` ran or :meth:`exit` stopped the run."""
@@ -380,6 +436,12 @@ class Tracer:
             for m in self.maps.values():
                 if len(m):
                     self.output(m.snapshot())
+        self.warnings.extend(w for m in self.maps.values() if (w := m.warning()) is not None)
+        if (w := self.tasks.warning()) is not None:
+            self.warnings.append(w)
+        if self._paths_dropped:
+            self.warnings.append(f"more than {MAX_PATHS:,} files or {MAX_PATH_CHARS >> 20} Mi characters of paths: "
+                                 f"{self._paths_dropped:,} were not kept (path() names them [ino N])")
 
     def exit(self) -> None:
         """exit(): stop at the current event; END still runs at :meth:`finish`."""

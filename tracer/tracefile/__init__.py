@@ -26,7 +26,7 @@ from .format import (
     MAGIC,
 )
 from .reader import Damage, TraceReader, TraceStats
-from .writer import TraceWriter
+from .writer import TraceWriter, trace_head
 
 __all__ = [
     "CHUNK_ZLIB_LEVEL",
@@ -43,4 +43,5 @@ __all__ = [
     "TraceReader",
     "TraceStats",
     "TraceWriter",
+    "trace_head",
 ]

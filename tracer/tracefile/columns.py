@@ -110,7 +110,7 @@ def decode_column(f: Field, entry: Any, n: int) -> Any:
 
 
 def _frombuffer(data: Any, dtype: np.dtype, count: int) -> np.ndarray:
-    if not isinstance(data, bytes) or len(data) != count * dtype.itemsize:
+    if not isinstance(data, (bytes, memoryview)) or len(data) != count * dtype.itemsize:
         raise ValueError(f"expected {count} values of {dtype.itemsize} bytes")
     return np.frombuffer(data, dtype=dtype)
 

@@ -85,8 +85,10 @@ recorder loses only the group it was buffering.
 """
 from __future__ import annotations
 
+import re
 import struct
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
@@ -94,7 +96,9 @@ import numpy as np
 
 from memtrace.errors import TraceFormatError
 
-from ..schema import COMMON_FIELDS, Field, Registry, Tracepoint
+from ..meta import value_desc
+from ..schema import COMMON_FIELDS, FIELD_TYPES, Field, Registry, Tracepoint
+from .limits import MAX_ENUM_VALUES, MAX_FIELDS, MAX_NAME_CHARS, MAX_TEXT_CHARS, MAX_TRACEPOINTS
 
 __all__ = [
     "CHUNK_ZLIB_LEVEL",
@@ -111,6 +115,7 @@ __all__ = [
     "frame",
     "packb",
     "registry_from_schemas",
+    "row_bytes",
 ]
 
 #: First 8 bytes of every trace file. The 0x89 byte and the newline catch text-mode
@@ -166,27 +171,88 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def registry_from_schemas(path: str, schemas: list[Any]) -> Registry:
-    """The registry a file's header describes; TraceFormatError when malformed."""
-    common = [(f.name, f.type) for f in COMMON_FIELDS]
+def row_bytes(tp: Tracepoint) -> int:
+    """Bytes one event of ``tp`` takes decoded: each field's width, 8 for a ``str``
+    field (a list slot; its distinct strings are counted apart)."""
+    return sum(f.dtype.itemsize if f.dtype is not None else 8 for f in tp.all_fields)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _text(d: Mapping[str, Any], key: str, max_chars: int, required: bool = False) -> str:
+    """``d[key]`` as checked text ('' when absent and not required); ValueError says why."""
+    value = d.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is {value_desc(value)}, not text")
+    if len(value) > max_chars:
+        raise ValueError(f"{key} is {len(value):,} characters long, more than {max_chars:,}")
+    return value
+
+
+def _name(d: Mapping[str, Any], what: str) -> str:
+    name = _text(d, "name", MAX_NAME_CHARS, required=True)
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{what} name {name!r} is not a name (letters, digits and _)")
+    return name
+
+
+def _field(fd: Any, i: int) -> Field:
+    """The :class:`Field` a schema's field entry describes; ValueError says why not."""
+    if not isinstance(fd, Mapping):
+        raise ValueError(f"field #{i} is {value_desc(fd)}, not a map")
+    name = _name(fd, "field")
+    try:
+        ftype = _text(fd, "type", MAX_NAME_CHARS, required=True)
+        if ftype not in FIELD_TYPES:
+            raise ValueError(f"type {ftype!r} is not one of {', '.join(FIELD_TYPES)}")
+        values = fd.get("values", [])
+        if not isinstance(values, list) or not all(isinstance(v, str) and len(v) <= MAX_NAME_CHARS for v in values):
+            raise ValueError("values is not a list of names")
+        if len(values) > MAX_ENUM_VALUES:
+            raise ValueError(f"{len(values):,} enum values, more than the {MAX_ENUM_VALUES} a u8 code names")
+        return Field(name, ftype, _text(fd, "doc", MAX_TEXT_CHARS), unit=_text(fd, "unit", MAX_NAME_CHARS),
+                     values=tuple(values))
+    except ValueError as exc:
+        raise ValueError(f"field {name!r}: {exc}") from None
+
+
+def _tracepoint(d: Any) -> Tracepoint:
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{value_desc(d)}, not a map")
+    name = _name(d, "tracepoint")
+    try:
+        fds = d.get("fields")
+        if not isinstance(fds, list):
+            raise ValueError("fields is not a list")
+        if len(fds) > MAX_FIELDS:
+            raise ValueError(f"{len(fds):,} fields, more than {MAX_FIELDS}")
+        fields = tuple(_field(fd, i) for i, fd in enumerate(fds))
+        common = [(f.name, f.type) for f in COMMON_FIELDS]
+        if [(f.name, f.type) for f in fields[: len(common)]] != common:
+            raise ValueError("its fields do not start with the common fields seq (u64), ts_ns (u64), pid (i32)")
+        return Tracepoint(name, _text(d, "doc", MAX_TEXT_CHARS), fields[len(common):],
+                          kernel=_text(d, "kernel", MAX_TEXT_CHARS))
+    except ValueError as exc:
+        raise ValueError(f"({name}): {exc}") from None
+
+
+def registry_from_schemas(path: str, schemas: Any) -> Registry:
+    """The registry a file's header describes, every value checked (names are names,
+    types are known types, enum values are names, bounded counts and lengths);
+    TraceFormatError names the schema and what is wrong otherwise."""
+    if not isinstance(schemas, list):
+        raise TraceFormatError(f"{path}: header has no tracepoint schemas")
+    if len(schemas) > MAX_TRACEPOINTS:
+        raise TraceFormatError(f"{path}: header has {len(schemas):,} tracepoint schemas, more than the "
+                               f"{MAX_TRACEPOINTS:,} a trace may hold")
     tps = []
     for i, d in enumerate(schemas):
         try:
-            fields = tuple(
-                Field(
-                    fd["name"],
-                    fd["type"],
-                    fd.get("doc", ""),
-                    unit=fd.get("unit", ""),
-                    values=tuple(fd.get("values", ())),
-                )
-                for fd in d["fields"]
-            )
-            if [(f.name, f.type) for f in fields[: len(common)]] != common:
-                raise ValueError("does not start with the common fields seq, ts_ns, pid")
-            own = fields[len(common) :]
-            tps.append(Tracepoint(d["name"], d.get("doc", ""), own, kernel=d.get("kernel", "")))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            tps.append(_tracepoint(d))
+        except ValueError as exc:
             raise TraceFormatError(f"{path}: bad tracepoint schema #{i} in header: {exc}") from None
     try:
         return Registry(tps)

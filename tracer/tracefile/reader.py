@@ -15,12 +15,12 @@ from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-import msgpack
 import numpy as np
 
 from memtrace.errors import NotATraceError, TraceFormatError
 
 from ..batch import EventBatch, EventRecord, concat
+from ..meta import TraceFooter, TraceMeta, check_footer, check_meta
 from ..schema import Registry, Tracepoint
 from .columns import decode_column
 from .format import (
@@ -32,7 +32,21 @@ from .format import (
     FRAME_MARKER,
     MAGIC,
     registry_from_schemas,
+    row_bytes,
 )
+from .limits import (
+    MAX_CHUNK_DECODED_BYTES,
+    MAX_CHUNK_EVENTS,
+    MAX_CHUNK_INFLATED_BYTES,
+    MAX_FRAME_BYTES,
+    MAX_GROUP_BYTES,
+    MAX_GROUP_EVENTS,
+    MAX_HEADER_BYTES,
+    MAX_META_DEPTH,
+    MAX_META_VALUES,
+    STR_VALUE_OVERHEAD_BYTES,
+)
+from .unpack import Cursor, UnpackError, decode_plain
 
 __all__ = ["Damage", "TraceReader", "TraceStats"]
 
@@ -63,7 +77,10 @@ class TraceStats:
 
     ``counts`` maps tracepoint name to events read (registry order, non-zero only);
     ``duration_ns`` is latest minus earliest event time; ``size_bytes`` is the file
-    size; ``chunks`` counts intact chunks read.
+    size; ``chunks`` counts intact chunks read. ``complete`` is true when the file
+    holds the whole recording: a footer of a recording that finished, no damage,
+    and as many events as the footer counts; ``aborted`` is the reason an
+    interrupted recording gave (see :attr:`TraceReader.aborted`).
     """
 
     counts: dict[str, int]
@@ -75,6 +92,8 @@ class TraceStats:
     chunks: int
     damage: Damage | None
     footer: dict[str, Any] | None
+    complete: bool = False
+    aborted: str | None = None
 
 
 class _BadChunk(Exception):
@@ -91,53 +110,95 @@ class _Pass:
     events: int = 0
     chunks: int = 0
     footer: dict[str, Any] | None = None
+    footer_info: TraceFooter | None = None
+    footer_offset: int = 0
     after_footer: bool = False
     size_bytes: int = 0
     counts: dict[int, int] = field(default_factory=dict)
+
+
+#: Inflated bytes read first from a chunk, enough for the writer's ``tp``, ``n``
+#: and ``group`` (about 40 bytes), to bound the rest by what ``n`` events need.
+_CHUNK_PREFIX_BYTES = 64
+#: Inflated bytes a chunk may take besides its columns' data: the map keys, the
+#: encodings and the delta columns' first values and widths (about 45 per column).
+_CHUNK_KEY_BYTES = 64
+#: Problems of a header or footer named one by one in warnings; the rest are counted.
+_PROBLEMS_SHOWN = 5
 
 
 class TraceReader:
     """Reads a trace file written by :class:`TraceWriter`, streaming.
 
     Opening reads the magic and the header only (raising :class:`TraceFormatError`
-    when the file is not a trace, its header is damaged or its format is newer);
-    each iteration then reads the file frame by frame, so memory stays bounded by a
-    flush group whatever the file size. Damage after the header never raises: the
-    reader records it in :attr:`damage` and :attr:`warnings`, skips to the next
-    intact frame and goes on. :attr:`footer` is set by a full pass through the file.
+    when the file is not a trace, its header is damaged, beyond a bound of
+    :mod:`.limits` or its format is newer); each iteration then reads the file frame
+    by frame, so memory stays bounded by a flush group whatever the file size.
+    Damage after the header never raises: the reader records it in :attr:`damage`
+    and :attr:`warnings`, skips to the next intact frame and goes on. :attr:`footer`,
+    :attr:`aborted` and :attr:`complete` are set by a full pass through the file.
+
+    The header is checked once, here: :attr:`meta` is its ``meta`` map as plain
+    data with every value of a wrong kind removed (with a warning), and
+    :attr:`trace_meta` the same as a typed :class:`~memtrace.tracer.meta.TraceMeta`.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fsdecode(path)
         self.footer: dict[str, Any] | None = None
+        #: the checked footer of the last full pass (None: no footer read)
+        self.trace_footer: TraceFooter | None = None
         self.damage: Damage | None = None
         self.warnings: list[str] = []
+        #: True after a full pass found the whole recording (see :class:`TraceStats`)
+        self.complete = False
         try:
             with open(self.path, "rb") as f:
-                self.header = self._read_header(f)
+                header = self._read_header(f)
                 self._data_offset = f.tell()
         except IsADirectoryError:
             raise TraceFormatError(f"cannot read trace {self.path}: it is a directory") from None
         except OSError as e:
             raise TraceFormatError(f"cannot read trace {self.path}: {e.strerror or e}") from None
-        meta = self.header.get("meta", {})
+        meta = header.get("meta", {})
         if not isinstance(meta, dict):
-            raise TraceFormatError(f"{self.path}: header 'meta' is not a map")
-        self.meta: dict[str, Any] = meta
-        self.registry: Registry = registry_from_schemas(self.path, self.header["schemas"])
+            self._warn("trace header: meta is not a map: ignored")
+            meta = {}
+        header_warnings: list[str] = []
+        self.trace_meta: TraceMeta
+        self.trace_meta, self.meta = check_meta(meta, header_warnings)
+        for w in header_warnings:
+            # As the analyses word theirs ("trace header: meta.machine is ..."), so
+            # one problem reads the same whoever finds it.
+            self._warn(w)
+        self.registry: Registry = registry_from_schemas(self.path, header.get("schemas"))
         self._tps: list[Tracepoint] = list(self.registry)
-        major, minor = self.header["format_version"]
+        self._row_bytes = [row_bytes(tp) for tp in self._tps]
+        self._has_str = [any(f.type == "str" for f in tp.all_fields) for tp in self._tps]
+        self.header: dict[str, Any] = {
+            **{k: v for k, v in header.items() if k not in ("meta", "schemas")},
+            "meta": self.meta,
+            "schemas": [tp.describe() for tp in self._tps],
+        }
+        major, minor = header["format_version"]
         if minor > FORMAT_VERSION[1]:
             self._warn(
                 f"{self.path}: format {major}.{minor} is newer than this reader's "
                 f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}; parts it does not know are ignored"
             )
 
+    @property
+    def aborted(self) -> str | None:
+        """Why the recording stopped early, from its footer (the exception's class
+        name, such as ``KeyboardInterrupt``, or ``aborted``); None when it finished
+        or no footer was read. Set by a full pass."""
+        return self.trace_footer.aborted if self.trace_footer is not None else None
+
     # -- public iteration
 
     def batches(self) -> Iterator[EventBatch]:
         """Every intact chunk as a batch, in file order."""
-        for _group, batch in self._chunks(_Pass()):
+        for _group, batch, _nbytes in self._chunks(_Pass()):
             yield batch
 
     def ordered_batches(self, skip: Collection[str] = (),
@@ -145,26 +206,42 @@ class TraceReader:
         """Batches in global ``seq`` order: maximal runs of one tracepoint's events.
 
         Chunks are merged within their flush group only (the writer guarantees that
-        groups do not overlap in ``seq``), so memory stays bounded by one group.
-        The events of the tracepoints named in ``skip`` are left out (the runs of
-        the others are then as long as those events no longer cut them); each of
-        their chunks goes to ``skipped``, if given, in file order, as it is read.
+        groups do not overlap in ``seq``), so memory stays bounded by one group. A
+        group larger than :data:`~.limits.MAX_GROUP_EVENTS` events or
+        :data:`~.limits.MAX_GROUP_BYTES` (a file whose chunks all claim one group) is
+        merged in parts of that size, with a warning: each part is in ``seq``
+        order, the parts follow the file's order. The events of the tracepoints
+        named in ``skip`` are left out (the runs of the others are then as long as
+        those events no longer cut them); each of their chunks goes to ``skipped``,
+        if given, in file order, as it is read.
         """
         pending: list[EventBatch] = []
+        pending_events = pending_bytes = 0
         current: int | None = None
         last_seq = -1
-        for group, batch in self._chunks(_Pass()):
+        split = False  # the current group is being merged in parts
+        for group, batch, nbytes in self._chunks(_Pass()):
             if skip and batch.tp.name in skip:
                 if skipped is not None:
                     skipped(batch)
                 continue
             if pending and group != current:
-                last_seq = yield from self._merge_group(pending, last_seq)
-                pending = []
+                last_seq = yield from self._merge_group(pending, last_seq, check=not split)
+                pending, pending_events, pending_bytes, split = [], 0, 0, False
+            elif pending and (pending_events + batch.n > MAX_GROUP_EVENTS
+                              or pending_bytes + nbytes > MAX_GROUP_BYTES):
+                self._warn(
+                    f"{self.path}: flush group {group} holds more than {MAX_GROUP_EVENTS:,} events or "
+                    f"{MAX_GROUP_BYTES >> 20} MiB: merged in parts, in seq order within each part only"
+                )
+                last_seq = yield from self._merge_group(pending, last_seq, check=not split)
+                pending, pending_events, pending_bytes, split = [], 0, 0, True
             current = group
             pending.append(batch)
+            pending_events += batch.n
+            pending_bytes += nbytes
         if pending:
-            yield from self._merge_group(pending, last_seq)
+            yield from self._merge_group(pending, last_seq, check=not split)
 
     def events(self) -> Iterator[EventRecord]:
         """Every event as a record, in ``seq`` order."""
@@ -176,7 +253,7 @@ class TraceReader:
         state = _Pass()
         lo_ts: int | None = None
         hi_ts: int | None = None
-        for _group, batch in self._chunks(state):
+        for _group, batch, _nbytes in self._chunks(state):
             ts = batch.ints("ts_ns")
             lo, hi = int(ts.min()), int(ts.max())
             lo_ts = lo if lo_ts is None else min(lo_ts, lo)
@@ -192,6 +269,8 @@ class TraceReader:
             chunks=state.chunks,
             damage=self.damage,
             footer=self.footer,
+            complete=self.complete,
+            aborted=self.aborted,
         )
 
     # -- header
@@ -211,6 +290,9 @@ class TraceReader:
         size = os.fstat(f.fileno()).st_size
         if length > size - len(MAGIC) - FRAME_HEADER.size:
             raise TraceFormatError(f"{self.path}: header frame truncated at byte {len(MAGIC)}")
+        if length > MAX_HEADER_BYTES:
+            raise TraceFormatError(f"{self.path}: header frame of {length:,} bytes is larger than the "
+                                   f"{MAX_HEADER_BYTES >> 20} MiB a trace header may hold")
         payload = f.read(length)
         if len(payload) < length:
             raise TraceFormatError(f"{self.path}: header frame truncated at byte {len(MAGIC)}")
@@ -219,16 +301,18 @@ class TraceReader:
         if payload[:1] != FRAME_HEAD:
             raise TraceFormatError(f"{self.path}: first frame is not a header")
         try:
-            header = msgpack.unpackb(payload[1:], raw=False, strict_map_key=False)
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            plain = decode_plain(memoryview(payload)[1:], max_values=MAX_META_VALUES, max_depth=MAX_META_DEPTH)
+        except UnpackError as exc:
             raise TraceFormatError(f"{self.path}: header is not valid msgpack ({exc})") from None
+        header = plain.value
         if not isinstance(header, dict):
             raise TraceFormatError(f"{self.path}: header is not a map")
+        self._problems("trace header", plain.problems)
         version = header.get("format_version")
         if (
             not isinstance(version, list)
             or len(version) != 2
-            or not all(isinstance(v, int) for v in version)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 32 for v in version)
         ):
             raise TraceFormatError(f"{self.path}: header has no valid format_version")
         major, minor = version
@@ -241,18 +325,31 @@ class TraceReader:
             raise TraceFormatError(f"{self.path}: unknown trace format version {major}.{minor}")
         if not isinstance(header.get("schemas"), list):
             raise TraceFormatError(f"{self.path}: header has no tracepoint schemas")
+        for key in ("memtrace_version", "created_by"):
+            value = header.get(key)
+            if value is not None and not (isinstance(value, str) and len(value) <= 256):
+                self._warn(f"trace header: {key} is not text of at most 256 characters: ignored")
+                del header[key]
         return header
+
+    def _problems(self, where: str, problems: Sequence[str]) -> None:
+        """Warn about values a header or footer decode left out (a few by name)."""
+        for p in problems[:_PROBLEMS_SHOWN]:
+            self._warn(f"{where}: {p}: ignored")
+        if len(problems) > _PROBLEMS_SHOWN:
+            self._warn(f"{where}: {len(problems) - _PROBLEMS_SHOWN:,} more values of a wrong kind ignored")
 
     # -- frames and chunks
 
-    def _chunks(self, state: _Pass) -> Iterator[tuple[int, EventBatch]]:
-        """(group, batch) for every intact chunk, in file order; publishes the pass."""
+    def _chunks(self, state: _Pass) -> Iterator[tuple[int, EventBatch, int]]:
+        """(group, batch, decoded bytes) for every intact chunk, in file order;
+        publishes the pass."""
         with open(self.path, "rb") as f:
             state.size_bytes = os.fstat(f.fileno()).st_size
             for offset, kind, body in self._frames(f, state):
                 if kind == FRAME_CHUNK:
                     try:
-                        group, tp_id, batch = self._decode_chunk(body)
+                        group, tp_id, batch, nbytes = self._decode_chunk(body)
                     except _BadChunk as exc:
                         self._damaged(state, offset, f"bad chunk: {exc}", 1, offset)
                         continue
@@ -261,7 +358,7 @@ class TraceReader:
                     state.events += batch.n
                     state.chunks += 1
                     state.counts[tp_id] = state.counts.get(tp_id, 0) + batch.n
-                    yield group, batch
+                    yield group, batch, nbytes
                 elif kind == FRAME_FOOTER:
                     self._read_footer(state, offset, body)
                 elif kind == FRAME_HEAD:
@@ -271,16 +368,23 @@ class TraceReader:
                         f"{self.path}: frame of unknown type {bytes(kind)!r} "
                         f"at byte {offset} ignored"
                     )
-        if state.footer is None:
+        info = state.footer_info
+        if state.footer is None or info is None:
             self._damaged(state, state.size_bytes, "missing footer", 0, None)
-        elif state.footer.get("total_events") != state.events:
-            self._warn(
-                f"{self.path}: the footer counts {state.footer.get('total_events')} events "
-                f"but {state.events} were read"
-            )
+        else:
+            if info.total_events != state.events:
+                self._warn(
+                    f"{self.path}: the footer counts {info.total_events} events "
+                    f"but {state.events} were read"
+                )
+            if info.aborted is not None:
+                self._damaged(state, state.footer_offset, f"recording aborted ({info.aborted})", 0, None)
         self.footer = state.footer
+        self.trace_footer = info
         if state.first_offset is not None:
             self.damage = Damage(state.first_offset, state.reason, state.skipped, state.events)
+        self.complete = (state.first_offset is None and info is not None and info.aborted is None
+                         and info.total_events == state.events)
 
     def _frames(self, f: BinaryIO, state: _Pass) -> Iterator[tuple[int, bytes, memoryview]]:
         """(offset, type, body) of every intact frame after the header."""
@@ -303,6 +407,8 @@ class TraceReader:
                     problem = "truncated frame"
                 elif length == 0:
                     problem = "empty frame"
+                elif length > MAX_FRAME_BYTES:
+                    problem = "frame too long"
                 else:
                     checked = _read_checked(f, length, crc)
                     if checked is None:
@@ -368,6 +474,11 @@ class TraceReader:
                 f"{self.path}: no footer: the recording did not finish (recorder killed?); "
                 f"read {state.events} events from {state.chunks} chunks"
             )
+        elif reason.startswith("recording aborted"):
+            msg = (
+                f"{self.path}: the recording was {reason.removeprefix('recording ')}: "
+                f"the trace holds what it recorded until then, {state.events} events"
+            )
         elif resume is None:
             msg = f"{self.path}: {reason} at byte {offset}; the rest of the file is unreadable"
         elif resume == offset:
@@ -384,49 +495,178 @@ class TraceReader:
             self.warnings.append(msg)
 
     def _read_footer(self, state: _Pass, offset: int, body: memoryview) -> None:
+        """Decode and check a footer frame (bounded as the header is)."""
         try:
-            footer = msgpack.unpackb(body, raw=False, strict_map_key=False)
-        except (ValueError, TypeError, msgpack.UnpackException):
-            footer = None
-        if not isinstance(footer, dict):
+            plain = decode_plain(body, max_values=MAX_META_VALUES, max_depth=MAX_META_DEPTH)
+        except UnpackError:
+            plain = None
+        if plain is None or not isinstance(plain.value, dict):
             self._warn(f"{self.path}: unreadable footer at byte {offset} ignored")
             return
+        where = f"{self.path}: footer at byte {offset}"
+        self._problems(where, plain.problems)
+        checks: list[str] = []
+        info, footer = check_footer(plain.value, checks, where)
+        for w in checks:
+            self._warn(w)
         state.footer = footer
+        state.footer_info = info
+        state.footer_offset = offset
         state.after_footer = True
 
-    def _decode_chunk(self, body: memoryview) -> tuple[int, int, EventBatch]:
-        """(group, tracepoint id, batch) of a chunk body; :class:`_BadChunk` says what is wrong."""
+    def _decode_chunk(self, body: memoryview) -> tuple[int, int, EventBatch, int]:
+        """(group, tracepoint id, batch, decoded bytes) of a chunk body;
+        :class:`_BadChunk` says what is wrong.
+
+        Nothing is allocated before it is checked against :mod:`.limits`: the
+        inflation stops at what the chunk's declared events need (or at
+        :data:`~.limits.MAX_CHUNK_INFLATED_BYTES`), and the body is read value by
+        value (:class:`~.unpack.Cursor`): ``tp`` and ``n`` come before ``cols`` (the
+        writer's order), so every column is checked against them before it is read.
+        """
+        data = self._inflate(body)
+        cur = Cursor(data)
         try:
-            chunk = msgpack.unpackb(zlib.decompress(body), raw=False)
-        except (zlib.error, ValueError, TypeError, msgpack.UnpackException) as exc:
+            nkeys = cur.map_header()
+            if nkeys is None:
+                raise _BadChunk("not a map")
+            found: dict[str, int] = {}
+            entries: list[dict[str, Any]] | None = None
+            nbytes = 0
+            for _ in range(nkeys):
+                key = cur.read_text()
+                if key in ("tp", "n", "group"):
+                    value = cur.read_int()
+                    if value is None:
+                        raise _BadChunk(f"{key} is not an integer")
+                    found[key] = value
+                elif key == "cols":
+                    if "tp" not in found or "n" not in found:
+                        raise _BadChunk("cols come before tp and n")
+                    tp_id, n = self._check_counts(found["tp"], found["n"])
+                    entries, nbytes = self._read_columns(cur, self._tps[tp_id], n)
+                elif key is None:
+                    raise _BadChunk("a map key is not text")
+                else:
+                    cur.skip()  # a key of a newer minor version
+            if not cur.at_end:
+                raise _BadChunk(f"{cur.end - cur.pos} bytes after the chunk's map")
+        except UnpackError as exc:
             raise _BadChunk(f"does not decode ({exc})") from None
-        if not isinstance(chunk, dict):
-            raise _BadChunk("not a map")
-        tp_id, n, group, cols = (chunk.get(k) for k in ("tp", "n", "group", "cols"))
-        if not isinstance(tp_id, int) or not 0 <= tp_id < len(self._tps):
-            raise _BadChunk(f"unknown tracepoint id {tp_id!r}")
-        if not isinstance(n, int) or n < 0 or not isinstance(group, int):
-            raise _BadChunk("bad event count or group")
-        tp = self._tps[tp_id]
-        fields = tp.all_fields
-        if not isinstance(cols, list) or len(cols) != len(fields):
-            raise _BadChunk(f"{tp.name}: {len(fields)} columns expected")
+        if entries is None or "group" not in found:
+            raise _BadChunk("no " + ("cols" if entries is None else "group"))
+        # The inflated body is let go before the columns are made: holding both
+        # doubles what each chunk costs (and costs page faults in malloc).
+        del cur, data
+        tp = self._tps[found["tp"]]
+        n = found["n"]
         columns: dict[str, Any] = {}
-        for f, entry in zip(fields, cols, strict=True):
+        for f, entry in zip(tp.all_fields, entries, strict=True):
             try:
                 columns[f.name] = decode_column(f, entry, n)
             except (KeyError, TypeError, ValueError, OverflowError, IndexError) as exc:
                 raise _BadChunk(f"{tp.name}.{f.name}: {exc}") from None
-        return group, tp_id, EventBatch(tp, columns)
+        return found["group"], found["tp"], EventBatch(tp, columns), nbytes
+
+    def _check_counts(self, tp_id: int, n: int) -> tuple[int, int]:
+        """``tp_id`` and ``n`` when they index a tracepoint and fit the bounds."""
+        if not 0 <= tp_id < len(self._tps):
+            raise _BadChunk(f"unknown tracepoint id {tp_id!r}")
+        if not 0 <= n <= MAX_CHUNK_EVENTS:
+            raise _BadChunk(f"event count {n:,} is outside 0..{MAX_CHUNK_EVENTS:,}")
+        if n * self._row_bytes[tp_id] > MAX_CHUNK_DECODED_BYTES:
+            raise _BadChunk(f"{n:,} events of {self._tps[tp_id].name} would take more than the "
+                            f"{MAX_CHUNK_DECODED_BYTES >> 20} MiB a chunk may decode to")
+        return tp_id, n
+
+    def _inflate(self, body: memoryview) -> bytes:
+        """The chunk body inflated, at most what its declared events need.
+
+        The first bytes give ``tp`` and ``n`` (the writer puts them first); a
+        tracepoint without ``str`` fields then needs at most ``n`` times its field
+        widths plus the keys, and inflation stops there. Otherwise (strings, or keys
+        in another order) it stops at :data:`~.limits.MAX_CHUNK_INFLATED_BYTES`.
+        """
+        try:
+            declared = _declared(zlib.decompressobj().decompress(body, _CHUNK_PREFIX_BYTES))
+            cap = MAX_CHUNK_INFLATED_BYTES
+            if declared is not None:
+                tp_id, n = self._check_counts(*declared)
+                if not self._has_str[tp_id]:
+                    nfields = len(self._tps[tp_id].all_fields)
+                    cap = min(cap, _CHUNK_KEY_BYTES * (nfields + 1) + n * self._row_bytes[tp_id])
+            d = zlib.decompressobj()
+            data = d.decompress(body, cap + 1)
+        except zlib.error as exc:
+            raise _BadChunk(f"does not decode ({exc})") from None
+        if len(data) > cap or d.unconsumed_tail:
+            raise _BadChunk(f"inflates to more than the {cap:,} bytes its events need")
+        if not d.eof:
+            raise _BadChunk("does not decode (incomplete zlib stream)")
+        return data
+
+    def _read_columns(self, cur: Cursor, tp: Tracepoint, n: int) -> tuple[list[dict[str, Any]], int]:
+        """The entries of the ``cols`` array of a chunk of ``n`` events of ``tp``
+        (``bin`` values copied out of the chunk), and the chunk's decoded bytes."""
+        fields = tp.all_fields
+        ncols = cur.array_header()
+        if ncols != len(fields):
+            raise _BadChunk(f"{tp.name}: {len(fields)} columns expected")
+        budget = MAX_CHUNK_DECODED_BYTES - n * row_bytes(tp)
+        entries: list[dict[str, Any]] = []
+        for f in fields:
+            entry: dict[str, Any] = {}
+            nkeys = cur.map_header()
+            if nkeys is None:
+                raise _BadChunk(f"{tp.name}.{f.name}: column entry is not a map")
+            for _ in range(nkeys):
+                key = cur.read_text()
+                if key in ("enc", "data", "codes", "first", "width"):
+                    value: Any
+                    if key == "enc":
+                        value = cur.read_text()
+                    elif key in ("data", "codes"):
+                        # A copy: numpy reads an aligned buffer faster than a view
+                        # at an odd offset of the chunk.
+                        view = cur.read_bin()
+                        value = bytes(view) if view is not None else None
+                    else:
+                        value = cur.read_int()
+                    if value is None:
+                        cur.skip()  # of the wrong kind: decode_column says so
+                    entry[key] = value
+                elif key == "values":
+                    count = cur.array_header()
+                    if count is None or count > n:
+                        raise _BadChunk(f"{tp.name}.{f.name}: dictionary of {count} strings for {n} events")
+                    values = []
+                    for _ in range(count):
+                        start = cur.pos
+                        text = cur.read_text()
+                        if text is None:
+                            raise _BadChunk(f"{tp.name}.{f.name}: dictionary is not a list of strings")
+                        budget -= STR_VALUE_OVERHEAD_BYTES + cur.pos - start
+                        values.append(text)
+                    if budget < 0:
+                        raise _BadChunk(f"{tp.name}.{f.name}: strings beyond the "
+                                        f"{MAX_CHUNK_DECODED_BYTES >> 20} MiB a chunk may decode to")
+                    entry[key] = values
+                elif key is None:
+                    raise _BadChunk(f"{tp.name}.{f.name}: a column key is not text")
+                else:
+                    cur.skip()
+            entries.append(entry)
+        return entries, MAX_CHUNK_DECODED_BYTES - budget
 
     # -- merging
 
     def _merge_group(
-        self, chunks: Sequence[EventBatch], last_seq: int
+        self, chunks: Sequence[EventBatch], last_seq: int, *, check: bool = True
     ) -> Generator[EventBatch, None, int]:
         """Yield one group's events in seq order as maximal one-tracepoint runs.
 
-        Returns the greatest seq of the group, to check that groups do not overlap.
+        Returns the greatest seq of the group, to check that groups do not overlap
+        (unless ``check`` is off: the parts of an oversized group, already warned of).
         """
         by_tp: dict[str, list[EventBatch]] = {}
         for b in chunks:
@@ -437,7 +677,7 @@ class TraceReader:
         all_seq = np.concatenate(seqs)
         group_min = int(all_seq.min())
         group_max = int(all_seq.max())
-        if group_min <= last_seq:
+        if check and group_min <= last_seq:
             self._warn(
                 f"{self.path}: flush groups overlap in seq (at seq {group_min}); "
                 "events are in order within each group only"
@@ -480,7 +720,8 @@ def _frame_ok_at(f: BinaryIO, offset: int, size: int) -> bool:
     if len(head) < FRAME_HEADER.size:
         return False
     marker, length, crc = FRAME_HEADER.unpack(head)
-    if marker != FRAME_MARKER or length == 0 or length > size - offset - FRAME_HEADER.size:
+    if (marker != FRAME_MARKER or length == 0 or length > size - offset - FRAME_HEADER.size
+            or length > MAX_FRAME_BYTES):
         return False
     return _read_checked(f, length, crc) is not None
 
@@ -509,3 +750,25 @@ def _read_checked(f: BinaryIO, length: int, crc: int) -> bytes | None:
     payload = f.read(length)
     return payload if len(payload) == length else None
 
+
+
+def _declared(head: bytes) -> tuple[int, int] | None:
+    """``(tp, n)`` from the first inflated bytes of a chunk, when they come before
+    ``cols`` there (the writer's order); None otherwise."""
+    cur = Cursor(head)
+    found: dict[str, int] = {}
+    try:
+        nkeys = cur.map_header()
+        for _ in range(min(nkeys or 0, 3)):
+            key = cur.read_text()
+            if key not in ("tp", "n", "group"):
+                break
+            value = cur.read_int()
+            if value is None:
+                break
+            found[key] = value
+    except UnpackError:
+        pass
+    if "tp" in found and "n" in found:
+        return found["tp"], found["n"]
+    return None

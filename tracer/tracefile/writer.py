@@ -8,11 +8,15 @@ reader restores the global ``seq`` order by merging within one group.
 from __future__ import annotations
 
 import os
+import sys
 import zlib
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import msgpack
+
+from memtrace.errors import LimitError, OutputError
+from memtrace.safewrite import SafeOutput
 
 from ..batch import EventBatch, concat
 from ..schema import Field, Registry, Tracepoint
@@ -28,9 +32,35 @@ from .format import (
     canonical,
     frame,
     packb,
+    row_bytes,
+)
+from .limits import (
+    MAX_CHUNK_DECODED_BYTES,
+    MAX_CHUNK_EVENTS,
+    MAX_CHUNK_INFLATED_BYTES,
+    MAX_HEADER_BYTES,
+    STR_VALUE_OVERHEAD_BYTES,
 )
 
-__all__ = ["TraceWriter"]
+__all__ = ["TraceWriter", "trace_head"]
+
+
+def trace_head(registry: Registry, meta: dict[str, Any], memtrace_version: str, path: str) -> bytes:
+    """The magic and the header frame of a trace of ``registry``'s tracepoints with
+    ``meta`` (what :class:`TraceWriter` writes first; the importer writes it last, in
+    front of the events). A LimitError names ``path`` when the header is too large."""
+    header = {
+        "format_version": list(FORMAT_VERSION),
+        "memtrace_version": memtrace_version,
+        "created_by": f"memtrace {memtrace_version}",
+        "meta": canonical(meta),
+        "schemas": [tp.describe() for tp in registry],
+    }
+    packed = packb(header, "trace meta")
+    if len(packed) + 1 > MAX_HEADER_BYTES:
+        raise LimitError(f"{path}: a trace header of {len(packed) + 1:,} bytes is larger than the "
+                         f"{MAX_HEADER_BYTES >> 20} MiB a trace may hold (the workload is too large to record)")
+    return MAGIC + frame(FRAME_HEAD, packed)
 
 
 class TraceWriter:
@@ -76,19 +106,19 @@ class TraceWriter:
         self._first_ts_ns: int | None = None
         self._last_ts_ns: int | None = None
         self._bytes = 0
-        header = {
-            "format_version": list(FORMAT_VERSION),
-            "memtrace_version": memtrace_version,
-            "created_by": f"memtrace {memtrace_version}",
-            "meta": canonical(meta),
-            "schemas": [tp.describe() for tp in registry],
-        }
-        head = MAGIC + frame(FRAME_HEAD, packb(header, "trace meta"))
-        # open(path, "wb"), spelt out: the writer keeps the file for its lifetime
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        self._file: BinaryIO | None = os.fdopen(fd, "wb")
-        self._write(head)
-        self._file.flush()
+        head = trace_head(registry, meta, memtrace_version, self.path)
+        # memtrace.safewrite: a new file is written in place (created exclusively, so
+        # a killed recorder leaves it readable up to its last group); a file already
+        # there is replaced only when close() ends a run that was not aborted.
+        self._out = SafeOutput(path, in_place_if_new=True)
+        file = cast(BinaryIO, self._out.file)
+        self._file: BinaryIO | None = file
+        try:
+            self._write(head)
+            file.flush()
+        except BaseException:
+            self.discard()
+            raise
 
     @property
     def bytes_written(self) -> int:
@@ -98,6 +128,18 @@ class TraceWriter:
     @property
     def closed(self) -> bool:
         return self._file is None
+
+    @property
+    def written_path(self) -> str:
+        """Where the bytes go until :meth:`close`: the target when written in place,
+        else a temporary file beside it (see :mod:`memtrace.safewrite`)."""
+        return self._out.path
+
+    def discard(self) -> None:
+        """Remove what was written (a failed run's file; a file this writer was
+        to replace is left as it was). Works before and after :meth:`close`."""
+        self._file = None
+        self._out.discard()
 
     def on_batch(self, batch: EventBatch) -> None:
         """Buffer ``batch``; write a flush group whenever ``chunk_events`` are buffered.
@@ -134,14 +176,32 @@ class TraceWriter:
         if self._file is not None:
             self._write_group()
 
-    def close(self, extra: dict[str, Any] | None = None) -> None:
+    def close(self, extra: dict[str, Any] | None = None, *, aborted: bool | str | None = None) -> None:
         """Write the buffered group and the footer (with ``extra``), close the file.
 
+        ``aborted`` says the recording stopped early: True, or the reason (an
+        exception's class name); the footer then says ``aborted: true``, with the
+        reason in ``extra.aborted``, and every reader reports the trace incomplete.
+        None (the default) means: aborted when ``close`` is called while an
+        exception propagates (from a ``finally`` block, or an ``except`` block that
+        re-raises), with that exception's class name: a recorder that closes the
+        writer in a ``finally`` marks a run interrupted by Ctrl-C without saying so.
         Closing twice is harmless; the second call does nothing.
+
+        The file is then fsynced and, when it replaces an existing file, renamed over
+        it (:mod:`memtrace.safewrite`); an aborted file that was to replace another is
+        removed instead, and one written in place is kept. An error while writing
+        the last group or the footer removes the file.
         """
         if self._file is None:
             return
+        if aborted is None:
+            pending = sys.exc_info()[1]
+            aborted = type(pending).__name__ if pending is not None else False
         extra = canonical(extra or {})
+        if aborted:
+            extra = {**extra, "aborted": aborted if isinstance(aborted, str) else "aborted"}
+            extra = dict(sorted(extra.items()))
         packb(extra, "footer extra")  # refuse bad input before touching the file
         try:
             self._write_group()
@@ -150,7 +210,7 @@ class TraceWriter:
                 for i, tp in enumerate(self.registry)
                 if self._counts[i]
             }
-            footer = {
+            footer: dict[str, Any] = {
                 "counts": counts,
                 "total_events": self.events_written,
                 "last_seq": self._last_seq,
@@ -160,10 +220,19 @@ class TraceWriter:
                 "groups": self._group,
                 "extra": extra,
             }
+            if aborted:
+                footer["aborted"] = True
             self._write(frame(FRAME_FOOTER, packb(footer, "footer extra")))
-        finally:
-            self._file.close()
-            self._file = None
+        except BaseException:
+            self.discard()
+            raise
+        self._file = None
+        if aborted:
+            # Interrupted: a file written in place keeps what was recorded (its footer
+            # says aborted); a file that was to replace another is removed.
+            self._out.abandon()
+        else:
+            self._out.commit()
 
     def __enter__(self) -> TraceWriter:
         return self
@@ -175,7 +244,7 @@ class TraceWriter:
         tb: TracebackType | None,
     ) -> None:
         # Keep what was recorded even when the recording failed; say so in the footer.
-        self.close({"aborted": exc_type.__name__} if exc_type is not None else None)
+        self.close(aborted=exc_type.__name__ if exc_type is not None else False)
 
     # -- internals
 
@@ -207,30 +276,56 @@ class TraceWriter:
 
     def _write(self, data: bytes) -> None:
         assert self._file is not None
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as e:
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
         self._bytes += len(data)
 
     def _write_group(self) -> None:
-        """Write all buffered tracepoints as chunks of one group, in first-seq order."""
+        """Write all buffered tracepoints as chunks of one group, in first-seq order.
+
+        The buffer is taken over before anything is written, so an exception in the
+        middle (Ctrl-C) loses the group rather than writing it twice at ``close``.
+        """
         if not self._buffered:
             return
-        frames = []
-        for tp_id in sorted(self._pending, key=self._first_seq.__getitem__):
-            batch = concat(self._pending[tp_id])
-            frames.append(frame(FRAME_CHUNK, self._encode_chunk(tp_id, batch)))
-            self._account(tp_id, batch)
-        self._write(b"".join(frames))
-        assert self._file is not None
-        self._file.flush()
-        self._pending.clear()
-        self._first_seq.clear()
+        pending, self._pending = self._pending, {}
+        first_seq, self._first_seq = self._first_seq, {}
         self._buffered = 0
+        group = self._group
         self._group += 1
+        frames = []
+        written: list[tuple[int, EventBatch]] = []
+        for tp_id in sorted(pending, key=first_seq.__getitem__):
+            batch = concat(pending[tp_id])
+            for body in self._encode_chunks(tp_id, batch, group):
+                frames.append(frame(FRAME_CHUNK, body))
+            written.append((tp_id, batch))
+        self._write(b"".join(frames))
+        for tp_id, batch in written:
+            self._account(tp_id, batch)
+        self._chunks += len(frames)
+        assert self._file is not None
+        try:
+            self._file.flush()
+        except OSError as e:
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
 
-    def _encode_chunk(self, tp_id: int, batch: EventBatch) -> bytes:
+    def _encode_chunks(self, tp_id: int, batch: EventBatch, group: int) -> list[bytes]:
+        """Chunk bodies of ``batch``: one, or as many as keep each inside what a reader
+        accepts (:mod:`.limits`: events, decoded and inflated bytes)."""
         cols = [encode_column(f, batch.columns[f.name]) for f in batch.tp.all_fields]
-        body = {"tp": tp_id, "n": batch.n, "group": self._group, "cols": cols}
-        return zlib.compress(msgpack.packb(body, use_bin_type=True), CHUNK_ZLIB_LEVEL)
+        n = batch.n
+        raw = msgpack.packb({"tp": tp_id, "n": n, "group": group, "cols": cols}, use_bin_type=True)
+        decoded = n * row_bytes(batch.tp) + sum(
+            STR_VALUE_OVERHEAD_BYTES + 5 + len(v.encode()) for c in cols if c["enc"] == "dict" for v in c["values"])
+        if n > 1 and (n > MAX_CHUNK_EVENTS or decoded > MAX_CHUNK_DECODED_BYTES
+                      or len(raw) > MAX_CHUNK_INFLATED_BYTES):
+            half = n // 2
+            return (self._encode_chunks(tp_id, batch.slice(0, half), group)
+                    + self._encode_chunks(tp_id, batch.slice(half, n), group))
+        return [zlib.compress(raw, CHUNK_ZLIB_LEVEL)]
 
     def _account(self, tp_id: int, batch: EventBatch) -> None:
         """Update the footer's totals with a written chunk."""
@@ -240,7 +335,6 @@ class TraceWriter:
         lo_ts, hi_ts = int(ts.min()), int(ts.max())
         self._counts[tp_id] += batch.n
         self.events_written += batch.n
-        self._chunks += 1
         self._last_seq = last_seq if self._last_seq is None else max(self._last_seq, last_seq)
         self._first_ts_ns = lo_ts if self._first_ts_ns is None else min(self._first_ts_ns, lo_ts)
         self._last_ts_ns = hi_ts if self._last_ts_ns is None else max(self._last_ts_ns, hi_ts)
