@@ -43,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from bench_cli import cli_startup
 from bench_explain import explain_large
 from bench_export import export_parquet
 from bench_guardrails import TARGET_PEAK_RSS_MIB, TARGET_SECONDS, guardrails
@@ -143,6 +144,11 @@ def benchmarks() -> dict[str, Benchmark]:
             description="touch.c's 1 GiB first touch under memtrace record --live -p vs. alone (bench_live.py)",
             run=live_overhead,
             targets={"ratio": 2.0, "lost": 0},
+        ),
+        "cli_startup": Benchmark(
+            description="memtrace --version and --help, each a new process (bench_cli.py)",
+            run=cli_startup,
+            targets={"cli_startup_s": 0.25, "help_s": 0.25},
         ),
         "export_parquet": Benchmark(
             description="export a 10 M-event trace as Parquet tables (bench_export.py)",

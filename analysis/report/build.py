@@ -414,7 +414,8 @@ class _Assembler:
                 pid=task.pid, comm=task.comm, points=recorded, rss_pages=b.rss_pages, swap_pages=b.swap_pages,
                 pgtables_pages=b.pgtables_pages, oom_score_adj=task.oom_score_adj, adj_points=b.adj_points,
                 uid=task.uid, rss_anon_pages=task.rss_anon, rss_file_pages=task.rss_file,
-                rss_shmem_pages=task.rss_shmem, total_vm_pages=task.total_vm, note=note, formula_points=b.points))
+                rss_shmem_pages=task.rss_shmem, total_vm_pages=task.total_vm, note=note, formula_points=b.points,
+                formula_why=_ineligible(b) if b.points is None else ""))
         if not tasks:
             return out, None, None, "", mismatch
         sel = select_bad_process(tasks, totalpages, self.version, memcg_oom=constraint == "CONSTRAINT_MEMCG")

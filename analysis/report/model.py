@@ -63,6 +63,7 @@ class Candidate:
     total_vm_pages: int | None = None
     note: str = ""  # e.g. what a log row lacks for the recomputation
     formula_points: int | None = None  # oom_badness() recomputed from the row (None: not recomputable)
+    formula_why: str = ""  # why oom_badness() gives no points for the row (it leaves the task out)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ import typer
 
 from memtrace import __version__, api
 from memtrace.render import WIDTH
-from memtrace.replay import recorded_total_events
 from memtrace.units import format_size
 
 from ._app import app
@@ -61,7 +60,7 @@ def replay(
     With no change the new trace is byte-identical to the old. Replay is closed
     loop: a task's next step starts when its previous one has finished.
     """
-    from memtrace.replay import Overrides, diff_traces, render_diff, replay_trace
+    from memtrace.replay import Overrides, diff_traces, recorded_total_events, render_diff, replay_trace
 
     overrides = Overrides.parse(sysctl or [], set_ or [], assume_after_kill)
     api.open_trace(trace)  # a one-line error for what is not a readable trace file
@@ -116,7 +115,7 @@ def _baseline(trace: Path, diff: TraceDiff, overrides: Overrides, imported: bool
     None for a simulated recording (see :data:`_EXACT`)."""
     import tempfile
 
-    from memtrace.replay import Overrides, replay_trace, score_baseline, summarize_trace
+    from memtrace.replay import Overrides, recorded_total_events, replay_trace, score_baseline, summarize_trace
 
     if not imported:
         return None
@@ -144,7 +143,7 @@ def diff(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Compare two traces: OOM kills, ENOMEM, memory, reclaim, swap, first divergence."""
-    from memtrace.replay import diff_traces, render_diff
+    from memtrace.replay import diff_traces, recorded_total_events, render_diff
 
     for path in (a, b):
         api.open_trace(path)  # a one-line error for what is not a readable trace file

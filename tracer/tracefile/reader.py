@@ -9,7 +9,9 @@ was lost in :class:`Damage` and a warning, and goes on.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import zlib
 from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +49,9 @@ from .limits import (
     STR_VALUE_OVERHEAD_BYTES,
 )
 from .unpack import Cursor, UnpackError, decode_plain
+
+#: What each pass read and what it skipped (the CLI shows it with -v).
+_log = logging.getLogger(__name__)
 
 __all__ = ["Damage", "TraceReader", "TraceStats"]
 
@@ -343,7 +348,8 @@ class TraceReader:
 
     def _chunks(self, state: _Pass) -> Iterator[tuple[int, EventBatch, int]]:
         """(group, batch, decoded bytes) for every intact chunk, in file order;
-        publishes the pass."""
+        publishes the pass (and logs it: -v)."""
+        t0 = time.perf_counter()
         with open(self.path, "rb") as f:
             state.size_bytes = os.fstat(f.fileno()).st_size
             for offset, kind, body in self._frames(f, state):
@@ -385,6 +391,10 @@ class TraceReader:
             self.damage = Damage(state.first_offset, state.reason, state.skipped, state.events)
         self.complete = (state.first_offset is None and info is not None and info.aborted is None
                          and info.total_events == state.events)
+        _log.info("trace read", extra={
+            "trace": self.path, "events": state.events, "chunks": state.chunks, "size_bytes": state.size_bytes,
+            "frames_skipped": state.skipped, "complete": self.complete,
+            "seconds": round(time.perf_counter() - t0, 3)})
 
     def _frames(self, f: BinaryIO, state: _Pass) -> Iterator[tuple[int, bytes, memoryview]]:
         """(offset, type, body) of every intact frame after the header."""
@@ -463,7 +473,9 @@ class TraceReader:
     def _damaged(
         self, state: _Pass, offset: int, reason: str, lost: int, resume: int | None
     ) -> None:
-        """Record damage at ``offset`` and warn about it."""
+        """Record damage at ``offset``, warn about it and log it (-v)."""
+        _log.info("damage skipped", extra={"trace": self.path, "offset": offset, "reason": reason,
+                                            "frames_lost": lost, "resumed_at": resume})
         if state.first_offset is None:
             state.first_offset = offset
             state.reason = reason
