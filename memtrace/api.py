@@ -540,7 +540,8 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
 
 
 def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = True, jobs: int = 1,
-           announce: Announce | None = None, sweeps: Sequence[PathArg] = ()) -> Warned[OomReport]:
+           announce: Announce | None = None, sweeps: Sequence[PathArg] = (),
+           assume_after_kill: str | None = None) -> Warned[OomReport]:
     """Why each process was OOM-killed, and what would have prevented it
     (``memtrace report``).
 
@@ -551,6 +552,9 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
     a trace that records a workload only), up to ``jobs`` at once; ``announce`` is
     told the changes before the replays start. ``sweeps`` are results files of
     ``memtrace sweep -o R.json`` (:func:`sweep`) embedded as chapters of their own.
+    ``assume_after_kill`` (``stop``, ``continue``, ``grow``, ``grow=SIZE``; default
+    ``grow``) is what the what-if replays assume an imported trace's OOM victims
+    would have done after their kill (:mod:`memtrace.replay.assume`).
     """
     embedded = _read_sweeps(sweeps)
     reader = _trace_or_none(target)
@@ -571,7 +575,8 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
         from memtrace.whatif import what_if_report
 
         with phase(_log, "what-if replays", jobs=jobs):
-            rep = what_if_report(reader, rep, jobs=jobs, announce=announce)
+            rep = what_if_report(reader, rep, jobs=jobs, announce=announce,
+                                 assume_after_kill=assume_after_kill)
     elif not what_if:
         _log.info("what-if replays skipped: --no-what-if")
     else:
@@ -601,16 +606,19 @@ def dmesg(trace: PathArg) -> Warned[tuple[OomReportText, ...]]:
 
 
 def import_trace(source: PathArg, output: PathArg, *, format: str = "auto", dmesg: PathArg | None = None,
-                 kernel_version: str | None = None, progress: Callable[[int], None] | None = None) -> ImportResult:
+                 kernel_version: str | None = None, progress: Callable[[int], None] | None = None,
+                 snapshot: PathArg | None = None) -> ImportResult:
     """Import what a real kernel wrote (``perf script`` or ftrace text, plain or
     gzip) as the memtrace trace ``output`` (``memtrace import``); ``dmesg`` is the
-    kernel log of the same run. ``progress``, if given, is called with the bytes
-    read so far. See :func:`memtrace.analysis.importers.import_trace`."""
+    kernel log of the same run, ``snapshot`` a ``memtrace snapshot`` taken when the
+    trace started (the memory of the processes that predate it). ``progress``, if
+    given, is called with the bytes read so far. See
+    :func:`memtrace.analysis.importers.import_trace`."""
     from memtrace.analysis.importers import import_trace as do_import
 
     with phase(_log, "import", source=os.fspath(source), trace=os.fspath(output), format=format) as ph:
         result = do_import(source, output, format=format, dmesg=dmesg, kernel_version=kernel_version,
-                           memtrace_version=__version__, progress=progress)
+                           memtrace_version=__version__, progress=progress, snapshot=snapshot)
         ph.update(lines=result.lines, events=sum(result.events.values()), unknown_lines=result.unknown_lines,
                   detected_format=result.format, processes=result.processes, oom_kills=len(result.oom_kills))
     for name, count in sorted(result.unknown_events.items()):

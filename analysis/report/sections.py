@@ -25,6 +25,7 @@ from memtrace.units import format_duration, format_seconds, format_size
 
 from .document import (
     BadnessPlot,
+    Block,
     Cell,
     Chapter,
     Code,
@@ -416,17 +417,29 @@ def _outlived(k: OomKillReport) -> list[Section]:
 
 
 def _what_if(k: OomKillReport) -> list[Section]:
+    """The unchanged replay's score first (and the after-kill assumption every
+    replay made), then each change; when the baseline does not reproduce the
+    recording, the changes are listed as no answers, with why."""
     if not k.what_if:
         return []
+    head: list[Block] = []
+    b = k.what_if_baseline
+    if b is not None:
+        lines = [b.summary]
+        if not b.reproduces:
+            lines.append("so the replays below are not answers: " + "; ".join(b.reasons or (b.summary,)))
+        lines += [f"assumed after the kill: {a}" for a in b.assumptions]
+        head.append(ItemList(tuple(Item(line) for line in lines)))
     columns = (Column("change"), Column("outcome"), Column("detail"))
     return [
         Section("What if (replays of the workload)",
-                (ItemList(tuple(Item(f"{w.change}: {w.outcome.upper()}", w.detail) for w in k.what_if)),), TEXT),
-        Section("What if (replays)", (Table(columns, tuple((w.change, w.outcome, w.detail) for w in k.what_if)),),
-                MD),
+                (*head, ItemList(tuple(Item(f"{w.change}: {w.outcome.upper()}", w.detail) for w in k.what_if))),
+                TEXT),
+        Section("What if (replays)", (*head, Table(columns, tuple((w.change, w.outcome, w.detail)
+                                                                   for w in k.what_if))), MD),
         Section("What if (replays of the workload)",
-                (Table(columns, tuple((w.change, Marked(w.outcome, _outcome_mark(w.outcome)), w.detail)
-                                      for w in k.what_if)),), HTML),
+                (*head, Table(columns, tuple((w.change, Marked(w.outcome, _outcome_mark(w.outcome)), w.detail)
+                                             for w in k.what_if))), HTML),
     ]
 
 

@@ -76,6 +76,10 @@ def report(
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, metavar="N",
                              help="What-if replays run at once [default: the number of CPUs].",
                              show_default=False),
+    assume_after_kill: str | None = typer.Option(
+        None, "--assume-after-kill", metavar="stop|continue|grow[=SIZE]",
+        help="What an imported trace's OOM victims would have done after their kill, in every what-if replay "
+             "[default: grow, on at their observed rate]."),
     sweeps: list[Path] = typer.Option([], "--sweep", metavar="RESULTS.json",
                                       help="Embed a sweep's results (memtrace sweep ... -o RESULTS.json) as a "
                                            "chapter: its boundaries, cells and, in HTML, a plot. Repeatable."),
@@ -92,8 +96,12 @@ def report(
     window_ns = _window_ns(window)
     src = input_file(trace)
     check_output(output, src)
+    if assume_after_kill is not None:
+        from memtrace.replay import parse_assumption
+
+        parse_assumption(assume_after_kill)  # a one-line error before any work
     rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce,
-                     sweeps=[input_file(p) for p in sweeps])
+                     sweeps=[input_file(p) for p in sweeps], assume_after_kill=assume_after_kill)
     warn(rep.warnings)
     text = render_report(rep.result, fmt, title=str(trace))
     if output is None:

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -206,7 +206,8 @@ class TraceReader:
         for _group, batch, _nbytes in self._chunks(_Pass()):
             yield batch
 
-    def ordered_batches(self) -> Iterator[EventBatch]:
+    def ordered_batches(self, skip: Collection[str] = (),
+                        skipped: Callable[[EventBatch], None] | None = None) -> Iterator[EventBatch]:
         """Batches in global ``seq`` order: maximal runs of one tracepoint's events.
 
         Chunks are merged within their flush group only (the writer guarantees that
@@ -214,7 +215,10 @@ class TraceReader:
         group larger than :data:`~.limits.MAX_GROUP_EVENTS` events or
         :data:`~.limits.MAX_GROUP_BYTES` (a file whose chunks all claim one group) is
         merged in parts of that size, with a warning: each part is in ``seq``
-        order, the parts follow the file's order.
+        order, the parts follow the file's order. The events of the tracepoints
+        named in ``skip`` are left out (the runs of the others are then as long as
+        those events no longer cut them); each of their chunks goes to ``skipped``,
+        if given, in file order, as it is read.
         """
         pending: list[EventBatch] = []
         pending_events = pending_bytes = 0
@@ -222,6 +226,10 @@ class TraceReader:
         last_seq = -1
         split = False  # the current group is being merged in parts
         for group, batch, nbytes in self._chunks(_Pass()):
+            if skip and batch.tp.name in skip:
+                if skipped is not None:
+                    skipped(batch)
+                continue
             if pending and group != current:
                 last_seq = yield from self._merge_group(pending, last_seq, check=not split)
                 pending, pending_events, pending_bytes, split = [], 0, 0, False
