@@ -77,7 +77,7 @@ from memtrace.replay import (
     score_baseline,
     summarize_trace,
 )
-from memtrace.replay.assume import victims
+from memtrace.replay.assume import clock_origin_ns, victims
 from memtrace.tracer.tracefile import TraceReader
 
 __all__ = [
@@ -364,7 +364,8 @@ def replay_change(run: RecordedRun, change: WhatIfChange) -> ReplayOutcome:
         return ReplayOutcome(error=str(e))
     except OSError as e:
         return ReplayOutcome(error=f"cannot write the replay: {e.strerror or e}")
-    kills = tuple((int(k["pid"]), str(k["comm"]), k.get("points"), int(k.get("ts_ns", 0)))
+    origin = clock_origin_ns(run.derived)  # the replay's times on the recording's clock
+    kills = tuple((int(k["pid"]), str(k["comm"]), k.get("points"), origin + int(k.get("ts_ns", 0)))
                   for k in result.oom_kills)
     memcgs = tuple(str(k.get("memcg", "")) for k in result.oom_kills)
     errors = [e.as_dict() for e in result.errors]

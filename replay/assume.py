@@ -35,7 +35,7 @@ from typing import Any
 
 from memtrace.errors import ScenarioError
 from memtrace.linux.limits import PAGE_SIZE
-from memtrace.units import format_size, format_size_exact, parse_size
+from memtrace.units import format_seconds, format_size, format_size_exact, parse_size
 
 __all__ = ["ASSUMPTION_KINDS", "DEFAULT_ASSUMPTION", "AfterKill", "apply_assumption", "describe_assumption",
            "parse_assumption", "victims"]
@@ -95,6 +95,14 @@ def victims(derived: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     if not isinstance(entries, list):
         return []
     return [e for e in entries if isinstance(e, Mapping) and isinstance(e.get("process"), str)]
+
+
+def clock_origin_ns(derived: Mapping[str, Any] | None) -> int:
+    """The recording's time (ns) of a replay's time 0: an imported trace's
+    ``meta["derived"]["clock_origin_ns"]`` (its first event), 0 for a recorded scenario
+    (the replay runs on the recording's own clock)."""
+    value = derived.get("clock_origin_ns") if derived is not None else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _int(entry: Mapping[str, Any], key: str, default: int = 0) -> int:
@@ -190,28 +198,29 @@ def describe_assumption(derived: Mapping[str, Any] | None, assumption: AfterKill
     it would have done (empty when nothing was assumed)."""
     chosen = assumption if assumption is not None else DEFAULT_ASSUMPTION
     out: list[str] = []
+    origin = clock_origin_ns(derived)
     for e in victims(derived):
         name = f"{e.get('comm', e['process'])} (pid {e.get('pid', '?')})"
-        kill_s = _int(e, "kill_ns") / 1e9
-        end_s = _int(e, "planned_end_ns") / 1e9
+        kill_s = format_seconds(origin + _int(e, "kill_ns"))
+        end_s = format_seconds(origin + _int(e, "planned_end_ns"))
         anon, shmem, file = _rate(e, "anon"), _rate(e, "shmem"), _rate(e, "file")
         growing = _growing(e)
         seen = (f"growing {_mib_s(anon)} anon" + (f", {_mib_s(shmem)} shmem" if shmem else "")
                 if growing else "not growing" if e.get("allocating") is True
                 else "not allocating (the OOM was another task's)")
-        head = f"{name}, killed at {kill_s:.3f} s while {seen}"
+        head = f"{name}, killed at {kill_s} while {seen}"
         if chosen.kind == "stop":
             out.append(f"{head}: assumed to end there (--assume-after-kill stop)")
             if growing:
                 out[-1] = (f"{head}: assumed to end there, after the allocation it was killed in "
                            "(--assume-after-kill stop)")
         elif chosen.kind == "continue" or not growing:
-            out.append(f"{head}: assumed to hold its memory, alive, until {end_s:.3f} s "
+            out.append(f"{head}: assumed to hold its memory, alive, until {end_s} "
                        f"({e.get('planned_end', 'its planned end')})")
         else:
             more = (f"{format_size(chosen.more_bytes)} more at that rate, then to hold it"
                     if chosen.more_bytes is not None else "to keep growing at that rate")
-            out.append(f"{head}: assumed {more} until {end_s:.3f} s ({e.get('planned_end', 'its planned end')}; "
+            out.append(f"{head}: assumed {more} until {end_s} ({e.get('planned_end', 'its planned end')}; "
                        f"--assume-after-kill {chosen})")
         if file and chosen.kind == "grow":
             out[-1] += f"; its file-page growth ({_mib_s(file)}) is not extended"

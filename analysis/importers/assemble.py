@@ -468,6 +468,9 @@ def import_meta(b: TraceBuilder) -> dict[str, Any]:
         "initial_memory": _initial_notes(b, work.names),
         "after_kill": work.after_kill(),
         "end_ns": work.end_ns,
+        #: the trace time (ns since boot) the derived workload's time 0 stands for: a
+        #: replay's times plus this are the recording's clock (one clock in reports)
+        "clock_origin_ns": work.t0 or 0,
         "assumption": "grow",
         "vma_steps": work.vma_steps,
         "steps": dict(sorted(work.counts.items())),

@@ -194,3 +194,22 @@ def test_import_with_a_snapshot_and_replay_with_an_assumption(capsys: pytest.Cap
     assert d["baseline_score"]["reproduces"] is True
     line = fails(capsys, "replay", out, "--assume-after-kill", "forever", "-o", tmp_path / "x.mtrace")
     assert "--assume-after-kill 'forever': expected stop, continue, grow or grow=SIZE" in line
+
+
+def test_what_ifs_of_an_imported_trace_speak_the_recordings_clock(imported: Path) -> None:
+    """One clock: an imported trace's replays run from 0, but the report prints their
+    times on the recording's clock (meta.derived.clock_origin_ns, the first event): the
+    after-kill assumption names each victim's kill at exactly the time the recording's
+    oom_kill has, and every replayed kill lies inside the recording's span."""
+    import re
+
+    rep = ok_json("report", imported, "--json", "--no-what-if")
+    recorded = {k["victim"]["pid"]: k["ts_ns"] for k in rep["kills"]}
+    text = " ".join(ok("report", imported).split())
+    assumed = dict(re.findall(r"assumed after the kill: \S+ \(pid (\d+)\), killed at (\d+\.\d+) s", text))
+    assert assumed, text
+    for pid, at in assumed.items():
+        assert abs(float(at) * 1e9 - recorded[int(pid)]) <= 500_000, (pid, at)  # printed to the ms
+    first_s = min(recorded.values()) / 1e9 - 60
+    times = [float(t) for t in re.findall(r"killed (?:instead )?at (\d+\.\d+) s", text)]
+    assert times and all(t > first_s for t in times), times
