@@ -541,7 +541,8 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
 
 def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = True, jobs: int = 1,
            announce: Announce | None = None, sweeps: Sequence[PathArg] = (),
-           assume_after_kill: str | None = None) -> Warned[OomReport]:
+           assume_after_kill: str | None = None,
+           progress: Callable[[int, int], None] | None = None) -> Warned[OomReport]:
     """Why each process was OOM-killed, and what would have prevented it
     (``memtrace report``).
 
@@ -550,7 +551,8 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
     reclaim (default: :data:`memtrace.analysis.report.DEFAULT_WINDOW_NS`). With
     ``what_if`` the changes the report proposes are replayed (:mod:`memtrace.whatif`;
     a trace that records a workload only), up to ``jobs`` at once; ``announce`` is
-    told the changes before the replays start. ``sweeps`` are results files of
+    told the changes before the replays start and ``progress`` ``(done, total)``
+    as each replay ends. ``sweeps`` are results files of
     ``memtrace sweep -o R.json`` (:func:`sweep`) embedded as chapters of their own.
     ``assume_after_kill`` (``stop``, ``continue``, ``grow``, ``grow=SIZE``; default
     ``grow``) is what the what-if replays assume an imported trace's OOM victims
@@ -576,7 +578,7 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
 
         with phase(_log, "what-if replays", jobs=jobs):
             rep = what_if_report(reader, rep, jobs=jobs, announce=announce,
-                                 assume_after_kill=assume_after_kill)
+                                 assume_after_kill=assume_after_kill, progress=progress)
     elif not what_if:
         _log.info("what-if replays skipped: --no-what-if")
     else:

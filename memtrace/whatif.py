@@ -45,7 +45,7 @@ import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -94,6 +94,8 @@ __all__ = [
 
 #: Told the changes about to be replayed, before the first replay starts.
 Announce = Callable[[Sequence[WhatIfChange]], None]
+#: Told ``(done, total)`` replays as each ends.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -240,21 +242,31 @@ def run_what_ifs(trace: str | os.PathLike[str] | TraceReader, changes: Sequence[
 
 
 def _replay_all(work: Sequence[tuple[RecordedRun, WhatIfChange]], baseline: RecordedRun | None,
-                jobs: int) -> tuple[WhatIfBaseline | None, tuple[ReplayOutcome, ...]]:
+                jobs: int, progress: Progress | None = None,
+                ) -> tuple[WhatIfBaseline | None, tuple[ReplayOutcome, ...]]:
     """The baseline of ``baseline`` (:func:`score_unchanged`, if given) and each
-    (run, change)'s outcome, up to ``jobs`` at once (forked workers)."""
+    (run, change)'s outcome, up to ``jobs`` at once (forked workers); ``progress``
+    is told ``(done, total)`` as each ends."""
     log = get_logger()
     for run, change in work:
         log.info("what-if replay", trace=run.source, change=change.label, assume_after_kill=run.assume_after_kill)
     workers = min(jobs, len(work) + (baseline is not None))
+    total = len(work) + (baseline is not None)
+    if progress is not None:
+        progress(0, total)
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return _replay_here(work, baseline)
+        return _replay_here(work, baseline, progress)
     others = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                initializer=as_worker, initargs=(os.getpid(),))
     try:
         scored = pool.submit(score_unchanged, baseline) if baseline is not None else None
-        outcomes = tuple(pool.map(replay_change, [r for r, _ in work], [c for _, c in work]))
+        futures = [pool.submit(replay_change, r, c) for r, c in work]
+        pending: list[Future[Any]] = [*futures, *([scored] if scored is not None else [])]
+        for done, _ in enumerate(as_completed(pending), 1):
+            if progress is not None:
+                progress(done, total)
+        outcomes = tuple(f.result() for f in futures)
         score = scored.result() if scored is not None else None
         pool.shutdown()
         return score, outcomes
@@ -266,14 +278,22 @@ def _replay_all(work: Sequence[tuple[RecordedRun, WhatIfChange]], baseline: Reco
         if not isinstance(e, BrokenProcessPool):
             raise
         log.warning("what-if workers failed; replaying one at a time")
-        return _replay_here(work, baseline)
+        return _replay_here(work, baseline, progress)
 
 
-def _replay_here(work: Sequence[tuple[RecordedRun, WhatIfChange]],
-                 baseline: RecordedRun | None) -> tuple[WhatIfBaseline | None, tuple[ReplayOutcome, ...]]:
+def _replay_here(work: Sequence[tuple[RecordedRun, WhatIfChange]], baseline: RecordedRun | None,
+                 progress: Progress | None = None) -> tuple[WhatIfBaseline | None, tuple[ReplayOutcome, ...]]:
     """:func:`_replay_all` one replay after the other, in this process."""
+    total = len(work) + (baseline is not None)
     score = score_unchanged(baseline) if baseline is not None else None
-    return score, tuple(replay_change(r, c) for r, c in work)
+    if progress is not None and baseline is not None:
+        progress(1, total)
+    outcomes = []
+    for r, c in work:
+        outcomes.append(replay_change(r, c))
+        if progress is not None:
+            progress(len(outcomes) + (baseline is not None), total)
+    return score, tuple(outcomes)
 
 
 #: The baseline of a simulated recording: replays are exact (tests/replay/test_replay.py).
@@ -314,10 +334,12 @@ def _other_assumption(run: RecordedRun) -> str | None:
 
 
 def what_if_report(trace: str | os.PathLike[str] | TraceReader, report: OomReport, *, jobs: int = 1,
-                   announce: Announce | None = None, assume_after_kill: str | None = None) -> OomReport:
+                   announce: Announce | None = None, assume_after_kill: str | None = None,
+                   progress: Progress | None = None) -> OomReport:
     """``report`` (built from ``trace``) with its what-if answers: the unchanged
     replay's baseline, then each change replayed and judged, in one call.
-    ``announce`` is told the changes before the replays start;
+    ``announce`` is told the changes before the replays start, ``progress``
+    ``(done, total)`` as each replay ends;
     ``assume_after_kill`` is passed to every replay (see :func:`run_what_ifs`); for
     an imported trace with kills, each change is replayed once more under the other
     assumption, and its verdict says whether it would flip."""
@@ -333,7 +355,7 @@ def what_if_report(trace: str | os.PathLike[str] | TraceReader, report: OomRepor
     if other is not None:
         alt = replace(run, assume_after_kill=other)
         work += [(alt, c) for c in plan.changes]
-    baseline, outcomes = _replay_all(work, run, jobs)
+    baseline, outcomes = _replay_all(work, run, jobs, progress)
     n = len(plan.changes)
     answered = answer_what_ifs(report, plan, outcomes[:n],
                                alternative=(other, outcomes[n:]) if other is not None else None)

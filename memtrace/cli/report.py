@@ -20,7 +20,7 @@ from memtrace.safewrite import write_file
 from memtrace.units import parse_duration
 
 from ._app import app
-from ._io import check_output, emit_json, input_file, warn
+from ._io import check_output, emit_json, input_file, replay_progress, warn
 
 if TYPE_CHECKING:
     from memtrace.analysis.report import WhatIfChange
@@ -100,8 +100,10 @@ def report(
         from memtrace.replay import parse_assumption
 
         parse_assumption(assume_after_kill)  # a one-line error before any work
-    rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce,
-                     sweeps=[input_file(p) for p in sweeps], assume_after_kill=assume_after_kill)
+    with replay_progress(f"what-ifs of {trace.name}") as progress:
+        rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce,
+                         sweeps=[input_file(p) for p in sweeps], assume_after_kill=assume_after_kill,
+                         progress=progress)
     warn(rep.warnings)
     text = render_report(rep.result, fmt, title=str(trace))
     if output is None:

@@ -95,3 +95,20 @@ def test_answers_do_not_depend_on_the_number_of_jobs() -> None:
     baselines = {k.what_if_baseline for k in answered.kills if k.what_if}
     assert [(b.reproduces, b.exact) for b in baselines if b is not None] == [(True, True)]
     assert all(w.outcome for k in answered.kills for w in k.what_if)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_counts_every_replay_once(jobs: int) -> None:
+    """report's progress callback: (0, total) first, then one call per replay ended,
+    up to (total, total), where total is the plan's changes plus the baseline; the
+    answers are those of a run without a callback."""
+    from memtrace.whatif import what_if_report
+
+    reader = TraceReader(SAMPLES / "memcg-oom.mtrace")
+    rep = build_report(reader)
+    plan = plan_what_ifs(rep, reader.meta)
+    calls: list[tuple[int, int]] = []
+    with_progress = what_if_report(reader, rep, jobs=jobs, progress=lambda d, t: calls.append((d, t)))
+    total = len(plan.changes) + 1  # a simulated recording: no second assumption to replay
+    assert calls == [(i, total) for i in range(total + 1)]
+    assert with_progress == what_if_report(TraceReader(SAMPLES / "memcg-oom.mtrace"), rep, jobs=jobs)
