@@ -14,6 +14,7 @@ import pytest
 from memtrace import api
 from memtrace.analysis.importers import import_trace
 from memtrace.analysis.report import OomKillReport, ReplayOutcome, TaskRef, WhatIfChange, judge_what_if, render_report
+from memtrace.units import format_seconds
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "data" / "real" / "experiments"
 
@@ -39,7 +40,10 @@ def test_the_leak_report_rests_on_its_baseline_and_states_the_assumption(tmp_pat
     assert b is not None and b.reproduces and not b.exact
     assert b.summary.startswith("baseline reproduces the recording: kills 1/1 in order")
     (assumed,) = b.assumptions
-    assert assumed.startswith("leaker (pid 25239), killed at 1.286 s while growing")
+    # on the recording's clock (one clock): the kill's own time, not the replay's 1.286 s
+    assert kill.ts_ns is not None and assumed.startswith(
+        f"leaker (pid 25239), killed at {format_seconds(kill.ts_ns)} while growing")
+    assert format_seconds(kill.ts_ns) == "1326.051 s"
     limit = next(w for w in kill.what_if if w.change == "memory.max of /memtrace_real_a +50%")
     assert limit.outcome == "same victim"
     assert "it depends on the after-kill assumption: with --assume-after-kill stop, AVOIDED" in limit.detail
