@@ -414,7 +414,7 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
 # --------------------------------------------------------------------------- report, dmesg
 
 
-def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = True, jobs: int = 1,
+def report(target: PathArg, *, window_ns: int | None = None, what_if: bool | None = None, jobs: int = 1,
            announce: Announce | None = None) -> Warned[OomReport]:
     """Why each process was OOM-killed, and what would have prevented it
     (``memtrace report``).
@@ -424,7 +424,9 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
     reclaim (default: :data:`memtrace.analysis.report.DEFAULT_WINDOW_NS`). With
     ``what_if`` the changes the report proposes are replayed (:mod:`memtrace.whatif`;
     a trace that records a workload only), up to ``jobs`` at once; ``announce`` is
-    told the changes before the replays start.
+    told the changes before the replays start. With ``what_if`` None (the default)
+    they are replayed only when the estimate of one replay is small
+    (:func:`memtrace.whatif.what_if_cost`), else a report warning says how to ask.
     """
     reader = _trace_or_none(target)
     if reader is None:
@@ -435,10 +437,10 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
 
     rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
     warnings = tuple(reader.warnings)
-    if what_if and rep.kills:
+    if what_if is not False and rep.kills:
         from memtrace.whatif import what_if_report
 
-        rep = what_if_report(reader, rep, jobs=jobs, announce=announce)
+        rep = what_if_report(reader, rep, jobs=jobs, announce=announce, force=what_if is True)
     return Warned(rep, warnings)
 
 

@@ -35,16 +35,23 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from memtrace import __version__
 from memtrace.analysis.report import ReplayOutcome, WhatIfChange, judge_what_if, what_if_changes, with_what_if
 from memtrace.analysis.report.model import OomReport, WhatIf
-from memtrace.errors import MemtraceError
+from memtrace.errors import MemtraceError, ScenarioError
 from memtrace.interrupts import as_worker, end_children
 from memtrace.kernel.recorder import record_run
+from memtrace.kernel.workload.cost import (
+    SECONDS_PER_PAGE,
+    SMALL_RUN_HOST_BYTES,
+    SMALL_RUN_SECONDS,
+    RunCost,
+    estimate_cost,
+)
 from memtrace.logsetup import get_logger
 from memtrace.replay import Overrides, apply_overrides, merge_sysctls
 from memtrace.tracer.tracefile import TraceReader
@@ -57,6 +64,7 @@ __all__ = [
     "recorded_run",
     "replay_change",
     "run_what_ifs",
+    "what_if_cost",
     "what_if_report",
 ]
 
@@ -197,14 +205,44 @@ def run_what_ifs(trace: str | os.PathLike[str] | TraceReader, changes: Sequence[
         return tuple(replay_change(run, c) for c in changes)
 
 
+def what_if_cost(reader: TraceReader, overrides: Overrides | None = None) -> RunCost:
+    """The estimated cost of one replay of ``reader``'s recorded workload (with
+    ``overrides``): the workload checked against the bounds of a scenario file
+    first (a ScenarioError or LimitError names what is beyond them), then
+    estimated by :func:`memtrace.kernel.workload.cost.estimate_cost`, taking at
+    least as long as the recording's own events (2 us each)."""
+    workload = reader.meta.get("workload")
+    if not isinstance(workload, Mapping):
+        raise ScenarioError(f"{reader.path}: the trace records no workload to replay")
+    scenario = apply_overrides(workload, overrides or Overrides(), f"{reader.path} (recorded workload)")
+    footer = reader.footer or {}
+    events = footer.get("total_events", 0)
+    return estimate_cost(scenario).at_least(SECONDS_PER_PAGE * (events if isinstance(events, int) else 0))
+
+
 def what_if_report(trace: str | os.PathLike[str] | TraceReader, report: OomReport, *, jobs: int = 1,
-                   announce: Announce | None = None) -> OomReport:
+                   announce: Announce | None = None, force: bool = True) -> OomReport:
     """``report`` (built from ``trace``) with its what-if answers: plan, replay and
-    judge in one call. ``announce`` is told the changes before the replays start."""
+    judge in one call. ``announce`` is told the changes before the replays start.
+
+    Without ``force`` the replays run only when :func:`what_if_cost` finds them
+    small (:data:`~memtrace.kernel.workload.cost.SMALL_RUN_SECONDS` and
+    :data:`~memtrace.kernel.workload.cost.SMALL_RUN_HOST_BYTES` each): a trace is
+    often someone else's file, and its workload could name a 256 GiB machine.
+    Otherwise the report gets one warning saying why and how to ask for them."""
     reader = trace if isinstance(trace, TraceReader) else TraceReader(trace)
     plan = plan_what_ifs(report, reader.meta)
     if not plan.changes:
         return report
+    if not force:
+        try:
+            cost = what_if_cost(reader)
+        except MemtraceError as e:
+            return replace(report, warnings=(*report.warnings, f"what-if replays not run: {e}"))
+        if not cost.small:
+            note = (f"what-if replays not run: each would take {cost.describe()} (more than "
+                    f"{SMALL_RUN_SECONDS:.0f} s or {SMALL_RUN_HOST_BYTES >> 20} MiB); ask for them with --what-if")
+            return replace(report, warnings=(*report.warnings, note))
     if announce is not None:
         announce(plan.changes)
     return answer_what_ifs(report, plan, run_what_ifs(reader, plan.changes, jobs=jobs))

@@ -13,6 +13,7 @@ import typer
 
 from memtrace import __version__
 from memtrace.errors import MemtraceError, UsageError
+from memtrace.escape import printable
 from memtrace.interrupts import exit_code
 from memtrace.logsetup import configure_logging
 
@@ -65,10 +66,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="memtrace")
     except UsageError as e:
-        typer.echo(f"memtrace: {e}", err=True)
+        typer.echo(f"memtrace: {printable(str(e))}", err=True)
         sys.exit(2)
     except MemtraceError as e:
-        typer.echo(f"memtrace: {e}", err=True)
+        typer.echo(f"memtrace: {printable(str(e))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt as e:  # SIGINT, or SIGTERM as Terminated (memtrace.interrupts)
         _interrupted(e)
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         args = sys.argv if argv is None else argv
         if any(a in ("-v", "-vv", "--verbose") for a in args):
             raise
-        typer.echo(f"memtrace: internal error: {type(e).__name__}: {e} (run with -v for the traceback)", err=True)
+        typer.echo(f"memtrace: internal error: {type(e).__name__}: {printable(str(e))} (run with -v for the traceback)",
+                   err=True)
         sys.exit(1)
 
 
