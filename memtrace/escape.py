@@ -16,6 +16,8 @@ Unicode bidi override that shows text reversed, or Markdown and HTML.
   of the text; newlines become spaces, control characters as :func:`printable`;
   a code span gets a backtick fence longer than any backtick run inside it.
 - HTML is escaped by :func:`html.escape` in analysis/report/html.py.
+- :class:`PrintableStdout`: the command line's stdout, through :func:`printable`
+  (whatever a command prints; its JSON has no control characters to change).
 
 A leaf: it imports nothing of memtrace.
 """
@@ -23,8 +25,10 @@ A leaf: it imports nothing of memtrace.
 from __future__ import annotations
 
 import re
+import sys
+from typing import TextIO
 
-__all__ = ["markdown_code", "markdown_text", "printable"]
+__all__ = ["PrintableStdout", "markdown_code", "markdown_text", "printable", "raw_stdout"]
 
 #: Bidi controls (Unicode TR9): embeddings, overrides, isolates, marks.
 _BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
@@ -46,10 +50,14 @@ def printable(text: str) -> str:
     return text.translate(_PRINTABLE)
 
 
-def markdown_text(text: str) -> str:
-    """``text`` as literal Markdown: markup characters backslash-escaped, newlines as
-    spaces, control characters as :func:`printable`."""
+def markdown_text(text: str, *, line_start: bool = False) -> str:
+    """``text`` as literal Markdown: inline markup characters backslash-escaped,
+    newlines as spaces, control characters as :func:`printable`; with
+    ``line_start`` (text that begins a line or a list item) also a character that
+    would start a block there (``#``, ``-``, ``>``, ``1.``)."""
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text.translate(_MARKDOWN_SPACE).translate(_PRINTABLE))
+    if not line_start:
+        return escaped
     return _MARKDOWN_BLOCK_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", escaped)
 
 
@@ -62,3 +70,39 @@ def markdown_code(text: str) -> str:
     fence = "`" * (max(runs, default=0) + 1)
     pad = " " if body.startswith("`") or body.endswith("`") or not body.strip() else ""
     return f"{fence}{pad}{body}{pad}{fence}"
+
+
+class PrintableStdout:
+    """stdout as the commands write it: every control and bidi character of the text
+    written is shown as a visible escape (:func:`printable`), so a
+    name from an input cannot drive the terminal. JSON has none (json.dumps escapes
+    them). ``raw`` is the stream beneath, for a one-liner's own printf literals.
+
+    It has no ``buffer``: click writes through it rather than around it."""
+
+    def __init__(self, raw: TextIO) -> None:
+        self.raw = raw
+        self.encoding = raw.encoding
+        self.errors = raw.errors
+
+    def write(self, s: str) -> int:
+        self.raw.write(printable(s))
+        return len(s)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+
+def raw_stdout() -> TextIO:
+    """The stream beneath :class:`PrintableStdout` (sys.stdout when not filtered)."""
+    out: object = sys.stdout
+    return out.raw if isinstance(out, PrintableStdout) else sys.stdout

@@ -29,7 +29,7 @@ def draw(doc: Document) -> str:
     for w in doc.warnings:
         out.append(f"> warning: {markdown_text(w)}")
     if doc.empty_note:
-        out.append(markdown_text(doc.empty_note))
+        out.append(markdown_text(doc.empty_note, line_start=True))
     for section in doc.sections:
         out.extend(_section(section))
     for chapter in doc.chapters:
@@ -52,7 +52,9 @@ def _section(section: Section) -> list[str]:
 
 
 def _inline(text: Inline) -> str:
-    return "".join(markdown_text(s) if isinstance(s, str) else markdown_code(s.text) for s in spans(text))
+    parts = spans(text)
+    return "".join(markdown_text(s, line_start=i == 0) if isinstance(s, str) else markdown_code(s.text)
+                   for i, s in enumerate(parts))
 
 
 def _block(block: Block) -> list[str]:
@@ -64,9 +66,9 @@ def _block(block: Block) -> list[str]:
         marker = "1. " if block.ordered else "- "
         out = []
         for item in block.items:
-            out.append(f"{marker}{markdown_text(item.text)}")
+            out.append(f"{marker}{markdown_text(item.text, line_start=True)}")
             if item.more is not None:
-                out.append(" " * len(marker) + markdown_text(item.more))
+                out.append(" " * len(marker) + markdown_text(item.more, line_start=True))
         return out
     if isinstance(block, Table):
         out = ["| " + " | ".join(_cell(c.header) for c in block.columns) + " |",

@@ -10,7 +10,6 @@ prints them.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ import typer
 
 from memtrace import api
 from memtrace.errors import InputError, NotFoundError
+from memtrace.escape import raw_stdout
 from memtrace.render import tracepoint_listing
 
 from ._app import app
@@ -76,7 +76,7 @@ def _writer(as_json: bool) -> Callable[[Output], None]:
     from memtrace.tracer.probes import PrintfOutput, render_json, render_text
 
     render = render_json if as_json else render_text
-    out = sys.stdout
+    out = raw_stdout()  # the program's own printf literals (\e) are kept; trace text is escaped by the renderer
 
     def write(record: Output) -> None:
         text = render(record)
