@@ -47,6 +47,8 @@ from bench_explain import explain_large
 from bench_export import export_parquet
 from bench_guardrails import TARGET_PEAK_RSS_MIB, TARGET_SECONDS, guardrails
 from bench_import import import_perf_script
+from bench_kernlog import read_kernel_log
+from bench_live import live_overhead
 from bench_oom_leak import oom_leak
 from bench_probe import probe_count
 from bench_sweep import sweep
@@ -119,11 +121,22 @@ def benchmarks() -> dict[str, Benchmark]:
             # >= 300,000 lines/s, as ns per line.
             targets={"ns_per_line": 3333},
         ),
+        "read_kernel_log": Benchmark(
+            description="read a 1 M-line journal with 100 real OOM reports interleaved (bench_kernlog.py)",
+            run=read_kernel_log,
+            # >= 500,000 lines/s, as ns per line.
+            targets={"ns_per_line": 2000},
+        ),
         "sweep": Benchmark(
             description="64 replays of oom-leak on a 2-worker Dask LocalCluster vs. serially (bench_sweep.py)",
             run=sweep,
             # speed-up >= 1.7 over serial, as serial-over-dask inverted.
             targets={"seconds_per_serial_second": 1 / 1.7},
+        ),
+        "live_overhead": Benchmark(
+            description="touch.c's 1 GiB first touch under memtrace record --live -p vs. alone (bench_live.py)",
+            run=live_overhead,
+            targets={"ratio": 2.0, "lost": 0},
         ),
         "export_parquet": Benchmark(
             description="export a 10 M-event trace as Parquet tables (bench_export.py)",

@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Bus": "memtrace.tracer",
+    "CaptureError": "memtrace.errors",
     "Collector": "memtrace.tracer",
     "EventBatch": "memtrace.tracer",
     "ExplainResult": "memtrace.analysis.explain",
@@ -33,6 +34,9 @@ _EXPORTS = {
     "ImportResult": "memtrace.analysis.importers",
     "InputError": "memtrace.errors",
     "LimitError": "memtrace.errors",
+    "LiveRecordResult": "memtrace.analysis.importers.live",
+    "LiveTarget": "memtrace.analysis.importers.live",
+    "LiveTraceResult": "memtrace.analysis.importers.live",
     "MemtraceError": "memtrace.errors",
     "NotATraceError": "memtrace.errors",
     "NotFoundError": "memtrace.errors",
@@ -75,12 +79,14 @@ _EXPORTS = {
     "ps": "memtrace.api",
     "read_snapshots": "memtrace.api",
     "record": "memtrace.api",
+    "record_live": "memtrace.api",
     "replay_trace": "memtrace.replay",
     "report": "memtrace.api",
     "resolve_scenario": "memtrace.kernel.workload",
     "run_what_ifs": "memtrace.whatif",
     "stat_trace": "memtrace.api",
     "sweep": "memtrace.api",
+    "trace_live": "memtrace.api",
     "what_if_report": "memtrace.whatif",
 }
 

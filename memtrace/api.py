@@ -4,6 +4,7 @@ Each function returns the frozen data the command renders, and prints nothing::
 
     command            function                          returns
     record             record                            RecordResult
+    record --live      record_live                       LiveRecordResult
     stat               stat_trace                        TraceStat
     free               free                              Warned[tuple[FreeSnapshot, ...]]
     explain            explain                           Explained (an ExplainResult)
@@ -14,7 +15,11 @@ Each function returns the frozen data the command renders, and prints nothing::
     diff               memtrace.replay.diff_traces       TraceDiff
     import             import_trace                      ImportResult
     report's what-ifs  memtrace.whatif.run_what_ifs      tuple[ReplayOutcome, ...]
+    sweep              sweep                             SweepResult
+    sweep --plot       plot_sweep                        None (writes the figure)
+    export             export                            ExportResult
     trace -t, tools    load_tool                         Tool
+    trace --live       trace_live                        LiveTraceResult
     (any trace)        open_trace                        TraceReader
 
 :class:`Warned` pairs a result with the warnings met reading its input (damage,
@@ -28,6 +33,7 @@ cheap, and so does the command line's start).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat as stat_mod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,13 +49,15 @@ if TYPE_CHECKING:
     from memtrace.analysis.explain import ExplainResult
     from memtrace.analysis.export import ExportResult
     from memtrace.analysis.importers import ImportResult
+    from memtrace.analysis.importers.live import LiveRecordResult, LiveTarget, LiveTraceResult
     from memtrace.analysis.kernlog import OomReportText
     from memtrace.analysis.ps import ProcTable
-    from memtrace.analysis.report.model import OomReport
+    from memtrace.analysis.report.model import OomReport, SweepTable
     from memtrace.kernel.workload import Scenario
     from memtrace.linux.proc import FreeColumns
     from memtrace.replay.sweep import SweepResult
     from memtrace.tracer.bus import Consumer
+    from memtrace.tracer.probes import Tracer
     from memtrace.tracer.tools import Tool
     from memtrace.tracer.tracefile import TraceReader, TraceStats
     from memtrace.whatif import Announce
@@ -67,14 +75,18 @@ __all__ = [
     "free",
     "free_row",
     "import_trace",
+    "live_target",
     "load_tool",
     "open_trace",
+    "plot_sweep",
     "ps",
     "read_snapshots",
     "record",
+    "record_live",
     "report",
     "stat_trace",
     "sweep",
+    "trace_live",
 ]
 
 T = TypeVar("T")
@@ -157,6 +169,71 @@ def record(
         pids=result.pids,
         panic=result.panic,
     )
+
+
+def live_target(*, pids: Sequence[int] = (), command: str | None = None, cgroup: str | None = None,
+                all_tasks: bool = False) -> LiveTarget:
+    """The target of a live capture: exactly one of ``pids``, ``command`` (run by
+    ``/bin/sh -c``), ``cgroup`` or ``all_tasks``; UsageError otherwise."""
+    from memtrace.analysis.importers.live import LiveTarget
+
+    given = [bool(pids), command is not None, cgroup is not None, all_tasks]
+    if sum(given) != 1:
+        raise UsageError("a live capture needs one target: -a, -p PID..., -c 'CMD ARGS' or --cgroup PATH")
+    if pids:
+        return LiveTarget.processes(*pids)
+    if command is not None:
+        return LiveTarget.run(command)
+    if cgroup is not None:
+        return LiveTarget.of_cgroup(cgroup)
+    return LiveTarget.everything()
+
+
+def record_live(
+    output: PathArg,
+    *,
+    pids: Sequence[int] = (),
+    command: str | None = None,
+    cgroup: str | None = None,
+    all_tasks: bool = False,
+    duration_s: float | None = None,
+    buffer_kb: int = 4096,
+    status: Callable[[str], None] | None = None,
+) -> LiveRecordResult:
+    """Record the running kernel's memory tracepoints for one target (see
+    :func:`live_target`) into the trace ``output`` (``memtrace record --live``), until
+    ``duration_s``, SIGINT/SIGTERM, or the command's or processes' exit. ``status``
+    gets one-line progress messages. CaptureError says what is missing when tracefs
+    cannot be used. See :mod:`memtrace.analysis.importers.live`."""
+    from memtrace.analysis.importers.live import CaptureOptions
+    from memtrace.analysis.importers.live import record_live as do_record
+
+    target = live_target(pids=pids, command=command, cgroup=cgroup, all_tasks=all_tasks)
+    return do_record(target, output, options=CaptureOptions(duration_s=duration_s, buffer_kb=buffer_kb),
+                     status=status, memtrace_version=__version__)
+
+
+def trace_live(
+    tracer: Tracer,
+    *,
+    pids: Sequence[int] = (),
+    command: str | None = None,
+    cgroup: str | None = None,
+    duration_s: float | None = None,
+    buffer_kb: int = 4096,
+    status: Callable[[str], None] | None = None,
+) -> LiveTraceResult:
+    """Run ``tracer`` (a compiled program) on the running kernel's events
+    (``memtrace trace --live``): of ``pids``, a ``command``, a ``cgroup``, or every
+    task when none is given; until ``duration_s``, SIGINT/SIGTERM, the target's exit
+    or the program's ``exit()``. The tracer has printed its output when this returns."""
+    from memtrace.analysis.importers.live import CaptureOptions
+    from memtrace.analysis.importers.live import trace_live as do_trace
+
+    target = live_target(pids=pids, command=command, cgroup=cgroup,
+                         all_tasks=not (pids or command is not None or cgroup is not None))
+    return do_trace(target, tracer, options=CaptureOptions(duration_s=duration_s, buffer_kb=buffer_kb,
+                                                           snapshots=False), status=status)
 
 
 # --------------------------------------------------------------------------- opening a trace
@@ -415,7 +492,7 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
 
 
 def report(target: PathArg, *, window_ns: int | None = None, what_if: bool | None = None, jobs: int = 1,
-           announce: Announce | None = None) -> Warned[OomReport]:
+           announce: Announce | None = None, sweeps: Sequence[PathArg] = ()) -> Warned[OomReport]:
     """Why each process was OOM-killed, and what would have prevented it
     (``memtrace report``).
 
@@ -427,12 +504,15 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool | Non
     told the changes before the replays start. With ``what_if`` None (the default)
     they are replayed only when the estimate of one replay is small
     (:func:`memtrace.whatif.what_if_cost`), else a report warning says how to ask.
+    ``sweeps`` are results files of ``memtrace sweep -o R.json`` (:func:`sweep`)
+    embedded as chapters of their own.
     """
+    embedded = _read_sweeps(sweeps)
     reader = _trace_or_none(target)
     if reader is None:
         from memtrace.analysis.kernlog import report_from_log
 
-        return Warned(report_from_log(target))
+        return Warned(dataclasses.replace(report_from_log(target), sweeps=embedded))
     from memtrace.analysis.report import build_report
 
     rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
@@ -441,7 +521,15 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool | Non
         from memtrace.whatif import what_if_report
 
         rep = what_if_report(reader, rep, jobs=jobs, announce=announce, force=what_if is True)
-    return Warned(rep, warnings)
+    return Warned(dataclasses.replace(rep, sweeps=embedded), warnings)
+
+
+def _read_sweeps(paths: Sequence[PathArg]) -> tuple[SweepTable, ...]:
+    if not paths:
+        return ()
+    from memtrace.analysis.report.sweep import read_sweep
+
+    return tuple(read_sweep(p) for p in paths)
 
 
 def dmesg(trace: PathArg) -> Warned[tuple[OomReportText, ...]]:
@@ -525,6 +613,23 @@ def sweep(target: PathArg, vary: Sequence[str], *, seeds: int = 1, find: tuple[s
     finally:
         if isinstance(runner, DaskRunner):
             runner.close()
+
+
+def plot_sweep(result: SweepResult, path: PathArg, figure: str = "kills") -> None:
+    """Draw ``figure`` (a column of :data:`memtrace.replay.sweep.FIGURES`) over the sweep
+    into ``path`` (``memtrace sweep --plot``): a line for one varied key, a heatmap for
+    two, the mean over seeds per cell; the same figure the HTML report embeds
+    (``report --sweep``). ValueError for another number of keys or an unknown figure."""
+    from memtrace.analysis.report.plots import sweep_figure
+    from memtrace.analysis.report.sweep import sweep_from_dict
+    from memtrace.replay.sweep import FIGURES
+    from memtrace.safewrite import safe_output
+
+    if figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(FIGURES)}")
+    fig = sweep_figure(sweep_from_dict(result.as_dict()), figure, FIGURES[figure])
+    with safe_output(path) as f:
+        fig.savefig(f, format=Path(path).suffix[1:] or None)
 
 
 def export(trace: PathArg, fmt: str, output: PathArg, *,

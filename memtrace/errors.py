@@ -15,6 +15,8 @@
     │                             pid, a tool, a tracepoint)
     ├── OutputError               an output cannot be written (an input, a device, a
     │                             directory, a full disk)
+    ├── CaptureError              a live capture cannot run here (no tracefs, not root,
+    │                             a target that is gone)
     └── LimitError                an input is beyond a documented bound (size, count,
                                   memory, time): refused before the work starts
 
@@ -29,6 +31,7 @@ its errors.
 from __future__ import annotations
 
 __all__ = [
+    "CaptureError",
     "InputError",
     "LimitError",
     "MemtraceError",
@@ -83,6 +86,12 @@ class NotFoundError(InputError):
 class OutputError(MemtraceError):
     """An output cannot be written: it is an input, a device or a directory, or the
     write failed."""
+
+
+class CaptureError(MemtraceError):
+    """A live capture from the running kernel cannot run: tracefs is missing or not
+    writable, or a target process or cgroup does not exist. The message says what
+    is needed."""
 
 
 class LimitError(MemtraceError):

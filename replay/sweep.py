@@ -72,7 +72,6 @@ __all__ = [
     "find_boundary",
     "grid",
     "parse_axis",
-    "plot_sweep",
     "replay_summary",
     "run_cell",
     "run_sweep",
@@ -641,50 +640,3 @@ def write_results(result: SweepResult, path: str | os.PathLike[str]) -> str:
             pq.write_table(pa.Table.from_pylist(rows), b)
         return "parquet"
     raise ValueError(f"{out}: results are written as .parquet or .csv, not {out.suffix or 'no suffix'!r}")
-
-
-def plot_sweep(result: SweepResult, path: str | os.PathLike[str], figure: str = "kills") -> None:
-    """Plot ``figure`` over the sweep: a line (one axis) or a heatmap (two axes), the
-    mean over seeds per cell. ValueError for another shape or an unknown figure."""
-    if figure not in FIGURES:
-        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(FIGURES)}")
-    if len(result.axes) not in (1, 2):
-        raise ValueError(f"a plot shows one or two varied keys, not {len(result.axes)}")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    def value(r: CellResult) -> float:
-        v = r.as_dict().get(figure)
-        return float("nan") if v is None or r.error is not None else float(v)
-
-    sums: dict[tuple[str, ...], list[float]] = {}
-    for r in result.results:
-        sums.setdefault(tuple(v for _, v in r.cell.settings), []).append(value(r))
-    means = {k: float(np.mean(v)) for k, v in sums.items()}
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    if len(result.axes) == 1:
-        (a,) = result.axes
-        ax.plot(range(len(a.values)), [means[(v,)] for v in a.values], marker="o")
-        ax.set_xticks(range(len(a.values)), a.values, rotation=45, ha="right", fontsize=8)
-        ax.set_xlabel(a.key)
-        ax.set_ylabel(f"{figure} ({FIGURES[figure]})")
-        ax.grid(alpha=0.3)
-    else:
-        a, b = result.axes
-        grid_values = np.array([[means[(va, vb)] for vb in b.values] for va in a.values])
-        im = ax.imshow(grid_values, aspect="auto", origin="lower", cmap="viridis")
-        ax.set_yticks(range(len(a.values)), a.values, fontsize=8)
-        ax.set_xticks(range(len(b.values)), b.values, rotation=45, ha="right", fontsize=8)
-        ax.set_ylabel(a.key)
-        ax.set_xlabel(b.key)
-        fig.colorbar(im, ax=ax, label=f"{figure} ({FIGURES[figure]})")
-    ax.set_title(f"{result.target}: {figure}", fontsize=10)
-    fig.tight_layout()
-    try:
-        with safe_output(path) as f:
-            fig.savefig(f, format=Path(path).suffix[1:] or None)
-    finally:
-        plt.close(fig)

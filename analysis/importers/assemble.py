@@ -93,6 +93,8 @@ class TraceOutput:
         self._bulk: dict[str, list[npt.NDArray[np.int64]]] = {"page_fault": [], "rss_stat": []}
         #: Called before a flush group is written (a bulk reader hands over its rows).
         self.before_flush: Callable[[], None] | None = None
+        #: Called with each batch as it is written (a live consumer: ``memtrace trace --live``).
+        self.on_batch: Callable[[EventBatch], None] | None = None
         #: events written, by tracepoint
         self.counts: dict[str, int] = {}
         if str(self.output.parent):
@@ -137,7 +139,7 @@ class TraceOutput:
                 if table.shape[0] > 1 and not bool(np.all(table[1:, 0] > table[:-1, 0])):
                     table = table[np.argsort(table[:, 0], kind="stable")]
                 hot: dict[str, Column] = {f.name: table[:, j].astype(f.dtype) for j, f in enumerate(tp.all_fields)}
-                self.writer.on_batch(EventBatch(tp, hot))
+                self._write(EventBatch(tp, hot))
                 self.counts[name] = self.counts.get(name, 0) + table.shape[0]
                 flat.clear()
                 bulk.clear()
@@ -152,10 +154,15 @@ class TraceOutput:
                     values[f.name] = list(col)
                 else:
                     values[f.name] = np.array(col, dtype=f.dtype)
-            self.writer.on_batch(EventBatch(tp, values))
+            self._write(EventBatch(tp, values))
             self.counts[name] = self.counts.get(name, 0) + len(rows)
             rows.clear()
         self.writer.flush()
+
+    def _write(self, batch: EventBatch) -> None:
+        self.writer.on_batch(batch)
+        if self.on_batch is not None:
+            self.on_batch(batch)
 
     def close(self, extra: dict[str, Any]) -> None:
         """Close the events file, with its footer's ``extra``."""
@@ -236,7 +243,7 @@ def _machine(b: TraceBuilder) -> dict[str, Any]:
     """The traced machine, as far as the companion log and --kernel-version tell;
     what they do not is assumed, with a note."""
     version = b.kernel_version
-    cgroup_version = 2
+    cgroup_version = b.machine.get("cgroup_version", 2)
     ram: int | None = None
     swap: int | None = None
     for r in b.companion.reports:
@@ -248,6 +255,10 @@ def _machine(b: TraceBuilder) -> dict[str, Any]:
             ram = (r.ram_pages - (r.reserved_pages or 0)) * PAGE_SIZE
         if swap is None and r.swap_total_kb is not None:
             swap = r.swap_total_kb * 1024
+    if ram is None and b.machine.get("ram_bytes"):
+        ram = b.machine["ram_bytes"]
+    if swap is None and "swap_bytes" in b.machine:
+        swap = b.machine["swap_bytes"]
     if version is None:
         version = DEFAULT_KERNEL_VERSION
         b.notes.append("kernel version unknown (no companion log, no --kernel-version): 6.13 assumed")

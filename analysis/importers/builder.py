@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..kernlog.parse import OomLog
 from .assemble import ImportResult, TraceOutput, import_meta
@@ -67,6 +68,12 @@ class TraceBuilder:
         self.tgid: dict[int, int] = {}
         self.first_ts: int | None = None
         self.last_ts = 0
+        #: more header meta, merged into the trace's at :meth:`finish` (a live
+        #: capture's facts: :mod:`.live`)
+        self.extra_meta: dict[str, Any] = {}
+        #: the traced machine as known besides the input (``ram_bytes``, ``swap_bytes``:
+        #: a live capture reads them from /proc/meminfo); a companion log's win
+        self.machine: dict[str, int] = {}
         self.out = TraceOutput(output, memtrace_version)
         # One mapper per real tracepoint system; they read each other's state
         # through these names (a fault settles its task's syscall, rss_stat gives a
@@ -191,6 +198,7 @@ class TraceBuilder:
             work.t_end = max(work.t_end, self.last_ts)
         work.finish()
         meta = import_meta(self)
+        meta.update(self.extra_meta)
         out = self.out
         out.close(extra={"import": {"lines": self.lines, "unknown_lines": self.unknown_lines},
                          "oom_kills": self.oom.kills, "end_ns": self.last_ts})

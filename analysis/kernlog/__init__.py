@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from .analyse import infer_kernel_version, oom_report_from_parsed, report_from_log
 from .dmesg import OomReportText, oom_reports_from_batches, oom_reports_from_events, render_dmesg
+from .lines import kernel_log_lines
 from .parse import OomLog, ParsedOom, TaskRow, looks_like_kernel_log, parse_oom_lines, parse_oom_log
-from .prefix import LogLine, kernel_log_lines, split_prefix
+from .prefix import LogLine, split_prefix
 
 __all__ = [
     "LogLine",

@@ -42,8 +42,10 @@ from memtrace.linux.version import (
 )
 from memtrace.units import KiB, format_size
 
-from ..report.model import Candidate, OomKillReport, OomReport, TaskRef, Unreclaimable
+from ..report.model import Candidate, LogFacts, OomKillReport, OomReport, TaskRef, Unreclaimable
+from .facts import log_facts
 from .formats import task_layout_by_marker
+from .machine import page_size, platform
 from .parse import ParsedOom, TaskRow, looks_like_kernel_log, parse_oom_log
 
 __all__ = ["infer_kernel_version", "oom_report_from_parsed", "report_from_log"]
@@ -94,8 +96,8 @@ def infer_kernel_version(r: ParsedOom) -> tuple[KernelVersion | None, str]:
 # --------------------------------------------------------------------------- report
 
 
-def _pages_size(pages: int) -> str:
-    return format_size(pages * PAGE_SIZE)
+def _pages_size(pages: int, pb: int) -> str:
+    return format_size(pages * pb)
 
 
 def _who(pid: int | None, comm: str | None) -> str:
@@ -111,23 +113,25 @@ def _stat(stats: dict[str, int], *keys: str) -> int | None:
     return None
 
 
-def _totalpages(r: ParsedOom, swap_total_pages: int | None) -> tuple[int | None, str]:
-    """``oc->totalpages`` (§1.4) from what the report printed, and how it was found."""
+def _totalpages(r: ParsedOom, swap_total_pages: int | None, pb: int) -> tuple[int | None, str]:
+    """``oc->totalpages`` (§1.4) from what the report printed, and how it was found
+    (``pb``: the page size in bytes)."""
+    pkb = pb // KiB
     if r.is_memcg:
         mem = r.memcg_counters.get("memory")
         limit_bytes = _stat(r.memcg_stats, "hierarchical_memory_limit")
         if mem is not None:
-            limit_pages = mem[1] // 4
+            limit_pages = mem[1] // pkb
         elif limit_bytes is not None:
-            limit_pages = limit_bytes // PAGE_SIZE
+            limit_pages = limit_bytes // pb
         else:
             return None, "the memcg limit is not in the report"
         swap_pages: int | None
-        how = f"the memcg limit, {limit_pages} pages ({_pages_size(limit_pages)})"
+        how = f"the memcg limit, {limit_pages} pages ({_pages_size(limit_pages, pb)})"
         if "memory+swap" in r.memcg_counters:  # v1: memsw.max - memory.max
-            swap_pages = max(0, r.memcg_counters["memory+swap"][1] // 4 - limit_pages)
+            swap_pages = max(0, r.memcg_counters["memory+swap"][1] // pkb - limit_pages)
         elif "swap" in r.memcg_counters:  # v2: swap.max
-            swap_pages = r.memcg_counters["swap"][1] // 4
+            swap_pages = r.memcg_counters["swap"][1] // pkb
         else:
             swap_pages = None
         if swap_pages == 0 or swap_total_pages == 0:
@@ -142,21 +146,23 @@ def _totalpages(r: ParsedOom, swap_total_pages: int | None) -> tuple[int | None,
     if r.ram_pages is None:
         return None, "no 'pages RAM' line in the report"
     managed = r.ram_pages - (r.reserved_pages or 0)
-    swap = (r.swap_total_kb or 0) // 4
+    swap = (r.swap_total_kb or 0) // pkb
     how = f"totalram {managed} pages (pages RAM - reserved) + swap {swap} pages"
     return managed + swap, how
 
 
-def _row_task(row: TaskRow, version: KernelVersion) -> tuple[OomTask, list[str]]:
+def _row_task(row: TaskRow, version: KernelVersion, pb: int) -> tuple[OomTask, list[str]]:
     """The OomTask a task row describes, and what the row lacks for ``version``'s
-    formula."""
+    formula. oom_badness() divides the page-table bytes by its own PAGE_SIZE (4 KiB):
+    the task gets the row's page-table pages (in the log's ``pb``-byte pages) times that,
+    so that the term stays in the log's pages."""
     lacks: list[str] = []
     if row.rss_anon is not None:
         anon, file, shmem = row.rss_anon, row.rss_file or 0, row.rss_shmem or 0
     else:
         anon, file, shmem = row.rss or 0, 0, 0
     if row.pgtables_bytes is not None:
-        pgtables = row.pgtables_bytes
+        pgtables = row.pgtables_bytes // pb * PAGE_SIZE
     elif row.nr_ptes is not None:
         pgtables = (row.nr_ptes + (row.nr_pmds or 0)) * PAGE_SIZE
     else:
@@ -195,7 +201,7 @@ def _row_task(row: TaskRow, version: KernelVersion) -> tuple[OomTask, list[str]]
     return task, lacks
 
 
-def _unreclaimable(r: ParsedOom, swap_total_pages: int | None) -> list[Unreclaimable]:
+def _unreclaimable(r: ParsedOom, swap_total_pages: int | None, pb: int) -> list[Unreclaimable]:
     """What reclaim could not free at the kill, and why, from the memcg stats or
     Mem-Info (§5.9: anon without swap, shmem without swap, mlocked, dirty,
     kernel memory, file cache already gone)."""
@@ -208,7 +214,7 @@ def _unreclaimable(r: ParsedOom, swap_total_pages: int | None) -> list[Unreclaim
         unevictable = _stat(st, "total_unevictable", "unevictable")
         dirty = (_stat(st, "total_dirty", "dirty", "file_dirty") or 0) + (
             _stat(st, "total_writeback", "writeback", "file_writeback") or 0)
-        swap_room = _memcg_swap_room(r, swap_total_pages)
+        swap_room = _memcg_swap_room(r, swap_total_pages, pb)
         if anon:
             if swap_room == 0:
                 why = ("no swap: the memory+swap limit equals the memory limit"
@@ -251,37 +257,37 @@ def _unreclaimable(r: ParsedOom, swap_total_pages: int | None) -> list[Unreclaim
     swap_free = r.swap_free_kb
     if anon:
         if swap_total == 0:
-            out.append(Unreclaimable("anon_no_swap", anon * PAGE_SIZE,
-                                     f"{_pages_size(anon)} on the anon LRU (anonymous and shmem) and no swap"))
+            out.append(Unreclaimable("anon_no_swap", anon * pb,
+                                     f"{_pages_size(anon, pb)} on the anon LRU (anonymous and shmem) and no swap"))
         elif swap_free is not None and swap_free <= 0:
-            out.append(Unreclaimable("swap_full", anon * PAGE_SIZE,
-                                     f"{_pages_size(anon)} on the anon LRU and swap is full "
+            out.append(Unreclaimable("swap_full", anon * pb,
+                                     f"{_pages_size(anon, pb)} on the anon LRU and swap is full "
                                      f"({format_size((swap_total or 0) * KiB)} used)"))
     if shmem and swap_total == 0:
-        out.append(Unreclaimable("shmem_no_swap", shmem * PAGE_SIZE,
-                                 f"{_pages_size(shmem)} of shmem/tmpfs (part of the anon LRU above): "
+        out.append(Unreclaimable("shmem_no_swap", shmem * pb,
+                                 f"{_pages_size(shmem, pb)} of shmem/tmpfs (part of the anon LRU above): "
                                  "only swap could free it"))
     if mi.get("unevictable"):
-        out.append(Unreclaimable("mlocked", mi["unevictable"] * PAGE_SIZE,
-                                 f"{_pages_size(mi['unevictable'])} unevictable (mlocked, SHM_LOCK, ramfs)"))
+        out.append(Unreclaimable("mlocked", mi["unevictable"] * pb,
+                                 f"{_pages_size(mi['unevictable'], pb)} unevictable (mlocked, SHM_LOCK, ramfs)"))
     dirty = mi.get("dirty", 0) + mi.get("writeback", 0)
     if dirty:
-        out.append(Unreclaimable("dirty", dirty * PAGE_SIZE,
-                                 f"{_pages_size(dirty)} of page cache dirty or under writeback"))
+        out.append(Unreclaimable("dirty", dirty * pb,
+                                 f"{_pages_size(dirty, pb)} of page cache dirty or under writeback"))
     file = mi.get("active_file", 0) + mi.get("inactive_file", 0)
     total = r.ram_pages or 0
     if total and file < total // 50:
-        out.append(Unreclaimable("file_cache_gone", file * PAGE_SIZE,
-                                 f"only {_pages_size(file)} left on the file LRU: the page cache was already "
+        out.append(Unreclaimable("file_cache_gone", file * pb,
+                                 f"only {_pages_size(file, pb)} left on the file LRU: the page cache was already "
                                  "reclaimed"))
     kernel = mi.get("slab_unreclaimable", 0) + mi.get("pagetables", 0)
     if kernel:
-        out.append(Unreclaimable("kernel", kernel * PAGE_SIZE,
-                                 f"{_pages_size(kernel)} of unreclaimable slab and page tables"))
+        out.append(Unreclaimable("kernel", kernel * pb,
+                                 f"{_pages_size(kernel, pb)} of unreclaimable slab and page tables"))
     return out
 
 
-def _memcg_swap_room(r: ParsedOom, swap_total_pages: int | None) -> int | None:
+def _memcg_swap_room(r: ParsedOom, swap_total_pages: int | None, pb: int) -> int | None:
     """Pages of swap the memcg could still use: 0 when it may not swap (no machine
     swap, memory+swap limit at the memory limit or used up, swap.max reached);
     None when the report does not tell (a limit that allows swap, and no machine
@@ -294,18 +300,18 @@ def _memcg_swap_room(r: ParsedOom, swap_total_pages: int | None) -> int | None:
         mem_limit = r.memcg_counters.get("memory", (0, memsw_limit, 0))[1]
         if memsw_limit <= mem_limit or memsw_usage >= memsw_limit:
             return 0
-        room = (memsw_limit - memsw_usage) // 4
+        room = (memsw_limit - memsw_usage) // (pb // KiB)
     elif "swap" in r.memcg_counters:
         usage, limit, _ = r.memcg_counters["swap"]
         if usage >= limit:
             return 0
-        room = (limit - usage) // 4
+        room = (limit - usage) // (pb // KiB)
     if room is None or swap_total_pages is None:
         return None
     return min(room, swap_total_pages)
 
 
-def _memory_state(r: ParsedOom) -> dict[str, int] | None:
+def _memory_state(r: ParsedOom, pb: int) -> dict[str, int] | None:
     """The memory state the report printed, in bytes."""
     out: dict[str, int] = {}
     if r.is_memcg:
@@ -321,17 +327,17 @@ def _memory_state(r: ParsedOom) -> dict[str, int] | None:
             if stat in r.memcg_stats:
                 out[f"{stat}_bytes"] = r.memcg_stats[stat]
     for key, value in r.meminfo_pages.items():
-        out[f"{key.replace('(', '_').replace(')', '')}_bytes"] = value * PAGE_SIZE
+        out[f"{key.replace('(', '_').replace(')', '')}_bytes"] = value * pb
     if r.ram_pages is not None:
-        out["ram_bytes"] = r.ram_pages * PAGE_SIZE
+        out["ram_bytes"] = r.ram_pages * pb
     if r.reserved_pages is not None:
-        out["reserved_bytes"] = r.reserved_pages * PAGE_SIZE
+        out["reserved_bytes"] = r.reserved_pages * pb
     if r.swap_total_kb is not None:
         out["swap_total_bytes"] = r.swap_total_kb * KiB
     if r.swap_free_kb is not None:
         out["swap_free_bytes"] = r.swap_free_kb * KiB
     if r.pagecache_pages is not None:
-        out["pagecache_bytes"] = r.pagecache_pages * PAGE_SIZE
+        out["pagecache_bytes"] = r.pagecache_pages * pb
     return out or None
 
 
@@ -350,16 +356,16 @@ class _Recomputed:
     ties: tuple[int, ...] = ()
 
 
-def _recompute(r: ParsedOom, swap_total_pages: int | None) -> _Recomputed:
+def _recompute(r: ParsedOom, swap_total_pages: int | None, pb: int) -> _Recomputed:
     version, how = infer_kernel_version(r)
-    totalpages, tp_how = _totalpages(r, swap_total_pages)
+    totalpages, tp_how = _totalpages(r, swap_total_pages, pb)
     if not r.tasks or version is None:
-        bare = [_bare_candidate(row) for row in r.tasks]
+        bare = [_bare_candidate(row, pb) for row in r.tasks]
         return _Recomputed(version, how, totalpages, tp_how, None, bare, {}, None, None)
     rows: list[tuple[TaskRow, OomTask | None, list[str]]] = []
     for row in r.tasks:
         try:
-            row_task, lacks = _row_task(row, version)
+            row_task, lacks = _row_task(row, version, pb)
         except ValueError as e:  # an impossible row (negative counts): keep it unscored
             rows.append((row, None, [f"row not recomputed: {e}"]))
             continue
@@ -391,26 +397,26 @@ def _recompute(r: ParsedOom, swap_total_pages: int | None) -> _Recomputed:
                 notes.append(f"ineligible: {b.ineligible}")
             points = b.points if b is not None else None
             badness[row.pid] = points
-            cands.append(_candidate(row, task, b, notes, version))
+            cands.append(_candidate(row, task, b, notes, version, pb))
     else:
         for row, task, lacks in rows:
             notes = [*list(lacks), f"badness not recomputed: totalpages unknown ({tp_how})"]
-            cands.append(_candidate(row, task, None, notes, version))
+            cands.append(_candidate(row, task, None, notes, version, pb))
     return _Recomputed(version, how, totalpages, tp_how, formula, cands, badness, ranked, reason, ties)
 
 
-def _bare_candidate(row: TaskRow) -> Candidate:
+def _bare_candidate(row: TaskRow, pb: int) -> Candidate:
     return Candidate(pid=row.pid, comm=row.name, points=None, rss_pages=row.rss, swap_pages=row.swapents,
-                     pgtables_pages=None if row.pgtables_bytes is None else row.pgtables_bytes // PAGE_SIZE,
+                     pgtables_pages=None if row.pgtables_bytes is None else row.pgtables_bytes // pb,
                      oom_score_adj=row.oom_score_adj, adj_points=None, uid=row.uid, rss_anon_pages=row.rss_anon,
                      rss_file_pages=row.rss_file, rss_shmem_pages=row.rss_shmem, total_vm_pages=row.total_vm,
                      note="kernel version unknown: badness not recomputed")
 
 
 def _candidate(row: TaskRow, task: OomTask | None, b: Badness | None, notes: list[str],
-               version: KernelVersion) -> Candidate:
+               version: KernelVersion, pb: int) -> Candidate:
     if row.pgtables_bytes is not None:
-        pgt: int | None = row.pgtables_bytes // PAGE_SIZE
+        pgt: int | None = row.pgtables_bytes // pb
     elif row.nr_ptes is not None:
         pgt = row.nr_ptes + (row.nr_pmds or 0)
     else:
@@ -433,16 +439,17 @@ def _usage_pages(c: Candidate) -> int:
     return (c.rss_pages or 0) + (c.swap_pages or 0) + (c.pgtables_pages or 0)
 
 
-def _why_victim(r: ParsedOom, rc: _Recomputed) -> list[str]:
+def _why_victim(r: ParsedOom, rc: _Recomputed, chosen: TaskRef | None) -> list[str]:
     """The explanation of the choice: the victim's badness broken down and, when it
     was not the biggest task, what outweighed the bigger one."""
     lines: list[str] = []
-    vpid = r.chosen_pid if r.chosen_pid is not None else r.victim_pid
+    vpid = chosen.pid if chosen is not None and chosen.pid is not None else r.victim_pid
     cands = {c.pid: c for c in rc.candidates}
     v = cands.get(vpid) if vpid is not None else None
     if v is None or v.points is None:
         if vpid is not None and rc.candidates:
-            lines.append(f"{_who(vpid, r.victim_comm)} is not in the task table: its badness cannot be recomputed")
+            lines.append(f"{_who(vpid, r.victim_comm or (chosen.comm if chosen else None))} is not in the task "
+                         "table: its badness cannot be recomputed")
         return lines
     if rc.version is not None and rc.version < OOM_BADNESS_REWRITE:
         vrow = r.row(v.pid)
@@ -492,32 +499,40 @@ def _why_victim(r: ParsedOom, rc: _Recomputed) -> list[str]:
     return lines
 
 
-def _holders(r: ParsedOom, scope: str) -> str | None:
+def _holders(r: ParsedOom, scope: str, pb: int) -> str | None:
     """Who held the memory: the largest tasks of the table."""
     if not r.tasks:
         return None
     rows = sorted(r.tasks, key=lambda t: (t.rss or 0) + (t.swapents or 0), reverse=True)
     total = sum((t.rss or 0) + (t.swapents or 0) for t in rows)
-    parts = [f"{_who(t.pid, t.name)} {_pages_size((t.rss or 0) + (t.swapents or 0))}" for t in rows[:4]]
+    parts = [f"{_who(t.pid, t.name)} {_pages_size((t.rss or 0) + (t.swapents or 0), pb)}" for t in rows[:4]]
     more = f" and {len(rows) - 4} more" if len(rows) > 4 else ""
-    return f"{scope} held by {len(rows)} tasks ({_pages_size(total)} resident or swapped): {', '.join(parts)}{more}"
+    return f"{scope} held by {len(rows)} tasks ({_pages_size(total, pb)} resident or swapped): {', '.join(parts)}{more}"
 
 
-def _constraint_line(r: ParsedOom) -> str:
-    trigger = _who(r.trigger_pid, r.trigger_comm) if (r.trigger_comm or r.trigger_pid) else "a task"
+def _constraint_line(r: ParsedOom, trigger: TaskRef | None, pb: int, log: LogFacts) -> str:
+    who = _who(trigger.pid, trigger.comm) if trigger is not None else "a task"
     alloc = ""
-    if r.order is not None:
-        flags = r.gfp_flags or (f"gfp_mask {r.gfp_mask:#x}" if r.gfp_mask is not None else "")
+    kind = log.oom_kind
+    if r.order is not None and r.order >= 0:
+        flags = (log.gfp.flags if log.gfp is not None else None) or (
+            f"gfp_mask {r.gfp_mask:#x}" if r.gfp_mask is not None else "")
         alloc = f" on an order-{r.order} {flags} allocation".replace("  ", " ")
+    if kind == "sysrq":
+        return (f"a manual OOM ({who} ran the SysRq-f handler, order=-1): the kernel was asked to kill a task, "
+                "it was not short of memory")
     if r.is_memcg:
         mem = r.memcg_counters.get("memory")
         state = (f": usage {format_size(mem[0] * KiB)} of its {format_size(mem[1] * KiB)} limit" if mem else "")
-        return f"{trigger} hit the limit of memory cgroup {r.memcg or '?'}{alloc}{state}"
+        return f"{who} hit the limit of memory cgroup {r.memcg or '?'}{alloc}{state}"
     if r.constraint in ("CONSTRAINT_CPUSET", "CONSTRAINT_MEMORY_POLICY"):
-        return f"{trigger} ran out of the memory its {r.constraint[11:].lower()} allows{alloc}"
+        return f"{who} ran out of the memory its {r.constraint[11:].lower()} allows{alloc}"
+    if r.constraint is None:
+        return f"{who}: an OOM kill whose report the log cut before any constraint"
     free = r.meminfo_pages.get("free")
-    state = f": {_pages_size(free)} free of {_pages_size(r.ram_pages)} RAM" if free is not None and r.ram_pages else ""
-    return f"{trigger} found the machine out of memory (global OOM){alloc}{state}"
+    state = (f": {_pages_size(free, pb)} free of {_pages_size(r.ram_pages, pb)} RAM"
+             if free is not None and r.ram_pages else "")
+    return f"{who} found the machine out of memory (global OOM){alloc}{state}"
 
 
 def _scope(r: ParsedOom) -> str:
@@ -551,10 +566,11 @@ def _growers(reports: list[ParsedOom]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def _swap_total_pages(reports: list[ParsedOom]) -> int | None:
-    for r in reports:
+def _swap_total_pages(reports: list[ParsedOom], pbs: list[int]) -> int | None:
+    """The machine's swap in pages, from the first report that prints it."""
+    for r, pb in zip(reports, pbs):
         if r.swap_total_kb is not None:
-            return r.swap_total_kb // 4
+            return r.swap_total_kb * KiB // pb
     return None
 
 
@@ -563,24 +579,38 @@ def oom_report_from_parsed(reports: list[ParsedOom], source: str = "dmesg",
     """The :class:`OomReport` of parsed reports: badness recomputed, victims
     checked, explanations written (see the module docstring)."""
     kills: list[OomKillReport] = []
-    swap_total = _swap_total_pages(reports)
+    warnings = list(warnings)
+    plats = [platform(r) for r in reports]
+    sizes = [page_size(r, p.arch) for r, p in zip(reports, plats)]
+    pbs = [ps.nr_bytes for ps in sizes]
+    swap_total = _swap_total_pages(reports, pbs)
     growers = _growers(reports)
     for i, r in enumerate(reports):
-        rc = _recompute(r, swap_total)
+        pb = pbs[i]
+        plat = platform(r, sizes[i])
+        rc = _recompute(r, swap_total, pb)
+        log = log_facts(r, rc.version, sizes[i], plat)
         victim = TaskRef(r.victim_pid, r.victim_comm)
-        chosen_pid = r.chosen_pid if r.chosen_pid is not None else r.victim_pid
+        chosen = log.chosen
+        trigger = _trigger(log)
+        chosen_pid = chosen.pid if chosen is not None else r.victim_pid
         vpoints = rc.badness.get(chosen_pid) if chosen_pid is not None else None
-        explanation: list[str] = [_constraint_line(r)]
-        held = _holders(r, f"memory cgroup {r.memcg}" if r.is_memcg else "memory")
+        explanation: list[str] = [_constraint_line(r, trigger, pb, log)]
+        if log.watermarks is not None:
+            explanation.append(f"zones: {log.watermarks.verdict}")
+        if log.fragmentation is not None and (log.fragmentation.fragmented_for_request
+                                              or log.fragmentation.heavily_fragmented):
+            explanation.append(f"free memory: {log.fragmentation.verdict}")
+        held = _holders(r, f"memory cgroup {r.memcg}" if r.is_memcg else "memory", pb)
         if held:
             explanation.append(held)
         grower = growers.get(i)
         if grower is not None:
             explanation.append(
                 f"{_who(grower['pid'], grower['comm'])} is the grower: its memory rose from "
-                f"{grower['from_pages']} to {grower['to_pages']} pages (+{_pages_size(grower['growth_pages'])}) "
+                f"{grower['from_pages']} to {grower['to_pages']} pages (+{_pages_size(grower['growth_pages'], pb)}) "
                 "between successive OOM reports")
-        unrec = _unreclaimable(r, swap_total)
+        unrec = _unreclaimable(r, swap_total, pb)
         for u in unrec:
             explanation.append(f"not reclaimable: {u.detail}")
         if r.panic is not None:
@@ -588,17 +618,25 @@ def oom_report_from_parsed(reports: list[ParsedOom], source: str = "dmesg",
         elif r.no_killable:
             explanation.append("no task could be killed (every candidate unkillable or oom_score_adj -1000)")
         else:
-            explanation.extend(_why_victim(r, rc))
+            explanation.extend(_why_victim(r, rc, chosen))
         if r.reaped is not None and r.reaped.get("success"):
             explanation.append(f"the OOM reaper freed {victim.comm or 'the victim'}'s private memory; "
                                f"{format_size(r.reaped.get('file', 0) + r.reaped.get('shmem', 0))} of file and shmem "
                                "pages stayed mapped")
-        if not r.complete:
+        if victim.pid is None and chosen is not None and r.panic is None:
+            explanation.append(f"the kernel chose {_who(chosen.pid, chosen.comm)}; the log ends before its "
+                               "'Killed process' line")
+        elif not r.complete:
             explanation.append("the report is truncated: the log ends before its kill line")
+        explanation.extend(_conflict_sentences(log))
+        if log.task_table is not None and log.task_table.state != "full":
+            table = f"task table {log.task_table.state}: {'; '.join(log.task_table.why)}"
+            explanation.append(table)
+            warnings.append(f"line {r.lineno}: OOM report {i + 1}: {table}")
         extra: dict[str, Any] = {"log_line": r.lineno, "version_how": rc.version_how,
                                  "totalpages_how": rc.totalpages_how}
         for key, value in (("kernel_release", r.kernel_release), ("wall_clock", r.wall),
-                           ("kill_message", r.kill_message), ("gfp_flags", r.gfp_flags),
+                           ("kill_message", r.kill_message), ("gfp_flags", log.gfp.flags if log.gfp else None),
                            ("panic", r.panic), ("oom_group", r.oom_group), ("reaped", r.reaped),
                            ("cgroup_version", r.cgroup_version), ("grower", grower),
                            ("task_memcg", r.summary.get("task_memcg") or r.task_in),
@@ -616,12 +654,12 @@ def oom_report_from_parsed(reports: list[ParsedOom], source: str = "dmesg",
         if not r.complete:
             extra["truncated"] = True
         ranked_first = None
-        if rc.ranked_first is not None and victim.pid is not None:
-            chosen = r.chosen_pid if r.chosen_pid is not None else victim.pid
-            ranked_first = rc.ranked_first == chosen
+        if rc.ranked_first is not None and chosen_pid is not None:
+            ranked_first = rc.ranked_first == chosen_pid
+        order = log.facts["order"].value
         kills.append(OomKillReport(
             ts_ns=r.ts_ns,
-            trigger=TaskRef(r.trigger_pid, r.trigger_comm) if (r.trigger_pid or r.trigger_comm) else None,
+            trigger=trigger,
             constraint=r.constraint,
             memcg=r.memcg,
             victim=victim,
@@ -630,15 +668,46 @@ def oom_report_from_parsed(reports: list[ParsedOom], source: str = "dmesg",
             unreclaimable=tuple(unrec),
             explanation=tuple(explanation),
             gfp_mask=r.gfp_mask,
-            order=r.order,
+            order=order if isinstance(order, int) else None,
             totalpages=rc.totalpages,
             kernel_version=format_kernel_version(rc.version) if rc.version is not None else None,
             formula=rc.formula,
             victim_ranked_first=ranked_first,
-            memory=_memory_state(r),
+            memory=_memory_state(r, pb),
             extra=extra,
+            log=log,
         ))
     return OomReport(source=source, kills=tuple(kills), warnings=tuple(warnings))
+
+
+def _trigger(log: LogFacts) -> TaskRef | None:
+    pid, comm = log.facts["trigger_pid"].value, log.facts["trigger_comm"].value
+    if pid is None and comm is None:
+        return None
+    return TaskRef(pid if isinstance(pid, int) else None, comm if isinstance(comm, str) else None)
+
+
+def _conflict_sentences(log: LogFacts) -> list[str]:
+    """A sentence for each fact the log states in two places that disagree."""
+    out = []
+    for name, fact in log.facts.items():
+        label = name.replace("_", " ")
+        for c in fact.conflicts:
+            where = f"line {', '.join(map(str, c.lines))}" if c.lines else "the log"
+            said = f"{where} reads {_value_text(c.value)} ({c.rule})" + (f": {c.note}" if c.note else "")
+            if fact.value is None:
+                out.append(f"{label}: not taken: {said}")
+            else:
+                taken = fact.evidence[0].rule if fact.evidence else "?"
+                out.append(f"{label}: {_value_text(fact.value)} (from {taken}), but {said}")
+    return out
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, dict) and "pid" in value:
+        pid, comm = value.get("pid"), value.get("comm")
+        return _who(pid if isinstance(pid, int) else None, comm if isinstance(comm, str) else None)
+    return "nothing" if value is None else str(value)
 
 
 def report_from_log(path: str | os.PathLike[str]) -> OomReport:

@@ -64,25 +64,36 @@ from memtrace.linux.version import (
 
 __all__ = [
     "ALL_UNRECLAIMABLE_RE",
+    "BUDDY_LINE_RE",
+    "BUDDY_ORDER_RE",
     "BUDDY_RE",
     "CALL_TRACE",
     "COLUMN_MAX",
     "COUNT_MAX",
     "CPUSET_LINE",
     "CPUSET_RE",
+    "CPU_LEAD_RE",
     "CPU_LINE_RE",
     "DEADLOCKED",
     "DUMP_STACK",
     "EXITING_RE",
+    "FRAME_RE",
     "FREE_SWAP_RE",
+    "HARDWARE_RE",
+    "HEADER_FIELD_RE",
+    "HEADER_LEAD_RE",
     "HEADER_RE",
     "HSTATE_KB",
+    "HUGEPAGES_RE",
     "KILLED_DETAIL_RE",
+    "KILLED_FIELD_RE",
+    "KILLED_LEAD_RE",
     "KILL_LINES",
     "KILL_RE",
     "KILL_SCORE_RE",
     "KV_KB_RE",
     "KV_PAGES_RE",
+    "LOWMEM_RESERVE_RE",
     "MEMCG",
     "MEMCG_COUNTER",
     "MEMCG_COUNTER_RE",
@@ -109,6 +120,7 @@ __all__ = [
     "PID_LINE_RE",
     "REAPED_RE",
     "REAPER_LINES",
+    "RT_CURRENT_RE",
     "STAT_LINE_RE",
     "STAT_ONELINE_RE",
     "SUMMARY_RE",
@@ -219,11 +231,20 @@ CPUSET_LINE: tuple[tuple[KernelVersion, Printk | None], ...] = (
     (V2_6_32, Printk("%s cpuset=/ mems_allowed=0", ("comm",))),
 )
 
-#: Reads every :data:`OOM_HEADER` (and a gfp_mask printed without flags, as a number).
+#: Reads every :data:`OOM_HEADER` (and a gfp_mask printed without flags, as a number),
+#: 2.6.2x's ``oomkilladj=``, and the pre-2.6.19 header that names no process
+#: (``oom-killer: gfp_mask=0x1d2[, order=0]``: ``comm`` None).
 HEADER_RE = re.compile(
-    r"^(?P<comm>.*?) invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+|\d+)(?:\((?P<flags>[^)]*)\))?,"
-    r"(?: nodemask=(?P<nodemask>[^,]*),)? order=(?P<order>-?\d+)"
-    r"(?:, oom_adj=(?P<oom_adj>-?\d+))?(?:, oom_score_adj=(?P<adj>-?\d+))?"
+    r"^(?:(?P<comm>.*?) invoked )?oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+|\d+)(?:\((?P<flags>[^)]*)\))?"
+    r"(?:,(?: nodemask=(?P<nodemask>[^,]*),)? order=(?P<order>-?\d+))?"
+    r"(?:, (?:oom_adj|oomkilladj)=(?P<oom_adj>-?\d+))?(?:, oom_score_adj=(?P<adj>-?\d+))?"
+)
+#: The start of a header, however much of it a paste kept (``X invoked oom-killer``).
+HEADER_LEAD_RE = re.compile(r"^(?:(?P<comm>.*?) invoked oom-killer(?::|$)|oom-killer: )")
+#: One field of a header, read on its own from a header the paste cut or garbled.
+HEADER_FIELD_RE = re.compile(
+    r"(?P<key>gfp_mask|nodemask|order|oom_adj|oomkilladj|oom_score_adj)="
+    r"(?P<value>0x[0-9a-fA-F]+(?:\([^)]*\))?|-?\d+|\(null\)|[0-9,-]+)"
 )
 #: Reads :data:`CPUSET_LINE` (any cpuset and node list).
 CPUSET_RE = re.compile(r"^(?P<comm>.*?) cpuset=(?P<cpuset>\S*) mems_allowed=(?P<mems>\S*)$")
@@ -279,15 +300,30 @@ CALL_TRACE: tuple[tuple[KernelVersion, CallTrace], ...] = (
         False)),
 )
 
-#: 3.x .. 6.x lib/dump_stack.c (6.11+ has "UID: %u").
+#: 3.x .. 6.x lib/dump_stack.c (6.11+ has "UID: %u"); RHEL's ``Kdump: loaded``; taint
+#: flags with RHEL7's dashes (``G    B          ------------ T``); ``build`` is what
+#: follows the release (``#1 SMP ...``, ``PREEMPT(full)``).
 CPU_LINE_RE = re.compile(
-    r"^CPU: (?P<cpu>\d+) (?:UID: (?P<uid>\d+) )?PID: (?P<pid>\d+) Comm: (?P<comm>.*?) +"
-    r"(?:Not tainted|Tainted: [A-Z ]*?) *(?P<release>\d+\.\d+\S*)"
+    r"^CPU: (?P<cpu>\d+) (?:UID: (?P<uid>\d+) )?PID: (?P<pid>\d+) Comm: (?P<comm>.*?) +(?:Kdump: loaded +)?"
+    r"(?:Not tainted|Tainted: (?P<taint>[A-Z \-]*?)) *(?P<release>\d+\.\d+\S*)(?P<build>.*)$"
+)
+#: A ``CPU:`` line whose tail (taint, release) the paste lost: its pid and comm.
+CPU_LEAD_RE = re.compile(
+    r"^CPU: (?P<cpu>\d+) (?:UID: (?P<uid>\d+) )?PID: (?P<pid>\d+) Comm: (?P<comm>.*?)"
+    r"(?: +(?:Kdump: loaded|Not tainted|Tainted:).*)?$"
 )
 #: 2.6.32: "Pid: %d, comm: %.20s %s %s %.*s".
 PID_LINE_RE = re.compile(
-    r"^Pid: (?P<pid>\d+), comm: (?P<comm>.*?) +(?:Not tainted|Tainted: [A-Z ]*?) *(?P<release>\d+\.\d+\S*)"
+    r"^Pid: (?P<pid>\d+), comm: (?P<comm>.*?) +(?:Not tainted|Tainted: (?P<taint>[A-Z \-]*?)) *"
+    r"(?P<release>\d+\.\d+\S*)(?P<build>.*)$"
 )
+#: The -rt patches' "current: comm/pid." before the OOM call trace (2.6.1x).
+RT_CURRENT_RE = re.compile(r"^current: (?P<comm>.+)/(?P<pid>\d+)\.$")
+#: dump_stack_print_info()'s second line.
+HARDWARE_RE = re.compile(r"^Hardware name: (?P<name>.+?)\s*$")
+#: One frame of a call trace, any architecture and era: ``dump_header+0x52/0x230``,
+#: ``[<ffffffff81685fac>] dump_stack+0x19/0x1b``, 2.6's ``[out_of_memory+271/304]``.
+FRAME_RE = re.compile(r"(?:^|[\s\[\]>])(?:\? )?(?P<fn>[A-Za-z_][\w.]*)\+(?:0x[0-9a-f]+/0x[0-9a-f]+|\d+/\d+)")
 
 # --------------------------------------------------------------------------- Mem-Info
 
@@ -415,23 +451,42 @@ HSTATE_KB = (1048576, 2048)
 NR_ORDERS = 11
 
 # Reading Mem-Info: its lines are read by their ``key:value`` pairs, whatever the era.
-#: A ``key:pages`` pair of the first block.
-KV_PAGES_RE = re.compile(r"([a-z_]+(?:\([a-z]+\))?):(\d+)(?=\s|$)")
+#: A ``key:pages`` pair of the first block (2.6.1x printed ``Active:``, ``inactive:``).
+KV_PAGES_RE = re.compile(r"([A-Za-z_]+(?:\([a-z]+\))?):(\d+)(?=\s|$)")
 #: A ``key:NkB`` pair of a node or zone line.
 KV_KB_RE = re.compile(r"([a-z_]+(?:\([a-z]+\))?):\s?(-?\d+)[kK]B")
 NODE_LINE_RE = re.compile(r"^Node (?P<nid>\d+) active_anon:")
 ZONE_LINE_RE = re.compile(r"^(?:Node (?P<nid>\d+) )?(?P<zone>DMA32|DMA|Normal|HighMem|Movable|Device) free:")
 ALL_UNRECLAIMABLE_RE = re.compile(r"all_unreclaimable\? (yes|no)")
+#: A buddy free-list line (``show_free_areas()``): blocks per order, then the zone's total.
 BUDDY_RE = re.compile(r"^(?:Node \d+ )?(?:DMA32|DMA|Normal|HighMem|Movable|Device): (?:\d+\*\d+kB.*)= \d+kB$")
+#: The same line, read: its node (absent on non-NUMA kernels), zone and the rest.
+BUDDY_LINE_RE = re.compile(
+    r"^(?:Node (?P<nid>\d+) )?(?P<zone>DMA32|DMA|Normal|HighMem|Movable|Device): "
+    r"(?P<rest>(?:\d+\*\d+kB.*)= (?P<total>\d+)kB|empty)$"
+)
+#: One order of a buddy line: ``count*sizekB`` and the migrate types that have blocks
+#: there (``(UME)``: unmovable, movable, reclaimable; H highatomic, C CMA, I isolate).
+BUDDY_ORDER_RE = re.compile(r"(\d+)\*(\d+)kB(?: \(([A-Z]+)\))?")
+#: ``lowmem_reserve[]: 0 2890 7852 7852 7852``, after its zone line (pages).
+LOWMEM_RESERVE_RE = re.compile(r"^lowmem_reserve\[\]:(?P<pages>(?: +-?\d+)*)\s*$")
+#: hugetlb_show_meminfo_node() (3.10+): one line per node and hstate.
+HUGEPAGES_RE = re.compile(
+    r"^Node (?P<nid>\d+) hugepages_total=(?P<total>\d+) hugepages_free=(?P<free>\d+) "
+    r"hugepages_surp=(?P<surp>\d+) hugepages_size=(?P<size>\d+)kB"
+)
 TOTAL_PAGECACHE_RE = re.compile(r"^(?P<n>\d+) total pagecache pages")
 SWAP_CACHE_RE = re.compile(r"^(?P<n>\d+) pages in swap cache")
-FREE_SWAP_RE = re.compile(r"^Free swap\s+=\s*(?P<n>-?\d+)kB")
-TOTAL_SWAP_RE = re.compile(r"^Total swap\s+=\s*(?P<n>\d+)kB")
-PAGES_RAM_RE = re.compile(r"^(?P<n>\d+) pages RAM")
+FREE_SWAP_RE = re.compile(r"^Free swap\s*[=:]\s*(?P<n>-?\d+)kB")
+TOTAL_SWAP_RE = re.compile(r"^Total swap\s*=\s*(?P<n>\d+)kB")
+PAGES_RAM_RE = re.compile(r"^(?P<n>\d+) pages (?:of )?RAM")
 PAGES_HIGHMEM_RE = re.compile(r"^(?P<n>\d+) pages HighMem")
-PAGES_RESERVED_RE = re.compile(r"^(?P<n>\d+) pages reserved")
+PAGES_RESERVED_RE = re.compile(r"^(?P<n>\d+) (?:pages reserved|reserved pages)")
 #: Page counts of the tail that no report field holds.
-PAGES_OTHER_RE = re.compile(r"^\d+ pages (?:cma reserved|hwpoisoned|shared|non-shared|in pagetable cache)")
+PAGES_OTHER_RE = re.compile(
+    r"^\d+ pages (?:cma reserved|hwpoisoned|shared|non-shared|in pagetable cache|of HIGHMEM|swap cached|dirty"
+    r"|writeback|mapped|slab|pagetables)"
+)
 
 # --------------------------------------------------------------------------- memcg
 
@@ -740,11 +795,23 @@ KILL_LINES: tuple[tuple[KernelVersion, tuple[Printk, ...]], ...] = (
     (V2_6_32, (Printk("%s: kill process %d (%s) score %li or a child", ("message", "pid", "comm", "points")),
                Printk("Killed process %d (%s)", ("pid", "comm")))),
 )
-#: Every :data:`KILL_LINES` line, and 3.x's "Kill process %d (%s) sharing same memory".
+#: Every :data:`KILL_LINES` line, and 3.x's "Kill process %d (%s) sharing same memory";
+#: the RHEL6 (``Killed process N, UID n, (comm) ...``) and RHEL7 (``Killed process N
+#: (comm), UID n, total-vm:...``) forms, 2.6.11's ``Out of Memory: Killed process N
+#: (comm).``, and a tail a human elided (``....``). ``rest`` is read by
+#: :data:`KILLED_FIELD_RE`, field by field.
 KILL_RE = re.compile(
-    r"^(?:(?P<msg>[^:]*?): )?(?P<verb>[Kk]ill process|Killed process) (?P<pid>\d+) \((?P<comm>.*)\)"
-    r"(?P<rest>(?: score -?\d+ or (?:sacrifice child|a child))| total-vm:.*| sharing same memory)?$"
+    r"^(?:(?P<msg>[^:]*?): )?(?P<verb>[Kk]ill process|Killed process) (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? "
+    r"\((?P<comm>.*)\)"
+    r"(?P<rest>(?: score -?\d+ or (?:sacrifice child|a child))| sharing same memory"
+    r"|(?:,? UID \d+,)?(?: total-vm:.*)?\.?(?: *(?:\.{2,}|…))?)$"
 )
+#: One ``name:NkB`` field of a Killed line (``UID:%u`` and ``oom_score_adj:%hd`` without unit).
+KILLED_FIELD_RE = re.compile(
+    r"(?P<key>total-vm|anon-rss|file-rss|shmem-rss|pgtables):(?P<kb>\d+)kB|(?P<ukey>UID|oom_score_adj):(?P<n>-?\d+)"
+)
+#: A Killed line the paste cut before its comm closed: the pid, if the line goes on after it.
+KILLED_LEAD_RE = re.compile(r"^(?:(?P<msg>[^:]*?): )?Killed process (?P<pid>\d+)(?P<more>\D.*)?$")
 KILLED_DETAIL_RE = re.compile(
     r"total-vm:(?P<total_vm>\d+)kB, anon-rss:(?P<anon>\d+)kB, file-rss:(?P<file>\d+)kB"
     r"(?:, shmem-rss:(?P<shmem>\d+)kB)?(?:, UID:(?P<uid>\d+))?(?: pgtables:(?P<pgtables>\d+)kB)?"

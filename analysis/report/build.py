@@ -67,6 +67,8 @@ DEFAULT_WINDOW_NS = 300 * 1_000_000_000
 MAX_TIMELINE_POINTS = 1500
 #: Processes drawn in a timeline: the victim, the trigger and the largest others.
 MAX_TIMELINE_PROCESSES = 6
+#: The most candidates a memcg OOM's usage plot draws (the highest points first).
+MAX_MEMCG_PLOT_PROCESSES = 16
 #: Top growers kept per kill.
 MAX_GROWERS = 5
 #: Below this much page cache left at a kill, "there was almost no page cache".
@@ -228,9 +230,11 @@ class _Assembler:
         return start, end, series
 
     def timeline(self, t0: int | None, t1: int | None, kills: list[int],
-                 pids: set[int] | None = None, must: list[int] | None = None) -> Timeline:
+                 pids: set[int] | None = None, must: list[int] | None = None,
+                 max_processes: int = MAX_TIMELINE_PROCESSES) -> Timeline:
         """Memory by kind at each reading in [t0, t1], and the RSS of the victim, the
-        trigger (``must``) and the largest other processes."""
+        trigger (``must``) and the largest other processes (``max_processes`` in all,
+        ``must`` always)."""
         readings = [r for r in self.h.readings if (t0 is None or r.ts_ns >= t0) and (t1 is None or r.ts_ns <= t1)]
         if len(readings) > MAX_TIMELINE_POINTS:
             step = len(readings) / MAX_TIMELINE_POINTS
@@ -250,7 +254,7 @@ class _Assembler:
         peak = {pid: max(v for _, v in s) for pid, s in series.items() if s}
         chosen = list(dict.fromkeys(p for p in must or () if p in series))
         for pid in sorted(peak, key=lambda p: -peak[p]):
-            if len(chosen) >= MAX_TIMELINE_PROCESSES:
+            if len(chosen) >= max_processes:
                 break
             if pid not in chosen and peak[pid] > 0:
                 chosen.append(pid)
@@ -306,6 +310,8 @@ class _Assembler:
                                     ("kept_mapped_pages", "nr_mapped_kept"), ("activated_pages", "nr_activate")):
                 r[key] = r.get(key, 0) + int(e[field_name])
         ids = scope_ids(self.f, memcg) if memcg else None
+        if not self.state.has_pages:  # which pages reclaim took is not in the trace
+            return ReclaimActivity(**r, file_cache_reclaimed_bytes=None, swapped_out_pages=None)
         r["file_cache_reclaimed_bytes"] = PAGE_SIZE * sum(
             n for ts, m, n in self.h.cache_reclaimed if t0 <= ts <= t1 and (ids is None or m in ids))
         r["swapped_out_pages"] = sum(n for ts, m, n in self.h.swapped_out
@@ -343,6 +349,11 @@ class _Assembler:
         outlived = self.outlived(oom_id)
         must = [victim_pid] + ([trigger_pid] if trigger_pid else []) + [g.pid for g in growers[:2]]
         timeline = self.timeline(t0, ts, [ts], pids, must)
+        memcg_timeline = None
+        if constraint == "CONSTRAINT_MEMCG" and candidates:
+            top = [c.pid for c in candidates[:MAX_MEMCG_PLOT_PROCESSES]]
+            whole = self.timeline(t0, ts, [ts], set(top), top, max_processes=len(top))
+            memcg_timeline = replace(whole, ts_ns=(), kinds={})  # the processes alone
         report = OomKillReport(
             ts_ns=ts, trigger=TaskRef(trigger_pid, self.comm(trigger_pid)), constraint=constraint, memcg=memcg,
             victim=TaskRef(victim_pid, k["comm"]), victim_points=points, candidates=tuple(candidates),
@@ -357,7 +368,7 @@ class _Assembler:
                                      "shmem": int(k["shmem_rss_kb"])},
                    "selection": sel_reason, "points_mismatch": mismatch},
             growers=tuple(growers), reclaim=reclaim, timeline=timeline, outlived_kill=tuple(outlived),
-            window_ns=ts - t0,
+            window_ns=ts - t0, memcg_timeline=memcg_timeline,
         )
         return replace(report, explanation=tuple(self.why.sentences(report)))
 

@@ -35,7 +35,7 @@ from typing import TypeAlias
 
 from memtrace.units import format_mib, format_seconds, format_size_short
 
-from .model import OomKillReport, Timeline
+from .model import MemoryComposition, OomKillReport, SwapState, SweepTable, Timeline
 
 
 @dataclass(frozen=True)
@@ -189,9 +189,36 @@ class BadnessPlot:
     kill: OomKillReport
 
 
-Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot
+@dataclass(frozen=True)
+class CompositionPlot:
+    """Where RAM was at an OOM (a kernel log's Mem-Info): one stacked bar of its parts,
+    beside the tasks' RSS sum and swap."""
+
+    memory: MemoryComposition
+    swap: SwapState | None
+    title: str
+
+
+@dataclass(frozen=True)
+class MemcgPlot:
+    """A memcg OOM: every candidate's RSS over the window, stacked, against the
+    cgroup's limit and its usage at the kill."""
+
+    kill: OomKillReport
+
+
+@dataclass(frozen=True)
+class SweepPlot:
+    """One figure of an embedded sweep over its cells: a line (one varied key) or a
+    heatmap (two), the mean over seeds per cell."""
+
+    sweep: SweepTable
+    figure: str  # a column of SweepCell.figures: kills, enomem, peak_anon_bytes, ...
+
+
+Figure: TypeAlias = MemoryPlot | ProcessesPlot | BadnessPlot | CompositionPlot | MemcgPlot | SweepPlot
 Block: TypeAlias = Fields | Paragraph | ItemList | Table | Figure
-FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot)
+FIGURES = (MemoryPlot, ProcessesPlot, BadnessPlot, CompositionPlot, MemcgPlot, SweepPlot)
 
 
 # --------------------------------------------------------------------------- structure
@@ -247,6 +274,7 @@ __all__ = [
     "Chapter",
     "Code",
     "Column",
+    "CompositionPlot",
     "Count",
     "Document",
     "Fields",
@@ -255,6 +283,7 @@ __all__ = [
     "Item",
     "ItemList",
     "Marked",
+    "MemcgPlot",
     "MemoryPlot",
     "Mib",
     "Paragraph",
@@ -262,6 +291,7 @@ __all__ = [
     "Seconds",
     "Section",
     "Size",
+    "SweepPlot",
     "Table",
     "cell_text",
     "plain",

@@ -17,10 +17,21 @@ from matplotlib.figure import Figure as MplFigure
 
 from memtrace.units import GiB, MiB
 
-from .document import Figure, MemoryPlot, ProcessesPlot
-from .model import Candidate, OomKillReport, Timeline
+from .document import CompositionPlot, Figure, MemcgPlot, MemoryPlot, ProcessesPlot, SweepPlot
+from .model import Candidate, MemoryComposition, OomKillReport, SwapState, SweepTable, Timeline
 
-__all__ = ["KIND_COLORS", "plot_badness_svg", "plot_memory_svg", "plot_processes_svg", "svg"]
+__all__ = [
+    "KIND_COLORS",
+    "PART_COLORS",
+    "plot_badness_svg",
+    "plot_composition_svg",
+    "plot_memcg_svg",
+    "plot_memory_svg",
+    "plot_processes_svg",
+    "plot_sweep_svg",
+    "svg",
+    "sweep_figure",
+]
 
 #: Plot colours by memory kind (colour-blind safe: Okabe-Ito).
 KIND_COLORS = {"anon": "#D55E00", "file": "#0072B2", "shmem": "#CC79A7", "kernel": "#999999",
@@ -36,6 +47,12 @@ def svg(figure: Figure) -> str:
         return plot_memory_svg(figure.timeline, figure.title)
     if isinstance(figure, ProcessesPlot):
         return plot_processes_svg(figure.timeline, figure.title)
+    if isinstance(figure, CompositionPlot):
+        return plot_composition_svg(figure.memory, figure.swap, figure.title)
+    if isinstance(figure, MemcgPlot):
+        return plot_memcg_svg(figure.kill)
+    if isinstance(figure, SweepPlot):
+        return plot_sweep_svg(figure.sweep, figure.figure)
     return plot_badness_svg(figure.kill)
 
 
@@ -92,6 +109,48 @@ def plot_memory_svg(t: Timeline, title: str) -> str:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
     ax.grid(True, alpha=0.3)
+    return _svg(fig)
+
+
+def plot_memcg_svg(k: OomKillReport) -> str:
+    """A memcg OOM's window: every candidate's RSS stacked (each a step function of
+    its rss_stat changes, resampled on the union of their times), the cgroup's limit
+    as a line, its usage at the kill as a point (memory.usage_in_bytes / memory.current
+    from the OOM report) and the kill marked. The stack is RSS only: page cache and
+    kernel memory charged to the cgroup are the gap between its top and the usage."""
+    import numpy as np
+
+    t = k.memcg_timeline
+    procs = [p for p in (t.processes if t is not None else ()) if p.ts_ns]
+    memory = k.memory or {}
+    limit = memory.get("limit") or 0
+    usage = memory.get("usage")
+    xs_ns = sorted({x for p in procs for x in p.ts_ns})
+    peak = max([limit, usage or 0, *(int(sum(max(p.rss_bytes) for p in procs)),)])
+    scale, unit = _scale(peak)
+    fig = _figure(height_in=3.4)
+    ax = fig.add_subplot()
+    if xs_ns:
+        grid = np.array(xs_ns, dtype=np.int64)
+        ys = []
+        for p in procs:
+            at = np.searchsorted(np.array(p.ts_ns, dtype=np.int64), grid, side="right") - 1
+            values = np.array(p.rss_bytes, dtype=np.float64)[np.maximum(at, 0)]
+            ys.append(np.where(at >= 0, values, 0.0) / scale)
+        ax.stackplot(grid / NS_PER_S, *ys, step="post", labels=[f"{p.comm} ({p.pid})" for p in procs], alpha=0.85)
+    if 0 < limit < (1 << 62):
+        ax.axhline(limit / scale, color="#000000", linewidth=1.5, linestyle="-", label="limit")
+    if usage is not None and k.ts_ns is not None:
+        ax.plot([k.ts_ns / NS_PER_S], [usage / scale], marker="o", color="#000000", linestyle="none",
+                label="usage at the kill")
+    _mark_kills(ax, (k.ts_ns,) if k.ts_ns is not None else ())
+    ax.set_xlabel("time since boot (s)")
+    ax.set_ylabel(unit)
+    ax.set_title(f"{k.memcg}: candidates' RSS against the limit", fontsize=10)
+    ax.margins(x=0)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return _svg(fig)
 
 
@@ -170,3 +229,102 @@ def plot_badness_svg(k: OomKillReport) -> str:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     return _svg(fig)
+
+
+#: Colours of the parts of RAM at an OOM (a kernel log's Mem-Info), in stacking order.
+PART_COLORS = {
+    "anon": KIND_COLORS["anon"], "file": KIND_COLORS["file"], "unevictable": "#882255",
+    "slab_reclaimable": "#56B4E9", "slab_unreclaimable": "#999999", "pagetables": "#666666",
+    "kernel_stack": "#444444", "hugepages": "#E69F00", "unaccounted": "#F0E442", "free": KIND_COLORS["free"],
+}
+
+
+def plot_composition_svg(m: MemoryComposition, swap: SwapState | None, title: str) -> str:
+    """Where RAM was at the OOM: one stacked bar of the Mem-Info parts (kB), the tasks'
+    RSS sum beside it (shared pages counted per process), and swap used of total."""
+    fig = _figure(height_in=2.6 if swap is None or not swap.total_kb else 3.2)
+    ax = fig.add_subplot()
+    parts = [(k, v) for k, v in m.parts_kb.items() if v > 0]
+    if m.unaccounted_kb is not None and m.unaccounted_kb > 0:
+        parts.insert(len(parts) - 1 if parts and parts[-1][0] == "free" else len(parts), ("unaccounted",
+                                                                                         m.unaccounted_kb))
+    order = list(PART_COLORS)
+    parts.sort(key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    peak = max(sum(v for _, v in parts), m.ram_kb or 0, m.tasks_rss_kb or 0,
+               (swap.total_kb if swap is not None else 0)) * 1024
+    scale, unit = _scale(peak)
+    rows = ["RAM"]
+    if m.tasks_rss_kb is not None:
+        rows.append("tasks' RSS")
+    if swap is not None and swap.total_kb:
+        rows.append("swap")
+    ypos = {name: len(rows) - 1 - i for i, name in enumerate(rows)}
+    left = 0.0
+    for name, kb in parts:
+        width = kb * 1024 / scale
+        ax.barh(ypos["RAM"], width, left=left, height=0.6, color=PART_COLORS.get(name, "#CCCCCC"), label=name,
+                edgecolor="white", linewidth=0.5)
+        left += width
+    if m.ram_kb is not None:
+        ax.axvline(m.ram_kb * 1024 / scale, color="black", linewidth=1, linestyle=":", label="pages RAM")
+    if m.tasks_rss_kb is not None:
+        ax.barh(ypos["tasks' RSS"], m.tasks_rss_kb * 1024 / scale, height=0.6, color="#CC79A7",
+                label="tasks' RSS (shared pages per process)")
+    if swap is not None and swap.total_kb:
+        used = (swap.used_kb or 0) * 1024 / scale
+        ax.barh(ypos["swap"], used, height=0.6, color=KIND_COLORS["swap"], label="swap used")
+        ax.barh(ypos["swap"], swap.total_kb * 1024 / scale - used, left=used, height=0.6, color="#E8E8E8",
+                label="swap free")
+    ax.set_yticks([ypos[n] for n in rows], rows)
+    ax.set_xlabel(unit)
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.grid(True, axis="x", alpha=0.3)
+    return _svg(fig)
+
+
+def sweep_figure(sweep: SweepTable, figure: str, label: str) -> Any:
+    """A matplotlib figure of ``figure`` (a column of the cells' figures) over a sweep of
+    one key (a line) or two (a heatmap, the first key on the y axis), the mean over
+    seeds per cell; cells that failed are left out (NaN). ``label`` names the figure's
+    unit on its axis. ValueError for another number of keys or an unknown figure.
+    Used for the report's SVG and for ``memtrace sweep --plot``."""
+    import numpy as np
+
+    if len(sweep.axes) not in (1, 2):
+        raise ValueError(f"a plot shows one or two varied keys, not {len(sweep.axes)}")
+    if sweep.cells and figure not in sweep.cells[0].figures:
+        raise ValueError(f"unknown figure {figure!r}: choose one of {', '.join(sweep.cells[0].figures)}")
+    sums: dict[tuple[str, ...], list[float]] = {}
+    for c in sweep.cells:
+        v = c.figures.get(figure)
+        sums.setdefault(tuple(v for _, v in c.settings), []).append(
+            float("nan") if v is None or c.error else float(v))
+    means = {k: float(np.mean(v)) for k, v in sums.items()}
+    fig = _figure(7.0, 4.2)
+    ax = fig.add_subplot()
+    nan = float("nan")
+    if len(sweep.axes) == 1:
+        ((key, values),) = sweep.axes
+        ax.plot(range(len(values)), [means.get((v,), nan) for v in values], marker="o")
+        ax.set_xticks(range(len(values)), values, rotation=45, ha="right", fontsize=8)
+        ax.set_xlabel(key)
+        ax.set_ylabel(f"{figure} ({label})")
+        ax.grid(alpha=0.3)
+    else:
+        (key_a, values_a), (key_b, values_b) = sweep.axes
+        grid = np.array([[means.get((va, vb), nan) for vb in values_b] for va in values_a])
+        im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis")
+        ax.set_yticks(range(len(values_a)), values_a, fontsize=8)
+        ax.set_xticks(range(len(values_b)), values_b, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(key_a)
+        ax.set_xlabel(key_b)
+        fig.colorbar(im, ax=ax, label=f"{figure} ({label})")
+    ax.set_title(f"{sweep.target}: {figure}", fontsize=10)
+    return fig
+
+
+def plot_sweep_svg(sweep: SweepTable, figure: str) -> str:
+    """:func:`sweep_figure` as an ``<svg>`` element."""
+    units = {"kills": "OOM kills", "enomem": "ENOMEM refusals", "swap_outs": "pages"}
+    return _svg(sweep_figure(sweep, figure, units.get(figure, "bytes")))

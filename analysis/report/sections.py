@@ -32,9 +32,11 @@ from .document import (
     Count,
     Document,
     Fields,
+    Inline,
     Item,
     ItemList,
     Marked,
+    MemcgPlot,
     MemoryPlot,
     Mib,
     Paragraph,
@@ -43,9 +45,12 @@ from .document import (
     Section,
     Size,
     Table,
+    cell_text,
     plain,
 )
+from .log_sections import LOG_SECTIONS, log_head_fields
 from .model import Candidate, OomKillReport, OomReport, ReclaimActivity, Timeline
+from .sweep import sweep_chapter
 
 __all__ = ["document", "headline", "kill_sections", "report_title"]
 
@@ -79,8 +84,8 @@ def document(report: OomReport, title: str | None = None) -> Document:
         source=report.source,
         warnings=report.warnings,
         sections=tuple(sections),
-        chapters=tuple(Chapter(f"kill-{i}", headline(i, k), kill_sections(k))
-                       for i, k in enumerate(report.kills, 1)),
+        chapters=(*(Chapter(f"kill-{i}", headline(i, k), kill_sections(k)) for i, k in enumerate(report.kills, 1)),
+                  *(sweep_chapter(s, i) for i, s in enumerate(report.sweeps, 1))),
         empty_note=None if report.kills else NO_KILL,
     )
 
@@ -109,14 +114,19 @@ def headline(i: int, k: OomKillReport) -> str:
         return f"ENOMEM {i} at {when}: {trigger} refused by overcommit"
     if k.victim.pid is None and k.extra.get("panic"):
         return f"OOM {i} at {when}: kernel panic"
+    if k.log is not None and k.victim.pid is None:
+        chosen = k.log.chosen
+        if chosen is not None:
+            return f"OOM {i} at {when}: {_who(chosen.pid, chosen.comm)} chosen; the log ends before the kill"
+        return f"OOM {i} at {when}: the log ends before the kill"
     return f"OOM kill {i} at {when}: {_who(k.victim.pid, k.victim.comm)} killed"
 
 
 def kill_sections(k: OomKillReport) -> tuple[Section, ...]:
     """The sections of one kill, in order (format variants side by side)."""
     builders: Sequence[Callable[[OomKillReport], list[Section]]] = (
-        _facts, _why, _before_the_kill, _candidates_plotted, _growers, _reclaim, _unreclaimable, _candidates,
-        _outlived, _what_if)
+        _facts, _why, *LOG_SECTIONS, _before_the_kill, _memcg_usage, _candidates_plotted, _growers, _reclaim,
+        _unreclaimable, _candidates, _outlived, _what_if)
     return tuple(section for build in builders for section in build(k))
 
 
@@ -172,10 +182,11 @@ def _facts(k: OomKillReport) -> list[Section]:
     gfp: tuple[str | Code, ...] = ()
     if k.gfp_mask is not None:
         gfp = (", gfp_mask ", Code(f"{k.gfp_mask:#x}"), f", order {k.order}")
-    victim = []
+    victim: list[tuple[str, Inline]] = []
     if k.victim.pid is not None:
         pts = f", {k.victim_points:,} points" if k.victim_points is not None else ""
         victim = [("victim", _who(k.victim.pid, k.victim.comm) + pts)]
+    victim.extend(log_head_fields(k))
     return [
         Section(None, (Fields((("constraint", _constraint(k)), ("trigger", trigger + plain(gfp)), *victim,
                                ("memory", _memory_line(k)))),), formats=TEXT | HTML),
@@ -250,15 +261,16 @@ def _reclaim(k: OomKillReport) -> list[Section]:
                      _pages(rc.memcg_reclaimed_pages)))
     columns = (Column("reclaim"), Column("runs", right=True), Column("scanned", right=True),
                Column("reclaimed", right=True))
-    kept = Paragraph("; ".join((
-        f"page cache dropped {format_size(rc.file_cache_reclaimed_bytes)}",
-        f"swapped out {_bytes(rc.swapped_out_pages)}",
-        f"kept: no swap {_bytes(rc.kept_no_swap_pages)}, dirty {_bytes(rc.kept_dirty_pages)}, "
-        f"mapped {_bytes(rc.kept_mapped_pages)}")))
+    if rc.file_cache_reclaimed_bytes is None or rc.swapped_out_pages is None:
+        dropped = "page cache dropped and swapped out: unknown (the trace has no per-page events)"
+    else:
+        dropped = (f"page cache dropped {format_size(rc.file_cache_reclaimed_bytes)}; "
+                   f"swapped out {_bytes(rc.swapped_out_pages)}")
+    kept = Paragraph(f"{dropped}; kept: no swap {_bytes(rc.kept_no_swap_pages)}, "
+                     f"dirty {_bytes(rc.kept_dirty_pages)}, mapped {_bytes(rc.kept_mapped_pages)}")
     every = Table(columns, _every_reclaim_row(rc))
     html_kept = Paragraph(
-        f"page cache dropped {format_size(rc.file_cache_reclaimed_bytes)}; swapped out "
-        f"{_bytes(rc.swapped_out_pages)}; scanned pages kept for lack of swap {_bytes(rc.kept_no_swap_pages)}, "
+        f"{dropped}; scanned pages kept for lack of swap {_bytes(rc.kept_no_swap_pages)}, "
         f"dirty {_bytes(rc.kept_dirty_pages)}, mapped {_bytes(rc.kept_mapped_pages)}")
     return [Section(title, (Table(columns, tuple(rows)), kept), TEXT),
             Section(title, (every,), MD),
@@ -292,15 +304,35 @@ def _candidates(k: OomKillReport) -> list[Section]:
     if not k.candidates:
         return []
     rows = tuple(_candidate_row(k, c) for c in k.candidates)
-    text = Table((Column("pid", right=True), Column("comm"), *(Column(h, right=True) for h in (
-        "rss", "swap", "pgtbl", "adj", "adj_pts", "points", "formula"))), rows)
+    headers: tuple[str, ...] = ("rss", "swap", "pgtbl", "adj", "adj_pts", "points", "formula")
     text_title = (f"Candidates: badness as oom_badness() computes it (pages; kernel {k.kernel_version}: "
                   f"{k.formula}); * = victim, FORMULA = recomputed")
+    columns = _CANDIDATE_COLUMNS
+    text_rows = rows
+    if k.log is not None:  # a log prints no points: they are the recomputation, nothing to check them against
+        rows = text_rows = tuple(row[:-1] for row in rows)
+        headers, columns = headers[:-1], columns[:-1]
+        text_title = (f"Candidates: badness recomputed from the task table as oom_badness() computes it (pages; "
+                      f"kernel {k.kernel_version}: {k.formula}); * = victim; columns all 0 left out")
+        # For 80 columns: a term no task has (no swap, no adjustment) is left out of the text.
+        keep = [0, 1] + [i for i in range(2, len(headers) + 2) if headers[i - 2] == "points"
+                         or any(cell_text(r[i]) not in ("0", "-") for r in rows)]
+        headers = tuple(headers[i - 2] for i in keep[2:])
+        text_rows = tuple(tuple(r[i] for i in keep) for r in rows)
+    text = Table((Column("pid", right=True), Column("comm"), *(Column(h, right=True) for h in headers)), text_rows)
     return [
         Section(text_title, (text,), TEXT),
         Section(("Candidates (kernel ", str(k.kernel_version), ": ", Code(str(k.formula)), ")"),
-                (Table(_CANDIDATE_COLUMNS, rows),), MD),
+                (Table(columns, rows),), MD),
     ]
+
+
+def _memcg_usage(k: OomKillReport) -> list[Section]:
+    """A memcg OOM: the candidates' RSS against the cgroup's limit (HTML)."""
+    t = k.memcg_timeline
+    if t is None or not t.processes:
+        return []
+    return [Section(("Memory cgroup ", Code(str(k.memcg)), " against its limit"), (MemcgPlot(k),), HTML)]
 
 
 def _candidates_plotted(k: OomKillReport) -> list[Section]:
@@ -312,7 +344,12 @@ def _candidates_plotted(k: OomKillReport) -> list[Section]:
     victims = frozenset(j for j, c in enumerate(k.candidates) if c.pid == k.victim.pid)
     note = Paragraph(("oom_badness() for kernel ", str(k.kernel_version), ": ", Code(str(k.formula)),
                       "; FORMULA is the recomputation, = when equal."))
-    return [Section("Candidates", (note, BadnessPlot(k), Table(_CANDIDATE_COLUMNS, rows, victims)), HTML)]
+    columns = _CANDIDATE_COLUMNS
+    if k.log is not None:  # see _candidates
+        rows, columns = tuple(row[:-1] for row in rows), columns[:-1]
+        note = Paragraph(("oom_badness() for kernel ", str(k.kernel_version), ": ", Code(str(k.formula)),
+                          ", recomputed from the task table."))
+    return [Section("Candidates", (note, BadnessPlot(k), Table(columns, rows, victims)), HTML)]
 
 
 _CANDIDATE_COLUMNS = (Column("pid"), Column("comm"), *(Column(h, right=True) for h in (

@@ -57,7 +57,9 @@ def _announce(changes: Sequence[WhatIfChange]) -> None:
         "  memtrace report memcg-oom.mtrace --format html -o report.html\n\n"
         "  memtrace report shmem-pressure.mtrace --format md --no-what-if\n\n"
         "  memtrace report /var/log/kern.log --json | jq '.kills[].victim'\n\n"
-        "  journalctl -k > k.txt && memtrace report k.txt"
+        "  journalctl -k > k.txt && memtrace report k.txt\n\n"
+        "  memtrace sweep memcg-oom.mtrace --vary cgroup./oracle_oom.max=64MiB:320MiB:32MiB -o s.json && "
+        "memtrace report memcg-oom.mtrace --sweep s.json -f html -o r.html"
     )
 )
 def report(
@@ -75,6 +77,9 @@ def report(
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, metavar="N",
                              help="What-if replays run at once [default: the number of CPUs].",
                              show_default=False),
+    sweeps: list[Path] = typer.Option([], "--sweep", metavar="RESULTS.json",
+                                      help="Embed a sweep's results (memtrace sweep ... -o RESULTS.json) as a "
+                                           "chapter: its boundaries, cells and, in HTML, a plot. Repeatable."),
 ) -> None:
     """Why was a process OOM-killed, and what would have prevented it: the constraint,
     who grew, what reclaim could not free, every candidate's badness, the victim,
@@ -88,7 +93,8 @@ def report(
     window_ns = _window_ns(window)
     src = input_file(trace)
     check_output(output, src)
-    rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce)
+    rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce,
+                     sweeps=[input_file(p) for p in sweeps])
     warn(rep.warnings)
     text = render_report(rep.result, fmt, title=str(trace))
     if output is None:

@@ -149,7 +149,7 @@ def sweep(
     --find-min/--find-max bisect one varied key for where the outcome changes,
     in as few replays as bisection needs.
     """
-    from memtrace.replay.sweep import FIGURES, plot_sweep, write_results
+    from memtrace.replay.sweep import FIGURES, write_results
 
     if find_min and find_max:
         raise UsageError("--find-min and --find-max: choose one")
@@ -177,7 +177,7 @@ def sweep(
             raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
     if plot is not None:
         try:
-            plot_sweep(result, plot, figure)
+            api.plot_sweep(result, plot, figure)
         except ValueError as e:
             raise UsageError(f"--plot: {e}") from None
         except OSError as e:

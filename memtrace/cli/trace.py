@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from memtrace import api
-from memtrace.errors import InputError, NotFoundError
+from memtrace.errors import InputError, NotFoundError, UsageError
 from memtrace.escape import raw_stdout
 from memtrace.render import tracepoint_listing
 
@@ -95,12 +95,15 @@ def _writer(as_json: bool) -> Callable[[Output], None]:
         "  memtrace trace run.mtrace -e 'page_fault { @us = hist(nsecs / 1000); }'\n\n"
         "  memtrace trace oom-leak -t oomkill\n\n"
         "  memtrace trace run.mtrace -f mytool.bt --json\n\n"
-        "  memtrace trace tmpfs-file -e 'interval:ms:50 { printf(\"%d\\n\", nsecs); }'"
+        "  memtrace trace tmpfs-file -e 'interval:ms:50 { printf(\"%d\\n\", nsecs); }'\n\n"
+        "  sudo memtrace trace --live -e 'page_fault { @[comm] = count(); }'\n\n"
+        "  sudo memtrace trace --live -c './leaker' -e 'rss_stat { @[comm, member] = max(size_bytes); }'\n\n"
+        "  sudo memtrace trace --live -p 1234 -e 'interval:s:1 { print(@); clear(@); } mmap { @ = count(); }'"
     )
 )
 def trace(
-    target: str = typer.Argument(..., help="A trace file, or a scenario to simulate live: a built-in name "
-                                           "(see 'memtrace scenarios') or a TOML file."),
+    target: str | None = typer.Argument(None, help="A trace file, or a scenario to simulate live: a built-in name "
+                                                   "(see 'memtrace scenarios') or a TOML file (none with --live)."),
     program: str | None = typer.Option(None, "-e", "--program", help="The program text."),
     file: Path | None = typer.Option(None, "-f", "--file", help="Read the program from FILE."),
     tool: str | None = typer.Option(None, "-t", "--tool", help="Run a shipped tool (see 'memtrace tools')."),
@@ -108,6 +111,17 @@ def trace(
     sysctl: list[str] | None = typer.Option(None, "--sysctl", metavar="KEY=VALUE",
                                             help="Override a sysctl of a live scenario (repeatable)."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of a live scenario's kernel."),
+    live: bool = typer.Option(False, "--live", help="Run on the running kernel's events (tracefs, root) as they "
+                                                    "happen, until Ctrl-C."),
+    pid: list[int] | None = typer.Option(None, "-p", "--pid", metavar="PID",
+                                         help="--live: only this process and its descendants (repeatable)."),
+    command: str | None = typer.Option(None, "-c", "--command", metavar="'CMD ARGS'",
+                                       help="--live: run CMD (by /bin/sh -c); stop when it exits."),
+    cgroup: str | None = typer.Option(None, "--cgroup", metavar="PATH", help="--live: only this cgroup's tasks."),
+    duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", min=0.001,
+                                          help="--live: stop after this long."),
+    buffer_kb: int = typer.Option(4096, "--buffer-kb", metavar="KIB", min=64, max=1 << 22,
+                                  help="--live: ring buffer per CPU (KiB)."),
 ) -> None:
     """Run a bpftrace-like program over a trace file or a live scenario.
 
@@ -123,6 +137,17 @@ def trace(
 
     source, filename = _program_source(program, file, tool)
     write = _writer(as_json)
+    if live or pid or command is not None or cgroup is not None or duration is not None:
+        if not live:
+            raise UsageError("-p, -c, --cgroup and --duration trace the running kernel: add --live")
+        if target is not None:
+            raise UsageError(f"--live traces the running kernel, not {target!r}: give -c 'CMD' to run a program")
+        if sysctl:
+            raise UsageError("--sysctl applies to simulated scenarios, not to --live")
+        _trace_kernel(source, filename, write, pid or [], command, cgroup, duration, buffer_kb)
+        return
+    if target is None:
+        raise UsageError("give a trace file or a scenario, or --live for the running kernel")
     if is_trace_file(target):
         if sysctl:
             raise InputError("--sysctl applies to live scenarios; to change a recorded run use "
@@ -167,6 +192,22 @@ def _live(target: str, source: str, filename: str, write: Callable[[Output], Non
     tracer.start()
     run_scenario(scenario, bus, overrides, seed)
     tracer.finish()
+
+
+def _trace_kernel(source: str, filename: str, write: Callable[[Output], None], pids: list[int], command: str | None,
+                  cgroup: str | None, duration: float | None, buffer_kb: int) -> None:
+    """``trace --live``: the program on the running kernel's events (the memtrace
+    events the importer makes of them, as in a trace 'record --live' writes)."""
+    from memtrace.tracer.oneliner import compile_program
+    from memtrace.tracer.probes import AttachOutput
+    from memtrace.tracer.tracepoints import default_registry
+
+    tracer = compile_program(source, filename=filename, registry=default_registry(), output=write)
+    write(AttachOutput(tracer.nr_probes))
+    raw_stdout().flush()
+    result = api.trace_live(tracer, pids=pids, command=command, cgroup=cgroup, duration_s=duration,
+                            buffer_kb=buffer_kb, status=lambda m: typer.echo(f"memtrace: {m}", err=True))
+    warn(result.warnings)
 
 
 @app.command(

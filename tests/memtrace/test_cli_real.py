@@ -149,3 +149,15 @@ def test_import_refuses_to_overwrite_its_input(capsys: pytest.CaptureFixture[str
     src.write_bytes(PERF.read_bytes())
     assert "would overwrite the input" in fails(capsys, "import", src, "-o", src)
     assert src.read_bytes() == PERF.read_bytes()
+
+
+def test_an_imported_trace_does_not_claim_what_reclaim_dropped(imported: Path) -> None:
+    """A real trace counts reclaimed pages (mm_vmscan_*_end nr_reclaimed) but not which
+    pages they were: the report says the page cache dropped and the pages swapped out
+    are unknown (null in JSON), never "0 B" beside a non-zero reclaimed figure."""
+    rep = ok_json("report", imported, "--json", "--no-what-if")
+    for k in rep["kills"]:
+        assert k["reclaim"]["file_cache_reclaimed_bytes"] is None and k["reclaim"]["swapped_out_pages"] is None
+    text = ok("report", imported, "--no-what-if")
+    assert "page cache dropped" not in text.replace("page cache dropped and swapped out: unknown", "")
+    assert text.count("page cache dropped and swapped out: unknown") == len(rep["kills"])

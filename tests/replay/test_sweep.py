@@ -186,7 +186,8 @@ def test_results_write_as_parquet_and_csv_and_plot(tmp_path: Path) -> None:
 
     import pyarrow.parquet as pq
 
-    from memtrace.replay.sweep import plot_sweep, write_results
+    from memtrace.api import plot_sweep
+    from memtrace.replay.sweep import write_results
 
     target = SweepTarget.from_trace(MEMCG_OOM)
     result = run_sweep(target, [parse_axis(f"{LIMIT}=64MiB:320MiB:128MiB"), parse_axis("vm.swappiness=0,60")],

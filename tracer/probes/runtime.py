@@ -22,7 +22,11 @@ emits output in event order.
   earlier timestamps than the batch before). A run fires them at most
   :data:`MAX_INTERVAL_FIRINGS` times: a jump of simulated time that would fire them
   more (``interval:ns:1`` over seconds, a damaged ``ts_ns`` decades ahead) is a
-  MemtraceError naming the interval, not a run that never ends.
+  MemtraceError naming the interval, not a run that never ends. A live run (the
+  real kernel's events as they happen) starts its clock at its start
+  (:meth:`Tracer.start_clock`: intervals fire a period after it, as bpftrace's do)
+  and moves it on between batches (:meth:`Tracer.advance`), so that intervals fire
+  while no event comes.
 - **Names.** ``comm`` is resolved per event from ``pid`` through the tracer's
   :class:`~memtrace.tracer.tasks.TaskTable`, fed every task event seen so far
   (``process_start``, ``fork``, ``exit``; renames, oom_score_adj updates, cgroup
@@ -334,6 +338,35 @@ class Tracer:
         self.last_ts_ns = int(ts[-1])
         if start < n:
             self._run_rows(base, start, n)
+
+    def start_clock(self, now_ns: int) -> None:
+        """A live run starts at ``now_ns``: its interval probes fire a period after
+        it (as bpftrace's do), not at the multiples of their period since boot."""
+        self.now_ns = max(self.now_ns, now_ns)
+        for iv in self._intervals:
+            iv.next_ns = now_ns + iv.period_ns
+
+    def advance(self, now_ns: int) -> None:
+        """Time passes with no event (a live run between two batches): the interval
+        probes due by ``now_ns`` fire. Events later than it may still come."""
+        if self._stopped() or not self._intervals or now_ns <= self.now_ns:
+            return
+        if not self.started:
+            self.start()
+        self._check_firings(now_ns)
+        while True:
+            due = min(iv.next_ns for iv in self._intervals)
+            if now_ns < due:
+                break
+            self.now_ns = due
+            for iv in self._intervals:
+                if iv.next_ns == due:
+                    iv.next_ns += iv.period_ns
+                    self._fired += 1
+                    self._run_synthetic(iv.action, iv.name, due)
+                    if self.exited:
+                        return
+        self.now_ns = now_ns
 
     def _stopped(self) -> bool:
         """True once :meth:`finish` ran or :meth:`exit` stopped the run."""

@@ -156,3 +156,33 @@ def test_fields_the_importer_could_not_fill_are_unknown(tmp_path: Path) -> None:
     assert "whether it was a global or a memory-cgroup OOM is not in the trace" in text
     assert "its badness is not in the trace" in text
     assert "unknown" in render_report(build_report(TraceReader(tmp_path / "i.mtrace")), "text")
+
+
+@pytest.mark.parametrize("name", ["memcg-oom", "shmem-pressure"])
+def test_a_memcg_kill_plots_every_candidates_rss_against_the_limit(name: str,
+                                                                   reports: dict[str, OomReport]) -> None:
+    """A memcg OOM's usage plot holds every candidate's RSS over the window, and each
+    series ends at the RSS the kernel recorded for it in its oom_candidate row
+    (MM_ANONPAGES + MM_FILEPAGES + MM_SHMEMPAGES, pages of 4 KiB): two views of the
+    same counters (rss_stat and the OOM dump) that must agree. Global OOMs have none."""
+    from memtrace.analysis.report.document import MemcgPlot
+    from memtrace.analysis.report.sections import kill_sections
+
+    for k in reports[name].kills:
+        if k.constraint != "CONSTRAINT_MEMCG":
+            assert k.memcg_timeline is None
+            continue
+        assert k.memcg_timeline is not None and k.memory is not None and k.memory["limit"] > 0
+        series = {p.pid: p for p in k.memcg_timeline.processes}
+        assert set(series) == {c.pid for c in k.candidates if c.pid in series}
+        plotted = [c for c in k.candidates if c.pid in series]
+        assert plotted, "no candidate plotted"
+        for c in plotted:
+            rss = (c.rss_anon_pages + c.rss_file_pages + c.rss_shmem_pages) * 4096
+            assert series[c.pid].rss_bytes[-1] == rss, c.comm
+            assert all(t <= k.ts_ns for t in series[c.pid].ts_ns)
+        figures = [b for s in kill_sections(k) for b in s.blocks_in("html") if isinstance(b, MemcgPlot)]
+        assert len(figures) == 1 and figures[0].kill is k
+    html = render_report(reports[name], "html")
+    kills = [k for k in reports[name].kills if k.memcg_timeline is not None]
+    assert html.count("against its limit") == len(kills) > 0
