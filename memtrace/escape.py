@@ -39,7 +39,10 @@ _MARKDOWN_SPACE = {0x0A: " ", 0x09: " "}
 #: ASCII punctuation that starts inline Markdown markup: code, emphasis, links and
 #: images, raw HTML and autolinks, entities, table cells, strikethrough
 #: (CommonMark: any ASCII punctuation may be backslash-escaped, and is then literal).
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>&|~])")
+#: An underscore starts emphasis only at a word's edge (CommonMark: intraword ``_``
+#: is literal), so ``oom_score_adj`` stays as it is.
+_MARKDOWN_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 #: What starts a block at the start of a line: a heading, a list item, a quote, a
 #: setext underline, an ordered list item.
 _MARKDOWN_BLOCK_START = re.compile(r"^(\s*\d*)([#+\-=>.)])")
@@ -56,6 +59,7 @@ def markdown_text(text: str, *, line_start: bool = False) -> str:
     ``line_start`` (text that begins a line or a list item) also a character that
     would start a block there (``#``, ``-``, ``>``, ``1.``)."""
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text.translate(_MARKDOWN_SPACE).translate(_PRINTABLE))
+    escaped = _MARKDOWN_UNDERSCORE.sub(r"\\_", escaped)
     if not line_start:
         return escaped
     return _MARKDOWN_BLOCK_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", escaped)

@@ -89,6 +89,8 @@ def fold_at(reader: TraceReader, at: str | int | None = None, *,
                 over = np.flatnonzero(batch.ints("ts_ns") > until_ns)
                 end = int(over[0]) if len(over) else end
             hit = None
+            if name == "snapshot" and not batch.tp.has_field("label"):
+                folder.on_batch(batch)  # raises: the trace's schema lacks a field the fold reads
             if name == "snapshot":
                 names = [str(x) for x in batch.strs("label")[:end]]
                 labels.extend(names)

@@ -170,5 +170,5 @@ def test_the_escapers() -> None:
     from memtrace.escape import markdown_code, markdown_text, printable
 
     assert printable("a\tb\nc\x00\x7f\x9b\u200f") == "a\tb\nc\\x00\\x7f\\x9b\\u200f"
-    assert markdown_text("1. a_b", line_start=True) == "1\\. a\\_b" and markdown_text("1. x-y") == "1. x-y"
+    assert markdown_text("1. a_b _c_", line_start=True) == "1\\. a_b \\_c\\_" and markdown_text("1. x-y") == "1. x-y"
     assert markdown_code("a``b") == "```a``b```" and markdown_code("`x") == "`` `x ``"
