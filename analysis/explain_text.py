@@ -1,18 +1,42 @@
 """``memtrace explain`` for terminals: free(1) in MiB, then each kind's parts with
-their owner, reason and what would free them; every line under 80 columns."""
+their owner, reason and what would free them; every line under 80 columns. Parts
+whose explanation differs only in the process they belong to share one paragraph
+("each: ..."); ``--by process`` is smem's table."""
 
 from __future__ import annotations
 
 from memtrace.units import format_mib, format_seconds, format_size
 
-from .explain import FREED_BY, KINDS, ExplainResult
+from .explain import FREED_BY, KINDS, ExplainResult, Part, ProcessUsageTable
 from .terminal import wrap
 
-__all__ = ["render_explain_text"]
+__all__ = ["render_explain_text", "render_process_usage_text"]
 
 #: free(1)'s columns, in its order: (key of ExplainResult.free, header).
 _FREE_COLUMNS = (("total", "total"), ("used", "used"), ("free", "free"), ("shared", "shared"),
                  ("buff_cache", "buff/cache"), ("available", "available"))
+
+
+def _general(p: Part, text: str) -> str:
+    """``text`` of part ``p`` with its own process and mapping named generally
+    ("the process", "its mapping"), so that parts that differ only in those read
+    alike."""
+    o = p.owner
+    if o.pid is not None and o.comm is not None:
+        text = text.replace(f"{o.comm} (pid {o.pid})", "the process")
+    if o.mapping:
+        text = text.replace(f"mapping {o.mapping}", "its mapping")
+    return text
+
+
+def _same_reason(parts: list[Part]) -> list[list[Part]]:
+    """Parts whose reason, detail and remedies read the same once their own process
+    is named generally, grouped (in order of their first part): their paragraph is
+    printed once, not once per process."""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[Part]] = {}
+    for p in parts:
+        groups.setdefault((_general(p, p.reason), _general(p, p.detail), p.freed_by), []).append(p)
+    return list(groups.values())
 
 
 def render_explain_text(res: ExplainResult, title: str | None = None) -> str:
@@ -44,13 +68,18 @@ def render_explain_text(res: ExplainResult, title: str | None = None) -> str:
         out.append("")
         out.append(f"{kind.upper()}: {format_size(total)}" + ("" if total == sums.get(kind) else
                                                               f" (parts sum to {format_size(sums.get(kind))})"))
-        for p in parts:
-            freed = ", ".join(p.freed_by) if p.freed_by else "-"
-            out.extend(wrap(f"{format_size(p.bytes):>9}  {p.owner.name}", " " * 13, "  "))
-            out.extend(wrap(p.reason, " " * 13, " " * 13))
-            if p.detail:
-                out.extend(wrap(p.detail, " " * 13, " " * 13))
-            if p.kind != "free":
+        for group in _same_reason(parts):
+            for p in group:
+                out.extend(wrap(f"{format_size(p.bytes):>9}  {p.owner.name}", " " * 13, "  "))
+            first = group[0]
+            each = "each: " if len(group) > 1 else ""
+            reason, detail = (_general(first, first.reason), _general(first, first.detail)) if each else \
+                (first.reason, first.detail)
+            out.extend(wrap(each + reason, " " * 13, " " * 13))
+            if detail:
+                out.extend(wrap(detail, " " * 13, " " * 13))
+            if first.kind != "free":
+                freed = ", ".join(first.freed_by) if first.freed_by else "-"
                 out.extend(wrap(f"freed by: {freed}", " " * 13, " " * 13))
     if res.unknown:
         out.append("")
@@ -65,4 +94,31 @@ def render_explain_text(res: ExplainResult, title: str | None = None) -> str:
         out.append("freed by:")
         for how in used_by:
             out.extend(wrap(f"{how}: {FREED_BY[how]}", "      ", "  "))
+    return "\n".join(out) + "\n"
+
+
+def _user(uid: int) -> str:
+    """smem's User column: a trace holds uids, not the machine's user names; uid 0
+    is root everywhere."""
+    return "root" if uid == 0 else str(uid)
+
+
+def render_process_usage_text(table: ProcessUsageTable) -> str:
+    """``explain --by process`` as smem prints it with ``-t``: PID, User, Command,
+    Swap, USS, PSS, RSS in kB, smaller PSS first, then a rule and the totals (the
+    number of processes, of users, and each column summed)."""
+    ts = f" (t={format_seconds(table.ts_ns)})" if table.ts_ns is not None and not table.at.startswith("t=") else ""
+    out = [f"memory by process at {table.at}{ts}, in kB (smem's columns)", ""]
+    header = f"{'PID':>5} {'User':<8} {'Command':<27} {'Swap':>8} {'USS':>8} {'PSS':>8} {'RSS':>8}"
+    out.append(header)
+    for r in table.rows:
+        out.append(f"{r.pid:>5} {_user(r.uid):<8.8} {r.comm:<27.27} {r.swap_bytes // 1024:>8} "
+                   f"{r.uss_bytes // 1024:>8} {r.pss_bytes // 1024:>8} {r.rss_bytes // 1024:>8}")
+    t = table.totals()
+    # smem sums the kB it read, row by row.
+    kb = [sum(getattr(r, f"{col}_bytes") // 1024 for r in table.rows) for col in ("swap", "uss", "pss", "rss")]
+    out.append("-" * len(header))
+    out.append(f"{t['processes']:>5} {t['users']:<8} {'':<27} {kb[0]:>8} {kb[1]:>8} {kb[2]:>8} {kb[3]:>8}")
+    for note in table.notes:
+        out.extend(wrap(f"note: {note}", "  "))
     return "\n".join(out) + "\n"

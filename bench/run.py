@@ -43,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from bench_cli import cli_startup
 from bench_explain import explain_large
 from bench_export import export_parquet
 from bench_guardrails import TARGET_PEAK_RSS_MIB, TARGET_SECONDS, guardrails
@@ -51,6 +52,7 @@ from bench_kernlog import read_kernel_log
 from bench_live import live_overhead
 from bench_oom_leak import oom_leak
 from bench_probe import probe_count
+from bench_report_real import report_real
 from bench_sweep import sweep
 from bench_trace_io import trace_io  # bench/ is sys.path[0] when this script runs
 
@@ -133,10 +135,20 @@ def benchmarks() -> dict[str, Benchmark]:
             # speed-up >= 1.7 over serial, as serial-over-dask inverted.
             targets={"seconds_per_serial_second": 1 / 1.7},
         ),
+        "report_real": Benchmark(
+            description="memtrace report with what-ifs on a 261k-line real import, 2 kills (bench_report_real.py)",
+            run=report_real,
+            targets={"seconds": 15.0},
+        ),
         "live_overhead": Benchmark(
             description="touch.c's 1 GiB first touch under memtrace record --live -p vs. alone (bench_live.py)",
             run=live_overhead,
             targets={"ratio": 2.0, "lost": 0},
+        ),
+        "cli_startup": Benchmark(
+            description="memtrace --version and --help, each a new process (bench_cli.py)",
+            run=cli_startup,
+            targets={"cli_startup_s": 0.25, "help_s": 0.25},
         ),
         "export_parquet": Benchmark(
             description="export a 10 M-event trace as Parquet tables (bench_export.py)",

@@ -8,6 +8,7 @@ Each function returns the frozen data the command renders, and prints nothing::
     stat               stat_trace                        TraceStat
     free               free                              Warned[tuple[FreeSnapshot, ...]]
     explain            explain                           Explained (an ExplainResult)
+    explain --by process explain_by_process              Warned[ProcessUsageTable]
     ps                 ps                                Warned[ProcTable]
     report             report                            Warned[OomReport]
     dmesg              dmesg                             Warned[tuple[OomReportText, ...]]
@@ -34,6 +35,7 @@ cheap, and so does the command line's start).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import stat as stat_mod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,10 +45,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from memtrace import __version__
 from memtrace.errors import InputError, NotATraceError, NotFoundError, OutputError, TraceFormatError, UsageError
+from memtrace.logsetup import phase
 from memtrace.units import format_seconds
 
 if TYPE_CHECKING:
-    from memtrace.analysis.explain import ExplainResult
+    from memtrace.analysis.explain import ExplainResult, ProcessUsageTable
     from memtrace.analysis.export import ExportResult
     from memtrace.analysis.importers import ImportResult
     from memtrace.analysis.importers.live import LiveRecordResult, LiveTarget, LiveTraceResult
@@ -62,6 +65,9 @@ if TYPE_CHECKING:
     from memtrace.tracer.tracefile import TraceReader, TraceStats
     from memtrace.whatif import Announce
 
+#: Each phase's log (see memtrace.logsetup: -v shows them).
+_log = logging.getLogger("memtrace.api")
+
 __all__ = [
     "Explained",
     "FreeSnapshot",
@@ -71,6 +77,7 @@ __all__ = [
     "Warned",
     "dmesg",
     "explain",
+    "explain_by_process",
     "export",
     "free",
     "free_row",
@@ -153,8 +160,10 @@ def record(
 
     if isinstance(scenario, str):
         scenario = resolve_scenario(scenario)
-    rec = record_run(scenario, output, sysctl_overrides=sysctls or {}, seed=seed, memtrace_version=__version__,
-                     consumers=consumers)
+    with phase(_log, "simulate and record", scenario=scenario.name, trace=os.fspath(output)) as ph:
+        rec = record_run(scenario, output, sysctl_overrides=sysctls or {}, seed=seed, memtrace_version=__version__,
+                         consumers=consumers)
+        ph.update(events=rec.events, oom_kills=len(rec.result.oom_kills), simulated_ns=rec.result.end_ns)
     result = rec.result
     return RecordResult(
         scenario=scenario.name,
@@ -259,9 +268,14 @@ def open_trace(path: PathArg) -> TraceReader:
         raise TraceFormatError(f"cannot read trace {name}: not a regular file (a pipe or device); "
                                "copy it to a file first")
     try:
-        return TraceReader(name)
+        reader = TraceReader(name)
     except OSError as e:
         raise TraceFormatError(f"cannot read trace {name}: {e.strerror or e}") from None
+    _log.info("trace header read", extra={"trace": name, "tracepoints": len(reader.registry),
+                                          "scenario": reader.meta.get("scenario"),
+                                          "imported": bool(reader.meta.get("source")),
+                                          "header_warnings": len(reader.warnings)})
+    return reader
 
 
 def _trace_or_none(path: PathArg) -> TraceReader | None:
@@ -270,7 +284,19 @@ def _trace_or_none(path: PathArg) -> TraceReader | None:
     try:
         return open_trace(path)
     except NotATraceError:
+        _log.info("not a trace: read as a snapshot or a kernel log", extra={"input": os.fspath(path)})
         return None
+
+
+def _fold(reader: TraceReader, at: str | int | None) -> tuple[Any, Any, list[str]]:
+    """:func:`memtrace.analysis.state.fold_at`, logged as a phase."""
+    from memtrace.analysis.state import fold_at
+
+    with phase(_log, "fold the trace into memory state", trace=reader.path, at=at) as ph:
+        folder, reading, warnings = fold_at(reader, at)
+        ph.update(reading=None if reading is None else (reading.label or reading.ts_ns),
+                  held_back_warnings=len(warnings))
+    return folder, reading, warnings
 
 
 # --------------------------------------------------------------------------- stat
@@ -437,12 +463,13 @@ def explain(target: PathArg, *, at: str | int | None = None, pid: int | None = N
             raise InputError(f"{os.fspath(target)}: --graph needs a trace (a snapshot has no per-page state)")
         return Explained(res)
     from memtrace.analysis.explain import explain_state
-    from memtrace.analysis.state import fold_at
 
-    folder, reading, warnings = fold_at(reader, at)
+    folder, reading, warnings = _fold(reader, at)
     state = folder.state()
     try:
-        res = explain_state(state, reading, pid=pid, at=_moment(at) if isinstance(at, int) else None)
+        with phase(_log, "explain", pid=pid) as ph:
+            res = explain_state(state, reading, pid=pid, at=_moment(at) if isinstance(at, int) else None)
+            ph.update(parts=len(res.parts), processes=len(state.procs))
     except NotFoundError as e:  # a pid the trace does not hold: say which trace
         raise NotFoundError(f"{os.fspath(target)}: {e}") from None
     written = None
@@ -457,6 +484,27 @@ def explain(target: PathArg, *, at: str | int | None = None, pid: int | None = N
         written = GraphFile(os.fspath(graph), kind, g.number_of_nodes(), g.number_of_edges(),
                             graph_summary(g).get("nodes.page_run", 0))
     return Explained(res, (*warnings, *reader.warnings), written)
+
+
+def explain_by_process(target: PathArg, *, at: str | int | None = None) -> Warned[ProcessUsageTable]:
+    """Memory by process as smem shows it (``memtrace explain --by process``): swap,
+    USS, PSS and RSS of each process, smaller PSS first, from a trace's page tables
+    at ``at`` (as :func:`explain`) or a snapshot's smaps_rollup."""
+    from memtrace.analysis.explain import usage_from_snapshot, usage_from_state
+
+    reader = _trace_or_none(target)
+    if reader is None:
+        from memtrace.analysis.procsnap import load_snapshot
+
+        if at is not None:
+            raise InputError(f"{os.fspath(target)}: --at needs a trace (a snapshot is one moment)")
+        return Warned(usage_from_snapshot(load_snapshot(target), os.fspath(target)))
+    folder, reading, warnings = _fold(reader, at)
+    state = folder.state()
+    label = reading.label if reading is not None and reading.label else None
+    ts_ns = reading.ts_ns if reading is not None else state.ts_ns
+    moment = label or (f"t={format_seconds(ts_ns)}" if ts_ns is not None else "end of trace")
+    return Warned(usage_from_state(state, moment, ts_ns), (*warnings, *reader.warnings))
 
 
 # --------------------------------------------------------------------------- ps
@@ -492,7 +540,9 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
 
 
 def report(target: PathArg, *, window_ns: int | None = None, what_if: bool | None = None, jobs: int = 1,
-           announce: Announce | None = None, sweeps: Sequence[PathArg] = ()) -> Warned[OomReport]:
+           announce: Announce | None = None, sweeps: Sequence[PathArg] = (),
+           assume_after_kill: str | None = None,
+           progress: Callable[[int, int], None] | None = None) -> Warned[OomReport]:
     """Why each process was OOM-killed, and what would have prevented it
     (``memtrace report``).
 
@@ -501,26 +551,40 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool | Non
     reclaim (default: :data:`memtrace.analysis.report.DEFAULT_WINDOW_NS`). With
     ``what_if`` the changes the report proposes are replayed (:mod:`memtrace.whatif`;
     a trace that records a workload only), up to ``jobs`` at once; ``announce`` is
-    told the changes before the replays start. With ``what_if`` None (the default)
-    they are replayed only when the estimate of one replay is small
-    (:func:`memtrace.whatif.what_if_cost`), else a report warning says how to ask.
-    ``sweeps`` are results files of ``memtrace sweep -o R.json`` (:func:`sweep`)
-    embedded as chapters of their own.
+    told the changes before the replays start and ``progress`` ``(done, total)``
+    as each replay ends. With ``what_if`` None (the default) they are replayed only
+    when the estimate of one replay is small (:func:`memtrace.whatif.what_if_cost`),
+    else a report warning says how to ask. ``sweeps`` are results files of
+    ``memtrace sweep -o R.json`` (:func:`sweep`) embedded as chapters of their own.
+    ``assume_after_kill`` (``stop``, ``continue``, ``grow``, ``grow=SIZE``; default
+    ``grow``) is what the what-if replays assume an imported trace's OOM victims
+    would have done after their kill (:mod:`memtrace.replay.assume`).
     """
     embedded = _read_sweeps(sweeps)
     reader = _trace_or_none(target)
     if reader is None:
         from memtrace.analysis.kernlog import report_from_log
 
-        return Warned(dataclasses.replace(report_from_log(target), sweeps=embedded))
+        with phase(_log, "read the kernel log", log=os.fspath(target)) as ph:
+            log_report = report_from_log(target)
+            ph.update(oom_reports=len(log_report.kills), warnings=len(log_report.warnings))
+        return Warned(dataclasses.replace(log_report, sweeps=embedded))
     from memtrace.analysis.report import build_report
 
-    rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
+    with phase(_log, "build the OOM report", trace=reader.path) as ph:
+        rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
+        ph.update(kills=len(rep.kills), warnings=len(rep.warnings))
     warnings = tuple(reader.warnings)
     if what_if is not False and rep.kills:
         from memtrace.whatif import what_if_report
 
-        rep = what_if_report(reader, rep, jobs=jobs, announce=announce, force=what_if is True)
+        with phase(_log, "what-if replays", jobs=jobs):
+            rep = what_if_report(reader, rep, jobs=jobs, announce=announce,
+                                 assume_after_kill=assume_after_kill, progress=progress, force=what_if is True)
+    elif what_if is False:
+        _log.info("what-if replays skipped: --no-what-if")
+    else:
+        _log.info("what-if replays skipped: no OOM kill to avoid")
     return Warned(dataclasses.replace(rep, sweeps=embedded), warnings)
 
 
@@ -546,15 +610,26 @@ def dmesg(trace: PathArg) -> Warned[tuple[OomReportText, ...]]:
 
 
 def import_trace(source: PathArg, output: PathArg, *, format: str = "auto", dmesg: PathArg | None = None,
-                 kernel_version: str | None = None, progress: Callable[[int], None] | None = None) -> ImportResult:
+                 kernel_version: str | None = None, progress: Callable[[int], None] | None = None,
+                 snapshot: PathArg | None = None) -> ImportResult:
     """Import what a real kernel wrote (``perf script`` or ftrace text, plain or
     gzip) as the memtrace trace ``output`` (``memtrace import``); ``dmesg`` is the
-    kernel log of the same run. ``progress``, if given, is called with the bytes
-    read so far. See :func:`memtrace.analysis.importers.import_trace`."""
+    kernel log of the same run, ``snapshot`` a ``memtrace snapshot`` taken when the
+    trace started (the memory of the processes that predate it). ``progress``, if
+    given, is called with the bytes read so far. See
+    :func:`memtrace.analysis.importers.import_trace`."""
     from memtrace.analysis.importers import import_trace as do_import
 
-    return do_import(source, output, format=format, dmesg=dmesg, kernel_version=kernel_version,
-                     memtrace_version=__version__, progress=progress)
+    with phase(_log, "import", source=os.fspath(source), trace=os.fspath(output), format=format) as ph:
+        result = do_import(source, output, format=format, dmesg=dmesg, kernel_version=kernel_version,
+                           memtrace_version=__version__, progress=progress, snapshot=snapshot)
+        ph.update(lines=result.lines, events=sum(result.events.values()), unknown_lines=result.unknown_lines,
+                  detected_format=result.format, processes=result.processes, oom_kills=len(result.oom_kills))
+    for name, count in sorted(result.unknown_events.items()):
+        _log.info("skipped: no memtrace counterpart", extra={"tracepoint": name, "events": count})
+    for system, counts in sorted(result.summarised.items()):
+        _log.debug("counted only (summarised in the header)", extra={"system": system, **counts})
+    return result
 
 
 def load_tool(name: str) -> Tool:

@@ -7,6 +7,7 @@ text ``memtrace diff`` prints. See ``docs/trace-format.md`` for the file both re
 and write.
 """
 
+from .assume import AfterKill, apply_assumption, describe_assumption, parse_assumption
 from .baseline import BaselineScore, MemoryMatch, score_baseline
 from .diff import Divergence, EventAt, TraceDiff, diff_traces, first_divergence, input_changes
 from .overrides import Overrides, apply_overrides, merge_sysctls, parse_set, set_in_workload
@@ -33,6 +34,7 @@ from .summary import (
 __all__ = [
     "COUNTERS",
     "MEMORY_KINDS",
+    "AfterKill",
     "BaselineScore",
     "Counter",
     "Divergence",
@@ -46,12 +48,15 @@ __all__ = [
     "Summarizer",
     "TraceDiff",
     "TraceSummary",
+    "apply_assumption",
     "apply_overrides",
     "default_output",
+    "describe_assumption",
     "diff_traces",
     "first_divergence",
     "input_changes",
     "merge_sysctls",
+    "parse_assumption",
     "parse_set",
     "recorded_total_events",
     "render_diff",

@@ -32,11 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from memtrace.errors import MemtraceError
+from memtrace.errors import MemtraceError, ScenarioError
 from memtrace.kernel.workload import scenario_from_dict
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.tracefile import TraceReader
 
+from .assume import DEFAULT_ASSUMPTION, apply_assumption, parse_assumption, victims
 from .baseline import BaselineScore, score_baseline
 from .render import verdict
 from .summary import COUNTERS, MEMORY_KINDS, MemoryByKind, Summarizer, TraceSummary, file_size
@@ -357,10 +358,15 @@ def input_changes(meta_a: Mapping[str, Any], meta_b: Mapping[str, Any]) -> dict[
                 out[f"cgroup.{path}.{key}"] = (ga.get(key), gb.get(key))
     if meta_a.get("seed") != meta_b.get("seed"):
         out["seed"] = (meta_a.get("seed"), meta_b.get("seed"))
+    # An imported trace's OOM victims run, in a replay, what it assumed they would
+    # have done after their kill (replay.assume): compared with that applied.
+    aka, akb = _assumed(meta_a), _assumed(meta_b)
+    if aka is not None and akb is not None and aka != akb:
+        out["assume-after-kill"] = (aka, akb)
     skip = ("machine", "sysctl", "cgroup", "description")
-    rest_a = {k: v for k, v in _normalised(wa).items() if k not in skip}
-    rest_b = {k: v for k, v in _normalised(wb).items() if k not in skip}
-    if rest_a != rest_b:
+    rest_a = {k: v for k, v in _normalised(_with_assumption(wa, meta_a)).items() if k not in skip}
+    rest_b = {k: v for k, v in _normalised(_with_assumption(wb, meta_b)).items() if k not in skip}
+    if rest_a != rest_b and "assume-after-kill" not in out:
         out["workload"] = ("recorded", "different processes or files")
     sa, sb = _mapping(meta_a.get("sysctl")), _mapping(meta_b.get("sysctl"))
     explicit = {_vm(k) for meta in (meta_a, meta_b) for k in _mapping(meta.get("sysctl_overrides"))}
@@ -373,6 +379,29 @@ def input_changes(meta_a: Mapping[str, Any], meta_b: Mapping[str, Any]) -> dict[
     for key in sorted(differing, key=lambda k: k not in explicit):
         out[key] = (sa.get(key), sb.get(key))
     return out
+
+
+def _assumed(meta: Mapping[str, Any]) -> str | None:
+    """The after-kill assumption a header says its workload runs with (None: none
+    needed, not an import with kills)."""
+    derived = meta.get("derived")
+    if not victims(derived if isinstance(derived, Mapping) else None):
+        return None
+    assert isinstance(derived, Mapping)
+    text = derived.get("assumption")
+    try:
+        return str(parse_assumption(text)) if isinstance(text, str) else str(DEFAULT_ASSUMPTION)
+    except ScenarioError:
+        return None
+
+
+def _with_assumption(workload: Mapping[str, Any], meta: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``workload`` with its after-kill assumption applied (as a replay runs it)."""
+    derived = meta.get("derived")
+    text = _assumed(meta)
+    if text is None or not isinstance(derived, Mapping):
+        return workload
+    return apply_assumption(workload, derived, parse_assumption(text))
 
 
 def _normalised(workload: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -11,6 +11,8 @@ swap, time limit, kernel version, cgroup limits), before the replay starts::
     --set machine.swap=+50%              a size relative to the recorded one
     --set machine.time_limit=-50%        so is a duration
     --set cgroup./leaker.max=192MiB      [[cgroup]] path = "/leaker", max = "192MiB"
+    --assume-after-kill grow=64MiB       what a process killed in the recording would
+                                         have done (an imported trace: see .assume)
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from memtrace.kernel.workload import MachineSpec, Scenario, scenario_from_dict
 from memtrace.linux.limits import PAGE_SIZE
 from memtrace.units import parse_duration, parse_size
 
+from .assume import DEFAULT_ASSUMPTION, AfterKill, apply_assumption, parse_assumption
+
 #: Keys whose value is a string even when it looks like a number.
 _STRING_KEYS = frozenset({"kernel_version", "path", "name", "description"})
 #: Keys that take a relative value (``+20%``): sizes (rounded down to a page) and durations.
@@ -42,24 +46,45 @@ class Overrides:
 
     ``sysctls`` maps a sysctl name to its value; ``sets`` holds ``(key, value)``
     pairs such as ``("machine.ram", "8GiB")`` or ``("cgroup./leaker.max", "+20%")``,
-    applied in order.
+    applied in order; ``assume_after_kill`` is what a process the recording's OOM
+    killer took would have done (``stop``, ``continue``, ``grow``, ``grow=SIZE``;
+    None: the default, ``grow``), for a workload derived from a real trace.
     """
 
     sysctls: tuple[tuple[str, str], ...] = ()
     sets: tuple[tuple[str, str], ...] = ()
+    assume_after_kill: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.assume_after_kill is not None:
+            object.__setattr__(self, "assume_after_kill", str(parse_assumption(self.assume_after_kill)))
 
     @property
     def empty(self) -> bool:
-        return not self.sysctls and not self.sets
+        """No change at all (an explicit assumption is one)."""
+        return not self.sysctls and not self.sets and self.assume_after_kill is None
+
+    @property
+    def assumption(self) -> AfterKill:
+        """The after-kill assumption (the default when none was given)."""
+        if self.assume_after_kill is None:
+            return DEFAULT_ASSUMPTION
+        return parse_assumption(self.assume_after_kill)
 
     @classmethod
-    def parse(cls, sysctls: list[str] | tuple[str, ...] = (), sets: list[str] | tuple[str, ...] = ()) -> Overrides:
-        """Overrides from ``KEY=VALUE`` strings; SysctlError or ScenarioError if malformed."""
-        return cls(tuple(parse_sysctl_assignment(s) for s in sysctls), tuple(parse_set(s) for s in sets))
+    def parse(cls, sysctls: list[str] | tuple[str, ...] = (), sets: list[str] | tuple[str, ...] = (),
+              assume_after_kill: str | None = None) -> Overrides:
+        """Overrides from ``KEY=VALUE`` strings and an assumption
+        (``stop|continue|grow|grow=SIZE``); SysctlError or ScenarioError if malformed."""
+        return cls(tuple(parse_sysctl_assignment(s) for s in sysctls), tuple(parse_set(s) for s in sets),
+                   assume_after_kill)
 
     def describe(self) -> list[str]:
-        """Each override as ``KEY=VALUE``, sysctls first."""
-        return [f"{k}={v}" for k, v in self.sysctls] + [f"{k}={v}" for k, v in self.sets]
+        """Each override as ``KEY=VALUE``, sysctls first, the assumption last."""
+        out = [f"{k}={v}" for k, v in self.sysctls] + [f"{k}={v}" for k, v in self.sets]
+        if self.assume_after_kill is not None:
+            out.append(f"assume-after-kill={self.assume_after_kill}")
+        return out
 
 
 def parse_set(text: str) -> tuple[str, str]:
@@ -144,13 +169,17 @@ def _apply_set(workload: dict[str, Any], key: str, text: str) -> None:
     raise ScenarioError(f"--set {key}={text}: the recorded workload has no cgroup {path!r} (cgroups: {known})")
 
 
-def apply_overrides(workload: Mapping[str, Any], overrides: Overrides, source: str) -> Scenario:
+def apply_overrides(workload: Mapping[str, Any], overrides: Overrides, source: str, *,
+                    derived: Mapping[str, Any] | None = None) -> Scenario:
     """The scenario of ``workload`` (a trace header's map) with ``overrides.sets`` applied.
 
-    Each ``--set`` is checked as it is applied, so an error names it. Sysctls are not
-    applied here: they go to the run (see :func:`merge_sysctls`).
+    ``derived`` is the header's ``derived`` map of an imported trace: each process
+    the recording's OOM killer took then runs the steps of ``overrides.assumption``
+    after the point of its kill (:mod:`.assume`). Each ``--set`` is checked as it
+    is applied, so an error names it. Sysctls are not applied here: they go to the
+    run (see :func:`merge_sysctls`).
     """
-    data = copy.deepcopy(dict(workload))
+    data = apply_assumption(workload, derived, overrides.assumption)
     try:
         scenario = scenario_from_dict(data, source)
     except ScenarioError as e:
@@ -190,3 +219,14 @@ def merge_sysctls(recorded: Mapping[str, Any], overrides: Overrides) -> dict[str
             raise SysctlError(f"--sysctl {key}={value}: {e}") from None
         canonical[name] = value
     return dict(sorted(canonical.items()))
+
+
+def replay_template(meta: Mapping[str, Any], overrides: Overrides) -> dict[str, Any]:
+    """The header template of a replay of the trace whose header is ``meta``: the
+    same, with the after-kill assumption the replay used in ``derived`` (for an
+    imported trace with OOM kills), so that its header says what it assumed."""
+    out = dict(meta)
+    derived = meta.get("derived")
+    if isinstance(derived, Mapping) and derived.get("after_kill"):
+        out["derived"] = {**derived, "assumption": str(overrides.assumption)}
+    return out

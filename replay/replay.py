@@ -38,7 +38,8 @@ from memtrace.tracer.bus import Consumer
 from memtrace.tracer.tracefile import TraceReader
 from memtrace.tracer.tracefile.format import FRAME_FOOTER, FRAME_HEADER, FRAME_MARKER
 
-from .overrides import Overrides, apply_overrides, merge_sysctls
+from .assume import describe_assumption
+from .overrides import Overrides, apply_overrides, merge_sysctls, replay_template
 
 #: Records ``scenario`` to a path: ``recorder(scenario, output, sysctls, seed, consumers)``
 #: runs it on a fresh kernel with the sysctl overrides and seed, every event going to
@@ -50,7 +51,9 @@ class ReplayResult:
     """What a replay produced: the new trace and how it relates to the old.
 
     ``events`` counts the events the replay emitted; ``byte_identical`` compares
-    the two files whole; ``recorded_version`` is the memtrace that wrote the old one.
+    the two files whole; ``recorded_version`` is the memtrace that wrote the old one;
+    ``assumptions`` says, for a trace imported with OOM kills, what the replay
+    assumed each victim would have done after its kill (:mod:`.assume`).
     """
 
     baseline: str
@@ -63,6 +66,7 @@ class ReplayResult:
     trace_bytes: int
     byte_identical: bool
     recorded_version: str = ""
+    assumptions: tuple[str, ...] = ()
 
 
 class _Counter:
@@ -91,8 +95,11 @@ def recorded_workload(reader: TraceReader) -> Mapping[str, Any]:
 
 
 def replay_scenario(reader: TraceReader, overrides: Overrides = Overrides()) -> Scenario:
-    """The scenario a trace recorded, with ``overrides.sets`` applied."""
-    return apply_overrides(recorded_workload(reader), overrides, f"{reader.path} (recorded workload)")
+    """The scenario a trace recorded, with ``overrides.sets`` applied (and, for an
+    imported trace with OOM kills, the after-kill assumption: see :mod:`.assume`)."""
+    derived = reader.meta.get("derived")
+    return apply_overrides(recorded_workload(reader), overrides, f"{reader.path} (recorded workload)",
+                           derived=derived if isinstance(derived, Mapping) else None)
 
 
 def recorded_total_events(path: str | os.PathLike[str]) -> int | None:
@@ -155,7 +162,8 @@ def replay_trace(
     version = memtrace_version or str(reader.header.get("memtrace_version", "0.0.0"))
     counter = _Counter()
     try:
-        record_run(scenario, out, meta_template=reader.meta, sysctl_overrides=sysctls, seed=seed,
+        record_run(scenario, out, meta_template=replay_template(reader.meta, overrides), sysctl_overrides=sysctls,
+                   seed=seed,
                    memtrace_version=version, consumers=[counter, *consumers])
     except OSError as e:
         raise TraceFormatError(f"cannot write trace {out}: {e.strerror or e}") from None
@@ -171,4 +179,10 @@ def replay_trace(
         trace_bytes=out.stat().st_size,
         byte_identical=identical,
         recorded_version=str(reader.header.get("memtrace_version", "")),
+        assumptions=tuple(describe_assumption(_derived(reader.meta), overrides.assumption)),
     )
+
+
+def _derived(meta: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    derived = meta.get("derived")
+    return derived if isinstance(derived, Mapping) else None

@@ -519,6 +519,11 @@ _HANDLERS: dict[str, Callable[[Summarizer, EventBatch], None]] = {
 }
 
 
+#: Tracepoints the summary only counts (no handler, no task fold): their order
+#: against the others does not matter.
+_COUNTED_ONLY = frozenset({"page_fault"})
+
+
 def file_size(path: str | os.PathLike[str]) -> int:
     """Size of ``path`` in bytes, or 0 when it cannot be read."""
     try:
@@ -534,7 +539,10 @@ def summarize_trace(path: str | os.PathLike[str]) -> TraceSummary:
     """
     reader = TraceReader(path)
     folder = Summarizer()
-    for batch in reader.ordered_batches():
+    # Page faults are only counted (events, major faults, first and last time):
+    # folded a chunk at a time as read, they no longer cut the ordered runs of the
+    # other tracepoints apart (an imported trace alternates faults and rss_stat).
+    for batch in reader.ordered_batches(skip=_COUNTED_ONLY, skipped=folder.on_batch):
         folder.on_batch(batch)
     return folder.finish(reader.path, reader.meta, reader.footer, trace_bytes=file_size(reader.path),
                          damage=reader.damage, warnings=reader.warnings)

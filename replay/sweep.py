@@ -337,7 +337,9 @@ def replay_summary(target: SweepTarget, cell: Cell, workdir: str | None = None) 
     deleted afterwards. ScenarioError/SysctlError name an override the workload
     refuses."""
     overrides = cell.overrides()
-    scenario = apply_overrides(target.workload, overrides, f"{target.name} (sweep cell {cell.index})")
+    derived = (target.meta or {}).get("derived")
+    scenario = apply_overrides(target.workload, overrides, f"{target.name} (sweep cell {cell.index})",
+                               derived=derived if isinstance(derived, Mapping) else None)
     sysctls = merge_sysctls(target.sysctl_overrides, overrides)
     fd, tmp = tempfile.mkstemp(prefix=".memtrace-sweep-", suffix=".mtrace", dir=workdir)
     os.close(fd)

@@ -666,6 +666,30 @@ MPROTECT = _define(
     kernel="syscalls:sys_enter_mprotect + syscalls:sys_exit_mprotect",
 )
 
+EXEC = _define(
+    "exec",
+    "execve(2) replaced the process's image: a new mm, every old mapping gone (a comm change "
+    "without an exec is a task_rename)",
+    (
+        Field("comm", "str", "command name of the new image"),
+        Field("filename", "str", "the file executed ('' when the trace does not name it)"),
+        Field("old_pid", "i32", "the pid before the exec (a non-leader thread's exec takes the "
+                                "leader's pid; else the pid itself)"),
+    ),
+    kernel="sched:sched_process_exec",
+)
+
+TASK_RENAME = _define(
+    "task_rename",
+    "the comm changed without an exec (prctl(PR_SET_NAME), a write to /proc/PID/comm): the "
+    "mappings stay",
+    (
+        Field("oldcomm", "str", "command name before"),
+        Field("newcomm", "str", "command name after"),
+    ),
+    kernel="task:task_rename",
+)
+
 #: Every built-in tracepoint, in registry id order (definition order above).
 TRACEPOINTS: tuple[Tracepoint, ...] = tuple(_SCHEMA)
 

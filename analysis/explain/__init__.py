@@ -31,10 +31,13 @@ Kinds (:data:`KINDS`) and the /proc/meminfo lines each breaks down
 
 Each part says what would free it (:data:`FREED_BY`). With ``pid``, the view is one
 process's: every page it maps (shared ones too), summing to its RSS counters.
+:mod:`.by_process` gives the other cut, one row per process as smem shows it
+(swap, USS, PSS, RSS).
 """
 from __future__ import annotations
 
 from .build import explain_state, explain_trace
+from .by_process import ProcessUsage, ProcessUsageTable, usage_from_snapshot, usage_from_state
 from .result import FREED_BY, KINDS, OWNER_TYPES, RAM_KINDS, ExplainResult, Owner, Part, free_dict, kind_totals
 
 __all__ = [
@@ -45,8 +48,12 @@ __all__ = [
     "ExplainResult",
     "Owner",
     "Part",
+    "ProcessUsage",
+    "ProcessUsageTable",
     "explain_state",
     "explain_trace",
     "free_dict",
     "kind_totals",
+    "usage_from_snapshot",
+    "usage_from_state",
 ]

@@ -56,20 +56,28 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[str], *,
                  format: str = "auto", dmesg: str | os.PathLike[str] | None = None,
                  kernel_version: str | None = None, memtrace_version: str = "0.1.0",
-                 progress: Callable[[int], None] | None = None) -> ImportResult:
+                 progress: Callable[[int], None] | None = None,
+                 snapshot: str | os.PathLike[str] | None = None, vma_steps: bool | None = None) -> ImportResult:
     """Import a ``perf script`` or ftrace text file (plain or gzip) into the memtrace
     trace ``output``.
 
     ``dmesg`` is a companion kernel log of the same run: its OOM reports fill the
     ``oom_kill`` events' badness, constraint and memcg, add the task tables
     (``oom_candidate``) and memcg stats, and size the replay workload's machine and
-    memory cgroup. ``kernel_version`` names the traced kernel when no log does.
+    memory cgroup. ``snapshot`` is a ``memtrace snapshot`` (JSON, plain or gzip)
+    taken when the trace started: the processes that predate the trace start with
+    its memory, and it gives the memory cgroups, their limits and the machine's RAM
+    when no log does. ``kernel_version`` names the traced kernel when no log does.
+    ``vma_steps`` says whether the derived workload uses the scenario steps
+    madvise, mremap and mprotect (default: :data:`.workload.VMA_STEPS`).
     ``progress`` is called with the bytes read so far, now and then. Raises
     ParseError when an input cannot be read or its format not recognised.
     """
     from ..kernlog.parse import OomLog, parse_oom_log
+    from ..procsnap import load_snapshot
     from . import ftrace, perf_script
     from .builder import TraceBuilder
+    from .workload import VMA_STEPS
 
     if os.path.exists(output) and os.path.samefile(output, input_path):
         raise ParseError(f"{os.fsdecode(output)}: the trace would overwrite the input it imports; choose another -o")
@@ -78,8 +86,11 @@ def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[s
         raise ParseError(f"unknown input format {format!r} (known: {', '.join(FORMATS)}, auto)")
     text = open_text(input_path)
     companion: OomLog | None = parse_oom_log(dmesg) if dmesg is not None else None
+    snap = load_snapshot(snapshot) if snapshot is not None else None
     builder = TraceBuilder(output, source_format=fmt, source_path=text.path, companion=companion,
-                           kernel_version=kernel_version, memtrace_version=memtrace_version)
+                           kernel_version=kernel_version, memtrace_version=memtrace_version, snapshot=snap,
+                           snapshot_path=os.fsdecode(snapshot) if snapshot is not None else None,
+                           vma_steps=VMA_STEPS if vma_steps is None else vma_steps)
     lines: Iterable[str] = text if progress is None else _Counting(text, progress)
     try:
         (perf_script if fmt == "perf-script" else ftrace).feed(lines, builder)

@@ -3,9 +3,17 @@
 The tracepoint mappers (:mod:`.mapping`) emit memtrace events into a
 :class:`TraceOutput`, which buffers them as rows per tracepoint and writes one flush
 group every :data:`GROUP_EVENTS` events to a temporary events file. The header
-needs the whole input (the machine and cgroups from the companion log, the derived
-workload, what each field written with a placeholder means), so it is written last
-(:func:`import_meta`) and :meth:`TraceOutput.join` puts it in front of the events.
+needs the whole input (the machine and cgroups from the companion log or the
+start-of-trace snapshot, the derived workload and what it assumed, what each field
+written with a placeholder means), so it is written last (:func:`import_meta`) and
+:meth:`TraceOutput.join` puts it in front of the events.
+
+``meta["derived"]`` says what the derived workload rests on: ``initial_memory``
+(what each process that predates the trace held when it started, and which source
+told), ``after_kill`` (each OOM victim's kill, observed growth and planned end: its
+steps end at the kill, and ``memtrace.replay.assume`` adds what the replay assumes),
+``end_ns`` (the derived workload's end), ``vma_steps`` and ``steps`` (how madvise,
+mremap and mprotect were expressed).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from memtrace.tracer import EventBatch, TraceWriter, default_registry
 from memtrace.tracer.batch import Column
 from memtrace.tracer.tracefile import trace_head
 
-from .workload import SYNTHETIC_FILE
+from .workload import CLASSES, SYNTHETIC_FILE, TAIL_NS
 
 if TYPE_CHECKING:
     from .builder import TraceBuilder
@@ -246,6 +254,9 @@ def _machine(b: TraceBuilder) -> dict[str, Any]:
     cgroup_version = b.machine.get("cgroup_version", 2)
     ram: int | None = None
     swap: int | None = None
+    snap = b.snapshot
+    if snap:
+        cgroup_version = snap.cgroup_version() or cgroup_version
     for r in b.companion.reports:
         if version is None and r.kernel_release:
             version = r.kernel_release.split("-")[0]
@@ -259,12 +270,20 @@ def _machine(b: TraceBuilder) -> dict[str, Any]:
         ram = b.machine["ram_bytes"]
     if swap is None and "swap_bytes" in b.machine:
         swap = b.machine["swap_bytes"]
+    if version is None and snap.kernel_release:
+        version = snap.kernel_release.split("-")[0]
+    if ram is None and snap.meminfo("MemTotal"):
+        ram = snap.meminfo("MemTotal")
+        b.notes.append("RAM from the start-of-trace snapshot's MemTotal")
+    if swap is None and snap.meminfo("SwapTotal") is not None:
+        swap = snap.meminfo("SwapTotal")
     if version is None:
         version = DEFAULT_KERNEL_VERSION
         b.notes.append("kernel version unknown (no companion log, no --kernel-version): 6.13 assumed")
     if ram is None:
         ram = 24 << 30
-        b.notes.append("RAM unknown (no global OOM report in a companion log): 24 GiB assumed for replay")
+        b.notes.append("RAM unknown (no global OOM report in a companion log, no snapshot): 24 GiB assumed "
+                       "for replay")
     ram = max(64 << 20, ram // PAGE_SIZE * PAGE_SIZE)
     if swap is None:
         swap = 0
@@ -274,10 +293,14 @@ def _machine(b: TraceBuilder) -> dict[str, Any]:
 
 
 def _cgroups(b: TraceBuilder) -> list[dict[str, Any]]:
-    """Memory cgroups of the companion log's memcg OOMs, their limits, and their
-    tasks (every task-table row of a memcg OOM is in that memcg)."""
+    """Memory cgroups of the workload and their limits: those of the companion log's
+    memcg OOMs (every task of a memcg OOM's table is in that memcg), and those the
+    start-of-trace snapshot names for the traced processes (a child starts in its
+    parent's). A cgroup is declared when a limit is known for it; a process in one
+    with none runs in the root's."""
     out: dict[str, dict[str, Any]] = {}
-    procs = b.work.procs
+    work = b.work
+    procs = work.procs
     for r in b.companion.reports:
         path = r.memcg
         if not r.is_memcg or not path or path == "/" or not path.startswith("/"):
@@ -298,6 +321,24 @@ def _cgroups(b: TraceBuilder) -> list[dict[str, Any]]:
                 p.memcg = path
         if r.victim_pid is not None and r.victim_pid in procs:
             procs[r.victim_pid].memcg = path
+    snap = b.snapshot
+    if snap:
+        for pid, p in procs.items():
+            snap_row = snap.rows.get(pid)
+            if snap_row is None or snap_row.memcg is None or p.memcg is not None:
+                continue
+            if p.predates or snap.ts_ns is None or p.first_ts <= snap.ts_ns:
+                p.memcg = snap_row.memcg  # the same process (not a later one with its pid)
+        for path in sorted({work.memcg_of(pid) for pid in procs} - {"/"} - set(out)):
+            g = snap.cgroup(path)
+            if g is None or (g.max_bytes is None and g.swap_max_bytes is None):
+                continue
+            entry = out[path] = {"path": path}
+            if g.max_bytes is not None:
+                entry["max"] = g.max_bytes
+            if g.swap_max_bytes is not None:
+                entry["swap_max"] = g.swap_max_bytes
+            b.notes.append(f"memory cgroup {path} and its limits from the start-of-trace snapshot")
     # Parents must be declared first.
     result: list[dict[str, Any]] = []
     declared: set[str] = set()
@@ -316,17 +357,79 @@ def _cgroups(b: TraceBuilder) -> list[dict[str, Any]]:
 
 def _add_log_only_processes(b: TraceBuilder) -> None:
     """The processes of the companion log's task tables that the trace does not
-    show doing anything a replay can do: their memory from the table."""
+    show: their memory from the table. (One the trace shows that predates it took
+    its memory from the table already, if no earlier source told.)"""
     work = b.work
     for r in b.companion.reports:
         for row in r.tasks:
             p = work.procs.get(row.pid)
-            if row.pid > 1 and (p is None or (not p.merged and not any(s["op"] != "sleep" for s in p.steps))):
+            if row.pid > 1 and (p is None or (not p.merged and not p.predates
+                                              and not any(s["op"] != "sleep" for s in p.steps))):
                 # Not in the trace, or seen there only doing nothing we can replay
                 # (e.g. its teardown after the kill): its memory from the table.
                 if p is not None:
                     work.order.remove(row.pid)
                 work.from_task_row(row, r.memcg if r.is_memcg else None, work.t0)
+
+
+def _add_snapshot_only_processes(b: TraceBuilder, cgroups: list[dict[str, Any]]) -> None:
+    """The processes of the start-of-trace snapshot that the trace does not show,
+    in a memory cgroup of the workload with a limit (or all of them, when there is
+    none): they hold their memory there all along."""
+    snap = b.snapshot
+    if not snap:
+        return
+    work = b.work
+    limited = {str(c["path"]) for c in cgroups if "max" in c or "swap_max" in c}
+    added = 0
+    for pid, row in sorted(snap.rows.items()):
+        if pid <= 1 or pid in work.procs or pid in work.forked:
+            continue
+        if limited and row.memcg not in limited:
+            continue
+        if row.rss_anon_bytes + row.rss_file_bytes + row.rss_shmem_bytes == 0:
+            continue
+        work.from_snapshot_row(pid)
+        p = work.procs[pid]
+        p.uid, p.oom_score_adj = row.uid, row.oom_score_adj
+        added += 1
+    if added:
+        where = "in its memory cgroups" if limited else "on the machine (no memory cgroup limit)"
+        b.notes.append(f"{added} process(es) of the snapshot {where} do nothing the trace shows: "
+                       "they hold their snapshot memory from the start")
+
+
+def _initial_notes(b: TraceBuilder, names: dict[int, str]) -> dict[str, Any]:
+    """``meta["derived"]["initial_memory"]`` and one note per process that predates
+    the trace: what it held when the trace started, and which source told."""
+    work = b.work
+    t0 = work.t0 or 0
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    for pid in work.order:
+        p = work.procs[pid]
+        if pid not in names or not p.predates:
+            continue
+        init = p.initial_memory
+        if init is None:
+            notes.append(f"{p.comm} (pid {pid}) predates the trace; nothing tells what it held then "
+                         "(no snapshot, rss_stat or task-table row): it starts with nothing")
+            continue
+        entry: dict[str, Any] = {"pid": pid, "pages": dict(init.nr_pages), "source": dict(init.source),
+                                 "ts_ns": {k: (v - t0 if v is not None else None) for k, v in init.ts_ns.items()}}
+        out[names[pid]] = entry
+        parts = []
+        for cls in CLASSES:
+            if cls in init.source and (init.nr_pages.get(cls, 0) or cls == "anon"):
+                when = init.ts_ns.get(cls)
+                at = f" at {(when - t0) / 1e9:.3f} s" if when is not None else ""
+                parts.append(f"{cls} {init.nr_pages.get(cls, 0) * PAGE_SIZE / 2**20:.1f} MiB "
+                             f"({init.source[cls]}{at})")
+        notes.append(f"{p.comm} (pid {pid}) predates the trace: starts with " + ", ".join(parts))
+    if len(notes) > 40:
+        notes = [*notes[:40], f"... and {len(notes) - 40} more processes that predate the trace"]
+    b.notes.extend(notes)
+    return out
 
 
 def import_meta(b: TraceBuilder) -> dict[str, Any]:
@@ -335,6 +438,7 @@ def import_meta(b: TraceBuilder) -> dict[str, Any]:
     machine = _machine(b)
     _add_log_only_processes(b)
     cgroups = _cgroups(b)
+    _add_snapshot_only_processes(b, cgroups)
     base = os.path.basename(b.source_path)
     workload = b.work.scenario(
         name=f"imported-{Path(base).stem.split('.')[0] or 'trace'}",
@@ -359,6 +463,22 @@ def import_meta(b: TraceBuilder) -> dict[str, Any]:
                                                 "rss_anon is then the whole rss"}
     if "memcg_stat" in counts or "meminfo_sample" in counts:
         unknown["meminfo_sample"] = {"*": "only what the log's Mem-Info prints; other fields 0"}
+    work = b.work
+    derived: dict[str, Any] = {
+        "initial_memory": _initial_notes(b, work.names),
+        "after_kill": work.after_kill(),
+        "end_ns": work.end_ns,
+        #: the trace time (ns since boot) the derived workload's time 0 stands for: a
+        #: replay's times plus this are the recording's clock (one clock in reports)
+        "clock_origin_ns": work.t0 or 0,
+        "assumption": "grow",
+        "vma_steps": work.vma_steps,
+        "steps": dict(sorted(work.counts.items())),
+    }
+    if derived["after_kill"]:
+        b.notes.append(f"each OOM victim's derived steps end at its kill; what it would have done after is "
+                       f"unknowable: the replay assumes it (default: it keeps growing at its observed rate until "
+                       f"its planned end, the trace's last event + {TAIL_NS // 10**9} s)")
     kmem, faults = b.kmem, b.exceptions
     source: dict[str, Any] = {
         "format": b.source_format, "path": b.source_path, "lines": b.lines,
@@ -378,13 +498,16 @@ def import_meta(b: TraceBuilder) -> dict[str, Any]:
             "invented: analyses see processes, mappings and counters only",
             f"file mappings map {SYNTHETIC_FILE} in the replay workload: the trace names no file",
             "rss_stat of an mm several tasks share (threads, a vfork child before its exec) counts for the "
-            "task that first showed it as its own (curr=1); other events stay with the task that fired them: "
-            "without a tgid in the input, threads appear as processes",
+            "task that first showed it as its own (curr=1); threads join their process when the input shows "
+            "their tgid or the clone that made them (CLONE_THREAD)",
         ],
     }
     if b.companion:
         source["companion_log"] = {"path": b.companion.path, "reports": len(b.companion.reports),
                                    "matched_kills": len(b.companion.used)}
+    if b.snapshot:
+        source["snapshot"] = {"path": b.snapshot.path, "ts_ns": b.snapshot.ts_ns,
+                              "processes": len(b.snapshot.rows)}
     return {
         "scenario": workload["name"],
         "source": source,
@@ -393,4 +516,5 @@ def import_meta(b: TraceBuilder) -> dict[str, Any]:
         "sysctl_overrides": {},
         "seed": 0,
         "workload": workload,
+        "derived": derived,
     }

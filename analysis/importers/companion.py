@@ -11,9 +11,15 @@ report of the same victim.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..kernlog.analyse import oom_report_from_parsed
 from ..kernlog.parse import OomLog, ParsedOom, TaskRow
 from ..report.model import OomKillReport, OomReport
+from .workload import SeenMemory
+
+if TYPE_CHECKING:
+    from .workload import WorkloadBuilder
 
 __all__ = ["MATCH_WINDOW_NS", "CompanionLog"]
 
@@ -44,6 +50,14 @@ class CompanionLog:
 
     def __bool__(self) -> bool:
         return self.log is not None
+
+    def feed(self, work: WorkloadBuilder) -> None:
+        """Give the derived workload each task's memory at the first report that
+        lists it (pages, and when: the report's time on the log's clock)."""
+        for pid, (row, r) in self.rows.items():
+            anon = row.rss_anon if row.rss_anon is not None else (row.rss or 0)
+            ts = r.ts_ns if r.ts_ns is not None else r.killed_ts_ns
+            work.log_rows[pid] = SeenMemory(ts, max(0, anon), max(0, row.rss_file or 0), max(0, row.rss_shmem or 0))
 
     def match(self, victim: int, ts_ns: int) -> tuple[ParsedOom, OomKillReport] | None:
         """The log's report of a kill of ``victim`` at ``ts_ns``: the first unused one

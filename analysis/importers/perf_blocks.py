@@ -615,6 +615,7 @@ class BlockFeeder:
                    blk.c[lo:hi].tolist(), blk.d[lo:hi].tolist())
         for i, kind, pid, ts, sig, a, b, c, d in rows:
             if kind:
+                builder.tid = pid
                 if tgid:
                     pid = tgid.get(pid, pid)
                 if sigs.get(pid) == sig:  # (set only once an event was seen)

@@ -95,6 +95,7 @@ def feed_lines(lines: Iterable[str], builder: TraceBuilder) -> None:
                     except ValueError:
                         pass
                     else:
+                        builder.tid = pid
                         if tgid:
                             pid = tgid.get(pid, pid)
                         if raw_comm.get(pid) == line[:ce]:

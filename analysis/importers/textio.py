@@ -113,11 +113,17 @@ class TextLines:
         finally:
             binary.close()
 
-    def blocks(self, block_bytes: int = 1 << 20) -> Iterator[list[str]]:
-        """The lines of each of :meth:`raw_blocks`' blocks, decoded, without their
-        newlines (the fast way to walk a large file as text)."""
+    def text_blocks(self, block_bytes: int = 1 << 20) -> Iterator[str]:
+        """Each of :meth:`raw_blocks`' blocks, decoded: whole lines, each ending with
+        a newline."""
         for raw in self.raw_blocks(block_bytes):
-            lines = raw.decode("utf-8", errors="replace").split("\n")
+            yield raw.decode("utf-8", errors="replace")
+
+    def blocks(self, block_bytes: int = 1 << 20) -> Iterator[list[str]]:
+        """The lines of each of :meth:`text_blocks`, without their newlines (the fast
+        way to walk a large file as text)."""
+        for text in self.text_blocks(block_bytes):
+            lines = text.split("\n")
             lines.pop()  # the empty string after the block's last newline
             yield lines
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -51,7 +51,7 @@ from memtrace.units import KiB, MiB
 from ..importers.textio import head_text, open_text
 from . import formats as fmt
 from .evidence import Resolved, Source, Statement, resolve
-from .lines import Gate, kernel_log_lines
+from .lines import Gate, kernel_log_blocks, kernel_log_lines
 from .prefix import KMSG_LEVEL_RE, LogLine, split_prefix
 
 __all__ = [
@@ -1223,10 +1223,15 @@ def parse_oom_lines(lines: Iterable[str], path: str = "<lines>") -> OomLog:
 
     Between reports, the reader is told to skip the lines no report could begin with
     (:class:`~.lines.Gate`, :data:`_WANTED_STARTS`): they are counted as unknown, unread."""
+    return _parse_oom(lambda gate: kernel_log_lines(lines, gate), path)
+
+
+def _parse_oom(read: Callable[[Gate], Iterable[LogLine]], path: str) -> OomLog:
+    """:func:`parse_oom_lines` of the LogLines ``read`` gives through the gate it is given."""
     parser = _Parser()
     gate = Gate(_WANTED_STARTS, _WANTED_ANYWHERE)
     feed, idle = parser.feed, parser.idle
-    for line in kernel_log_lines(lines, gate):
+    for line in read(gate):
         feed(line)
         gate.active = idle()
     parser.close()
@@ -1251,9 +1256,10 @@ _WANTED_ANYWHERE = ("oom-killer", "allocation failure", "OOM victim")
 
 def parse_oom_log(path: str | os.PathLike[str]) -> OomLog:
     """Every OOM report in the log file ``path`` (plain or gzip); ParseError only
-    when the file cannot be opened."""
+    when the file cannot be opened. The same as :func:`parse_oom_lines` of its lines,
+    read in blocks of text (:func:`~.lines.kernel_log_blocks`, faster)."""
     text = open_text(path)
-    log = parse_oom_lines(itertools.chain.from_iterable(text.blocks()), text.path)
+    log = _parse_oom(lambda gate: kernel_log_blocks(text.text_blocks(), gate), text.path)
     log.warnings[:0] = text.warnings
     return log
 

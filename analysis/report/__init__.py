@@ -36,9 +36,18 @@ from .model import (
     Timeline,
     Unreclaimable,
     WhatIf,
+    WhatIfBaseline,
 )
 from .render import FORMATS, render_report
-from .whatif import ReplayOutcome, WhatIfChange, judge_what_if, what_if_changes, with_what_if
+from .whatif import (
+    ReplayOutcome,
+    WhatIfChange,
+    judge_what_if,
+    kill_scope,
+    what_if_changes,
+    with_baseline,
+    with_what_if,
+)
 
 __all__ = [
     "DEFAULT_WINDOW_NS",
@@ -55,10 +64,13 @@ __all__ = [
     "Timeline",
     "Unreclaimable",
     "WhatIf",
+    "WhatIfBaseline",
     "WhatIfChange",
     "build_report",
     "judge_what_if",
+    "kill_scope",
     "render_report",
     "what_if_changes",
+    "with_baseline",
     "with_what_if",
 ]

@@ -45,6 +45,7 @@ from memtrace.units import format_size
 
 from ..explain import Part, kind_totals
 from ..state import StateFolder, untraced_fields, walk
+from ..state.view import is_imported
 from .model import (
     Candidate,
     Grower,
@@ -109,7 +110,12 @@ def build_report(reader: TraceReader, window_ns: int = DEFAULT_WINDOW_NS) -> Oom
     warnings say so."""
     folder = StateFolder(reader.meta, reads=REPORT_READS, reader="memtrace report")
     obs = Observer()
-    walk(reader, folder, observe=obs, observe_tracepoints=OBSERVED)
+    # An imported trace's faults name no page frame (a real trace has no per-page
+    # state): what they would fold (mapped pages by VMA) the report does not read,
+    # and folding ~100k of them one by one (each cut apart by an rss_stat) is most
+    # of a report's time.
+    skip = ("page_fault",) if is_imported(reader.meta) else ()
+    walk(reader, folder, observe=obs, observe_tracepoints=OBSERVED, skip=skip)
     return _Assembler(folder, folder.tasks, obs, window_ns).report([*reader.warnings, *folder.warnings])
 
 
@@ -270,11 +276,23 @@ class _Assembler:
         for pid, e in end.items():
             if pids is not None and pid not in pids:
                 continue
-            s = start.get(pid, 0)
+            known = start.get(pid)
+            if known is None and not self._predates(pid):
+                known = 0  # started inside the window (or without memory before it)
+            s = known if known is not None else 0
             if e - s > 0:
-                out.append(Grower(pid, self.comm(pid), s, e, e - s, self.state.cgroup_path(self.memcg_id(pid))))
+                # A process that predates the trace and has no reading before the
+                # window: what it held then is unknown (start None), not 0; its
+                # "growth" is then what the trace saw it reach.
+                out.append(Grower(pid, self.comm(pid), known, e, e - s, self.state.cgroup_path(self.memcg_id(pid))))
         out.sort(key=lambda g: (-g.growth_bytes, g.pid))
         return out[:MAX_GROWERS]
+
+    def _predates(self, pid: int) -> bool:
+        """The trace did not see ``pid`` start (no fork, no process_start): it was
+        there before the trace, holding memory the trace may not show."""
+        task = self.tasks.get(pid)
+        return task is None or task.start_ns is None
 
     # -- reclaim
 
@@ -396,7 +414,8 @@ class _Assembler:
                 pid=task.pid, comm=task.comm, points=recorded, rss_pages=b.rss_pages, swap_pages=b.swap_pages,
                 pgtables_pages=b.pgtables_pages, oom_score_adj=task.oom_score_adj, adj_points=b.adj_points,
                 uid=task.uid, rss_anon_pages=task.rss_anon, rss_file_pages=task.rss_file,
-                rss_shmem_pages=task.rss_shmem, total_vm_pages=task.total_vm, note=note, formula_points=b.points))
+                rss_shmem_pages=task.rss_shmem, total_vm_pages=task.total_vm, note=note, formula_points=b.points,
+                formula_why=_ineligible(b) if b.points is None else ""))
         if not tasks:
             return out, None, None, "", mismatch
         sel = select_bad_process(tasks, totalpages, self.version, memcg_oom=constraint == "CONSTRAINT_MEMCG")

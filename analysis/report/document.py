@@ -79,9 +79,10 @@ class Size:
 
 @dataclass(frozen=True)
 class Mib:
-    """A size in bytes, in whole MiB as ``free -m`` prints it (the header names the unit)."""
+    """A size in bytes, in whole MiB as ``free -m`` prints it (the header names the
+    unit); ``unknown`` when None."""
 
-    nr_bytes: int
+    nr_bytes: int | None
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def cell_text(cell: Cell) -> str:
     if isinstance(cell, Size):
         return format_size_short(cell.nr_bytes, unknown="unknown")
     if isinstance(cell, Mib):
-        return format_mib(cell.nr_bytes)
+        return "unknown" if cell.nr_bytes is None else format_mib(cell.nr_bytes)
     if isinstance(cell, Seconds):
         return format_seconds(cell.ts_ns)
     return cell.text

@@ -63,6 +63,7 @@ class Candidate:
     total_vm_pages: int | None = None
     note: str = ""  # e.g. what a log row lacks for the recomputation
     formula_points: int | None = None  # oom_badness() recomputed from the row (None: not recomputable)
+    formula_why: str = ""  # why oom_badness() gives no points for the row (it leaves the task out)
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,31 @@ class WhatIf:
 
 
 @dataclass(frozen=True)
+class WhatIfBaseline:
+    """The unchanged replay of the recorded workload scored against the recording
+    (``memtrace.replay.baseline``): a what-if is an answer only when it reproduces
+    the recording. ``reasons`` say which process diverged and why; ``assumptions``
+    what every replay assumed the recording's OOM victims did after their kill (an
+    imported trace); ``exact`` marks a simulated recording, which an unchanged
+    replay repeats byte for byte (no replay is run to know it)."""
+
+    reproduces: bool
+    summary: str
+    reasons: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()
+    exact: bool = False
+
+
+@dataclass(frozen=True)
 class Grower:
     """A process whose memory grew before a kill: RSS (anon + file + shmem, bytes) at
-    the start of the window and at the kill."""
+    the start of the window (None: unknown, it was there before the trace started
+    and no reading shows it then; ``growth_bytes`` is then what the trace saw it
+    reach) and at the kill."""
 
     pid: int
     comm: str | None
-    start_bytes: int
+    start_bytes: int | None  # None: it predates the trace and nothing showed its RSS then
     end_bytes: int
     growth_bytes: int
     cgroup: str | None = None
@@ -441,6 +460,7 @@ class OomKillReport:
     unreclaimable: tuple[Unreclaimable, ...] = ()
     explanation: tuple[str, ...] = ()
     what_if: tuple[WhatIf, ...] = ()
+    what_if_baseline: WhatIfBaseline | None = None  # the unchanged replay the what-ifs rest on
     gfp_mask: int | None = None
     order: int | None = None
     totalpages: int | None = None
@@ -549,6 +569,7 @@ __all__ = [
     "Unreclaimable",
     "WatermarkVerdict",
     "WhatIf",
+    "WhatIfBaseline",
     "ZoneBlocks",
     "ZoneCheck",
     "ZoneState",

@@ -25,6 +25,7 @@ from memtrace.units import format_duration, format_seconds, format_size
 
 from .document import (
     BadnessPlot,
+    Block,
     Cell,
     Chapter,
     Code,
@@ -106,9 +107,21 @@ def report_title(report: OomReport, title: str | None) -> str:
     return head + (f" ({', '.join(bits)})" if bits else "")
 
 
+def _when(k: OomKillReport) -> str:
+    """When the kill happened: the log's wall-clock time as the log prints it (``Wed
+    Mar 13 11:16:48 2024``), the seconds since boot in parentheses where known, or only
+    the seconds since boot."""
+    wall = k.extra.get("wall_clock")
+    if isinstance(wall, str) and wall:
+        return wall if k.ts_ns is None else f"{wall} ({format_seconds(k.ts_ns)})"
+    return format_seconds(k.ts_ns)
+
+
 def headline(i: int, k: OomKillReport) -> str:
-    """``OOM kill 1 at 4.929 s: leaker (pid 102) killed`` (or a panic, or a refusal)."""
-    when = format_seconds(k.ts_ns)
+    """``OOM kill 1 at 4.929 s: leaker (pid 102) killed`` (or a panic, or a refusal).
+    A kernel log whose lines carry the wall clock (``dmesg -T``, syslog, the
+    journal) gives it as printed, with the seconds since boot where it has them too."""
+    when = _when(k)
     if k.constraint == "overcommit":
         trigger = _who(k.trigger.pid, k.trigger.comm) if k.trigger else _who(None, None)
         return f"ENOMEM {i} at {when}: {trigger} refused by overcommit"
@@ -320,10 +333,11 @@ def _candidates(k: OomKillReport) -> list[Section]:
         headers = tuple(headers[i - 2] for i in keep[2:])
         text_rows = tuple(tuple(r[i] for i in keep) for r in rows)
     text = Table((Column("pid", right=True), Column("comm"), *(Column(h, right=True) for h in headers)), text_rows)
+    why = (ItemList(tuple(_not_recomputed(k))),) if k.log is None and _not_recomputed(k) else ()
     return [
-        Section(text_title, (text,), TEXT),
+        Section(text_title, (text, *why), TEXT),
         Section(("Candidates (kernel ", str(k.kernel_version), ": ", Code(str(k.formula)), ")"),
-                (Table(columns, rows),), MD),
+                (Table(columns, rows), *why), MD),
     ]
 
 
@@ -349,7 +363,8 @@ def _candidates_plotted(k: OomKillReport) -> list[Section]:
         rows, columns = tuple(row[:-1] for row in rows), columns[:-1]
         note = Paragraph(("oom_badness() for kernel ", str(k.kernel_version), ": ", Code(str(k.formula)),
                           ", recomputed from the task table."))
-    return [Section("Candidates", (note, BadnessPlot(k), Table(columns, rows, victims)), HTML)]
+    why = (ItemList(tuple(_not_recomputed(k))),) if k.log is None and _not_recomputed(k) else ()
+    return [Section("Candidates", (note, BadnessPlot(k), Table(columns, rows, victims), *why), HTML)]
 
 
 _CANDIDATE_COLUMNS = (Column("pid"), Column("comm"), *(Column(h, right=True) for h in (
@@ -364,13 +379,35 @@ def _candidate_row(k: OomKillReport, c: Candidate) -> tuple[Cell, ...]:
 
 
 def _formula_check(c: Candidate) -> str:
-    """``=`` when the recomputed points equal the recorded ones, else the recomputation
-    (``?``: not recomputable)."""
+    """``=`` when the recomputed points equal the recorded ones, else the recomputation;
+    where the formula gives no points (it leaves the task out) though the kernel
+    recorded some, why, in a few words (:func:`_not_recomputed` says it in full)."""
     if c.formula_points is None and c.points is None:
         return "="
     if c.formula_points is None:
-        return "?"
+        return _short_why(c.formula_why)
     return "=" if c.formula_points == c.points else f"{c.formula_points:,}"
+
+
+#: oom_badness()'s reasons to leave a task out (memtrace.linux.oom_kill), as a
+#: table cell says them.
+_SHORT_WHY = (("OOM_SCORE_ADJ_MIN", "adj -1000"), ("MMF_OOM_SKIP", "oom-skipped"), ("find_lock_task_mm", "no mm"),
+              ("vfork", "in vfork"), ("mems", "other mems"), ("global init", "init"), ("kernel thread", "kthread"))
+
+
+def _short_why(why: str) -> str:
+    for key, short in _SHORT_WHY:
+        if key in why:
+            return short
+    return "left out"
+
+
+def _not_recomputed(k: OomKillReport) -> list[Item]:
+    """The candidates whose points the formula cannot give, each with the reason."""
+    return [Item(f"{c.comm or '?'} (pid {c.pid}): the kernel recorded {c.points:,} points, but oom_badness() of "
+                 f"kernel {k.kernel_version} leaves it out ({c.formula_why}); FORMULA shows "
+                 f"'{_short_why(c.formula_why)}'")
+            for c in k.candidates if c.formula_points is None and c.points is not None]
 
 
 def _outlived(k: OomKillReport) -> list[Section]:
@@ -380,17 +417,29 @@ def _outlived(k: OomKillReport) -> list[Section]:
 
 
 def _what_if(k: OomKillReport) -> list[Section]:
+    """The unchanged replay's score first (and the after-kill assumption every
+    replay made), then each change; when the baseline does not reproduce the
+    recording, the changes are listed as no answers, with why."""
     if not k.what_if:
         return []
+    head: list[Block] = []
+    b = k.what_if_baseline
+    if b is not None:
+        lines = [b.summary]
+        if not b.reproduces:
+            lines.append("so the replays below are not answers: " + "; ".join(b.reasons or (b.summary,)))
+        lines += [f"assumed after the kill: {a}" for a in b.assumptions]
+        head.append(ItemList(tuple(Item(line) for line in lines)))
     columns = (Column("change"), Column("outcome"), Column("detail"))
     return [
         Section("What if (replays of the workload)",
-                (ItemList(tuple(Item(f"{w.change}: {w.outcome.upper()}", w.detail) for w in k.what_if)),), TEXT),
-        Section("What if (replays)", (Table(columns, tuple((w.change, w.outcome, w.detail) for w in k.what_if)),),
-                MD),
+                (*head, ItemList(tuple(Item(f"{w.change}: {w.outcome.upper()}", w.detail) for w in k.what_if))),
+                TEXT),
+        Section("What if (replays)", (*head, Table(columns, tuple((w.change, w.outcome, w.detail)
+                                                                   for w in k.what_if))), MD),
         Section("What if (replays of the workload)",
-                (Table(columns, tuple((w.change, Marked(w.outcome, _outcome_mark(w.outcome)), w.detail)
-                                      for w in k.what_if)),), HTML),
+                (*head, Table(columns, tuple((w.change, Marked(w.outcome, _outcome_mark(w.outcome)), w.detail)
+                                             for w in k.what_if))), HTML),
     ]
 
 

@@ -4,7 +4,12 @@ Analysis cannot replay (it imports only the tracer): :func:`what_if_changes`
 proposes the changes worth trying for a kill, the caller replays the recorded
 workload with each and hands back a :class:`ReplayOutcome`, :func:`judge_what_if`
 classifies it as a :class:`~.model.WhatIf`, and :func:`with_what_if` adds the answers
-to the report.
+to the report, after the unchanged replay's score (:func:`with_baseline`: when
+it does not reproduce the recording, no what-if is presented as an answer).
+
+A kill's what-ifs stay in its scope: for a memcg OOM, the replay's kills in that
+memory cgroup only (:func:`kill_scope`), and the grower whose oom_score_adj is
+tried is one of that cgroup's.
 """
 
 from __future__ import annotations
@@ -13,12 +18,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from memtrace.linux.limits import PAGE_SIZE
 from memtrace.tracer.meta import meta_int, meta_part
 from memtrace.units import GiB, format_seconds, format_size
 
-from .model import OomKillReport, OomReport, TaskRef, WhatIf
+from .model import OomKillReport, OomReport, TaskRef, WhatIf, WhatIfBaseline
 
-__all__ = ["ReplayOutcome", "WhatIfChange", "judge_what_if", "what_if_changes", "with_what_if"]
+__all__ = ["ReplayOutcome", "WhatIfChange", "judge_what_if", "kill_scope", "what_if_changes", "with_baseline",
+           "with_what_if"]
+
+#: The outcome of a what-if whose baseline does not reproduce the recording.
+NOT_AN_ANSWER = "not an answer"
 
 
 @dataclass(frozen=True)
@@ -37,9 +47,12 @@ class WhatIfChange:
 @dataclass(frozen=True)
 class ReplayOutcome:
     """What a replay with one change did: its OOM kills (pid, comm, points, ts_ns) in
-    order, its ENOMEM refusals (pid, comm, op), a panic, or why it could not run."""
+    order and the memory cgroup of each (``kill_memcgs``: its OOM's memcg path, ``""``
+    for a global OOM; empty when not known), its ENOMEM refusals (pid, comm, op), a
+    panic, or why it could not run."""
 
     kills: tuple[tuple[int, str, int | None, int], ...] = ()
+    kill_memcgs: tuple[str, ...] = ()
     refusals: tuple[tuple[int, str, str], ...] = ()
     panic: str | None = None
     error: str | None = None
@@ -63,7 +76,10 @@ def what_if_changes(kill: OomKillReport, meta: Mapping[str, Any]) -> list[WhatIf
         out.append(WhatIfChange(f"oom_score_adj of {vname} = -1000", "oom_score_adj",
                                 oom_score_adj=((victim_pid, -1000),),
                                 question=f"if {vname} could not be killed, who would be, or is there no kill?"))
-    grower = next((g for g in kill.growers if g.pid != victim_pid), None)
+    scope = kill_scope(kill)
+    # In the kill's scope only: a memcg OOM chooses among the cgroup's tasks.
+    grower = next((g for g in kill.growers if g.pid != victim_pid
+                   and (scope is None or _inside(g.cgroup or "/", scope))), None)
     if grower is not None and (not kill.growers or kill.growers[0].pid != victim_pid):
         gname = f"{grower.comm} (pid {grower.pid})"
         out.append(WhatIfChange(f"oom_score_adj of {gname} = 1000", "oom_score_adj",
@@ -87,16 +103,36 @@ def what_if_changes(kill: OomKillReport, meta: Mapping[str, Any]) -> list[WhatIf
         out.append(WhatIfChange("swap x2", "swap", sets=(("machine.swap", "+100%"),),
                                 question="with twice the swap, is the kill avoided?"))
     elif ram:
-        size = max(ram // 2, GiB)
+        size = max(ram // 2 // PAGE_SIZE * PAGE_SIZE, GiB)  # --set machine.swap takes whole pages
         out.append(WhatIfChange(f"swap {format_size(size)}", "swap", sets=(("machine.swap", str(size)),),
                                 question=f"with {format_size(size)} of swap, is the kill avoided?"))
     return out
 
 
+def kill_scope(kill: OomKillReport) -> str | None:
+    """The memory cgroup a kill's OOM was confined to (a memcg OOM's path), ``""``
+    for a global OOM (the replay's kills outside any memcg OOM), None when unknown."""
+    if kill.constraint == "CONSTRAINT_MEMCG":
+        return kill.memcg or None
+    if kill.constraint in ("CONSTRAINT_NONE", "CONSTRAINT_CPUSET", "CONSTRAINT_MEMORY_POLICY"):
+        return ""
+    return None
+
+
+def _inside(path: str, scope: str) -> bool:
+    """``path`` is the memcg ``scope`` or one below it (``""``: the global scope)."""
+    return scope == "" or path == scope or path.startswith(scope.rstrip("/") + "/")
+
+
 def judge_what_if(change: WhatIfChange, kill: OomKillReport, kill_index: int, outcome: ReplayOutcome) -> WhatIf:
-    """Classify a replay's outcome for the ``kill_index``-th OOM kill of the recording:
-    ``avoided``, ``victim changed``, ``same victim``, ``kernel panic`` or
-    ``not replayable``."""
+    """Classify a replay's outcome for the ``kill_index``-th OOM kill of the recording
+    in the kill's scope (:func:`kill_scope`: only the replay's kills of the same
+    memcg count for a memcg OOM): ``avoided``, ``victim changed``, ``same victim``,
+    ``kernel panic`` or ``not replayable``."""
+    scope = kill_scope(kill)
+    if scope is not None and len(outcome.kill_memcgs) == len(outcome.kills):
+        outcome = replace(outcome, kills=tuple(k for k, m in zip(outcome.kills, outcome.kill_memcgs)
+                                               if (m == scope if scope == "" else _inside(m or "/", scope))))
     if outcome.error is not None:
         return WhatIf(change.label, "not replayable", outcome.error)
     if outcome.panic is not None:
@@ -119,6 +155,25 @@ def judge_what_if(change: WhatIfChange, kill: OomKillReport, kill_index: int, ou
     return WhatIf(change.label, "victim changed",
                   f"{comm} (pid {pid}) is killed instead{at}" + (f" ({points:,} points)" if points is not None else "")
                   + refused, victim)
+
+
+def with_baseline(report: OomReport, baseline: WhatIfBaseline) -> OomReport:
+    """``report`` with ``baseline`` beside every kill's what-ifs; when it does not
+    reproduce the recording, each what-if becomes ``not an answer``, its detail
+    saying why (the baseline's reasons: which process, which cause) before what the
+    replay with the change gave."""
+    kills = list(report.kills)
+    for i, k in enumerate(kills):
+        if not k.what_if:
+            continue
+        whatifs = k.what_if
+        if not baseline.reproduces:
+            why = "; ".join(baseline.reasons) or baseline.summary
+            whatifs = tuple(replace(w, outcome=NOT_AN_ANSWER,
+                                    detail=f"the unchanged replay does not reproduce the recording ({why}); "
+                                           f"with the change it gave: {w.outcome}, {w.detail}") for w in whatifs)
+        kills[i] = replace(k, what_if=whatifs, what_if_baseline=baseline)
+    return replace(report, kills=tuple(kills))
 
 
 def with_what_if(report: OomReport, answers: Mapping[int, Iterable[WhatIf]]) -> OomReport:

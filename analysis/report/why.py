@@ -64,7 +64,12 @@ class Narrator:
                      else f"In the {window} before")
             text = (f"{since}, {self.who(g.pid, g.comm)} grew the most: by "
                     f"{format_size(g.growth_bytes)}, to {format_size(g.end_bytes)}")
-            others = [f"{self.who(x.pid, x.comm)} by {format_size(x.growth_bytes)}" for x in r.growers[1:3]]
+            if g.start_bytes is None:
+                text = (f"{since}, {self.who(g.pid, g.comm)} grew the most: to {format_size(g.end_bytes)} "
+                        "(it predates the trace: what it held before is unknown)")
+            others = [f"{self.who(x.pid, x.comm)} by {format_size(x.growth_bytes)}"
+                      + (" (or less: it predates the trace)" if x.start_bytes is None else "")
+                      for x in r.growers[1:3]]
             out.append(text + (f" (then {', '.join(others)})." if others else "."))
         out.extend(self._reclaim(r))
         out.extend(self._victim(r))

@@ -20,8 +20,9 @@ __all__ = ["TaskProvider"]
 
 
 class TaskProvider(StateProvider):
-    """process_start, fork, exit, oom_score_adj_update, cgroup attach and oom_kill
-    into the task table (kernel/fork.c copy_process(), kernel/exit.c do_exit(),
+    """process_start, fork, exec, task_rename, exit, oom_score_adj_update, cgroup
+    attach and oom_kill into the task table (kernel/fork.c copy_process(),
+    fs/exec.c begin_new_exec(), kernel/exit.c do_exit(),
     /proc/PID/oom_score_adj, cgroup.procs, mm/oom_kill.c mark_oom_victim())."""
 
     def _table(self, batch: EventBatch) -> None:
@@ -47,6 +48,15 @@ class TaskProvider(StateProvider):
                                               batch.strs("child_comm")):
             self.state.proc(pid)
             self.state.proc(child_pid, child_comm)
+        self._table(batch)
+
+    @folds("exec", reads=("comm",), keep=True)
+    @folds("task_rename", reads=("newcomm",), keep=True)
+    def _comm(self, batch: EventBatch) -> None:
+        """fs/exec.c begin_new_exec() and __set_task_comm(): a new comm (and, for an
+        exec, a new image: the table counts it)."""
+        for pid in batch.ints("pid").tolist():
+            self.state.proc(pid)
         self._table(batch)
 
     @folds("exit", reads=("comm", "code"), keep=True)

@@ -395,8 +395,10 @@ class VmaProvider(StateProvider):
                     alloc_page_tables(child, np.uint64(v.start) + (touched << np.uint64(PAGE_SHIFT)))
 
     @folds("exit", keep=True)
+    @folds("exec", keep=True)
     def _exit(self, batch: EventBatch) -> None:
-        """exit_mmap(): every VMA goes, with the page tables."""
+        """exit_mmap(): every VMA goes, with the page tables (at an exit, and at an
+        exec, whose exec_mmap() drops the old mm for the new image's)."""
         st = self.state
         for pid in batch.ints("pid").tolist():
             proc = st.proc(pid)

@@ -27,16 +27,18 @@ class Stop(Exception):
 
 
 def walk(reader: TraceReader, folder: StateFolder, *, observe: Observer | None = None,
-         observe_tracepoints: Iterable[str] = ()) -> StateFolder:
+         observe_tracepoints: Iterable[str] = (), skip: Iterable[str] = ()) -> StateFolder:
     """Feed every batch of ``reader``, in seq order, to ``folder``.
 
     Events of ``observe_tracepoints`` are fed one at a time and, after each,
     ``observe(name, fields, folder)`` is called: the folder's state is then the state
     right after that event. ``observe`` may raise :class:`Stop` to end the walk.
+    Events of the tracepoints in ``skip`` are not fed at all (a caller that reads
+    nothing they fold).
     """
     watched = frozenset(observe_tracepoints)
     try:
-        for batch in reader.ordered_batches():
+        for batch in reader.ordered_batches(frozenset(skip)):
             if observe is None or batch.tp.name not in watched:
                 folder.on_batch(batch)
                 continue

@@ -40,6 +40,7 @@ __all__ = [
     "input_file",
     "is_trace_file",
     "parse_sysctls",
+    "replay_progress",
     "warn",
 ]
 
@@ -207,5 +208,25 @@ def event_count_progress(description: str, total: int | None) -> Iterator[Callab
 
         def update(done: int) -> None:
             progress.update(task, completed=done)
+
+        yield update
+
+
+@contextmanager
+def replay_progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A replays-done progress bar on a terminal (sweep, report's what-ifs), as a
+    ``(done, total)`` callback; None (nothing drawn) when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("replays"),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
 
         yield update

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from memtrace import api
+from memtrace.errors import UsageError
 from memtrace.render import free_table, render_stat
 from memtrace.units import parse_duration
 
@@ -88,6 +89,7 @@ def free(
         "  memtrace explain oom-leak.mtrace --at 4.9s --pid 102\n\n"
         "  memtrace explain tmpfs-file.mtrace --json | jq '.parts[] | select(.kind==\"shmem\")'\n\n"
         "  memtrace explain fork-cow.mtrace --at children-wrote --graph mem.graphml\n\n"
+        "  memtrace explain fork-cow.mtrace --at children-wrote --by process\n\n"
         "  memtrace snapshot -o now.json && memtrace explain now.json"
     )
 )
@@ -98,13 +100,30 @@ def explain(
     graph: Path | None = typer.Option(None, "--graph", metavar="FILE",
                                       help="Also write the process/VMA/page-run graph: FILE.graphml is GraphML, "
                                            "anything else node-link JSON."),
+    by: str = typer.Option("kind", "--by", metavar="kind|process",
+                           help="kind: each kind broken down by owner (default); process: one line per process as "
+                                "smem prints it (Swap, USS, PSS, RSS in kB) with totals."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Where is the memory and why: every free(1) column and /proc/meminfo kind broken
     down by owner, with the reason and what would free it."""
-    from memtrace.analysis.explain_text import render_explain_text
+    from memtrace.analysis.explain_text import render_explain_text, render_process_usage_text
 
+    if by not in ("kind", "process"):
+        raise UsageError(f"--by takes kind or process, not {by!r}")
     src = input_file(trace)
+    if by == "process":
+        if pid is not None or graph is not None:
+            raise UsageError("--by process lists every process: --pid and --graph go with --by kind")
+        table = api.explain_by_process(src, at=parse_at(at))
+        warn(table.warnings)
+        if as_json:
+            d = table.result.as_dict()
+            d["trace"] = str(trace)
+            emit_json(d)
+        else:
+            typer.echo(render_process_usage_text(table.result), nl=False)
+        return
     check_output(graph, src, flag="--graph")
     done = api.explain(src, at=parse_at(at), pid=pid, graph=graph)
     warn(done.warnings)

@@ -43,6 +43,7 @@ def _default_output(source: Path) -> Path:
         "  perf record -e 'kmem:rss_stat,exceptions:page_fault_user,oom:*' -a -- ./app\n\n"
         "  perf script | gzip > app.perf.gz && memtrace import app.perf.gz\n\n"
         "  memtrace import app.perf.gz --dmesg kern.log -o app.mtrace && memtrace report app.mtrace\n\n"
+        "  memtrace import app.perf.gz --snapshot start.json.gz  (memtrace snapshot, taken as perf started)\n\n"
         "  memtrace import /sys/kernel/tracing/trace --format ftrace -o ftrace.mtrace\n\n"
         "  memtrace replay app.mtrace --sysctl vm.swappiness=10"
     ),
@@ -56,6 +57,10 @@ def import_(
                                            "reports add badness, task tables, the memcg and its limit."),
     kernel_version: str | None = typer.Option(None, "--kernel-version", metavar="X.Y",
                                               help="The traced kernel's version, when no log names it."),
+    snapshot: Path | None = typer.Option(None, "--snapshot", metavar="JSON",
+                                         help="A 'memtrace snapshot' taken when the trace started: the memory of "
+                                              "the processes that predate it, the memory cgroups and their "
+                                              "limits."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Import a real kernel's trace (perf script or ftrace text) as a memtrace trace."""
@@ -89,6 +94,12 @@ def import_(
     if dmesg is not None and not dmesg.is_file():
         raise InputError(f"cannot read kernel log {dmesg}: " + ("no such file" if not dmesg.exists() else
                                                                 "not a regular file"))
+    if snapshot is not None:
+        check_output(out, snapshot)
+        snapshot = input_file(snapshot)
+        if not snapshot.is_file():
+            raise InputError(f"cannot read snapshot {snapshot}: " + ("no such file" if not snapshot.exists() else
+                                                                      "not a regular file"))
     if out.parent.exists() and not out.parent.is_dir():
         raise OutputError(f"cannot write trace {out}: {out.parent} is not a directory")
     if out.exists() and not out.is_file():
@@ -102,7 +113,7 @@ def import_(
     try:
         with byte_progress(f"importing {given.name}", size) as progress:
             result = api.import_trace(source, out, format=fmt, dmesg=dmesg, kernel_version=kernel_version,
-                                      progress=progress)
+                                      progress=progress, snapshot=snapshot)
     except OSError as e:
         raise OutputError(f"cannot write trace {out}: {e.strerror or e}") from None
     warn(result.warnings)

@@ -17,7 +17,6 @@ import typer
 
 from memtrace import __version__, api
 from memtrace.render import WIDTH
-from memtrace.replay import recorded_total_events
 from memtrace.units import format_size
 
 from ._app import app
@@ -36,6 +35,7 @@ __all__ = ["diff", "replay"]
         "  memtrace replay oom-leak.mtrace --sysctl vm.overcommit_memory=2\n\n"
         "  memtrace replay swap-pressure.mtrace --sysctl vm.swappiness=10 -o s10.mtrace\n\n"
         "  memtrace replay memcg-oom.mtrace --set cgroup./oracle_oom.max=+50%\n\n"
+        "  memtrace replay imported.mtrace --set cgroup./app.max=192MiB --assume-after-kill grow=64MiB\n\n"
         "  memtrace replay tmpfs-file.mtrace --set machine.ram=8GiB --json\n\n"
         "  memtrace replay tmpfs-file.mtrace"
     )
@@ -50,6 +50,10 @@ def replay(
              "(cgroup./leaker.max=192MiB); a size may be relative (+20%). Repeatable."),
     output: Path | None = typer.Option(None, "-o", "--output",
                                        help="Trace file to write [default: TRACE's stem + .replay.mtrace]."),
+    assume_after_kill: str | None = typer.Option(
+        None, "--assume-after-kill", metavar="stop|continue|grow[=SIZE]",
+        help="What an imported trace's OOM victims would have done after their kill: stop, hold their memory "
+             "(continue), or keep growing at their observed rate (grow, the default; grow=SIZE: that much more)."),
     as_json: bool = typer.Option(False, "--json", help="Print {baseline, replay, diff} as one JSON object."),
 ) -> None:
     """Re-run the workload of a trace on a fresh kernel, with changes, and diff.
@@ -57,9 +61,9 @@ def replay(
     With no change the new trace is byte-identical to the old. Replay is closed
     loop: a task's next step starts when its previous one has finished.
     """
-    from memtrace.replay import Overrides, diff_traces, render_diff, replay_trace
+    from memtrace.replay import Overrides, diff_traces, recorded_total_events, render_diff, replay_trace
 
-    overrides = Overrides.parse(sysctl or [], set_ or [])
+    overrides = Overrides.parse(sysctl or [], set_ or [], assume_after_kill)
     reader = api.open_trace(trace)  # a one-line error for what is not a readable trace file
     _warn_of_cost(reader, overrides)
     with event_progress(f"replaying {trace.name}", recorded_total_events(trace)) as sink:
@@ -79,6 +83,7 @@ def replay(
         d = diff.as_dict()
         d["byte_identical"] = result.byte_identical
         d["overrides"] = overrides.describe()
+        d["assumptions"] = list(result.assumptions)
         emit_json({"baseline": diff.a.as_record_dict(), "replay": diff.b.as_record_dict(), "diff": d,
                    "baseline_score": baseline.as_dict() if baseline is not None else _EXACT})
         return
@@ -91,6 +96,8 @@ def replay(
         if not baseline.reproduces and not overrides.empty:
             typer.echo(textwrap.fill("so the difference below is not an answer to the change: "
                                      + "; ".join(baseline.reasons), WIDTH, subsequent_indent="    "))
+    for said in result.assumptions:
+        typer.echo(textwrap.fill(f"after-kill assumption: {said}", WIDTH, subsequent_indent="    "))
     if result.byte_identical:
         return
     typer.echo("")
@@ -123,15 +130,17 @@ def _baseline(trace: Path, diff: TraceDiff, overrides: Overrides, imported: bool
     None for a simulated recording (see :data:`_EXACT`)."""
     import tempfile
 
-    from memtrace.replay import replay_trace, score_baseline, summarize_trace
+    from memtrace.replay import Overrides, recorded_total_events, replay_trace, score_baseline, summarize_trace
 
     if not imported:
         return None
-    if overrides.empty:
+    if not overrides.sysctls and not overrides.sets:
         return diff.reproduction
+    # The unchanged workload, under the same after-kill assumption as the replay.
+    unchanged_overrides = Overrides(assume_after_kill=overrides.assume_after_kill)
     with tempfile.TemporaryDirectory(prefix="memtrace-baseline-") as tmp:
         with event_progress("replaying the baseline", recorded_total_events(trace)) as sink:
-            unchanged = replay_trace(trace, Path(tmp) / "baseline.mtrace",
+            unchanged = replay_trace(trace, Path(tmp) / "baseline.mtrace", unchanged_overrides,
                                      consumers=[sink] if sink is not None else [])
         return score_baseline(diff.a, summarize_trace(unchanged.trace))
 
@@ -149,7 +158,7 @@ def diff(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Compare two traces: OOM kills, ENOMEM, memory, reclaim, swap, first divergence."""
-    from memtrace.replay import diff_traces, render_diff
+    from memtrace.replay import diff_traces, recorded_total_events, render_diff
 
     for path in (a, b):
         api.open_trace(path)  # a one-line error for what is not a readable trace file

@@ -20,7 +20,7 @@ from memtrace.safewrite import write_file
 from memtrace.units import parse_duration
 
 from ._app import app
-from ._io import check_output, emit_json, input_file, warn
+from ._io import check_output, emit_json, input_file, replay_progress, warn
 
 if TYPE_CHECKING:
     from memtrace.analysis.report import WhatIfChange
@@ -77,6 +77,10 @@ def report(
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, metavar="N",
                              help="What-if replays run at once [default: the number of CPUs].",
                              show_default=False),
+    assume_after_kill: str | None = typer.Option(
+        None, "--assume-after-kill", metavar="stop|continue|grow[=SIZE]",
+        help="What an imported trace's OOM victims would have done after their kill, in every what-if replay "
+             "[default: grow, on at their observed rate]."),
     sweeps: list[Path] = typer.Option([], "--sweep", metavar="RESULTS.json",
                                       help="Embed a sweep's results (memtrace sweep ... -o RESULTS.json) as a "
                                            "chapter: its boundaries, cells and, in HTML, a plot. Repeatable."),
@@ -93,8 +97,14 @@ def report(
     window_ns = _window_ns(window)
     src = input_file(trace)
     check_output(output, src)
-    rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce,
-                     sweeps=[input_file(p) for p in sweeps])
+    if assume_after_kill is not None:
+        from memtrace.replay import parse_assumption
+
+        parse_assumption(assume_after_kill)  # a one-line error before any work
+    with replay_progress(f"what-ifs of {trace.name}") as progress:
+        rep = api.report(src, window_ns=window_ns, what_if=what_if, jobs=jobs, announce=_announce,
+                         sweeps=[input_file(p) for p in sweeps], assume_after_kill=assume_after_kill,
+                         progress=progress)
     warn(rep.warnings)
     text = render_report(rep.result, fmt, title=str(trace))
     if output is None:

@@ -9,9 +9,7 @@ Parquet or CSV (:mod:`memtrace.analysis.export`).
 
 from __future__ import annotations
 
-import contextlib
 import textwrap
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +22,7 @@ from memtrace.safewrite import write_file
 from memtrace.units import format_size_short
 
 from ._app import app
-from ._io import check_output, emit_json, event_count_progress, is_trace_file, warn
+from ._io import check_output, emit_json, event_count_progress, is_trace_file, replay_progress, warn
 
 if TYPE_CHECKING:
     from memtrace.replay.sweep import Boundary, SweepResult
@@ -33,27 +31,6 @@ __all__ = ["export", "sweep"]
 
 #: Result files by suffix.
 _RESULT_SUFFIXES = (".parquet", ".csv", ".json")
-
-
-@contextlib.contextmanager
-def _cell_progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A replays-done progress bar on a terminal, as a ``(done, total)`` callback."""
-    import sys
-
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("replays"),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
 
 
 def _table(result: SweepResult) -> str:
@@ -162,7 +139,7 @@ def sweep(
     check_output(plot, target, flag="--plot")
     find = ("min", find_min) if find_min else ("max", find_max) if find_max else None
     _warn_of_cost(target)
-    with _cell_progress(f"sweeping {Path(target).name}") as progress:
+    with replay_progress(f"sweeping {Path(target).name}") as progress:
         result = api.sweep(target, vary, seeds=seeds, find=find, scheduler=scheduler, workers=workers,
                            serial=serial, progress=progress)
     if output is not None:

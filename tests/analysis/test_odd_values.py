@@ -467,3 +467,20 @@ def test_meta_part_and_meta_int() -> None:
     assert meta_int({"ram_bytes": "4096"}, "ram_bytes", "machine") == 4096
     assert meta_int({"ram_bytes": True}, "ram_bytes", "machine", warnings) is None
     assert meta_int({}, "ram_bytes", "machine") is None
+
+
+def test_a_candidate_the_formula_leaves_out_says_why(tmp_path: Path) -> None:
+    """oom_score_adj -1000 with 230000 points recorded: oom_badness() leaves such a
+    task out (OOM_SCORE_ADJ_MIN), so the points cannot be recomputed; the FORMULA
+    cell says 'adj -1000' (not '?') and a line under the table says it in full."""
+    trace = write(tmp_path / "t.mtrace", one_oom(adj=-1000))
+    (kill,) = build_report(TraceReader(trace)).kills
+    (cand,) = kill.candidates
+    assert cand.formula_points is None and cand.points == 230000
+    assert cand.formula_why == "oom_score_adj == OOM_SCORE_ADJ_MIN"
+    text = invoke("report", trace, "--no-what-if").stdout
+    row = next(line for line in text.splitlines() if line.lstrip().startswith("*10"))
+    assert row.split()[-1] == "-1000" and row.split()[-2] == "adj" and "?" not in row
+    assert ("leaker (pid 10): the kernel recorded 230,000 points, but oom_badness() of kernel"
+            in " ".join(text.split()))
+    assert "leaves it out (oom_score_adj == OOM_SCORE_ADJ_MIN); FORMULA shows 'adj -1000'" in " ".join(text.split())

@@ -244,3 +244,14 @@ def test_trace_live_stops_at_exit(tracefs: str) -> None:
     assert time.monotonic() - start < 15
     assert text.splitlines()[1:] == ["bye"]
     assert _own_instance() not in memtrace_instances()
+
+
+def test_c_alone_traces_the_running_kernel_as_bpftrace_does(tracefs: str, programs: dict[str, Path],
+                                                           tmp_path: Path) -> None:
+    """``-c CMD`` implies --live (bpftrace's -c), and kernel tracepoint names work
+    live: the program's own page faults, through exceptions:page_fault_user."""
+    text = ok("trace", "-c", f"{programs['memdemo']} {tmp_path / 's.txt'} {tmp_path / 'f.dat'}",
+              "-e", "tracepoint:exceptions:page_fault_user { @[comm] = count(); }")
+    faults = {m.group(1): int(m.group(2)) for m in re.finditer(r"@\[(.*)\]: (\d+)", text)}
+    assert faults["mt-memdemo"] >= (4 + 64) * 256
+    assert _own_instance() not in memtrace_instances()

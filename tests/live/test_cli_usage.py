@@ -32,7 +32,7 @@ def fails(capsys: pytest.CaptureFixture[str], *args: str, code: int = 2) -> str:
     (("record", "-p", "1"), "add --live"),
     (("record", "--live", "-a", "--sysctl", "vm.swappiness=10"), "--sysctl"),
     (("record",), "give a scenario"),
-    (("trace", "-p", "1", "-e", "page_fault { @ = count(); }"), "add --live"),
+    (("trace", "run.mtrace", "-p", "1", "-e", "page_fault { @ = count(); }"), "/pid == N/"),  # -p implies --live
     (("trace", "run.mtrace", "--live", "-e", "page_fault { @ = count(); }"), "not 'run.mtrace'"),
     (("trace", "-e", "page_fault { @ = count(); }"), "--live"),
 ])

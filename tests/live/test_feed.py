@@ -112,7 +112,9 @@ def test_live_feed_writes_what_perf_script_import_writes(tmp_path: Path) -> None
     assert live == perf
     names = [n for n, _ in live]
     assert names.count("page_fault") == 50 and names.count("rss_stat") == 51
-    assert [f["comm"] for n, f in live if n == "process_start"] == ["app", "app2"]  # main: a comm change
+    # A rename is no exec (issue 12): one process, renamed, its mappings kept.
+    assert [f["comm"] for n, f in live if n == "process_start"] == ["app"]
+    assert [(f["oldcomm"], f["newcomm"]) for n, f in live if n == "task_rename"] == [("app", "app2")]
     assert feeder.counts["task:task_rename"] == 1
 
 

@@ -161,3 +161,55 @@ def test_an_imported_trace_does_not_claim_what_reclaim_dropped(imported: Path) -
     text = ok("report", imported, "--no-what-if")
     assert "page cache dropped" not in text.replace("page cache dropped and swapped out: unknown", "")
     assert text.count("page cache dropped and swapped out: unknown") == len(rep["kills"])
+
+
+LEAK = OWN / "experiments" / "leak"
+
+
+def test_import_with_a_snapshot_and_replay_with_an_assumption(capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    """``import --snapshot``; ``replay --assume-after-kill``: the replay says what it
+    assumed the leaker did after its kill. With stop (the allocation it was killed
+    in, then nothing) the unchanged replay still kills it, and 192 MiB avoids the
+    kill; the default (grow: on at its observed rate) keeps it at 192 MiB, as the
+    real kernel did. A bad assumption is an error of one line."""
+    out = tmp_path / "leak.mtrace"
+    ok("import", LEAK / "leak-L128.perf-script.txt.gz", "--dmesg", LEAK / "leak-L128.dmesg.txt.gz",
+       "--snapshot", LEAK / "leak-L128.snapshot.json.gz", "-o", out)
+    st = ok_json("stat", out, "--json")
+    assert st["events"]["oom_kill"] == 1
+    text = ok("replay", out, "--set", "cgroup./memtrace_real_a.max=192MiB", "--assume-after-kill", "stop",
+              "-o", tmp_path / "stop.mtrace")
+    assert "after-kill assumption: leaker (pid 25239), killed at" in text
+    assert "baseline reproduces the recording: kills 1/1 in order" in text
+    assert "verdict: OOM kill of leaker (pid 25239) avoided" in text
+    stop = ok_json("replay", out, "--set", "cgroup./memtrace_real_a.max=192MiB", "--assume-after-kill", "stop",
+                   "-o", tmp_path / "stop.mtrace", "--json")
+    assert "assumed to end there, after the allocation it was killed in (--assume-after-kill stop)" in \
+        stop["diff"]["assumptions"][0]
+    d = ok_json("replay", out, "--set", "cgroup./memtrace_real_a.max=192MiB", "-o", tmp_path / "grow.mtrace",
+                "--json")
+    assert [k["comm"] for k in d["replay"]["oom_kills"]] == ["leaker"]
+    assert "keep growing at that rate" in d["diff"]["assumptions"][0]
+    assert d["baseline_score"]["reproduces"] is True
+    line = fails(capsys, "replay", out, "--assume-after-kill", "forever", "-o", tmp_path / "x.mtrace")
+    assert "--assume-after-kill 'forever': expected stop, continue, grow or grow=SIZE" in line
+
+
+def test_what_ifs_of_an_imported_trace_speak_the_recordings_clock(imported: Path) -> None:
+    """One clock: an imported trace's replays run from 0, but the report prints their
+    times on the recording's clock (meta.derived.clock_origin_ns, the first event): the
+    after-kill assumption names each victim's kill at exactly the time the recording's
+    oom_kill has, and every replayed kill lies inside the recording's span."""
+    import re
+
+    rep = ok_json("report", imported, "--json", "--no-what-if")
+    recorded = {k["victim"]["pid"]: k["ts_ns"] for k in rep["kills"]}
+    text = " ".join(ok("report", imported).split())
+    assumed = dict(re.findall(r"assumed after the kill: \S+ \(pid (\d+)\), killed at (\d+\.\d+) s", text))
+    assert assumed, text
+    for pid, at in assumed.items():
+        assert abs(float(at) * 1e9 - recorded[int(pid)]) <= 500_000, (pid, at)  # printed to the ms
+    first_s = min(recorded.values()) / 1e9 - 60
+    times = [float(t) for t in re.findall(r"killed (?:instead )?at (\d+\.\d+) s", text)]
+    assert times and all(t > first_s for t in times), times

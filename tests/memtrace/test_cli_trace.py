@@ -196,7 +196,7 @@ def test_error_in_a_program_file_names_the_file(capsys: pytest.CaptureFixture[st
                                                  mixed: tuple[Path, Path]) -> None:
     prog = tmp_path / "bad.bt"
     prog.write_text("cow\n{\n  @[vma_kind] = count();\n  @[pid] = count();\n}\n")
-    lines = fails(capsys, "trace", mixed[1], "-f", prog)
+    lines = fails(capsys, "trace", prog, mixed[1])
     assert lines == [f"memtrace: {prog}:4:5: @ is keyed by [str] elsewhere; this key is int",
                      "  @[pid] = count();",
                      "    ^~~"]
@@ -208,17 +208,26 @@ def test_wrong_program_options_are_usage_errors(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit) as exc:
         main(["trace", os.fspath(trace)])
     assert exc.value.code == 2
-    assert "exactly one of -e PROGRAM, -f FILE or -t TOOL" in capsys.readouterr().err
+    assert f"{trace} is a trace, not a program: give the program first" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["trace", os.fspath(trace), "-e", "BEGIN { }", "-t", "faults"])
     assert exc.value.code == 2
+    assert "give one program: -e and -t both name one" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["trace", "prog.bt", os.fspath(trace), "-e", "BEGIN { }"])
+    assert exc.value.code == 2
+    assert "with -e the program is given: one TRACE (or scenario) follows" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["trace"])
+    assert exc.value.code == 2
+    assert "no program: give a program file (memtrace trace PROGRAM.bt TRACE)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("args", "start"), [
     (["trace", "nosuch-scenario", "-t", "faults"], "memtrace: unknown scenario 'nosuch-scenario'"),
     (["trace", "missing.mtrace", "-t", "faults"], "memtrace: cannot read missing.mtrace: no such file"),
     (["trace", "private-anon-mapping", "-t", "nosuch"], "memtrace: unknown tool 'nosuch'"),
-    (["trace", "private-anon-mapping", "-f", "/nonexistent/x.bt"], "memtrace: cannot read program /nonexistent/x.bt"),
+    (["trace", "/nonexistent/x.bt", "private-anon-mapping"], "memtrace: cannot read program /nonexistent/x.bt"),
 ])
 def test_bad_targets_and_programs_are_one_line(capsys: pytest.CaptureFixture[str], args: list[str],
                                                start: str) -> None:
@@ -234,3 +243,78 @@ def test_sysctl_applies_to_live_scenarios_only(capsys: pytest.CaptureFixture[str
 def test_help_has_examples() -> None:
     for cmd in ("trace", "tools"):
         assert "Examples:" in ok(cmd, "--help")
+
+
+def test_program_file_first_then_trace_and_output_to_a_file(mixed: tuple[Path, Path], tmp_path: Path) -> None:
+    """bpftrace's order (program file, then trace), -f json and -o FILE: the file
+    holds what stdout would; -o naming the trace is refused."""
+    prog = tmp_path / "cow.bt"
+    prog.write_text("cow { @[vma_kind] = count(); }\n")
+    stdout = ok("trace", prog, mixed[1], "-f", "json")
+    out = tmp_path / "out.json"
+    assert ok("trace", prog, mixed[1], "-f", "json", "-o", out) == ""
+    assert out.read_text() == stdout
+    assert json.loads(stdout.splitlines()[0]) == {"type": "attached_probes", "data": {"probes": 1}}
+    result = invoke("trace", prog, mixed[1], "-o", mixed[1])
+    assert result.exit_code == 1 and "would overwrite the input" in str(result.exception)
+    # -o goes through the safe writer: a failed run leaves the old file as it was and
+    # nothing beside it; a symlink planted at the output's temporary names is never met
+    before = out.read_bytes()
+    bad = tmp_path / "bad.bt"
+    bad.write_text("cow { @[nosuchfield] = count(); }\n")
+    assert invoke("trace", bad, mixed[1], "-o", out).exit_code == 1
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    ok("trace", prog, mixed[1], "-o", out)
+    assert out.read_text().startswith("Attaching 1 probe")
+
+
+def test_old_program_flag_still_works_with_a_note(mixed: tuple[Path, Path], tmp_path: Path) -> None:
+    prog = tmp_path / "cow.bt"
+    prog.write_text("cow { @[vma_kind] = count(); }\n")
+    old = invoke("trace", mixed[1], "-f", prog)
+    assert old.exit_code == 0
+    assert old.stdout == ok("trace", prog, mixed[1])
+    assert "-f FILE is deprecated for the program file" in old.stderr
+
+
+def test_pid_and_command_are_the_running_kernels(capsys: pytest.CaptureFixture[str], mixed: tuple[Path, Path]) -> None:
+    lines = fails(capsys, "trace", mixed[1], "-e", "BEGIN { }", "-p", "1", code=2)
+    assert "trace the running kernel, not" in lines[0] and "/pid == N/" in lines[0]
+
+
+def test_list_probes_as_json() -> None:
+    listed = json.loads(ok("trace", "-l", "t*:kmem:*", "--json"))
+    assert [r["probe"] for r in listed] == ["tracepoint:kmem:rss_stat"]
+    assert listed[0]["fields"][0] == {"type": "unsigned int", "name": "mm_id",
+                                      "source": "not recorded: memtrace names the mm by its owner: args.mm_pid"}
+
+
+REAL_RECLAIM = """# tracer: nop
+#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
+  leaky-8318    [000] .....  4592.320423: mm_vmscan_memcg_reclaim_begin: order=0 gfp_flags=GFP_HIGHUSER_MOVABLE
+  leaky-8318    [000] .....  4592.320539: mm_vmscan_memcg_reclaim_end: nr_reclaimed=32
+  leaky-8318    [000] .....  4592.330000: mm_vmscan_memcg_reclaim_begin: order=0 gfp_flags=GFP_HIGHUSER_MOVABLE
+  leaky-8318    [000] .....  4592.330900: mm_vmscan_memcg_reclaim_end: nr_reclaimed=0
+"""
+
+
+def test_reclaimlat_says_a_simulated_latency_is_the_models_cost(mixed: tuple[Path, Path], tmp_path: Path) -> None:
+    """On a simulated trace (a recording, or a scenario run live) reclaimlat says its
+    latency is the model's cost; on a real kernel's trace it says nothing and times
+    what the kernel took: 116 us and 900 us here."""
+    from memtrace.api import import_trace
+
+    for target in (mixed[1], mixed[0]):
+        result = invoke("trace", target, "-t", "reclaimlat")
+        assert result.exit_code == 0
+        assert "memtrace: note: reclaimlat: on a simulated trace the latency is the model's cost of the reclaim" \
+            in result.stderr
+    src = tmp_path / "real.txt"
+    src.write_text(REAL_RECLAIM)
+    import_trace(src, tmp_path / "real.mtrace", format="ftrace")
+    result = invoke("trace", tmp_path / "real.mtrace", "-t", "reclaimlat")
+    assert result.exit_code == 0 and "note" not in result.stderr
+    rows = [line.split()[:3] for line in result.stdout.splitlines() if line.startswith("[")]
+    assert rows == [["[64,", "128)", "1"], ["[128,", "256)", "0"], ["[256,", "512)", "0"], ["[512,", "1K)", "1"]]
+    assert "@reclaimed_pages[memcg]: 32" in result.stdout

@@ -91,7 +91,11 @@ def test_answers_do_not_depend_on_the_number_of_jobs() -> None:
     announced: list[str] = []
     answered = what_if_report(reader, rep, jobs=2, announce=lambda cs: announced.extend(c.label for c in cs))
     assert announced == [c.label for c in plan.changes]
-    assert answered == answer_what_ifs(rep, plan, one)
+    expected = answer_what_ifs(rep, plan, one)
+    assert [k.what_if for k in answered.kills] == [k.what_if for k in expected.kills]
+    # A simulated recording: the baseline is exact without a replay, and said so.
+    baselines = {k.what_if_baseline for k in answered.kills if k.what_if}
+    assert [(b.reproduces, b.exact) for b in baselines if b is not None] == [(True, True)]
     assert all(w.outcome for k in answered.kills for w in k.what_if)
 
 
@@ -151,3 +155,20 @@ def test_report_names_a_workload_beyond_the_scenario_bounds(tmp_path: Path) -> N
     rep = memtrace.report(_with_workload(tmp_path, beyond)).result
     (note,) = [w for w in rep.warnings if w.startswith("what-if replays not run")]
     assert "key 'ram': 1099511627776 is outside 128MiB..256GiB" in note
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_counts_every_replay_once(jobs: int) -> None:
+    """report's progress callback: (0, total) first, then one call per replay ended,
+    up to (total, total), where total is the plan's changes plus the baseline; the
+    answers are those of a run without a callback."""
+    from memtrace.whatif import what_if_report
+
+    reader = TraceReader(SAMPLES / "memcg-oom.mtrace")
+    rep = build_report(reader)
+    plan = plan_what_ifs(rep, reader.meta)
+    calls: list[tuple[int, int]] = []
+    with_progress = what_if_report(reader, rep, jobs=jobs, progress=lambda d, t: calls.append((d, t)))
+    total = len(plan.changes) + 1  # a simulated recording: no second assumption to replay
+    assert calls == [(i, total) for i in range(total + 1)]
+    assert with_progress == what_if_report(TraceReader(SAMPLES / "memcg-oom.mtrace"), rep, jobs=jobs)

@@ -11,19 +11,28 @@ Reference
 =========
 
 **Config.** A program may start with ``config = { max_map_keys = N }``: each map
-then holds at most N keys (default 4096, bpftrace's; at most 1,048,576). Once a map
+then holds at most N keys (default 4096, bpftrace's; at most 1,048,576);
+``missing_probes = ignore`` (or ``warn``) skips a probe on a kernel tracepoint
+memtrace does not record instead of refusing the program. Once a map
 is full, updates of keys it does not hold are dropped, and the run ends with a
 warning saying how many (``Tracer.warnings``); keys it holds still update. A program
 file is read up to 1 MiB (:func:`read_program`).
 
 **Probes.** ``NAME`` or ``tracepoint:NAME`` (a glob such as ``page_*`` matches
-several; ``memtrace list`` names them), ``BEGIN``, ``END``, ``interval:UNIT:N``
-(``s ms us ns``, or ``hz``) on simulated time. ``a, b { ... }`` attaches one block
-to several; ``/predicate/`` filters. A program has any number of probes.
+several; ``memtrace list`` names them); a real kernel tracepoint as bpftrace names
+it, ``tracepoint:SYSTEM:EVENT`` or ``t:SYSTEM:EVENT`` (globs too), read through
+the memtrace tracepoint it becomes, with the kernel's field names
+(:mod:`.kernelnames`; ``memtrace trace -l``); ``BEGIN``, ``END``,
+``interval:UNIT:N`` or ``interval:NUNIT`` (``s ms us ns``, or ``hz``) on the
+trace's time. ``a, b { ... }`` attaches one block to several; ``/predicate/``
+filters. A program has any number of probes. What bpftrace has and memtrace
+cannot run (kprobes, stacks, casts, loops ...) is a ProgramError naming it
+(:mod:`.unsupported`).
 
 **Statements**, separated by ``;``: ``@map[k1, k2] = AGG(...)``, ``@map[k] = expr``,
 ``@map[k] += expr`` (``-=``, ``*=`` ..., ``++``, ``--``), ``$var = expr``,
 ``if (expr) { ... } else if (...) { ... } else { ... }``, and the calls
+``if`` takes its condition with or without parentheses. Calls:
 ``printf(fmt, ...)``, ``print(@m [, top [, div]])``, ``print(expr)``, ``clear(@m)``,
 ``zero(@m)``, ``delete(@m[k])`` (or ``delete(@m, k)``), ``time([fmt])``, ``exit()``.
 
@@ -43,8 +52,9 @@ victim's, ``comm`` the current task's). Integer and bool fields are integers (bo
 literal must name one of its values (``vma_kind == "anon_private"``); as map keys
 enums print their names. Builtins: ``pid``, ``tid``, ``comm`` (from the pid, via
 the process_start/fork events seen so far), ``nsecs`` (event time, ns since boot),
-``elapsed``, ``cpu``, ``probe``. Functions: ``path(ino)``, ``comm(pid)``,
-``strftime(fmt, ns)``.
+``elapsed``, ``cpu``, ``probe``. Functions: ``str(s)`` (of a string: itself),
+``path(ino)``, ``comm(pid)``, ``strftime(fmt, ns)``. ``#include`` and
+``#if``/``#endif`` lines are skipped.
 
 **Output** is bpftrace's: printf lines as events happen, maps at the end sorted by
 value (histograms drawn in ASCII), or one JSON object per output line
@@ -59,6 +69,7 @@ probes in :mod:`.compiler`; the runtime (maps, output, event order) in
 from .compiler import compile_program
 from .errors import ProgramError
 from .expressions import AGGREGATIONS, BUILTINS, EXPR_FUNCTIONS, STMT_FUNCTIONS
+from .kernelnames import KERNEL_PROBES, KernelProbe, ProbeRow, probe_listing
 from .parser import CONFIG_KEYS, parse
 from .source import MAX_PROGRAM_BYTES, read_program
 
@@ -67,10 +78,14 @@ __all__ = [
     "BUILTINS",
     "CONFIG_KEYS",
     "EXPR_FUNCTIONS",
+    "KERNEL_PROBES",
     "MAX_PROGRAM_BYTES",
     "STMT_FUNCTIONS",
+    "KernelProbe",
+    "ProbeRow",
     "ProgramError",
     "compile_program",
     "parse",
+    "probe_listing",
     "read_program",
 ]

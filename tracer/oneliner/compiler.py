@@ -46,9 +46,13 @@ from .expressions import (
     Instance,
     MapInfo,
     Site,
+    alias_expr,
     suggest,
 )
+from .kernelnames import KERNEL_PROBES, match_kernel_probes
 from .nodes import (
+    AttachPoint,
+    Binary,
     Call,
     CallStmt,
     If,
@@ -56,6 +60,7 @@ from .nodes import (
     MapRef,
     MapWrite,
     Node,
+    ProbeDef,
     Program,
     Stmt,
     StrLit,
@@ -89,6 +94,7 @@ class Compiler(ExpressionCompiler):
             # The maps know their kind before the first write: a read that runs
             # before any write must give the right type ('' for a str map).
             m = self.tracer.map(name)
+            m.scalar = info.key_types == ()
             if m.kind is None and not len(m):
                 m.kind, m.lhist_params = info.kind, info.lhist
         self._install(instances)
@@ -98,7 +104,9 @@ class Compiler(ExpressionCompiler):
         out: list[Instance] = []
         for probe in self.program.probes:
             for ap in probe.attach:
-                if ap.kind == "tracepoint":
+                if ap.kind == "tracepoint" and ap.system:
+                    out.extend(self._kernel_instances(probe, ap))
+                elif ap.kind == "tracepoint":
                     tps = self.registry.match(ap.pattern)
                     if not tps:
                         names = [tp.name for tp in self.registry]
@@ -107,6 +115,35 @@ class Compiler(ExpressionCompiler):
                     out.extend(Instance(probe, ap, tp, tp.name) for tp in tps)
                 else:
                     out.append(Instance(probe, ap, None, ap.text))
+        if not out:
+            raise self.error("no probe of the program is one memtrace can attach (missing_probes = ignore "
+                             "dropped every one)", (0, len(self.program.source) or 1))
+        return out
+
+    def _kernel_instances(self, probe: ProbeDef, ap: AttachPoint) -> list[Instance]:
+        """``tracepoint:SYSTEM:EVENT`` (globs allowed): each real tracepoint it names
+        that memtrace records, read through its memtrace tracepoint."""
+        kps = match_kernel_probes(ap.system, ap.pattern)
+        if not kps:
+            missing = self.program.config.get("missing_probes", "error")
+            globbed = any(c in ap.system + ap.pattern for c in "*?[")
+            name = f"{ap.system}:{ap.pattern}"
+            if missing == "error":
+                known = sorted({p.system for p in KERNEL_PROBES})
+                what = (f"no tracepoint memtrace records matches {name!r}" if globbed else
+                        f"memtrace does not record the kernel tracepoint {name!r}")
+                raise self.error(f"{what} (it records some of the {', '.join(known)} systems: see "
+                                 "'memtrace trace -l'; config = { missing_probes = ignore } skips it)", ap)
+            if missing == "warn":
+                self.tracer.warnings.append(f"probe tracepoint:{name} skipped: memtrace does not record it")
+            return []
+        out = []
+        for kp in kps:
+            tp = self.registry.get(kp.tracepoint)
+            if tp is None:
+                raise self.error(f"{kp.probe} reads memtrace's {kp.tracepoint}, which this trace's schema lacks",
+                                 ap)
+            out.append(Instance(probe, ap, tp, kp.probe, kernel=kp))
         return out
 
     def _declare_maps(self) -> None:
@@ -160,9 +197,15 @@ class Compiler(ExpressionCompiler):
     def _compile_instance(self, inst: Instance) -> None:
         inst.reads, inst.writes, inst.barrier = [], [], False
         env = Env(inst, {})
-        if inst.probe.predicate is not None:
-            pred = self.expr(inst.probe.predicate, env)
-            self._want(pred, "int", inst.probe.predicate, "a predicate must be an integer (true when non-zero)")
+        predicate = inst.probe.predicate
+        if inst.kernel is not None and inst.kernel.where:
+            # The events of this kernel tracepoint among its memtrace tracepoint's.
+            where = alias_expr(inst.kernel.where, inst.attach.pos, inst.attach.end)
+            predicate = where if predicate is None else Binary(predicate.pos, predicate.end, "&&", where, predicate,
+                                                               predicate.pos)
+        if predicate is not None:
+            pred = self.expr(predicate, env)
+            self._want(pred, "int", predicate, "a predicate must be an integer (true when non-zero)")
             inst.predicate = pred
         else:
             inst.predicate = None
@@ -324,6 +367,9 @@ class Compiler(ExpressionCompiler):
     def _aggregate(self, ref: MapRef, m: Map, kf: Callable[[Ctx], Any], call: Call, env: Env) -> Callable[[Ctx], None]:
         name = call.name
         lo, hi = AGGREGATIONS[name]
+        if name == "hist" and len(call.args) == 2:
+            raise self.error("hist()'s bits argument (bpftrace's finer log2 buckets, hist(v, k)) is a bpftrace "
+                             "feature memtrace cannot run: hist(v) has one bucket per power of 2", call.args[1])
         if not lo <= len(call.args) <= hi:
             want = "no arguments" if hi == 0 else ("1 argument" if hi == 1 else f"{hi} arguments")
             raise self.error(f"{name}() takes {want}, got {len(call.args)}", call)
@@ -566,6 +612,6 @@ def compile_program(source: str | Program, *, filename: str = "-e", registry: Re
     if tracer is None:
         tracer = Tracer(registry, output)
     keys = program.config.get("max_map_keys", max_map_keys)
-    if keys is not None:
+    if isinstance(keys, int):
         tracer.max_map_keys = keys
     return Compiler(program, tracer).run()

@@ -20,6 +20,7 @@ from ..probes import INT_KINDS, StrColumn, Tracer, sim_strftime
 from ..probes.printf import time_format_problem
 from ..schema import Field, Tracepoint
 from .errors import ProgramError
+from .kernelnames import KernelField, KernelProbe
 from .nodes import (
     AttachPoint,
     Binary,
@@ -38,6 +39,8 @@ from .nodes import (
     Var,
 )
 from .ops import COMPARE, Ctx, i64, logical_not, np_arith, py_arith, str_where, truthy, wrap64
+from .parser import Parser
+from .unsupported import UNSUPPORTED_BUILTINS, UNSUPPORTED_FUNCTIONS
 
 __all__ = [
     "AGGREGATIONS",
@@ -76,6 +79,7 @@ AGGREGATIONS: dict[str, tuple[int, int]] = {
 }
 #: Functions usable in expressions.
 EXPR_FUNCTIONS = {
+    "str": "str(s): the string s (bpftrace reads a string at a pointer; memtrace's fields are strings already)",
     "path": "path(ino): path of an inode, from file_open/mmap events seen so far",
     "comm": "comm(pid): command name of any pid",
     "strftime": "strftime(fmt, ns): simulated time as text (clock reads 00:00:00 at boot)",
@@ -147,6 +151,8 @@ class Instance:
     attach: AttachPoint
     tp: Tracepoint | None
     label: str
+    #: the kernel tracepoint the probe names (tracepoint:oom:mark_victim), or None
+    kernel: KernelProbe | None = None
     predicate: Typed | None = None
     body: Callable[[Ctx], None] | None = None
     reads: list[Site] = field(default_factory=list)
@@ -306,14 +312,28 @@ class ExpressionCompiler:
                 return Typed(lambda ctx: 0, "int", const=0)
             label = env.inst.label
             return Typed(lambda ctx: label, "str", const=label)
+        tp = env.inst.tp
+        if name in UNSUPPORTED_BUILTINS and (tp is None or not tp.has_field(name)):
+            raise self.error(f"bpftrace's builtin {name} is a feature memtrace cannot run: "
+                             f"{UNSUPPORTED_BUILTINS[name]}", node)
         return self.field(name, node, env)
 
     def field(self, name: str, node: Node, env: Env) -> Typed:
+        kp = env.inst.kernel
+        if kp is not None and isinstance(node, FieldRef) and not node.memtrace:
+            kf = kp.field(name)
+            if kf is not None:
+                return self.kernel_field(kp, kf, node, env)
         tp = env.inst.tp
         if tp is None:
             hint = "" if isinstance(node, FieldRef) else suggest(name, list(BUILTINS))
             raise self.error(f"{env.inst.label} probes have no fields: {name!r} is not a builtin{hint}", node)
         if not tp.has_field(name):
+            if kp is not None:
+                names = [f.name for f in kp.fields if f.expr and f.name != "__syscall_nr"]
+                raise self.error(f"unknown field {name!r} of {kp.probe}{suggest(name, names + list(tp.field_names))} "
+                                 f"(kernel fields: {', '.join(names)}; memtrace's {tp.name}: "
+                                 f"{', '.join(tp.field_names)})", node)
             names = list(tp.field_names) + ([] if isinstance(node, FieldRef) else list(BUILTINS))
             raise self.error(f"unknown field {name!r} of {tp.name}{suggest(name, names)} "
                              f"(fields: {', '.join(tp.field_names)})", node)
@@ -321,6 +341,21 @@ class ExpressionCompiler:
         if f.type in ("str", "enum"):
             return Typed(lambda ctx: ctx.ev.field(name), "str", enum=f if f.type == "enum" else None)
         return Typed(lambda ctx: ctx.ev.int_field(name), "int")
+
+    def kernel_field(self, kp: KernelProbe, kf: KernelField, node: Node, env: Env) -> Typed:
+        """``args.NAME`` of a probe named as the kernel names it: the kernel's field,
+        read through the memtrace event (see :mod:`.kernelnames`)."""
+        if not kf.expr:
+            why = f" ({kf.note})" if kf.note else ""
+            raise self.error(f"field {kf.name!r} of {kp.probe} is not recorded by memtrace{why}", node)
+        alias = alias_expr(kf.expr, node.pos, node.end)
+        tp = env.inst.tp
+        if isinstance(alias, FieldRef) and tp is not None and tp.has_field(alias.name) \
+                and tp.field(alias.name).type == "enum" and "char" not in kf.ctype:
+            # The kernel's integer: the enum's code (memtrace keeps kernel values in order).
+            field_name = alias.name
+            return Typed(lambda ctx: ctx.ev.enum_code(field_name), "int")
+        return self.expr(alias, env)
 
     def map_read(self, node: MapRef, env: Env) -> Typed:
         info = self._map_info(node)
@@ -340,6 +375,14 @@ class ExpressionCompiler:
     def call_expr(self, node: Call, env: Env) -> Typed:
         name = node.name
         args = node.args
+        if name == "str":
+            if len(args) != 1:
+                raise self.error("str() takes one argument here (memtrace's strings have no length to cut)", node)
+            a = self.expr(args[0], env)
+            if a.ty == "int":
+                raise self.error("str() of an integer reads a string at a kernel address, a bpftrace feature "
+                                 "memtrace cannot run (memtrace's string fields are strings already)", node)
+            return a
         if name in ("path", "comm"):
             if len(args) != 1:
                 raise self.error(f"{name}() takes one argument", node)
@@ -372,6 +415,9 @@ class ExpressionCompiler:
             raise self.error(f"{name}() can only be assigned to a map: @m = {name}(...)", node)
         if name in STMT_FUNCTIONS:
             raise self.error(f"{name}() is a statement and has no value", node)
+        if name in UNSUPPORTED_FUNCTIONS:
+            raise self.error(f"bpftrace's {name}() is a feature memtrace cannot run ({UNSUPPORTED_FUNCTIONS[name]})",
+                             (node.pos, node.name_end))
         hint = suggest(name, [*EXPR_FUNCTIONS, *STMT_FUNCTIONS, *AGGREGATIONS])
         raise self.error(f"unknown function {name}(){hint}", (node.pos, node.name_end))
 
@@ -474,6 +520,33 @@ class ExpressionCompiler:
                 return str_where(m, x, y, ctx.n)
             return np.where(m, i64(x, ctx.n), i64(y, ctx.n))
         return Typed(pick, ty, pure=pure)
+
+
+def alias_expr(text: str, pos: int, end: int) -> Expr:
+    """The expression ``text`` that defines a kernel field, every node placed at
+    ``pos..end`` (errors point at the user's ``args.NAME``) and every ``args.NAME``
+    in it reading memtrace's field."""
+    p = Parser(text, "<kernel field>")
+    node = p.expr()
+    assert p.tok.kind == "eof", text
+
+    def place(n: Any) -> None:
+        if isinstance(n, Node):
+            n.pos, n.end = pos, end
+            if isinstance(n, FieldRef):
+                n.memtrace = True
+            elif isinstance(n, Binary):
+                n.op_pos = pos
+            elif isinstance(n, Call):
+                n.name_end = end
+            for value in vars(n).values():
+                if isinstance(value, list):
+                    for item in value:
+                        place(item)
+                else:
+                    place(value)
+    place(node)
+    return node
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:

@@ -6,8 +6,10 @@ read raw, up to a space, ``,``, ``/`` or ``{`` (:meth:`Lexer.attach_point`).
 
 Tokens: integers (``42``, ``0x1f``, ``1_000``, ``1e6``), strings (``"..."`` with
 ``\\n \\t \\r \\0 \\\\ \\" \\xNN`` escapes), identifiers, maps (``@name`` or ``@``),
-variables (``$name``) and operators. ``//`` and ``/* */`` comments and a first
-``#!`` line are skipped.
+variables (``$name``) and operators. ``//`` and ``/* */`` comments, a first
+``#!`` line and C preprocessor lines ``#include``, ``#if...``/``#endif`` (bpftrace
+programs bring kernel headers with them; memtrace has no casts to use them) are
+skipped.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ OPERATORS = (
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F_]+|[0-9][0-9_]*(?:[eE][0-9]+)?")
 _ATTACH = re.compile(r"[^\s,/{}();]+")
+#: Preprocessor directives skipped as comments (see :meth:`Lexer._directive`).
+PREPROCESSOR_SKIPPED = ("include", "if", "ifdef", "ifndef", "else", "elif", "endif")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'", "e": "\x1b"}
 
 
@@ -86,9 +90,24 @@ class Lexer:
                 if close < 0:
                     raise self.error("unterminated comment", i, i + 2)
                 i = close + 2
+            elif c == "#" and src[src.rfind("\n", 0, i) + 1:i].strip() == "":
+                i = self._directive(i)
             else:
                 break
         self.pos = i
+
+    def _directive(self, i: int) -> int:
+        """A C preprocessor line at ``i``: ``#include`` and conditionals, which only
+        bring kernel types for casts, are skipped (their lines as comments); a
+        ``#define`` is refused by name. Returns the end of the line."""
+        nl = self.source.find("\n", i)
+        end = len(self.source) if nl < 0 else nl
+        word = _IDENT.match(self.source, i + 1)
+        name = word.group() if word else ""
+        if name not in PREPROCESSOR_SKIPPED:
+            raise self.error(f"the C preprocessor's #{name or '...'} is a bpftrace feature memtrace cannot run "
+                             f"(memtrace skips #include and #if/#ifdef/#ifndef/#else/#endif lines)", i, end)
+        return end
 
     def next(self) -> Token:
         """The next token (an ``eof`` token at the end)."""

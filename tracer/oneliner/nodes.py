@@ -37,9 +37,14 @@ class Ident(Node):
 
 @dataclass
 class FieldRef(Node):
-    """``args.name`` / ``args->name``: a field, even where a builtin has its name."""
+    """``args.name`` / ``args->name``: a field, even where a builtin has its name.
+
+    Under a probe named as the kernel names it (``tracepoint:oom:mark_victim``) the
+    name is the kernel's field first (:mod:`.kernelnames`); ``memtrace`` is set on
+    the references such a field is defined by, which read memtrace's field."""
 
     name: str
+    memtrace: bool = False
 
 
 @dataclass
@@ -129,8 +134,9 @@ class AttachPoint(Node):
 
     kind: str
     text: str
-    pattern: str = ""  # tracepoint name or glob
+    pattern: str = ""  # tracepoint name or glob (memtrace's, or the kernel event's with ``system``)
     period_ns: int = 0
+    system: str = ""  # a kernel tracepoint system or glob (tracepoint:SYSTEM:EVENT), "" for memtrace's
 
 
 @dataclass
@@ -146,4 +152,4 @@ class Program:
     filename: str
     probes: list[ProbeDef] = field(default_factory=list)
     #: the ``config = { ... }`` block (key -> value), empty without one
-    config: dict[str, int] = field(default_factory=dict)
+    config: dict[str, int | str] = field(default_factory=dict)

@@ -3,12 +3,14 @@
 Grammar (a bpftrace subset; ``/* */`` and ``//`` comments anywhere)::
 
     program    := [config] probe*
-    config     := "config" "=" "{" (NAME "=" INT [";"])* "}"     (max_map_keys)
+    config     := "config" "=" "{" (NAME "=" (INT | WORD) [";"])* "}"   (max_map_keys, missing_probes)
     probe      := attach ("," attach)* ["/" expr "/"] block
     attach     := "BEGIN" | "END" | ("interval"|"i") ":" ("s"|"ms"|"us"|"ns"|"hz") ":" INT
+                | ("interval"|"i") ":" INT ("s"|"ms"|"us"|"ns"|"hz")
                 | ["tracepoint:" | "t:"] NAME-OR-GLOB
+                | ("tracepoint:" | "t:") SYSTEM-OR-GLOB ":" EVENT-OR-GLOB     (a kernel tracepoint)
     block      := "{" [stmt (";" stmt)* [";"]] "}"
-    stmt       := "if" "(" expr ")" block ["else" (block | stmt-if)]
+    stmt       := "if" expr block ["else" (block | stmt-if)]
                 | map ("=" expr | OP"=" expr | "++" | "--")
                 | "$"NAME ("=" expr | OP"=" expr | "++" | "--")
                 | NAME "(" [expr ("," expr)*] ")"
@@ -19,7 +21,9 @@ Grammar (a bpftrace subset; ``/* */`` and ``//`` comments anywhere)::
                 | args->NAME | map | "$"NAME | "(" expr ")"
 
 Inside a predicate ``/.../`` a top-level ``/`` ends the predicate; divide inside
-parentheses: ``/(pid / 2) == 50/``.
+parentheses: ``/(pid / 2) == 50/``. bpftrace's other probe types, casts, tuples,
+member access, pointers, struct definitions, macros and loops are refused with a
+ProgramError naming them (:mod:`.unsupported`).
 
 Nesting is bounded (:data:`MAX_NESTING`): each parenthesis, operand of a unary
 operator, argument, map key, ``if`` and each operator of a chain such as
@@ -31,6 +35,7 @@ than a RecursionError.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from ..probes.maps import MAX_MAP_KEYS_LIMIT
@@ -56,6 +61,13 @@ from .nodes import (
     Var,
     VarWrite,
 )
+from .unsupported import (
+    C_TYPE_WORDS,
+    UNSUPPORTED_BUILTINS,
+    UNSUPPORTED_PROBES,
+    UNSUPPORTED_STATEMENTS,
+    UNSUPPORTED_TOP_LEVEL,
+)
 
 #: Left binding power of each binary operator (C precedence).
 BINARY_BP = {
@@ -70,6 +82,10 @@ COMPOUND = {"+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="}
 UNITS_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 #: Keys of a program's ``config = { ... }`` block and the range of each.
 CONFIG_KEYS = {"max_map_keys": (1, MAX_MAP_KEYS_LIMIT)}
+#: Keys whose value is a word, and the words each takes (``missing_probes``: what a
+#: probe on a kernel tracepoint memtrace does not record does, as bpftrace's).
+CONFIG_WORDS = {"missing_probes": ("error", "warn", "ignore")}
+
 #: How deep a program may nest (see the module docstring): far beyond what a
 #: one-liner writes, well within Python's recursion limit for the parser, the
 #: compiler and the closures it builds (a few frames per level each).
@@ -131,25 +147,34 @@ class Parser:
             raise self.error("empty program: expected at least one probe", 0, len(self.source) or 1)
         return prog
 
-    def config(self) -> dict[str, int]:
+    def config(self) -> dict[str, int | str]:
         """``config = { max_map_keys = N; ... }`` at the start of a program, as
         bpftrace takes it: each key one of :data:`CONFIG_KEYS`, each value an integer
         in its range."""
         self.advance()
         self.expect("=", "after 'config'")
         self.expect("{", "to start the config block")
-        out: dict[str, int] = {}
+        out: dict[str, int | str] = {}
         while not self.is_op("}"):
             key = self.tok
             if key.kind != "ident":
                 raise self.error(f"expected a config key (one of {', '.join(CONFIG_KEYS)}) but found "
                                  f"{key.describe()}", key.pos, key.end)
-            if key.value not in CONFIG_KEYS:
-                raise self.error(f"unknown config key {key.value!r} (known: {', '.join(CONFIG_KEYS)})",
-                                 key.pos, key.end)
+            if key.value not in CONFIG_KEYS and key.value not in CONFIG_WORDS:
+                known = ", ".join([*CONFIG_KEYS, *CONFIG_WORDS])
+                raise self.error(f"unknown config key {key.value!r} (memtrace knows: {known})", key.pos, key.end)
             self.advance()
             self.expect("=", f"after {key.value}")
             value = self.tok
+            if key.value in CONFIG_WORDS:
+                words = CONFIG_WORDS[key.value]
+                if value.kind not in ("ident", "str") or value.value not in words:
+                    raise self.error(f"{key.value} takes one of {', '.join(words)}", value.pos, value.end)
+                self.advance()
+                out[key.value] = value.value
+                if self.is_op(";"):
+                    self.advance()
+                continue
             low, high = CONFIG_KEYS[key.value]
             if value.kind != "int" or not low <= value.value <= high:
                 raise self.error(f"{key.value} takes an integer in {low:,}..{high:,}", value.pos, value.end)
@@ -165,6 +190,9 @@ class Parser:
 
     def probe(self) -> ProbeDef:
         start = self.tok.pos
+        if self.tok.kind == "ident" and self.tok.value in UNSUPPORTED_TOP_LEVEL:
+            raise self.error(f"{UNSUPPORTED_TOP_LEVEL[self.tok.value]} are a bpftrace feature memtrace cannot run",
+                             self.tok.pos, self.tok.end)
         attach = [self.attach_point()]
         while self.is_op(","):
             self.advance()
@@ -193,32 +221,49 @@ class Parser:
             return AttachPoint(pos, end, text, text)
         parts = text.split(":")
         if parts[0] in ("interval", "i"):
-            if len(parts) != 3:
-                raise self.error(f"bad interval probe {text!r}: expected interval:UNIT:N (UNIT s, ms, us, ns or hz)",
-                                 pos, end)
-            unit, count = parts[1], parts[2]
-            if unit not in UNITS_NS and unit != "hz":
-                raise self.error(f"bad interval unit {unit!r}: expected s, ms, us, ns or hz", pos, end)
-            if not (count.isascii() and count.isdigit()) or int(count) == 0:
-                raise self.error(f"bad interval {count!r}: expected a positive integer", pos, end)
-            if len(count) > 20:
-                raise self.error(f"interval {text!r} is longer than 64 bits of nanoseconds", pos, end)
-            period = 1_000_000_000 // int(count) if unit == "hz" else int(count) * UNITS_NS[unit]
-            if period <= 0:
-                raise self.error(f"interval {text!r} is shorter than a nanosecond", pos, end)
-            if period >= 1 << 63:
-                raise self.error(f"interval {text!r} is longer than 64 bits of nanoseconds", pos, end)
-            return AttachPoint(pos, end, "interval", f"interval:{unit}:{int(count)}", period_ns=period)
-        if parts[0] in ("tracepoint", "t") and len(parts) == 2:
-            pattern = parts[1]
+            return self._interval(text, parts, pos, end)
+        if parts[0] in ("tracepoint", "t") and len(parts) in (2, 3):
+            system, pattern = (parts[1], parts[2]) if len(parts) == 3 else ("", parts[1])
         elif len(parts) == 1:
-            pattern = text
+            system, pattern = "", text
+        elif parts[0] in UNSUPPORTED_PROBES:
+            what = UNSUPPORTED_PROBES[parts[0]]
+            raise self.error(f"{what} probes ({parts[0]}:) are a bpftrace feature memtrace cannot run: memtrace "
+                             "reads the kernel's tracepoints, and only those it records (see 'memtrace trace -l')",
+                             pos, end)
         else:
             raise self.error(f"unknown probe type {parts[0]!r}: expected a tracepoint, BEGIN, END or interval",
                              pos, end)
-        if not pattern or not all((c.isascii() and c.isalnum()) or c in "_*?[]!" for c in pattern):
-            raise self.error(f"bad tracepoint name {pattern!r}", pos, end)
-        return AttachPoint(pos, end, "tracepoint", text, pattern=pattern)
+        for part in (system, pattern) if system else (pattern,):
+            if not part or not all((c.isascii() and c.isalnum()) or c in "_*?[]!" for c in part):
+                raise self.error(f"bad tracepoint name {text if system else pattern!r}", pos, end)
+        return AttachPoint(pos, end, "tracepoint", text, pattern=pattern, system=system)
+
+    def _interval(self, text: str, parts: list[str], pos: int, end: int) -> AttachPoint:
+        """``interval:UNIT:N``, or bpftrace's newer ``interval:Nunit`` (``interval:1s``)."""
+        if len(parts) == 2:
+            m = re.fullmatch(r"([0-9]+)(s|ms|us|ns|hz)", parts[1])
+            if not m:
+                raise self.error(f"bad interval probe {text!r}: expected interval:UNIT:N or interval:NUNIT "
+                                 "(UNIT s, ms, us, ns or hz)", pos, end)
+            count, unit = m.group(1), m.group(2)
+        elif len(parts) == 3:
+            unit, count = parts[1], parts[2]
+        else:
+            raise self.error(f"bad interval probe {text!r}: expected interval:UNIT:N (UNIT s, ms, us, ns or hz)",
+                             pos, end)
+        if unit not in UNITS_NS and unit != "hz":
+            raise self.error(f"bad interval unit {unit!r}: expected s, ms, us, ns or hz", pos, end)
+        if not (count.isascii() and count.isdigit()) or int(count) == 0:
+            raise self.error(f"bad interval {count!r}: expected a positive integer", pos, end)
+        if len(count) > 20:
+            raise self.error(f"interval {text!r} is longer than 64 bits of nanoseconds", pos, end)
+        period = 1_000_000_000 // int(count) if unit == "hz" else int(count) * UNITS_NS[unit]
+        if period <= 0:
+            raise self.error(f"interval {text!r} is shorter than a nanosecond", pos, end)
+        if period >= 1 << 63:
+            raise self.error(f"interval {text!r} is longer than 64 bits of nanoseconds", pos, end)
+        return AttachPoint(pos, end, "interval", f"interval:{unit}:{int(count)}", period_ns=period)
 
     def block(self) -> tuple[list[Stmt], int]:
         self.expect("{")
@@ -252,6 +297,9 @@ class Parser:
             self.advance()
             var = Var(tok.pos, tok.end, tok.value)
             return self._write(var, lambda pos, end, op, value: VarWrite(pos, end, var, op, value))
+        if tok.kind == "ident" and tok.value in UNSUPPORTED_STATEMENTS:
+            raise self.error(f"{UNSUPPORTED_STATEMENTS[tok.value]} are a bpftrace feature memtrace cannot run",
+                             tok.pos, tok.end)
         if tok.kind == "ident" and self._peek_is("("):
             call = self.call(self.advance())
             return CallStmt(call.pos, call.end, call)
@@ -276,9 +324,11 @@ class Parser:
     def if_statement(self) -> If:
         self.nest(self.tok)
         start = self.advance().pos
-        self.expect("(", "after 'if'")
+        # bpftrace takes the condition with or without parentheses: if (a) {...}, if a {...}
         cond = self.expr()
-        self.expect(")", "to close the condition")
+        if not self.is_op("{"):
+            raise self.error(f"expected '{{' after the if condition but found {self.tok.describe()}",
+                             self.tok.pos, self.tok.end)
         then, end = self.block()
         orelse: list[Stmt] = []
         if self.is_ident("else"):
@@ -353,6 +403,11 @@ class Parser:
                 return FieldRef(tok.pos, field.end, field.value)
             if self.is_op("("):
                 return self.call(tok)
+            if self.is_op("->", "."):
+                what = (f"bpftrace's builtin {name} ({UNSUPPORTED_BUILTINS[name]})" if name in UNSUPPORTED_BUILTINS
+                        else f"member access ({name}{self.tok.value}...)")
+                raise self.error(f"{what} is a bpftrace feature memtrace cannot run: fields are args.NAME",
+                                 tok.pos, self.tok.end)
             return Ident(tok.pos, tok.end, name)
         if kind == "map":
             return self.map_ref()
@@ -363,12 +418,23 @@ class Parser:
             op = tok.value
             if op == "(":
                 self.advance()
+                if self.tok.kind == "ident" and self.tok.value in C_TYPE_WORDS:
+                    raise self.error("C casts such as (struct task_struct *)arg0 are a bpftrace feature memtrace "
+                                     "cannot run: a trace holds tracepoint fields, not kernel memory",
+                                     self.tok.pos, self.tok.end)
                 self.depth += 1
                 inner = self.expr()
                 self.depth -= 1
+                if self.is_op(","):
+                    raise self.error("tuples such as (a, b) are a bpftrace feature memtrace cannot run (a map "
+                                     "takes several keys: @m[a, b])", self.tok.pos, self.tok.end)
                 close = self.expect(")", "to close the parenthesis")
                 inner.pos, inner.end = tok.pos, close.end
                 return inner
+            if op in ("*", "&"):
+                raise self.error(f"pointer {'dereference' if op == '*' else 'address-of'} ({op}expr) is a bpftrace "
+                                 "feature memtrace cannot run: a trace holds tracepoint fields, not kernel memory",
+                                 tok.pos, tok.end)
             if op in ("!", "~", "-", "+"):
                 self.advance()
                 operand = self.expr(PREFIX_BP)

@@ -174,6 +174,13 @@ class Events:
         """Field ``name`` as int64 (bools 0/1), the one-liner language's integers."""
         return self._take_ints(self._int_column(name))
 
+    def enum_code(self, name: str) -> np.ndarray:
+        """Enum field ``name`` as its codes (int64): the kernel's integer where the
+        field's values follow the kernel's order (``rss_stat.member``)."""
+        col: StrColumn = self.field(name)
+        codes: np.ndarray = col.codes.astype(np.int64)
+        return codes
+
     def comm_of(self, pid: Any) -> StrColumn:
         """comm of each pid in ``pid`` (a column or scalar), from the tracer's task table."""
         return self.tracer.comms_of(as_int64(pid, self.n))
@@ -229,6 +236,6 @@ class Events:
 
     def print(self, m: Map, top: int = 0, div: int = 1) -> None:
         """print(@m): the map as it is now, once (at this view's first event)."""
-        self.tracer.queue(self.rows[:1], [m.snapshot(top, div)])
+        self.tracer.queue(self.rows[:1], [m.printed(top, div)])
 
 

@@ -25,7 +25,7 @@ from memtrace.linux.proc import c_div
 from .columns import StrColumn, as_int64
 from .groups import group_bucket_counts, group_last, group_reduce, group_rows, group_sum
 from .output import MapOutput
-from .values import HIST_SLOTS, INT_KINDS, Hist, LHist, linear_buckets, log2_buckets, stats_value
+from .values import HIST_SLOTS, INT_KINDS, Hist, LHist, Stats, linear_buckets, log2_buckets, stats_value
 
 __all__ = ["DEFAULT_MAX_MAP_KEYS", "MAX_MAP_KEYS_LIMIT", "Map"]
 
@@ -57,6 +57,8 @@ class Map(MutableMapping[Any, Any]):
         self.name = name if name.startswith("@") else f"@{name}"
         self.kind: str | None = None
         self.lhist_params: tuple[int, int, int] | None = None
+        #: a map without keys (``@x = count()``): print(@x) of it empty prints a zero
+        self.scalar = False
         #: the most keys the map holds (bpftrace's max_map_keys)
         self.max_keys = max_keys
         #: updates of a new key dropped because the map was full
@@ -359,6 +361,17 @@ class Map(MutableMapping[Any, Any]):
         keyed = any(k != () for k, _ in entries)
         return MapOutput(self.name, kind, tuple(entries), keyed)
 
+    def printed(self, top: int = 0, div: int = 1) -> MapOutput:
+        """print(@m): :meth:`snapshot`, as bpftrace's ``print_map`` shows it: a map
+        without keys that holds nothing prints its zero (``@: 0``, bpftrace's
+        ``emit_empty_scalar``), and no blank line follows a value that fits on its line."""
+        snap = self.snapshot(top, div)
+        kind = snap.kind
+        if not snap.entries and self.scalar and kind not in ("hist", "lhist"):
+            zero: Any = "" if kind == "str" else Stats(0, 0, 0) if kind == "stats" else 0
+            snap = MapOutput(snap.name, kind, (((), zero),), False)
+        return MapOutput(snap.name, snap.kind, snap.entries, snap.keyed, printed=True)
+
 
 def _rows(key: Any, value: Any, n: int | None) -> int:
     """Number of rows of a vectorised write: from ``n`` or the first column found."""
@@ -384,7 +397,7 @@ def _divide(v: Any, div: int) -> Any:
     if isinstance(v, int):
         return c_div(v, div)
     if isinstance(v, Hist):
-        return Hist(tuple(c // div for c in v.counts))
+        return Hist(v.counts, v.div * div)
     return v
 
 

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from memtrace.escape import printable
 
 from .values import Hist, LHist, Stats
@@ -60,6 +62,8 @@ class MapOutput:
     kind: str
     entries: tuple[tuple[Any, Any], ...]
     keyed: bool
+    #: by print(@m) (no blank line after one-line values), not at the end of the run
+    printed: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,13 +82,24 @@ def _key_text(key: Any, sep: str) -> str:
 
 
 def _hist_lines(value: Hist | LHist) -> list[str]:
+    """bpftrace's rows: a 16-column label, an 8-column count, a bar of ``@`` of
+    ``int(count / (float)max * 52)`` (C float arithmetic, as ``src/output/text.cpp``
+    computes it) in a 52-column frame."""
     buckets = value.buckets()
     top = max((b.count for b in buckets), default=0)
     lines = []
     for b in buckets:
-        bar = "@" * int(b.count / top * 52) if top else ""
+        bar = "@" * _bar_width(b.count, top)
         lines.append(f"{b.label:<16}{b.count:>8} |{bar:<52}|")
     return lines
+
+
+def _bar_width(count: int, top: int) -> int:
+    """``(int)((count / (float)top) * 52)`` in single precision; 0 when every
+    count is 0."""
+    if not top:
+        return 0
+    return int(np.float32(np.float32(count) / np.float32(top)) * np.float32(52))
 
 
 def render_text(out: Output) -> str:
@@ -107,7 +122,7 @@ def render_text(out: Output) -> str:
         else:
             parts.append(f"{head}: {printable(str(value))}\n")
     text = "".join(parts)
-    return text if text.endswith("\n\n") else text + "\n"
+    return text if text.endswith("\n\n") or out.printed else text + "\n"
 
 
 def _json_value(value: Any) -> Any:

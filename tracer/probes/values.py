@@ -59,55 +59,110 @@ def stats_value(nr_events: int, total: int) -> Stats:
 
 
 def _hist_label(power: int) -> str:
+    """bpftrace's ``hist_index_label`` (k = 0): 2^power with a K/M/G/T/P/E suffix
+    for each 2^10."""
     for suffix, p in (("E", 60), ("P", 50), ("T", 40), ("G", 30), ("M", 20), ("K", 10)):
         if power >= p:
             return f"{1 << (power - p)}{suffix}"
     return str(1 << power)
 
 
-def _lhist_label(number: int) -> str:
+def _lhist_label(number: int, step: int) -> str | int:
+    """bpftrace's ``lhist_index_label``: a K or M suffix only when ``step`` is a
+    multiple of 1024; otherwise the plain number (an int, which a single-value row
+    prints as ``[n]``)."""
+    if step % 1024 != 0:
+        return number
     if number == 0:
         return "0"
     if number % (1 << 20) == 0:
-        return f"{number // (1 << 20)}M"
+        return f"{_c_quot(number, 1 << 20)}M"
     if number % 1024 == 0:
-        return f"{number // 1024}K"
+        return f"{_c_quot(number, 1024)}K"
     return str(number)
+
+
+def _c_quot(a: int, b: int) -> int:
+    """C's integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _rows(lower: str | int | None, labels: list[str | int], counts: list[int]) -> list[str]:
+    """Row headers as bpftrace's text output draws a histogram (``src/output/text.cpp``):
+    ``labels`` are the upper bounds of the rows (one fewer when the last row is the
+    open-ended one), ``lower`` the lower bound of the first row (None: ``(..., x)``).
+    Two adjacent integers make a single-value row ``[n]``; symbolic labels (with a
+    suffix, or hist's above 2) never do."""
+    def single(a: str | int | None, b: str | int) -> bool:
+        return isinstance(a, int) and isinstance(b, int) and a + 1 == b
+
+    out = []
+    for i in range(len(counts)):
+        if i == 0:
+            if lower is None:
+                out.append(f"(..., {labels[0]})")
+            elif not labels:
+                out.append(f"[{lower}, ...)")
+            elif single(lower, labels[0]):
+                out.append(f"[{lower}]")
+            else:
+                out.append(f"[{lower}, {labels[0]})")
+        elif i >= len(labels):
+            out.append(f"[{labels[i - 1]}, ...)")
+        elif single(labels[i - 1], labels[i]):
+            out.append(f"[{labels[i - 1]}]")
+        else:
+            out.append(f"[{labels[i - 1]}, {labels[i]})")
+    return out
 
 
 @dataclass(frozen=True)
 class Hist:
-    """A log2 histogram value (hist()): ``counts[slot]`` for bpftrace's 65 slots."""
+    """A log2 histogram value (hist()): ``counts[slot]`` for bpftrace's 65 slots;
+    ``div`` divides the counts printed (print(@m, top, div)), as bpftrace's
+    ``build_histogram`` does: the rows shown are chosen on the undivided counts."""
 
     counts: tuple[int, ...]
+    div: int = 1
 
     @property
     def total(self) -> int:
         return sum(self.counts)
 
     def buckets(self) -> list[HistBucket]:
-        """The rows bpftrace prints: from the first to the last non-empty slot."""
+        """The rows bpftrace prints: from the first to the last non-empty slot.
+
+        Slot 0 holds values below 0, slot 1 the value 0, slot 2 the value 1 and slot
+        i >= 3 [2^(i-2), 2^(i-1)); bpftrace labels slot i by its upper bound (i for
+        i <= 2, 2^(i-1) above) and the first row by the slot before it."""
         nz = [i for i, c in enumerate(self.counts) if c]
         if not nz:
             return []
+        lo, hi = nz[0], nz[-1]
+
+        def label(i: int) -> str | int:
+            return i if i <= 2 else _hist_label(i - 1)
+        lower = None if lo == 0 else label(lo - 1)
+        labels = [label(i) for i in range(lo, hi + 1)]
+        counts = [self.counts[i] // self.div for i in range(lo, hi + 1)]
+        heads = _rows(lower, labels, counts)
         out = []
-        for i in range(nz[0], nz[-1] + 1):
-            c = self.counts[i]
+        for i, head, c in zip(range(lo, hi + 1), heads, counts):
             if i == 0:
-                out.append(HistBucket("(..., 0)", None, -1, c))
-            elif i == 1:
-                out.append(HistBucket("[0]", 0, 0, c))
-            elif i == 2:
-                out.append(HistBucket("[1]", 1, 1, c))
+                out.append(HistBucket(head, None, -1, c))
+            elif i <= 2:
+                out.append(HistBucket(head, i - 1, i - 1, c))
             else:
-                p = i - 2
-                out.append(HistBucket(f"[{_hist_label(p)}, {_hist_label(p + 1)})", 1 << p, (1 << (p + 1)) - 1, c))
+                out.append(HistBucket(head, 1 << (i - 2), (1 << (i - 1)) - 1, c))
         return out
 
 
 @dataclass(frozen=True)
 class LHist:
-    """A linear histogram value (lhist(v, min, max, step))."""
+    """A linear histogram value (lhist(v, min, max, step)): slot 0 below ``min``,
+    slot i in [min + (i-1) step, min + i step), the last slot at or above
+    ``min + nr step`` where nr = (max - min) / step (bpftrace's ``linear``)."""
 
     min: int
     max: int
@@ -119,21 +174,25 @@ class LHist:
         return sum(self.counts)
 
     def buckets(self) -> list[HistBucket]:
+        """The rows bpftrace prints, labelled as its ``build_linear_histogram`` does."""
         nz = [i for i, c in enumerate(self.counts) if c]
         if not nz:
             return []
+        lo, hi = nz[0], nz[-1]
         nr = len(self.counts) - 2
+        lower = None if lo == 0 else _lhist_label(self.min + (lo - 1) * self.step, self.step)
+        labels = [_lhist_label(self.min + i * self.step, self.step) for i in range(lo, hi + 1)
+                  if self.min + i * self.step <= self.max]
+        counts = [self.counts[i] for i in range(lo, hi + 1)]
         out = []
-        for i in range(nz[0], nz[-1] + 1):
-            c = self.counts[i]
+        for i, head, c in zip(range(lo, hi + 1), _rows(lower, labels, counts), counts):
             if i == 0:
-                out.append(HistBucket(f"(..., {_lhist_label(self.min)})", None, self.min - 1, c))
+                out.append(HistBucket(head, None, self.min - 1, c))
             elif i == nr + 1:
-                out.append(HistBucket(f"[{_lhist_label(self.max)}, ...)", self.max, None, c))
+                out.append(HistBucket(head, self.min + nr * self.step, None, c))
             else:
-                lo = (i - 1) * self.step + self.min
-                out.append(HistBucket(f"[{_lhist_label(lo)}, {_lhist_label(lo + self.step)})",
-                                      lo, lo + self.step - 1, c))
+                b = (i - 1) * self.step + self.min
+                out.append(HistBucket(head, b, b + self.step - 1, c))
         return out
 
 

@@ -1,8 +1,10 @@
 """Ready-made one-liner programs shipped with memtrace, bcc style.
 
 Each tool is ``NAME.bt``, a program whose leading ``/* ... */`` comment is its doc
-(first line ``NAME - summary``), with ``NAME_example.txt`` beside it showing what it
-prints. ``memtrace tools`` lists them; ``memtrace trace TARGET -t NAME`` runs one.
+(first line ``NAME - summary``; a paragraph starting ``Simulated:`` says what its
+output means on a simulated trace, which ``memtrace trace`` prints as a note there),
+with ``NAME_example.txt`` beside it showing what it prints. ``memtrace tools`` lists
+them; ``memtrace trace TARGET -t NAME`` runs one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class Tool:
     doc: str
     source: str
     example: str
+    #: what the output means on a simulated trace (the doc's ``Simulated:`` paragraph), or ""
+    simulated: str = ""
 
     @property
     def filename(self) -> str:
@@ -65,7 +69,15 @@ def load_tool(name: str) -> Tool:
     doc = _doc_of(source)
     first = doc.splitlines()[0] if doc else name
     summary = first.split(" - ", 1)[1] if " - " in first else first
-    return Tool(name, summary, doc, source, example)
+    return Tool(name, summary, doc, source, example, _simulated_of(doc))
+
+
+def _simulated_of(doc: str) -> str:
+    """The doc's paragraph that starts ``Simulated:``, as one line, without the word."""
+    for para in doc.split("\n\n"):
+        if para.startswith("Simulated:"):
+            return " ".join(para[len("Simulated:"):].split())
+    return ""
 
 
 def tools() -> list[Tool]:

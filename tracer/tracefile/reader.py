@@ -9,9 +9,11 @@ was lost in :class:`Damage` and a warning, and goes on.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import zlib
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -47,6 +49,9 @@ from .limits import (
     STR_VALUE_OVERHEAD_BYTES,
 )
 from .unpack import Cursor, UnpackError, decode_plain
+
+#: What each pass read and what it skipped (the CLI shows it with -v).
+_log = logging.getLogger(__name__)
 
 __all__ = ["Damage", "TraceReader", "TraceStats"]
 
@@ -201,7 +206,8 @@ class TraceReader:
         for _group, batch, _nbytes in self._chunks(_Pass()):
             yield batch
 
-    def ordered_batches(self) -> Iterator[EventBatch]:
+    def ordered_batches(self, skip: Collection[str] = (),
+                        skipped: Callable[[EventBatch], None] | None = None) -> Iterator[EventBatch]:
         """Batches in global ``seq`` order: maximal runs of one tracepoint's events.
 
         Chunks are merged within their flush group only (the writer guarantees that
@@ -209,7 +215,10 @@ class TraceReader:
         group larger than :data:`~.limits.MAX_GROUP_EVENTS` events or
         :data:`~.limits.MAX_GROUP_BYTES` (a file whose chunks all claim one group) is
         merged in parts of that size, with a warning: each part is in ``seq``
-        order, the parts follow the file's order.
+        order, the parts follow the file's order. The events of the tracepoints
+        named in ``skip`` are left out (the runs of the others are then as long as
+        those events no longer cut them); each of their chunks goes to ``skipped``,
+        if given, in file order, as it is read.
         """
         pending: list[EventBatch] = []
         pending_events = pending_bytes = 0
@@ -217,6 +226,10 @@ class TraceReader:
         last_seq = -1
         split = False  # the current group is being merged in parts
         for group, batch, nbytes in self._chunks(_Pass()):
+            if skip and batch.tp.name in skip:
+                if skipped is not None:
+                    skipped(batch)
+                continue
             if pending and group != current:
                 last_seq = yield from self._merge_group(pending, last_seq, check=not split)
                 pending, pending_events, pending_bytes, split = [], 0, 0, False
@@ -335,7 +348,8 @@ class TraceReader:
 
     def _chunks(self, state: _Pass) -> Iterator[tuple[int, EventBatch, int]]:
         """(group, batch, decoded bytes) for every intact chunk, in file order;
-        publishes the pass."""
+        publishes the pass (and logs it: -v)."""
+        t0 = time.perf_counter()
         with open(self.path, "rb") as f:
             state.size_bytes = os.fstat(f.fileno()).st_size
             for offset, kind, body in self._frames(f, state):
@@ -377,6 +391,10 @@ class TraceReader:
             self.damage = Damage(state.first_offset, state.reason, state.skipped, state.events)
         self.complete = (state.first_offset is None and info is not None and info.aborted is None
                          and info.total_events == state.events)
+        _log.info("trace read", extra={
+            "trace": self.path, "events": state.events, "chunks": state.chunks, "size_bytes": state.size_bytes,
+            "frames_skipped": state.skipped, "complete": self.complete,
+            "seconds": round(time.perf_counter() - t0, 3)})
 
     def _frames(self, f: BinaryIO, state: _Pass) -> Iterator[tuple[int, bytes, memoryview]]:
         """(offset, type, body) of every intact frame after the header."""
@@ -455,7 +473,9 @@ class TraceReader:
     def _damaged(
         self, state: _Pass, offset: int, reason: str, lost: int, resume: int | None
     ) -> None:
-        """Record damage at ``offset`` and warn about it."""
+        """Record damage at ``offset``, warn about it and log it (-v)."""
+        _log.info("damage skipped", extra={"trace": self.path, "offset": offset, "reason": reason,
+                                            "frames_lost": lost, "resumed_at": resume})
         if state.first_offset is None:
             state.first_offset = offset
             state.reason = reason

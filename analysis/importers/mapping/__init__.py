@@ -26,7 +26,14 @@ oom:mark_victim                           ``oom_kill`` (+ ``memcg_stat``,
                                           ``oom_candidate`` from a companion log)
 oom:oom_score_adj_update                  ``oom_score_adj_update``
 oom:finish/skip_task_reaping              ``oom_reap``
-sched:sched_process_fork / exit           ``fork`` / ``exit`` (exec: a new comm)
+sched:sched_process_fork / exit           ``fork`` / ``exit`` (a thread's clone: none)
+sched:sched_process_exec                  ``exec``
+syscalls:sys_enter/exit_execve            ``exec`` (when sched_process_exec is not traced)
+task:task_rename                          ``task_rename`` (outside an execve)
+syscalls:sys_enter_exit_group             ``exit``'s code
+syscalls:sys_enter/exit_madvise, mremap,  the derived workload's steps (mremap: ``munmap``
+  mprotect, clone, clone3                 + ``mmap`` at the new address)
+writeback:writeback_dirty_folio           the derived workload's writes (no event)
 ========================================  ==========================================
 
 ``kmem:mm_page_alloc``/``mm_page_free``, ``vmscan:mm_vmscan_wakeup_kswapd``,
@@ -44,6 +51,8 @@ from .oom import Oom
 from .pagemap import Pagemap
 from .sched import Sched
 from .syscalls import Syscalls
+from .task import Task
 from .vmscan import Vmscan
+from .writeback import Writeback
 
-__all__ = ["Exceptions", "Filemap", "Kmem", "Oom", "Pagemap", "Sched", "Syscalls", "Vmscan"]
+__all__ = ["Exceptions", "Filemap", "Kmem", "Oom", "Pagemap", "Sched", "Syscalls", "Task", "Vmscan", "Writeback"]

@@ -76,7 +76,7 @@ class Exceptions:
             page_addr = to_signed64(page_addr)
         syscalls = self.syscalls
         if syscalls.pending:
-            syscalls.settle(pid, ts)
+            syscalls.settle(self.b.tid, ts)
         p = self.procs.get(pid)
         if p is None:
             p = self.work.proc(pid, comm, ts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from memtrace.linux.limits import INT_MAX, INT_MIN, PAGE_SIZE, ULONG_MAX
 
 __all__ = [
+    "KTHREAD_PREFIXES",
     "PARSE_ERRORS",
     "UnreadableLine",
     "c_int",
@@ -23,6 +24,11 @@ __all__ = [
     "page_align",
     "to_signed64",
 ]
+
+
+#: Comms of kernel threads, which have no mm of their own (and do no task's I/O).
+KTHREAD_PREFIXES = ("kswapd", "oom_reaper", "kworker", "kcompactd", "khugepaged", "ksoftirqd", "migration",
+                    "rcu_", "swapper", "kthreadd")
 
 
 class UnreadableLine(ValueError):

@@ -6,6 +6,11 @@ of ``1 << order`` pages becomes that many events. Whether the page was shmem is 
 printed (false); a deletion's reason is reclaim when it happens in kswapd or inside
 a reclaim of the task (:mod:`.vmscan`), else truncate (drop_caches cannot be told
 apart).
+
+For the derived workload, pages of a file on a block device (a major number other
+than 0: not tmpfs, pipes or the block device's own inode) added in a task's context
+are that task's reads (the dirtied ones, :mod:`.writeback`, its writes), and a
+deletion in its context outside reclaim, of a file the trace wrote, its unlink.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from memtrace.linux.limits import PAGE_SHIFT
 
-from .fields import PARSE_ERRORS, UnreadableLine, c_ulong, kv_fields
+from .fields import KTHREAD_PREFIXES, PARSE_ERRORS, UnreadableLine, c_ulong, kv_fields
 
 if TYPE_CHECKING:
     from ..builder import Handler, TraceBuilder
@@ -50,6 +55,12 @@ class Filemap:
     def __init__(self, b: TraceBuilder) -> None:
         self.b = b
         self.out = b.out
+        self.work = b.work
+        #: (ino, index) -> pages of the folio added there (what a dirtied folio spans)
+        self.folios: dict[tuple[int, int], int] = {}
+        #: inodes seen on a block device's file system (device major not 0): only
+        #: their pages are the workload's files (not tmpfs, pipes, the block device's own)
+        self.real: set[int] = set()
 
     def handlers(self) -> dict[str, Handler]:
         return {"mm_filemap_add_to_page_cache": self._add, "mm_filemap_delete_from_page_cache": self._delete}
@@ -62,13 +73,49 @@ class Filemap:
 
     def _add(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         ino, index, pfn, order = self._read(payload)
-        for i in range(1 << min(order, _MAX_FOLIO_ORDER)):
+        n = 1 << min(order, _MAX_FOLIO_ORDER)
+        for i in range(n):
             self.out.emit("page_cache_add", ts, pid, ino, index + i, pfn + i, False)
+        dev = _dev(payload)
+        if dev is not None and not dev.startswith("0:"):
+            self.real.add(ino)
+        if ino in self.real and pid > 0 and not comm.startswith(KTHREAD_PREFIXES):
+            self.folios[(ino, index)] = n
+            p = self.work.proc(pid, comm, ts)
+            self.work.tick(p, ts)
+            self.work.file_pages(p, dev or "0:0", ino, index, n, dirtied=False)
         return True
 
     def _delete(self, comm: str, pid: int, ts: int, payload: str) -> bool:
         ino, index, pfn, order = self._read(payload)
-        reason = _RECLAIM if comm.startswith("kswapd") or self.b.vmscan.in_reclaim(pid) else _TRUNCATE
+        in_reclaim = comm.startswith("kswapd") or self.b.vmscan.in_reclaim(pid)
+        reason = _RECLAIM if in_reclaim else _TRUNCATE
         for i in range(1 << min(order, _MAX_FOLIO_ORDER)):
             self.out.emit("page_cache_delete", ts, pid, ino, index + i, pfn + i, False, reason)
+        self.folios.pop((ino, index), None)
+        if not in_reclaim and pid > 0 and ino in self.real and not comm.startswith(KTHREAD_PREFIXES):
+            p = self.work.procs.get(pid)
+            if p is not None:
+                self.work.file_gone(p, ts, ino)
         return True
+
+    def dirtied(self, comm: str, pid: int, ts: int, dev: str, ino: int, index: int) -> None:
+        """A page-cache folio of ``ino`` at ``index`` dirtied in task ``pid``'s context
+        (of a file whose pages the trace showed entering the page cache: the block
+        device's own inode, the file system's metadata, is not one)."""
+        if ino not in self.real or pid <= 0 or comm.startswith(KTHREAD_PREFIXES):
+            return
+        p = self.work.proc(pid, comm, ts)
+        self.work.tick(p, ts)
+        self.work.file_pages(p, dev, ino, index, self.folios.get((ino, index), 1), dirtied=True)
+
+
+def _dev(payload: str) -> str | None:
+    """The ``major:minor`` after ``dev`` in a filemap event's text."""
+    words = payload.split()
+    try:
+        dev = words[words.index("dev") + 1]
+    except (ValueError, IndexError):
+        return None
+    major, sep, minor = dev.partition(":")
+    return dev if sep and major.isdigit() and minor.isdigit() else None

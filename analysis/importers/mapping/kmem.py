@@ -17,7 +17,7 @@ from memtrace.linux.limits import LONG_MAX, LONG_MIN, PAGE_SHIFT
 from memtrace.tracer.tracepoints import RSS_MEMBERS, VMA_KINDS
 
 from ..workload import SLICE_NS
-from .fields import PARSE_ERRORS, UnreadableLine, in_range, kv_fields
+from .fields import KTHREAD_PREFIXES, PARSE_ERRORS, UnreadableLine, in_range, kv_fields
 
 if TYPE_CHECKING:
     from ..builder import Handler, TraceBuilder
@@ -37,9 +37,7 @@ MEMBER_KEY = {0: "file", 1: "anon", 3: "shmem"}
 MEMBER_KIND = {0: VMA_KINDS.index("file_private"), 1: VMA_KINDS.index("anon_private"),
                3: VMA_KINDS.index("anon_shared")}
 _HEAP_KIND = VMA_KINDS.index("heap")
-#: Comms of kernel threads, which have no mm of their own.
-_KTHREAD_PREFIXES = ("kswapd", "oom_reaper", "kworker", "kcompactd", "khugepaged", "ksoftirqd", "migration",
-                     "rcu_", "swapper", "kthreadd")
+_KTHREAD_PREFIXES = KTHREAD_PREFIXES
 
 
 class Kmem:
@@ -105,7 +103,16 @@ class Kmem:
             if p is None:
                 p = self.work.proc(pid, comm, ts)
             if p.mm_id != mm_id:
-                if p.mm_id is not None:  # a new mm (exec): its counters start afresh
+                if p.mm_id is not None and not p.ended:
+                    # A new mm: an exec (fs/exec.c exec_mmap(), before the binary is
+                    # loaded and sched_process_exec fires): the old mappings go now.
+                    b = self.b
+                    if not b.execs_traced:  # no exec tracepoint in the input: this is it
+                        b.exec(pid, ts, comm, "", pid, inferred=True)
+                    else:
+                        self.work.tick(p, ts)
+                        self.work.exec_(p, ts, p.comm)
+                        p.mm_switched = True
                     p.rss = {"anon": 0, "file": 0, "shmem": 0}
                 p.mm_id = mm_id
                 p.has_rss = True
@@ -127,6 +134,15 @@ class Kmem:
             out.seq += 1
             return True
         owner = self.mm_owner.get(mm_id)
+        if owner is not None:
+            o = self.procs.get(owner)
+            if o is not None and o.mm_id != mm_id:
+                # Its owner moved on to another mm (an exec): the mm_struct was freed
+                # and this is a new one at the same address (the id hashes the
+                # pointer), an exec's being built, say.
+                del self.mm_owner[mm_id]
+                self.mm_guess.pop(mm_id, None)
+                owner = None
         if owner is None:
             owner = self.mm_guess.get(mm_id)
             if owner is None and not comm.startswith(_KTHREAD_PREFIXES):
@@ -138,6 +154,10 @@ class Kmem:
                 self.mm_guessed += 1
         else:
             self.mm_owned += 1
+        if owner == pid and member_code != 2:
+            o = self.procs.get(owner)
+            if o is not None and o.ended:  # its teardown (exit_mmap(), after sched_process_exit)
+                self.work.other_rss(o, ts, MEMBER_KEY[member_code], size >> PAGE_SHIFT)
         out.rss_flat += (out.seq, ts, pid, owner, 0, member_code, size)
         out.seq += 1
         return True

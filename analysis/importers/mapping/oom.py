@@ -128,9 +128,7 @@ class Oom:
         self.killed.add(victim)
         p = self.work.procs.get(victim)
         if p is not None:
-            self.work.close_slice(p, ts)
-            p.ended = True
-            p.killed_allocating = victim == pid
+            self.work.kill(p, ts, allocating=victim == pid)
         return True
 
     def _emit_oom_context(self, ts: int, pid: int, r: ParsedOom, k: OomKillReport) -> None:

@@ -139,10 +139,14 @@ def test_sample_page_faults(plain: Path) -> None:
 
 
 def test_sample_exec_names(plain: Path) -> None:
-    """perf-exec -> bash -> pyenv -> python3: each new comm is an exec (process_start)."""
-    starts = [(r["pid"], r["comm"]) for r in records(plain, "process_start") if r["pid"] == 4847]
-    comms = [c for _, c in starts]
-    assert comms[0] == "perf-exec" and comms[-1] == "python3" and "bash" in comms
+    """perf-exec -> bash -> pyenv -> python3: the sample traces no exec tracepoint, so
+    each exec is the new mm its rss_stat shows (with the comm the line shows), an
+    ``exec`` event, not a rename."""
+    starts = [r["comm"] for r in records(plain, "process_start") if r["pid"] == 4847]
+    execs = [r["comm"] for r in records(plain, "exec") if r["pid"] == 4847]
+    assert starts == ["perf-exec"]
+    assert execs[-1] == "python3" and "bash" in execs and "pyenv" in execs
+    assert not [r for r in records(plain, "task_rename") if r["pid"] == 4847]
 
 
 def test_gzip_and_plain_give_the_same_trace(tmp_path: Path, plain: Path) -> None:
@@ -467,25 +471,30 @@ def test_readers_agree_on_damaged_columns(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_comm_spilling_out_of_its_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A line whose comm runs into the space after the comm column ("perf-exec0")
-    renames the task (an exec), and the next line in the column renames it back:
-    three process_start events, perf-exec, perf-exec0, perf-exec."""
+    renames the task (no exec: the mm stays), and the next line in the column
+    renames it back: one process_start (perf-exec), then two task_rename."""
     rss = "mm_id=7 curr=1 type=MM_ANONPAGES size={}B"
     lines = [_perf_line(100_000_001 + i, "kmem:rss_stat", rss.format(4096 * (1 + i)), "perf-exec") for i in range(6)]
     lines[2] = lines[2][:16] + "0" + lines[2][17:]
     assert lines[2].startswith("       perf-exec0   4847 [000]")
     _, out = _both_readers(tmp_path, monkeypatch, lines)
-    assert [r["comm"] for r in records(out, "process_start")] == ["perf-exec", "perf-exec0", "perf-exec"]
+    assert [r["comm"] for r in records(out, "process_start")] == ["perf-exec"]
+    assert [(r["oldcomm"], r["newcomm"]) for r in records(out, "task_rename")] == [
+        ("perf-exec", "perf-exec0"), ("perf-exec0", "perf-exec")]
+    assert not records(out, "exec")
 
 
 def test_comm_change_on_a_pid_tid_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A ``pid/tid`` line (another column layout) names the task "other"; the lines
-    after it in the fixed columns name it perf-exec again: three process_start
-    events, perf-exec, other, perf-exec."""
+    after it in the fixed columns name it perf-exec again: two renames, whichever
+    path reads the lines."""
     rss = "mm_id=7 curr=1 type=MM_ANONPAGES size={}B"
     lines = [_perf_line(100_000_001 + i, "kmem:rss_stat", rss.format(4096 * (1 + i)), "perf-exec") for i in range(6)]
     lines[2] = f"{'other':>16} 4847/4847 [000]   100.000003: {'kmem:rss_stat':>38}: {rss.format(12288)}"
     _, out = _both_readers(tmp_path, monkeypatch, lines)
-    assert [r["comm"] for r in records(out, "process_start")] == ["perf-exec", "other", "perf-exec"]
+    assert [r["comm"] for r in records(out, "process_start")] == ["perf-exec"]
+    assert [(r["oldcomm"], r["newcomm"]) for r in records(out, "task_rename")] == [
+        ("perf-exec", "other"), ("other", "perf-exec")]
 
 
 def test_first_time_when_the_trace_starts_at_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ hypothesis.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -22,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memtrace.analysis.kernlog import LogLine, kernel_log_lines, lines, rejoin, shapes, split_prefix
+from memtrace.analysis.kernlog import LogLine, kernel_log_lines, lines, parse, rejoin, shapes, split_prefix
 from memtrace.analysis.kernlog.prefix import make_logline
 
 CORPUS = pathlib.Path(__file__).resolve().parents[2] / "data" / "oomlogs"
@@ -713,3 +714,124 @@ def test_the_reader_holds_a_bounded_window() -> None:
 def test_the_printk_caller_id_is_kept(raw: str, caller: str | None) -> None:
     """CONFIG_PRINTK_CALLER's id names the task that printed the line (T) or the CPU (C)."""
     assert one(raw).caller == caller
+
+
+# --------------------------------------------------------------------------- block path = line path
+
+
+def bench_journal(nr_lines: int) -> list[str]:
+    """The raw lines (no newlines) of bench/bench_kernlog.py's journal, ``nr_lines`` of
+    filler and its 100 corpus reports."""
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "bench"))
+    try:
+        from bench_kernlog import build_journal
+    finally:
+        sys.path.pop(0)
+    journal, _reports = build_journal(nr_lines)
+    return [raw[:-1] for raw in journal]
+
+
+def read_gated(raw: list[str], active: list[bool], cuts: list[int] | None) -> tuple[list[LogLine], int, int]:
+    """The LogLines, ``skipped`` and ``lines`` of raw lines (no newlines) read by the
+    line path (``cuts`` None) or by the block path (the text cut into blocks after
+    those line counts), with the OOM parser's gate; its consumer sets ``active`` from
+    ``active``, in turn (from before the first line)."""
+    gate = lines.Gate(parse._WANTED_STARTS, parse._WANTED_ANYWHERE)
+    gate.active = active[0]
+    if cuts is None:
+        reader = kernel_log_lines(raw, gate)
+    else:
+        edges = [0, *sorted(min(c, len(raw)) for c in cuts), len(raw)]
+        reader = lines.kernel_log_blocks(["".join(r + "\n" for r in raw[a:b]) for a, b in itertools.pairwise(edges)],
+                                         gate)
+    out = []
+    for i, ln in enumerate(reader, 1):
+        out.append(ln)
+        gate.active = active[i % len(active)]
+    return out, gate.skipped, gate.lines
+
+
+def test_the_block_path_reads_the_bench_journal_as_the_line_path_does(tmp_path: pathlib.Path) -> None:
+    """The benchmark's mix (with its 100 corpus reports), read in 1 MB blocks as
+    ``parse_oom_log`` reads a file, and line by line: the same reports, counts and
+    LogLines, with the gate driven by the OOM parser or toggled at every line."""
+    raw = bench_journal(30_000)
+    path = tmp_path / "journal.log"
+    path.write_text("".join(r + "\n" for r in raw))
+    by_blocks = parse.parse_oom_log(path)
+    by_lines = parse.parse_oom_lines(raw, str(path))
+    assert by_blocks == by_lines
+    assert by_blocks.lines == len(raw) and by_blocks.reports and by_blocks.unknown_lines > len(raw) * 0.7
+    for active in ([True], [True, True, False], [False, True]):
+        want = read_gated(raw, active, None)
+        assert want[1] > 0  # lines were skipped: the block path had runs to take
+        assert read_gated(raw, active, [len(raw) // 3, len(raw) // 2]) == want
+
+
+# Lines that end a run or test its edges: every common-path prefix with texts the gate
+# wants (by start, by content) or not, texts starting with spaces or brackets, NBSP,
+# rsyslog escapes, CRs, journalctl short-monotonic, printk caller ids, non-ASCII digits,
+# over-long fields, other programs (one named "kernel"), and lines of no prefix.
+EDGE_TEXTS = ["usb 1-1: new device", "Memory cgroup stats for /x:", "memory: usage 1kB, limit 2kB, failcnt 3",
+              "a invoked oom-killer: gfp_mask=0x0", "Out of memory: Killed process 1 (a)", "x OOM victim 1 (a)",
+              "  indented text", "\tTabbed", "[ T12] caller id", "[  pid  ]   uid  tgid total_vm", "", " ", "#012x",
+              "a # b", "non\xa0breaking", "CPU: 1 PID: 2 Comm: x", "oom_reaper: reaped process 1 (a)",
+              "page allocation failure: order:0", "== KASAN", "[Tue Nov 26 22:48:00 2024] late ctime", "ü x",
+              "web-01 kernel: monotonic", "ordinary text with oom in it"]
+EDGE_LINES = [maker(t, 1_000_000 + i) for i, t in enumerate(EDGE_TEXTS) for maker in PREFIX_MAKERS] + [
+    "[  \u0661\u0662.\u0663\u0664\u0665] arabic digits", "[1234567890123.123456] thirteen digits", "[  1.0]",
+    "[  1.0] ", "[  1.0]  two spaces", "[  1.0][ T1] host kernel: x", "[  1.0] host kernel[5]: x",
+    "Nov 26 22:48:00 host kernel[5]: x", "Nov 26 22:48:00 host kernel[5]:Memory cgroup x",
+    "Nov 26 22:48:00 host kernel: [  1.0] x", "Nov 26 22:48:00 host kernel: [  1.0][ T1] x",
+    "Nov 26 22:48:00 host kernel: [Tue Nov 26 22:48:00 2024] x", "Nov 26 22:48:00 host systemd[1]: Memory cgroup",
+    "Nov 26 22:48:00 host kernel[1]: Memory cgroup", "Nov 26 22:48:00 host sshd[1]: #012 \xa0",
+    "Nov 26 22:48:00 " + "h" * 129 + " kernel: x", "2024-11-26T22:48:00Z host kernel: x",
+    "2024-11-26T22:48:00,5-01:00 host kernel: x", "2024-11-26T22:48:00+01 host kernel: x",
+    "\u0662024-11-26T22:48:00Z host kernel: x", "6,1,2,-;kmsg x", " SUBSYSTEM=usb", "6,3,4,-;a\\x0ab",
+    "no prefix, a continuation", "(a) total-vm:1kB, anon-rss:1kB, file-rss:0kB", "[  1.0] x\r", "x\ry"]
+
+
+def test_each_edge_line_inside_runs_is_read_as_the_line_path_does() -> None:
+    """Every edge line alone, twice, and before another one, at the start, in the middle
+    and at the end of runs of filler (every common prefix), with the gate always active
+    or off after every other yielded line: the same LogLines and counts both ways."""
+    fill = [ln.rstrip("\n") for ln in filler(6)]
+    for i, edge in enumerate(EDGE_LINES):
+        for middle in ([edge], [edge, edge], [edge, EDGE_LINES[(i * 37 + 1) % len(EDGE_LINES)]]):
+            for raw in (middle + fill, fill + middle + fill, fill + middle):
+                for active in ([True], [True, False]):
+                    for cuts in ([], [len(fill) + 1]):
+                        assert read_gated(raw, active, cuts) == read_gated(raw, active, None), (raw, active, cuts)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(picks=st.lists(st.integers(0, 10**9), min_size=1, max_size=150),
+       active=st.lists(st.booleans(), min_size=1, max_size=12),
+       cuts=st.lists(st.integers(0, 150), max_size=4))
+def test_the_block_path_reads_mixed_logs_as_the_line_path_does(picks: list[int], active: list[bool],
+                                                               cuts: list[int]) -> None:
+    """Random logs of the bench journal's lines (filler and corpus reports), the edge
+    lines above and garbage fragments, cut into blocks anywhere, with the gate toggled
+    by the consumer at random: the same LogLines, ``skipped`` and ``lines`` both ways."""
+    pool = mixed_pool()
+    raw = []
+    for p in picks:
+        if p % 4 == 0:  # a stretch of the journal, as it comes
+            start = p // 4 % len(pool[0])
+            raw += pool[0][start:start + 1 + p // 7 % 40]
+        else:
+            group = pool[1 + p % 3]
+            raw.append(group[p // 4 % len(group)])
+    assert read_gated(raw, active, cuts) == read_gated(raw, active, None)
+
+
+@functools.cache
+def mixed_pool() -> tuple[list[str], ...]:
+    """The lines :func:`test_the_block_path_reads_mixed_logs_as_the_line_path_does` picks
+    from: the bench journal (taken in stretches), the edge lines, garbage fragments and
+    the filler of every common prefix."""
+    return (bench_journal(20_000), EDGE_LINES,
+            ["".join(FRAGMENTS[(i * 7 + j * 3) % len(FRAGMENTS)] for j in range(i % 5)) for i in range(200)],
+            [ln.rstrip("\n") for ln in filler(50)])

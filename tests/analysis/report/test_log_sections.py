@@ -133,3 +133,16 @@ def test_tables_cut_and_why() -> None:
     assert state == "cut" and "pause" in " ".join(why)
     state, why, _ = table_of(stamp(HEAD + TABLE))  # the log ends inside the table
     assert state == "cut" and "ends inside the table" in " ".join(why)
+
+
+def test_dmesg_T_times_print_as_wall_clock_times() -> None:
+    """023 is ``dmesg -T`` output (``[Wed Mar 13 11:16:48 2024] dd invoked
+    oom-killer``) followed by a plain dmesg report (``[   71.714...]``): the first
+    headline gives the wall-clock time as printed, the second the seconds since boot;
+    a syslog line with both (002: ``Jan 28 19:58:45 ... [  455.499...]``) gives both."""
+    text = render_report(corpus("023"), "text", title="023.log")
+    heads = [line for line in text.splitlines() if line.startswith("OOM")]
+    assert heads[0].startswith("OOM 1 at Wed Mar 13 11:16:48 2024: dd (pid 6911) chosen")
+    assert heads[1].startswith("OOM kill 2 at 71.714 s: test.sh (pid 7215) killed")
+    text = render_report(corpus("002"), "text", title="002.log")
+    assert "OOM kill 1 at Jan 28 19:58:45 (455.499 s): badsysprogram (pid 1532) killed" in text
