@@ -1,13 +1,18 @@
 """Plain text for terminals: lines under 80 columns, wrapped words, aligned tables.
 
 Shared by the text renderers of the report (:mod:`.report.text`), explain
-(:mod:`.explain_text`) and ps (:mod:`.ps_text`). Pure functions of strings.
+(:mod:`.explain_text`) and ps (:mod:`.ps_text`). Pure functions of strings. Text
+and cells pass through :func:`memtrace.escape.printable` first: a comm or path
+from the input cannot put a terminal escape sequence or a carriage return on the
+screen, and widths are measured on what is printed.
 """
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Collection, Sequence
+
+from memtrace.escape import printable
 
 __all__ = ["WIDTH", "table", "wrap"]
 
@@ -18,7 +23,7 @@ WIDTH = 79
 def wrap(text: str, indent: str = "", first: str | None = None) -> list[str]:
     """``text`` wrapped to :data:`WIDTH`: the first line starts with ``first`` (default
     ``indent``), the others with ``indent``. Empty text is one line of ``first``."""
-    return textwrap.wrap(text, WIDTH, initial_indent=first if first is not None else indent,
+    return textwrap.wrap(printable(text), WIDTH, initial_indent=first if first is not None else indent,
                          subsequent_indent=indent, break_on_hyphens=False, break_long_words=True) or [first or ""]
 
 
@@ -27,6 +32,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Collecti
     """Columns two spaces apart, each as wide as its widest cell; columns in ``right``
     align right. With ``last_wraps``, the last column takes what is left of the line
     (at least 20 columns) and wraps under itself. Trailing spaces are cut."""
+    headers = [printable(h) for h in headers]
+    rows = [[printable(c) for c in r] for r in rows]
     n = len(headers)
     widths = [len(h) for h in headers]
     for r in rows:

@@ -13,18 +13,22 @@ import sys
 
 def main() -> None:
     """Install the signal handlers, then run the command line."""
-    from memtrace.interrupts import exit_code, ignore_late_signals, install
+    from memtrace.interrupts import exit_code, finish_interrupted, ignore_late_signals, install
 
     install()
     try:
-        from memtrace.cli import main as cli_main
-    except KeyboardInterrupt as e:  # interrupted while importing
-        sys.stderr.write("memtrace: interrupted\n")
-        sys.exit(exit_code(e))
-    try:
+        try:
+            from memtrace.cli import main as cli_main
+        except KeyboardInterrupt as e:  # interrupted while importing
+            sys.stderr.write("memtrace: interrupted\n")
+            sys.exit(exit_code(e))
         cli_main()
-    finally:
+    except SystemExit as e:
         ignore_late_signals()  # the command is done: a signal now must not undo its exit code
+        finish_interrupted(e)
+        raise
+    finally:
+        ignore_late_signals()
 
 
 if __name__ == "__main__":

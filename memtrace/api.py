@@ -539,7 +539,7 @@ def ps(target: PathArg | None = None, *, at: str | int | None = None, sort: str 
 # --------------------------------------------------------------------------- report, dmesg
 
 
-def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = True, jobs: int = 1,
+def report(target: PathArg, *, window_ns: int | None = None, what_if: bool | None = None, jobs: int = 1,
            announce: Announce | None = None, sweeps: Sequence[PathArg] = (),
            assume_after_kill: str | None = None,
            progress: Callable[[int, int], None] | None = None) -> Warned[OomReport]:
@@ -552,7 +552,9 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
     ``what_if`` the changes the report proposes are replayed (:mod:`memtrace.whatif`;
     a trace that records a workload only), up to ``jobs`` at once; ``announce`` is
     told the changes before the replays start and ``progress`` ``(done, total)``
-    as each replay ends. ``sweeps`` are results files of
+    as each replay ends. With ``what_if`` None (the default) they are replayed only
+    when the estimate of one replay is small (:func:`memtrace.whatif.what_if_cost`),
+    else a report warning says how to ask. ``sweeps`` are results files of
     ``memtrace sweep -o R.json`` (:func:`sweep`) embedded as chapters of their own.
     ``assume_after_kill`` (``stop``, ``continue``, ``grow``, ``grow=SIZE``; default
     ``grow``) is what the what-if replays assume an imported trace's OOM victims
@@ -573,13 +575,13 @@ def report(target: PathArg, *, window_ns: int | None = None, what_if: bool = Tru
         rep = build_report(reader) if window_ns is None else build_report(reader, window_ns=window_ns)
         ph.update(kills=len(rep.kills), warnings=len(rep.warnings))
     warnings = tuple(reader.warnings)
-    if what_if and rep.kills:
+    if what_if is not False and rep.kills:
         from memtrace.whatif import what_if_report
 
         with phase(_log, "what-if replays", jobs=jobs):
             rep = what_if_report(reader, rep, jobs=jobs, announce=announce,
-                                 assume_after_kill=assume_after_kill, progress=progress)
-    elif not what_if:
+                                 assume_after_kill=assume_after_kill, progress=progress, force=what_if is True)
+    elif what_if is False:
         _log.info("what-if replays skipped: --no-what-if")
     else:
         _log.info("what-if replays skipped: no OOM kill to avoid")

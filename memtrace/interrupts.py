@@ -32,7 +32,15 @@ import signal
 from collections.abc import Collection
 from types import FrameType
 
-__all__ = ["Terminated", "as_worker", "end_children", "exit_code", "ignore_late_signals", "install"]
+__all__ = [
+    "Terminated",
+    "as_worker",
+    "end_children",
+    "exit_code",
+    "finish_interrupted",
+    "ignore_late_signals",
+    "install",
+]
 
 #: linux/prctl.h
 _PR_SET_PDEATHSIG = 1
@@ -70,6 +78,26 @@ def ignore_late_signals() -> None:
     is decided) and the interpreter only has to shut down."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+
+
+def finish_interrupted(exc: SystemExit) -> None:
+    """End the process now with ``exc``'s code when a signal interrupted it: exit
+    handlers run and the streams are flushed first, but not the interpreter's
+    finalization. CPython remembers a KeyboardInterrupt raised while a module was
+    being imported as unhandled, even once caught, and at exit kills itself with
+    SIGINT (status -2 instead of 130). Does nothing when no signal came."""
+    if _State.received is None:
+        return
+    import atexit
+    import sys
+
+    code = exc.code if isinstance(exc.code, int) else 1
+    with contextlib.suppress(Exception):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:

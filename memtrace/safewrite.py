@@ -61,12 +61,14 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _TRIES = 16
 
 
-def resolve_output(target: str | os.PathLike[str]) -> str:
+def resolve_output(target: str | os.PathLike[str], kind: str = "") -> str:
     """The path a write to ``target`` lands on: ``target`` with every symlink the
     user named followed (a dangling one included), refusing a symlink the kernel
     would refuse to follow (see the module docstring). An :class:`OutputError`
-    names ``target`` when it cannot be an output (a directory, a refused link)."""
+    names ``target`` (after ``kind``, e.g. "trace") when it cannot be an output (a
+    directory, a refused link)."""
     path = os.fspath(target)
+    target = f"{kind} {path}" if kind else path
     if not path:
         raise OutputError("an empty path cannot be an output")
     for _hop in range(40):  # MAXSYMLINKS
@@ -113,10 +115,12 @@ class SafeOutput:
     """
 
     def __init__(self, target: str | os.PathLike[str], *, text: bool = False, encoding: str = "utf-8",
-                 newline: str | None = None, in_place_if_new: bool = False) -> None:
+                 newline: str | None = None, in_place_if_new: bool = False, kind: str = "") -> None:
         self.target = os.fspath(target)
+        #: how errors name the output: "trace x.mtrace" with ``kind`` "trace"
+        self.name = f"{kind} {self.target}" if kind else self.target
         #: where the result lands (the target, symlinks followed)
-        self.final = resolve_output(target)
+        self.final = resolve_output(target, kind)
         #: True when writing the target directly (a device or pipe, or a new file in place)
         self.in_place = False
         self._stream = False
@@ -126,7 +130,7 @@ class SafeOutput:
         except FileNotFoundError:
             st = None
         except OSError as e:
-            raise OutputError(f"cannot write {target}: {e.strerror}") from None
+            raise OutputError(f"cannot write {self.name}: {e.strerror}") from None
         try:
             if st is not None and not stat.S_ISREG(st.st_mode):
                 # A device or pipe: written directly, nothing to replace.
@@ -139,9 +143,9 @@ class SafeOutput:
                 self._replaces = st
                 fd, self.path = self._create_temporary()
         except FileExistsError:
-            raise OutputError(f"cannot write {target}: it appeared while being created (another writer?)") from None
+            raise OutputError(f"cannot write {self.name}: it appeared while being created (another writer?)") from None
         except OSError as e:
-            raise OutputError(f"cannot write {target}: {e.strerror}") from None
+            raise OutputError(f"cannot write {self.name}: {e.strerror}") from None
         self._fd = fd
         raw: IO[Any] = os.fdopen(fd, "wb")
         self.file: IO[Any] = io.TextIOWrapper(raw, encoding=encoding, newline=newline) if text else raw
@@ -160,7 +164,7 @@ class SafeOutput:
                 with contextlib.suppress(OSError):
                     os.fchmod(fd, stat.S_IMODE(self._replaces.st_mode))
             return fd, path
-        raise OutputError(f"cannot write {self.target}: no unused temporary name beside it after {_TRIES} tries")
+        raise OutputError(f"cannot write {self.name}: no unused temporary name beside it after {_TRIES} tries")
 
     def __enter__(self) -> SafeOutput:
         return self
@@ -189,7 +193,7 @@ class SafeOutput:
             _fsync_dir(self.final)
         except OSError as e:
             self.discard()
-            raise OutputError(f"cannot write {self.target}: {e.strerror or e}") from None
+            raise OutputError(f"cannot write {self.name}: {e.strerror or e}") from None
         except BaseException:
             self.discard()
             raise

@@ -63,9 +63,16 @@ from memtrace.analysis.report import (
     with_what_if,
 )
 from memtrace.analysis.report.model import OomReport, WhatIf
-from memtrace.errors import MemtraceError
+from memtrace.errors import MemtraceError, ScenarioError
 from memtrace.interrupts import as_worker, end_children
 from memtrace.kernel.recorder import record_run
+from memtrace.kernel.workload.cost import (
+    SECONDS_PER_PAGE,
+    SMALL_RUN_HOST_BYTES,
+    SMALL_RUN_SECONDS,
+    RunCost,
+    estimate_cost,
+)
 from memtrace.logsetup import get_logger
 from memtrace.replay import (
     Overrides,
@@ -89,6 +96,7 @@ __all__ = [
     "replay_change",
     "run_what_ifs",
     "score_unchanged",
+    "what_if_cost",
     "what_if_report",
 ]
 
@@ -333,20 +341,50 @@ def _other_assumption(run: RecordedRun) -> str | None:
     return "grow" if chosen is not None and chosen.kind == "stop" else "stop"
 
 
+def what_if_cost(reader: TraceReader, overrides: Overrides | None = None) -> RunCost:
+    """The estimated cost of one replay of ``reader``'s recorded workload (with
+    ``overrides``): the workload checked against the bounds of a scenario file
+    first (a ScenarioError or LimitError names what is beyond them), then
+    estimated by :func:`memtrace.kernel.workload.cost.estimate_cost`, taking at
+    least as long as the recording's own events (2 us each)."""
+    workload = reader.meta.get("workload")
+    if not isinstance(workload, Mapping):
+        raise ScenarioError(f"{reader.path}: the trace records no workload to replay")
+    scenario = apply_overrides(workload, overrides or Overrides(), f"{reader.path} (recorded workload)")
+    footer = reader.footer or {}
+    events = footer.get("total_events", 0)
+    return estimate_cost(scenario).at_least(SECONDS_PER_PAGE * (events if isinstance(events, int) else 0))
+
+
 def what_if_report(trace: str | os.PathLike[str] | TraceReader, report: OomReport, *, jobs: int = 1,
                    announce: Announce | None = None, assume_after_kill: str | None = None,
-                   progress: Progress | None = None) -> OomReport:
+                   progress: Progress | None = None, force: bool = True) -> OomReport:
     """``report`` (built from ``trace``) with its what-if answers: the unchanged
     replay's baseline, then each change replayed and judged, in one call.
     ``announce`` is told the changes before the replays start, ``progress``
     ``(done, total)`` as each replay ends;
     ``assume_after_kill`` is passed to every replay (see :func:`run_what_ifs`); for
     an imported trace with kills, each change is replayed once more under the other
-    assumption, and its verdict says whether it would flip."""
+    assumption, and its verdict says whether it would flip.
+
+    Without ``force`` the replays run only when :func:`what_if_cost` finds them
+    small (:data:`~memtrace.kernel.workload.cost.SMALL_RUN_SECONDS` and
+    :data:`~memtrace.kernel.workload.cost.SMALL_RUN_HOST_BYTES` each): a trace is
+    often someone else's file, and its workload could name a 256 GiB machine.
+    Otherwise the report gets one warning saying why and how to ask for them."""
     reader = trace if isinstance(trace, TraceReader) else TraceReader(trace)
     plan = plan_what_ifs(report, reader.meta)
     if not plan.changes:
         return report
+    if not force:
+        try:
+            cost = what_if_cost(reader)
+        except MemtraceError as e:
+            return replace(report, warnings=(*report.warnings, f"what-if replays not run: {e}"))
+        if not cost.small:
+            note = (f"what-if replays not run: each would take {cost.describe()} (more than "
+                    f"{SMALL_RUN_SECONDS:.0f} s or {SMALL_RUN_HOST_BYTES >> 20} MiB); ask for them with --what-if")
+            return replace(report, warnings=(*report.warnings, note))
     if announce is not None:
         announce(plan.changes)
     run = recorded_run(reader, assume_after_kill)

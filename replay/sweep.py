@@ -184,12 +184,16 @@ class SweepTarget:
 
     @classmethod
     def from_trace(cls, path: str | os.PathLike[str]) -> SweepTarget:
-        """The workload a trace recorded; TraceFormatError when it records none."""
+        """The workload a trace recorded, checked against the bounds of a scenario;
+        ScenarioError when it records none or one beyond them."""
         reader = TraceReader(path)
         workload = reader.meta.get("workload")
         if not isinstance(workload, Mapping):
             raise ScenarioError(f"{reader.path}: the trace records no workload to replay "
                                 "(it was not written by 'memtrace record' or 'memtrace import')")
+        # The workload is someone's file: checked against a scenario's bounds before
+        # any cell runs (a ScenarioError names what is beyond them).
+        apply_overrides(workload, Overrides(), f"{reader.path} (recorded workload)")
         recorded = reader.meta.get("sysctl_overrides", {})
         seed = reader.meta.get("seed", 0)
         return cls(name=Path(reader.path).name, workload=dict(workload), meta=dict(reader.meta),

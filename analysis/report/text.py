@@ -7,6 +7,8 @@ two columns in and drawn four columns in. Figures are left out.
 
 from __future__ import annotations
 
+from memtrace.escape import printable
+
 from ..terminal import WIDTH, table, wrap
 from .document import Block, Chapter, Document, Fields, Item, ItemList, Paragraph, Section, Table, cell_text, plain
 from .model import OomReport
@@ -36,7 +38,7 @@ def draw(doc: Document) -> str:
     if doc.empty_note:
         out.append("")
         out.append(doc.empty_note)
-    return "\n".join(out) + "\n"
+    return printable("\n".join(out) + "\n")  # what no wrap() or table() drew too (titles)
 
 
 def _chapter(chapter: Chapter) -> list[str]:

@@ -9,6 +9,7 @@ providers and :class:`~.view.MemoryState` reads it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -21,13 +22,19 @@ from memtrace.tracer.tasks import ROOT_MEMCG_ID, TaskTable
 
 from .model import K_FILE, PTE_NONE, UNNAMED, History, Inode, PageArrays, Process, SwapSlots, VmArea
 
-__all__ = ["DEFAULT_TRACKED", "MAX_TRACKED", "FoldState", "PendingFault", "tracked"]
+__all__ = ["DEFAULT_TRACKED", "MAX_PROCS", "MAX_TRACKED", "FoldState", "PendingFault", "tracked"]
 
 #: Page frames (swap slots) tracked when the header gives no RAM (swap): 64 GiB's worth.
 DEFAULT_TRACKED = 1 << 24
 #: The most page frames (swap slots) tracked whatever the header says: 1 TiB's worth
 #: (about 27 bytes of page arrays per frame, 13 per slot).
 MAX_TRACKED = 1 << 28
+#: The most processes the fold keeps at once: 131,072 (a Process costs about 1.5 KB,
+#: its task row and a ps row as much again: ~0.5 GB). A machine runs far fewer at
+#: once; the exited are forgotten first (see FoldState.proc), so a long trace of
+#: many short-lived processes stays whole. A crafted trace of 80 million process
+#: starts in 1 MB made ps take 4.8 GB and 115 s with the task table's bound alone.
+MAX_PROCS = 1 << 17
 
 
 def tracked(header_pages: int) -> int:
@@ -87,7 +94,11 @@ class FoldState:
         self.swap = SwapSlots()
         #: the one pid -> task table (comm, uid, oom_score_adj, parent, memcg, life)
         self.tasks = TaskTable()
+        #: pid -> process, at most MAX_PROCS of them (see :meth:`proc`)
         self.procs: dict[int, Process] = {}
+        self._proc_pids: np.ndarray | None = None
+        #: pids in exit order: the processes to forget first when procs is full
+        self._exited: deque[int] = deque()
         #: the live VMAs, by vid; the page-table entries they hold (the vmas provider
         #: keeps them under MAX_PTE_ENTRIES), and the next vid
         self.vmas: dict[int, VmArea] = {}
@@ -144,12 +155,61 @@ class FoldState:
     # -- objects
 
     def proc(self, pid: int, comm: str = UNNAMED) -> Process:
-        """The process ``pid``, made (with ``comm`` in the task table) on first sight."""
+        """The process ``pid``, made (with ``comm`` in the task table) on first sight.
+
+        At most MAX_PROCS processes are kept: a crafted trace can start millions of
+        pids (and a Process costs 1.5 KB). When full, the longest-exited process
+        whose mappings are gone is forgotten to make room; when every one is live,
+        a new pid gets a process that is not kept (its events fold into nothing),
+        counted in a warning."""
         p = self.procs.get(pid)
         if p is None:
-            p = self.procs[pid] = Process(pid, self.tasks)
+            p = Process(pid, self.tasks)
+            if len(self.procs) >= MAX_PROCS and not self._forget_exited():
+                self.skip("procs", f"more than {MAX_PROCS:,} live processes: the events of the others are "
+                                   "left out")
+                return p
+            self.procs[pid] = p
+            self._proc_pids = None
             self.tasks.task(pid, comm)
         return p
+
+    def exited(self, pid: int) -> None:
+        """Note that ``pid`` exited: the first to forget when :attr:`procs` is full.
+        The queue is compacted when it outgrows the table (a pid started and ended
+        millions of times)."""
+        self._exited.append(pid)
+        if len(self._exited) > 2 * len(self.procs) + 1024:
+            procs = self.procs
+            self._exited = deque(dict.fromkeys(q for q in self._exited if q in procs and not procs[q].alive))
+
+    def _forget_exited(self) -> bool:
+        """Forget the longest-exited process whose mappings are gone; False when none is."""
+        while self._exited:
+            pid = self._exited.popleft()
+            p = self.procs.get(pid)
+            if p is not None and not p.alive and not p.vmas:
+                del self.procs[pid]
+                self._proc_pids = None
+                return True
+        return False
+
+    def known_pids(self, pids: np.ndarray) -> np.ndarray | None:
+        """While :attr:`procs` is full of live processes: which of ``pids`` have a
+        process (the others' events are left out, and counted); None while there is
+        room. Vectorised, so that millions of new pids past the bound cost no Python
+        work per event."""
+        if len(self.procs) < MAX_PROCS or self._exited:
+            return None
+        if self._proc_pids is None:
+            self._proc_pids = np.sort(np.fromiter(self.procs, dtype=np.int64, count=len(self.procs)))
+        known = self._proc_pids
+        at = np.minimum(np.searchsorted(known, pids), len(known) - 1)
+        mask: np.ndarray = known[at] == pids
+        if (dropped := int(len(mask) - np.count_nonzero(mask))):
+            self.skip("procs", f"more than {MAX_PROCS:,} live processes: the events of the others are "
+                               "left out", dropped)
+        return mask
 
     def inode(self, ino: int) -> Inode:
         """The inode ``ino``, made on first sight."""

@@ -26,3 +26,20 @@ class RssProvider(StateProvider):
                                          batch.enum_names("member"), batch.ints("size_bytes").tolist()):
             st.proc(pid).rss_bytes[member] = size
             rss.append((ts, pid, member, size))
+        if len(rss) > MAX_RSS_ROWS:
+            _thin(rss)
+            st.skip("rss", f"more than {MAX_RSS_ROWS:,} kmem:rss_stat values: the history keeps every other one "
+                           "(and each counter's latest), so growth series are sampled")
+
+
+#: The most kmem:rss_stat rows the history holds (about 150 bytes each) before it
+#: keeps every other one.
+MAX_RSS_ROWS = 1 << 21
+
+
+def _thin(rows: list[tuple[int, int, str, int]]) -> None:
+    """Every other row dropped, but each (pid, member)'s latest: the values are
+    absolute, so what a report reads at the end stays exact."""
+    latest = {(pid, member): i for i, (_ts, pid, member, _size) in enumerate(rows)}
+    keep = set(latest.values())
+    rows[:] = [row for i, row in enumerate(rows) if i % 2 == 0 or i in keep]

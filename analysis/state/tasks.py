@@ -10,6 +10,8 @@ task event names it.
 
 from __future__ import annotations
 
+import numpy as np
+
 from memtrace.tracer import EventBatch
 
 from .provider import StateProvider, folds
@@ -26,14 +28,22 @@ class TaskProvider(StateProvider):
     def _table(self, batch: EventBatch) -> None:
         self.state.tasks.on_batch(batch)
 
+    def _known(self, batch: EventBatch, field: str) -> EventBatch:
+        """``batch`` without the events of pids the state cannot keep (past
+        MAX_TASKS processes: see State.proc)."""
+        mask = self.state.known_pids(batch.ints(field).astype(np.int64))
+        return batch if mask is None else batch.take(np.flatnonzero(mask))
+
     @folds("process_start", reads=("comm", "uid", "oom_score_adj"), keep=True)
     def _process_start(self, batch: EventBatch) -> None:
+        batch = self._known(batch, "pid")
         for pid, comm in zip(batch.ints("pid").tolist(), batch.strs("comm")):
             self.state.proc(pid, comm)
         self._table(batch)
 
     @folds("fork", reads=("child_pid", "child_comm"), keep=True)
     def _fork(self, batch: EventBatch) -> None:
+        batch = self._known(batch, "child_pid")
         for pid, child_pid, child_comm in zip(batch.ints("pid").tolist(), batch.ints("child_pid").tolist(),
                                               batch.strs("child_comm")):
             self.state.proc(pid)
@@ -51,9 +61,12 @@ class TaskProvider(StateProvider):
 
     @folds("exit", reads=("comm", "code"), keep=True)
     def _exit(self, batch: EventBatch) -> None:
-        for pid, comm in zip(batch.ints("pid").tolist(), batch.strs("comm")):
+        pids: list[int] = batch.ints("pid").tolist()
+        for pid, comm in zip(pids, batch.strs("comm")):
             self.state.proc(pid, comm)
         self._table(batch)
+        for pid in pids:
+            self.state.exited(pid)
 
     @folds("oom_score_adj_update", reads=("comm", "oom_score_adj"), keep=True)
     def _oom_score_adj_update(self, batch: EventBatch) -> None:

@@ -7,12 +7,13 @@ registers its commands on :data:`app`; ``memtrace.cli`` imports them all.
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import NoReturn, TextIO, cast
 
 import typer
 
 from memtrace import __version__
 from memtrace.errors import MemtraceError, UsageError
+from memtrace.escape import PrintableStdout, printable
 from memtrace.interrupts import exit_code
 from memtrace.logsetup import configure_logging
 
@@ -62,13 +63,22 @@ def main(argv: list[str] | None = None) -> None:
     :class:`~memtrace.errors.MemtraceError` one line and exit 1. Anything else is a
     bug: one line too, with the traceback only under ``-v``.
     """
+    stdout = sys.stdout
+    sys.stdout = cast(TextIO, PrintableStdout(stdout))  # no control character of an input reaches the terminal
+    try:
+        _run(argv)
+    finally:
+        sys.stdout = stdout
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         app(args=argv, prog_name="memtrace")
     except UsageError as e:
-        typer.echo(f"memtrace: {e}", err=True)
+        typer.echo(f"memtrace: {printable(str(e))}", err=True)
         sys.exit(2)
     except MemtraceError as e:
-        typer.echo(f"memtrace: {e}", err=True)
+        typer.echo(f"memtrace: {printable(str(e))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt as e:  # SIGINT, or SIGTERM as Terminated (memtrace.interrupts)
         _interrupted(e)
@@ -85,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         args = sys.argv if argv is None else argv
         if any(a in ("-v", "-vv", "--verbose") for a in args):
             raise
-        typer.echo(f"memtrace: internal error: {type(e).__name__}: {e} (run with -v for the traceback)", err=True)
+        typer.echo(f"memtrace: internal error: {type(e).__name__}: {printable(str(e))} (run with -v for the traceback)",
+                   err=True)
         sys.exit(1)
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from memtrace.errors import InputError, LimitError, OutputError
+from memtrace.escape import printable
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -59,7 +60,7 @@ def emit_json(obj: Any) -> None:
 def warn(lines: Iterable[str]) -> None:
     """Each line on stderr as ``memtrace: warning: LINE``."""
     for w in lines:
-        typer.echo(f"memtrace: warning: {w}", err=True)
+        typer.echo(f"memtrace: warning: {printable(w)}", err=True)
 
 
 def parse_sysctls(values: list[str] | None) -> dict[str, str]:

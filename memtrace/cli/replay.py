@@ -24,6 +24,7 @@ from ._io import emit_json, event_progress, warn
 
 if TYPE_CHECKING:
     from memtrace.replay import BaselineScore, Overrides, TraceDiff
+    from memtrace.tracer.tracefile import TraceReader
 
 __all__ = ["diff", "replay"]
 
@@ -63,7 +64,8 @@ def replay(
     from memtrace.replay import Overrides, diff_traces, recorded_total_events, render_diff, replay_trace
 
     overrides = Overrides.parse(sysctl or [], set_ or [], assume_after_kill)
-    api.open_trace(trace)  # a one-line error for what is not a readable trace file
+    reader = api.open_trace(trace)  # a one-line error for what is not a readable trace file
+    _warn_of_cost(reader, overrides)
     with event_progress(f"replaying {trace.name}", recorded_total_events(trace)) as sink:
         result = replay_trace(trace, output, overrides, consumers=[sink] if sink is not None else [])
     with event_progress("comparing", recorded_total_events(trace)) as sink:
@@ -100,6 +102,19 @@ def replay(
         return
     typer.echo("")
     typer.echo(render_diff(diff, "RECORDED", "REPLAY"))
+
+
+def _warn_of_cost(reader: TraceReader, overrides: Overrides) -> None:
+    """Check the workload against a scenario's bounds before anything runs (a
+    one-line error names what is beyond them) and warn when the replay is
+    estimated beyond a small run (memtrace.whatif.what_if_cost)."""
+    from memtrace.whatif import what_if_cost
+
+    if not isinstance(reader.meta.get("workload"), dict):
+        return  # replay_trace says so itself
+    cost = what_if_cost(reader, overrides)
+    if not cost.small:
+        warn([f"this replay is estimated at {cost.describe()} of host time and memory"])
 
 
 #: The baseline of a simulated recording: the unchanged replay is byte-identical to

@@ -67,9 +67,10 @@ def report(
     fmt: str = typer.Option("text", "--format", "-f", metavar="FORMAT", help="text, md, html or json."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write to FILE instead of stdout."),
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
-    what_if: bool = typer.Option(True, "--what-if/--no-what-if",
-                                 help="Answer what-if questions by replaying the trace's workload with each "
-                                      "change (simulated traces only)."),
+    what_if: bool | None = typer.Option(None, "--what-if/--no-what-if", show_default=False,
+                                        help="Answer what-if questions by replaying the trace's workload with "
+                                             "each change (simulated traces only) [default: when one replay is "
+                                             "estimated at 15 s and 512 MiB or less]."),
     window: str = typer.Option("300", "--window", metavar="SECONDS",
                                help="How far back before each kill to look for growth and reclaim (300, 90s, "
                                     "5min)."),

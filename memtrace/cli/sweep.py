@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 import typer
 
 from memtrace import api
-from memtrace.errors import OutputError, UsageError
+from memtrace.errors import MemtraceError, OutputError, UsageError
 from memtrace.render import WIDTH
 from memtrace.safewrite import write_file
 from memtrace.units import format_size_short
 
 from ._app import app
-from ._io import check_output, emit_json, event_count_progress, replay_progress, warn
+from ._io import check_output, emit_json, event_count_progress, is_trace_file, replay_progress, warn
 
 if TYPE_CHECKING:
     from memtrace.replay.sweep import Boundary, SweepResult
@@ -63,6 +63,23 @@ def _boundary_text(b: Boundary, mode: str) -> str:
                 f"{b.above}; {b.below} still gives {b.outcome_below} ({b.replays} replays)")
     return (f"{b.key}{at}: the largest value with the outcome of the smallest ({b.outcome_below}) is "
             f"{b.below}; {b.above} already gives {b.outcome_above} ({b.replays} replays)")
+
+
+def _warn_of_cost(target: str) -> None:
+    """Warn when one replay of a trace's recorded workload is estimated beyond a
+    small run (memtrace.whatif.what_if_cost; its bounds are checked when the sweep
+    loads it)."""
+    from memtrace.whatif import what_if_cost
+
+    if not is_trace_file(target):
+        return
+
+    try:
+        cost = what_if_cost(api.open_trace(target))
+    except MemtraceError:
+        return  # the sweep itself says what is wrong, in one line
+    if not cost.small:
+        warn([f"each replay of this sweep is estimated at {cost.describe()} of host time and memory"])
 
 
 @app.command(
@@ -121,6 +138,7 @@ def sweep(
     check_output(output, target)
     check_output(plot, target, flag="--plot")
     find = ("min", find_min) if find_min else ("max", find_max) if find_max else None
+    _warn_of_cost(target)
     with replay_progress(f"sweeping {Path(target).name}") as progress:
         result = api.sweep(target, vary, seeds=seeds, find=find, scheduler=scheduler, workers=workers,
                            serial=serial, progress=progress)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -23,6 +22,7 @@ import typer
 
 from memtrace import api
 from memtrace.errors import InputError, NotFoundError, UsageError
+from memtrace.escape import raw_stdout
 from memtrace.render import tracepoint_listing
 from memtrace.safewrite import SafeOutput
 
@@ -127,7 +127,7 @@ def _output(output: Path | None, *inputs: str | None) -> Iterator[IO[str]]:
     bpftrace -o writes it), an existing one replaced when the run ends. A run ended
     by Ctrl-C keeps what it printed, as bpftrace does; an error leaves the old file."""
     if output is None:
-        yield sys.stdout
+        yield raw_stdout()  # the program's own printf literals (\e) are kept; trace text is escaped by the renderer
         return
     check_output(output, *inputs)
     sink = SafeOutput(output, text=True, in_place_if_new=True)
@@ -335,7 +335,7 @@ def _trace_kernel(source: str, filename: str, write: Callable[[Output], None], p
 
     tracer = compile_program(source, filename=filename, registry=default_registry(), output=write)
     write(AttachOutput(tracer.nr_probes))
-    sys.stdout.flush()
+    raw_stdout().flush()
     result = api.trace_live(tracer, pids=pids, command=command, cgroup=cgroup, duration_s=duration,
                             buffer_kb=buffer_kb, status=lambda m: typer.echo(f"memtrace: {m}", err=True))
     warn(result.warnings)

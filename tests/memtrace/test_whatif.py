@@ -8,7 +8,9 @@ oom_score_adj -1000 makes it unkillable, so its charge fails instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,6 +97,64 @@ def test_answers_do_not_depend_on_the_number_of_jobs() -> None:
     baselines = {k.what_if_baseline for k in answered.kills if k.what_if}
     assert [(b.reproduces, b.exact) for b in baselines if b is not None] == [(True, True)]
     assert all(w.outcome for k in answered.kills for w in k.what_if)
+
+
+def _with_workload(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """oom-leak's sample with its header's workload changed by ``change`` (the events
+    untouched: the report itself reads the same kill)."""
+    import copy
+
+    import msgpack
+
+    from memtrace.tracer.tracefile.craft import write_trace
+    from memtrace.tracer.tracefile.format import frame
+
+    from ..robustness.helpers import frames_of
+
+    frames = frames_of((SAMPLES / "oom-leak.mtrace").read_bytes())
+    head = copy.deepcopy(msgpack.unpackb(frames[0][1], raw=False, strict_map_key=False))
+    change(head["meta"]["workload"])
+    path = tmp_path / "t.mtrace"
+    write_trace(path, head, [frame(kind, body) for kind, body in frames[1:]])
+    return path
+
+
+def test_report_replays_a_small_workload_without_being_asked() -> None:
+    import memtrace
+
+    rep = memtrace.report(SAMPLES / "oom-leak.mtrace", jobs=1).result
+    assert rep.kills[0].what_if and not any("what-if replays not run" in w for w in rep.warnings)
+
+
+def test_report_does_not_replay_a_huge_workload_unless_asked(tmp_path: Path) -> None:
+    """Issue 14, finding 3: a small trace whose workload is a 256 GiB machine with 16
+    untouched 256 GiB mappings (5 GiB of page tables per replay): the report says
+    how to ask instead of replaying it."""
+    import memtrace
+
+    def huge(w: dict[str, Any]) -> None:
+        w["machine"]["ram"] = 256 << 30
+        w["process"][0]["steps"][:0] = [{"op": "mmap", "handle": f"big{i}", "length": 256 << 30, "noreserve": True}
+                                        for i in range(16)]
+
+    rep = memtrace.report(_with_workload(tmp_path, huge)).result
+    (note,) = [w for w in rep.warnings if w.startswith("what-if replays not run")]
+    assert note.startswith("what-if replays not run: each would take about ")
+    mib = int(note.split(" MiB")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert mib >= 16 * (256 << 30) // 4096 * 5 >> 20  # 5,120 MiB of page tables at least
+    assert note.endswith("ask for them with --what-if")
+    assert all(not k.what_if for k in rep.kills) and rep.kills
+
+
+def test_report_names_a_workload_beyond_the_scenario_bounds(tmp_path: Path) -> None:
+    import memtrace
+
+    def beyond(w: dict[str, Any]) -> None:
+        w["machine"]["ram"] = 1 << 40
+
+    rep = memtrace.report(_with_workload(tmp_path, beyond)).result
+    (note,) = [w for w in rep.warnings if w.startswith("what-if replays not run")]
+    assert "key 'ram': 1099511627776 is outside 128MiB..256GiB" in note
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

@@ -155,3 +155,49 @@ table, warnings = ps_trace(TraceReader(sys.argv[1]))
 out["rows"] = len(table.rows)
 """, str(path))
     assert got["peak_bytes"] < GiB
+
+
+PS = """
+from memtrace.tracer.tracefile import TraceReader
+from memtrace.analysis.ps import ps_trace
+table, warnings = ps_trace(TraceReader(sys.argv[1]))
+out["rows"] = len(table.rows)
+out["warnings"] = list(warnings)
+"""
+
+
+def test_ps_on_millions_of_task_starts_keeps_131072_processes(tmp_path: Path) -> None:
+    """13 M process starts of new pids in 160 KB: the state fold keeps MAX_PROCS
+    processes and the history MAX_KEPT_EVENTS events (they took 4.8 GB and 115 s);
+    both are said."""
+    from memtrace.analysis.state.core import MAX_PROCS
+    from memtrace.analysis.state.folder import MAX_KEPT_EVENTS
+
+    path = tmp_path / "tasks.mtrace"
+    bomb_tasks(path, size_bytes=160_000)
+    got = peak(PS, str(path))
+    assert got["rows"] == MAX_PROCS == 131_072 and got["peak_bytes"] < GiB
+    assert any(w.startswith("more than 131,072 live processes: ") for w in got["warnings"])
+    assert any(w.startswith(f"more than {MAX_KEPT_EVENTS:,} events of the tracepoints the history keeps")
+               for w in got["warnings"])
+
+
+def test_ps_on_millions_of_meminfo_samples_thins_the_readings(tmp_path: Path) -> None:
+    """3.5 M meminfo samples in 200 KB: ps keeps at most about MAX_READINGS of them
+    (it took 3 GB and more than 2 minutes)."""
+    path = tmp_path / "meminfo.mtrace"
+    bomb_meminfo(path)
+    got = peak(PS, str(path))
+    assert got["peak_bytes"] < GiB // 2
+    assert any(w.startswith("more than 65,536 /proc/meminfo readings: ") for w in got["warnings"])
+
+
+def test_a_pid_started_and_ended_many_times_is_one_process() -> None:
+    """The fold's queue of exited pids is compacted: 5000 lives of one pid, one row."""
+    from memtrace.analysis.state.core import FoldState
+
+    st = FoldState({})
+    for _ in range(5000):
+        st.proc(7)
+        st.exited(7)
+    assert list(st.procs) == [7] and len(st._exited) <= 1025

@@ -189,3 +189,15 @@ def test_export(tmp_path: Path, sig: signal.Signals, fmt: str) -> None:
         assert leftovers(tmp_path, {"oom-leak.mtrace", "x"}) == []
         if out.is_dir():
             assert all(not p.name.startswith(".") for p in out.iterdir())
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_sweep_on_a_local_cluster(tmp_path: Path, sig: signal.Signals) -> None:
+    """sweep starts a Dask LocalCluster (a nanny and a worker process per worker):
+    none of them outlives it."""
+    code, err = run_and_signal(["sweep", "oom-leak", "--vary", "vm.swappiness=0,30,60,100", "--workers", "2"],
+                               tmp_path, sig, RNG.uniform(6.0, 9.0))
+    if sig == signal.SIGKILL:  # the resource tracker may warn of semaphores the killed parent left
+        err = "\n".join(line for line in err.splitlines() if "resource_tracker" not in line and "warn(" not in line)
+    check_ending(code, err, sig)
+    assert leftovers(tmp_path, set()) == []

@@ -4,7 +4,8 @@ The tracer never writes to a terminal: each ``printf``, ``time``, ``print`` and
 map print becomes one frozen output record (:data:`Output`), handed to the
 tracer's ``output`` callback in event order. :func:`render_text` gives the text
 bpftrace prints for it (histograms drawn with ``@``, 16-column labels, 52-column
-bars), :func:`render_json` the line ``bpftrace -f json`` prints.
+bars), :func:`render_json` the line ``bpftrace -f json`` prints. Map keys and
+values from the trace (comms, paths) are drawn :func:`memtrace.escape.printable`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from memtrace.escape import printable
 
 from .values import Hist, LHist, Stats
 
@@ -75,7 +78,7 @@ Output = PrintfOutput | TimeOutput | ValueOutput | MapOutput | AttachOutput
 
 def _key_text(key: Any, sep: str) -> str:
     parts = key if isinstance(key, tuple) else (key,)
-    return sep.join(str(p) for p in parts)
+    return sep.join(printable(str(p)) for p in parts)  # a comm or path from the trace: no escapes
 
 
 def _hist_lines(value: Hist | LHist) -> list[str]:
@@ -117,7 +120,7 @@ def render_text(out: Output) -> str:
         elif isinstance(value, Stats):
             parts.append(f"{head}: count {value.count}, average {value.average}, total {value.total}\n")
         else:
-            parts.append(f"{head}: {value}\n")
+            parts.append(f"{head}: {printable(str(value))}\n")
     text = "".join(parts)
     return text if text.endswith("\n\n") or out.printed else text + "\n"
 

@@ -15,6 +15,8 @@ import time as _time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from memtrace.escape import printable
+
 from .columns import StrColumn, as_int64
 
 __all__ = ["MAX_PRINTF_WIDTH", "MAX_TIME_FORMAT_CHARS", "FormatSpec", "cached_format", "format_rows", "parse_format",
@@ -85,10 +87,12 @@ def parse_format(fmt: str) -> FormatSpec:
 
 
 def _printf_column(conv: str, value: Any, n: int) -> list[Any]:
+    # Text from the trace (a comm, a path) is printed printable(): no terminal escape
+    # sequence of the input reaches the screen; the program's own literals are kept.
     if isinstance(value, StrColumn):
-        return value.tolist()
+        return [printable(s) for s in value.tolist()]
     if isinstance(value, list):
-        return value
+        return [printable(v) if isinstance(v, str) else v for v in value]
     if isinstance(value, str):
         return [value] * n
     ints: list[int] = as_int64(value, n).tolist()

@@ -110,7 +110,7 @@ class TraceWriter:
         # memtrace.safewrite: a new file is written in place (created exclusively, so
         # a killed recorder leaves it readable up to its last group); a file already
         # there is replaced only when close() ends a run that was not aborted.
-        self._out = SafeOutput(path, in_place_if_new=True)
+        self._out = SafeOutput(path, in_place_if_new=True, kind="trace")
         file = cast(BinaryIO, self._out.file)
         self._file: BinaryIO | None = file
         try:
@@ -279,7 +279,7 @@ class TraceWriter:
         try:
             self._file.write(data)
         except OSError as e:
-            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
+            raise OutputError(f"cannot write trace {self.path}: {e.strerror or e}") from None
         self._bytes += len(data)
 
     def _write_group(self) -> None:
@@ -310,7 +310,7 @@ class TraceWriter:
         try:
             self._file.flush()
         except OSError as e:
-            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
+            raise OutputError(f"cannot write trace {self.path}: {e.strerror or e}") from None
 
     def _encode_chunks(self, tp_id: int, batch: EventBatch, group: int) -> list[bytes]:
         """Chunk bodies of ``batch``: one, or as many as keep each inside what a reader

@@ -115,3 +115,60 @@ def test_html_escapes_every_name_from_the_input() -> None:
     assert page.count("<svg") == 3
     for fmt in ("text", "md", "json"):
         assert "alert(1)" in render_report(report, fmt, title=EVIL)
+
+
+#: Names a crafted input can carry (issue 14, finding 8): raw HTML, a javascript:
+#: link and autolink, emphasis, a code span breaking out of its backticks, a table
+#: cell separator, a newline starting a heading; terminal escapes (clear screen, an
+#: OSC 8 hyperlink), a carriage return and a bidi override.
+HOSTILE = ("<img src=x onerror=alert(1)>[click](javascript:alert(2)) <javascript:alert(3)> *em* `x` | y"
+           "\n# heading \x1b[2J\x1b]8;;http://evil\x07link\x1b]8;;\x07\rover\u202eevil")
+
+
+def _hostile_report() -> OomReport:
+    t = Timeline(ts_ns=(1, 2), kinds=dict.fromkeys(KINDS, (1, 2)),
+                 processes=(ProcessSeries(2, HOSTILE, (1, 2), (1, 2)),), kills_ts_ns=(2,))
+    kill = OomKillReport(
+        ts_ns=2, trigger=TaskRef(1, HOSTILE), constraint="CONSTRAINT_MEMCG", memcg="/" + HOSTILE,
+        victim=TaskRef(2, HOSTILE), victim_points=10, candidates=(Candidate(2, HOSTILE, 10, 5, 0, 1, 0, 0),),
+        unreclaimable=(Unreclaimable("anon_no_swap", 10, HOSTILE),), explanation=(HOSTILE,),
+        what_if=(WhatIf(HOSTILE, "avoided", HOSTILE),), timeline=t, growers=(Grower(2, HOSTILE, 0, 10, 10),),
+        outlived_kill=(Unreclaimable("shmem_no_owner", 1, HOSTILE),), kernel_version=HOSTILE, formula=HOSTILE)
+    return OomReport(source=HOSTILE, kills=(kill,), warnings=(HOSTILE,), timeline=t, scenario=HOSTILE,
+                     machine={"kernel_version": HOSTILE})
+
+
+def test_markdown_escapes_every_name_from_the_input() -> None:
+    """Rendered by a CommonMark parser (markdown-it-py, GFM tables on), the Markdown
+    report holds no element, link or heading that a name made: the names are text."""
+    from markdown_it import MarkdownIt
+
+    page = render_report(_hostile_report(), "md", title=HOSTILE)
+    rendered = MarkdownIt("commonmark").enable("table").render(page)
+    assert "<img" not in rendered and "<a " not in rendered and "<em>" not in rendered
+    assert "javascript:alert" in rendered  # as text
+    assert "<h1>heading" not in rendered and "<h1># heading" not in rendered
+    assert rendered.count("<h1>") == 1  # the title only
+    assert "&lt;img src=x onerror=alert(1)&gt;" in rendered
+    assert "\x1b" not in page and "\r" not in page and "\u202e" not in page and "\\| y" in page
+    tables = rendered.split("<table>")[1:]
+    assert tables
+    for table in tables:  # no cell split in two by a name's |
+        rows = table.split("</table>")[0].split("<tr>")[1:]
+        assert len({row.count("<td") + row.count("<th") for row in rows}) == 1
+
+
+def test_text_shows_terminal_escapes_as_text() -> None:
+    """No control character of a name reaches the terminal: ESC, BEL, CR and the
+    bidi override are printed as \\x1b, \\x07, \\x0d, \\u202e."""
+    page = render_report(_hostile_report(), "text", title=HOSTILE)
+    assert not any(c in page for c in "\x1b\x07\r\u202e")
+    assert "\\x1b[2J" in page and "\\x1b]8;;http://evil\\x07" in page and "\\u202e" in page
+
+
+def test_the_escapers() -> None:
+    from memtrace.escape import markdown_code, markdown_text, printable
+
+    assert printable("a\tb\nc\x00\x7f\x9b\u200f") == "a\tb\nc\\x00\\x7f\\x9b\\u200f"
+    assert markdown_text("1. a_b _c_", line_start=True) == "1\\. a_b \\_c\\_" and markdown_text("1. x-y") == "1. x-y"
+    assert markdown_code("a``b") == "```a``b```" and markdown_code("`x") == "`` `x ``"
