@@ -141,16 +141,23 @@ def external_cluster(tmp_path: Path) -> Iterator[str]:
                                "--no-dashboard", "--scheduler-file", str(scheduler_file)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
     try:
+        import json
+
+        # The scheduler writes its file once it listens; the file may exist before its
+        # content does: wait until it parses and names an address.
+        address = None
         deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while address is None and time.monotonic() < deadline:
+            try:
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.2)
+        assert address is not None, "the Dask scheduler did not start within 60 s"
         for _ in range(2):
             procs.append(subprocess.Popen([str(bindir / "dask"), "worker", "--scheduler-file", str(scheduler_file),
                                            "--nthreads", "1", "--no-dashboard"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
-        import json
-
-        yield str(json.loads(scheduler_file.read_text())["address"])
+        yield str(address)
     finally:
         for p in reversed(procs):
             p.terminate()
