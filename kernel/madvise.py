@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memtrace.linux.errors import EINVAL, ENOMEM
 from memtrace.linux.limits import PAGE_SIZE
 from memtrace.linux.version import PT_RECLAIM, parse_kernel_version
 from memtrace.tracer import tracepoints as tp
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 _U16 = np.uint16
-EINVAL, ENOMEM = -22, -12
 
 
 def _present(vma: VmArea, first: int, count: int) -> np.ndarray:

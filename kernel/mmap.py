@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from memtrace.linux.errors import ENOMEM
 from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
@@ -45,8 +46,6 @@ from .mm_types import (
 
 if TYPE_CHECKING:
     from .kernel import Kernel
-
-ENOMEM = -12
 
 
 def page_align(nr_bytes: int) -> int:

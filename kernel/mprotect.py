@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from memtrace.linux.errors import ENOMEM
 from memtrace.linux.limits import PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
@@ -46,8 +47,6 @@ from .page_alloc import PG_ANON
 
 if TYPE_CHECKING:
     from .kernel import Kernel
-
-ENOMEM = -12
 
 
 def _vm_flags(prot: str) -> int:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memtrace.linux.errors import EFAULT, EINVAL, ENOMEM
 from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 MREMAP_MAYMOVE = 1
-ENOMEM, EFAULT, EINVAL = -12, -14, -22
 
 
 def do_mremap(k: Kernel, task: Task, handle: str, new_length_bytes: int, maymove: bool = True) -> None:

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from memtrace.linux.errors import ENOMEM
 from memtrace.linux.proc import free_columns
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.tasks import UNKNOWN_COMM, TaskTable
@@ -49,8 +50,6 @@ from memtrace.tracer.tracepoints import MEMINFO_FIELDS
 
 #: Memory kinds of a diff, in display order.
 MEMORY_KINDS = ("anon", "file", "shmem", "swap")
-#: -ENOMEM as a system call returns it.
-ENOMEM = -12
 
 
 class MemoryByKind(NamedTuple):
