@@ -158,18 +158,27 @@ class EventProgress:
 
 
 @contextmanager
-def event_progress(description: str, total: int | None) -> Iterator[EventProgress | None]:
-    """An event-count progress bar on stderr while the block runs, or None when
-    stderr is not a terminal (pipes, tests, CI)."""
+def _count_bar(description: str, unit: str, total: int | None) -> Iterator[tuple[Progress, TaskID] | None]:
+    """A rich bar counting ``unit`` (done of total, elapsed time) on stderr, as
+    ``(progress, task)``; None when stderr is not a terminal (pipes, tests, CI).
+    rich is imported only when a bar is drawn."""
     if not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:
-        yield EventProgress(progress, progress.add_task(description, total=total))
+        yield progress, progress.add_task(description, total=total)
+
+
+@contextmanager
+def event_progress(description: str, total: int | None) -> Iterator[EventProgress | None]:
+    """An event-count progress bar on stderr while the block runs, or None when
+    stderr is not a terminal (pipes, tests, CI)."""
+    with _count_bar(description, "events", total) as bar:
+        yield EventProgress(*bar) if bar is not None else None
 
 
 @contextmanager
@@ -196,15 +205,11 @@ def byte_progress(description: str, total_bytes: int) -> Iterator[Callable[[int]
 def event_count_progress(description: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
     """An event-count progress bar on stderr, as a function of the events done so
     far; None when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(description, total=total)
+    with _count_bar(description, "events", total) as bar:
+        if bar is None:
+            yield None
+            return
+        progress, task = bar
 
         def update(done: int) -> None:
             progress.update(task, completed=done)
@@ -216,15 +221,11 @@ def event_count_progress(description: str, total: int | None) -> Iterator[Callab
 def replay_progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
     """A replays-done progress bar on a terminal (sweep, report's what-ifs), as a
     ``(done, total)`` callback; None (nothing drawn) when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("replays"),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(description, total=None)
+    with _count_bar(description, "replays", None) as bar:
+        if bar is None:
+            yield None
+            return
+        progress, task = bar
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
