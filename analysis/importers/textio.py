@@ -14,7 +14,7 @@ import gzip
 import io
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from memtrace.errors import ParseError
 
@@ -69,7 +69,7 @@ class TextLines:
         for block in self.blocks():
             yield from block
 
-    def raw_blocks(self, block_bytes: int = 1 << 20) -> Iterator[bytes]:
+    def raw_blocks(self, block_bytes: int = 1 << 20) -> Generator[bytes, None, None]:
         """The input as bytes, in blocks of whole lines, about ``block_bytes`` each.
 
         Every block ends with a newline (one is added after a last line without

@@ -289,7 +289,7 @@ class Gate:
     ``lines`` is the number of raw lines read, once the reader is done. ``run`` and
     ``stops`` find runs of lines to skip in a block of text (:func:`kernel_log_blocks`)."""
 
-    __slots__ = ("active", "by_char", "contains", "lines", "run", "skipped", "stops")
+    __slots__ = ("active", "by_char", "contains", "lines", "reader", "run", "skipped", "stops")
 
     def __init__(self, starts: Iterable[str], contains: Iterable[str] = ()) -> None:
         self.active = False
@@ -303,6 +303,7 @@ class Gate:
         self.by_char = {c: tuple(group) for c, group in by_char.items()}
         self.run = _skip_run_re(starts)
         self.stops = self.contains + _RUN_STOPS
+        self.reader: ReaderState | None = None  # the reader's state, once it reads through this gate
 
     def wanted(self, text: str) -> bool:
         """Whether a line of this ``text`` must be yielded while the gate is active."""
@@ -407,6 +408,7 @@ def _read(parts: Iterable[tuple[_TextBlock | None, Iterable[str]]], gate: Gate |
     if gate is None:
         gate = Gate(())  # never active
     st = ReaderState()
+    gate.reader = st
     buf: list[Rec] = []  # records that may still be continued by the next raw line
     # The previous raw line when it came by the common path: its match (its fields are
     # taken from it only when a LogLine is built: most lines of a big log are skipped),

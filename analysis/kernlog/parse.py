@@ -39,18 +39,20 @@ trace passes through the OOM killer before the report's kill line, names it.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import re
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from memtrace.units import KiB, MiB
 
-from ..importers.textio import head_text, open_text
+from ..importers.textio import TextLines, head_text, open_text
 from . import formats as fmt
 from .evidence import Resolved, Source, Statement, resolve
+from .limits import LOG_MAX_REJOIN_STEPS, LOG_MAX_REPORT_LINES, LOG_MAX_REPORTS, LOG_MAX_TEXT_BYTES
 from .lines import Gate, kernel_log_blocks, kernel_log_lines
 from .prefix import KMSG_LEVEL_RE, LogLine, split_prefix
 
@@ -421,6 +423,7 @@ class _Parser:
         self.hardware: tuple[str, int] | None = None
         self.lines = 0
         self.unknown = 0
+        self.report_lines = 0  # lines read into reports, all reports together (LOG_MAX_REPORT_LINES)
         self.warnings: list[str] = []
 
     # -- report boundaries
@@ -496,6 +499,7 @@ class _Parser:
             self.quiet += 1
         elif self.cur is not None:
             self.cur.lines += 1
+            self.report_lines += 1
             self.quiet = 0
             if line.ts_ns is not None:
                 self.last_ts = line.ts_ns
@@ -1222,24 +1226,124 @@ def parse_oom_lines(lines: Iterable[str], path: str = "<lines>") -> OomLog:
     counts the raw lines (the reader joins wrapped ones and splits escaped ones).
 
     Between reports, the reader is told to skip the lines no report could begin with
-    (:class:`~.lines.Gate`, :data:`_WANTED_STARTS`): they are counted as unknown, unread."""
+    (:class:`~.lines.Gate`, :data:`_WANTED_STARTS`): they are counted as unknown, unread.
+    Reading stops at the bounds of :mod:`.limits` (the rest of ``lines`` is not read;
+    a warning says where)."""
     return _parse_oom(lambda gate: kernel_log_lines(lines, gate), path)
 
 
-def _parse_oom(read: Callable[[Gate], Iterable[LogLine]], path: str) -> OomLog:
-    """:func:`parse_oom_lines` of the LogLines ``read`` gives through the gate it is given."""
+def _parse_oom(read: Callable[[Gate], Iterable[LogLine]], path: str, text: _LogText | None = None) -> OomLog:
+    """:func:`parse_oom_lines` of the LogLines ``read`` gives through the gate it is given.
+
+    Once :data:`~.limits.LOG_MAX_REPORTS` reports are read and another begins, or
+    :data:`~.limits.LOG_MAX_REPORT_LINES` lines are read into reports, the reports
+    are read no further: the rest of the log is counted in ``text`` (its raw lines,
+    when the log is a file) or left unread (lines)."""
     parser = _Parser()
     gate = Gate(_WANTED_STARTS, _WANTED_ANYWHERE)
     feed, idle = parser.feed, parser.idle
+    stop_line = 0  # the first raw line not read in full, when the bounds stopped the reader
     for line in read(gate):
         feed(line)
         gate.active = idle()
+        if parser.cur is not None and len(parser.reports) >= LOG_MAX_REPORTS:
+            stop_line = parser.cur.lineno  # the line that began one report too many: dropped
+            parser.cur = None
+            break
+        if parser.report_lines >= LOG_MAX_REPORT_LINES:
+            stop_line = max(line.linenos or (line.lineno,)) + 1
+            break
     parser.close()
     parser.log_wide()
     warnings = list(parser.warnings)
     for r in parser.reports:
         warnings.extend(r.warnings)
-    return OomLog(path, parser.reports, gate.lines, parser.unknown + gate.skipped, warnings)
+    lines = gate.lines
+    if stop_line:
+        why = (f"{LOG_MAX_REPORTS:,} OOM reports" if len(parser.reports) >= LOG_MAX_REPORTS and parser.report_lines
+               < LOG_MAX_REPORT_LINES else f"{LOG_MAX_REPORT_LINES:,} lines of OOM reports")
+        head = f"{path}: read in full up to line {stop_line - 1:,} ({why}, memtrace's bound); "
+        if text is None:
+            warnings.append(head + "the rest is not read")
+        else:
+            rest = text.count_from(stop_line)
+            lines = stop_line - 1 + rest.lines
+            warnings.append(head + f"the {rest.lines:,} lines after it, with {rest.headers:,} more "
+                            f"'invoked oom-killer' and {rest.kills:,} more 'Killed process' lines, are counted, "
+                            "not read")
+    if gate.reader is not None and gate.reader.rejoin_steps_left <= 0:
+        warnings.append(f"{path}: wrapped lines are no longer rejoined after {LOG_MAX_REJOIN_STEPS:,} tries "
+                        "(memtrace's bound): lines after that are read as they stand")
+    if text is not None and text.cut:
+        warnings.append(f"{path}: only the first {text.read_bytes / (1 << 20):,.0f} MiB of its text "
+                        f"{'(inflated) ' if text.gzipped else ''}are read ({LOG_MAX_TEXT_BYTES >> 20:,} MiB, "
+                        "memtrace's bound); the rest is not")
+    return OomLog(path, parser.reports, lines, parser.unknown + gate.skipped, warnings)
+
+
+class _Rest(NamedTuple):
+    """What the raw text after the reader stopped holds: lines, OOM headers, kill lines."""
+
+    lines: int
+    headers: int
+    kills: int
+
+
+class _LogText:
+    """The text blocks of a log file for the OOM reader, at most
+    :data:`~.limits.LOG_MAX_TEXT_BYTES` of them, able to count what follows any line
+    when the reader stops there (:meth:`count_from`).
+
+    It keeps the last few raw blocks (about a MiB each) with the number of the raw line
+    each begins with: the line reader looks back at most :data:`~.lines.MAX_PIECES`
+    lines of at most :data:`~memtrace.analysis.importers.textio.MAX_LINE_BYTES` each,
+    so the line the reader stopped at is in one of them."""
+
+    _KEPT_BLOCKS = 4
+
+    def __init__(self, text: TextLines) -> None:
+        self.gzipped = text.gzipped
+        self.raw = text.raw_blocks()
+        self.read_bytes = 0
+        self.cut = False  # LOG_MAX_TEXT_BYTES stopped the reading
+        self.recent: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=self._KEPT_BLOCKS)
+        self.next_lineno = 1
+
+    def blocks(self) -> Iterator[str]:
+        """The text, decoded, in blocks of whole lines."""
+        for raw in self.raw:
+            if not self._take(raw):
+                return
+            yield raw.decode("utf-8", errors="replace")
+
+    def _take(self, raw: bytes) -> bool:
+        if self.read_bytes + len(raw) > LOG_MAX_TEXT_BYTES:
+            self.cut = True
+            self.raw.close()
+            return False
+        self.read_bytes += len(raw)
+        self.recent.append((self.next_lineno, raw))
+        self.next_lineno += raw.count(b"\n")
+        return True
+
+    def count_from(self, lineno: int) -> _Rest:
+        """The lines, ``invoked oom-killer`` lines and ``Killed process`` lines from raw
+        line ``lineno`` to the end of the text (or the bound), read as bytes."""
+        parts: list[bytes] = []
+        for first, raw in self.recent:
+            if lineno >= first + raw.count(b"\n"):
+                continue
+            pos = 0
+            for _ in range(max(0, lineno - first)):
+                pos = raw.index(b"\n", pos) + 1
+            parts.append(raw[pos:])
+        self.recent.clear()
+        lines = headers = kills = 0
+        for raw in itertools.chain(parts, (raw for raw in self.raw if self._take(raw))):
+            lines += raw.count(b"\n")
+            headers += raw.count(b"invoked oom-killer")
+            kills += raw.count(b"Killed process")
+        return _Rest(lines, headers, kills)
 
 
 #: How a line begins when it can start or concern an OOM report (or open another
@@ -1257,9 +1361,12 @@ _WANTED_ANYWHERE = ("oom-killer", "allocation failure", "OOM victim")
 def parse_oom_log(path: str | os.PathLike[str]) -> OomLog:
     """Every OOM report in the log file ``path`` (plain or gzip); ParseError only
     when the file cannot be opened. The same as :func:`parse_oom_lines` of its lines,
-    read in blocks of text (:func:`~.lines.kernel_log_blocks`, faster)."""
+    read in blocks of text (:func:`~.lines.kernel_log_blocks`, faster), within the
+    bounds of :mod:`.limits`: beyond them the rest is counted or left unread, and a
+    warning says so."""
     text = open_text(path)
-    log = _parse_oom(lambda gate: kernel_log_blocks(text.text_blocks(), gate), text.path)
+    bounded = _LogText(text)
+    log = _parse_oom(lambda gate: kernel_log_blocks(bounded.blocks(), gate), text.path, bounded)
     log.warnings[:0] = text.warnings
     return log
 

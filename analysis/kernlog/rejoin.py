@@ -113,8 +113,9 @@ def _search(buf: list[Rec], start: int, base: tuple[str, ...], st: ReaderState, 
     acc = sum(r.width for r in buf[:start])
     for k in range(start, min(len(buf), MAX_PIECES)):
         b = buf[k]
-        if b.kind != NO_PREFIX or b.quote != quote:
+        if b.kind != NO_PREFIX or b.quote != quote or st.rejoin_steps_left <= 0:
             return best
+        st.rejoin_steps_left -= 1
         bs = b.text.strip()
         if not bs or len(bs) > MAX_SHAPE:
             return best

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from .limits import LOG_MAX_REJOIN_STEPS
 from .prefix import Rec
 
 __all__ = [
@@ -136,7 +137,7 @@ class ReaderState:
     header's columns, whether the last prefixed line was a /dev/kmsg record, and the task
     names seen whole."""
 
-    __slots__ = ("comms", "kmsg", "kmsg_caller", "kmsg_ts", "row_cols", "row_re", "widest")
+    __slots__ = ("comms", "kmsg", "kmsg_caller", "kmsg_ts", "rejoin_steps_left", "row_cols", "row_re", "widest")
 
     def __init__(self) -> None:
         # the widest raw line so far, by mail quote marker (a quote added after a terminal
@@ -150,6 +151,8 @@ class ReaderState:
         # task names the report printed whole so far (header, CPU and kill lines): they
         # tell a terminal's cut inside a name from a mail client's break between words
         self.comms: dict[str, None] = {}
+        # pieces the rejoin searches may still try, all lines together (LOG_MAX_REJOIN_STEPS)
+        self.rejoin_steps_left = LOG_MAX_REJOIN_STEPS
 
 
 def _row_complete(t: str, st: ReaderState) -> bool:
