@@ -17,6 +17,8 @@ from memtrace.escape import PrintableStdout, printable
 from memtrace.interrupts import exit_code
 from memtrace.logsetup import configure_logging
 
+from ._io import user_text
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -75,10 +77,10 @@ def _run(argv: list[str] | None) -> None:
     try:
         app(args=argv, prog_name="memtrace")
     except UsageError as e:
-        typer.echo(f"memtrace: {printable(str(e))}", err=True)
+        typer.echo(f"memtrace: {printable(user_text(str(e)))}", err=True)
         sys.exit(2)
     except MemtraceError as e:
-        typer.echo(f"memtrace: {printable(str(e))}", err=True)
+        typer.echo(f"memtrace: {printable(user_text(str(e)))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt as e:  # SIGINT, or SIGTERM as Terminated (memtrace.interrupts)
         _interrupted(e)
@@ -95,8 +97,8 @@ def _run(argv: list[str] | None) -> None:
         args = sys.argv if argv is None else argv
         if any(a in ("-v", "-vv", "--verbose") for a in args):
             raise
-        typer.echo(f"memtrace: internal error: {type(e).__name__}: {printable(str(e))} (run with -v for the traceback)",
-                   err=True)
+        typer.echo(f"memtrace: internal error: {type(e).__name__}: {printable(user_text(str(e)))} (run with -v for "
+                   "the traceback)", err=True)
         sys.exit(1)
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "is_trace_file",
     "parse_sysctls",
     "replay_progress",
+    "user_text",
     "warn",
 ]
 
@@ -50,17 +51,48 @@ SEED_MAX = (1 << 63) - 1
 SPOOL_MAX_BYTES = 16 << 30
 #: Progress-bar updates are batched to one per this many events.
 _PROGRESS_STEP_EVENTS = 1 << 16
+#: The temporary copy of each piped input (:func:`input_file`) -> the path the user
+#: gave, which every message names instead (:func:`user_text`).
+_SPOOLED: dict[str, str] = {}
 
 
 def emit_json(obj: Any) -> None:
-    """``obj`` as one indented JSON document on stdout."""
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """``obj`` as one indented JSON document on stdout (piped inputs named as the user
+    gave them: :func:`user_text`)."""
+    sys.stdout.write(json.dumps(_user_values(obj), indent=2, sort_keys=False) + "\n")
 
 
 def warn(lines: Iterable[str]) -> None:
-    """Each line on stderr as ``memtrace: warning: LINE``."""
+    """Each line on stderr as ``memtrace: warning: LINE`` (piped inputs named as the
+    user gave them: :func:`user_text`)."""
     for w in lines:
-        typer.echo(f"memtrace: warning: {printable(w)}", err=True)
+        typer.echo(f"memtrace: warning: {printable(user_text(w))}", err=True)
+
+
+def user_text(text: str) -> str:
+    """``text`` with the temporary copy of each piped input (:func:`input_file`) named
+    as the user gave it: ``/dev/fd/63``, not ``/tmp/memtrace-pipe-...`` (its file name
+    alone, as some messages give it, becomes the given path's)."""
+    for spool, given in _SPOOLED.items():
+        if spool in text:
+            text = text.replace(spool, given)
+        name = os.path.basename(spool)
+        if name in text:
+            text = text.replace(name, os.path.basename(given) or given)
+    return text
+
+
+def _user_values(obj: Any) -> Any:
+    """``obj`` (JSON-like) with :func:`user_text` applied to every string in it."""
+    if not _SPOOLED:
+        return obj
+    if isinstance(obj, str):
+        return user_text(obj)
+    if isinstance(obj, dict):
+        return {_user_values(k): _user_values(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_user_values(v) for v in obj]
+    return obj
 
 
 def parse_sysctls(values: list[str] | None) -> dict[str, str]:
@@ -100,7 +132,9 @@ def input_file(path: Path) -> Path:
     """``path`` ready to be read more than once: a regular file as it is; a pipe
     (``<(journalctl -k)``, ``/dev/stdin``) copied to a temporary file first, which
     is removed at exit. A device or socket is refused: /dev/zero would be read for
-    ever. Missing files and directories are left to the reader's own error."""
+    ever. Missing files and directories are left to the reader's own error. Messages
+    name the copy as ``path`` (:func:`user_text`); a signal while copying removes it too
+    (:mod:`memtrace.interrupts` turns SIGINT and SIGTERM into exceptions)."""
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -111,6 +145,7 @@ def input_file(path: Path) -> Path:
         raise InputError(f"cannot read {path}: not a regular file (a device or socket)")
     fd, tmp = tempfile.mkstemp(prefix="memtrace-pipe-")
     atexit.register(_remove, tmp)
+    _SPOOLED[tmp] = str(path)
     copied = 0
     with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
         while block := src.read(1 << 20):

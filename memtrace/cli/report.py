@@ -7,6 +7,7 @@ The what-if answers of a report come from replays (:mod:`memtrace.whatif`, throu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from memtrace.safewrite import write_file
 from memtrace.units import parse_duration
 
 from ._app import app
-from ._io import check_output, emit_json, input_file, replay_progress, warn
+from ._io import check_output, emit_json, input_file, replay_progress, user_text, warn
 
 if TYPE_CHECKING:
     from memtrace.analysis.report import WhatIfChange
@@ -106,12 +107,13 @@ def report(
                          sweeps=[input_file(p) for p in sweeps], assume_after_kill=assume_after_kill,
                          progress=progress)
     warn(rep.warnings)
-    text = render_report(rep.result, fmt, title=str(trace))
+    result = dataclasses.replace(rep.result, warnings=tuple(user_text(w) for w in rep.result.warnings))
+    text = render_report(result, fmt, title=str(trace))
     if output is None:
         sys.stdout.write(text)
         return
     write_file(output, text)
-    kills = sum(1 for k in rep.result.kills if k.constraint != "overcommit")
+    kills = sum(1 for k in result.kills if k.constraint != "overcommit")
     typer.echo(f"report: wrote {output} ({fmt}, {kills} OOM kill(s))", err=True)
 
 
