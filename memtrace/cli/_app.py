@@ -16,8 +16,7 @@ from memtrace.errors import MemtraceError, UsageError
 from memtrace.escape import PrintableStdout, printable
 from memtrace.interrupts import exit_code
 from memtrace.logsetup import configure_logging
-
-from ._io import user_text
+from memtrace.pipes import user_text
 
 __all__ = ["app", "main"]
 

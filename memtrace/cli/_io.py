@@ -7,12 +7,10 @@ A leaf of the CLI package: it imports no command module and not the app.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import stat as stat_mod
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from memtrace.errors import InputError, LimitError, OutputError
+from memtrace.errors import InputError, OutputError
 from memtrace.escape import printable
+from memtrace.pipes import SPOOL_MAX_BYTES, spool, user_text, user_values
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -47,52 +46,21 @@ __all__ = [
 
 #: The largest --seed: the trace header stores it as a signed 64-bit integer.
 SEED_MAX = (1 << 63) - 1
-#: The most a pipe given as input is copied to a temporary file (bytes).
-SPOOL_MAX_BYTES = 16 << 30
 #: Progress-bar updates are batched to one per this many events.
 _PROGRESS_STEP_EVENTS = 1 << 16
-#: The temporary copy of each piped input (:func:`input_file`) -> the path the user
-#: gave, which every message names instead (:func:`user_text`).
-_SPOOLED: dict[str, str] = {}
 
 
 def emit_json(obj: Any) -> None:
     """``obj`` as one indented JSON document on stdout (piped inputs named as the user
-    gave them: :func:`user_text`)."""
-    sys.stdout.write(json.dumps(_user_values(obj), indent=2, sort_keys=False) + "\n")
+    gave them: :func:`memtrace.pipes.user_values`)."""
+    sys.stdout.write(json.dumps(user_values(obj), indent=2, sort_keys=False) + "\n")
 
 
 def warn(lines: Iterable[str]) -> None:
     """Each line on stderr as ``memtrace: warning: LINE`` (piped inputs named as the
-    user gave them: :func:`user_text`)."""
+    user gave them: :func:`memtrace.pipes.user_text`)."""
     for w in lines:
         typer.echo(f"memtrace: warning: {printable(user_text(w))}", err=True)
-
-
-def user_text(text: str) -> str:
-    """``text`` with the temporary copy of each piped input (:func:`input_file`) named
-    as the user gave it: ``/dev/fd/63``, not ``/tmp/memtrace-pipe-...`` (its file name
-    alone, as some messages give it, becomes the given path's)."""
-    for spool, given in _SPOOLED.items():
-        if spool in text:
-            text = text.replace(spool, given)
-        name = os.path.basename(spool)
-        if name in text:
-            text = text.replace(name, os.path.basename(given) or given)
-    return text
-
-
-def _user_values(obj: Any) -> Any:
-    """``obj`` (JSON-like) with :func:`user_text` applied to every string in it."""
-    if not _SPOOLED:
-        return obj
-    if isinstance(obj, str):
-        return user_text(obj)
-    if isinstance(obj, dict):
-        return {_user_values(k): _user_values(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_user_values(v) for v in obj]
-    return obj
 
 
 def parse_sysctls(values: list[str] | None) -> dict[str, str]:
@@ -123,18 +91,12 @@ def check_output(output: Path | None, *inputs: Path | str | None, flag: str = "-
             raise OutputError(f"{output}: {flag} would overwrite the input {src}; choose another {flag}")
 
 
-def _remove(path: str) -> None:
-    if os.path.exists(path):
-        os.unlink(path)
-
-
 def input_file(path: Path) -> Path:
     """``path`` ready to be read more than once: a regular file as it is; a pipe
-    (``<(journalctl -k)``, ``/dev/stdin``) copied to a temporary file first, which
-    is removed at exit. A device or socket is refused: /dev/zero would be read for
-    ever. Missing files and directories are left to the reader's own error. Messages
-    name the copy as ``path`` (:func:`user_text`); a signal while copying removes it too
-    (:mod:`memtrace.interrupts` turns SIGINT and SIGTERM into exceptions)."""
+    (``<(journalctl -k)``, ``/dev/stdin``) copied to a temporary file first
+    (:func:`memtrace.pipes.spool`: removed at exit, named as ``path`` in messages).
+    A device or socket is refused: /dev/zero would be read for ever. Missing files
+    and directories are left to the reader's own error."""
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -143,17 +105,7 @@ def input_file(path: Path) -> Path:
         return path
     if not stat_mod.S_ISFIFO(mode):
         raise InputError(f"cannot read {path}: not a regular file (a device or socket)")
-    fd, tmp = tempfile.mkstemp(prefix="memtrace-pipe-")
-    atexit.register(_remove, tmp)
-    _SPOOLED[tmp] = str(path)
-    copied = 0
-    with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
-        while block := src.read(1 << 20):
-            copied += len(block)
-            if copied > SPOOL_MAX_BYTES:
-                raise LimitError(f"{path}: a pipe of more than {SPOOL_MAX_BYTES >> 30} GiB; write it to a file first")
-            dst.write(block)
-    return Path(tmp)
+    return spool(path)
 
 
 def is_trace_file(target: str) -> bool:
