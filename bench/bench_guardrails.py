@@ -12,6 +12,17 @@ and a :data:`TIMEOUT_S` timeout. Then ``memtrace trace`` with a one-liner keyed 
 unbounded value (``@[address] = count()``) over a 10-million-event trace (the
 ``trace_io`` benchmark's stream).
 
+Then the kernel-log cases (issue 14, findings 2 and 6): ``memtrace report`` (in each
+--format) and ``memtrace import --dmesg`` on logs built from the corpus's real memcg
+OOM report (:mod:`memtrace.analysis.kernlog.craft`), each under 10 MB: a 6.5 MB gzip
+of that report repeated to 1 GiB, the report repeated to 10 MB, 10 MB of lone kill
+lines (60,000 kills), a gzip of a task table without end, a gzip of lines made to
+look wrapped (the reader's costliest) and a gzip of ``CPU:`` lines (each parsed,
+none a report). Before the bounds of :mod:`memtrace.analysis.kernlog.limits`, the
+10 MB log as HTML took 279 s.
+
+``GUARDRAILS_CASES=traces`` or ``=logs`` runs only those cases (default: both).
+
 Measured, per case: ``peak_rss_mib`` (the command's ``VmHWM``, interpreter and
 imports included), ``seconds`` (wall time of the whole command), ``exit`` and the
 command's first line on stderr. ``max_peak_rss_mib`` and ``max_seconds`` are the
@@ -142,32 +153,99 @@ def _check(name: str, result: dict[str, Any], problems: list[str]) -> None:
         problems.append(f"{name}: {result['seconds']} s > {TARGET_SECONDS} s")
 
 
+def _log_bombs(tmp: Path) -> dict[str, tuple[Path, int]]:
+    """The kernel logs of the module docstring, built in ``tmp``: name -> (path, size)."""
+    from memtrace.analysis.kernlog import craft
+
+    report = REPORT_LOG.read_bytes() + b"\n"
+    head = report[:report.index(b"\n", report.index(b"[  pid  ]")) + 1]
+    row = b"[337533.314336] [   1000]     0  1000     4100      110    53248        0             0 proc7\n"
+    cpu = b"[  100.000000] CPU: 3 PID: 23793 Comm: leaker Not tainted 5.2.0-rc7 #54\n"
+    builds = {
+        "reports_1gib.gz": lambda p: craft.gzip_bomb(p, report, 1 << 30),
+        "reports_10mb.log": lambda p: craft.repeated(p, report, LOG_BYTES),
+        "kills_10mb.log": lambda p: craft.lone_kills(p, LOG_BYTES // 167),  # 167 bytes a kill line
+        "task_table_1gib.gz": lambda p: craft.gzip_bomb(p, head + row * 100_000, 1 << 30),
+        "wrapped_1gib.gz": lambda p: craft.gzip_bomb(p, craft.WRAPPED_LINE, 1 << 30),
+        "cpu_lines_1gib.gz": lambda p: craft.gzip_bomb(p, cpu, 1 << 30),
+    }
+    out = {}
+    for name, build in builds.items():
+        path = tmp / name
+        out[name] = (path, build(path))
+    return out
+
+
+#: Each log case: (log, the command's arguments after it, or import's with the log as --dmesg).
+LOG_CASES = (
+    *(("reports_1gib.gz", ["report", "-f", fmt]) for fmt in ("text", "md", "html", "json")),
+    *(("reports_10mb.log", ["report", "-f", fmt]) for fmt in ("text", "md", "html", "json")),
+    ("kills_10mb.log", ["report", "-f", "html"]),
+    ("kills_10mb.log", ["report", "-f", "json"]),
+    ("task_table_1gib.gz", ["report", "-f", "json"]),
+    ("task_table_1gib.gz", ["report", "-f", "html"]),
+    ("wrapped_1gib.gz", ["report"]),
+    ("cpu_lines_1gib.gz", ["report"]),
+    ("reports_1gib.gz", ["import", "--dmesg"]),
+)
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data"
+#: The real memcg OOM report the log bombs repeat (5.2, 54 lines).
+REPORT_LOG = CORPUS / "oomlogs" / "008-cgroups-5.2-memcg-v1-oom_memcg.log"
+#: The perf script ``import --dmesg`` reads with the bomb as its log.
+PERF_SCRIPT = CORPUS / "real" / "experiments" / "leak" / "leak-L128.perf-script.txt.gz"
+#: Size of the plain log bombs: the issue's "any input under 10 MB".
+LOG_BYTES = 10_000_000
+
+
+def _trace_cases(tmp: Path, cases: dict[str, dict[str, Any]], problems: list[str], sizes: dict[str, int]) -> None:
+    bombs = _bombs(tmp)
+    keys = _unbounded_keys_trace(tmp)
+    for name, (path, size) in bombs.items():
+        sizes[name] = size
+        for command, extra in (("stat", ["--json"]), ("trace", ["-e", COUNT_PROGRAM]), ("ps", [])):
+            case = f"{command} {name}"
+            cases[case] = _run([command, str(path), *extra], tmp)
+            _check(case, cases[case], problems)
+    sizes["keys_10m"] = keys.stat().st_size
+    case = "trace keys_10m @[address]"
+    cases[case] = _run(["trace", str(keys), "-e", UNBOUNDED_PROGRAM], tmp)
+    _check(case, cases[case], problems)
+
+
+def _log_cases(tmp: Path, cases: dict[str, dict[str, Any]], problems: list[str], sizes: dict[str, int]) -> None:
+    logs = _log_bombs(tmp)
+    sizes.update((name, size) for name, (_path, size) in logs.items())
+    out = tmp / "out"
+    for name, argv in LOG_CASES:
+        path = logs[name][0]
+        if argv[0] == "import":
+            full = ["import", str(PERF_SCRIPT), "--dmesg", str(path), "-o", str(out.with_suffix(".mtrace"))]
+        else:
+            full = [*argv[:1], str(path), *argv[1:], "-o", str(out)]
+        case = " ".join([argv[0], name, *argv[1:]])
+        cases[case] = _run(full, tmp)
+        _check(case, cases[case], problems)
+
+
 def guardrails(runs: int) -> dict[str, Any]:
-    """Build the bombs and the unbounded-key trace, run the commands; see the module
-    docstring for each figure."""
+    """Build the bombs, the unbounded-key trace and the log bombs, run the commands;
+    see the module docstring for each figure (``GUARDRAILS_CASES`` selects)."""
     del runs  # one run per case: a bound, not a timing
     cases: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     sizes: dict[str, int] = {}
+    which = os.environ.get("GUARDRAILS_CASES", "")
     with tempfile.TemporaryDirectory(prefix="memtrace-bench-guardrails-") as tmp_name:
         tmp = Path(tmp_name)
-        try:
-            bombs = _bombs(tmp)
-            keys = _unbounded_keys_trace(tmp)
-        except Exception as exc:  # keep the benchmark object whole
-            reason = f"building the inputs failed: {type(exc).__name__}: {exc}"
-            return {"max_peak_rss_mib": None, "max_seconds": None, "runs": 1, "reason": reason,
-                    "problems": [reason]}
-        for name, (path, size) in bombs.items():
-            sizes[name] = size
-            for command, extra in (("stat", ["--json"]), ("trace", ["-e", COUNT_PROGRAM]), ("ps", [])):
-                case = f"{command} {name}"
-                cases[case] = _run([command, str(path), *extra], tmp)
-                _check(case, cases[case], problems)
-        sizes["keys_10m"] = keys.stat().st_size
-        case = "trace keys_10m @[address]"
-        cases[case] = _run(["trace", str(keys), "-e", UNBOUNDED_PROGRAM], tmp)
-        _check(case, cases[case], problems)
+        for kind, run in (("traces", _trace_cases), ("logs", _log_cases)):
+            if which and which != kind:
+                continue
+            try:
+                run(tmp, cases, problems, sizes)
+            except Exception as exc:  # keep the benchmark object whole
+                reason = f"building the inputs failed ({kind}): {type(exc).__name__}: {exc}"
+                return {"max_peak_rss_mib": None, "max_seconds": None, "runs": 1, "reason": reason,
+                        "problems": [reason]}
     peaks = [c["peak_rss_mib"] for c in cases.values() if c["peak_rss_mib"] is not None]
     return {
         "max_peak_rss_mib": max(peaks) if peaks else None,

@@ -7,7 +7,9 @@
   its version logs them (``memtrace dmesg``);
 - :mod:`.parse`: a real log (dmesg, ``journalctl -k``, syslog; line prefixes stripped
   by :mod:`.prefix`) read into the raw facts of each report (:class:`ParsedOom`);
-- :mod:`.analyse`: those facts turned into the OOM report (``memtrace report LOG``).
+- :mod:`.analyse`: those facts turned into the OOM report (``memtrace report LOG``);
+- :mod:`.limits`: how much of a log the reader reads in full (text, reports, report
+  lines, rejoin tries), and :mod:`.craft`: hostile logs that test those bounds.
 """
 
 from __future__ import annotations

@@ -712,9 +712,10 @@ def _value_text(value: object) -> str:
 
 def report_from_log(path: str | os.PathLike[str]) -> OomReport:
     """The OOM report of a kernel log file (dmesg, ``journalctl -k``, syslog; plain
-    or gzip): one :class:`OomKillReport` per kill (or panic) found. ParseError
-    only when the file cannot be read; a log without any OOM gives no kills and
-    a warning."""
+    or gzip): one :class:`OomKillReport` per kill (or panic) found, within the
+    bounds of :mod:`.limits` (each bound crossed is a warning). ParseError only
+    when the file cannot be read; a log without any OOM gives no kills and a
+    warning."""
     log = parse_oom_log(path)
     warnings = list(log.warnings)
     if not log.reports:
