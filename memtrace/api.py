@@ -611,18 +611,19 @@ def dmesg(trace: PathArg) -> Warned[tuple[OomReportText, ...]]:
 
 def import_trace(source: PathArg, output: PathArg, *, format: str = "auto", dmesg: PathArg | None = None,
                  kernel_version: str | None = None, progress: Callable[[int], None] | None = None,
-                 snapshot: PathArg | None = None) -> ImportResult:
+                 snapshot: PathArg | None = None, names: Mapping[str, str] | None = None) -> ImportResult:
     """Import what a real kernel wrote (``perf script`` or ftrace text, plain or
     gzip) as the memtrace trace ``output`` (``memtrace import``); ``dmesg`` is the
     kernel log of the same run, ``snapshot`` a ``memtrace snapshot`` taken when the
     trace started (the memory of the processes that predate it). ``progress``, if
-    given, is called with the bytes read so far. See
+    given, is called with the bytes read so far; ``names`` the names the trace records
+    for inputs read from a copy (a pipe). See
     :func:`memtrace.analysis.importers.import_trace`."""
     from memtrace.analysis.importers import import_trace as do_import
 
     with phase(_log, "import", source=os.fspath(source), trace=os.fspath(output), format=format) as ph:
         result = do_import(source, output, format=format, dmesg=dmesg, kernel_version=kernel_version,
-                           memtrace_version=__version__, progress=progress, snapshot=snapshot)
+                           memtrace_version=__version__, progress=progress, snapshot=snapshot, names=names)
         ph.update(lines=result.lines, events=sum(result.events.values()), unknown_lines=result.unknown_lines,
                   detected_format=result.format, processes=result.processes, oom_kills=len(result.oom_kills))
     for name, count in sorted(result.unknown_events.items()):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from memtrace.errors import ParseError
@@ -57,7 +57,8 @@ def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[s
                  format: str = "auto", dmesg: str | os.PathLike[str] | None = None,
                  kernel_version: str | None = None, memtrace_version: str = "0.1.0",
                  progress: Callable[[int], None] | None = None,
-                 snapshot: str | os.PathLike[str] | None = None, vma_steps: bool | None = None) -> ImportResult:
+                 snapshot: str | os.PathLike[str] | None = None, vma_steps: bool | None = None,
+                 names: Mapping[str, str] | None = None) -> ImportResult:
     """Import a ``perf script`` or ftrace text file (plain or gzip) into the memtrace
     trace ``output``.
 
@@ -70,7 +71,9 @@ def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[s
     when no log does. ``kernel_version`` names the traced kernel when no log does.
     ``vma_steps`` says whether the derived workload uses the scenario steps
     madvise, mremap and mprotect (default: :data:`.workload.VMA_STEPS`).
-    ``progress`` is called with the bytes read so far, now and then. Raises
+    ``progress`` is called with the bytes read so far, now and then. ``names``
+    gives an input the name the trace records for it (``"input"``, ``"dmesg"``,
+    ``"snapshot"``: the pipe a user gave, read from a temporary copy). Raises
     ParseError when an input cannot be read or its format not recognised.
     """
     from ..kernlog.parse import OomLog, parse_oom_log
@@ -84,12 +87,16 @@ def import_trace(input_path: str | os.PathLike[str], output: str | os.PathLike[s
     fmt = detect_format(input_path) if format == "auto" else format
     if fmt not in FORMATS:
         raise ParseError(f"unknown input format {format!r} (known: {', '.join(FORMATS)}, auto)")
+    names = names or {}
     text = open_text(input_path)
     companion: OomLog | None = parse_oom_log(dmesg) if dmesg is not None else None
+    if companion is not None:
+        companion.path = names.get("dmesg", companion.path)
     snap = load_snapshot(snapshot) if snapshot is not None else None
-    builder = TraceBuilder(output, source_format=fmt, source_path=text.path, companion=companion,
+    builder = TraceBuilder(output, source_format=fmt, source_path=names.get("input", text.path), companion=companion,
                            kernel_version=kernel_version, memtrace_version=memtrace_version, snapshot=snap,
-                           snapshot_path=os.fsdecode(snapshot) if snapshot is not None else None,
+                           snapshot_path=(names.get("snapshot", os.fsdecode(snapshot)) if snapshot is not None
+                                          else None),
                            vma_steps=VMA_STEPS if vma_steps is None else vma_steps)
     lines: Iterable[str] = text if progress is None else _Counting(text, progress)
     try:

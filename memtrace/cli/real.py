@@ -87,7 +87,11 @@ def import_(
     out = output or _default_output(source)
     check_output(out, source)
     check_output(out, dmesg)
-    dmesg = input_file(dmesg) if dmesg is not None else None
+    names = {"input": str(given)} if source != given else {}
+    if dmesg is not None:
+        given_dmesg, dmesg = dmesg, input_file(dmesg)
+        if dmesg != given_dmesg:
+            names["dmesg"] = str(given_dmesg)
     if dmesg is not None and not looks_like_kernel_log(dmesg):
         warn([f"{dmesg}: does not read as a kernel log (no OOM report, no dmesg, syslog or journal lines); "
               "nothing is taken from it"])
@@ -96,7 +100,9 @@ def import_(
                                                                 "not a regular file"))
     if snapshot is not None:
         check_output(out, snapshot)
-        snapshot = input_file(snapshot)
+        given_snapshot, snapshot = snapshot, input_file(snapshot)
+        if snapshot != given_snapshot:
+            names["snapshot"] = str(given_snapshot)
         if not snapshot.is_file():
             raise InputError(f"cannot read snapshot {snapshot}: " + ("no such file" if not snapshot.exists() else
                                                                       "not a regular file"))
@@ -113,7 +119,7 @@ def import_(
     try:
         with byte_progress(f"importing {given.name}", size) as progress:
             result = api.import_trace(source, out, format=fmt, dmesg=dmesg, kernel_version=kernel_version,
-                                      progress=progress, snapshot=snapshot)
+                                      progress=progress, snapshot=snapshot, names=names)
     except OSError as e:
         raise OutputError(f"cannot write trace {out}: {e.strerror or e}") from None
     warn(result.warnings)

@@ -120,3 +120,39 @@ def test_sigterm_while_reading_a_pipe_removes_the_copy(tmp_path: Path) -> None:
     assert proc.returncode == 143
     assert stderr == "memtrace: interrupted\n"
     assert list(spool.iterdir()) == []
+
+
+def test_import_of_a_pipe_records_the_pipe(tmp_path: Path) -> None:
+    """``import <(zcat perf.gz) --dmesg <(zcat dmesg.gz)``: the trace's header names the
+    two pipes as given, nothing names the copies."""
+    from memtrace.tracer.tracefile import TraceReader
+
+    leak = Path(__file__).resolve().parents[1] / "data" / "real" / "experiments" / "leak"
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    pipes = [os.pipe(), os.pipe()]
+    datas = [gzip.decompress((leak / name).read_bytes()) for name in ("leak-L128.perf-script.txt.gz",
+                                                                     "leak-L128.dmesg.txt.gz")]
+    writers = [threading.Thread(target=_write_all, args=(w, data)) for (_r, w), data in zip(pipes, datas)]
+    for t in writers:
+        t.start()
+    trace = tmp_path / "imported.mtrace"
+    (perf, _), (dmesg, _) = pipes
+    try:
+        proc = subprocess.run([sys.executable, "-m", "memtrace", "import", f"/dev/fd/{perf}", "--dmesg",
+                               f"/dev/fd/{dmesg}", "-o", str(trace), "--json"], pass_fds=(perf, dmesg),
+                              env={**os.environ, "TMPDIR": str(spool)}, capture_output=True, text=True,
+                              timeout=300, check=False)
+    finally:
+        for r, _w in pipes:
+            os.close(r)
+        for t in writers:
+            t.join()
+    _clean(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert list(spool.iterdir()) == []
+    result = json.loads(proc.stdout)
+    assert (result["source"], result["companion_log"]) == (f"/dev/fd/{perf}", f"/dev/fd/{dmesg}")
+    source = TraceReader(trace).header["meta"]["source"]
+    assert (source["path"], source["companion_log"]["path"]) == (f"/dev/fd/{perf}", f"/dev/fd/{dmesg}")
+    assert "memtrace-pipe" not in json.dumps(TraceReader(trace).header, default=str)
