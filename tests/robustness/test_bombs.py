@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memtrace.tracer import EventBatch
 from memtrace.errors import LimitError
+from memtrace.tracer import EventBatch
 from memtrace.tracer.tracefile import TraceReader, TraceWriter
 from memtrace.tracer.tracefile.craft import (
     bomb_deep_header,
