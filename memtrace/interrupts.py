@@ -87,16 +87,19 @@ def finish_interrupted(exc: SystemExit) -> None:
     being imported as unhandled, even once caught, and at exit kills itself with
     SIGINT (status -2 instead of 130). Does nothing when no signal came.
 
-    An exit handler that fails is not reported: the signal may have cut short the
-    work it cleans up after (Dask's ``close_clusters`` asserts on a LocalCluster
-    whose workers were still starting), and the one line is all the user sees."""
+    An exit handler that fails is not reported, nor is what it logs: the signal may
+    have cut short the work it cleans up after (Dask's ``close_clusters`` asserts on
+    a LocalCluster whose workers were still starting, and asyncio logs the nanny's
+    start that never finished), and the one line is all the user sees."""
     if _State.received is None:
         return
     import atexit
+    import logging
     import sys
 
     code = exc.code if isinstance(exc.code, int) else 1
     sys.unraisablehook = lambda _unraisable: None  # (how atexit reports a handler's exception)
+    logging.disable(logging.CRITICAL)
     with contextlib.suppress(Exception):
         atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
