@@ -494,6 +494,23 @@ def test_trace_live_stops_at_the_signal_and_prints_its_maps(tmp_path: Path, sig:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("live_ready")
+def test_trace_live_killed_leaves_a_spool_the_next_capture_removes(tmp_path: Path) -> None:
+    """kill -9 of trace --live leaves its spool directory in TMPDIR (and its tracefs
+    instance): the next capture removes both."""
+    bench = Bench(tmp_path)
+    before = memtrace_instances()
+    run = run_once(bench, ["trace", "--live", "-c", "sleep 60", "-e", "page_fault { @ = count(); }"], signal.SIGKILL,
+                   printed(bench.err, "Ctrl-C to stop"), RNG.uniform(0.0, 0.5))
+    assert run.code == -signal.SIGKILL
+    assert [n for n in bench.left_in_tmp() if n.startswith("memtrace-live-")], bench.left_in_tmp()
+    again = run_once(bench, ["trace", "--live", "-c", "true", "-e", "page_fault { @ = count(); }"], signal.SIGINT,
+                     lambda _pid: False, 0.0)  # (never signalled: it runs to its end)
+    assert again.code == 0, again.stderr
+    assert "removed stale spool" in again.stderr
+    assert bench.left_in_tmp() == [] and memtrace_instances() == before
+
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", BOTH, ids=lambda s: s.name)
 def test_trace_output_to_a_new_file_keeps_what_it_printed(tmp_path: Path, sig: signal.Signals) -> None:
     """trace -o NEW: written in place as the program prints (bpftrace -o); an
