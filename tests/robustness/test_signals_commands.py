@@ -19,6 +19,13 @@ the signal never landed during the command's work, so it cannot pass vacuously.
 record`` and ``bpftrace`` do (their documented way to end a capture): exit 0 with
 what was read kept. A signal once the capture has stopped (the import of the
 spooled pages) interrupts as in any other command.
+
+SIGKILL (record, replay, record --live, trace --live): the old output
+byte-identical or the whole new one, a new trace readable without its footer, the
+``-c`` command ended with the capture, and the spool left in TMPDIR removed by
+the next capture. (tests/robustness/test_signals.py has the first cases of
+record, replay, report, import, export and sweep; this file repeats them with a
+signal that is sure to land during the work.)
 """
 
 from __future__ import annotations
@@ -381,6 +388,35 @@ def test_an_interrupted_new_recording_is_incomplete(tmp_path: Path, command: str
     damage = stats["damage"]
     assert isinstance(damage, dict) and damage.get("reason") in ("recording aborted (KeyboardInterrupt)", "recording aborted (Terminated)"), stats
     assert bench.left_in_tmp() == [] and bench.left_in_work(keep) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["record", "replay"])
+def test_a_killed_new_recording_is_readable(tmp_path: Path, command: str) -> None:
+    """kill -9 of record/replay into a new file while it writes: the file is there
+    (written in place), read up to its last flushed group, without a footer: stat
+    --json reads it (exit 0) and says it is not complete."""
+    bench = Bench(tmp_path)
+    out = bench.work / "n.mtrace"
+    if command == "record":
+        argv = ["record", "swap-pressure", "-o", out.name]
+    else:
+        copy_in(bench, SAMPLES / "swap-pressure.mtrace")
+        argv = ["replay", "swap-pressure.mtrace", "--sysctl", "vm.swappiness=100", "-o", out.name]
+
+    def writing(_pid: int) -> bool:
+        return out.exists() and out.stat().st_size > 0
+
+    def recording(run: Run) -> bool:
+        assert run.code in (0, -signal.SIGKILL), (run.code, run.stderr)
+        return run.code == -signal.SIGKILL and stat_json(out)["complete"] is False
+
+    interrupt(bench, argv, signal.SIGKILL, writing, 1.0, prepare=lambda: out.unlink(missing_ok=True),
+              landed=recording)
+    stats = stat_json(out)
+    assert isinstance(stats["total_events"], int) and stats["total_events"] > 0, stats
+    damage = stats["damage"]
+    assert isinstance(damage, dict) and damage.get("reason") == "missing footer", stats
 
 
 # -- the running kernel (root, tracefs)
