@@ -36,6 +36,7 @@ from memtrace.errors import MemtraceError, ScenarioError
 from memtrace.kernel.workload import scenario_from_dict
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.tracefile import TraceReader
+from memtrace.tracer.tracefile.limits import MAX_RUNS
 
 from .assume import DEFAULT_ASSUMPTION, apply_assumption, parse_assumption, victims
 from .baseline import BaselineScore, score_baseline
@@ -198,6 +199,13 @@ def _damage_dict(s: TraceSummary) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- alignment
 
 
+#: Most runs of one tracepoint (batches) diff reads of each trace: 524,288, an
+#: eighth of the reader's MAX_RUNS. diff walks both traces event by event in seq
+#: order (it names the first event that differs), at about 70 µs a pair of runs
+#: here, so a trace whose tracepoints alternate event by event costs that per
+#: event; beyond the bound, a one-line error.
+DIFF_MAX_RUNS = MAX_RUNS // 8
+
 #: Tracepoints that record the machine's configuration (sysctls, zones, memory
 #: cgroups and their limits), not its behaviour: the workload divergence skips them.
 CONFIG_TRACEPOINTS = frozenset({"sysctl_set", "zoneinfo", "cgroup"})
@@ -320,8 +328,8 @@ def first_divergence(a: str | os.PathLike[str], b: str | os.PathLike[str], *,
     skipped and ``seq`` not compared (see the module docstring)."""
     ra, rb = TraceReader(a), TraceReader(b)
     skip = CONFIG_TRACEPOINTS if workload else frozenset()
-    return _Aligner(_Cursor(ra.ordered_batches(), lambda _b: None, skip),
-                    _Cursor(rb.ordered_batches(), lambda _b: None, skip),
+    return _Aligner(_Cursor(ra.ordered_batches(max_runs=DIFF_MAX_RUNS), lambda _b: None, skip),
+                    _Cursor(rb.ordered_batches(max_runs=DIFF_MAX_RUNS), lambda _b: None, skip),
                     frozenset({"seq"}) if workload else frozenset()).run()
 
 
@@ -455,8 +463,8 @@ def diff_traces(
                 c(batch)
         return feed
 
-    ca = _Cursor(ra.ordered_batches(), sink(fa, consumers_a))
-    cb = _Cursor(rb.ordered_batches(), sink(fb, consumers_b))
+    ca = _Cursor(ra.ordered_batches(max_runs=DIFF_MAX_RUNS), sink(fa, consumers_a))
+    cb = _Cursor(rb.ordered_batches(max_runs=DIFF_MAX_RUNS), sink(fb, consumers_b))
     divergence = _Aligner(ca, cb).run()
     ca.drain()
     cb.drain()

@@ -8,7 +8,7 @@ all build on it.
 from .batch import EventBatch, EventRecord, concat
 from .bus import Bus, Collector, Consumer, RecordConsumer
 from .oneliner import ProgramError, compile_program
-from .probes import Events, Map, Tracer, run_batches
+from .probes import Events, Map, Tracer, run_batches, run_trace
 from .schema import COMMON_FIELDS, Field, Registry, Tracepoint
 from .tracefile import Damage, TraceReader, TraceStats, TraceWriter
 from .tracepoints import MEMINFO_FIELDS, TRACEPOINTS, default_registry
@@ -38,4 +38,5 @@ __all__ = [
     "concat",
     "default_registry",
     "run_batches",
+    "run_trace",
 ]

@@ -94,7 +94,7 @@ type, is a :class:`~memtrace.errors.TraceFormatError` naming both
 from __future__ import annotations
 
 from .core import DEFAULT_TRACKED, MAX_TRACKED, FoldState
-from .folder import FOLD_READS, FOLD_READS_IF_PRESENT, HISTORY_TRACEPOINTS, PROVIDERS, StateFolder
+from .folder import FOLD_READS, FOLD_READS_IF_PRESENT, HISTORY_TRACEPOINTS, PROVIDERS, StateFolder, commute_classes
 from .model import (
     K_ANON,
     K_FILE,
@@ -191,6 +191,7 @@ __all__ = [
     "Stop",
     "SwapSlots",
     "VmArea",
+    "commute_classes",
     "fold_at",
     "fold_trace",
     "folds",

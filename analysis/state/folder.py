@@ -33,7 +33,8 @@ from .tasks import TaskProvider
 from .view import MemoryState
 from .vmas import VmaProvider
 
-__all__ = ["FOLD_READS", "FOLD_READS_IF_PRESENT", "HISTORY_TRACEPOINTS", "MAX_KEPT_EVENTS", "PROVIDERS", "StateFolder"]
+__all__ = ["FOLD_READS", "FOLD_READS_IF_PRESENT", "HISTORY_TRACEPOINTS", "MAX_KEPT_EVENTS", "PROVIDERS", "StateFolder",
+           "commute_classes"]
 
 #: The providers, in the order each batch is offered to them. Where two fold one
 #: tracepoint the order is the kernel's: cgroups before the tasks attached to them;
@@ -80,6 +81,43 @@ FOLD_READS_IF_PRESENT: dict[str, tuple[str, ...]] = {
 }
 #: Tracepoints whose every event History keeps (few per run).
 HISTORY_TRACEPOINTS = frozenset(name for name, specs in _DECLARED.items() if any(s.keep for s in specs))
+#: Tracepoint -> the one part of the state all its folds touch (Fold.touches).
+_PARTS: dict[str, str] = {
+    name: parts.pop() for name, specs in _DECLARED.items()
+    if len(parts := {s.touches for s in specs}) == 1 and "" not in parts and not any(s.keep for s in specs)
+}
+
+
+def commute_classes(names: Iterable[str], ordered: Iterable[str] = ()) -> dict[str, int]:
+    """Of the tracepoints ``names``, those the fold may take out of ``seq`` order
+    against one another, as ``TraceReader.ordered_batches(commute=...)`` wants them:
+    tracepoints whose every fold touches one part of the state (``Fold.touches``:
+    the page frames, the rss_stat counters) get that part's class, and tracepoints
+    the fold only counts (no handler, not kept in the history) a class each. Every
+    other tracepoint, and those in ``ordered``, keeps its place.
+
+    The result is the state of a fold in ``seq`` order, with two exceptions no
+    report shows: the order in which processes first seen in different parts enter
+    the process table (every reader sorts them by pid), and which counted warnings
+    come first.
+    """
+    keep = frozenset(ordered)
+    out: dict[str, int] = {}
+    parts: dict[str, int] = {}
+    for name in names:
+        if name in keep:
+            continue
+        part = _PARTS.get(name)
+        if part is not None:
+            out[name] = parts.setdefault(part, len(parts))
+        elif name not in _DECLARED:
+            out[name] = -1  # numbered below, after the parts
+    counted = [name for name, cls in out.items() if cls < 0]
+    for i, name in enumerate(counted):
+        out[name] = len(parts) + i
+    return out
+
+
 #: The most events the history keeps whole, all tracepoints together: 1,048,576
 #: (about 350 MB). A simulated run keeps thousands (oom-leak: reclaim, OOM, tasks).
 MAX_KEPT_EVENTS = 1 << 20
@@ -171,8 +209,10 @@ class StateFolder:
         ts = batch.ints("ts_ns")
         if st.first_ts_ns is None:
             st.first_ts_ns = int(ts[0])
-        st.last_seq = int(batch.ints("seq")[-1])
-        st.last_ts_ns = int(ts[-1])
+        # max(): batches of tracepoints in different commute classes come out of
+        # seq order (see commute_classes).
+        st.last_seq = max(st.last_seq, int(batch.ints("seq")[-1]))
+        st.last_ts_ns = max(st.last_ts_ns, int(ts[-1]))
 
     def _keep(self, name: str, batch: EventBatch) -> None:
         """Keep ``batch``'s events whole in the history (as dicts, about 350 bytes

@@ -32,7 +32,7 @@ __all__ = ["PageCacheProvider"]
 class PageCacheProvider(StateProvider):
     """Folds page-cache and file events into the page arrays and the inodes."""
 
-    @folds("page_cache_add", reads=("pfn", "ino", "index", "shmem"), pfns=("pfn",))
+    @folds("page_cache_add", reads=("pfn", "ino", "index", "shmem"), pfns=("pfn",), touches="pages")
     def _page_cache_add(self, batch: EventBatch) -> None:
         st = self.state
         pg = st.pages
@@ -105,7 +105,7 @@ class PageCacheProvider(StateProvider):
                 keep.append(PendingFault(v, pk[~hit], pi[~hit], pw[~hit]))
         st.pending = keep
 
-    @folds("page_cache_delete", reads=("pfn", "ino", "reason"), pfns=("pfn",))
+    @folds("page_cache_delete", reads=("pfn", "ino", "reason"), pfns=("pfn",), touches="pages")
     def _page_cache_delete(self, batch: EventBatch) -> None:
         st = self.state
         pg = st.pages

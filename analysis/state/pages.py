@@ -84,7 +84,7 @@ class PageProvider(StateProvider):
 
     # -- events
 
-    @folds("page_fault", reads=("address", "write", "pfn"), pfns=("pfn",))
+    @folds("page_fault", reads=("address", "write", "pfn"), pfns=("pfn",), touches="pages")
     def _page_fault(self, batch: EventBatch) -> None:
         st = self.state
         pfn_all = batch.ints("pfn").astype(np.int64, copy=False)
@@ -176,7 +176,7 @@ class PageProvider(StateProvider):
         v.ptes[i[newanon]] = p
         v.anon_vma = True
 
-    @folds("cow", reads=("old_pfn", "new_pfn"), pfns=("old_pfn", "new_pfn"))
+    @folds("cow", reads=("old_pfn", "new_pfn"), pfns=("old_pfn", "new_pfn"), touches="pages")
     def _cow(self, batch: EventBatch) -> None:
         """wp_page_copy(): the new page's origin is the kind of page it copies (the
         page_fault that follows maps it)."""
@@ -191,7 +191,7 @@ class PageProvider(StateProvider):
                                    [O_COW_FILE, O_COW_SHMEM, O_COW_ANON], O_ZERO_FILL)
         pg.cow_src[old[k != K_ANON]] = True
 
-    @folds("lru_move", reads=("pfn", "to_lru"), pfns=("pfn",))
+    @folds("lru_move", reads=("pfn", "to_lru"), pfns=("pfn",), touches="pages")
     def _lru_move(self, batch: EventBatch) -> None:
         st = self.state
         pfn = batch.ints("pfn").astype(np.int64, copy=False)

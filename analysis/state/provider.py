@@ -15,9 +15,14 @@ refused in one line, see :func:`memtrace.tracer.tracepoints.check_fields`; ``seq
 when the schema has them, ``keep`` whether the events are kept whole in
 :class:`~.model.History`, ``pfns`` and ``slots`` the fields naming a page frame or
 a swap slot (events whose value the fold cannot track are left out before any
-handler sees them). A tracepoint kept but folded by no code is declared with
-:func:`keeps`. :class:`~.folder.StateFolder` collects the declarations of its
-providers, in their fixed order, into one dispatch table.
+handler sees them), ``touches`` the one part of the state the handler reads and
+writes when no handler of another part reads or writes it ("pages": page frames,
+page tables, page cache, swap slots; "rss": the kmem:rss_stat counters), so that
+its events may be folded out of ``seq`` order against another part's (see
+:func:`~.folder.commute_classes`); empty: it reads what others write, and keeps its
+place. A tracepoint kept but folded by no code is declared with :func:`keeps`.
+:class:`~.folder.StateFolder` collects the declarations of its providers, in their
+fixed order, into one dispatch table.
 """
 
 from __future__ import annotations
@@ -50,13 +55,15 @@ class Fold:
     keep: bool = False
     pfns: tuple[str, ...] = ()
     slots: tuple[str, ...] = ()
+    touches: str = ""
 
 
 def folds(tracepoint: str, *, reads: tuple[str, ...] = (), reads_if_present: tuple[str, ...] = (),
-          keep: bool = False, pfns: tuple[str, ...] = (), slots: tuple[str, ...] = ()) -> Callable[[F], F]:
+          keep: bool = False, pfns: tuple[str, ...] = (), slots: tuple[str, ...] = (),
+          touches: str = "") -> Callable[[F], F]:
     """Mark a provider method as its fold of ``tracepoint`` (a method may fold several:
     stack the decorators)."""
-    spec = Fold(tracepoint, reads, reads_if_present, keep, pfns, slots)
+    spec = Fold(tracepoint, reads, reads_if_present, keep, pfns, slots, touches)
 
     def mark(handler: F) -> F:
         setattr(handler, _MARK, (spec, *_marks(handler)))  # top decorator first

@@ -35,7 +35,8 @@ class SwapProvider(StateProvider):
             if top > st.swap.nr_slots:
                 st.swap.grow(min(max(top, st.swap.nr_slots * 5 // 4, st.swap_pages), st.slot_limit))
 
-    @folds("swap_out", reads=("pfn", "slot", "ino", "index", "memcg_id"), pfns=("pfn",), slots=("slot",))
+    @folds("swap_out", reads=("pfn", "slot", "ino", "index", "memcg_id"), pfns=("pfn",), slots=("slot",),
+           touches="pages")
     def _swap_out(self, batch: EventBatch) -> None:
         st = self.state
         pg = st.pages
@@ -79,7 +80,7 @@ class SwapProvider(StateProvider):
         pg.mapcount[pfn] = 0
         pg.lru[pfn] = LRU_NONE
 
-    @folds("swap_in", reads=("slot", "ino"), slots=("slot",))
+    @folds("swap_in", reads=("slot", "ino"), slots=("slot",), touches="pages")
     def _swap_in(self, batch: EventBatch) -> None:
         st = self.state
         ino = batch.ints("ino").astype(np.int64, copy=False)

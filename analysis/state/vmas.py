@@ -343,7 +343,7 @@ class VmaProvider(StateProvider):
             if pt_reclaim:
                 free_pte_tables(proc, start, end)
 
-    @folds("lazyfree_discard", reads=("pfn", "owner"), pfns=("pfn",))
+    @folds("lazyfree_discard", reads=("pfn", "owner"), pfns=("pfn",), touches="pages")
     def _lazyfree_discard(self, batch: EventBatch) -> None:
         """A lazily freed page reclaim discarded (try_to_unmap_one() of a clean
         MADV_FREE page): its mapping goes, and with it the page."""

@@ -12,7 +12,7 @@ from memtrace.errors import NotFoundError
 from memtrace.tracer import EventBatch, TraceReader
 
 from ._arrays import one
-from .folder import StateFolder
+from .folder import StateFolder, commute_classes
 from .model import Reading
 from .readings import READING_TRACEPOINTS
 
@@ -37,8 +37,9 @@ def walk(reader: TraceReader, folder: StateFolder, *, observe: Observer | None =
     nothing they fold).
     """
     watched = frozenset(observe_tracepoints)
+    commute = commute_classes((tp.name for tp in reader.registry), ordered=watched)
     try:
-        for batch in reader.ordered_batches(frozenset(skip)):
+        for batch in reader.ordered_batches(frozenset(skip), commute=commute):
             if observe is None or batch.tp.name not in watched:
                 folder.on_batch(batch)
                 continue
@@ -81,7 +82,10 @@ def fold_at(reader: TraceReader, at: str | int | None = None, *,
     stale = False
     by_label = isinstance(at, str)
     until_ns = at if isinstance(at, int) and not isinstance(at, bool) else None
-    for batch in reader.ordered_batches():
+    # The readings keep their place, the rest may come by commute class; up to a
+    # time, the pass ends at the first event (in seq order) later than it.
+    commute = commute_classes(tp.name for tp in reader.registry)
+    for batch in reader.ordered_batches(commute=commute, until_ts=until_ns):
         name = batch.tp.name
         if name in READING_TRACEPOINTS:
             # A run of readings, folded as one batch (millions of meminfo samples

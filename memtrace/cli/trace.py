@@ -245,7 +245,7 @@ def trace(
     has and memtrace cannot run (kprobes, stacks, casts ...) is an error naming it.
     """
     from memtrace.tracer.oneliner import compile_program
-    from memtrace.tracer.probes import AttachOutput, run_batches
+    from memtrace.tracer.probes import AttachOutput, run_trace
 
     positional = list(args or [])
     use_json, file = _format(fmt, as_json, file)
@@ -284,7 +284,7 @@ def trace(
             _log.info("program compiled", extra={"program": filename, "probes": tracer.nr_probes,
                                                  "maps": len(tracer.maps)})
             write(AttachOutput(tracer.nr_probes))
-            run_batches(tracer, reader.ordered_batches())
+            run_trace(tracer, reader)
             warn([*reader.warnings, *tracer.warnings])
             if not is_imported(reader.meta):
                 _simulated_note(tool, simulated)

@@ -2,9 +2,9 @@
 
 ::
 
-    from memtrace.tracer import compile_program, run_batches
+    from memtrace.tracer import compile_program, run_trace
     tracer = compile_program('page_fault /comm == "leaker" && major/ { @faults[vma_kind] = count(); }')
-    run_batches(tracer, reader.ordered_batches())   # or tracer.attach(bus), then tracer.finish()
+    run_trace(tracer, reader)   # a TraceReader; or tracer.attach(bus), then tracer.finish()
     tracer.maps["@faults"]["anon_private"]
 
 Reference

@@ -190,12 +190,12 @@ class Compiler(ExpressionCompiler):
                 name = inst.tp.name
                 seg = segmenters[name] if name not in done else None
                 done.add(name)
-                tracer.probe(name, run, predicate=pred, segment=seg, name=inst.label)
+                tracer.probe(name, run, predicate=pred, segment=seg, name=inst.label, maps=_maps(inst))
 
     # -- per instance
 
     def _compile_instance(self, inst: Instance) -> None:
-        inst.reads, inst.writes, inst.barrier = [], [], False
+        inst.reads, inst.writes, inst.barrier, inst.emits = [], [], False, False
         env = Env(inst, {})
         predicate = inst.probe.predicate
         if inst.kernel is not None and inst.kernel.where:
@@ -444,6 +444,7 @@ class Compiler(ExpressionCompiler):
                 raise self.error("print(value) takes one argument; top and div are for maps", call)
             v = self.expr(target, env)
             vfn = v.fn
+            env.inst.emits = True
 
             def print_value(ctx: Ctx) -> None:
                 ctx.ev.print_value(vfn(ctx))
@@ -489,6 +490,7 @@ class Compiler(ExpressionCompiler):
             fmt = first.value if isinstance(first, StrLit) else "%H:%M:%S\n"
             if first is not None:
                 self.check_time_format(fmt, first)
+            env.inst.emits = True
 
             def do_time(ctx: Ctx) -> None:
                 ctx.ev.time(fmt)
@@ -518,6 +520,8 @@ class Compiler(ExpressionCompiler):
             want = "str" if conv == "s" else "int"
             self._want(t, want, arg, f"%{conv} needs {'a string' if want == 'str' else 'an integer'}")
             fns.append(t.fn)
+
+        env.inst.emits = True
 
         def printf(ctx: Ctx) -> None:
             texts = format_rows(spec, [f(ctx) for f in fns], ctx.n)
@@ -550,6 +554,14 @@ def _synthetic(run: Callable[[Events], None], pred: Callable[[Events], Any] | No
         if bool(np.asarray(mask).any()):
             run(ev)
     return guarded
+
+
+def _maps(inst: Instance) -> list[tuple[str, str]] | None:
+    """What ``inst`` does to maps, as ``Probe.maps`` says it; None when it also
+    prints, exits or clears (its events then keep their place)."""
+    if inst.barrier or inst.emits:
+        return None
+    return [(s.map, "read") for s in inst.reads] + [(s.map, s.op) for s in inst.writes]
 
 
 def _segmenter(group: list[Instance]) -> Callable[[Events], np.ndarray | None] | None:

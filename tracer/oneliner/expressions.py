@@ -158,6 +158,9 @@ class Instance:
     reads: list[Site] = field(default_factory=list)
     writes: list[Site] = field(default_factory=list)
     barrier: bool = False
+    #: prints (printf, print, time): its events keep their place among every
+    #: tracepoint's (see Tracer.commute)
+    emits: bool = False
 
 
 @dataclass

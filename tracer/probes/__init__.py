@@ -55,7 +55,7 @@ from .output import (
     render_text,
 )
 from .printf import FormatSpec, format_rows, parse_format, sim_strftime
-from .runtime import IDLE_COMM, MAX_INTERVAL_FIRINGS, Probe, Tracer, run_batches
+from .runtime import IDLE_COMM, MAX_INTERVAL_FIRINGS, Probe, Tracer, run_batches, run_trace
 from .values import HIST_SLOTS, INT_KINDS, MAP_KINDS, Hist, HistBucket, LHist, Stats, linear_buckets, log2_buckets
 
 __all__ = [
@@ -96,6 +96,7 @@ __all__ = [
     "render_json",
     "render_text",
     "run_batches",
+    "run_trace",
     "sim_strftime",
     "unify_strings",
 ]

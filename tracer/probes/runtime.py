@@ -54,6 +54,7 @@ from ..batch import EventBatch
 from ..bus import Bus
 from ..schema import Registry
 from ..tasks import TASK_TRACEPOINTS, UNKNOWN_COMM, TaskTable
+from ..tracefile import TraceReader
 from ..tracepoints import default_registry
 from .columns import StrColumn, dense_codes
 from .events import Events, EventsBase
@@ -72,6 +73,7 @@ __all__ = [
     "Segmenter",
     "Tracer",
     "run_batches",
+    "run_trace",
 ]
 
 #: Tracepoints a tracer traces whatever its probes: they start and end tasks and
@@ -81,6 +83,9 @@ __all__ = [
 #: (renames, oom_score_adj updates, cgroup moves, OOM kills) only update the task
 #: table.
 TRACED_ALWAYS = ("process_start", "fork", "exit", "file_open", "mmap")
+#: Tracepoints that change what a probe reads through the tracer's tables (comm,
+#: path): their events always keep their place (see :meth:`Tracer.commute`).
+_TABLE_TRACEPOINTS = TASK_TRACEPOINTS | {"file_open", "mmap"}
 #: comm of pid 0 (events in no task's context), as Linux names the idle task.
 IDLE_COMM = "swapper/0"
 #: The most times a run fires its interval probes (see the module docstring).
@@ -105,7 +110,11 @@ class Probe:
     selected events. ``segment(ev)``, called on a whole batch, returns the offsets
     where the batch must be cut so that the action sees events in the order it
     needs (see :func:`~.groups.cuts_unique` and :func:`~.groups.cuts_isolate`);
-    None: no cuts.
+    None: no cuts. ``maps`` says what the probe does besides computing: each map it
+    reads (``"read"``) or writes (``"agg"``: an aggregation, which commutes with
+    other aggregations; ``"set"``, ``"delete"``), and nothing else (no output, no
+    exit()); None, the default: unknown, so its tracepoint's events keep their place
+    among all others (see :meth:`Tracer.commute`).
     """
 
     tracepoints: tuple[str, ...]
@@ -113,6 +122,7 @@ class Probe:
     predicate: Predicate | None = None
     segment: Segmenter | None = None
     name: str = ""
+    maps: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass
@@ -178,8 +188,10 @@ class Tracer:
         return m
 
     def probe(self, tracepoints: str | Sequence[str], action: Action, *, predicate: Predicate | None = None,
-              segment: Segmenter | None = None, name: str = "") -> Probe:
-        """Attach ``action`` to tracepoints given by name or glob (``"page_*"``)."""
+              segment: Segmenter | None = None, name: str = "",
+              maps: Sequence[tuple[str, str]] | None = None) -> Probe:
+        """Attach ``action`` to tracepoints given by name or glob (``"page_*"``);
+        ``maps`` as :class:`Probe` says."""
         patterns = [tracepoints] if isinstance(tracepoints, str) else list(tracepoints)
         names: list[str] = []
         for pattern in patterns:
@@ -187,7 +199,8 @@ class Tracer:
             if not matched:
                 raise NotFoundError(f"no tracepoint matches {pattern!r}")
             names.extend(tp.name for tp in matched)
-        p = Probe(tuple(dict.fromkeys(names)), action, predicate, segment, name)
+        p = Probe(tuple(dict.fromkeys(names)), action, predicate, segment, name,
+                  None if maps is None else tuple(maps))
         self.probes.append(p)
         for tp_name in p.tracepoints:
             self._by_tp.setdefault(tp_name, []).append(p)
@@ -224,6 +237,51 @@ class Tracer:
             return [tp.name for tp in self.registry]
         wanted = set(self._by_tp) | set(TRACED_ALWAYS)
         return [tp.name for tp in self.registry if tp.name in wanted]
+
+    def commute(self) -> dict[str, int]:
+        """Tracepoints whose events this tracer may take out of ``seq`` order against
+        one another, as ``TraceReader.ordered_batches(commute=...)`` wants them: each
+        class is a set of tracepoints linked by maps touched in an order-dependent
+        way (a map read, assigned or deleted from), and its events keep their order
+        against every other class's only where an ordered event stands between them.
+        Ordered (in no class): the tracepoints of the task and path tables, those
+        with a probe whose effects are unknown or that prints or exits
+        (``Probe.maps`` None), and every tracepoint when an interval probe runs.
+
+        The output is that of a run in ``seq`` order, with one exception: when a
+        map shared by two classes is full (``max_map_keys``), which new keys were
+        dropped follows the order the batches came in.
+        """
+        if self._intervals:
+            return {}
+        traced = [name for name in self.traced() if name not in _TABLE_TRACEPOINTS]
+        how: dict[str, set[tuple[str, str]]] = {}
+        for name in traced:
+            probes = self._by_tp.get(name, [])
+            if any(p.maps is None for p in probes):
+                continue
+            how[name] = {m for p in probes for m in p.maps or ()}
+        ordered_maps = {m for touched in how.values() for m, op in touched if op != "agg"}
+        # Tracepoints sharing an order-dependent map are one class (union-find).
+        parent = {name: name for name in how}
+
+        def root(x: str) -> str:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        owner: dict[str, str] = {}
+        for name, touched in how.items():
+            for m, _op in sorted(touched):
+                if m in ordered_maps:
+                    first = owner.setdefault(m, name)
+                    parent[root(name)] = root(first)
+        classes: dict[str, int] = {}
+        out: dict[str, int] = {}
+        for name in how:
+            out[name] = classes.setdefault(root(name), len(classes))
+        return out
 
     def attach(self, bus: Bus) -> None:
         """Attach to ``bus`` for :meth:`tracepoints`."""
@@ -335,7 +393,7 @@ class Tracer:
             self.now_ns = max(self.now_ns, int(clock[-1]))
         else:
             self.now_ns = max(self.now_ns, int(ts.max()))
-        self.last_ts_ns = int(ts[-1])
+        self.last_ts_ns = max(self.last_ts_ns, int(ts[-1]))  # batches may come by commute class
         if start < n:
             self._run_rows(base, start, n)
 
@@ -468,6 +526,14 @@ class Tracer:
         outs = [o for _, os in pending for o in os]
         for i in np.argsort(rows, kind="stable").tolist():
             self.output(outs[i])
+
+
+def run_trace(tracer: Tracer, reader: TraceReader) -> Tracer:
+    """Run ``tracer`` over a trace file: the tracepoints it consumes, in the order
+    it needs (:meth:`Tracer.commute`), then finish it."""
+    wanted = set(tracer.tracepoints())
+    skip = frozenset(tp.name for tp in reader.registry if tp.name not in wanted)
+    return run_batches(tracer, reader.ordered_batches(skip, commute=tracer.commute()))
 
 
 def run_batches(tracer: Tracer, batches: Iterable[EventBatch]) -> Tracer:

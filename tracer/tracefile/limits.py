@@ -31,6 +31,7 @@ __all__ = [
     "MAX_META_DEPTH",
     "MAX_META_VALUES",
     "MAX_NAME_CHARS",
+    "MAX_RUNS",
     "MAX_TEXT_CHARS",
     "MAX_TRACEPOINTS",
     "READER_PEAK_BYTES",
@@ -108,6 +109,14 @@ STR_VALUE_OVERHEAD_BYTES = 64
 #: every chunk says group 0) is merged in parts of this size, each part in ``seq``
 #: order, with a warning: memory stays bounded, the order is the file's between parts.
 MAX_GROUP_EVENTS = 1 << 20
+
+#: Most batches one ``ordered_batches`` pass delivers: 4,194,304. Each batch costs
+#: its consumer a few microseconds of Python however few events it holds, so a
+#: file whose tracepoints alternate event by event (60 M events in 1 MB of zeros)
+#: would keep a command busy for many minutes; beyond the bound the pass stops with
+#: a one-line error. Consumers that do not need two tracepoints' relative order say
+#: so (``commute``) and get such events as a few large batches instead.
+MAX_RUNS = 1 << 22
 
 #: Most decoded bytes of one flush group held for merging: 64 MiB (a default group
 #: of the widest tracepoint is 17 MB). Beyond it, as for :data:`MAX_GROUP_EVENTS`.

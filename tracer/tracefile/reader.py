@@ -13,13 +13,13 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from memtrace.errors import NotATraceError, TraceFormatError
+from memtrace.errors import LimitError, NotATraceError, TraceFormatError
 
 from ..batch import EventBatch, EventRecord, concat
 from ..meta import TraceFooter, TraceMeta, check_footer, check_meta
@@ -46,6 +46,7 @@ from .limits import (
     MAX_HEADER_BYTES,
     MAX_META_DEPTH,
     MAX_META_VALUES,
+    MAX_RUNS,
     STR_VALUE_OVERHEAD_BYTES,
 )
 from .unpack import Cursor, UnpackError, decode_plain
@@ -207,7 +208,9 @@ class TraceReader:
             yield batch
 
     def ordered_batches(self, skip: Collection[str] = (),
-                        skipped: Callable[[EventBatch], None] | None = None) -> Iterator[EventBatch]:
+                        skipped: Callable[[EventBatch], None] | None = None, *,
+                        commute: Mapping[str, int] | None = None, until_ts: int | None = None,
+                        max_runs: int = MAX_RUNS) -> Iterator[EventBatch]:
         """Batches in global ``seq`` order: maximal runs of one tracepoint's events.
 
         Chunks are merged within their flush group only (the writer guarantees that
@@ -219,7 +222,23 @@ class TraceReader:
         named in ``skip`` are left out (the runs of the others are then as long as
         those events no longer cut them); each of their chunks goes to ``skipped``,
         if given, in file order, as it is read.
+
+        ``commute`` lets a consumer say whose order it does not need: tracepoint ->
+        class. Between two events of tracepoints outside it (ordered ones), the
+        events of each class come together, the classes in the order of their first
+        event there; within a class, and against every ordered event, ``seq`` order
+        is kept. A consumer whose handlers of two classes touch disjoint state gets
+        the same result with far fewer batches: two tracepoints alternating event by
+        event come as two batches per group, not one per event.
+
+        ``until_ts`` ends the pass at the first event, in ``seq`` order, later than
+        that time (ns): it and every event after it are left out, so that a consumer
+        that folds up to a time may take the others by ``commute`` class.
+
+        :class:`~memtrace.errors.LimitError` once more than ``max_runs`` batches
+        were delivered (:data:`~.limits.MAX_RUNS`): a consumer pays for each.
         """
+        runs = _Runs(self.path, max_runs, until_ts)
         pending: list[EventBatch] = []
         pending_events = pending_bytes = 0
         current: int | None = None
@@ -231,7 +250,9 @@ class TraceReader:
                     skipped(batch)
                 continue
             if pending and group != current:
-                last_seq = yield from self._merge_group(pending, last_seq, check=not split)
+                last_seq = yield from self._merge_group(pending, last_seq, runs, commute, check=not split)
+                if runs.ended:
+                    return
                 pending, pending_events, pending_bytes, split = [], 0, 0, False
             elif pending and (pending_events + batch.n > MAX_GROUP_EVENTS
                               or pending_bytes + nbytes > MAX_GROUP_BYTES):
@@ -239,14 +260,16 @@ class TraceReader:
                     f"{self.path}: flush group {group} holds more than {MAX_GROUP_EVENTS:,} events or "
                     f"{MAX_GROUP_BYTES >> 20} MiB: merged in parts, in seq order within each part only"
                 )
-                last_seq = yield from self._merge_group(pending, last_seq, check=not split)
+                last_seq = yield from self._merge_group(pending, last_seq, runs, commute, check=not split)
+                if runs.ended:
+                    return
                 pending, pending_events, pending_bytes, split = [], 0, 0, True
             current = group
             pending.append(batch)
             pending_events += batch.n
             pending_bytes += nbytes
         if pending:
-            yield from self._merge_group(pending, last_seq, check=not split)
+            yield from self._merge_group(pending, last_seq, runs, commute, check=not split)
 
     def events(self) -> Iterator[EventRecord]:
         """Every event as a record, in ``seq`` order."""
@@ -673,9 +696,11 @@ class TraceReader:
     # -- merging
 
     def _merge_group(
-        self, chunks: Sequence[EventBatch], last_seq: int, *, check: bool = True
+        self, chunks: Sequence[EventBatch], last_seq: int, runs: _Runs, commute: Mapping[str, int] | None, *,
+        check: bool = True
     ) -> Generator[EventBatch, None, int]:
-        """Yield one group's events in seq order as maximal one-tracepoint runs.
+        """Yield one group's events in seq order as maximal one-tracepoint runs
+        (regrouped by ``commute``, see :meth:`ordered_batches`).
 
         Returns the greatest seq of the group, to check that groups do not overlap
         (unless ``check`` is off: the parts of an oversized group, already warned of).
@@ -685,8 +710,20 @@ class TraceReader:
             by_tp.setdefault(b.tp.name, []).append(b)
         merged = [concat(parts) for parts in by_tp.values()]
         seqs = [np.asarray(m.columns["seq"]) for m in merged]
-        increasing = all(s.size < 2 or bool(np.all(s[1:] > s[:-1])) for s in seqs)
         all_seq = np.concatenate(seqs)
+        if runs.until_ts is not None:
+            late = np.concatenate([m.ints("ts_ns") for m in merged]) > runs.until_ts
+            if late.any():
+                # The pass ends at the group's first late event in seq order.
+                runs.ended = True
+                cut = all_seq[late].min()
+                merged = [m.select(s < cut) for m, s in zip(merged, seqs, strict=True)]
+                merged = [m for m in merged if m.n]
+                if not merged:
+                    return last_seq
+                seqs = [np.asarray(m.columns["seq"]) for m in merged]
+                all_seq = np.concatenate(seqs)
+        increasing = all(s.size < 2 or bool(np.all(s[1:] > s[:-1])) for s in seqs)
         group_min = int(all_seq.min())
         group_max = int(all_seq.max())
         if check and group_min <= last_seq:
@@ -695,17 +732,33 @@ class TraceReader:
                 "events are in order within each group only"
             )
         if len(merged) == 1 and increasing:
+            runs.count(1)
             yield merged[0]
             return max(last_seq, group_max)
+        if commute and increasing:
+            labels = [commute.get(m.tp.name, -1) for m in merged]
+            if min(labels) >= 0 and len(set(labels)) == len(labels):
+                # Every tracepoint commutes with every other here: a batch each, in
+                # the order of their first events.
+                runs.count(len(merged))
+                for i in sorted(range(len(merged)), key=lambda i: int(seqs[i][0]) if len(seqs[i]) else -1):
+                    yield merged[i]
+                return max(last_seq, group_max)
         sizes = np.array([m.n for m in merged])
         owner = np.repeat(np.arange(len(merged)), sizes)
         starts_of = np.concatenate(([0], np.cumsum(sizes)[:-1]))
         local = np.arange(all_seq.size) - starts_of[owner]
         order = np.argsort(all_seq, kind="stable")
         run_owner = owner[order]
+        if commute:
+            classes = np.array([commute.get(m.tp.name, -1) for m in merged], dtype=np.int64)
+            if (classes >= 0).any():
+                regroup = _regroup(run_owner, classes)
+                order, run_owner = order[regroup], run_owner[regroup]
         bounds = np.flatnonzero(run_owner[1:] != run_owner[:-1]) + 1
         run_starts = np.concatenate(([0], bounds))
         run_ends = np.concatenate((bounds, [all_seq.size]))
+        runs.count(len(run_starts))
         if increasing:
             # Each tracepoint's events appear in local order, so a run is a slice.
             firsts = local[order[run_starts]]
@@ -723,6 +776,75 @@ class TraceReader:
                 m = merged[int(run_owner[a])]
                 yield m.take(local[order[a:b]])
         return max(last_seq, group_max)
+
+
+class _Runs:
+    """The batches one ``ordered_batches`` pass delivered, against its bound, and
+    where the pass ends (``until_ts``)."""
+
+    def __init__(self, path: str, limit: int, until_ts: int | None = None) -> None:
+        self.path = path
+        self.limit = limit
+        self.n = 0
+        #: ``ordered_batches``' until_ts, and whether the pass reached it
+        self.until_ts = until_ts
+        self.ended = False
+
+    def count(self, n: int) -> None:
+        """Count ``n`` more batches; LimitError beyond the bound (before any is
+        delivered: the consumer stops at a group's edge)."""
+        self.n += n
+        if self.n > self.limit:
+            raise LimitError(
+                f"{self.path}: its events change tracepoint more than {self.limit:,} times in seq order "
+                f"(each run is a batch a command handles on its own, so this would take too long); "
+                "read it with 'memtrace stat', or split the recording"
+            )
+
+
+def _regroup(run_owner: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The permutation of one group's events (given in ``seq`` order by the index of
+    their tracepoint, ``run_owner``) that brings each commuting class's events
+    together between two ordered events (``classes[tp]`` < 0: ordered).
+
+    A segment is either a run of one ordered tracepoint or a stretch of commuting
+    events between two ordered ones. A block is one class's events in one segment
+    (an ordered segment is one block); blocks come in the order of their first
+    event, and each block's events in ``seq`` order. So each tracepoint's events
+    stay in ``seq`` order, and every run is still a slice of its tracepoint's batch.
+    A counting sort, class by class: no comparison sort of the group.
+    """
+    n = len(run_owner)  # at most MAX_GROUP_EVENTS: int32 counts (numpy's int32 cumsum is the fast one)
+    pos = np.arange(n, dtype=np.int32)
+    cls = classes[run_owner]
+    ordered = cls < 0
+    if not ordered.any():
+        # One segment: a block per class, in the order of their first events.
+        blocks = [np.flatnonzero(cls == c) for c in np.flatnonzero(np.bincount(cls)).tolist()]
+        blocks.sort(key=lambda b: int(b[0]))
+        return np.concatenate(blocks)
+    cut = np.ones(n, dtype=bool)
+    cut[1:] = (ordered[1:] | ordered[:-1]) & ((run_owner[1:] != run_owner[:-1]) | (ordered[1:] != ordered[:-1]))
+    segment = np.cumsum(cut, dtype=np.int32)  # 1-based
+    first = np.empty(n, dtype=np.int32)  # the position of the first event of each event's block
+    rank = np.empty(n, dtype=np.int32)  # each event's place in its block
+    # Ordered blocks are contiguous: a block starts where its segment does.
+    seg_start = np.flatnonzero(cut).astype(np.int32)[segment - 1]
+    first[ordered] = seg_start[ordered]
+    rank[ordered] = pos[ordered] - seg_start[ordered]
+    for c in np.flatnonzero(np.bincount(cls[~ordered])).tolist():
+        idx = np.flatnonzero(cls == c).astype(np.int32)
+        seg = segment[idx]
+        starts = np.ones(len(idx), dtype=bool)
+        starts[1:] = seg[1:] != seg[:-1]
+        block_start = np.flatnonzero(starts).astype(np.int32)[np.cumsum(starts, dtype=np.int32) - 1]
+        first[idx] = idx[block_start]
+        rank[idx] = np.arange(len(idx), dtype=np.int32) - block_start
+    size = np.bincount(first, minlength=n).astype(np.int32)
+    offset = np.cumsum(size, dtype=np.int32) - size
+    regroup = np.empty(n, dtype=np.intp)
+    regroup[offset[first] + rank] = pos
+    return regroup
 
 
 def _frame_ok_at(f: BinaryIO, offset: int, size: int) -> bool:
