@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from memtrace.interrupts import deferred
 from memtrace.safewrite import SafeOutput
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.schema import Field, Tracepoint
@@ -235,13 +236,16 @@ class _WriterThread:
 
     def finish(self, sinks: list[_Sink], keep: bool) -> None:
         """Write what is pending, close every file (kept when ``keep`` and no write
-        failed, else removed), and re-raise a writer error."""
+        failed, else removed), and re-raise a writer error. Ctrl-C or SIGTERM while
+        the files are kept waits until all are (memtrace.interrupts.deferred): the
+        directory gets every table or none of the new ones."""
         self._queue.put(None)
         self._thread.join()
         keep = keep and self._error is None
         try:
-            for sink in sinks:
-                sink.close(keep)
+            with deferred() if keep else contextlib.nullcontext():
+                for sink in sinks:
+                    sink.close(keep)
         except BaseException:
             for sink in sinks:
                 sink.close(False)
