@@ -6,7 +6,9 @@ samples, one-liner maps with unbounded keys; to those this adds a header nested 
 deep, 80 M task starts and two tracepoints alternating event by event (every bomb of
 :data:`~memtrace.tracer.tracefile.craft.BOMBS`). This benchmark builds those files
 (:mod:`memtrace.tracer.tracefile.craft`: real framing, valid checksums) and runs
-``memtrace stat``, ``memtrace trace`` and ``memtrace ps`` on each, every command in
+``memtrace stat``, ``memtrace trace`` and ``memtrace ps`` on each (and on the
+interleave bomb every other command that reads a trace in ``seq`` order: explain,
+``ps --at``, report, dmesg, diff, export), every command in
 a fresh interpreter through the CLI's entry point, under an 8 GiB address-space limit
 and a :data:`TIMEOUT_S` timeout. Then ``memtrace trace`` with a one-liner keyed by an
 unbounded value (``@[address] = count()``) over a 10-million-event trace (the
@@ -128,6 +130,19 @@ def _unbounded_keys_trace(tmp: Path) -> Path:
     return path
 
 
+def _interleave_commands(path: str, tmp: Path) -> dict[str, list[str]]:
+    """Every other command that reads a trace in seq order, on the interleave bomb:
+    each takes it by commute class or stops at the run bound with one line."""
+    return {
+        "explain": ["explain", path],
+        "ps --at": ["ps", path, "--at", "1s"],
+        "report": ["report", path, "--no-what-if", "-o", str(tmp / "report.txt")],
+        "dmesg": ["dmesg", path],
+        "diff": ["diff", path, path],
+        "export perfetto": ["export", path, "-f", "perfetto", "-o", str(tmp / "out.pftrace")],
+    }
+
+
 def _check(name: str, result: dict[str, Any], problems: list[str]) -> None:
     if result["timed_out"]:
         problems.append(f"{name}: still running after {TIMEOUT_S} s (peak RSS {result['peak_rss_mib']} MiB by "
@@ -164,6 +179,11 @@ def guardrails(runs: int) -> dict[str, Any]:
                 case = f"{command} {name}"
                 cases[case] = _run([command, str(path), *extra], tmp)
                 _check(case, cases[case], problems)
+        interleave = str(bombs["interleave"][0])
+        for label, argv in _interleave_commands(interleave, tmp).items():
+            case = f"{label} interleave"
+            cases[case] = _run(argv, tmp)
+            _check(case, cases[case], problems)
         sizes["keys_10m"] = keys.stat().st_size
         case = "trace keys_10m @[address]"
         cases[case] = _run(["trace", str(keys), "-e", UNBOUNDED_PROGRAM], tmp)

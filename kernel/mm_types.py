@@ -9,6 +9,7 @@ paging allocates them.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -171,18 +172,23 @@ class MmStruct:
     #: page-table pages by (level shift, region number) -> pfn; the PGD is apart.
     tables: dict[tuple[int, int], int] = field(default_factory=dict)
     pgd_pfn: int = -1
+    #: the VMAs of each mapping handle, lowest first (kept by insert and remove)
+    _handles: dict[str, list[VmArea]] = field(default_factory=dict, repr=False)
+    #: get_unmapped_area()'s cache, as mm->free_area_cache and mm->cached_hole_size
+    #: were until 3.10: where the last top-down search ended, and the largest hole
+    #: above it (bytes)
+    _free_area_cache: int = MMAP_BASE
+    _cached_hole_size: int = 0
 
     def by_handle(self, handle: str) -> VmArea | None:
         """The lowest VMA of the mapping named ``handle``, or None."""
-        for vma in self.vmas:
-            if vma.handle == handle:
-                return vma
-        return None
+        vmas = self._handles.get(handle)
+        return vmas[0] if vmas else None
 
     def fragments(self, handle: str) -> list[VmArea]:
         """Every VMA of the mapping named ``handle``, lowest first: one, unless a
         partial munmap or mprotect split it (__split_vma())."""
-        return [vma for vma in self.vmas if vma.handle == handle]
+        return list(self._handles.get(handle, ()))
 
     @property
     def total_vm(self) -> int:
@@ -204,22 +210,65 @@ class MmStruct:
         Models arch_get_unmapped_area_topdown(); mappings of 2 MiB or more are
         aligned to 2 MiB as thp_get_unmapped_area() does for anonymous memory
         since 6.7 (applied here to every mapping). Returns 0 when nothing fits.
+
+        The search starts where the last one ended unless a hole above that point
+        could hold ``length`` (mm->free_area_cache and mm->cached_hole_size, as
+        arch_get_unmapped_area_topdown() kept them until 3.10 replaced them with
+        the augmented VMA tree): the same address as a search from the top, without
+        walking every mapping for every mmap. Any unmap, move or shrink forgets the
+        cache (:meth:`layout_changed`).
         """
         align = THP_ALIGN_BYTES if length >= THP_ALIGN_BYTES else PAGE_SIZE
-        top = MMAP_BASE
-        for vma in sorted((v for v in self.vmas if v.start >= self.brk), key=lambda v: -v.start):
-            if vma.start >= top:
-                continue
+        if length <= self._cached_hole_size:
+            self.layout_changed()
+        top = self._free_area_cache
+        hole = self._cached_hole_size
+        vmas = self.vmas
+        i = bisect.bisect_left(vmas, top, key=_vma_start) - 1
+        while i >= 0 and vmas[i].start >= self.brk:
+            vma = vmas[i]
             start = (top - length) & ~(align - 1)
             if vma.end <= top and start >= vma.end:
-                return start
+                return self._found(start, length, top, hole)
+            if vma.end <= top:
+                hole = max(hole, top - vma.end)
             top = vma.start
+            i -= 1
         start = (top - length) & ~(align - 1)
-        return start if start >= max(self.brk, MMAP_MIN_ADDR) else 0
+        if start < max(self.brk, MMAP_MIN_ADDR):
+            return 0
+        return self._found(start, length, top, hole)
+
+    def _found(self, start: int, length: int, top: int, hole: int) -> int:
+        """Remember where the search ended: the new mapping's start, and the largest
+        hole above it (what is left of the one it took included)."""
+        self._free_area_cache = start
+        self._cached_hole_size = max(hole, top - (start + length))
+        return start
+
+    def layout_changed(self) -> None:
+        """A VMA was unmapped, moved or shrunk (or the break moved): the next
+        search starts from the top again."""
+        self._free_area_cache = MMAP_BASE
+        self._cached_hole_size = 0
 
     def insert(self, vma: VmArea) -> None:
-        self.vmas.append(vma)
-        self.vmas.sort(key=lambda v: v.start)
+        """Add ``vma`` in address order (after any VMA starting at the same address)."""
+        bisect.insort(self.vmas, vma, key=_vma_start)
+        bisect.insort(self._handles.setdefault(vma.handle, []), vma, key=_vma_start)
+
+    def remove(self, vma: VmArea) -> None:
+        """Drop ``vma`` from the mm (its pages and tables are the caller's)."""
+        self.vmas.remove(vma)
+        vmas = self._handles[vma.handle]
+        vmas.remove(vma)
+        if not vmas:
+            del self._handles[vma.handle]
+        self.layout_changed()
+
+
+def _vma_start(vma: VmArea) -> int:
+    return vma.start
 
 
 @dataclass(eq=False)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from memtrace.linux.errors import ENOMEM
-from memtrace.linux.limits import PAGE_SHIFT, PAGE_SIZE
+from memtrace.linux.limits import DEFAULT_MAX_MAP_COUNT, PAGE_SHIFT, PAGE_SIZE
 from memtrace.tracer import tracepoints as tp
 
 from . import costs, filemap, memory, vmscan
@@ -102,6 +102,11 @@ def do_mmap(k: Kernel, task: Task, handle: str, length_bytes: int, prot: str, sh
                ino=0, path=path, handle=handle, charged_pages=0, ret=ENOMEM)
         return StepFault("ENOMEM", why)
 
+    if len(mm.vmas) > DEFAULT_MAX_MAP_COUNT:
+        # do_mmap(): "Too many mappings?" (vm.max_map_count at its default; not a
+        # tunable sysctl here, and the simulated mm has no text, stack or vdso VMAs).
+        # Simplified: only mmap checks it, not __split_vma(), brk or mremap.
+        raise refuse(f"more than {DEFAULT_MAX_MAP_COUNT:,} mappings (vm.max_map_count)")
     if inode is None and path:
         inode = filemap.open_file(k, path, create=False)
     if inode is None:
@@ -147,7 +152,7 @@ def remove_vma(k: Kernel, task: Task, vma: VmArea) -> int:
     mm = task.mm
     assert mm is not None
     memory.zap_vma_range(k, task, vma, 0, vma.nr_pages)
-    mm.vmas.remove(vma)
+    mm.remove(vma)
     uncharged = vma.charged_pages
     if uncharged:
         k.vm_unacct_memory(uncharged)
@@ -340,6 +345,7 @@ def do_brk(k: Kernel, task: Task, increment_bytes: int) -> None:
                 parts.append(RangePart(vma, (lo - vma.start) >> PAGE_SHIFT, (hi - lo) >> PAGE_SHIFT))
         charged = -unmap_parts(k, task, parts)
     mm.brk = new_brk
+    mm.layout_changed()  # get_unmapped_area() stays above the break
     k.emit(tp.BRK, old_brk=old_brk, brk=new_brk, ret=new_brk, charged_pages=charged)
 
 

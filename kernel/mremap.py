@@ -101,7 +101,7 @@ def do_mremap(k: Kernel, task: Task, handle: str, new_length_bytes: int, maymove
         moved = np.flatnonzero(vma.ptes != PTE_NONE)
         k.alloc_page_tables(mm, new_addr + moved * PAGE_SIZE)
         k.advance(len(moved) * costs.FORK_PTE_NS)
-        mm.vmas.remove(vma)
+        mm.remove(vma)
         k.free_page_tables(mm, vma.start, vma.end)
         vma.start, vma.end = new_addr, new_addr + old_len
         mm.insert(vma)

@@ -7,6 +7,7 @@ field as (``%d``, ``%u``, ``%ld``, ``%lu``) imports it from here.
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_MAX_MAP_COUNT",
     "INT_MAX",
     "INT_MIN",
     "LONG_MAX",
@@ -40,6 +41,12 @@ TASK_SIZE_MAX_4LEVEL = (1 << 47) - PAGE_SIZE
 #: the largest user address any real kernel accepts, in bytes. Importers of real
 #: traces use this bound: a break or mapping beyond it is one no kernel grants.
 TASK_SIZE_MAX_5LEVEL = (1 << 56) - PAGE_SIZE
+
+#: include/linux/mm.h DEFAULT_MAX_MAP_COUNT (USHRT_MAX - MAPCOUNT_ELF_CORE_MARGIN),
+#: the default of vm.max_map_count: do_mmap() fails with -ENOMEM once an mm has
+#: more VMAs than this. Checked on this machine (6.18): a process mapping single
+#: pages of alternating protections fails at map_count 65,531.
+DEFAULT_MAX_MAP_COUNT = 65530
 
 #: include/linux/page_counter.h PAGE_COUNTER_MAX (LONG_MAX / PAGE_SIZE), in pages:
 #: what an unlimited memcg counter reads since 3.19.

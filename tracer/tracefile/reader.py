@@ -750,7 +750,7 @@ class TraceReader:
         local = np.arange(all_seq.size) - starts_of[owner]
         order = np.argsort(all_seq, kind="stable")
         run_owner = owner[order]
-        if commute:
+        if commute and np.count_nonzero(run_owner[1:] != run_owner[:-1]) >= _REGROUP_RUNS:
             classes = np.array([commute.get(m.tp.name, -1) for m in merged], dtype=np.int64)
             if (classes >= 0).any():
                 regroup = _regroup(run_owner, classes)
@@ -776,6 +776,12 @@ class TraceReader:
                 m = merged[int(run_owner[a])]
                 yield m.take(local[order[a:b]])
         return max(last_seq, group_max)
+
+
+#: Fewer runs than this in a group are delivered as they are, commute or not: the
+#: regrouping costs more than it saves (a writer's group of a recording is a few
+#: dozen runs; the consumer's result is the same either way).
+_REGROUP_RUNS = 256
 
 
 class _Runs:
