@@ -305,8 +305,9 @@ def _fold(reader: TraceReader, at: str | int | None) -> tuple[Any, Any, list[str
 @dataclass(frozen=True)
 class TraceStat:
     """One full read of a trace: its events per tracepoint, size and damage, and
-    whether it is complete (a footer whose count matches the events read). The
-    shape of ``memtrace stat --json`` (:meth:`as_dict`)."""
+    whether it is complete (the reader's :attr:`TraceStats.complete`: no damage, a
+    footer whose count matches the events read, and not an aborted recording's).
+    The shape of ``memtrace stat --json`` (:meth:`as_dict`)."""
 
     trace: str
     scenario: str | None
@@ -315,8 +316,7 @@ class TraceStat:
 
     @property
     def complete(self) -> bool:
-        footer = self.stats.footer
-        return footer is not None and footer.get("total_events") == self.stats.total_events
+        return self.stats.complete
 
     def as_dict(self) -> dict[str, Any]:
         st = self.stats

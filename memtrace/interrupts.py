@@ -11,6 +11,8 @@ The command line calls :func:`install` first, before it imports anything heavy
   (:mod:`memtrace.safewrite`), worker pools are ended. The CLI prints one line,
   ``memtrace: interrupted``, and exits 128 + the signal's number: 130 or 143.
 - A second signal while the first unwinds is ignored, so the cleanup finishes.
+- Inside :func:`deferred` a signal waits until the block ends: a short step that
+  must not be cut in two (renaming a set of files into place) completes first.
 - A signal that was ignored when memtrace started (``nohup``, a background job of
   a non-interactive shell) stays ignored, as Python itself does for SIGINT.
 
@@ -29,12 +31,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from types import FrameType
 
 __all__ = [
     "Terminated",
     "as_worker",
+    "deferred",
     "end_children",
     "exit_code",
     "finish_interrupted",
@@ -51,18 +54,41 @@ class Terminated(KeyboardInterrupt):
 
 
 class _State:
-    """The signal seen first (the one the exit code reports); None before any."""
+    """The signal seen first (the one the exit code reports); None before any.
+    ``pending``: a signal that came inside :func:`deferred`."""
 
     received: int | None = None
+    deferring = False
+    pending: int | None = None
 
 
 def _handler(signum: int, _frame: FrameType | None) -> None:
     if _State.received is not None:
         return  # a second signal while the first unwinds: let the cleanup finish
+    if _State.deferring:
+        _State.pending = _State.pending or signum
+        return
     _State.received = signum
     if signum == signal.SIGTERM:
         raise Terminated()
     raise KeyboardInterrupt()
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM that come inside the block take effect when it ends (see
+    the module docstring); nested blocks wait for the outermost."""
+    if _State.deferring:
+        yield
+        return
+    _State.deferring = True
+    try:
+        yield
+    finally:
+        _State.deferring = False
+        pending, _State.pending = _State.pending, None
+        if pending is not None:
+            _handler(pending, None)
 
 
 def install() -> None:
@@ -85,13 +111,21 @@ def finish_interrupted(exc: SystemExit) -> None:
     handlers run and the streams are flushed first, but not the interpreter's
     finalization. CPython remembers a KeyboardInterrupt raised while a module was
     being imported as unhandled, even once caught, and at exit kills itself with
-    SIGINT (status -2 instead of 130). Does nothing when no signal came."""
+    SIGINT (status -2 instead of 130). Does nothing when no signal came.
+
+    An exit handler that fails is not reported, nor is what it logs: the signal may
+    have cut short the work it cleans up after (Dask's ``close_clusters`` asserts on
+    a LocalCluster whose workers were still starting, and asyncio logs the nanny's
+    start that never finished), and the one line is all the user sees."""
     if _State.received is None:
         return
     import atexit
+    import logging
     import sys
 
     code = exc.code if isinstance(exc.code, int) else 1
+    sys.unraisablehook = lambda _unraisable: None  # (how atexit reports a handler's exception)
+    logging.disable(logging.CRITICAL)
     with contextlib.suppress(Exception):
         atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -265,8 +266,30 @@ def _replay_all(work: Sequence[tuple[RecordedRun, WhatIfChange]], baseline: Reco
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return _replay_here(work, baseline, progress)
     others = [p.pid for p in multiprocessing.active_children() if p.pid is not None]
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=as_worker, initargs=(os.getpid(),))
+    # The workers' temporary traces go under a directory of ours: a worker ended by
+    # SIGTERM (the default action: see as_worker) runs no cleanup, so we remove it.
+    scratch = tempfile.mkdtemp(prefix="memtrace-what-if-")
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_worker_start, initargs=(os.getpid(), scratch))
+        return _replay_in(pool, work, baseline, total, others, progress)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _worker_start(parent_pid: int, scratch: str) -> None:
+    """A what-if worker's first call: :func:`~memtrace.interrupts.as_worker`, and
+    its temporary files under the parent's ``scratch`` directory."""
+    as_worker(parent_pid)
+    tempfile.tempdir = scratch
+
+
+def _replay_in(pool: ProcessPoolExecutor, work: Sequence[tuple[RecordedRun, WhatIfChange]],
+               baseline: RecordedRun | None, total: int, others: list[int], progress: Progress | None,
+               ) -> tuple[WhatIfBaseline | None, tuple[ReplayOutcome, ...]]:
+    """:func:`_replay_all` on ``pool``; on any exception its workers (not those of
+    ``others``) are ended before it returns."""
+    log = get_logger()
     try:
         scored = pool.submit(score_unchanged, baseline) if baseline is not None else None
         futures = [pool.submit(replay_change, r, c) for r, c in work]

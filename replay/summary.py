@@ -199,7 +199,8 @@ class TraceSummary:
 
     ``events`` maps tracepoint name to events read (non-zero only); ``end_ns`` is
     the simulated time the run ended (the footer's, else the last event's).
-    ``complete`` is false when the footer is missing; ``damage`` and ``warnings``
+    ``complete`` is false when the footer is missing or says the recording was
+    aborted (an interrupted ``record``/``replay``); ``damage`` and ``warnings``
     say what the reader lost.
     """
 
@@ -489,7 +490,7 @@ class Summarizer:
             memory_peak=MemoryByKind(*self.peak) if self.peak is not None else None,
             memory_final=MemoryByKind(*self.final) if self.final is not None else None,
             counts=dict(self.counts),
-            complete=footer is not None,
+            complete=isinstance(footer, Mapping) and footer.get("aborted") is not True,
             damage=damage,
             warnings=tuple(warnings),
             footer_oom_kills=list(footer_kills) if isinstance(footer_kills, list) else None,

@@ -26,12 +26,14 @@ stays flat whatever the trace's length. pyarrow is imported here only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from memtrace.interrupts import deferred
 from memtrace.safewrite import SafeOutput
 from memtrace.tracer.batch import EventBatch
 from memtrace.tracer.schema import Field, Tracepoint
@@ -234,13 +236,16 @@ class _WriterThread:
 
     def finish(self, sinks: list[_Sink], keep: bool) -> None:
         """Write what is pending, close every file (kept when ``keep`` and no write
-        failed, else removed), and re-raise a writer error."""
+        failed, else removed), and re-raise a writer error. Ctrl-C or SIGTERM while
+        the files are kept waits until all are (memtrace.interrupts.deferred): the
+        directory gets every table or none of the new ones."""
         self._queue.put(None)
         self._thread.join()
         keep = keep and self._error is None
         try:
-            for sink in sinks:
-                sink.close(keep)
+            with deferred() if keep else contextlib.nullcontext():
+                for sink in sinks:
+                    sink.close(keep)
         except BaseException:
             for sink in sinks:
                 sink.close(False)
@@ -255,11 +260,14 @@ def export_tables(trace: str | os.PathLike[str], directory: str | os.PathLike[st
     (created if missing). ``progress`` is called with the events written so far.
 
     A damaged trace exports what its reader recovers, with the reader's warnings.
+    An export that fails or is interrupted removes every table it was writing (the
+    old ones stay as they were) and the directory, when it made it.
     """
     if fmt not in FORMATS:
         raise ValueError(f"table format {fmt!r} is not one of {', '.join(FORMATS)}")
     reader = TraceReader(trace)
     out = Path(directory)
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, _Sink] = {}
     schemas: dict[str, pa.Schema] = {}
@@ -283,6 +291,11 @@ def export_tables(trace: str | os.PathLike[str], directory: str | os.PathLike[st
             sink.flush()
         ok = True
     finally:
-        thread.finish(list(sinks.values()), ok)
+        try:
+            thread.finish(list(sinks.values()), ok)
+        finally:
+            if made and not ok:
+                with contextlib.suppress(OSError):
+                    out.rmdir()  # (only when empty: nothing of anyone else's is removed)
     return TableExport(str(out), fmt, {n: str(s.path) for n, s in sinks.items()},
                        {n: s.rows for n, s in sinks.items()}, tuple(reader.warnings))

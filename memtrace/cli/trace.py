@@ -125,7 +125,9 @@ def _output(output: Path | None, *inputs: str | None) -> Iterator[IO[str]]:
     """Where the program's output goes: stdout, or ``-o FILE`` (never an input),
     written through the safe writer: a new file in place as the program prints (as
     bpftrace -o writes it), an existing one replaced when the run ends. A run ended
-    by Ctrl-C keeps what it printed, as bpftrace does; an error leaves the old file."""
+    by Ctrl-C or SIGTERM keeps what it printed to a new file, as bpftrace does, but
+    never puts a part of the output in place of an existing file: that one stays
+    byte-identical, as after an error."""
     if output is None:
         yield raw_stdout()  # the program's own printf literals (\e) are kept; trace text is escaped by the renderer
         return
@@ -134,7 +136,7 @@ def _output(output: Path | None, *inputs: str | None) -> Iterator[IO[str]]:
     try:
         yield sink.file
     except KeyboardInterrupt:
-        sink.commit()
+        sink.abandon()
         raise
     except BaseException:
         sink.discard()

@@ -9,6 +9,7 @@ the writer in a ``finally``, which writes what was recorded and a footer saying
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -69,13 +70,20 @@ def test_a_finished_recording_is_complete(tmp_path: Path) -> None:
 
 
 def test_summaries_and_commands_see_it_incomplete(interrupted: Path) -> None:
-    """The replay summary and diff's verdict name the damage; stat warns (its JSON
-    'complete' is the CLI's to take from TraceStats.complete)."""
+    """The replay summary and diff's verdict name the damage, stat warns, and the
+    JSON of stat and diff says it is not complete."""
     summary = summarize_trace(interrupted)
     assert summary.damage is not None and summary.damage.reason.startswith("recording aborted")
+    assert summary.complete is False
     run = run_cli("stat", str(interrupted))
     assert_clean(run)
     assert "recording aborted (KeyboardInterrupt)" in run.stderr
+    run = run_cli("stat", "--json", str(interrupted))
+    assert_clean(run)
+    assert json.loads(run.stdout)["complete"] is False
+    run = run_cli("diff", "--json", str(interrupted), str(interrupted))
+    assert_clean(run)
+    assert json.loads(run.stdout)["complete"] == {"a": False, "b": False}
     for argv in (("report", "--no-what-if"), ("ps",), ("dmesg",)):
         run = run_cli(argv[0], str(interrupted), *argv[1:])
         assert_clean(run)

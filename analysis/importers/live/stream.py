@@ -33,7 +33,7 @@ from memtrace.tracer.tasks import TASK_TRACEPOINTS
 
 from ..builder import TraceBuilder
 from .feed import LiveFeeder, LiveMerger
-from .record import kernel_version
+from .record import SPOOL_PREFIX, kernel_version, remove_stale_spools
 from .ringbuf import EventChunk, RingDecoder, walk_pages
 from .session import SYNC_PREFIX, CaptureOptions, CaptureSession, DrainVerdict, stop_on_signals
 from .targets import LiveTarget
@@ -254,11 +254,15 @@ def trace_live(target: LiveTarget, tracer: Tracer, *, options: CaptureOptions | 
     the capture cannot run here."""
     say = status or (lambda _msg: None)
     session = CaptureSession(target, options or CaptureOptions(snapshots=False), say)
-    tmp = tempfile.mkdtemp(prefix="memtrace-live-trace-")
-    builder = TraceBuilder(os.path.join(tmp, "live.mtrace"), source_format="tracefs", source_path=session.instance.path,
-                           kernel_version=kernel_version())
-    run = _LiveRun(session, tracer, builder, say)
+    # A spool directory as record --live's, so that the next capture removes it
+    # when this one is killed (remove_stale_spools).
+    remove_stale_spools(say)
+    tmp = tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-")
+    builder: TraceBuilder | None = None
     try:
+        builder = TraceBuilder(os.path.join(tmp, "live.mtrace"), source_format="tracefs",
+                               source_path=session.instance.path, kernel_version=kernel_version())
+        run = _LiveRun(session, tracer, builder, say)
         with stop_on_signals(session):
             try:
                 session.start()
@@ -279,5 +283,6 @@ def trace_live(target: LiveTarget, tracer: Tracer, *, options: CaptureOptions | 
         return LiveTraceResult(session.target.describe(), session.stop_reason or "", session.elapsed_ns(), read,
                                session.loss.events, list(session.missing), warnings)
     finally:
-        builder.abort()
+        if builder is not None:
+            builder.abort()
         shutil.rmtree(tmp, ignore_errors=True)
