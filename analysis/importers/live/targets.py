@@ -22,9 +22,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -167,29 +167,15 @@ def cgroup_tasks(directory: str) -> set[int]:
     raise CaptureError(f"cannot read the tasks of cgroup {directory}")
 
 
-#: linux/prctl.h
-_PR_SET_PDEATHSIG = 1
-
-
-def _ends_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that asks for SIGTERM when the capture dies (kernel/sys.c
-    prctl(PR_SET_PDEATHSIG); kept across exec but a set-user-ID one's), so a capture
-    killed with ``kill -9`` does not leave its command running untraced. None where
-    there is no prctl. (libc is loaded here: the child only makes the call.)"""
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def in_child() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the capture died before prctl(): nothing would end us
-            os._exit(1)
-
-    return in_child
+def _ends_with_parent() -> list[str]:
+    """The argv prefix that asks for SIGTERM when the capture dies: util-linux's
+    ``setpriv --pdeathsig`` (kernel/sys.c prctl(PR_SET_PDEATHSIG); kept across exec
+    but a set-user-ID one's), so a capture killed with ``kill -9`` does not leave its
+    command running untraced. Empty where there is no setpriv. (Not a ``preexec_fn``:
+    that makes subprocess fork() the whole capture instead of spawning, and the
+    command's first rss_stat values then differed from its VmRSS by 16 pages.)"""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
 
 
 def start_stopped(command: str) -> subprocess.Popen[bytes]:
@@ -197,7 +183,7 @@ def start_stopped(command: str) -> subprocess.Popen[bytes]:
     itself: its pid is the command's once continued (exec keeps the pid). It gets
     SIGTERM if the capture dies (:func:`_ends_with_parent`), as it does when the
     capture stops first (:func:`end_command`)."""
-    child = subprocess.Popen(["/bin/sh", "-c", f"kill -STOP $$; exec {command}"], preexec_fn=_ends_with_parent())
+    child = subprocess.Popen([*_ends_with_parent(), "/bin/sh", "-c", f"kill -STOP $$; exec {command}"])
     _pid, status = os.waitpid(child.pid, os.WUNTRACED)
     if not os.WIFSTOPPED(status):
         with contextlib.suppress(OSError):
