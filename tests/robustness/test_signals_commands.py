@@ -46,6 +46,7 @@ from pathlib import Path
 
 import pytest
 
+from ..live.conftest import memtrace_instances, tracefs_root
 from .test_signals import session_members
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -455,21 +456,6 @@ def test_a_killed_new_recording_is_readable(tmp_path: Path, command: str) -> Non
 
 
 # -- the running kernel (root, tracefs)
-
-def tracefs_root() -> str | None:
-    for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
-        if os.path.isdir(os.path.join(root, "instances")):
-            return root
-    return None
-
-
-def memtrace_instances() -> list[str]:
-    """The memtrace-* tracefs instances there are now."""
-    root = tracefs_root()
-    if root is None:
-        return []
-    return sorted(n for n in os.listdir(os.path.join(root, "instances")) if n.startswith("memtrace-"))
-
 
 @pytest.fixture
 def live_ready() -> None:
