@@ -382,14 +382,8 @@ class Tracer:
                     if self.exited:
                         return
                 start = cut
-                self.now_ns = due
-                for iv in self._intervals:
-                    if iv.next_ns == due:
-                        iv.next_ns += iv.period_ns
-                        self._fired += 1
-                        self._run_synthetic(iv.action, iv.name, due)
-                        if self.exited:
-                            return
+                if not self._fire(due):
+                    return
             self.now_ns = max(self.now_ns, int(clock[-1]))
         else:
             self.now_ns = max(self.now_ns, int(ts.max()))
@@ -416,15 +410,22 @@ class Tracer:
             due = min(iv.next_ns for iv in self._intervals)
             if now_ns < due:
                 break
-            self.now_ns = due
-            for iv in self._intervals:
-                if iv.next_ns == due:
-                    iv.next_ns += iv.period_ns
-                    self._fired += 1
-                    self._run_synthetic(iv.action, iv.name, due)
-                    if self.exited:
-                        return
+            if not self._fire(due):
+                return
         self.now_ns = now_ns
+
+    def _fire(self, due: int) -> bool:
+        """Simulated time reaches ``due``: the interval probes due then run, each
+        moved on a period. False once one of them called exit()."""
+        self.now_ns = due
+        for iv in self._intervals:
+            if iv.next_ns == due:
+                iv.next_ns += iv.period_ns
+                self._fired += 1
+                self._run_synthetic(iv.action, iv.name, due)
+                if self.exited:
+                    return False
+        return True
 
     def _stopped(self) -> bool:
         """True once :meth:`finish` ran or :meth:`exit` stopped the run."""
