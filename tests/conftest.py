@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,6 +68,19 @@ def run(sc: Scenario, overrides: dict[str, Any] | None = None, seed: int = 0) ->
     bus.attach(collector)
     k, result = run_scenario(sc, bus, overrides, seed)
     return k, result, collector
+
+
+@pytest.fixture(scope="session")
+def real_leak_import(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real leak recording of tests/data/real/experiments (leak-L128: perf script
+    and dmesg) imported once for the session: a trace whose page faults and
+    rss_stat updates alternate as the real kernel emitted them."""
+    from memtrace.analysis.importers import import_trace
+
+    leak = Path(__file__).parent / "data" / "real" / "experiments" / "leak"
+    out = tmp_path_factory.mktemp("real-leak") / "leak.mtrace"
+    import_trace(leak / "leak-L128.perf-script.txt.gz", out, dmesg=leak / "leak-L128.dmesg.txt.gz")
+    return out
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from memtrace.analysis.importers import import_trace
 from memtrace.analysis.state import StateFolder, commute_classes, fold_at, fold_trace
 from memtrace.tracer import default_registry
 from memtrace.tracer.tracefile import TraceReader
@@ -21,7 +20,6 @@ from memtrace.tracer.tracefile.craft import bomb_interleave
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = sorted((ROOT / "sample_traces").glob("*.mtrace"))
-REAL = ROOT / "tests" / "data" / "real" / "experiments" / "leak"
 
 
 def _plain(reader: TraceReader) -> StateFolder:
@@ -73,15 +71,8 @@ def test_fold_by_commute_class_equals_the_fold_in_seq_order(trace: Path) -> None
     _same_state(fold_trace(reader), _plain(reader))
 
 
-@pytest.fixture(scope="module")
-def real_import(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("real") / "leak.mtrace"
-    import_trace(REAL / "leak-L128.perf-script.txt.gz", out, dmesg=REAL / "leak-L128.dmesg.txt.gz")
-    return out
-
-
-def test_real_import_folds_the_same_in_far_fewer_batches(real_import: Path) -> None:
-    reader = TraceReader(real_import)
+def test_real_import_folds_the_same_in_far_fewer_batches(real_leak_import: Path) -> None:
+    reader = TraceReader(real_leak_import)
     _same_state(fold_trace(reader), _plain(reader))
     commute = commute_classes(tp.name for tp in reader.registry)
     plain = sum(1 for _ in reader.ordered_batches())

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from memtrace.analysis.importers import import_trace
 from memtrace.tracer.oneliner import compile_program
 from memtrace.tracer.probes import run_batches, run_trace
 from memtrace.tracer.tools import tools
@@ -22,7 +21,6 @@ from memtrace.tracer.tracefile.craft import bomb_interleave
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = [ROOT / "sample_traces" / f"{name}.mtrace" for name in
            ("oom-leak", "fork-cow", "swap-pressure", "memcg-writer", "kswapd-reclaim", "madvise-freer")]
-REAL = ROOT / "tests" / "data" / "real" / "experiments" / "leak"
 
 PROGRAMS = {
     "count by probe": "page_fault, rss_stat, lru_move, cow, exit { @[probe] = count(); }",
@@ -47,23 +45,16 @@ def _outputs(program: str, path: Path, *, by_class: bool) -> list[Any]:
     return [*tracer.outputs, *tracer.warnings]
 
 
-@pytest.fixture(scope="module")
-def real_import(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("real") / "leak.mtrace"
-    import_trace(REAL / "leak-L128.perf-script.txt.gz", out, dmesg=REAL / "leak-L128.dmesg.txt.gz")
-    return out
-
-
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_programs_print_the_same_by_commute_class(name: str, real_import: Path) -> None:
-    for path in (*SAMPLES, real_import):
+def test_programs_print_the_same_by_commute_class(name: str, real_leak_import: Path) -> None:
+    for path in (*SAMPLES, real_leak_import):
         assert _outputs(PROGRAMS[name], path, by_class=True) == _outputs(PROGRAMS[name], path, by_class=False), path
 
 
 @pytest.mark.parametrize("tool", [t.name for t in tools()])
-def test_tools_print_the_same_by_commute_class(tool: str, real_import: Path) -> None:
+def test_tools_print_the_same_by_commute_class(tool: str, real_leak_import: Path) -> None:
     source = next(t.source for t in tools() if t.name == tool)
-    for path in (*SAMPLES, real_import):
+    for path in (*SAMPLES, real_leak_import):
         assert _outputs(source, path, by_class=True) == _outputs(source, path, by_class=False), path
 
 
