@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgpack
@@ -125,6 +125,19 @@ def _tp(registry: Registry, name: str) -> tuple[int, Tracepoint]:
     return registry.id_of(tp), tp
 
 
+def _chunks_up_to(reg: Registry, size_bytes: int, chunk: Callable[[int], bytes]) -> list[bytes]:
+    """Chunk frames ``chunk(0)``, ``chunk(1)`` ... as long as the file (magic and
+    header included) stays within ``size_bytes``; at least one."""
+    frames: list[bytes] = []
+    total = len(MAGIC) + len(header_frame(header(reg)))
+    while True:
+        fr = chunk(len(frames))
+        if total + len(fr) > size_bytes and frames:
+            return frames
+        frames.append(fr)
+        total += len(fr)
+
+
 def bomb_huge_chunks(path: str | os.PathLike[str], *, events_per_chunk: int = 16 << 20,
                      size_bytes: int = 1 << 20) -> int:
     """Chunks that claim ``events_per_chunk`` page faults each (16 M: 16 MB of
@@ -133,19 +146,12 @@ def bomb_huge_chunks(path: str | os.PathLike[str], *, events_per_chunk: int = 16
     the file size."""
     reg = default_registry()
     tp_id, tp = _tp(reg, "page_fault")
-    frames: list[bytes] = []
-    total = len(MAGIC) + len(header_frame(header(reg)))
-    seq = 0
-    while True:
-        body = {"tp": tp_id, "n": events_per_chunk, "group": len(frames),
-                "cols": _zero_cols(tp, events_per_chunk, seq)}
-        fr = chunk_frame(body, level=9)
-        if total + len(fr) > size_bytes and frames:
-            break
-        frames.append(fr)
-        total += len(fr)
-        seq += events_per_chunk
-    return write_trace(path, header(reg), frames)
+
+    def chunk(i: int) -> bytes:
+        return chunk_frame({"tp": tp_id, "n": events_per_chunk, "group": i,
+                            "cols": _zero_cols(tp, events_per_chunk, i * events_per_chunk)}, level=9)
+
+    return write_trace(path, header(reg), _chunks_up_to(reg, size_bytes, chunk))
 
 
 def bomb_zip(path: str | os.PathLike[str], *, inflated_bytes: int = 256 << 20) -> int:
@@ -179,18 +185,12 @@ def bomb_one_group(path: str | os.PathLike[str], *, events_per_chunk: int = 6553
     held at once (seq increasing through the file). Returns the file size."""
     reg = default_registry()
     tp_id, tp = _tp(reg, "page_fault")
-    frames: list[bytes] = []
-    total = len(MAGIC) + len(header_frame(header(reg)))
-    seq = 0
-    while True:
-        fr = chunk_frame({"tp": tp_id, "n": events_per_chunk, "group": 0,
-                          "cols": _zero_cols(tp, events_per_chunk, seq)}, level=9)
-        if total + len(fr) > size_bytes and frames:
-            break
-        frames.append(fr)
-        total += len(fr)
-        seq += events_per_chunk
-    return write_trace(path, header(reg), frames)
+
+    def chunk(i: int) -> bytes:
+        return chunk_frame({"tp": tp_id, "n": events_per_chunk, "group": 0,
+                            "cols": _zero_cols(tp, events_per_chunk, i * events_per_chunk)}, level=9)
+
+    return write_trace(path, header(reg), _chunks_up_to(reg, size_bytes, chunk))
 
 
 def bomb_meminfo(path: str | os.PathLike[str], *, samples: int = 3_500_000, events_per_chunk: int = 65536) -> int:
@@ -248,20 +248,15 @@ def bomb_tasks(path: str | os.PathLike[str], *, events_per_chunk: int = 65536, s
     tens of gigabytes. Returns the file size."""
     reg = default_registry()
     tp_id, tp = _tp(reg, "process_start")
-    frames: list[bytes] = []
-    total = len(MAGIC) + len(header_frame(header(reg)))
-    seq = 0
-    while True:
+    pid = [f.name for f in tp.all_fields].index("pid")
+
+    def chunk(i: int) -> bytes:
+        seq = i * events_per_chunk
         cols = _zero_cols(tp, events_per_chunk, seq)
-        cols[[f.name for f in tp.all_fields].index("pid")] = {
-            "enc": "delta", "first": seq + 2, "width": 1, "data": b"\x01" * (events_per_chunk - 1)}
-        fr = chunk_frame({"tp": tp_id, "n": events_per_chunk, "group": len(frames), "cols": cols}, level=9)
-        if total + len(fr) > size_bytes and frames:
-            break
-        frames.append(fr)
-        total += len(fr)
-        seq += events_per_chunk
-    return write_trace(path, header(reg), frames)
+        cols[pid] = {"enc": "delta", "first": seq + 2, "width": 1, "data": b"\x01" * (events_per_chunk - 1)}
+        return chunk_frame({"tp": tp_id, "n": events_per_chunk, "group": i, "cols": cols}, level=9)
+
+    return write_trace(path, header(reg), _chunks_up_to(reg, size_bytes, chunk))
 
 
 def bomb_interleave(path: str | os.PathLike[str], *, events_per_chunk: int = 32768,
