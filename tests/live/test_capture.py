@@ -22,25 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from typer.testing import CliRunner, Result
-
 from memtrace import api
-from memtrace.cli import app
+from tests.cli import ok
 
 from .conftest import memtrace_instances
 
 #: The largest difference allowed between the trace's RSS and VmRSS (%).
 RSS_TOLERANCE_PCT = 5.0
-
-
-def invoke(*args: str | os.PathLike[str]) -> Result:
-    return CliRunner().invoke(app, [os.fspath(a) for a in args])
-
-
-def ok(*args: str | os.PathLike[str]) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    return result.stdout
 
 
 def _own_instance() -> str:

@@ -9,24 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from memtrace.cli import app, main
+from memtrace.cli import main
+from tests.cli import invoke, ok
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "real-traces"
 PERF = SHARED / "memcg-oom-two-victims.perf-script.txt.gz"
 DMESG = SHARED / "memcg-oom-two-victims.dmesg.txt"
 OWN = Path(__file__).resolve().parents[1] / "data" / "real"
-
-
-def invoke(*args: str | os.PathLike[str]) -> Result:
-    return CliRunner().invoke(app, [os.fspath(a) for a in args])
-
-
-def ok(*args: str | os.PathLike[str]) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    return result.stdout
 
 
 def ok_json(*args: str | os.PathLike[str]) -> Any:

@@ -14,15 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from memtrace.cli import app, main
+from memtrace.cli import main
+from tests.cli import invoke
 
 GiB = 1 << 30
-
-
-def invoke(*args: str | os.PathLike[str]) -> Result:
-    return CliRunner().invoke(app, [os.fspath(a) for a in args])
 
 
 def assert_narrow(text: str) -> None:

@@ -16,23 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from memtrace.cli import app, main
+from memtrace.cli import main
 from memtrace.tracer.tools import tool_names
 from memtrace.tracer.tracefile import TraceReader
+from tests.cli import invoke, ok
 from tests.tracer.helpers import pressure_stream
 from tests.tracer.programs import MIXED_TOML
-
-
-def invoke(*args: str | os.PathLike[str]) -> Result:
-    return CliRunner().invoke(app, [os.fspath(a) for a in args])
-
-
-def ok(*args: str | os.PathLike[str]) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    return result.stdout
 
 
 def fails(capsys: pytest.CaptureFixture[str], *args: str | os.PathLike[str], code: int = 1) -> list[str]:
