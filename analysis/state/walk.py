@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
 from memtrace.errors import NotFoundError
 from memtrace.tracer import EventBatch, TraceReader
 
@@ -89,11 +87,9 @@ def fold_at(reader: TraceReader, at: str | int | None = None, *,
         name = batch.tp.name
         if name in READING_TRACEPOINTS:
             # A run of readings, folded as one batch (millions of meminfo samples
-            # cost no Python work each): up to ``at``'s time or label.
+            # cost no Python work each): up to ``at``'s label (the reader ends the
+            # pass at ``at``'s time).
             end = batch.n
-            if until_ns is not None:
-                over = np.flatnonzero(batch.ints("ts_ns") > until_ns)
-                end = int(over[0]) if len(over) else end
             hit = None
             if name == "snapshot" and not batch.tp.has_field("label"):
                 folder.on_batch(batch)  # raises: the trace's schema lacks a field the fold reads
@@ -119,13 +115,6 @@ def fold_at(reader: TraceReader, at: str | int | None = None, *,
         if by_label:
             folder.on_batch(batch)
             continue
-        if isinstance(at, int):
-            ts = batch.ints("ts_ns")
-            if int(ts[-1]) > at:
-                keep = ts <= at
-                if keep.any():
-                    held.append(batch.select(keep))
-                return _done(folder, chosen, warnings, stale, held)
         held.append(batch)
         held_n += batch.n
         if held_n > max_buffered_events or len(held) > MAX_HELD_BATCHES:
